@@ -1,0 +1,244 @@
+"""Compile a model spec into numeric functions, once.
+
+The right-hand side, its analytic Jacobian and the observables are generated as
+Python source from the sympy expressions (common subexpressions shared through
+``sympy.cse``) and compiled with ``compile``. The generated code only indexes
+arrays and calls numpy ufuncs, so the same functions work on
+
+* one state vector ``y`` of shape ``(n_states,)`` with ``p`` of shape ``(n_params,)``,
+* a batch ``y`` of shape ``(n_states, B)`` with ``p`` of shape ``(n_params, B)``
+  (or ``(n_params,)`` shared), and ``u`` of shape ``(n_drugs,)`` or ``(n_drugs, B)``.
+
+Non-negative states are read clipped at zero (``maximum(y[i], 0)``): a tiny
+numerical undershoot then cannot turn an outflow into an inflow, and since every
+outflow vanishes at zero (checked at model construction) the solution is pushed
+back to non-negative values. No sympy runs inside the integration loop.
+
+The generated source is text produced by sympy's printer from validated
+expressions (never from user text) and is kept on the object
+(:attr:`CompiledModel.source`) for inspection and for optional numba compilation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from ._model import TIME, input_symbol
+from .errors import SpecificationError, UnknownNameError
+
+if TYPE_CHECKING:
+    from ._model import Model
+
+__all__ = ["CompiledModel"]
+
+
+class _Printer(NumPyPrinter):
+    """numpy printer whose Min/Max are nested binary ufunc calls (numba- and batch-friendly)."""
+
+    def __init__(self) -> None:
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
+
+    def _nested(self, func: str, args: tuple[sp.Expr, ...]) -> str:
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"numpy.{func}({out}, {self._print(a)})"
+        return out
+
+    def _print_Max(self, expr: sp.Max) -> str:  # noqa: N802
+        return self._nested("maximum", expr.args)
+
+    def _print_Min(self, expr: sp.Min) -> str:  # noqa: N802
+        return self._nested("minimum", expr.args)
+
+
+def _generate(
+    fname: str,
+    exprs: list[sp.Expr],
+    targets: list[str],
+    header: list[str],
+    out_shape: str,
+    zero_fill: bool,
+) -> str:
+    printer = _Printer()
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    lines = [f"def {fname}(t, y, p, u):"]
+    lines += ["    " + h for h in header]
+    for sym, e in replacements:
+        lines.append(f"    {sym} = {printer.doprint(e)}")
+    alloc = "zeros" if zero_fill else "empty"
+    lines.append(f"    out = numpy.{alloc}({out_shape})")
+    for tgt, e in zip(targets, reduced):
+        lines.append(f"    out[{tgt}] = {printer.doprint(e)}")
+    lines.append("    return out")
+    return "\n".join(lines) + "\n"
+
+
+class CompiledModel:
+    """Numeric functions generated from a :class:`~tumordyn.Model`.
+
+    Obtain it as ``model.compiled`` (built on first use and reused).
+
+    Attributes
+    ----------
+    state_names, param_names, drug_names, observable_names : tuple of str
+        Orders of the vector entries.
+    rhs : callable
+        ``rhs(t, y, p, u) -> dy/dt`` (state units per day).
+    jac : callable
+        ``jac(t, y, p, u) -> d(dy/dt)/dy`` of shape ``(n, n) + y.shape[1:]``.
+    observe : callable
+        ``observe(t, y, p, u) -> observables`` of shape ``(k,) + y.shape[1:]``.
+    source : dict of str to str
+        The generated Python source of ``rhs``, ``jac`` and ``observe``.
+    nonnegative : numpy.ndarray of bool
+        Which states are non-negative.
+    atol : numpy.ndarray
+        Per-state absolute tolerances from the spec.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self.model_name = model.name
+        self.state_names = model.states.names
+        self.param_names = model.parameters.names
+        self.drug_names = model.drugs.names
+        self.observable_names = model.observables.names
+        self.n_states = len(self.state_names)
+        self.n_params = len(self.param_names)
+        self.n_drugs = len(self.drug_names)
+        self._param_specs = {p.name: p for p in model.parameters}
+        self.defaults = np.array([p.default for p in model.parameters], dtype=float)
+        self.initial = np.array([s.initial for s in model.states], dtype=float)
+        self.nonnegative = np.array([s.nonnegative for s in model.states], dtype=bool)
+        self.atol = np.array([s.atol for s in model.states], dtype=float)
+        self.lower_bounds = np.array([p.bounds[0] for p in model.parameters], dtype=float)
+        self.upper_bounds = np.array([p.bounds[1] for p in model.parameters], dtype=float)
+        for a in (self.defaults, self.initial, self.nonnegative, self.atol, self.lower_bounds, self.upper_bounds):
+            a.flags.writeable = False
+
+        # where each drug's doses go: compartment index (-1: direct input) and volume
+        self.dose_compartment = np.array(
+            [self.state_names.index(d.compartment) if d.compartment is not None else -1 for d in model.drugs],
+            dtype=np.int64,
+        )
+        self._dose_volume: list[tuple[int, float]] = []  # (param index or -1, constant volume)
+        for d in model.drugs:
+            if isinstance(d.volume, str):
+                self._dose_volume.append((self.param_names.index(d.volume), 1.0))
+            else:
+                self._dose_volume.append((-1, float(d.volume)))
+
+        # local names in the generated code
+        local: dict[sp.Symbol, sp.Symbol] = {}
+        header: list[str] = []
+        for i, s in enumerate(model.states):
+            name = f"_s{i}"
+            local[s.symbol] = sp.Symbol(name)
+            header.append(f"{name} = numpy.maximum(y[{i}], 0.0)" if s.nonnegative else f"{name} = y[{i}]")
+        for i, p in enumerate(model.parameters):
+            local[p.symbol] = sp.Symbol(f"_p{i}")
+            header.append(f"_p{i} = p[{i}]")
+        for i, d in enumerate(model.drugs):
+            local[input_symbol(d.name)] = sp.Symbol(f"_u{i}")
+            header.append(f"_u{i} = u[{i}]")
+        local[TIME] = sp.Symbol("t")
+
+        rhs_exprs = [e.xreplace(local) for e in model.rhs_expressions().values()]
+        self.source: dict[str, str] = {}
+        self.source["rhs"] = _generate(
+            "rhs", rhs_exprs, [str(i) for i in range(self.n_states)], header, "y.shape", zero_fill=False
+        )
+        state_syms = [local[s.symbol] for s in model.states]
+        jac = sp.Matrix(rhs_exprs).jacobian(state_syms)
+        entries = [(i, j) for i in range(self.n_states) for j in range(self.n_states) if jac[i, j] != 0]
+        self.jac_sparsity = np.zeros((self.n_states, self.n_states), dtype=bool)
+        for i, j in entries:
+            self.jac_sparsity[i, j] = True
+        self.jac_sparsity.flags.writeable = False
+        self.source["jac"] = _generate(
+            "jac",
+            [jac[i, j] for i, j in entries],
+            [f"{i}, {j}" for i, j in entries],
+            header,
+            f"({self.n_states}, {self.n_states}) + y.shape[1:]",
+            zero_fill=True,
+        )
+        obs_exprs = [e.xreplace(local) for e in model.observable_expressions().values()]
+        self.source["observe"] = _generate(
+            "observe",
+            obs_exprs,
+            [str(i) for i in range(len(obs_exprs))],
+            header,
+            f"({len(obs_exprs)},) + y.shape[1:]",
+            zero_fill=False,
+        )
+        self.rhs: Callable[..., np.ndarray] = self._build("rhs")
+        self.jac: Callable[..., np.ndarray] = self._build("jac")
+        self.observe: Callable[..., np.ndarray] = self._build("observe")
+
+    def _build(self, name: str) -> Callable[..., np.ndarray]:
+        namespace: dict[str, Any] = {"numpy": np}
+        code = compile(self.source[name], f"<tumordyn generated {name} of {self.model_name}>", "exec")
+        exec(code, namespace)  # noqa: S102 - source generated by sympy's printer from validated expressions
+        return namespace[name]
+
+    # -- vectors from user input -----------------------------------------------------
+    def param_vector(self, overrides: Mapping[str, float] | None = None, where: str = "params") -> np.ndarray:
+        """Parameter vector: defaults with ``overrides`` applied (names and bounds checked).
+
+        Parameters
+        ----------
+        overrides : mapping of str to float, optional
+            Values by parameter name, in the parameter's unit.
+        where : str, optional
+            Argument name used in error messages.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_params,)``; a new array.
+        """
+        p = self.defaults.copy()
+        if overrides is None:
+            return p
+        if not isinstance(overrides, Mapping):
+            raise TypeError(f"`{where}` must be a mapping of parameter name to value, got {type(overrides).__name__}")
+        for name, value in overrides.items():
+            if name not in self._param_specs:
+                raise UnknownNameError("parameter", name, self.param_names, f"`{where}` for model {self.model_name!r}")
+            p[self.param_names.index(name)] = self._param_specs[name].check_value(value, where)
+        return p
+
+    def initial_vector(self, overrides: Mapping[str, float] | None = None, where: str = "initial") -> np.ndarray:
+        """Initial state vector: spec defaults with ``overrides`` applied (names, finiteness, sign checked)."""
+        y = self.initial.copy()
+        if overrides is None:
+            return y
+        if not isinstance(overrides, Mapping):
+            raise TypeError(f"`{where}` must be a mapping of state name to value, got {type(overrides).__name__}")
+        for name, value in overrides.items():
+            if name not in self.state_names:
+                raise UnknownNameError("state", name, self.state_names, f"`{where}` for model {self.model_name!r}")
+            i = self.state_names.index(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"`{where}`: value of state {name!r} must be a real number, got {value!r}")
+            v = float(value)
+            if not np.isfinite(v):
+                raise SpecificationError(f"`{where}`: value of state {name!r} must be finite, got {v}")
+            if self.nonnegative[i] and v < 0:
+                raise SpecificationError(f"`{where}`: state {name!r} is non-negative; got {v}")
+            y[i] = v
+        return y
+
+    def dose_jump(self, drug_index: int, amount: float, p: np.ndarray) -> tuple[int, Any]:
+        """Return ``(state index, increment)`` of a bolus dose, or ``(-1, 0)`` for a direct-input drug."""
+        comp = int(self.dose_compartment[drug_index])
+        if comp < 0:
+            return -1, 0.0
+        pidx, vol = self._dose_volume[drug_index]
+        volume = p[pidx] if pidx >= 0 else vol
+        return comp, amount / volume

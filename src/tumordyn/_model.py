@@ -1,0 +1,912 @@
+"""Model specification: states, parameters, processes, drugs and observables.
+
+A model is a frozen value built from small frozen pieces. Dynamics are written as
+*processes*: a rate (a sympy expression) and a stoichiometry (how many units of
+each state the process consumes and produces per unit of rate). Writing the
+equations this way makes positivity a structural, checkable property: every
+process that consumes a non-negative state must have a rate that vanishes when
+that state is zero.
+
+Models compose from :class:`Module` values with ``+`` (or :func:`compose`), so a
+tumor-clone module, a T-cell module, a TME module and PK modules can be combined
+into one model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any, Generic, TypeVar, Union
+
+import sympy as sp
+
+from ._expr import check_name, parse_expression
+from .errors import SpecificationError, UnknownNameError
+
+__all__ = [
+    "State",
+    "Parameter",
+    "Process",
+    "Drug",
+    "Observable",
+    "Module",
+    "Model",
+    "compose",
+    "NamedTuple_",
+    "TIME",
+    "input_symbol",
+]
+
+#: The time symbol (days) that rates may use.
+TIME = sp.Symbol("t")
+
+ExprLike = Union[sp.Expr, str, float, int]
+
+
+def input_symbol(drug: str) -> sp.Symbol:
+    """Return the symbol of a drug's infusion input rate (amount/day), ``u_<drug>``."""
+    return sp.Symbol(f"u_{drug}")
+
+
+def _finite_float(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a real number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise SpecificationError(f"{what} must be finite, got {out!r}")
+    return out
+
+
+def _to_expr(value: ExprLike, where: str) -> sp.Expr:
+    if isinstance(value, str):
+        return parse_expression(value, where=where)
+    if isinstance(value, bool):
+        raise TypeError(f"{where}: expected an expression, got bool {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(float(value)):
+            raise SpecificationError(f"{where}: constant must be finite, got {value!r}")
+        return sp.Float(value) if isinstance(value, float) else sp.Integer(value)
+    if isinstance(value, sp.Basic):
+        if not isinstance(value, sp.Expr):
+            raise TypeError(f"{where}: expected a sympy expression, got {type(value).__name__}")
+        return value
+    raise TypeError(f"{where}: expected a sympy expression or a string, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable of the ODE system.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used in rate expressions (e.g. ``"S"``).
+    initial : float, optional
+        Default initial value, in ``unit``.
+    unit : str, optional
+        Unit of the state (e.g. ``"cells"``, ``"mg/L"``).
+    description : str, optional
+        What the state is.
+    nonnegative : bool, optional
+        Whether the state is a population or amount that cannot be negative
+        (default ``True``). Processes consuming it must vanish when it is zero.
+    atol : float, optional
+        Absolute solver tolerance for this state, in ``unit`` (default 1e-6).
+        For cell counts about one cell is right.
+    """
+
+    name: str
+    initial: float = 0.0
+    unit: str = "cells"
+    description: str = ""
+    nonnegative: bool = True
+    atol: float = 1e-6
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "state")
+        object.__setattr__(self, "initial", _finite_float(self.initial, f"initial value of state {self.name!r}"))
+        object.__setattr__(self, "atol", _finite_float(self.atol, f"atol of state {self.name!r}"))
+        if self.nonnegative and self.initial < 0:
+            raise SpecificationError(
+                f"initial value of non-negative state {self.name!r} is {self.initial}; it must be >= 0"
+            )
+        if self.atol <= 0:
+            raise SpecificationError(f"atol of state {self.name!r} must be > 0, got {self.atol}")
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        """The sympy symbol of the state."""
+        return sp.Symbol(self.name)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A model parameter with its default, bounds, unit and source.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used in rate expressions.
+    default : float
+        Default value, in ``unit``.
+    bounds : tuple of float, optional
+        Plausible range ``(low, high)``; ``default`` must lie inside. Used as fit
+        bounds and to validate overrides. Default ``(0, inf)``.
+    unit : str, optional
+        Unit (e.g. ``"1/day"``, ``"cells"``).
+    description : str, optional
+        What the parameter means.
+    source : str, optional
+        Publication or stated assumption behind the default and range.
+    """
+
+    name: str
+    default: float
+    bounds: tuple[float, float] = (0.0, math.inf)
+    unit: str = "1"
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "parameter")
+        default = _finite_float(self.default, f"default of parameter {self.name!r}")
+        try:
+            lo, hi = self.bounds
+        except (TypeError, ValueError):
+            raise TypeError(f"bounds of parameter {self.name!r} must be a pair (low, high), got {self.bounds!r}") from None
+        lo, hi = float(lo), float(hi)
+        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+            raise SpecificationError(f"bounds of parameter {self.name!r} must satisfy low <= high, got ({lo}, {hi})")
+        if not lo <= default <= hi:
+            raise SpecificationError(
+                f"default of parameter {self.name!r} is {default}, outside its bounds [{lo}, {hi}]"
+            )
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "bounds", (lo, hi))
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        """The sympy symbol of the parameter."""
+        return sp.Symbol(self.name)
+
+    def check_value(self, value: object, where: str = "") -> float:
+        """Validate a value for this parameter and return it as a float.
+
+        Raises
+        ------
+        SpecificationError
+            If the value is not finite or lies outside ``bounds``.
+        """
+        loc = f" ({where})" if where else ""
+        v = _finite_float(value, f"value of parameter {self.name!r}{loc}")
+        lo, hi = self.bounds
+        if not lo <= v <= hi:
+            raise SpecificationError(
+                f"value {v} of parameter {self.name!r}{loc} is outside its bounds [{lo}, {hi}] ({self.unit})"
+            )
+        return v
+
+
+def _stoich(value: Mapping[str, float] | Iterable[str] | str | None, role: str, process: str) -> tuple[tuple[str, float], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items: list[tuple[str, float]] = [(value, 1.0)]
+    elif isinstance(value, Mapping):
+        items = [(k, v) for k, v in value.items()]
+    else:
+        items = []
+        for v in value:
+            if isinstance(v, str):
+                items.append((v, 1.0))
+            else:
+                try:
+                    k, c = v
+                except (TypeError, ValueError):
+                    raise TypeError(f"process {process!r}: {role} must name states or map them to coefficients") from None
+                items.append((k, c))
+    out: dict[str, float] = {}
+    for k, c in items:
+        if not isinstance(k, str):
+            raise TypeError(f"process {process!r}: {role} keys must be state names, got {k!r}")
+        c = _finite_float(c, f"process {process!r}: coefficient of {k!r} in {role}")
+        if c <= 0:
+            raise SpecificationError(f"process {process!r}: coefficient of {k!r} in {role} must be > 0, got {c}")
+        out[k] = out.get(k, 0.0) + c
+    return tuple(sorted(out.items()))
+
+
+@dataclass(frozen=True, init=False)
+class Process:
+    """A process: a rate and what it consumes and produces.
+
+    The contribution of a process to ``d(state)/dt`` is
+    ``(produced - consumed) * rate``.
+
+    Parameters
+    ----------
+    name : str
+        Identifier of the process (e.g. ``"kill_S"``).
+    rate : sympy.Expr or str
+        Rate expression in state, parameter and drug symbols (and ``t``, days),
+        in units of the states' unit per day. A string is parsed safely.
+    consumes : str, iterable of str or mapping, optional
+        States consumed, with coefficients (default 1 each).
+    produces : str, iterable of str or mapping, optional
+        States produced, with coefficients (default 1 each).
+    description : str, optional
+        What the process is.
+
+    Examples
+    --------
+    >>> p = Process("kill", "k*E*S/(h + S)", consumes="S")
+    >>> p.stoichiometry
+    {'S': -1.0}
+    """
+
+    name: str
+    rate: sp.Expr
+    consumes: tuple[tuple[str, float], ...]
+    produces: tuple[tuple[str, float], ...]
+    description: str
+
+    def __init__(
+        self,
+        name: str,
+        rate: ExprLike,
+        consumes: Mapping[str, float] | Iterable[str] | str | None = None,
+        produces: Mapping[str, float] | Iterable[str] | str | None = None,
+        description: str = "",
+    ) -> None:
+        check_name(name, "process")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "rate", _to_expr(rate, f"rate of process {name!r}"))
+        object.__setattr__(self, "consumes", _stoich(consumes, "consumes", name))
+        object.__setattr__(self, "produces", _stoich(produces, "produces", name))
+        object.__setattr__(self, "description", str(description))
+        if not self.consumes and not self.produces:
+            raise SpecificationError(f"process {name!r} neither consumes nor produces any state")
+
+    @property
+    def stoichiometry(self) -> dict[str, float]:
+        """Net coefficient per state (produced minus consumed), zeros dropped."""
+        net: dict[str, float] = {}
+        for k, c in self.consumes:
+            net[k] = net.get(k, 0.0) - c
+        for k, c in self.produces:
+            net[k] = net.get(k, 0.0) + c
+        return {k: v for k, v in net.items() if v != 0.0}
+
+
+@dataclass(frozen=True)
+class Drug:
+    """A drug and where its doses go.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used by schedules (``Dose(time, drug, amount)``).
+    compartment : str or None
+        Name of the state holding the drug's concentration. A bolus dose of
+        ``amount`` raises it by ``amount / volume``; an infusion of ``rate``
+        (amount/day) adds ``rate / volume`` per day. Elimination is an ordinary
+        process of the model. ``None`` makes a *direct-input* drug without
+        pharmacokinetics: its level in rate expressions is the symbol ``name``
+        and equals the infusion rate in force (on/off drugs, e.g. Zhang 2017);
+        such a drug takes infusions only.
+    volume : float or str, optional
+        Volume of distribution (L), or the name of a parameter holding it.
+    dose_unit : str, optional
+        Unit of dose amounts (e.g. ``"mg"``).
+    description : str, optional
+        What the drug is.
+    """
+
+    name: str
+    compartment: str | None
+    volume: float | str = 1.0
+    dose_unit: str = "mg"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "drug")
+        if self.compartment is not None and not isinstance(self.compartment, str):
+            raise TypeError(f"compartment of drug {self.name!r} must be a state name or None")
+        if isinstance(self.volume, str):
+            check_name(self.volume, f"volume parameter of drug {self.name!r}")
+        else:
+            v = _finite_float(self.volume, f"volume of drug {self.name!r}")
+            if v <= 0:
+                raise SpecificationError(f"volume of drug {self.name!r} must be > 0, got {v}")
+            object.__setattr__(self, "volume", v)
+
+    @property
+    def level_symbol(self) -> sp.Symbol:
+        """Symbol of the drug's level in rate expressions (its compartment state, or its name)."""
+        return sp.Symbol(self.compartment if self.compartment is not None else self.name)
+
+
+@dataclass(frozen=True, init=False)
+class Observable:
+    """A named quantity computed from states, parameters and drug levels.
+
+    Parameters
+    ----------
+    name : str
+        Identifier (e.g. ``"tumor_burden"``).
+    expr : sympy.Expr or str
+        Expression in states, parameters, drug levels and earlier observables.
+    unit : str, optional
+        Unit of the value.
+    description : str, optional
+        What it measures.
+    """
+
+    name: str
+    expr: sp.Expr
+    unit: str
+    description: str
+
+    def __init__(self, name: str, expr: ExprLike, unit: str = "", description: str = "") -> None:
+        check_name(name, "observable")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "expr", _to_expr(expr, f"observable {name!r}"))
+        object.__setattr__(self, "unit", str(unit))
+        object.__setattr__(self, "description", str(description))
+
+
+T = TypeVar("T", State, Parameter, Process, Drug, Observable)
+
+
+class NamedTuple_(Generic[T]):
+    """An immutable, ordered collection of named items with lookup by name.
+
+    Iterating yields the items; ``coll["name"]`` returns one (an unknown name
+    raises :class:`~tumordyn.errors.UnknownNameError` suggesting the closest);
+    ``coll.names`` lists the names in order.
+    """
+
+    __slots__ = ("_items", "_index", "_kind", "_where")
+
+    def __init__(self, items: Iterable[T], kind: str, where: str = "") -> None:
+        self._items = tuple(items)
+        self._index = {it.name: i for i, it in enumerate(self._items)}
+        self._kind = kind
+        self._where = where
+
+    def __getitem__(self, key: str | int) -> T:
+        if isinstance(key, int):
+            return self._items[key]
+        try:
+            return self._items[self._index[key]]
+        except KeyError:
+            raise UnknownNameError(self._kind, key, self._index, self._where) from None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NamedTuple_):
+            return self._items == other._items
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def index(self, name: str) -> int:
+        """Position of ``name`` (raises ``UnknownNameError`` if absent)."""
+        if name not in self._index:
+            raise UnknownNameError(self._kind, name, self._index, self._where)
+        return self._index[name]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the items, in order."""
+        return tuple(it.name for it in self._items)
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} {self._kind}s: {', '.join(self.names)}>"
+
+
+def _merge(kind: str, a: Iterable[Any], b: Iterable[Any], where: str) -> tuple[Any, ...]:
+    out: dict[str, Any] = {}
+    for item in (*a, *b):
+        prev = out.get(item.name)
+        if prev is None:
+            out[item.name] = item
+        elif prev != item:
+            raise SpecificationError(
+                f"{kind} {item.name!r} is defined twice with different specifications in {where}: "
+                f"{prev!r} vs {item!r}; rename one or make them identical"
+            )
+    return tuple(out.values())
+
+
+@dataclass(frozen=True)
+class Module:
+    """A piece of a model (e.g. tumor clones, T cells, TME, one drug's PK).
+
+    Modules are not validated on their own (a module may use symbols that
+    another module defines); combine them with ``+`` and turn the result into a
+    :class:`Model` with :func:`compose`. Items with the same name must be
+    identical in both operands.
+
+    Parameters
+    ----------
+    name : str
+        Name of the module.
+    states, parameters, processes, drugs, observables : iterables
+        The pieces the module contributes.
+    """
+
+    name: str
+    states: tuple[State, ...] = ()
+    parameters: tuple[Parameter, ...] = ()
+    processes: tuple[Process, ...] = ()
+    drugs: tuple[Drug, ...] = ()
+    observables: tuple[Observable, ...] = ()
+
+    def __post_init__(self) -> None:
+        for fname, cls in (
+            ("states", State),
+            ("parameters", Parameter),
+            ("processes", Process),
+            ("drugs", Drug),
+            ("observables", Observable),
+        ):
+            items = tuple(getattr(self, fname))
+            for it in items:
+                if not isinstance(it, cls):
+                    raise TypeError(f"module {self.name!r}: {fname} must contain {cls.__name__} objects, got {it!r}")
+            object.__setattr__(self, fname, _merge(cls.__name__.lower(), (), items, f"module {self.name!r}"))
+
+    def __add__(self, other: Module) -> Module:
+        if not isinstance(other, Module):
+            return NotImplemented
+        where = f"{self.name} + {other.name}"
+        return Module(
+            name=where,
+            states=_merge("state", self.states, other.states, where),
+            parameters=_merge("parameter", self.parameters, other.parameters, where),
+            processes=_merge("process", self.processes, other.processes, where),
+            drugs=_merge("drug", self.drugs, other.drugs, where),
+            observables=_merge("observable", self.observables, other.observables, where),
+        )
+
+
+def _vanishes_at_zero(rate: sp.Expr, state: sp.Symbol) -> bool:
+    if state not in rate.free_symbols:
+        return False
+    at_zero = rate.subs(state, 0)
+    if at_zero == 0:
+        return True
+    if at_zero.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+        limit = sp.limit(rate, state, 0, "+")
+        return limit == 0
+    return sp.simplify(at_zero) == 0
+
+
+class Model:
+    """A validated ODE model: states, parameters, processes, drugs, observables.
+
+    Construction checks every rule and raises an error naming the culprit:
+    duplicate names, undefined symbols in a rate or observable, a process that
+    consumes a non-negative state with a rate that does not vanish when the
+    state is zero (structural positivity), a drug whose compartment or volume
+    parameter does not exist.
+
+    Parameters
+    ----------
+    name : str
+        Name of the model.
+    states, parameters, processes, drugs, observables : iterables
+        The pieces (see :class:`State`, :class:`Parameter`, :class:`Process`,
+        :class:`Drug`, :class:`Observable`).
+    description : str, optional
+        A sentence on what the model is.
+    check_positivity : bool, optional
+        Run the structural positivity check (default ``True``).
+
+    Attributes
+    ----------
+    states, parameters, processes, drugs, observables
+        Ordered collections with lookup by name (``model.parameters["K"]``).
+
+    Examples
+    --------
+    >>> m = Model("logistic",
+    ...     states=[State("N", initial=10.0)],
+    ...     parameters=[Parameter("r", 0.5, unit="1/day"), Parameter("K", 1e3, unit="cells")],
+    ...     processes=[Process("birth", "r*N", produces="N"),
+    ...                Process("crowding", "r*N**2/K", consumes="N")])
+    >>> m.rhs_expressions()["N"]
+    -N**2*r/K + N*r
+    """
+
+    def __init__(
+        self,
+        name: str,
+        states: Iterable[State] = (),
+        parameters: Iterable[Parameter] = (),
+        processes: Iterable[Process] = (),
+        drugs: Iterable[Drug] = (),
+        observables: Iterable[Observable] = (),
+        description: str = "",
+        check_positivity: bool = True,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError("model name must be a non-empty string")
+        self._name = name
+        self._description = str(description)
+        where = f"model {name!r}"
+        st = self._checked("states", states, State)
+        pa = self._checked("parameters", parameters, Parameter)
+        pr = self._checked("processes", processes, Process)
+        dr = self._checked("drugs", drugs, Drug)
+        ob = self._checked("observables", observables, Observable)
+        self.states: NamedTuple_[State] = NamedTuple_(st, "state", where)
+        self.parameters: NamedTuple_[Parameter] = NamedTuple_(pa, "parameter", where)
+        self.processes: NamedTuple_[Process] = NamedTuple_(pr, "process", where)
+        self.drugs: NamedTuple_[Drug] = NamedTuple_(dr, "drug", where)
+        self.observables: NamedTuple_[Observable] = NamedTuple_(ob, "observable", where)
+        self._check_positivity = bool(check_positivity)
+        self._validate()
+
+    # -- construction helpers ----------------------------------------------------------
+    def _checked(self, fname: str, items: Iterable[Any], cls: type) -> tuple[Any, ...]:
+        items = tuple(items)
+        seen: set[str] = set()
+        for it in items:
+            if not isinstance(it, cls):
+                raise TypeError(f"model {self._name!r}: {fname} must contain {cls.__name__} objects, got {it!r}")
+            if it.name in seen:
+                raise SpecificationError(f"model {self._name!r}: duplicate {cls.__name__.lower()} name {it.name!r}")
+            seen.add(it.name)
+        return items
+
+    def _validate(self) -> None:
+        where = f"model {self._name!r}"
+        if not len(self.states):
+            raise SpecificationError(f"{where} has no states")
+        # one namespace for states, parameters, direct-input drug levels and observables
+        owners: dict[str, str] = {}
+        direct = [d.name for d in self.drugs if d.compartment is None]
+        for kind, names in (
+            ("state", self.states.names),
+            ("parameter", self.parameters.names),
+            ("drug", direct),
+            ("observable", self.observables.names),
+        ):
+            for n in names:
+                if n in owners:
+                    raise SpecificationError(f"{where}: name {n!r} is used by both a {owners[n]} and a {kind}")
+                owners[n] = kind
+        for n in owners:
+            if n.startswith("u_") and n[2:] in self.drugs:
+                raise SpecificationError(f"{where}: name {n!r} is reserved for the infusion input of drug {n[2:]!r}")
+        for d in self.drugs:
+            if d.compartment is not None:
+                if d.compartment not in self.states:
+                    raise UnknownNameError("state", d.compartment, self.states.names, f"compartment of drug {d.name!r}")
+            if isinstance(d.volume, str) and d.volume not in self.parameters:
+                raise UnknownNameError("parameter", d.volume, self.parameters.names, f"volume of drug {d.name!r}")
+        rate_names = set(self.states.names) | set(self.parameters.names) | set(direct) | {"t"}
+        for p in self.processes:
+            for sym in p.rate.free_symbols:
+                if sym.name not in rate_names:
+                    raise UnknownNameError("symbol", sym.name, rate_names, f"rate of process {p.name!r} of {where}")
+            for k, _ in (*p.consumes, *p.produces):
+                if k not in self.states:
+                    raise UnknownNameError("state", k, self.states.names, f"stoichiometry of process {p.name!r}")
+        obs_names = set(rate_names)
+        for o in self.observables:
+            for sym in o.expr.free_symbols:
+                if sym.name not in obs_names:
+                    raise UnknownNameError(
+                        "symbol", sym.name, obs_names, f"observable {o.name!r} of {where} (observables may use earlier ones)"
+                    )
+            obs_names.add(o.name)
+        if self._check_positivity:
+            for problem in self.positivity_violations():
+                raise SpecificationError(f"{where}: {problem}")
+
+    # -- basic properties --------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """Name of the model."""
+        return self._name
+
+    @property
+    def description(self) -> str:
+        """One-sentence description."""
+        return self._description
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Model):
+            return NotImplemented
+        return self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    @cached_property
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self._name,
+            tuple(self.states),
+            tuple(self.parameters),
+            tuple(self.processes),
+            tuple(self.drugs),
+            tuple(self.observables),
+        )
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"Model is immutable; use model.replace(...) or with_defaults(...) instead of setting {key!r}")
+        object.__setattr__(self, key, value)
+
+    def __post_init_freeze(self) -> None:  # pragma: no cover - called from __init_subclass__ hooks
+        object.__setattr__(self, "_frozen", True)
+
+    def as_module(self) -> Module:
+        """Return the model's pieces as a :class:`Module` (to compose with others)."""
+        return Module(
+            self._name,
+            tuple(self.states),
+            tuple(self.parameters),
+            tuple(self.processes),
+            tuple(self.drugs),
+            tuple(self.observables),
+        )
+
+    def replace(self, **changes: Any) -> Model:
+        """Return a copy with some pieces replaced (``name``, ``states``, ``parameters``...)."""
+        kw: dict[str, Any] = dict(
+            name=self._name,
+            states=tuple(self.states),
+            parameters=tuple(self.parameters),
+            processes=tuple(self.processes),
+            drugs=tuple(self.drugs),
+            observables=tuple(self.observables),
+            description=self._description,
+            check_positivity=self._check_positivity,
+        )
+        unknown = set(changes) - set(kw)
+        if unknown:
+            raise TypeError(f"replace() got unknown field(s) {sorted(unknown)}; allowed: {sorted(kw)}")
+        kw.update(changes)
+        return Model(**kw)
+
+    def with_defaults(self, **values: float) -> Model:
+        """Return a copy whose parameter defaults are changed (values checked against bounds).
+
+        Examples
+        --------
+        >>> m = Model("decay", states=[State("x", 1.0)], parameters=[Parameter("k", 1.0)],
+        ...           processes=[Process("loss", "k*x", consumes="x")])
+        >>> m.with_defaults(k=2.0).parameters["k"].default
+        2.0
+        """
+        params = []
+        for name in values:
+            self.parameters.index(name)
+        for p in self.parameters:
+            if p.name in values:
+                params.append(replace(p, default=p.check_value(values[p.name])))
+            else:
+                params.append(p)
+        return self.replace(parameters=tuple(params))
+
+    def with_initial(self, **values: float) -> Model:
+        """Return a copy whose default initial values are changed."""
+        for name in values:
+            self.states.index(name)
+        states = [replace(s, initial=values[s.name]) if s.name in values else s for s in self.states]
+        return self.replace(states=tuple(states))
+
+    # -- symbolic views ----------------------------------------------------------------
+    def positivity_violations(self) -> list[str]:
+        """List processes that could drive a non-negative state below zero.
+
+        A process that consumes a non-negative state must have a rate that is
+        zero when that state is zero. Returns one message per violation (an
+        empty list when the model is structurally positive).
+        """
+        problems = []
+        for p in self.processes:
+            for k, _ in p.consumes:
+                s = self.states[k]
+                if not s.nonnegative:
+                    continue
+                if not _vanishes_at_zero(p.rate, s.symbol):
+                    problems.append(
+                        f"process {p.name!r} consumes non-negative state {k!r} but its rate {p.rate} "
+                        f"does not vanish when {k} = 0 (structural positivity); multiply the rate by {k} "
+                        "or a factor that is zero when it is"
+                    )
+        return problems
+
+    def rhs_expressions(self, inputs: bool = True) -> dict[str, sp.Expr]:
+        """Right-hand sides ``d(state)/dt`` as sympy expressions, by state name.
+
+        Parameters
+        ----------
+        inputs : bool, optional
+            Include infusion inputs: a drug's input ``u_<drug>`` (amount/day)
+            divided by its volume enters its compartment; a direct-input drug's
+            level is replaced by ``u_<drug>``. With ``False`` the inputs are
+            left out and direct-input drug levels stay as their symbols.
+
+        Returns
+        -------
+        dict of str to sympy.Expr
+            One expression per state, in the order of ``model.states``.
+        """
+        rhs: dict[str, sp.Expr] = {s.name: sp.Integer(0) for s in self.states}
+        for p in self.processes:
+            for k, c in p.stoichiometry.items():
+                term = p.rate if c == 1.0 else (sp.Integer(-1) * p.rate if c == -1.0 else sp.Float(c) * p.rate)
+                rhs[k] = rhs[k] + term
+        if inputs:
+            subs = {sp.Symbol(d.name): input_symbol(d.name) for d in self.drugs if d.compartment is None}
+            for d in self.drugs:
+                if d.compartment is not None:
+                    vol = sp.Symbol(d.volume) if isinstance(d.volume, str) else sp.Float(d.volume)
+                    rhs[d.compartment] = rhs[d.compartment] + input_symbol(d.name) / vol
+            if subs:
+                rhs = {k: v.xreplace(subs) for k, v in rhs.items()}
+        return rhs
+
+    def observable_expressions(self, inputs: bool = True) -> dict[str, sp.Expr]:
+        """Observables as expressions of states, parameters and inputs only (earlier observables substituted)."""
+        out: dict[str, sp.Expr] = {}
+        subs_inputs = {sp.Symbol(d.name): input_symbol(d.name) for d in self.drugs if d.compartment is None}
+        for o in self.observables:
+            e = o.expr.xreplace({sp.Symbol(k): v for k, v in out.items()})
+            out[o.name] = e
+        if inputs and subs_inputs:
+            out = {k: v.xreplace(subs_inputs) for k, v in out.items()}
+        return out
+
+    def equations(self) -> list[sp.Eq]:
+        """The ODEs as ``sympy.Eq(Derivative(x(t), t), rhs)``, one per state.
+
+        States appear as functions of ``t``; parameters and inputs ``u_<drug>``
+        (infusion rate, amount/day) as plain symbols.
+        """
+        funcs = {s.symbol: sp.Function(s.name)(TIME) for s in self.states}
+        return [
+            sp.Eq(sp.Derivative(funcs[sp.Symbol(k)], TIME), v.xreplace(funcs))
+            for k, v in self.rhs_expressions().items()
+        ]
+
+    def to_latex(self) -> str:
+        r"""Render the ODEs as a LaTeX ``aligned`` block.
+
+        Returns
+        -------
+        str
+            ``\begin{aligned} \frac{dS}{dt} &= ... \\ ... \end{aligned}``
+        """
+        lines = []
+        for k, v in self.rhs_expressions().items():
+            lhs = r"\frac{d" + sp.latex(sp.Symbol(k)) + r"}{dt}"
+            lines.append(f"{lhs} &= {sp.latex(v)}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
+
+    def defaults(self) -> dict[str, float]:
+        """Default parameter values by name."""
+        return {p.name: p.default for p in self.parameters}
+
+    def initial_state(self) -> dict[str, float]:
+        """Default initial values by state name."""
+        return {s.name: s.initial for s in self.states}
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def table(self) -> str:
+        """A readable text table of states, parameters, drugs, processes and observables."""
+
+        def fmt_rows(header: list[str], rows: list[list[str]]) -> list[str]:
+            widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+            line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+            out = [line, "  ".join("-" * w for w in widths)]
+            out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+            return ["  " + x for x in out]
+
+        lines = [f"Model {self._name!r}: {len(self.states)} states, {len(self.parameters)} parameters, "
+                 f"{len(self.processes)} processes, {len(self.drugs)} drugs, {len(self.observables)} observables"]
+        if self._description:
+            lines.append(f"  {self._description}")
+        lines.append("States:")
+        lines += fmt_rows(["name", "initial", "unit", "description"],
+                          [[s.name, f"{s.initial:.4g}", s.unit, s.description[:60]] for s in self.states])
+        lines.append("Parameters:")
+        lines += fmt_rows(["name", "default", "bounds", "unit", "description"],
+                          [[p.name, f"{p.default:.4g}", f"[{p.bounds[0]:.3g}, {p.bounds[1]:.3g}]", p.unit,
+                            p.description[:50]] for p in self.parameters])
+        if len(self.drugs):
+            lines.append("Drugs:")
+            lines += fmt_rows(["name", "compartment", "volume", "dose unit"],
+                              [[d.name, d.compartment or "(direct input)", str(d.volume), d.dose_unit] for d in self.drugs])
+        lines.append("Processes:")
+        lines += fmt_rows(["name", "stoichiometry", "rate"],
+                          [[p.name, " ".join(f"{c:+g}{k}" for k, c in p.stoichiometry.items()), str(p.rate)[:70]]
+                           for p in self.processes])
+        if len(self.observables):
+            lines.append("Observables:")
+            lines += fmt_rows(["name", "unit", "expression"],
+                              [[o.name, o.unit, str(o.expr)[:70]] for o in self.observables])
+        return "\n".join(lines)
+
+    @cached_property
+    def compiled(self):  # noqa: ANN201 - returns tumordyn._compile.CompiledModel
+        """The compiled numeric system (generated once per model and reused)."""
+        from ._compile import CompiledModel
+
+        return CompiledModel(self)
+
+
+def _freeze_model_init(cls: type) -> None:
+    orig = cls.__init__
+
+    def __init__(self: Model, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        object.__setattr__(self, "_frozen", True)
+
+    __init__.__doc__ = orig.__doc__
+    cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+_freeze_model_init(Model)
+
+
+def compose(name: str, *modules: Module | Model, description: str = "", check_positivity: bool = True) -> Model:
+    """Combine modules (or models) into one validated :class:`Model`.
+
+    Parameters
+    ----------
+    name : str
+        Name of the composed model.
+    *modules : Module or Model
+        The pieces; items sharing a name must be identical.
+    description : str, optional
+        A sentence describing the model.
+    check_positivity : bool, optional
+        Run the structural positivity check (default ``True``).
+
+    Returns
+    -------
+    Model
+    """
+    if not modules:
+        raise SpecificationError("compose() needs at least one module")
+    total: Module | None = None
+    for m in modules:
+        mod = m.as_module() if isinstance(m, Model) else m
+        if not isinstance(mod, Module):
+            raise TypeError(f"compose() takes Module or Model objects, got {type(m).__name__}")
+        total = mod if total is None else total + mod
+    assert total is not None
+    return Model(
+        name,
+        states=total.states,
+        parameters=total.parameters,
+        processes=total.processes,
+        drugs=total.drugs,
+        observables=total.observables,
+        description=description,
+        check_positivity=check_positivity,
+    )

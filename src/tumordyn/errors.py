@@ -1,0 +1,121 @@
+"""Exceptions raised by tumordyn.
+
+Every error subclasses the built-in exception a user already catches:
+
+* :class:`UnknownNameError` is a :class:`KeyError` (an unknown state, parameter,
+  drug, observable or readout name) and suggests the closest valid names;
+* :class:`SpecificationError` is a :class:`ValueError` (a model, schedule or
+  argument that breaks a rule);
+* :class:`SolverError` is a :class:`RuntimeError` carrying the time reached and
+  the solver's own message.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "TumordynError",
+    "SpecificationError",
+    "UnknownNameError",
+    "UnsafeExpressionError",
+    "SolverError",
+    "NegativeStateError",
+    "closest_names",
+]
+
+
+class TumordynError(Exception):
+    """Base class of every error raised by tumordyn."""
+
+
+class SpecificationError(TumordynError, ValueError):
+    """A model, schedule or argument breaks a rule; the message names the culprit."""
+
+
+class UnsafeExpressionError(SpecificationError):
+    """An expression given as text uses a construct that is not allowed (no code is ever run)."""
+
+
+def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` names from ``valid`` that are closest to ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The name that was not found.
+    valid : iterable of str
+        The names that would have been accepted.
+    n : int, optional
+        Largest number of suggestions.
+
+    Returns
+    -------
+    list of str
+        Suggestions, best first (possibly empty).
+    """
+    valid = [str(v) for v in valid]
+    hits = difflib.get_close_matches(str(name), valid, n=n, cutoff=0.5)
+    if not hits:
+        lowered = {v.lower(): v for v in valid}
+        hits = [lowered[h] for h in difflib.get_close_matches(str(name).lower(), list(lowered), n=n, cutoff=0.5)]
+    return hits
+
+
+class UnknownNameError(TumordynError, KeyError):
+    """A name (state, parameter, drug, observable, readout, subject...) that does not exist.
+
+    Parameters
+    ----------
+    kind : str
+        What was looked up, e.g. ``"parameter"``.
+    name : str
+        The name that was not found.
+    valid : iterable of str
+        The names that exist; the closest ones are suggested.
+    where : str, optional
+        Where the lookup happened (e.g. the model's name).
+    """
+
+    def __init__(self, kind: str, name: object, valid: Iterable[str], where: str = "") -> None:
+        valid = sorted(str(v) for v in valid)
+        self.kind = kind
+        self.name = name
+        self.valid = tuple(valid)
+        suggestions = closest_names(str(name), valid)
+        loc = f" in {where}" if where else ""
+        msg = f"unknown {kind} {name!r}{loc}"
+        if suggestions:
+            msg += f"; did you mean {' or '.join(repr(s) for s in suggestions)}?"
+        if len(valid) <= 40:
+            msg += f" Valid {kind} names: {', '.join(valid) if valid else '(none)'}."
+        self.message = msg
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise print the repr of the message
+        return self.message
+
+
+class SolverError(TumordynError, RuntimeError):
+    """The ODE solver failed.
+
+    Attributes
+    ----------
+    t : float
+        Time reached when the solver stopped (days).
+    solver_message : str
+        The underlying solver's message.
+    """
+
+    def __init__(self, message: str, t: float, solver_message: str = "") -> None:
+        self.t = float(t)
+        self.solver_message = solver_message
+        full = f"{message} (time reached: t = {self.t:g} days)"
+        if solver_message:
+            full += f"; solver said: {solver_message}"
+        super().__init__(full)
+
+
+class NegativeStateError(SolverError):
+    """A non-negative state fell below minus its absolute tolerance during a solve."""

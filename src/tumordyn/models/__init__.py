@@ -1,0 +1,42 @@
+"""Built-in models and the modules they are composed of.
+
+* :func:`tumor_immune_tme` — the default model (clones, T-cell exhaustion, TME, three drugs);
+* :func:`kuznetsov1994`, :func:`zhang2017` — published models with their published values;
+* :func:`logistic_growth`, :func:`gompertz_growth`, :func:`one_compartment_pk` — reference
+  models with closed-form solutions (:func:`logistic_solution`, :func:`gompertz_solution`,
+  :func:`bolus_pk_solution`, :func:`infusion_pk_solution`);
+* modules to compose your own: :func:`tumor_clones`, :func:`t_cells`, :func:`tme_suppression`,
+  :func:`one_compartment_drug`, :func:`tumor_observables`, and :func:`emax`.
+"""
+
+from ._default import tumor_immune_tme
+from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
+from ._published import kuznetsov1994, zhang2017
+from ._toy import (
+    bolus_pk_solution,
+    gompertz_growth,
+    gompertz_solution,
+    infusion_pk_solution,
+    logistic_growth,
+    logistic_solution,
+    one_compartment_pk,
+)
+
+__all__ = [
+    "tumor_immune_tme",
+    "kuznetsov1994",
+    "zhang2017",
+    "logistic_growth",
+    "logistic_solution",
+    "gompertz_growth",
+    "gompertz_solution",
+    "one_compartment_pk",
+    "bolus_pk_solution",
+    "infusion_pk_solution",
+    "tumor_clones",
+    "t_cells",
+    "tme_suppression",
+    "one_compartment_drug",
+    "tumor_observables",
+    "emax",
+]

@@ -1,0 +1,123 @@
+"""The composed default tumor–immune–TME model."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .._model import Model, Module, Parameter, compose
+from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
+
+__all__ = ["tumor_immune_tme"]
+
+
+def tumor_immune_tme(
+    *,
+    growth: str = "logistic",
+    drug_induced_switching: bool = False,
+    stress_inhibitor: bool = False,
+) -> Model:
+    r"""The default model: resistant clones, T-cell exhaustion and TME suppression under three drugs.
+
+    States (8 by default): S, R (sensitive and resistant tumor cells), E, X
+    (effector and exhausted T cells in the lesion), P (TME suppression level) and
+    the drug concentrations ``C_targeted``, ``C_anti_pd1``, ``C_priming`` (mg/L);
+    with ``stress_inhibitor=True`` also ``C_stress_inhibitor``.
+
+    Drugs (doses in mg):
+
+    * ``targeted`` — kills S with an Emax response, :math:`k_T\,C^h/(EC_{50}^h+C^h)`;
+      R is insensitive. With ``drug_induced_switching`` it also drives reversible
+      S→R switching.
+    * ``anti_pd1`` — blocks a fraction :math:`b = b_{max} C/(EC_{50}+C)` of exhaustion
+      and reinvigorates exhausted cells at :math:`\rho_{max} C/(EC_{50}+C)`.
+    * ``priming`` — a TME-priming agent (stroma/vessel normalising, myeloid
+      reprogramming) clearing suppression at :math:`k_P C/(EC_{50}+C)` per day.
+    * ``stress_inhibitor`` (optional) — blocks the stress pathway that drives
+      exhaustion: the fractions blocked combine as :math:`1-(1-b_1)(1-b_2)`.
+
+    Parameters
+    ----------
+    growth : {"logistic", "gompertz"}
+        Tumor growth law.
+    drug_induced_switching : bool
+        Add reversible drug-induced S→R switching.
+    stress_inhibitor : bool
+        Add the stress-pathway inhibitor drug.
+
+    Returns
+    -------
+    Model
+        The composed model; ``repr(model)`` lists every parameter with its unit.
+
+    Examples
+    --------
+    >>> import tumordyn as td
+    >>> m = td.models.tumor_immune_tme()
+    >>> m.states.names
+    ('S', 'R', 'E', 'X', 'P', 'C_targeted', 'C_anti_pd1', 'C_priming')
+    """
+    C_T, C_A, C_P = sp.symbols("C_targeted C_anti_pd1 C_priming")
+    k_T, EC50_T, h_T = sp.symbols("k_T EC50_T h_T")
+    b_A, EC50_A = sp.symbols("b_A EC50_A")
+    k_P, EC50_P = sp.symbols("k_P EC50_P")
+    kill = k_T * emax(C_T, EC50_T, h_T)
+    occupancy = emax(C_A, EC50_A)
+    block = b_A * occupancy
+    drug_params = [
+        Parameter("k_T", 0.15, (0.0, 5.0), "1/day", "maximal kill rate of S by the targeted drug",
+                  "assumption: deep responses within 1-3 months, as with EGFR/BRAF inhibitors"),
+        Parameter("EC50_T", 0.5, (1e-3, 100.0), "mg/L", "targeted drug concentration at half-maximal kill",
+                  "assumption"),
+        Parameter("h_T", 2.0, (0.5, 5.0), "1", "Hill coefficient of the targeted drug", "assumption"),
+        Parameter("b_A", 0.9, (0.0, 1.0), "1", "largest fraction of exhaustion blocked by anti-PD-1",
+                  "assumption: blockade is partial (Pauken et al. 2016)"),
+        Parameter("EC50_A", 5.0, (1e-3, 1000.0), "mg/L", "anti-PD-1 concentration at half-maximal effect",
+                  "assumption: receptor occupancy saturates at the approved 200 mg q3w (Brahmer 2010)"),
+        Parameter("k_P", 0.5, (0.0, 10.0), "1/day", "maximal clearance rate of suppression by priming",
+                  "assumption: vessel normalisation / myeloid reprogramming over days (Jain 2005)"),
+        Parameter("EC50_P", 1.0, (1e-3, 100.0), "mg/L", "priming agent concentration at half-maximal effect",
+                  "assumption"),
+    ]
+    switching = None
+    if drug_induced_switching:
+        drug_params.append(Parameter("sigma_max", 0.01, (0.0, 1.0), "1/day",
+                                     "maximal drug-induced S->R switching rate",
+                                     "assumption: drug-tolerant persisters (Sharma et al. 2010)"))
+        switching = sp.Symbol("sigma_max") * emax(C_T, EC50_T, h_T)
+    boost = occupancy
+    modules: list[Module] = [
+        tumor_clones(growth, drug_kill=kill, switching=switching, back_switching=0.02),
+        t_cells(suppression=sp.Symbol("P"), exhaustion_block=block, reinvigoration_boost=boost),
+        tme_suppression(clearance=k_P * emax(C_P, EC50_P)),
+        one_compartment_drug("targeted", "C_targeted", half_life=2.0, volume=50.0,
+                             description="targeted/cytotoxic drug killing sensitive cells",
+                             source="assumption: small molecule, half-life ~2 days, large volume"),
+        one_compartment_drug("anti_pd1", "C_anti_pd1", half_life=22.0, volume=5.0,
+                             half_life_bounds=(1.0, 60.0),
+                             description="anti-PD-1 antibody",
+                             source="pembrolizumab: half-life 22 days, Vd ~6 L (Keytruda label)"),
+        one_compartment_drug("priming", "C_priming", half_life=0.5, volume=10.0,
+                             description="TME-priming agent lowering suppression",
+                             source="assumption: short-lived small molecule given daily"),
+        tumor_observables(),
+        Module("drug_effects", parameters=tuple(drug_params)),
+    ]
+    if stress_inhibitor:
+        C_I, b_I, EC50_I = sp.symbols("C_stress_inhibitor b_I EC50_I")
+        block_total = 1 - (1 - block) * (1 - b_I * emax(C_I, EC50_I))
+        modules[1] = t_cells(suppression=sp.Symbol("P"), exhaustion_block=block_total, reinvigoration_boost=boost)
+        modules.append(one_compartment_drug("stress_inhibitor", "C_stress_inhibitor", half_life=1.0, volume=20.0,
+                                            description="inhibitor of the stress pathway driving exhaustion",
+                                            source="assumption: small molecule"))
+        modules.append(Module("stress_effects", parameters=(
+            Parameter("b_I", 0.7, (0.0, 1.0), "1", "largest fraction of exhaustion blocked by the stress inhibitor",
+                      "assumption"),
+            Parameter("EC50_I", 1.0, (1e-3, 100.0), "mg/L", "stress inhibitor concentration at half-maximal effect",
+                      "assumption"),
+        )))
+    return compose(
+        "tumor_immune_tme",
+        *modules,
+        description="Sensitive/resistant clones, effector/exhausted T cells and TME suppression under a targeted "
+        "drug, anti-PD-1 and a TME-priming agent (cells, days, mg/L).",
+    )
