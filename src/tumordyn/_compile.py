@@ -153,7 +153,11 @@ class CompiledModel:
             "rhs", rhs_exprs, [str(i) for i in range(self.n_states)], header, "y.shape", zero_fill=False
         )
         state_syms = [local[s.symbol] for s in model.states]
-        jac = sp.Matrix(rhs_exprs).jacobian(state_syms)
+        # combining powers of one base turns e.g. C**h/C (0/0 at C = 0, from differentiating a Hill
+        # term C**h/(EC50**h + C**h)) into C**(h - 1), finite at C = 0 for h >= 1
+        jac = sp.Matrix(rhs_exprs).jacobian(state_syms).applyfunc(
+            lambda e: sp.powsimp(e, combine="exp", force=True)
+        )
         entries = [(i, j) for i in range(self.n_states) for j in range(self.n_states) if jac[i, j] != 0]
         self.jac_sparsity = np.zeros((self.n_states, self.n_states), dtype=bool)
         for i, j in entries:
@@ -211,10 +215,29 @@ class CompiledModel:
             if name not in self._param_specs:
                 raise UnknownNameError("parameter", name, self.param_names, f"`{where}` for model {self.model_name!r}")
             p[self.param_names.index(name)] = self._param_specs[name].check_value(value, where)
+        for d, (pidx, _) in enumerate(self._dose_volume):
+            if pidx >= 0 and not p[pidx] > 0:
+                raise SpecificationError(
+                    f"`{where}`: parameter {self.param_names[pidx]!r} is the volume of drug {self.drug_names[d]!r} "
+                    f"and must be > 0 (L), got {p[pidx]}"
+                )
         return p
 
     def initial_vector(self, overrides: Mapping[str, float] | None = None, where: str = "initial") -> np.ndarray:
-        """Initial state vector: spec defaults with ``overrides`` applied (names, finiteness, sign checked)."""
+        """Initial state vector: spec defaults with ``overrides`` applied (names, finiteness, sign checked).
+
+        Parameters
+        ----------
+        overrides : mapping of str to float, optional
+            Values by state name, in each state's unit.
+        where : str, optional
+            Argument name used in error messages.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_states,)``; a new array.
+        """
         y = self.initial.copy()
         if overrides is None:
             return y
@@ -235,10 +258,32 @@ class CompiledModel:
         return y
 
     def dose_jump(self, drug_index: int, amount: float, p: np.ndarray) -> tuple[int, Any]:
-        """Return ``(state index, increment)`` of a bolus dose, or ``(-1, 0)`` for a direct-input drug."""
+        """Where a bolus dose goes and by how much it raises that state.
+
+        Parameters
+        ----------
+        drug_index : int
+            Index of the drug in ``drug_names``.
+        amount : float
+            Dose amount, in the drug's dose unit (e.g. mg).
+        p : numpy.ndarray
+            Parameter vector ``(n_params,)`` or batch ``(n_params, B)`` (for a volume
+            held by a parameter).
+
+        Returns
+        -------
+        tuple of (int, float or numpy.ndarray)
+            ``(state index, amount / volume)`` (e.g. mg/L; shape ``(B,)`` for a batch),
+            or ``(-1, 0.0)`` for a direct-input drug, which takes no bolus doses.
+        """
         comp = int(self.dose_compartment[drug_index])
         if comp < 0:
             return -1, 0.0
         pidx, vol = self._dose_volume[drug_index]
         volume = p[pidx] if pidx >= 0 else vol
+        if not (np.all(np.greater(volume, 0)) and np.all(np.isfinite(volume))):
+            raise SpecificationError(
+                f"drug {self.drug_names[drug_index]!r} of model {self.model_name!r}: its volume "
+                f"(parameter {self.param_names[pidx]!r}) is {volume}; a dose needs a volume > 0 (L)"
+            )
         return comp, amount / volume

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import math
 from collections.abc import Iterable
 
 import sympy as sp
@@ -39,6 +40,11 @@ RESERVED_NAMES = frozenset(ALLOWED_FUNCTIONS) | {"t", "pi", "E_", "I_", "nan", "
 
 _MAX_LENGTH = 20_000
 _MAX_DEPTH = 200
+_MAX_BRACKETS = 100
+_MAX_POWER_BITS = 4096
+
+#: Named constants a text expression may use.
+_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
 
 
 def check_name(name: object, kind: str) -> str:
@@ -123,8 +129,9 @@ def parse_expression(
     ----------
     text : str
         The expression, in Python syntax, e.g. ``"r_S*S*(1 - (S + R)/K)"``.
-        Allowed: numbers, names, ``+ - * / **``, unary ``+``/``-``, parentheses and
-        calls of :data:`ALLOWED_FUNCTIONS` with positional arguments.
+        Allowed: real numbers, names, the constant ``pi``, ``+ - * / **``, unary
+        ``+``/``-``, parentheses (at most 100 deep) and calls of
+        :data:`ALLOWED_FUNCTIONS` with positional arguments.
     allowed_names : iterable of str, optional
         If given, every name must be one of these (or ``t``, the time in days).
     where : str, optional
@@ -142,13 +149,19 @@ def parse_expression(
         subscripts, dunder names, strings, keywords arguments...), naming it.
     UnknownNameError
         For a name outside ``allowed_names``.
+    SpecificationError
+        For text that is not a Python expression, a reserved name (``nan``,
+        ``inf``...), or a constant that is not finite or not real (``1e400``,
+        ``1/0``, ``sqrt(-1)``).
     TypeError
         If ``text`` is not a string.
 
     Examples
     --------
     >>> parse_expression("k*S/(h + S)")
-    k*S/(S + h)
+    S*k/(S + h)
+    >>> parse_expression("pi*d**2/4")
+    pi*d**2/4
     >>> parse_expression("__import__('os').system('ls')")
     Traceback (most recent call last):
     ...
@@ -156,15 +169,45 @@ def parse_expression(
     """
     if not isinstance(text, str):
         raise TypeError(f"{where}: expected a string expression, got {type(text).__name__}")
+    shown = _shorten(text)
     if len(text) > _MAX_LENGTH:
         raise UnsafeExpressionError(f"{where}: expression is longer than {_MAX_LENGTH} characters")
     if "__" in text:
-        raise UnsafeExpressionError(f"{where}: double underscores (dunder names) are not allowed in {text!r}")
+        raise UnsafeExpressionError(f"{where}: double underscores (dunder names) are not allowed in {shown}")
+    if _bracket_depth(text) > _MAX_BRACKETS:
+        raise UnsafeExpressionError(f"{where}: brackets nested deeper than {_MAX_BRACKETS} levels in {shown}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise SpecificationError(f"{where}: cannot parse {text!r} as an expression: {exc.msg}") from None
+        raise SpecificationError(f"{where}: cannot parse {shown} as an expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise UnsafeExpressionError(f"{where}: expression {shown} is too deeply nested to parse") from None
+    except ValueError as exc:  # e.g. null bytes, integers with too many digits
+        raise SpecificationError(f"{where}: cannot parse {shown} as an expression: {exc}") from None
     allowed = None if allowed_names is None else set(allowed_names) | {"t"}
+
+    def chain(node: ast.BinOp, ops: tuple[type, ...]) -> list[tuple[ast.operator | None, ast.AST]]:
+        # flatten a left-associative chain like a + b - c + ... iteratively, so long sums
+        # and products do not count as deep nesting
+        items: list[tuple[ast.operator | None, ast.AST]] = []
+        cur: ast.AST = node
+        while isinstance(cur, ast.BinOp) and isinstance(cur.op, ops):
+            items.append((cur.op, cur.right))
+            cur = cur.left
+        items.append((None, cur))
+        items.reverse()
+        return items
+
+    def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
+        if isinstance(base, sp.Number) and isinstance(exponent, sp.Number) and base not in (0, 1, -1):
+            # sympy evaluates number**number exactly: refuse results too large to hold
+            if isinstance(base, sp.Rational):
+                bits = max(int(base.p).bit_length(), int(base.q).bit_length())
+            else:
+                bits = abs(int(sp.Float(base)._mpf_[2])) + 53  # binary exponent of a Float
+            if abs(float(exponent)) * bits > _MAX_POWER_BITS:
+                raise UnsafeExpressionError(f"{where}: the number {base}**{exponent} is too large")
+        return base**exponent
 
     def walk(node: ast.AST, depth: int) -> sp.Expr:
         if depth > _MAX_DEPTH:
@@ -174,10 +217,12 @@ def parse_expression(
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
                 raise UnsafeExpressionError(
-                    f"{where}: constant {node.value!r} is not allowed; only real numbers are"
+                    f"{where}: constant {_shorten(repr(node.value))} is not allowed; only real numbers are"
                 )
             if isinstance(node.value, int):
                 return sp.Integer(node.value)
+            if not math.isfinite(node.value):
+                raise SpecificationError(f"{where}: number in {shown} is not finite (overflows a float)")
             return sp.Float(node.value)
         if isinstance(node, ast.Name):
             name = node.id
@@ -185,6 +230,13 @@ def parse_expression(
                 raise UnsafeExpressionError(f"{where}: name {name!r} is not allowed (leading underscore)")
             if name in ALLOWED_FUNCTIONS:
                 raise UnsafeExpressionError(f"{where}: function {name!r} must be called, e.g. {name}(x)")
+            if name in _CONSTANTS:
+                return _CONSTANTS[name]
+            if name in RESERVED_NAMES and name != "t":
+                raise SpecificationError(
+                    f"{where}: name {name!r} is reserved and cannot be used in an expression "
+                    "(write numbers explicitly; 'pi' is the constant pi, 't' the time in days)"
+                )
             if allowed is not None and name not in allowed:
                 raise UnknownNameError("symbol", name, sorted(allowed), where)
             return sp.Symbol(name)
@@ -194,7 +246,14 @@ def parse_expression(
                 raise UnsafeExpressionError(
                     f"{where}: operator {type(node.op).__name__} is not allowed; use + - * / **"
                 )
-            return op(walk(node.left, depth + 1), walk(node.right, depth + 1))
+            if isinstance(node.op, ast.Pow):
+                return power(walk(node.left, depth + 1), walk(node.right, depth + 1))
+            group = (ast.Add, ast.Sub) if isinstance(node.op, (ast.Add, ast.Sub)) else (ast.Mult, ast.Div)
+            items = chain(node, group)
+            out = walk(items[0][1], depth + 1)
+            for operator, operand in items[1:]:
+                out = _BINOPS[type(operator)](out, walk(operand, depth + 1))
+            return out
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return -walk(node.operand, depth + 1)
@@ -217,6 +276,8 @@ def parse_expression(
                 raise UnsafeExpressionError(f"{where}: keyword arguments are not allowed in {fname}()")
             if not node.args:
                 raise UnsafeExpressionError(f"{where}: {fname}() needs at least one argument")
+            if any(isinstance(a, ast.Starred) for a in node.args):
+                raise UnsafeExpressionError(f"{where}: starred arguments are not allowed in {fname}()")
             args = [walk(a, depth + 1) for a in node.args]
             func = ALLOWED_FUNCTIONS[fname]
             if fname in {"min", "Min", "max", "Max"}:
@@ -224,6 +285,30 @@ def parse_expression(
             if len(args) != 1:
                 raise UnsafeExpressionError(f"{where}: {fname}() takes exactly one argument")
             return func(args[0])  # type: ignore[operator]
-        raise UnsafeExpressionError(f"{where}: {_describe(node)} is not allowed in {text!r}")
+        raise UnsafeExpressionError(f"{where}: {_describe(node)} is not allowed in {shown}")
 
-    return walk(tree, 0)
+    try:
+        out = walk(tree, 0)
+    except RecursionError:
+        raise UnsafeExpressionError(f"{where}: expression {shown} is too deeply nested") from None
+    if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise SpecificationError(f"{where}: {shown} evaluates to an infinite or undefined constant ({out})")
+    if out.has(sp.I):
+        raise SpecificationError(f"{where}: {shown} contains an imaginary number ({out}); expressions must be real")
+    return out
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    r = repr(text)
+    return r if len(r) <= limit else r[: limit - 5] + "...'" + f" ({len(text)} characters)"
+
+
+def _bracket_depth(text: str) -> int:
+    depth = best = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in ")]}":
+            depth -= 1
+    return best

@@ -46,7 +46,18 @@ ExprLike = Union[sp.Expr, str, float, int]
 
 
 def input_symbol(drug: str) -> sp.Symbol:
-    """Return the symbol of a drug's infusion input rate (amount/day), ``u_<drug>``."""
+    """Return the symbol of a drug's infusion input rate, ``u_<drug>``.
+
+    Parameters
+    ----------
+    drug : str
+        Name of the drug.
+
+    Returns
+    -------
+    sympy.Symbol
+        The symbol ``u_<drug>``; its value is the infusion rate in force (amount/day).
+    """
     return sp.Symbol(f"u_{drug}")
 
 
@@ -74,8 +85,26 @@ def _to_expr(value: ExprLike, where: str) -> sp.Expr:
     if isinstance(value, sp.Basic):
         if not isinstance(value, sp.Expr):
             raise TypeError(f"{where}: expected a sympy expression, got {type(value).__name__}")
+        _check_sympy_expr(value, where)
         return value
     raise TypeError(f"{where}: expected a sympy expression or a string, got {type(value).__name__}")
+
+
+def _check_sympy_expr(expr: sp.Expr, where: str) -> None:
+    """Refuse sympy expressions that cannot be compiled to real-valued numpy code."""
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise SpecificationError(f"{where}: expression {expr} contains an infinite or undefined constant")
+    if expr.has(sp.I):
+        raise SpecificationError(f"{where}: expression {expr} contains the imaginary unit; expressions must be real")
+    undefined = expr.atoms(sp.core.function.AppliedUndef)
+    if undefined:
+        raise SpecificationError(
+            f"{where}: expression {expr} calls undefined function(s) {sorted(map(str, undefined))}; "
+            "use states, parameters and known functions (exp, log, sqrt, Abs, Min, Max, tanh...)"
+        )
+    for kind in (sp.Derivative, sp.Integral, sp.Subs):
+        if expr.has(kind):
+            raise SpecificationError(f"{where}: expression {expr} contains an unevaluated {kind.__name__}")
 
 
 @dataclass(frozen=True)
@@ -109,6 +138,8 @@ class State:
 
     def __post_init__(self) -> None:
         check_name(self.name, "state")
+        if not isinstance(self.nonnegative, bool):
+            raise TypeError(f"`nonnegative` of state {self.name!r} must be True or False, got {self.nonnegative!r}")
         object.__setattr__(self, "initial", _finite_float(self.initial, f"initial value of state {self.name!r}"))
         object.__setattr__(self, "atol", _finite_float(self.atol, f"atol of state {self.name!r}"))
         if self.nonnegative and self.initial < 0:
@@ -159,7 +190,10 @@ class Parameter:
             lo, hi = self.bounds
         except (TypeError, ValueError):
             raise TypeError(f"bounds of parameter {self.name!r} must be a pair (low, high), got {self.bounds!r}") from None
-        lo, hi = float(lo), float(hi)
+        try:
+            lo, hi = float(lo), float(hi)
+        except (TypeError, ValueError):
+            raise TypeError(f"bounds of parameter {self.name!r} must be two numbers, got {self.bounds!r}") from None
         if math.isnan(lo) or math.isnan(hi) or lo > hi:
             raise SpecificationError(f"bounds of parameter {self.name!r} must satisfy low <= high, got ({lo}, {hi})")
         if not lo <= default <= hi:
@@ -177,8 +211,22 @@ class Parameter:
     def check_value(self, value: object, where: str = "") -> float:
         """Validate a value for this parameter and return it as a float.
 
+        Parameters
+        ----------
+        value : float
+            Candidate value, in the parameter's ``unit``.
+        where : str, optional
+            Where the value comes from, used in error messages.
+
+        Returns
+        -------
+        float
+            The value.
+
         Raises
         ------
+        TypeError
+            If the value is not a real number.
         SpecificationError
             If the value is not finite or lies outside ``bounds``.
         """
@@ -374,10 +422,20 @@ class NamedTuple_(Generic[T]):
     __slots__ = ("_items", "_index", "_kind", "_where")
 
     def __init__(self, items: Iterable[T], kind: str, where: str = "") -> None:
-        self._items = tuple(items)
-        self._index = {it.name: i for i, it in enumerate(self._items)}
-        self._kind = kind
-        self._where = where
+        items = tuple(items)
+        object.__setattr__(self, "_items", items)
+        object.__setattr__(self, "_index", {it.name: i for i, it in enumerate(items)})
+        object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_where", where)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"the {self._kind} collection is immutable (cannot set {key!r})")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"the {self._kind} collection is immutable (cannot delete {key!r})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (NamedTuple_, (self._items, self._kind, self._where))
 
     def __getitem__(self, key: str | int) -> T:
         if isinstance(key, int):
@@ -405,7 +463,23 @@ class NamedTuple_(Generic[T]):
         return hash(self._items)
 
     def index(self, name: str) -> int:
-        """Position of ``name`` (raises ``UnknownNameError`` if absent)."""
+        """Position of ``name`` in the collection.
+
+        Parameters
+        ----------
+        name : str
+            Name of an item.
+
+        Returns
+        -------
+        int
+            Its index (the state's row in state vectors, the parameter's in parameter vectors).
+
+        Raises
+        ------
+        UnknownNameError
+            If there is no such item (the closest names are suggested).
+        """
         if name not in self._index:
             raise UnknownNameError(self._kind, name, self._index, self._where)
         return self._index[name]
@@ -485,6 +559,10 @@ class Module:
         )
 
 
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
 def _vanishes_at_zero(rate: sp.Expr, state: sp.Symbol) -> bool:
     if state not in rate.free_symbols:
         return False
@@ -531,7 +609,7 @@ class Model:
     ...     processes=[Process("birth", "r*N", produces="N"),
     ...                Process("crowding", "r*N**2/K", consumes="N")])
     >>> m.rhs_expressions()["N"]
-    -N**2*r/K + N*r
+    N*r - N**2*r/K
     """
 
     def __init__(
@@ -590,7 +668,10 @@ class Model:
         ):
             for n in names:
                 if n in owners:
-                    raise SpecificationError(f"{where}: name {n!r} is used by both a {owners[n]} and a {kind}")
+                    raise SpecificationError(
+                        f"{where}: name {n!r} is used by both {_a(owners[n])} and {_a(kind)}; names of states, "
+                        "parameters, direct-input drugs and observables share one namespace"
+                    )
                 owners[n] = kind
         for n in owners:
             if n.startswith("u_") and n[2:] in self.drugs:
@@ -656,11 +737,24 @@ class Model:
             raise AttributeError(f"Model is immutable; use model.replace(...) or with_defaults(...) instead of setting {key!r}")
         object.__setattr__(self, key, value)
 
-    def __post_init_freeze(self) -> None:  # pragma: no cover - called from __init_subclass__ hooks
-        object.__setattr__(self, "_frozen", True)
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"Model is immutable; cannot delete {key!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled functions are generated code (not picklable); a worker process rebuilds them on first use
+        return {k: v for k, v in self.__dict__.items() if k not in ("compiled", "_key")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def as_module(self) -> Module:
-        """Return the model's pieces as a :class:`Module` (to compose with others)."""
+        """Return the model's pieces as a :class:`Module` (to compose with others).
+
+        Returns
+        -------
+        Module
+            A module named like the model, holding all its items.
+        """
         return Module(
             self._name,
             tuple(self.states),
@@ -671,7 +765,24 @@ class Model:
         )
 
     def replace(self, **changes: Any) -> Model:
-        """Return a copy with some pieces replaced (``name``, ``states``, ``parameters``...)."""
+        """Return a new, validated model with some fields replaced.
+
+        Parameters
+        ----------
+        **changes
+            New values for ``name``, ``states``, ``parameters``, ``processes``,
+            ``drugs``, ``observables``, ``description`` or ``check_positivity``.
+
+        Returns
+        -------
+        Model
+            The new model (this one is unchanged).
+
+        Raises
+        ------
+        TypeError
+            For an unknown field.
+        """
         kw: dict[str, Any] = dict(
             name=self._name,
             states=tuple(self.states),
@@ -691,6 +802,23 @@ class Model:
     def with_defaults(self, **values: float) -> Model:
         """Return a copy whose parameter defaults are changed (values checked against bounds).
 
+        Parameters
+        ----------
+        **values : float
+            New defaults by parameter name, in each parameter's unit.
+
+        Returns
+        -------
+        Model
+            The new model (this one is unchanged).
+
+        Raises
+        ------
+        UnknownNameError
+            For an unknown parameter name.
+        SpecificationError
+            For a value that is not finite or lies outside the parameter's bounds.
+
         Examples
         --------
         >>> m = Model("decay", states=[State("x", 1.0)], parameters=[Parameter("k", 1.0)],
@@ -709,7 +837,25 @@ class Model:
         return self.replace(parameters=tuple(params))
 
     def with_initial(self, **values: float) -> Model:
-        """Return a copy whose default initial values are changed."""
+        """Return a copy whose default initial values are changed.
+
+        Parameters
+        ----------
+        **values : float
+            New initial values by state name, in each state's unit.
+
+        Returns
+        -------
+        Model
+            The new model (this one is unchanged).
+
+        Raises
+        ------
+        UnknownNameError
+            For an unknown state name.
+        SpecificationError
+            For a non-finite value, or a negative value of a non-negative state.
+        """
         for name in values:
             self.states.index(name)
         states = [replace(s, initial=values[s.name]) if s.name in values else s for s in self.states]
@@ -734,6 +880,29 @@ class Model:
                         f"process {p.name!r} consumes non-negative state {k!r} but its rate {p.rate} "
                         f"does not vanish when {k} = 0 (structural positivity); multiply the rate by {k} "
                         "or a factor that is zero when it is"
+                    )
+        # a process producing a non-negative state must not have a rate that is negative
+        # when that state is zero (a sign error turning production into an outflow)
+        assumed: dict[sp.Symbol, sp.Symbol] = {TIME: sp.Symbol("t", nonnegative=True)}
+        for s in self.states:
+            assumed[s.symbol] = sp.Symbol(s.name, nonnegative=True) if s.nonnegative else sp.Symbol(s.name, real=True)
+        for par in self.parameters:
+            lo = par.bounds[0]
+            # a parameter at 0 switches its term off: the sign that matters is for positive values
+            assumed[par.symbol] = sp.Symbol(par.name, positive=True) if lo >= 0 else sp.Symbol(par.name, real=True)
+        for d in self.drugs:
+            if d.compartment is None:
+                assumed[sp.Symbol(d.name)] = sp.Symbol(d.name, nonnegative=True)
+        for p in self.processes:
+            for k, c in p.stoichiometry.items():
+                s = self.states[k]
+                if c <= 0 or not s.nonnegative:
+                    continue
+                at_zero = p.rate.xreplace(assumed).subs(assumed[s.symbol], 0)
+                if at_zero.is_negative is True:
+                    problems.append(
+                        f"process {p.name!r} produces non-negative state {k!r} but its rate {p.rate} is negative "
+                        f"({at_zero}) when {k} = 0, which would drive {k} below zero; check the sign"
                     )
         return problems
 
@@ -769,7 +938,19 @@ class Model:
         return rhs
 
     def observable_expressions(self, inputs: bool = True) -> dict[str, sp.Expr]:
-        """Observables as expressions of states, parameters and inputs only (earlier observables substituted)."""
+        """Observables as expressions of states, parameters and inputs only.
+
+        Parameters
+        ----------
+        inputs : bool, optional
+            Replace direct-input drug levels by their input symbols ``u_<drug>``
+            (amount/day), as in :meth:`rhs_expressions`.
+
+        Returns
+        -------
+        dict of str to sympy.Expr
+            One expression per observable (in its unit), earlier observables substituted.
+        """
         out: dict[str, sp.Expr] = {}
         subs_inputs = {sp.Symbol(d.name): input_symbol(d.name) for d in self.drugs if d.compartment is None}
         for o in self.observables:
@@ -784,6 +965,11 @@ class Model:
 
         States appear as functions of ``t``; parameters and inputs ``u_<drug>``
         (infusion rate, amount/day) as plain symbols.
+
+        Returns
+        -------
+        list of sympy.Eq
+            One equation per state, in the order of ``model.states`` (time in days).
         """
         funcs = {s.symbol: sp.Function(s.name)(TIME) for s in self.states}
         return [
@@ -806,18 +992,36 @@ class Model:
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
     def defaults(self) -> dict[str, float]:
-        """Default parameter values by name."""
+        """Default parameter values by name.
+
+        Returns
+        -------
+        dict of str to float
+            Each parameter's default, in its unit.
+        """
         return {p.name: p.default for p in self.parameters}
 
     def initial_state(self) -> dict[str, float]:
-        """Default initial values by state name."""
+        """Default initial values by state name.
+
+        Returns
+        -------
+        dict of str to float
+            Each state's initial value, in its unit.
+        """
         return {s.name: s.initial for s in self.states}
 
     def __repr__(self) -> str:
         return self.table()
 
     def table(self) -> str:
-        """A readable text table of states, parameters, drugs, processes and observables."""
+        """A readable text table of states, parameters, drugs, processes and observables.
+
+        Returns
+        -------
+        str
+            The table (also what ``repr(model)`` shows), with units and bounds.
+        """
 
         def fmt_rows(header: list[str], rows: list[list[str]]) -> list[str]:
             widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]

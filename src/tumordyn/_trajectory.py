@@ -133,10 +133,24 @@ class Trajectory:
         return {n: float(v) for n, v in zip(self.state_names, self.y[-1])}
 
     def value_at(self, name: str, time: float) -> float:
-        """Value of ``name`` at an output time (days); the time must be one of ``t``.
+        """Value of ``name`` at an output time; the time must be one of ``t``.
+
+        Parameters
+        ----------
+        name : str
+            A state, observable or input name (see :attr:`names`).
+        time : float
+            An output time (days); at a dose time the value is after the dose.
+
+        Returns
+        -------
+        float
+            The value, in the unit of the state or observable.
 
         Raises
         ------
+        UnknownNameError
+            For an unknown name.
         ValueError
             If ``time`` is not an output time (values between outputs are not interpolated,
             since a dose may lie between them).

@@ -88,6 +88,8 @@ class UnknownNameError(TumordynError, KeyError):
         msg = f"unknown {kind} {name!r}{loc}"
         if suggestions:
             msg += f"; did you mean {' or '.join(repr(s) for s in suggestions)}?"
+        elif len(valid) <= 40:
+            msg += "."
         if len(valid) <= 40:
             msg += f" Valid {kind} names: {', '.join(valid) if valid else '(none)'}."
         self.message = msg
