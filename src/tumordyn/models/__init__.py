@@ -1,6 +1,7 @@
 """Built-in models and the modules they are composed of.
 
-* :func:`tumor_immune_tme` — the default model (clones, T-cell exhaustion, TME, three drugs);
+* :func:`tumor_immune_tme` — the default model (clones, T-cell exhaustion, TME, three drugs),
+  with its standard doses :data:`STANDARD_DOSES`;
 * :func:`kuznetsov1994`, :func:`zhang2017` — published models with their published values;
 * :func:`logistic_growth`, :func:`gompertz_growth`, :func:`one_compartment_pk` — reference
   models with closed-form solutions (:func:`logistic_solution`, :func:`gompertz_solution`,
@@ -9,7 +10,7 @@
   :func:`one_compartment_drug`, :func:`tumor_observables`, and :func:`emax`.
 """
 
-from ._default import tumor_immune_tme
+from ._default import STANDARD_DOSES, tumor_immune_tme
 from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
 from ._published import kuznetsov1994, zhang2017
 from ._toy import (
@@ -24,6 +25,7 @@ from ._toy import (
 
 __all__ = [
     "tumor_immune_tme",
+    "STANDARD_DOSES",
     "kuznetsov1994",
     "zhang2017",
     "logistic_growth",

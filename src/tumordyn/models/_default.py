@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import sympy as sp
 
 from .._model import Model, Module, Parameter, compose
 from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
 
-__all__ = ["tumor_immune_tme"]
+__all__ = ["tumor_immune_tme", "STANDARD_DOSES"]
+
+STANDARD_DOSES: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "targeted": (100.0, 7.0),
+    "anti_pd1": (200.0, 21.0),
+    "priming": (20.0, 1.0),
+})
+"""Standard dosing of :func:`tumor_immune_tme`'s drugs: drug -> (amount in mg, interval in days).
+
+* ``targeted``: 100 mg once a week (a weekly i.v. targeted/cytotoxic agent; with
+  V = 50 L the peak is 2 mg/L, four times EC50_T, and the trough after 7 days 0.18 mg/L);
+* ``anti_pd1``: 200 mg every 21 days (pembrolizumab's approved flat dose; with
+  V = 6 L and a 22-day half-life, steady-state trough about 35 mg/L);
+* ``priming``: 20 mg daily (a short-lived small molecule; peak 2 mg/L, twice EC50_P),
+  given for a lead-in period (e.g. 14 days) before immunotherapy.
+
+The mapping is read-only; the default parameterisation was tuned with these doses.
+"""
 
 
 def tumor_immune_tme(
@@ -34,6 +54,14 @@ def tumor_immune_tme(
       reprogramming) clearing suppression at :math:`k_P C/(EC_{50}+C)` per day.
     * ``stress_inhibitor`` (optional) — blocks the stress pathway that drives
       exhaustion: the fractions blocked combine as :math:`1-(1-b_1)(1-b_2)`.
+
+    The defaults describe a 1 cm3 lesion (1.01e9 cells, 1 % resistant) at half its
+    carrying capacity in a suppressive, exhausted immune microenvironment, and were
+    tuned with :data:`STANDARD_DOSES` to reproduce the six behaviours of the design
+    notes (untreated growth; deep response then resistant relapse under the targeted
+    drug; modest benefit of anti-PD-1 alone; combination and TME priming beating
+    the monotherapies; adaptive on/off dosing delaying progression; pseudoprogression
+    for immunogenic parameter sets). Numbers and assumptions: docs/models/tumor_immune_tme.md.
 
     Parameters
     ----------
@@ -73,7 +101,7 @@ def tumor_immune_tme(
                   "assumption: blockade is partial (Pauken et al. 2016)"),
         Parameter("EC50_A", 5.0, (1e-3, 1000.0), "mg/L", "anti-PD-1 concentration at half-maximal effect",
                   "assumption: receptor occupancy saturates at the approved 200 mg q3w (Brahmer 2010)"),
-        Parameter("k_P", 0.5, (0.0, 10.0), "1/day", "maximal clearance rate of suppression by priming",
+        Parameter("k_P", 1.0, (0.0, 10.0), "1/day", "maximal clearance rate of suppression by priming",
                   "assumption: vessel normalisation / myeloid reprogramming over days (Jain 2005)"),
         Parameter("EC50_P", 1.0, (1e-3, 100.0), "mg/L", "priming agent concentration at half-maximal effect",
                   "assumption"),
@@ -92,7 +120,7 @@ def tumor_immune_tme(
         one_compartment_drug("targeted", "C_targeted", half_life=2.0, volume=50.0,
                              description="targeted/cytotoxic drug killing sensitive cells",
                              source="assumption: small molecule, half-life ~2 days, large volume"),
-        one_compartment_drug("anti_pd1", "C_anti_pd1", half_life=22.0, volume=5.0,
+        one_compartment_drug("anti_pd1", "C_anti_pd1", half_life=22.0, volume=6.0,
                              half_life_bounds=(1.0, 60.0),
                              description="anti-PD-1 antibody",
                              source="pembrolizumab: half-life 22 days, Vd ~6 L (Keytruda label)"),

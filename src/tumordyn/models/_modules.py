@@ -39,10 +39,10 @@ def tumor_clones(
     growth: str = "logistic",
     *,
     S0: float = 1e9,
-    R0: float = 1e6,
+    R0: float = 1e7,
     r_S: float = 0.03,
     r_R: float = 0.02,
-    K: float = 4e9,
+    K: float = 2e9,
     mutation: float = 1e-7,
     drug_kill: sp.Expr | None = None,
     switching: sp.Expr | None = None,
@@ -97,7 +97,7 @@ def tumor_clones(
         Parameter("r_R", r_R, (0.001, 1.0), "1/day", "growth rate of resistant cells (fitness cost: r_R < r_S)",
                   "assumption: one third slower than S, the cost of resistance (Gatenby 2009; Zhang 2017)"),
         Parameter("K", K, (1e6, 1e13), "cells", "shared carrying capacity of S and R",
-                  "assumption: 4e9 cells (about 4 cm3), a lesion that fills its niche"),
+                  "assumption: 2e9 cells (about 2 cm3); the 1e9-cell baseline lesion is at half capacity, so S and R compete"),
         Parameter("mu", mutation, (0.0, 1e-3), "1", "probability of S->R mutation per division",
                   "assumption: 1e-7 per division, typical point-mutation rates 1e-9..1e-6"),
     ]
@@ -179,8 +179,8 @@ def one_compartment_drug(
 
 def t_cells(
     *,
-    E0: float = 2e7,
-    X0: float = 5e6,
+    E0: float = 8e4,
+    X0: float = 1.4e6,
     suppression: sp.Expr = sp.Integer(0),
     exhaustion_block: sp.Expr = sp.Integer(0),
     reinvigoration_boost: sp.Expr = sp.Integer(0),
@@ -191,7 +191,9 @@ def t_cells(
     is P):
 
     * ``E_influx`` :math:`s_E`: baseline infiltration of tumor-specific cells;
-    * ``E_expansion`` :math:`p_E E \frac{T}{g_E + T} \phi`: antigen-driven expansion/recruitment;
+    * ``E_expansion`` :math:`p_E E \frac{T}{g_E + T} \frac{\phi}{1 + E/K_E}`: antigen-driven
+      expansion/recruitment, limited by the effector niche (cytokines, antigen-presenting
+      cells) so that an expanded response settles at a level set by :math:`K_E`;
     * ``E_death`` :math:`d_E E`;
     * ``exhaustion`` E→X at :math:`x_{max} \frac{T}{g_X + T} (1-b) E` where ``b`` is
       ``exhaustion_block`` (fraction blocked by anti-PD-1 / stress-pathway inhibitors);
@@ -216,8 +218,8 @@ def t_cells(
     Module
     """
     S, R, E, X = sp.symbols("S R E X")
-    s_E, p_E, g_E, d_E, x_max, g_X, rho0, rho_max, d_X, k_E, h_E = sp.symbols(
-        "s_E p_E g_E d_E x_max g_X rho_0 rho_max d_X k_E h_E"
+    s_E, p_E, g_E, K_E, d_E, x_max, g_X, rho0, rho_max, d_X, k_E, h_E = sp.symbols(
+        "s_E p_E g_E K_E d_E x_max g_X rho_0 rho_max d_X k_E h_E"
     )
     T = S + R
     phi = 1 / (1 + suppression)
@@ -226,18 +228,20 @@ def t_cells(
         State("X", X0, "cells", "exhausted tumor-specific T cells in the lesion", atol=1.0),
     )
     params = (
-        Parameter("s_E", 1e5, (0.0, 1e8), "cells/day", "baseline influx of tumor-specific effector cells",
-                  "assumption; Kuznetsov 1994 uses s = 1.3e4 cells/day for a smaller effector pool"),
-        Parameter("p_E", 0.25, (0.0, 2.0), "1/day", "maximal antigen-driven expansion rate of effectors",
-                  "assumption; Kuznetsov 1994 p = 0.1245/day, raised for infiltrating CD8 proliferation"),
+        Parameter("s_E", 2e4, (0.0, 1e8), "cells/day", "baseline influx of tumor-specific effector cells",
+                  "assumption: a small tumor-specific precursor pool (Kuznetsov 1994 uses s = 1.3e4 cells/day)"),
+        Parameter("p_E", 0.7, (0.0, 2.0), "1/day", "maximal antigen-driven expansion rate of effectors",
+                  "assumption: CD8 T cells divide up to about once a day in expansion (Kuznetsov 1994: 0.1245/day)"),
         Parameter("g_E", 1e8, (1e4, 1e12), "cells", "tumor size at half-maximal expansion",
                   "assumption; Kuznetsov 1994 g = 2.019e7 cells"),
+        Parameter("K_E", 1.5e7, (1e3, 1e11), "cells", "effector level at which expansion is halved (niche limit)",
+                  "assumption: expansion limited by cytokines and antigen-presenting niches (De Boer & Perelson 1995)"),
         Parameter("d_E", 0.05, (0.001, 1.0), "1/day", "death rate of effector cells",
-                  "Kuznetsov 1994 d = 0.0412/day"),
-        Parameter("x_max", 0.3, (0.0, 5.0), "1/day", "maximal antigen-driven exhaustion rate",
+                  "Kuznetsov 1994 d = 0.0412/day (lifetime ~20 days)"),
+        Parameter("x_max", 0.5, (0.0, 5.0), "1/day", "maximal antigen-driven exhaustion rate",
                   "assumption: exhaustion within days under chronic antigen (Wherry & Kurachi 2015)"),
-        Parameter("g_X", 5e8, (1e4, 1e12), "cells", "tumor size at half-maximal exhaustion rate",
-                  "assumption: exhaustion driven by large antigen loads"),
+        Parameter("g_X", 3e7, (1e4, 1e12), "cells", "tumor size at half-maximal exhaustion rate",
+                  "assumption: chronic antigen exhausts effectors in any clinically visible lesion"),
         Parameter("rho_0", 0.01, (0.0, 1.0), "1/day", "spontaneous reinvigoration rate X->E",
                   "assumption: exhaustion is mostly stable without blockade (Pauken et al. 2016)"),
         Parameter("rho_max", 0.2, (0.0, 2.0), "1/day", "maximal drug-induced reinvigoration rate X->E",
@@ -251,7 +255,7 @@ def t_cells(
     )
     procs = (
         Process("E_influx", s_E, produces="E", description="baseline infiltration"),
-        Process("E_expansion", p_E * E * T / (g_E + T) * phi, produces="E",
+        Process("E_expansion", p_E * E * T / (g_E + T) * phi / (1 + E / K_E), produces="E",
                 description="antigen-driven expansion and recruitment, lowered by the TME"),
         Process("E_death", d_E * E, consumes="E"),
         Process("exhaustion", x_max * T / (g_X + T) * (1 - exhaustion_block) * E, consumes="E", produces="X",
@@ -265,7 +269,7 @@ def t_cells(
     return Module("t_cells", states, params, procs)
 
 
-def tme_suppression(*, P0: float = 2.0, clearance: sp.Expr = sp.Integer(0)) -> Module:
+def tme_suppression(*, P0: float = 3.5, clearance: sp.Expr = sp.Integer(0)) -> Module:
     r"""TME suppression level P (suppressive myeloid cells, Tregs, hypoxia, dense matrix).
 
     * ``P_production`` :math:`a_P \frac{T}{g_P + T}`: produced by the tumor;
@@ -296,12 +300,12 @@ def tme_suppression(*, P0: float = 2.0, clearance: sp.Expr = sp.Integer(0)) -> M
         "tme",
         states=(State("P", P0, "1", "TME suppression level (dimensionless)", atol=1e-6),),
         parameters=(
-            Parameter("a_P", 0.2, (0.0, 10.0), "1/day", "maximal production rate of suppression",
-                      "assumption: with d_P gives P about 3-4 for large tumors (killing reduced 4-5x)"),
+            Parameter("a_P", 0.04, (0.0, 10.0), "1/day", "maximal production rate of suppression",
+                      "assumption: a_P/d_P = 4, so P is about 3.5 for a 1e9-cell tumor (T-cell killing reduced 4.5x)"),
             Parameter("g_P", 3e8, (1e4, 1e12), "cells", "tumor size at half-maximal production",
                       "assumption"),
-            Parameter("d_P", 0.05, (0.001, 1.0), "1/day", "decay rate of suppression",
-                      "assumption: myeloid/stromal turnover of weeks (Arciero 2004 uses TGF-b decay)"),
+            Parameter("d_P", 0.01, (0.001, 1.0), "1/day", "decay rate of suppression",
+                      "assumption: stroma/vasculature remodel over months (half-life 70 days); Arciero 2004 uses TGF-b decay"),
         ),
         processes=tuple(procs),
     )

@@ -22,8 +22,25 @@ def kuznetsov1994() -> Model:
     Parameter values are the paper's (BCL1 lymphoma in chimeric mice):
     s = 1.3e4 cells/day, p = 0.1245 /day, g = 2.019e7 cells, m = 3.422e-10
     /(cell day), d = 0.0412 /day, a = 0.18 /day, b = 2.0e-9 /cell,
-    n = 1.101e-7 /(cell day); initial E0 = 3.2e5, T0 = 5e6 cells... the model is
-    bistable (a dormant, immune-controlled state and an escape state).
+    n = 1.101e-7 /(cell day); initial values E0 = 3.2e5 and T0 = 5e6 cells
+    (the same values as the curated BioModels entry BIOMD0000000762).
+
+    With :math:`x = E/10^6`, :math:`y = T/10^6` and :math:`\tau = n \cdot 10^6 \cdot t`
+    the model takes the paper's non-dimensional form
+
+    .. math::
+
+        x' = \sigma + \frac{\rho x y}{\eta + y} - \mu x y - \delta x, \qquad
+        y' = \alpha y (1 - \beta y) - x y
+
+    with :math:`\sigma = s/(n 10^{12}) = 0.1181`, :math:`\rho = p/(n 10^6) = 1.131`,
+    :math:`\eta = g/10^6 = 20.19`, :math:`\mu = m/n = 0.00311`,
+    :math:`\delta = d/(n 10^6) = 0.3743`, :math:`\alpha = a/(n 10^6) = 1.636`,
+    :math:`\beta = b \cdot 10^6 = 0.002` (the paper's rounding: the dimensional
+    values give δ = 0.3742 and α = 1.635). The model is bistable: from the
+    default initial state the tumor is held in a small, oscillating "dormant"
+    state (T about 8e6 cells), while from 1e8 tumor cells it escapes to about
+    4.5e8 cells.
 
     Returns
     -------
@@ -83,10 +100,23 @@ def zhang2017() -> Model:
     in force (give ``Infusion(drug="abiraterone", rate=1, ...)`` for "on"), and
     the carrying capacities interpolate linearly between off (a=0) and on (a=1).
 
-    Growth rates r = (2.7726e-3, 3.4657e-3, 6.6542e-3) /day (doubling times of
-    250, 200 and 104 days); re-implementations often write them as 0.27726...
-    per 100 days. The on-drug value μ = 0.5 for T+ is that of the
-    re-implementations (the paper's text is ambiguous; see REFERENCES).
+    Growth rates r = (2.7726e-3, 3.4657e-3, 6.6542e-3) /day are ln 2 over
+    doubling times of 250, 200 and 104 days; the paper lists them in units of
+    1e-3/day, and re-implementations often write 0.27726... per 100 days.
+    The on-drug value μ = 0.5 for T+ is that of re-implementations; the paper's
+    text is ambiguous about K_T+ on drug, and the authors' later public code
+    instead lets both μ and K_TP decay exponentially towards 0 after abiraterone
+    starts (see docs/models/zhang2017.md). PSA decays at 0.5/day as in REFERENCES.
+
+    Continuous abiraterone drives TP towards extinction (T- out-competes it), so
+    T+'s carrying capacity μ·x_TP tends to 0 and the published equations become
+    singular: after about a year of uninterrupted drug T+ is below 1e-9 cells and
+    the solver may report a tiny negative T+ or a non-finite right-hand side.
+    The model is kept exact (no floor on K_T+); stop such runs at about 300 days
+    (LSODA) or 900 days (RK45), by which time T- dominates.
+
+    The default initial state (T+ = 6000, TP = 4000, T- = 100 cells, PSA = 20100)
+    is an assumption close to the off-drug state.
 
     Returns
     -------

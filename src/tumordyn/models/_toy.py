@@ -76,7 +76,7 @@ def gompertz_growth(N0: float = 10.0, r: float = 0.3, K: float = 1000.0) -> Mode
         parameters=[Parameter("r", r, (0.0, 10.0), "1/day", "growth rate", "closed-form reference model"),
                     Parameter("K", K, (1e-6, 1e15), "cells", "carrying capacity", "closed-form reference model")],
         processes=[Process("growth", rr * N * sp.log(KK), produces="N"),
-                   Process("deceleration", rr * N * sp.log(sp.Max(N, sp.Float(1e-300))), produces="N")],
+                   Process("deceleration", rr * N * sp.log(sp.Max(N, sp.Float(1e-300))), consumes="N")],
         observables=[Observable("tumor_burden", N, "cells")],
         description="Gompertz growth (closed form: gompertz_solution).",
         check_positivity=True,
