@@ -90,9 +90,9 @@ def default_times(t0: float, t_end: float) -> np.ndarray:
     return np.linspace(t0, t_end, n)
 
 
-def _check_time(value: Any, name: str) -> float:
+def _check_time(value: Any, name: str, what: str = "a real number of days") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a real number of days, got {type(value).__name__} {value!r}")
+        raise TypeError(f"`{name}` must be {what}, got {type(value).__name__} {value!r}")
     v = float(value)
     if not math.isfinite(v):
         raise SpecificationError(f"`{name}` must be finite, got {v}")
@@ -127,9 +127,9 @@ def resolve_options(
     """Validate solver options against a compiled model (see :func:`simulate`)."""
     if method == "auto":
         method = "LSODA"
-    if method not in METHODS:
-        raise SpecificationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)} or 'auto'")
-    rtol = _check_time(rtol, "rtol")
+    if method not in METHODS and method != "dopri5":  # "dopri5": the compiled integrator (tumordyn._fast)
+        raise SpecificationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}, 'dopri5' or 'auto'")
+    rtol = _check_time(rtol, "rtol", "a real number")
     if not 0 < rtol <= 0.1:
         raise SpecificationError(f"`rtol` must be in (0, 0.1], got {rtol}")
     a = compiled.atol.copy()
@@ -138,9 +138,9 @@ def resolve_options(
             for name, v in atol.items():
                 if name not in compiled.state_names:
                     raise UnknownNameError("state", name, compiled.state_names, "`atol`")
-                a[compiled.state_names.index(name)] = _check_time(v, f"atol[{name!r}]")
+                a[compiled.state_names.index(name)] = _check_time(v, f"atol[{name!r}]", "a real number (state units)")
         else:
-            a[:] = _check_time(atol, "atol")
+            a[:] = _check_time(atol, "atol", "a real number (state units) or a mapping by state name")
         if np.any(a <= 0):
             raise SpecificationError("`atol` must be > 0 for every state")
     max_step = _check_time(max_step, "max_step") if max_step != np.inf else np.inf
@@ -169,9 +169,13 @@ def simulate(
     ----------
     model : Model
         The model (e.g. ``tumordyn.models.tumor_immune_tme()``).
-    schedule : Schedule, optional
+    schedule : Schedule, Regimen or AdaptiveRule, optional
         Doses and infusions; ``None`` means no treatment. Every dose in
         ``[t0, t_end]`` is applied exactly once (a dose at ``t_end`` included).
+        A :class:`~tumordyn.Regimen` (e.g. ``schedule + td.AdaptiveRule(...)``)
+        adds state-dependent rules: their switch times are located by solver
+        events, ``traj.schedule`` is then the *realised* schedule (the doses
+        actually given) and ``traj.events`` the switches.
     t_end : float
         Horizon (days), greater than ``t0``.
     t_eval : array_like, optional
@@ -184,9 +188,13 @@ def simulate(
     t0 : float, optional
         Initial time (days, >= 0). Default 0.
     method : str, optional
-        ``"auto"`` (LSODA) or a ``scipy.integrate.solve_ivp`` method: ``"LSODA"``,
-        ``"RK45"``, ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``. Implicit
-        methods use the analytic Jacobian.
+        ``"auto"``: the compiled integrator ``"dopri5"`` when numba is installed
+        and the schedule has no adaptive rules (falling back to LSODA if the
+        problem turns out stiff), else LSODA. ``"dopri5"``: the compiled
+        Dormand–Prince 5(4) integrator (see the performance docs). Or a
+        ``scipy.integrate.solve_ivp`` method: ``"LSODA"``, ``"RK45"``,
+        ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``; implicit methods use
+        the analytic Jacobian.
     rtol : float, optional
         Relative tolerance (default 1e-6).
     atol : float or mapping, optional
@@ -225,10 +233,10 @@ def simulate(
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
-    if schedule is None:
-        schedule = Schedule()
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"`schedule` must be a tumordyn Schedule (or None), got {type(schedule).__name__}")
+    from ._rules import as_regimen, integrate_with_rules
+
+    regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
+    schedule = regimen.schedule
     t0 = _check_time(t0, "t0")
     t_end = _check_time(t_end, "t_end")
     if t0 < 0:
@@ -237,6 +245,8 @@ def simulate(
         raise SpecificationError(f"`t_end` must be greater than t0 = {t0} days, got {t_end}")
     compiled = model.compiled
     schedule.validate(model.drugs.names, t_end=t_end, t0=t0, where=f"model {model.name!r}")
+    if regimen.rules:
+        regimen.validate(model, t_end=t_end, t0=t0)
     for dose in schedule.doses:
         if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
             raise SpecificationError(
@@ -247,11 +257,26 @@ def simulate(
     p = compiled.param_vector(params)
     y0 = compiled.initial_vector(initial)
     opts = resolve_options(compiled, method, rtol, atol, max_step)
+    from ._fast import integrate_compiled, numba_available
+
+    # compiled integrator: method="dopri5", or "auto" when numba is importable and there are no adaptive rules
+    fast = opts.method == "dopri5" or (method == "auto" and not regimen.rules and numba_available())
+    if regimen.rules and opts.method == "dopri5":
+        raise SpecificationError("method 'dopri5' does not support adaptive rules; use 'auto' or a scipy method")
 
     started = _time.perf_counter()
-    ys, us, counters = integrate(compiled, schedule, p, y0, te, t0, t_end, opts)
-    stats = SolverStats(opts.method, *counters, wall_time=_time.perf_counter() - started)
-    return Trajectory(
+    events: tuple = ()
+    used = opts.method
+    if regimen.rules:  # state-dependent rules: scipy path with solver events; records the doses given
+        ys, us, counters, schedule, events = integrate_with_rules(compiled, regimen, p, y0, te, t0, t_end, opts)
+    elif fast:  # falls back to LSODA (opts.method) for "auto" if the problem is stiff or the compiled path fails
+        ys, us, counters, used = integrate_compiled(
+            compiled, schedule, p, y0, te, t0, t_end, opts, fallback=method == "auto"
+        )
+    else:
+        ys, us, counters = integrate(compiled, schedule, p, y0, te, t0, t_end, opts)
+    stats = SolverStats(used, *counters, wall_time=_time.perf_counter() - started)
+    traj = Trajectory(
         t=te,
         y=ys,
         u=us,
@@ -260,6 +285,27 @@ def simulate(
         schedule=schedule,
         stats=stats,
     )
+    traj.events = events  # adaptive-rule switches (RuleEvent), empty without rules
+    traj.regimen = regimen
+    return traj
+
+
+#: Segments shorter than this (relative to the time, days) take one Euler step instead of a solve.
+_TINY_SEGMENT = 1e-12
+
+
+class _NonFiniteDerivative(Exception):
+    def __init__(self, t: float, index: int) -> None:
+        super().__init__(t, index)
+        self.t = float(t)
+        self.index = index
+
+
+def _finite_rhs(t: float, y: np.ndarray, rhs: Any, p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    out = rhs(t, y, p, u)
+    if not np.isfinite(out).all():
+        raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
+    return out
 
 
 def integrate(
@@ -314,26 +360,53 @@ def integrate(
             at_tb += 1
         if last:
             break
+        if t_next - tb <= _TINY_SEGMENT * max(1.0, abs(t_next)):
+            # a segment far shorter than any solver step (e.g. doses 1e-300 days apart): one Euler
+            # step is exact to rounding; scipy's LSODA would loop forever on it and Radau fail
+            ys[at_tb:k_end] = y
+            us[at_tb:k_end] = u
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = y + (t_next - tb) * rhs(tb, y, p, u)
+            if not np.all(np.isfinite(y)):
+                raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=tb)
+            y[nonneg] = np.maximum(y[nonneg], 0.0)
+            nseg += 1
+            nfev += 1
+            k = k_end
+            continue
         inner = t_eval[at_tb:k_end]
         seg_eval = np.append(inner, t_next)
-        args = (p, u)
+        fun: Any = rhs
+        args: tuple[Any, ...] = (p, u)
         kwargs: dict[str, Any] = {}
         if opts.method in _IMPLICIT:
             kwargs["jac"] = jac
+        if opts.method == "LSODA":
+            # a non-finite derivative stops the solve at once: scipy's LSODA otherwise loops
+            # forever on a solution that blows up (the other methods report a failure)
+            fun, args = _finite_rhs, (rhs, p, u)
+            kwargs["jac"] = lambda t, y, f, p, u: jac(t, y, p, u)  # same extra args as _finite_rhs
         # non-finite values are detected after the segment and raised as SolverError
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            sol = solve_ivp(
-                rhs,
-                (tb, t_next),
-                y,
-                method=opts.method,
-                t_eval=seg_eval,
-                rtol=opts.rtol,
-                atol=atol,
-                max_step=opts.max_step,
-                args=args,
-                **kwargs,
-            )
+            try:
+                sol = solve_ivp(
+                    fun,
+                    (tb, t_next),
+                    y,
+                    method=opts.method,
+                    t_eval=seg_eval,
+                    rtol=opts.rtol,
+                    atol=atol,
+                    max_step=opts.max_step,
+                    args=args,
+                    **kwargs,
+                )
+            except _NonFiniteDerivative as exc:
+                raise SolverError(
+                    f"the right-hand side of model {compiled.model_name!r} became non-finite "
+                    f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
+                    t=exc.t,
+                ) from None
         nseg += 1
         nfev += int(sol.nfev)
         njev += int(sol.njev)
