@@ -1,0 +1,1263 @@
+"""Fit model parameters to data from many subjects with lmfit.
+
+Data flow: a tidy table of observations (``subject, time, observable, value``,
+optional ``sigma`` and ``censored``) is checked once and turned into index
+arrays; the model's compiled right-hand side (``model.compiled``) is reused for
+every residual call; all subjects are integrated *together* as one batch (the
+generated code works on state matrices of shape ``(n_states, B)``), exactly at
+every dose, and only at the observation times.
+
+Leastsq-type methods get a Jacobian by *internal numerical differentiation*:
+the unperturbed subjects and one perturbed copy per free parameter are
+integrated in the same batch, so they share one step-size sequence and the
+finite differences are free of integrator noise.
+
+Parameter naming in the lmfit :class:`~lmfit.Parameters`:
+
+* a shared model parameter keeps its name (``r_S``);
+* a per-subject model parameter is ``<name>__<subject>`` (``r_S__P01``);
+* a fitted initial state is ``init_<state>`` (shared) or ``init_<state>__<subject>``.
+
+``<subject>`` is the subject label as text with every character that is not a
+letter, digit or underscore replaced by ``_`` (``"P-01"`` → ``P_01``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time as _time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from ._schedule import Schedule
+from ._simulate import _IMPLICIT, SolverOptions, SolverStats, resolve_options
+from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+
+if TYPE_CHECKING:
+    import lmfit
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from ._compile import CompiledModel
+    from ._model import Model
+    from ._trajectory import Trajectory
+
+__all__ = ["fit", "FitResult", "FAILED_SOLVE_RESIDUAL", "LOG_FLOOR"]
+
+#: Residual given to *every* data point when the ODE solve fails during a fit
+#: (:class:`~tumordyn.SolverError` or :class:`~tumordyn.NegativeStateError`):
+#: large and finite, so the optimizer rejects the step instead of receiving NaN.
+FAILED_SOLVE_RESIDUAL = 1.0e4
+
+#: Step cap (accepted + rejected) per subject and solve of the compiled integrator during a fit;
+#: beyond it the problem is taken as stiff and the fit switches to LSODA.
+COMPILED_MAX_STEPS = 100_000
+
+#: Smallest model prediction used on the log scale (a prediction of 0 becomes this).
+LOG_FLOOR = 1.0e-300
+
+_MODES = ("shared", "subject")
+_REQUIRED = ("subject", "time", "observable", "value")
+_LEASTSQ = ("leastsq", "least_squares")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _row_name(label: Any, pos: int) -> str:
+    return f"row {label!r} (position {pos})"
+
+
+def subject_key(subject: Any) -> str:
+    """Text form of a subject label used in lmfit parameter names (``"P-01"`` → ``"P_01"``)."""
+    return re.sub(r"\W", "_", str(subject), flags=re.ASCII)
+
+
+def _as_dataframe(data: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data.copy()
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame({k: np.asarray(v) if not np.isscalar(v) else [v] for k, v in data.items()})
+        except ValueError as err:
+            raise SpecificationError(f"`data`: columns given as arrays must have equal lengths ({err})") from None
+    raise TypeError(
+        "`data` must be a pandas DataFrame or a mapping of column name to array with columns "
+        f"{', '.join(_REQUIRED)} (optional sigma, censored); got {type(data).__name__}"
+    )
+
+
+def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> pd.DataFrame:
+    """Check an observation table and return a clean copy (see :func:`fit` for the rules)."""
+    import pandas as pd
+
+    df = _as_dataframe(data)
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise SpecificationError(
+            f"`data` lacks the column(s) {', '.join(missing)}; required: {', '.join(_REQUIRED)} "
+            f"(optional: sigma, censored); got columns {', '.join(map(str, df.columns))}"
+        )
+    if len(df) == 0:
+        raise SpecificationError("`data` has no rows")
+    out = pd.DataFrame(index=df.index)
+    subj = df["subject"]
+    bad = subj.isna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
+    out["subject"] = subj
+    for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
+        vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raw = df[col].iloc[i]
+            shown = repr(raw) if isinstance(raw, str) else str(raw)
+            raise SpecificationError(
+                f"`data` {_row_name(df.index[i], i)}: {col} is {shown}; "
+                "it must be a finite number"
+            )
+        out[col] = vals
+    if "sigma" in out.columns and np.any(out["sigma"].to_numpy() <= 0):
+        i = int(np.argmax(out["sigma"].to_numpy() <= 0))
+        raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: sigma must be > 0, got {out['sigma'].iloc[i]}")
+    obs = df["observable"]
+    known = set(quantities)
+    for i, name in enumerate(obs):
+        if name not in known:
+            raise UnknownNameError(
+                "observable", name, quantities, f"`data` {_row_name(df.index[i], i)} (model {model_name!r})"
+            )
+    out["observable"] = obs.astype(str)
+    if "censored" in df.columns:
+        cens = df["censored"]
+        if cens.isna().any():
+            i = int(np.argmax(cens.isna().to_numpy()))
+            raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, got NaN")
+        out["censored"] = cens.astype(bool)
+    else:
+        out["censored"] = False
+    if scale == "log":
+        bad = out["value"].to_numpy() <= 0
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise SpecificationError(
+                f"`data` {_row_name(df.index[i], i)}: value {out['value'].iloc[i]} of {out['observable'].iloc[i]!r} "
+                "is not positive, which the log scale cannot take; use scale='linear', or mark it censored "
+                "at the detection limit"
+            )
+    return out
+
+
+def _check_scale(scale: str) -> str:
+    if scale not in ("log", "linear"):
+        raise SpecificationError(f"`scale` must be 'log' or 'linear', got {scale!r}")
+    return scale
+
+
+def _modes(spec: Any, valid: Sequence[str], kind: str, arg: str, default: str, where: str) -> dict[str, str]:
+    if spec is None:
+        return {}
+    if isinstance(spec, str):
+        spec = [spec]
+    if isinstance(spec, Mapping):
+        items = list(spec.items())
+    elif isinstance(spec, Iterable):
+        items = [(n, default) for n in spec]
+    else:
+        raise TypeError(f"`{arg}` must be a list of {kind} names or a mapping name -> 'shared'/'subject'")
+    out: dict[str, str] = {}
+    for name, mode in items:
+        if name not in valid:
+            raise UnknownNameError(kind, name, valid, f"`{arg}` ({where})")
+        if mode not in _MODES:
+            raise SpecificationError(f"`{arg}`: mode of {kind} {name!r} must be 'shared' or 'subject', got {mode!r}")
+        if name in out:
+            raise SpecificationError(f"`{arg}`: {kind} {name!r} is listed twice")
+        out[name] = mode
+    return out
+
+
+def _per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> dict[Any, Mapping[str, float]]:
+    """``value`` is either one mapping for all subjects or a mapping subject -> mapping."""
+    if value is None:
+        return {s: {} for s in subjects}
+    if not isinstance(value, Mapping):
+        raise TypeError(f"`{arg}` must be a mapping of {inner}, or of subject to such a mapping")
+    nested = [isinstance(v, Mapping) for v in value.values()]
+    if value and all(nested):
+        for s in value:
+            if s not in subjects:
+                raise UnknownNameError("subject", s, [str(x) for x in subjects], f"`{arg}` (not in `data`)")
+        return {s: dict(value.get(s, {})) for s in subjects}
+    if any(nested):
+        raise SpecificationError(f"`{arg}` mixes per-subject mappings and plain values; use one or the other")
+    return {s: dict(value) for s in subjects}
+
+
+def _schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float) -> dict[Any, Schedule]:
+    if schedules is None:
+        out = {s: Schedule() for s in subjects}
+    elif isinstance(schedules, Schedule):
+        out = {s: schedules for s in subjects}
+    elif isinstance(schedules, Mapping):
+        for s in schedules:
+            if s not in subjects:
+                raise UnknownNameError("subject", s, [str(x) for x in subjects], "`schedules` (not in `data`)")
+        out = {}
+        for s in subjects:
+            if s not in schedules:
+                raise SpecificationError(
+                    f"subject {s!r} of `data` has no schedule in `schedules`; give it one "
+                    "(an empty Schedule() for no treatment)"
+                )
+            if not isinstance(schedules[s], Schedule):
+                raise TypeError(f"`schedules[{s!r}]` must be a Schedule, got {type(schedules[s]).__name__}")
+            out[s] = schedules[s]
+    else:
+        raise TypeError(f"`schedules` must be a Schedule or a mapping subject -> Schedule, got {type(schedules).__name__}")
+    compiled = model.compiled
+    for s, sch in out.items():
+        sch.validate(model.drugs.names, t0=t0, where=f"schedule of subject {s!r} (model {model.name!r})")
+        for dose in sch.doses:
+            if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
+                raise SpecificationError(
+                    f"schedule of subject {s!r}: drug {dose.drug!r} is a direct-input drug; it takes "
+                    f"Infusion items, not the bolus Dose at t = {dose.time} days"
+                )
+    return out
+
+
+# ----------------------------------------------------------------------------- batched engine
+@dataclass(frozen=True)
+class _Plan:
+    """Dosing of a set of subjects on the union of their breakpoints."""
+
+    t0: float
+    t_end: float
+    breaks: np.ndarray
+    events: tuple[tuple[tuple[int, int, float], ...], ...]  # per break: (subject, drug index, amount)
+    rates: tuple[np.ndarray, ...]  # per break: infusion rates (n_drugs, n_subjects)
+
+
+def _make_plan(compiled: CompiledModel, schedules: Sequence[Schedule], t0: float, t_end: float) -> _Plan:
+    breaks = np.unique(np.concatenate([s.breakpoints(t0, t_end) for s in schedules]))
+    didx = {d: i for i, d in enumerate(compiled.drug_names)}
+    events, rates = [], []
+    for tb in breaks:
+        ev = []
+        u = np.zeros((compiled.n_drugs, len(schedules)))
+        for j, s in enumerate(schedules):
+            for drug, amount in s.bolus_at(float(tb)).items():
+                if compiled.dose_compartment[didx[drug]] >= 0:
+                    ev.append((j, didx[drug], amount))
+            for drug, rate in s.infusion_rates(float(tb)).items():
+                u[didx[drug], j] = rate
+        events.append(tuple(ev))
+        rates.append(u)
+    return _Plan(t0, t_end, breaks, tuple(events), tuple(rates))
+
+
+def solve_batch(
+    compiled: CompiledModel,
+    plan: _Plan,
+    P: np.ndarray,
+    Y0: np.ndarray,
+    col_subject: np.ndarray,
+    t_eval: np.ndarray,
+    opts: SolverOptions,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Integrate ``B`` copies of the model at once (columns of ``P``/``Y0``), exactly at every dose.
+
+    Column ``b`` follows the schedule of subject ``col_subject[b]`` of ``plan``.
+
+    Returns
+    -------
+    ys : numpy.ndarray
+        States at ``t_eval``, shape ``(n_times, n_states, B)``.
+    us : numpy.ndarray
+        Infusion rates in force at ``t_eval``, shape ``(n_times, n_drugs, B)``.
+    nfev : int
+        Right-hand-side evaluations.
+    """
+    rhs, jac = compiled.rhs, compiled.jac
+    n, B = Y0.shape
+    ys = np.empty((t_eval.size, n, B))
+    us = np.zeros((t_eval.size, compiled.n_drugs, B))
+    y = np.array(Y0, dtype=float)
+    atol = np.repeat(opts.atol, B)
+    nonneg = np.repeat(compiled.nonnegative, B)
+    cols = np.arange(B)
+    breaks = plan.breaks
+    nfev = 0
+    k = 0
+    for b, tb in enumerate(breaks):
+        for j, d, amount in plan.events[b]:
+            sel = cols[col_subject == j]
+            if sel.size:
+                comp, inc = compiled.dose_jump(d, amount, P[:, sel])
+                y[comp, sel] += inc
+        U = plan.rates[b][:, col_subject]
+        last = b == len(breaks) - 1
+        t_next = plan.t_end if last else float(breaks[b + 1])
+        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
+        at_tb = k
+        while at_tb < k_end and t_eval[at_tb] == tb:
+            ys[at_tb] = y
+            us[at_tb] = U
+            at_tb += 1
+        if last:
+            break
+        inner = t_eval[at_tb:k_end]
+        seg_eval = np.append(inner, t_next)
+
+        def fun(t: float, yf: np.ndarray, P: np.ndarray = P, U: np.ndarray = U) -> np.ndarray:
+            return rhs(t, yf.reshape(n, B), P, U).reshape(-1)
+
+        kwargs: dict[str, Any] = {}
+        if opts.method in _IMPLICIT:
+
+            def jfun(t: float, yf: np.ndarray, P: np.ndarray = P, U: np.ndarray = U) -> np.ndarray:
+                jb = jac(t, yf.reshape(n, B), P, U)  # (n, n, B)
+                out = np.zeros((n, B, n, B))
+                out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
+                return out.reshape(n * B, n * B)
+
+            kwargs["jac"] = jfun
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            sol = solve_ivp(fun, (float(tb), t_next), y.reshape(-1), method=opts.method, t_eval=seg_eval,
+                            rtol=opts.rtol, atol=atol, max_step=opts.max_step, **kwargs)
+        nfev += int(sol.nfev)
+        if sol.status != 0 or sol.y.shape[1] != seg_eval.size:
+            raise SolverError(f"batched integration of model {compiled.model_name!r} failed in [{tb:g}, {t_next:g}] "
+                              "days", t=float(sol.t[-1]) if sol.t.size else float(tb),
+                              solver_message=str(sol.message))
+        seg = sol.y
+        if not np.all(np.isfinite(seg)):
+            raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=float(tb))
+        low = seg[nonneg] < -atol[nonneg, None]
+        if np.any(low):
+            r, c = np.argwhere(low)[0]
+            i = int(np.flatnonzero(nonneg)[r]) // B
+            raise NegativeStateError(f"state {compiled.state_names[i]!r} of model {compiled.model_name!r} "
+                                     "fell below minus its absolute tolerance", t=float(seg_eval[c]))
+        seg[nonneg] = np.maximum(seg[nonneg], 0.0)
+        ys[at_tb:k_end] = seg[:, : inner.size].T.reshape(inner.size, n, B)
+        us[at_tb:k_end] = U
+        y = seg[:, -1].reshape(n, B).copy()
+        k = k_end
+    return ys, us, nfev
+
+
+def quantities_batch(
+    compiled: CompiledModel, ys: np.ndarray, us: np.ndarray, P: np.ndarray, t_eval: np.ndarray, with_obs: bool
+) -> np.ndarray:
+    """States and (optionally) observables, shape ``(n_times, n_states + n_observables, B)``."""
+    if not with_obs or not compiled.observable_names:
+        return ys
+    nt, n, B = ys.shape
+    k = len(compiled.observable_names)
+    Y2 = ys.transpose(1, 0, 2).reshape(n, nt * B)
+    U2 = us.transpose(1, 0, 2).reshape(compiled.n_drugs, nt * B)
+    P2 = np.tile(P, (1, nt))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        obs = np.asarray(compiled.observe(np.repeat(t_eval, B), Y2, P2, U2), dtype=float)
+    obs = np.broadcast_to(obs, (k, nt * B)).reshape(k, nt, B).transpose(1, 0, 2)
+    return np.concatenate([ys, obs], axis=1)
+
+
+# ----------------------------------------------------------------------------- the problem
+@dataclass(frozen=True)
+class _Var:
+    """One lmfit parameter: which entry it sets, for which subjects."""
+
+    name: str
+    kind: str  # "param" or "init"
+    index: int  # into the parameter vector or the state vector
+    target: str  # model parameter or state name
+    subjects: tuple[int, ...]
+
+
+class _Problem:
+    """Everything a residual evaluation needs, computed once."""
+
+    def __init__(
+        self,
+        model: Model,
+        df: pd.DataFrame,
+        free: dict[str, str],
+        initial_free: dict[str, str],
+        schedules: dict[Any, Schedule],
+        params: Mapping[str, float],
+        initial: dict[Any, Mapping[str, float]],
+        bounds: Mapping[str, tuple[float, float]],
+        scale: str,
+        weights: Mapping[str, float],
+        t0: float,
+        opts: SolverOptions,
+        fd_step: float,
+        init_bounds: Mapping[str, tuple[float, float]],
+        engine: str,
+    ) -> None:
+        c = model.compiled
+        self.model, self.compiled, self.df, self.scale, self.t0, self.opts = model, c, df, scale, t0, opts
+        self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
+        self._init_bounds = dict(init_bounds)
+        self.subjects = tuple(df["subject"].drop_duplicates())
+        self.keys = tuple(subject_key(s) for s in self.subjects)
+        if len(set(self.keys)) != len(self.keys):
+            raise SpecificationError(f"subject labels {self.subjects} collide once made into parameter-name suffixes")
+        self.schedules = schedules
+        S = len(self.subjects)
+        sidx = {s: i for i, s in enumerate(self.subjects)}
+        quantities = c.state_names + c.observable_names
+        qidx = {q: i for i, q in enumerate(quantities)}
+        times = df["time"].to_numpy()
+        early = times < t0
+        if early.any():
+            i = int(np.argmax(early))
+            raise SpecificationError(
+                f"`data` {_row_name(df.index[i], i)}: time {times[i]} days is before the start of the "
+                f"simulation and schedule, t0 = {t0} days"
+            )
+        self.t_eval = np.unique(times)
+        self.t_end = float(self.t_eval[-1])
+        self.plan = _make_plan(c, [schedules[s] for s in self.subjects], t0, self.t_end)
+        self.ti = np.searchsorted(self.t_eval, times)
+        self.qi = np.array([qidx[o] for o in df["observable"]], dtype=np.int64)
+        self.si = np.array([sidx[s] for s in df["subject"]], dtype=np.int64)
+        # per subject: its rows, its own observation times, and each row's index into them
+        self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
+        self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
+        self.sub_ti = np.empty(len(df), dtype=np.int64)
+        for j, r in enumerate(self.sub_rows):
+            self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
+        self.with_obs = bool(np.any(self.qi >= c.n_states))
+        self.censored = df["censored"].to_numpy(dtype=bool)
+        self.known_sigma = "sigma" in df.columns
+        sigma = df["sigma"].to_numpy(dtype=float) if self.known_sigma else np.ones(len(df))
+        w = np.ones(len(df))
+        for name, wv in (weights or {}).items():
+            if name not in quantities:
+                raise UnknownNameError("observable", name, quantities, "`weights`")
+            wv = float(wv)
+            if not (math.isfinite(wv) and wv > 0):
+                raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
+            w[df["observable"].to_numpy() == name] = wv
+        self.scale_factor = w / sigma
+        self.target = self._transform(df["value"].to_numpy(dtype=float))
+
+        # base parameters and initial states, per subject column
+        for name in params or {}:
+            if name not in c.param_names:
+                raise UnknownNameError("parameter", name, c.param_names, "`params`")
+        P = np.tile(c.defaults[:, None], (1, S))
+        self.bounds: dict[str, tuple[float, float]] = {}
+        for name in bounds or {}:
+            if name not in c.param_names and name not in initial_free:
+                raise UnknownNameError("free parameter or fitted initial state", name,
+                                       list(free) + list(initial_free), "`bounds`")
+            if name in c.param_names and name not in free:
+                raise SpecificationError(f"`bounds` given for parameter {name!r}, which is not in `free`")
+        for i, name in enumerate(c.param_names):
+            spec = model.parameters[name]
+            lo, hi = spec.bounds
+            if name in (bounds or {}):
+                lo, hi = _check_bounds(bounds[name], name)
+            self.bounds[name] = (lo, hi)
+            if name in (params or {}):
+                v = params[name]
+                if name in free:
+                    v = _finite(v, f"`params[{name!r}]`")
+                    if not lo <= v <= hi:
+                        raise SpecificationError(f"start value {v} of free parameter {name!r} is outside its "
+                                                 f"bounds [{lo}, {hi}] ({spec.unit})")
+                else:
+                    v = spec.check_value(v, "`params`")
+                P[i, :] = v
+            elif name in free and not lo <= P[i, 0] <= hi:
+                raise SpecificationError(f"default {P[i, 0]} of free parameter {name!r} is outside the bounds "
+                                         f"[{lo}, {hi}] given in `bounds`; pass a start value in `params`")
+        Y0 = np.empty((c.n_states, S))
+        for j, s in enumerate(self.subjects):
+            Y0[:, j] = c.initial_vector(initial.get(s), where=f"initial[{s!r}]")
+        self.P0, self.Y00 = P, Y0
+
+        # lmfit variables
+        self.vars: dict[str, _Var] = {}
+        allj = tuple(range(S))
+        for name, mode in free.items():
+            i = c.param_names.index(name)
+            if mode == "shared":
+                self.vars[name] = _Var(name, "param", i, name, allj)
+            else:
+                for j, key in enumerate(self.keys):
+                    self.vars[f"{name}__{key}"] = _Var(f"{name}__{key}", "param", i, name, (j,))
+        for name, mode in initial_free.items():
+            i = c.state_names.index(name)
+            if mode == "shared":
+                self.vars[f"init_{name}"] = _Var(f"init_{name}", "init", i, name, allj)
+            else:
+                for j, key in enumerate(self.keys):
+                    self.vars[f"init_{name}__{key}"] = _Var(f"init_{name}__{key}", "init", i, name, (j,))
+        clash = [v for v in self.vars if v in c.param_names and self.vars[v].kind == "init"]
+        if clash:
+            raise SpecificationError(f"fitted initial state name(s) {clash} clash with model parameter names")
+        self.n_failed = 0
+        self.n_solves = 0
+        self.engine = engine
+        if engine == "compiled":
+            try:  # one trial solve at the start values: any problem other than a failed solve -> scipy engine
+                self._setup_compiled()
+                self._compiled_preds(self.P0, self.Y00, np.arange(S))
+            except SolverError:
+                pass
+            except Exception:  # noqa: BLE001 - pragma: no cover - compiled path unavailable or incompatible
+                self.engine = "scipy"
+
+    # -- lmfit parameters ------------------------------------------------------------
+    def make_params(self) -> lmfit.Parameters:
+        import lmfit
+
+        c = self.compiled
+        pars = lmfit.Parameters()
+        for name, v in self.vars.items():
+            j = v.subjects[0]
+            if v.kind == "param":
+                lo, hi = self.bounds[v.target]
+                pars.add(name, value=float(self.P0[v.index, j]), min=lo, max=hi)
+            else:
+                lo, hi = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
+                if v.target in self._init_bounds:
+                    lo, hi = self._init_bounds[v.target]
+                val = float(np.mean(self.Y00[v.index, list(v.subjects)]))
+                if not lo <= val <= hi:
+                    raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{lo}, {hi}]; "
+                                             "pass a start value in `initial`")
+                pars.add(name, value=val, min=lo, max=hi)
+        return pars
+
+    def matrices(self, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        P, Y0 = self.P0.copy(), self.Y00.copy()
+        for name, v in self.vars.items():
+            val = float(params[name].value)
+            (P if v.kind == "param" else Y0)[v.index, list(v.subjects)] = val
+        return P, Y0
+
+    # -- residuals -------------------------------------------------------------------
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        if self.scale == "log":
+            return np.log(np.maximum(x, LOG_FLOOR))
+        return x
+
+    def residual_from_pred(self, pred: np.ndarray) -> np.ndarray:
+        r = (self._transform(pred) - self.target) * self.scale_factor
+        # censored rows (value = detection limit): only a prediction above the limit is penalised
+        return np.where(self.censored & (r < 0), 0.0, r)
+
+    def column_preds(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
+        """Predictions of the rows of subject ``col_subject[b]`` by column ``b`` of ``P``/``Y0``.
+
+        Raises :class:`SolverError` if any column fails.
+        """
+        self.n_solves += 1
+        c = self.compiled
+        if self.engine == "compiled":
+            return self._compiled_preds(P, Y0, col_subject)
+        ys, us, _ = solve_batch(c, self.plan, P, Y0, col_subject, self.t_eval, self.opts)
+        Q = quantities_batch(c, ys, us, P, self.t_eval, self.with_obs)
+        return [Q[self.ti[self.sub_rows[j]], self.qi[self.sub_rows[j]], b] for b, j in enumerate(col_subject)]
+
+    def _setup_compiled(self) -> None:
+        """Per-subject arrays for the compiled Dormand–Prince batch loop of :mod:`tumordyn._fast`."""
+        from ._fast import _compiled_batch, _dose_arrays, _schedule_arrays, fast_functions
+
+        c = self.compiled
+        self._ff = fast_functions(c)
+        self._batch_fn = _compiled_batch(False)
+        self._dose = _dose_arrays(c)
+        self._sub_sched = []
+        for j, s in enumerate(self.subjects):
+            te = np.ascontiguousarray(self.sub_t[j])
+            t_end = float(te[-1]) if te[-1] > self.t0 else self.t0 + 1.0
+            breaks, bolus, rates, _ = _schedule_arrays(c, self.schedules[s], self.t0, t_end)
+            idx = np.clip(np.searchsorted(breaks, te, side="right") - 1, 0, breaks.size - 1)
+            self._sub_sched.append((te, breaks, bolus, rates, rates[idx]))
+        self._atol = np.ascontiguousarray(self.opts.atol, dtype=float)
+        self._nonneg = np.array(c.nonnegative, dtype=np.bool_)
+
+    def _compiled_preds(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
+        from ._fast import _N_STATS, _OK, _raise_for
+
+        c = self.compiled
+        out: list[np.ndarray | None] = [None] * len(col_subject)
+        for j in np.unique(col_subject):
+            bs = np.flatnonzero(col_subject == j)
+            te, breaks, bolus, rates, u_te = self._sub_sched[j]
+            nb = bs.size
+            ys = np.empty((nb, te.size, c.n_states))
+            stats = np.zeros((nb, _N_STATS), dtype=np.int64)
+            t_reached = np.zeros(nb)
+            status = np.zeros(nb, dtype=np.int64)
+            self._batch_fn(self._ff.rhs_into, te, breaks, bolus, rates, *self._dose,
+                           np.ascontiguousarray(P[:, bs].T), np.ascontiguousarray(Y0[:, bs].T),
+                           float(self.opts.rtol), self._atol, self._nonneg, float(self.opts.max_step),
+                           COMPILED_MAX_STEPS, ys, stats, t_reached, status)
+            bad = np.flatnonzero(status != _OK)
+            if bad.size:
+                k = int(bad[0])
+                _raise_for(int(status[k]), float(t_reached[k]), int(stats[k, 4]), c, f" (subject {self.subjects[j]!r})")
+            rows = self.sub_rows[j]
+            for k, b in enumerate(bs):
+                q = ys[k]
+                if self.with_obs:
+                    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                        obs = np.asarray(c.observe(te, q.T, P[:, b], u_te.T), dtype=float)
+                    q = np.concatenate([q, np.broadcast_to(obs, (obs.shape[0], te.size)).T], axis=1)
+                out[b] = q[self.sub_ti[rows], self.qi[rows]]
+        return out  # type: ignore[return-value]
+
+    def _preds_or_switch(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
+        try:
+            return self.column_preds(P, Y0, col_subject)
+        except SolverError as err:
+            # the explicit compiled integrator gives up on stiff problems: switch to LSODA for the
+            # rest of the fit (one integrator throughout keeps the objective function consistent)
+            if self.engine == "compiled" and err.solver_message in ("stiff", "too many steps", "step size underflow"):
+                # e.g. fast kinetics: LSODA handles stiffness
+                self.engine = "scipy"
+                return self.column_preds(P, Y0, col_subject)
+            raise
+
+    def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
+        P, Y0 = self.matrices(params)
+        S = len(self.subjects)
+        pred = np.empty(self.target.size)
+        for j, pj in enumerate(self._preds_or_switch(P, Y0, np.arange(S))):
+            pred[self.sub_rows[j]] = pj
+        return pred
+
+    def residual(self, params: Mapping[str, Any]) -> np.ndarray:
+        try:
+            pred = self.predictions(params)
+        except SolverError:  # NegativeStateError included
+            self.n_failed += 1
+            return np.full(self.target.size, FAILED_SOLVE_RESIDUAL)
+        if not np.all(np.isfinite(pred)):
+            self.n_failed += 1
+            return np.full(self.target.size, FAILED_SOLVE_RESIDUAL)
+        return self.residual_from_pred(pred)
+
+    def _rows_residual(self, pred: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        r = (self._transform(pred) - self.target[rows]) * self.scale_factor[rows]
+        return np.where(self.censored[rows] & (r < 0), 0.0, r)
+
+    def jacobian(self, params: Mapping[str, Any]) -> np.ndarray:
+        """d residual / d (varying parameters) by forward differences.
+
+        The base and every perturbed copy are integrated in one call (one batch
+        on the scipy engine, so they share a step-size sequence).
+        """
+        names = [n for n, p in params.items() if p.vary]
+        S = len(self.subjects)
+        P, Y0 = self.matrices(params)
+        col_subject = [np.arange(S)]
+        Ps, Ys, steps = [P], [Y0], []
+        for name in names:
+            v, par = self.vars[name], params[name]
+            x = float(par.value)
+            h = self.fd_step * (abs(x) if x != 0 else 1.0)
+            if x + h > par.max:
+                h = -h
+            sel = np.array(v.subjects)
+            Pk, Yk = P[:, sel].copy(), Y0[:, sel].copy()
+            (Pk if v.kind == "param" else Yk)[v.index] = x + h
+            Ps.append(Pk)
+            Ys.append(Yk)
+            col_subject.append(sel)
+            steps.append(h)
+        cs = np.concatenate(col_subject)
+        try:
+            cols = self._preds_or_switch(np.concatenate(Ps, axis=1), np.concatenate(Ys, axis=1), cs)
+        except SolverError:
+            return self._jacobian_fallback(params, names)
+        base = np.empty(self.target.size)
+        for j in range(S):
+            base[self.sub_rows[j]] = self._rows_residual(cols[j], self.sub_rows[j])
+        J = np.zeros((self.target.size, len(names)))
+        b = S
+        for k in range(len(names)):
+            for j in col_subject[k + 1]:
+                rows = self.sub_rows[j]
+                J[rows, k] = (self._rows_residual(cols[b], rows) - base[rows]) / steps[k]
+                b += 1
+        if not np.all(np.isfinite(J)):
+            return self._jacobian_fallback(params, names)
+        return J
+
+    def _jacobian_fallback(self, params: Mapping[str, Any], names: list[str]) -> np.ndarray:
+        base = self.residual(params)
+        J = np.zeros((base.size, len(names)))
+        for k, name in enumerate(names):
+            p2 = params.copy()
+            x = float(p2[name].value)
+            h = self.fd_step * (abs(x) if x != 0 else 1.0)
+            if x + h > p2[name].max:
+                h = -h
+            p2[name].value = x + h
+            J[:, k] = (self.residual(p2) - base) / h
+        return J
+
+    # -- per subject -----------------------------------------------------------------
+    def subject_values(self, params: Mapping[str, Any], subject: Any) -> tuple[dict[str, float], dict[str, float]]:
+        if subject not in self.subjects:
+            raise UnknownNameError("subject", subject, [str(s) for s in self.subjects], "the fitted data")
+        j = self.subjects.index(subject)
+        P, Y0 = self.matrices(params)
+        c = self.compiled
+        return ({n: float(P[i, j]) for i, n in enumerate(c.param_names)},
+                {n: float(Y0[i, j]) for i, n in enumerate(c.state_names)})
+
+
+def _finite(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a real number, got {v!r}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise SpecificationError(f"{what} must be finite, got {f}")
+    return f
+
+
+def _check_bounds(b: Any, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = b
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise TypeError(f"`bounds[{name!r}]` must be a pair (low, high), got {b!r}") from None
+    if math.isnan(lo) or math.isnan(hi) or not lo < hi:
+        raise SpecificationError(f"`bounds[{name!r}]` must satisfy low < high, got ({lo}, {hi})")
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- public API
+def fit(
+    model: Model,
+    data: pd.DataFrame | Mapping[str, Any],
+    free: Sequence[str] | Mapping[str, str],
+    *,
+    schedules: Schedule | Mapping[Any, Schedule] | None = None,
+    initial: Mapping[Any, Any] | None = None,
+    initial_free: Sequence[str] | Mapping[str, str] | None = None,
+    params: Mapping[str, float] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    scale: str = "log",
+    weights: Mapping[str, float] | None = None,
+    t0: float = 0.0,
+    method: str = "least_squares",
+    solver: str = "auto",
+    rtol: float = 1e-8,
+    atol: float | Mapping[str, float] | None = None,
+    fd_step: float = 1e-6,
+    fit_kws: Mapping[str, Any] | None = None,
+) -> FitResult:
+    r"""Fit model parameters (and optionally initial states) to observations of many subjects.
+
+    Each subject has its own schedule and initial state; a parameter is shared
+    by all subjects, fitted per subject, or fixed. The objective is the sum of
+    squared residuals
+
+    .. math:: r_i = w_{o(i)} \, \frac{g(\hat y_i) - g(y_i)}{\sigma_i}
+
+    with :math:`g = \ln` (``scale="log"``) or the identity (``"linear"``),
+    :math:`\hat y_i` the model's prediction of row *i*, :math:`\sigma_i` the
+    row's ``sigma`` (on the fit scale: the standard deviation of
+    :math:`\ln y` on the log scale; 1 when the column is absent) and
+    :math:`w_o` the weight of the row's observable. A *censored* row (value =
+    detection limit, truth at or below it) contributes only when the
+    prediction lies above the limit (one-sided residual).
+
+    Parameters
+    ----------
+    model : Model
+        The model; its compiled code is built once and reused.
+    data : pandas.DataFrame or mapping of str to array
+        Tidy observations, one row each, with columns ``subject`` (any label),
+        ``time`` (days), ``observable`` (a state or observable name of the
+        model), ``value`` (in the quantity's unit), and optionally ``sigma``
+        (> 0, on the fit scale) and ``censored`` (bool).
+    free : list of str or mapping of str to {"shared", "subject"}
+        Parameters to fit. A list fits each as shared by all subjects; a
+        mapping chooses per parameter. Every other parameter is fixed.
+    schedules : Schedule or mapping subject -> Schedule, optional
+        One schedule for all subjects, or one per subject (every subject of
+        ``data`` needs one). Default: no treatment.
+    initial : mapping, optional
+        Initial states ``{state: value}`` for all subjects, or
+        ``{subject: {state: value}}``; also the start values of fitted initial states.
+    initial_free : list of str or mapping of str to {"shared", "subject"}, optional
+        States whose initial value is fitted; a list fits each per subject
+        (``init_<state>__<subject>``).
+    params : mapping of str to float, optional
+        Values of fixed parameters and start values of free ones (default: the model's defaults).
+    bounds : mapping of str to (float, float), optional
+        Fit bounds overriding the model spec's, by parameter or fitted state name.
+    scale : {"log", "linear"}
+        Scale of the residuals. The log scale needs positive values.
+    weights : mapping of str to float, optional
+        Weight (> 0) per observable name; default 1.
+    t0 : float
+        Start of every subject's simulation and schedule (days). Default 0.
+    method : str
+        Any :func:`lmfit.minimize` method; default ``"leastsq"`` (Levenberg–Marquardt).
+    solver : str
+        ODE method (see :func:`~tumordyn.simulate`); ``"auto"`` is LSODA.
+    rtol : float
+        Relative ODE tolerance (default 1e-8, tighter than for plain simulation).
+    atol : float or mapping, optional
+        Absolute ODE tolerance (default: the states' spec values).
+    fd_step : float
+        Relative finite-difference step of the Jacobian (leastsq-type methods).
+    fit_kws : mapping, optional
+        Extra keyword arguments for :func:`lmfit.minimize` (e.g. ``{"max_nfev": 500}``).
+
+    Returns
+    -------
+    FitResult
+        Best parameters with standard errors and correlations, report, AIC/BIC,
+        residuals, predictions and plots.
+
+    Raises
+    ------
+    SpecificationError
+        For NaN or infinite values, non-positive values on the log scale,
+        observations before ``t0``, a subject without schedule, invalid
+        bounds or fewer data points than free parameters (the message names
+        the row, observable or parameter).
+    UnknownNameError
+        For an unknown observable, subject, parameter or state.
+    SolverError
+        If the model cannot be solved at the start values.
+
+    Notes
+    -----
+    A failed ODE solve during the fit gives every residual the value
+    :data:`FAILED_SOLVE_RESIDUAL` (the step is rejected; the count is in
+    :attr:`FitResult.n_failed_solves`). Standard errors come from lmfit's
+    covariance estimate :math:`(J^T J)^{-1}`; when the data give ``sigma`` it
+    is used as is (the noise level is known), otherwise it is rescaled by the
+    reduced chi-square (lmfit's ``scale_covar``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tumordyn as td
+    >>> m = td.models.logistic_growth()
+    >>> t = np.arange(0.0, 15.0, 1.0)
+    >>> y = td.models.logistic_solution(t, 10.0, 0.6, 800.0)
+    >>> df = pd.DataFrame({"subject": "A", "time": t, "observable": "N", "value": y})
+    >>> res = td.fit(m, df, free=["r", "K"])
+    >>> round(res.params["r"].value, 4), round(res.params["K"].value, 1)
+    (0.6, 800.0)
+    """
+    import lmfit
+
+    from ._model import Model
+
+    if not isinstance(model, Model):
+        raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
+    scale = _check_scale(scale)
+    c = model.compiled
+    t0 = _finite(t0, "`t0`")
+    df = tidy_data(data, c.state_names + c.observable_names, scale, model.name)
+    free_m = _modes(free, c.param_names, "parameter", "free", "shared", f"model {model.name!r}")
+    init_m = _modes(initial_free, c.state_names, "state", "initial_free", "subject", f"model {model.name!r}")
+    if not free_m and not init_m:
+        raise SpecificationError("nothing to fit: `free` and `initial_free` are empty")
+    subjects = list(df["subject"].drop_duplicates())
+    sched = _schedules(schedules, subjects, model, t0)
+    init = _per_subject(initial, subjects, "initial", "state name to value")
+    if not isinstance(method, str) or method.lower() not in _lmfit_methods():
+        raise SpecificationError(f"unknown lmfit `method` {method!r}; choose one of {', '.join(_lmfit_methods())}")
+    opts = resolve_options(c, solver, rtol, atol, np.inf)
+    engine = "scipy"
+    if solver in ("auto", "dopri5"):
+        from ._fast import numba_available
+
+        if numba_available():
+            engine = "compiled"
+            if opts.method == "dopri5":  # the scipy fallback of a stiff problem
+                opts = resolve_options(c, "LSODA", rtol, atol, np.inf)
+        elif solver == "dopri5":
+            raise SpecificationError("solver 'dopri5' needs numba (pip install 'tumordyn[fast]'); use 'auto' or 'LSODA'")
+    fd_step = _finite(fd_step, "`fd_step`")
+    if not 0 < fd_step < 0.1:
+        raise SpecificationError(f"`fd_step` must be in (0, 0.1), got {fd_step}")
+    init_bounds = {}
+    param_bounds = {}
+    for name, b in (bounds or {}).items():
+        if name in init_m and name not in c.param_names:
+            init_bounds[name] = _check_bounds(b, name)
+        else:
+            param_bounds[name] = b
+    problem = _Problem(model, df, free_m, init_m, sched, params or {}, init, param_bounds, scale,
+                       weights or {}, t0, opts, fd_step, init_bounds, engine)
+    pars = problem.make_params()
+    nvar = len(pars)
+    if len(df) <= nvar:
+        raise SpecificationError(
+            f"{len(df)} data points cannot determine {nvar} free parameters ({', '.join(pars)}); "
+            "at least one more point than free parameters is needed"
+        )
+    try:
+        problem.predictions(pars)
+    except SolverError as err:
+        raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
+                        f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
+    return _run(problem, pars, method, dict(fit_kws or {}))
+
+
+def _lmfit_methods() -> tuple[str, ...]:
+    from lmfit.minimizer import SCALAR_METHODS
+
+    return ("leastsq", "least_squares", "brute", "basinhopping", "ampgo", "shgo", "dual_annealing", "emcee",
+            *SCALAR_METHODS)
+
+
+def _run(problem: _Problem, pars: lmfit.Parameters, method: str, fit_kws: dict[str, Any]) -> FitResult:
+    import lmfit
+
+    kws = dict(fit_kws)
+    if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
+        kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
+    # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+    mini = lmfit.Minimizer(lambda p: problem.residual(p), pars, nan_policy="raise",
+                           scale_covar=not problem.known_sigma)
+    failed_before = problem.n_failed
+    started = _time.perf_counter()
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
+        res = mini.minimize(method=method, **kws)
+    wall = _time.perf_counter() - started
+    return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
+
+
+class FitResult:
+    """The outcome of :func:`fit`.
+
+    Attributes
+    ----------
+    params : lmfit.Parameters
+        Best values with ``stderr`` and ``correl`` (see the module notes for the names).
+    lmfit_result : lmfit.minimizer.MinimizerResult
+        lmfit's own result.
+    model : Model
+        The model fitted.
+    data : pandas.DataFrame
+        The checked observations.
+    subjects : tuple
+        Subject labels, in order of first appearance in ``data``.
+    scale : str
+        ``"log"`` or ``"linear"``.
+    method : str
+        lmfit method used.
+    chisqr, redchi, aic, bic : float
+        Sum of squared residuals, reduced chi-square and lmfit's information
+        criteria :math:`n\\ln(\\chi^2/n) + 2k` and :math:`n\\ln(\\chi^2/n) + k\\ln n`.
+    ndata, nvarys : int
+        Number of data points and of fitted parameters.
+    success : bool
+        Whether lmfit reports success.
+    n_failed_solves : int
+        Residual evaluations whose ODE solve failed (penalised, see :data:`FAILED_SOLVE_RESIDUAL`).
+    wall_time : float
+        Seconds spent fitting.
+    """
+
+    def __init__(self, problem: _Problem, minimizer: lmfit.Minimizer, result: Any, method: str, wall_time: float,
+                 n_failed_solves: int) -> None:
+        self._problem = problem
+        self._minimizer = minimizer
+        self.lmfit_result = result
+        self.params = result.params
+        self.model = problem.model
+        self.data = problem.df
+        self.subjects = problem.subjects
+        self.scale = problem.scale
+        self.method = method
+        self.chisqr = float(result.chisqr)
+        self.redchi = float(result.redchi)
+        self.aic = float(result.aic)
+        self.bic = float(result.bic)
+        self.ndata = int(result.ndata)
+        self.nvarys = int(result.nvarys)
+        self.success = bool(result.success)
+        self.n_failed_solves = n_failed_solves
+        self.wall_time = wall_time
+
+    @property
+    def free(self) -> dict[str, str]:
+        """Fitted model parameters and their mode (``"shared"`` or ``"subject"``)."""
+        return dict(self._problem.free)
+
+    @property
+    def initial_free(self) -> dict[str, str]:
+        """States whose initial value was fitted, and their mode."""
+        return dict(self._problem.initial_free)
+
+    @property
+    def known_sigma(self) -> bool:
+        """Whether the data gave ``sigma`` (then chi-square differences are likelihood ratios)."""
+        return self._problem.known_sigma
+
+    def values(self) -> dict[str, float]:
+        """Best values of the fitted lmfit parameters, by name."""
+        return {n: float(p.value) for n, p in self.params.items()}
+
+    def stderr(self) -> dict[str, float]:
+        """Standard errors by parameter name (NaN where lmfit could not estimate them)."""
+        return {n: (float(p.stderr) if p.stderr is not None else math.nan) for n, p in self.params.items()}
+
+    def correlations(self) -> pd.DataFrame:
+        """Correlation matrix of the fitted parameters (NaN where unavailable)."""
+        import pandas as pd
+
+        names = [n for n, p in self.params.items() if p.vary]
+        corr = np.full((len(names), len(names)), np.nan)
+        for i, a in enumerate(names):
+            corr[i, i] = 1.0
+            for j, b in enumerate(names):
+                cij = (self.params[a].correl or {}).get(b)
+                if cij is not None:
+                    corr[i, j] = cij
+        return pd.DataFrame(corr, index=names, columns=names)
+
+    def confidence_table(self, level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals ``value ± z·stderr`` at ``level`` (e.g. 0.95 → z = 1.96).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index: parameter names; columns ``value``, ``stderr``, ``lower``, ``upper``.
+        """
+        import pandas as pd
+        from scipy.stats import norm
+
+        if not 0 < level < 1:
+            raise SpecificationError(f"`level` must be in (0, 1), got {level}")
+        z = float(norm.ppf(0.5 + level / 2))
+        rows = {}
+        for n, p in self.params.items():
+            se = float(p.stderr) if p.stderr is not None else math.nan
+            rows[n] = {"value": float(p.value), "stderr": se, "lower": p.value - z * se, "upper": p.value + z * se}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def conf_interval(self, sigmas: Sequence[float] = (1, 2), names: Sequence[str] | None = None,
+                      maxiter: int = 200) -> dict[str, list[tuple[float, float]]]:
+        """Confidence intervals by lmfit's F-test search (:func:`lmfit.conf_interval`).
+
+        Parameters
+        ----------
+        sigmas : sequence of float
+            Levels as numbers of standard deviations (1 → 68.3 %, 2 → 95.4 %) or probabilities < 1.
+        names : sequence of str, optional
+            Parameters to compute; default all fitted ones.
+        maxiter : int
+            Iterations per bound search.
+
+        Returns
+        -------
+        dict of str to list of (float, float)
+            lmfit's output: for each parameter, ``(probability, value)`` pairs
+            from the lower limits to the best value to the upper limits.
+
+        Raises
+        ------
+        SpecificationError
+            If standard errors are unavailable (lmfit needs them to start its search).
+        """
+        import lmfit
+
+        missing = [n for n, p in self.params.items() if p.vary and p.stderr is None]
+        if missing:
+            raise SpecificationError(f"conf_interval needs standard errors, unavailable for {missing}; "
+                                     "the fit may be at a bound or non-identifiable (see profile_likelihood)")
+        p_names = list(names) if names is not None else None
+        for n in p_names or []:
+            if n not in self.params:
+                raise UnknownNameError("fitted parameter", n, list(self.params), "conf_interval")
+        return lmfit.conf_interval(self._minimizer, self.lmfit_result, p_names=p_names, sigmas=list(sigmas),
+                                   maxiter=maxiter)
+
+    def report(self) -> str:
+        """A report to paste in a notebook: the setting, then lmfit's ``fit_report``."""
+        import lmfit
+
+        p = self._problem
+        head = [
+            f"[[tumordyn fit]] model {self.model.name!r}, {len(self.subjects)} subject(s), "
+            f"{self.ndata} points, scale={self.scale}, method={self.method}",
+            f"    free: {', '.join(f'{k} ({v})' for k, v in p.free.items()) or '-'}",
+            f"    initial_free: {', '.join(f'{k} ({v})' for k, v in p.initial_free.items()) or '-'}",
+            f"    sigma given: {p.known_sigma}; censored points: {int(p.censored.sum())}; "
+            f"failed solves: {self.n_failed_solves}; wall time: {self.wall_time:.3g} s",
+        ]
+        return "\n".join(head) + "\n" + lmfit.fit_report(self.lmfit_result)
+
+    def __repr__(self) -> str:
+        return (f"<FitResult {self.model.name!r}: {self.nvarys} parameters, {self.ndata} points, "
+                f"chisqr={self.chisqr:.4g}, aic={self.aic:.4g}, success={self.success}>")
+
+    # -- per-subject values and predictions --------------------------------------------
+    def subject_parameters(self, subject: Any) -> dict[str, float]:
+        """All model parameter values used for ``subject`` (fitted and fixed)."""
+        return self._problem.subject_values(self.params, subject)[0]
+
+    def subject_initial(self, subject: Any) -> dict[str, float]:
+        """Initial states used for ``subject``."""
+        return self._problem.subject_values(self.params, subject)[1]
+
+    @property
+    def residuals(self) -> pd.DataFrame:
+        """The data with the prediction and residual of each row (on the fit scale, weighted).
+
+        Columns: those of :attr:`data` plus ``prediction`` and ``residual``.
+        """
+        p = self._problem
+        pred = p.predictions(self.params)
+        out = self.data.copy()
+        out["prediction"] = pred
+        out["residual"] = p.residual_from_pred(pred)
+        return out
+
+    def trajectory(self, subject: Any, t_end: float | None = None, t_eval: Sequence[float] | None = None) -> Trajectory:
+        """Fitted trajectory of one subject (with its schedule) as a :class:`~tumordyn.Trajectory`.
+
+        Parameters
+        ----------
+        subject : label
+            A subject of the data.
+        t_end : float, optional
+            Horizon (days); default the subject's last observation time.
+        t_eval : sequence of float, optional
+            Output times (days) within ``[t0, t_end]``; default a fine grid.
+        """
+        from ._simulate import _check_t_eval
+        from ._trajectory import Trajectory
+
+        p = self._problem
+        pv, iv = p.subject_values(self.params, subject)
+        if t_end is None:
+            t_end = float(self.data.loc[self.data["subject"] == subject, "time"].max())
+            if t_eval is not None:
+                t_end = max(t_end, float(np.max(t_eval)))
+        t_end = _finite(t_end, "`t_end`")
+        if t_end <= p.t0:
+            t_end = p.t0 + 1.0
+        te = _check_t_eval(t_eval, p.t0, t_end)
+        sched = p.schedules[subject]
+        plan = _make_plan(p.compiled, [sched], p.t0, t_end)
+        P = np.array([pv[n] for n in p.compiled.param_names])[:, None]
+        Y0 = np.array([iv[n] for n in p.compiled.state_names])[:, None]
+        started = _time.perf_counter()
+        ys, us, nfev = solve_batch(p.compiled, plan, P, Y0, np.zeros(1, dtype=int), te, p.opts)
+        stats = SolverStats(p.opts.method, nfev, 0, 0, len(plan.breaks) - 1,
+                            sum(len(e) for e in plan.events), _time.perf_counter() - started)
+        return Trajectory(te, ys[:, :, 0], us[:, :, 0], P[:, 0], self.model,
+                          sched.between(p.t0, math.nextafter(t_end, math.inf)), stats)
+
+    def predict(self, times: Sequence[float] | None = None, subjects: Sequence[Any] | None = None,
+                observables: Sequence[str] | None = None) -> pd.DataFrame:
+        """Predicted trajectories as a tidy table.
+
+        Parameters
+        ----------
+        times : sequence of float, optional
+            Times (days, sorted, >= t0); default 200 points up to each subject's last observation.
+        subjects : sequence, optional
+            Default all subjects.
+        observables : sequence of str, optional
+            Default the observables present in the data.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``subject, time, observable, value``.
+        """
+        import pandas as pd
+
+        subjects = list(self.subjects) if subjects is None else list(subjects)
+        obs = list(self.data["observable"].drop_duplicates()) if observables is None else list(observables)
+        frames = []
+        for s in subjects:
+            if times is None:
+                t_last = float(self.data.loc[self.data["subject"] == s, "time"].max()) if s in self.subjects else 0
+                te = np.linspace(self._problem.t0, max(t_last, self._problem.t0 + 1.0), 200)
+            else:
+                te = np.asarray(times, dtype=float)
+            traj = self.trajectory(s, t_eval=te)
+            for o in obs:
+                frames.append(pd.DataFrame({"subject": [s] * te.size, "time": te, "observable": o, "value": traj[o]}))
+        return pd.concat(frames, ignore_index=True)
+
+    def plot(self, subjects: Sequence[Any] | None = None, observables: Sequence[str] | None = None,
+             ncols: int = 3, logy: bool | None = None) -> Figure:
+        """Data against fit, one panel per subject.
+
+        Censored points are drawn as open downward triangles at the detection limit.
+
+        Parameters
+        ----------
+        subjects : sequence, optional
+            Subjects to draw (default all).
+        observables : sequence of str, optional
+            Observables to draw (default those in the data).
+        ncols : int
+            Panels per row.
+        logy : bool, optional
+            Log y axis; default ``True`` on the log scale.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        subjects = list(self.subjects) if subjects is None else list(subjects)
+        obs = list(self.data["observable"].drop_duplicates()) if observables is None else list(observables)
+        logy = self.scale == "log" if logy is None else logy
+        ncols = max(1, min(int(ncols), len(subjects)))
+        nrows = math.ceil(len(subjects) / ncols)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharex=False)
+        pred = self.predict(subjects=subjects, observables=obs)
+        for k, s in enumerate(subjects):
+            ax = axes[k // ncols][k % ncols]
+            for i, o in enumerate(obs):
+                color = f"C{i % 10}"
+                d = self.data[(self.data["subject"] == s) & (self.data["observable"] == o)]
+                cen = d["censored"].to_numpy(dtype=bool)
+                ax.plot(d["time"][~cen], d["value"][~cen], "o", color=color, ms=4, label=f"{o} data")
+                if cen.any():
+                    ax.plot(d["time"][cen], d["value"][cen], "v", mfc="none", color=color, ms=5, label=f"{o} < LOD")
+                q = pred[(pred["subject"] == s) & (pred["observable"] == o)]
+                ax.plot(q["time"], q["value"], "-", color=color, label=f"{o} fit")
+            sch = self._problem.schedules[s]
+            for dose in sch.doses:
+                ax.axvline(dose.time, ymax=0.04, color="k", lw=1)
+            for inf in sch.infusions:
+                ax.axvspan(inf.start, inf.end, color="0.9", zorder=0)
+            if logy:
+                ax.set_yscale("log")
+            ax.set_title(f"subject {s}")
+            ax.set_xlabel("time (days)")
+            if k == 0:
+                ax.legend(fontsize="x-small")
+        for k in range(len(subjects), nrows * ncols):
+            axes[k // ncols][k % ncols].set_visible(False)
+        fig.suptitle(f"{self.model.name}: data and fit ({self.scale} scale)")
+        fig.tight_layout()
+        return fig
