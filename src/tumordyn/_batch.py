@@ -1,0 +1,406 @@
+"""Batched adaptive Dormand–Prince 5(4): many patients per right-hand-side call.
+
+One call of the generated right-hand side evaluates every *active* patient of a
+batch at once (states of shape ``(n_states, B)``), so the Python overhead of a
+Runge–Kutta step is paid once per step of the whole batch instead of once per
+step of each patient. Step-size control stays **per patient**:
+
+* every patient has its own time ``t`` and step ``h``;
+* at each iteration every unfinished patient attempts one step of its own ``h``;
+  the error of that step is measured on that patient's states only (the RMS norm
+  of ``err / (atol + rtol * max(|y|, |y_new|))`` over its states, as in scipy's
+  ``RK45``), and the step is accepted or rejected for that patient alone — one
+  patient's error is never averaged with the others';
+* steps are clipped so that no patient passes the next breakpoint of the
+  schedule (dose times, infusion starts and ends): every patient ends each
+  segment exactly at the breakpoint, the bolus doses are applied there as jumps
+  and the infusion rates of the next segment set, as in :func:`tumordyn.simulate`;
+* outputs at requested times are obtained from the method's 4th-order dense
+  output (scipy ``RK45``'s interpolant) inside the accepted step; outputs at a
+  breakpoint are the values after the dose there (right-continuous).
+
+A patient whose integration fails (non-finite values, step size underflow, too
+many steps, a non-negative state falling below minus its absolute tolerance) is
+marked failed with the time reached and the reason; the others continue.
+
+The coefficients are those of Dormand & Prince (1980) as used by
+``scipy.integrate.RK45`` (Shampine 1986 for the dense output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ._compile import CompiledModel
+    from ._schedule import Schedule
+
+__all__ = ["BatchSolution", "solve_batch"]
+
+_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0])
+_A = [
+    np.array([]),
+    np.array([1 / 5]),
+    np.array([3 / 40, 9 / 40]),
+    np.array([44 / 45, -56 / 15, 32 / 9]),
+    np.array([19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729]),
+    np.array([9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656]),
+]
+_B = np.array([35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84])
+_E = np.array([-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40])
+_P = np.array(
+    [
+        [1, -8048581381 / 2820520608, 8663915743 / 2820520608, -12715105075 / 11282082432],
+        [0, 0, 0, 0],
+        [0, 131558114200 / 32700410799, -68118460800 / 10900136933, 87487479700 / 32700410799],
+        [0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072],
+        [0, 127303824393 / 49829197408, -318862633887 / 49829197408, 701980252875 / 199316789632],
+        [0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844],
+        [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
+    ]
+)
+_SAFETY, _MIN_FACTOR, _MAX_FACTOR, _EXPONENT = 0.9, 0.2, 10.0, -1 / 5
+
+
+@dataclass(frozen=True)
+class BatchSolution:
+    """States of a batch of patients at common output times.
+
+    Attributes
+    ----------
+    t : numpy.ndarray
+        Output times, shape ``(k,)`` (days).
+    y : numpy.ndarray
+        States, shape ``(n_states, k, B)`` (state units); ``NaN`` from the time a
+        patient failed onwards. Non-negative states are clipped at zero.
+    u : numpy.ndarray
+        Infusion rates in force at the output times, shape ``(n_drugs, k)``.
+    failed : numpy.ndarray of bool
+        Shape ``(B,)``: which patients failed.
+    t_reached : numpy.ndarray
+        Shape ``(B,)``: time reached by each patient (``t_end`` if it succeeded).
+    messages : tuple of str
+        Reason of each failure (empty string for a success).
+    n_steps, n_rejected, nfev : numpy.ndarray of int
+        Per patient: accepted steps, rejected steps, right-hand-side evaluations.
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    failed: np.ndarray
+    t_reached: np.ndarray
+    messages: tuple[str, ...]
+    n_steps: np.ndarray
+    n_rejected: np.ndarray
+    nfev: np.ndarray
+
+
+def _rms(x: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->j", x, x) / x.shape[0])
+
+
+def _combine(coef: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """``sum_j coef[j] * K[j]`` with zero coefficients skipped (no BLAS: tiny contractions, no threads)."""
+    out = None
+    for j, c in enumerate(coef.tolist()):
+        if c == 0.0:
+            continue
+        if out is None:
+            out = c * K[j]
+        else:
+            out += c * K[j]
+    assert out is not None
+    return out
+
+
+def _take(p: Sequence[Any], keep: np.ndarray) -> list[Any]:
+    """Subset a parameter list whose entries are floats (shared) or arrays (per patient)."""
+    return [v if np.ndim(v) == 0 else v[keep] for v in p]
+
+
+def solve_batch(
+    compiled: CompiledModel,
+    schedule: Schedule,
+    params: np.ndarray,
+    y0: np.ndarray,
+    t_eval: np.ndarray,
+    t0: float,
+    t_end: float,
+    *,
+    rtol: float = 1e-6,
+    atol: np.ndarray | None = None,
+    max_step: float = np.inf,
+    max_steps: int = 100_000,
+    shared: np.ndarray | None = None,
+) -> BatchSolution:
+    """Integrate a batch of patients under one schedule with per-patient step control.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        ``model.compiled``.
+    schedule : Schedule
+        Validated schedule shared by the batch (doses in the drugs' units).
+    params : numpy.ndarray
+        Parameters, shape ``(n_params, B)`` (one column per patient).
+    y0 : numpy.ndarray
+        Initial states, shape ``(n_states, B)``.
+    t_eval : numpy.ndarray
+        Sorted output times within ``[t0, t_end]`` (days).
+    t0, t_end : float
+        Start and horizon (days).
+    rtol : float, optional
+        Relative tolerance (default 1e-6).
+    atol : numpy.ndarray, optional
+        Per-state absolute tolerances; default ``compiled.atol``.
+    max_step : float, optional
+        Largest step (days).
+    max_steps : int, optional
+        Largest number of attempted steps per patient before it is declared failed
+        (a patient needing that many steps is stiff for an explicit method).
+    shared : numpy.ndarray of bool, optional
+        Which parameter rows are the same for every patient (passed to the
+        right-hand side as scalars: cheaper). Default: detected from ``params``.
+        Give it explicitly (e.g. from the whole cohort) so that a patient's
+        numbers do not depend on which patients share its batch.
+
+    Returns
+    -------
+    BatchSolution
+    """
+    rhs = compiled.rhs
+    params = np.asarray(params, dtype=float)
+    y0 = np.asarray(y0, dtype=float)
+    n, B = y0.shape
+    t_eval = np.asarray(t_eval, dtype=float)
+    k_out = t_eval.size
+    atol_v = (compiled.atol if atol is None else np.asarray(atol, dtype=float)).reshape(n, 1)
+    nonneg = compiled.nonnegative
+    neg_limit = np.where(nonneg, -atol_v[:, 0], -np.inf).reshape(n, 1)
+    drug_index = {d: i for i, d in enumerate(compiled.drug_names)}
+
+    # parameters shared by the whole batch are passed as floats (cheaper arithmetic, nothing to gather)
+    if shared is None:
+        shared = np.array([bool(B) and bool(np.all(row == row[0])) for row in params], dtype=bool)
+    p_full: list[Any] = [float(row[0]) if B and sh else row for row, sh in zip(params, shared)]
+
+    ys = np.full((n, k_out, B), np.nan)
+    us = np.zeros((compiled.n_drugs, k_out))
+    y = y0.copy()
+    failed = np.zeros(B, dtype=bool)
+    t_reached = np.full(B, float(t_end))
+    messages = [""] * B
+    n_steps = np.zeros(B, dtype=np.int64)
+    n_rejected = np.zeros(B, dtype=np.int64)
+    nfev = np.zeros(B, dtype=np.int64)
+
+    def fail(gidx: np.ndarray, t_at: np.ndarray, why: str) -> None:
+        for g, tt in zip(gidx.tolist(), np.broadcast_to(t_at, gidx.shape).tolist()):
+            failed[g] = True
+            t_reached[g] = tt
+            messages[g] = why.format(t=tt)
+            ys[:, np.searchsorted(t_eval, tt, side="right"):, g] = np.nan
+
+    breaks = schedule.breakpoints(t0, t_end)
+    k = 0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for b, tb in enumerate(breaks):
+            tb = float(tb)
+            for drug, amount in schedule.bolus_at(tb).items():
+                comp, inc = compiled.dose_jump(drug_index[drug], amount, p_full)
+                if comp >= 0:
+                    y[comp] += inc
+            u = np.zeros(compiled.n_drugs)
+            for drug, rate in schedule.infusion_rates(tb).items():
+                u[drug_index[drug]] = rate
+            last = b == len(breaks) - 1
+            t_next = float(t_end) if last else float(breaks[b + 1])
+            k_end = k_out if last else int(np.searchsorted(t_eval, t_next, side="left"))
+            alive = ~failed
+            while k < k_end and t_eval[k] == tb:
+                ys[:, k, alive] = np.where(nonneg[:, None], np.maximum(y[:, alive], 0.0), y[:, alive])
+                us[:, k] = u
+                k += 1
+            if last:
+                break
+            gidx = np.flatnonzero(alive)
+            if gidx.size:
+                _segment(
+                    rhs, y, p_full, u, gidx, tb, t_next, t_eval, k, k_end, ys, rtol, atol_v, neg_limit, nonneg,
+                    max_step, max_steps, n_steps, n_rejected, nfev, fail,
+                )
+            us[:, k:k_end] = u[:, None]
+            k = k_end
+    for a in (ys, us, failed, t_reached, n_steps, n_rejected, nfev):
+        a.flags.writeable = False
+    return BatchSolution(t_eval, ys, us, failed, t_reached, tuple(messages), n_steps, n_rejected, nfev)
+
+
+def _segment(
+    rhs: Any,
+    y_full: np.ndarray,
+    p_full: list[Any],
+    u: np.ndarray,
+    gidx: np.ndarray,
+    t_start: float,
+    t_stop: float,
+    t_eval: np.ndarray,
+    k0: int,
+    k_end: int,
+    ys: np.ndarray,
+    rtol: float,
+    atol: np.ndarray,
+    neg_limit: np.ndarray,
+    nonneg: np.ndarray,
+    max_step: float,
+    max_steps: int,
+    n_steps: np.ndarray,
+    n_rejected: np.ndarray,
+    nfev: np.ndarray,
+    fail: Any,
+) -> None:
+    """Integrate the patients ``gidx`` from ``t_start`` to exactly ``t_stop`` (in place in ``y_full``)."""
+    n = y_full.shape[0]
+    yw = y_full[:, gidx]
+    pw = _take(p_full, gidx) if gidx.size < y_full.shape[1] else list(p_full)
+    m = gidx.size
+    t = np.full(m, t_start)
+    # first output strictly inside the segment (outputs at t_start were written before)
+    k_first = k0
+    while k_first < k_end and t_eval[k_first] <= t_start:
+        k_first += 1
+    ko = np.full(m, k_first, dtype=np.int64)
+    f = rhs(t, yw, pw, u)
+    # initial step per patient (Hairer, Norsett & Wanner; scipy's select_initial_step)
+    interval = t_stop - t_start
+    scale = atol + np.abs(yw) * rtol
+    d0 = _rms(yw / scale)
+    d1 = _rms(f / scale)
+    h0 = np.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+    h0 = np.minimum(h0, interval)
+    f1 = rhs(t + h0, yw + h0 * f, pw, u)
+    d2 = _rms((f1 - f) / scale) / h0
+    h1 = np.where(
+        (d1 <= 1e-15) & (d2 <= 1e-15),
+        np.maximum(1e-6, h0 * 1e-3),
+        (0.01 / np.maximum(d1, d2)) ** (1 / 5),
+    )
+    h = np.minimum(np.minimum(100 * h0, h1), interval)
+    h = np.where(np.isfinite(h) & (h > 0), h, 1e-6 * interval)
+    nfev[gidx] += 2
+    rejected_before = np.zeros(m, dtype=bool)
+    done = np.zeros(m, dtype=bool)
+    steps_used = n_steps[gidx] + n_rejected[gidx]
+    K = np.empty((7, n, m))
+    while m:
+        h = np.minimum(h, max_step)
+        remaining = t_stop - t
+        hits_stop = h >= remaining
+        h = np.where(hits_stop, remaining, h)
+        t_new = np.where(hits_stop, t_stop, t + h)
+        K[0] = f
+        for s in range(1, 6):
+            dy = _combine(_A[s], K)
+            K[s] = rhs(t + _C[s] * h, yw + h * dy, pw, u)
+        y_new = yw + h * _combine(_B, K)
+        f_new = rhs(t_new, y_new, pw, u)
+        K[6] = f_new
+        err = h * _combine(_E, K)
+        scale = atol + rtol * np.maximum(np.abs(yw), np.abs(y_new))
+        en = _rms(err / scale)
+        live = ~done
+        ok = en < 1.0
+        accept = ok & live
+        factor = np.where(
+            ok,
+            np.where(en == 0, _MAX_FACTOR, np.minimum(_MAX_FACTOR, _SAFETY * en**_EXPONENT)),
+            np.fmax(_MIN_FACTOR, _SAFETY * en**_EXPONENT),  # fmax: a NaN error norm shrinks by _MIN_FACTOR
+        )
+        factor = np.where(ok & rejected_before, np.minimum(1.0, factor), factor)
+        g_live = gidx[live]
+        nfev[g_live] += 6
+        steps_used[live] += 1
+        n_steps[gidx[accept]] += 1
+        n_rejected[gidx[live & ~ok]] += 1
+        newly_failed = np.zeros(m, dtype=bool)
+        if np.any(accept):
+            ai = np.flatnonzero(accept)
+            # a non-negative state below minus its absolute tolerance: the patient fails, as in simulate()
+            low = np.any(y_new[:, ai] < neg_limit, axis=0)
+            if np.any(low):
+                bad = ai[low]
+                for j in bad.tolist():
+                    i = int(np.flatnonzero((y_new[:, j] < neg_limit[:, 0]))[0])
+                    fail(
+                        gidx[j : j + 1],
+                        t_new[j],
+                        f"state #{i} fell to {y_new[i, j]:.6g} at t = {{t:.6g}} days, below minus its absolute "
+                        f"tolerance {atol[i, 0]:g}; tighten rtol/atol or check the rates",
+                    )
+                newly_failed[bad] = True
+                accept[bad] = False
+                ai = ai[~low]
+            # dense output at the requested times inside (t, t_new]
+            while ai.size:
+                has = ko[ai] < k_end
+                cand = ai[has]
+                if not cand.size:
+                    break
+                te = t_eval[ko[cand]]
+                sel_mask = te <= t_new[cand]
+                sel = cand[sel_mask]
+                if not sel.size:
+                    break
+                te = te[sel_mask]
+                hs = h[sel]
+                x = (te - t[sel]) / hs
+                # y(t + x h) = y + h x sum_k w_k(x) K_k with w_k(x) = P[k,0] + P[k,1] x + P[k,2] x^2 + P[k,3] x^3
+                hx = hs * x
+                yo = yw[:, sel].copy()
+                for kk in (0, 2, 3, 4, 5, 6):
+                    w = ((_P[kk, 3] * x + _P[kk, 2]) * x + _P[kk, 1]) * x + _P[kk, 0]
+                    yo += K[kk][:, sel] * (w * hx)
+                yo = np.where(nonneg[:, None], np.maximum(yo, 0.0), yo)
+                ys[:, ko[sel], gidx[sel]] = yo
+                ko[sel] += 1
+                ai = sel
+            if np.all(accept | done):
+                t, yw, f = t_new, y_new, f_new
+            else:
+                t = np.where(accept, t_new, t)
+                yw = np.where(accept, y_new, yw)
+                f = np.where(accept, f_new, f)
+        h = h * factor
+        rejected_before = np.where(live, ~ok, rejected_before)
+        # failures: step size underflow or non-finite values, too many steps
+        min_step = 10 * np.abs(np.nextafter(t, np.inf) - t)
+        tiny = live & ~accept & ~newly_failed & ((h < min_step) | ~np.isfinite(h))
+        if np.any(tiny):
+            fail(gidx[tiny], t[tiny], "step size fell below the spacing of floating-point numbers at t = {t:.6g} "
+                 "days (non-finite values or a singular right-hand side)")
+            newly_failed |= tiny
+        many = live & ~newly_failed & (steps_used >= max_steps) & ~(accept & hits_stop)
+        if np.any(many):
+            fail(gidx[many], t[many], f"more than max_steps = {max_steps} steps before t = {{t:.6g}} days: the "
+                 "problem is stiff for this patient; an implicit method (td.simulate with method='LSODA') solves it")
+            newly_failed |= many
+        finished = accept & hits_stop
+        if np.any(finished):
+            y_full[:, gidx[finished]] = yw[:, finished]
+        done |= finished | newly_failed
+        n_done = int(done.sum())
+        if n_done == m:
+            break
+        if n_done >= max(1, m // 4):
+            keep = ~done
+            gidx, yw, f, t, h, ko = gidx[keep], yw[:, keep], f[:, keep], t[keep], h[keep], ko[keep]
+            rejected_before, steps_used = rejected_before[keep], steps_used[keep]
+            pw = _take(pw, keep)
+            m = gidx.size
+            done = np.zeros(m, dtype=bool)
+            K = np.empty((7, n, m))

@@ -1,0 +1,1366 @@
+"""Virtual patient cohorts: sampled parameters, batched simulation, cohort readouts.
+
+Data flow
+---------
+1. :class:`Cohort` samples every patient's parameters (and optionally initial
+   states) once, in the parent process, from seeded distributions
+   (:mod:`tumordyn._distributions`): the same seed gives the same patients.
+2. :meth:`Cohort.simulate` splits the patients into chunks; each chunk is one
+   batched solve per regimen (many patients per right-hand-side call, with
+   per-patient step-size control: :mod:`tumordyn._batch`), run in the calling
+   process or on any :class:`concurrent.futures.Executor` (a process pool, or a
+   Dask cluster through ``client.get_executor()``). Chunk results are put back
+   in patient order, so the numbers do not depend on the executor.
+3. Each chunk reduces its trajectories to per-patient readouts (RECIST 1.1 on the
+   measured lesion diameter at scan times, best overall response, time to
+   progression on scans and on the continuous output grid, best percent change,
+   duration of response); full trajectories are kept only when asked.
+4. :class:`CohortResult` gathers the readouts: response rates, Kaplan–Meier
+   estimates of time to progression, sensitivity of the outcome to the sampled
+   parameters (partial rank correlation), and the clinical plots (waterfall,
+   Kaplan–Meier, spider, swimmer).
+
+The readouts computed here on arrays follow the definitions of
+:mod:`tumordyn.readouts` (which work on one :class:`~tumordyn.Trajectory`); the
+test-suite checks that both agree patient by patient.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time as _time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from ._batch import solve_batch
+from ._distributions import (
+    SAMPLING_METHODS,
+    Distribution,
+    DistributionLike,
+    as_distribution,
+    correlation_matrix,
+    sample,
+)
+from ._schedule import Schedule
+from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ._model import Model
+    from ._trajectory import Trajectory
+
+__all__ = [
+    "Cohort",
+    "CohortResult",
+    "KaplanMeier",
+    "kaplan_meier",
+    "partial_rank_correlation",
+    "COHORT_METHODS",
+]
+
+#: Integration engines of :meth:`Cohort.simulate`: ``"batch"`` (numpy-vectorised
+#: Dormand–Prince over the chunk), ``"numba"`` (the compiled loop of
+#: :mod:`tumordyn._fast`), ``"auto"`` (numba when installed, else batch).
+COHORT_METHODS = ("auto", "batch", "numba")
+
+#: RECIST categories, best first; ``"NE"``: not evaluable (baseline lesion not
+#: measurable, or the patient's solve failed).
+RESPONSE_CATEGORIES = ("CR", "PR", "SD", "PD", "NE")
+
+
+# --------------------------------------------------------------------------- chunk worker
+
+
+@dataclass(frozen=True)
+class _ReadoutOptions:
+    measure: str
+    scan_times: np.ndarray
+    cr_below: float
+    response: float
+    increase: float
+    min_increase: float
+    min_measurable: float
+
+
+@dataclass(frozen=True)
+class _SolverConfig:
+    method: str
+    rtol: float
+    atol: np.ndarray
+    max_step: float
+    max_steps: int
+    fallback: bool
+
+
+@dataclass(frozen=True)
+class _Task:
+    model: Model
+    regimens: tuple[tuple[str, Any], ...]
+    patients: np.ndarray
+    params: np.ndarray  # (n_params, b)
+    y0: np.ndarray  # (n_states, b)
+    t_end: float
+    run_in: float
+    grid: np.ndarray
+    readout: _ReadoutOptions
+    solver: _SolverConfig
+    keep_trajectories: bool
+    shared: np.ndarray  # (n_params,) parameters equal for the whole cohort (passed as scalars)
+
+
+@dataclass
+class _ChunkOut:
+    patients: np.ndarray
+    baseline_states: np.ndarray  # (n_states, b)
+    baseline_observables: np.ndarray  # (n_obs, b)
+    readouts: dict[str, dict[str, np.ndarray]]
+    trajectories: dict[str, np.ndarray]
+    failures: list[tuple[int, str, float, str]]
+    nfev: int
+    n_fallback: int
+    wall_time: float
+
+
+def _solve(task: _Task, schedule: Schedule, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int]:
+    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev."""
+    compiled = task.model.compiled
+    cfg = task.solver
+    method = cfg.method
+    if method == "numba":
+        from ._fast import simulate_batch
+
+        ys = simulate_batch(
+            task.model, P.T, schedule, t_end=t_end, t_eval=grid, initial=Y0.T,
+            rtol=cfg.rtol, atol=dict(zip(compiled.state_names, cfg.atol.tolist())),
+            max_step=cfg.max_step, max_steps=cfg.max_steps, on_error="nan",
+        )  # fmt: skip
+        y = np.ascontiguousarray(np.transpose(ys, (2, 1, 0)))
+        failed = np.any(np.isnan(y), axis=(0, 1))
+        messages = [""] * P.shape[1]
+        t_reached = np.full(P.shape[1], t_end)
+        nfev = 0
+        if np.any(failed):
+            # re-run the failed patients with the numpy engine to learn when and why they failed
+            idx = np.flatnonzero(failed)
+            sol = solve_batch(compiled, schedule, P[:, idx], Y0[:, idx], grid, 0.0, t_end, rtol=cfg.rtol,
+                              atol=cfg.atol, max_step=cfg.max_step, max_steps=cfg.max_steps, shared=task.shared)
+            y = y.copy()
+            for j, g in enumerate(idx.tolist()):
+                t_reached[g] = sol.t_reached[j]
+                messages[g] = sol.messages[j] or "the compiled integrator failed (status from numba)"
+                if not sol.failed[j]:
+                    y[:, :, g] = sol.y[:, :, j]
+                    failed[g] = False
+                    messages[g] = ""
+        return y, t_reached, failed, messages, nfev
+    sol = solve_batch(compiled, schedule, P, Y0, grid, 0.0, t_end, rtol=cfg.rtol, atol=cfg.atol,
+                      max_step=cfg.max_step, max_steps=cfg.max_steps, shared=task.shared)
+    return np.asarray(sol.y), sol.t_reached.copy(), sol.failed.copy(), list(sol.messages), int(sol.nfev.sum())
+
+
+def _run_chunk(task: _Task) -> _ChunkOut:
+    """Simulate one chunk of patients under every regimen and reduce to readouts (runs in a worker)."""
+    from ._simulate import simulate
+
+    started = _time.perf_counter()
+    model = task.model
+    compiled = model.compiled
+    b = task.patients.size
+    P, Y0 = task.params, task.y0
+    failures: list[tuple[int, str, float, str]] = []
+    nfev = 0
+    n_fallback = 0
+    dead = np.zeros(b, dtype=bool)
+    if task.run_in > 0:
+        y_run, t_r, f_r, msg_r, nf = _solve(task, Schedule(), P, Y0, np.array([0.0, task.run_in]), task.run_in)
+        nfev += nf
+        Y0 = np.where(f_r[None, :], Y0, y_run[:, -1, :])
+        for j in np.flatnonzero(f_r).tolist():
+            dead[j] = True
+            failures.append((int(task.patients[j]), "(run-in)", float(t_r[j]), msg_r[j]))
+    p_rows = [float(r[0]) if sh else r for r, sh in zip(P, task.shared)]
+    zeros_u = np.zeros(compiled.n_drugs)
+    base_obs = np.asarray(compiled.observe(0.0, Y0, p_rows, zeros_u), dtype=float).reshape(-1, b)
+    readouts: dict[str, dict[str, np.ndarray]] = {}
+    trajectories: dict[str, np.ndarray] = {}
+    grid = task.grid
+    for name, regimen in task.regimens:
+        if isinstance(regimen, Schedule):
+            y, t_reached, failed, messages, nf = _solve(task, regimen, P, Y0, grid, task.t_end)
+            nfev += nf
+        else:  # a Regimen with adaptive rules: patient by patient through td.simulate
+            y = np.full((compiled.n_states, grid.size, b), np.nan)
+            t_reached = np.full(b, task.t_end)
+            failed = np.zeros(b, dtype=bool)
+            messages = [""] * b
+            for j in range(b):
+                if dead[j]:
+                    continue
+                try:
+                    tr = simulate(model, regimen, t_end=task.t_end, t_eval=grid,
+                                  params=dict(zip(compiled.param_names, P[:, j])),
+                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.rtol)
+                    y[:, :, j] = tr.y.T
+                    nfev += tr.stats.nfev
+                except (SolverError, NegativeStateError) as err:
+                    failed[j] = True
+                    t_reached[j] = float(getattr(err, "t", math.nan) or math.nan)
+                    messages[j] = str(err)
+        failed = failed | dead
+        if task.solver.fallback and np.any(failed & ~dead):
+            # the explicit batched method failed (typically a stiff patient): retry with LSODA through td.simulate
+            for j in np.flatnonzero(failed & ~dead).tolist():
+                try:
+                    tr = simulate(model, regimen, t_end=task.t_end, t_eval=grid, method="LSODA",
+                                  params=dict(zip(compiled.param_names, P[:, j])),
+                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.rtol)
+                except (SolverError, NegativeStateError) as err:
+                    messages[j] = f"{messages[j]}; LSODA fallback also failed: {err}"
+                    continue
+                y = np.array(y, copy=True) if not y.flags.writeable else y
+                y[:, :, j] = tr.y.T
+                failed[j] = False
+                n_fallback += 1
+                nfev += tr.stats.nfev
+        for j in np.flatnonzero(failed & ~dead).tolist():
+            failures.append((int(task.patients[j]), name, float(t_reached[j]), messages[j]))
+        u = np.zeros((compiled.n_drugs, grid.size))
+        sched = regimen if isinstance(regimen, Schedule) else regimen.schedule
+        for i, drug in enumerate(compiled.drug_names):
+            u[i] = [sched.infusion_rates(float(t)).get(drug, 0.0) for t in grid] if sched.infusions else 0.0
+        readouts[name] = _readouts(model, grid, y, p_rows, u, failed, task.readout, task.t_end)
+        if task.keep_trajectories:
+            trajectories[name] = np.array(y, dtype=float)
+    return _ChunkOut(task.patients, Y0, base_obs, readouts, trajectories, failures, nfev, n_fallback,
+                     _time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=16)
+def _observables_fn(model: Model, names: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...], Callable[..., Any]]:
+    """numpy function of the states and parameters it needs, giving only the requested states/observables.
+
+    Cheaper than ``compiled.observe`` (which computes every observable) on a whole
+    output grid. Returns (state indices, parameter indices, function). Cached per
+    (immutable, hashable) model and names.
+    """
+    import sympy as sp
+
+    obs = model.observable_expressions()
+    exprs = [obs[nm] if nm in obs else model.states[nm].symbol for nm in names]
+    free = set().union(*(e.free_symbols for e in exprs))
+    si = tuple(i for i, st in enumerate(model.states) if st.symbol in free)
+    pi = tuple(i for i, p in enumerate(model.parameters) if p.symbol in free)
+    args = [model.states[i].symbol for i in si] + [model.parameters[i].symbol for i in pi]
+    return si, pi, sp.lambdify(args, exprs, "numpy", cse=True)
+
+
+def _series_many(model: Model, y: np.ndarray, p_rows: list[Any], names: tuple[str, ...]) -> list[np.ndarray]:
+    """States or observables on the grid, shape (k, b) each (non-negative states read clipped at zero)."""
+    nonneg = model.compiled.nonnegative
+    si, pi, fn = _observables_fn(model, names)
+    ys = [np.maximum(y[i], 0.0) if nonneg[i] else y[i] for i in si]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        out = fn(*ys, *[p_rows[i] for i in pi])
+    return [np.broadcast_to(np.asarray(v, dtype=float), y.shape[1:]) for v in out]
+
+
+def _first_crossing(t: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Per column: first time f goes from < 0 to >= 0, linearly interpolated (inf if never)."""
+    hit = f >= 0
+    any_hit = hit.any(axis=0)
+    i = np.argmax(hit, axis=0)
+    cols = np.arange(f.shape[1])
+    ip = np.maximum(i - 1, 0)
+    f0, f1 = f[ip, cols], f[i, cols]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(np.isfinite(f0) & np.isfinite(f1) & (f1 != f0), -f0 / (f1 - f0), 1.0)
+    tc = np.where(i == 0, t[0], t[ip] + (t[i] - t[ip]) * frac)
+    return np.where(any_hit, tc, np.inf)
+
+
+def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], u: np.ndarray,
+              failed: np.ndarray, opt: _ReadoutOptions, t_end: float) -> dict[str, np.ndarray]:
+    """Per-patient readouts on arrays (definitions of :mod:`tumordyn.readouts`)."""
+    compiled = model.compiled
+    b = y.shape[2]
+    has_burden = "tumor_burden" in compiled.observable_names
+    wanted = (opt.measure, "tumor_burden") if has_burden else (opt.measure,)
+    series = _series_many(model, y, p_rows, wanted)
+    x = series[0]  # (k, b)
+    t0 = float(grid[0])
+    ts = opt.scan_times
+    si = np.searchsorted(grid, ts)
+    D = x[si]  # (s, b)
+    base = D[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pct = 100.0 * (D / base - 1.0)
+    prev_min = np.minimum.accumulate(D, axis=0)
+    low = np.vstack([D[:1], prev_min[:-1]])  # nadir of the earlier scans (baseline included)
+    pd_ = (D >= low * (1 + opt.increase)) & (D - low >= opt.min_increase)
+    cr = ~pd_ & (D < opt.cr_below)
+    pr = ~pd_ & ~cr & (D <= base * (1 - opt.response))
+    code = np.where(pd_, 3, np.where(cr, 0, np.where(pr, 1, 2)))[1:]  # follow-up scans
+    pdf = pd_[1:]
+    has_pd = pdf.any(axis=0)
+    first_pd = np.where(has_pd, np.argmax(pdf, axis=0), code.shape[0] - 1)
+    upto = np.arange(code.shape[0])[:, None] <= first_pd[None, :]
+    bor = np.where(upto, code, 9).min(axis=0)
+    ttp_scan = np.where(has_pd, ts[1:][first_pd] - ts[0], np.inf)
+    resp = (code <= 1)
+    has_resp = resp.any(axis=0)
+    first_resp = np.argmax(resp, axis=0)
+    t_first_resp = np.where(has_resp, ts[1:][first_resp], np.nan)
+    after = pdf & (np.arange(code.shape[0])[:, None] > first_resp[None, :])
+    pd_after = after.any(axis=0)
+    stop = np.where(pd_after, ts[1:][np.argmax(after, axis=0)], t_end)
+    dor_scan = np.where(has_resp, stop - t_first_resp, 0.0)
+    best_pct = pct[1:].min(axis=0)
+    # continuous time to progression on the output grid
+    run_min = np.minimum.accumulate(x, axis=0)
+    prev = np.vstack([x[:1], run_min[:-1]])
+    f = x - np.maximum(prev * (1 + opt.increase), prev + opt.min_increase)
+    f[0] = -1.0
+    ttp = _first_crossing(grid, f) - t0
+    measurable = base >= opt.min_measurable
+    bad = failed | ~np.isfinite(base)
+    category = np.array(RESPONSE_CATEGORIES, dtype=object)[np.where(bad | ~measurable, 4, bor)]
+    out: dict[str, np.ndarray] = {
+        "best_overall_response": category,
+        "best_percent_change": np.where(bad, np.nan, best_pct),
+        "time_to_progression_scan": np.where(bad | ~measurable, np.nan, ttp_scan),
+        "time_to_progression": np.where(bad, np.nan, ttp),
+        "time_to_response_scan": np.where(bad | ~measurable, np.nan, t_first_resp - ts[0]),
+        "duration_of_response_scan": np.where(bad | ~measurable, np.nan, dor_scan),
+        "baseline_diameter": np.where(bad, np.nan, base),
+        "scan_percent_change": np.where(bad[None, :], np.nan, pct),  # (s, b)
+    }
+    final = y[:, -1, :]
+    obs_final = np.asarray(compiled.observe(float(grid[-1]), final, p_rows, u[:, -1]), dtype=float).reshape(-1, b)
+    for nm in ("tumor_burden", "resistant_fraction"):
+        if nm in compiled.observable_names:
+            out[f"final_{nm}"] = np.where(bad, np.nan, obs_final[compiled.observable_names.index(nm)])
+    if has_burden:
+        tb = series[1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["best_percent_change_burden"] = np.where(bad, np.nan, 100.0 * (tb.min(axis=0) / tb[0] - 1.0))
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class KaplanMeier:
+    """Kaplan–Meier (product-limit) estimate of an event-time distribution.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per distinct event time: ``time`` (days), ``at_risk``, ``events``,
+        ``censored`` (censored at that time), ``survival`` (the estimate just after
+        ``time``), ``std_err`` (Greenwood), ``lower`` and ``upper`` (pointwise
+        log–log confidence band).
+    median : float
+        Smallest time with survival ≤ 0.5 (days); ``inf`` if never reached.
+    median_ci : tuple of float
+        Confidence interval of the median from the band (Brookmeyer & Crowley
+        1982): the first times where the upper and the lower band reach 0.5
+        (``inf`` when they do not).
+    n : int
+        Number of subjects.
+    n_events : int
+        Number of events.
+    confidence : float
+        Level of the band (default 0.95).
+    """
+
+    table: pd.DataFrame
+    median: float
+    median_ci: tuple[float, float]
+    n: int
+    n_events: int
+    confidence: float
+
+    def survival_at(self, t: float | np.ndarray) -> np.ndarray:
+        """Estimated probability of no event by time ``t`` (days), right-continuous step function."""
+        times = self.table["time"].to_numpy()
+        surv = self.table["survival"].to_numpy()
+        idx = np.searchsorted(times, np.asarray(t, dtype=float), side="right") - 1
+        return np.where(idx >= 0, surv[np.clip(idx, 0, None)], 1.0) if times.size else np.ones(np.shape(t))
+
+
+def kaplan_meier(time: Any, event: Any, *, confidence: float = 0.95) -> KaplanMeier:
+    r"""Kaplan–Meier estimate with Greenwood standard errors and a log–log band.
+
+    :math:`\hat S(t) = \prod_{t_i \le t} (1 - d_i / n_i)` over the distinct event
+    times :math:`t_i` with :math:`d_i` events among :math:`n_i` subjects at risk
+    (subjects censored at :math:`t_i` count as at risk at :math:`t_i`). Greenwood:
+    :math:`\widehat{Var}\,\hat S = \hat S^2 \sum d_i / (n_i (n_i - d_i))`. The band is
+    :math:`\hat S^{\exp(\pm z\, s)}` with :math:`s^2 = \sum d_i/(n_i(n_i-d_i)) / (\log \hat S)^2`.
+
+    Parameters
+    ----------
+    time : array_like
+        Event or censoring time of each subject (days, >= 0, finite).
+    event : array_like of bool
+        True if the event (progression) was observed, False if censored.
+    confidence : float, optional
+        Level of the band, in (0, 1). Default 0.95.
+
+    Returns
+    -------
+    KaplanMeier
+
+    Raises
+    ------
+    SpecificationError
+        For mismatched lengths, non-finite or negative times, or a bad level.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    t = np.asarray(time, dtype=float).ravel()
+    e = np.asarray(event, dtype=bool).ravel()
+    if t.shape != e.shape:
+        raise SpecificationError(f"kaplan_meier: `time` has {t.size} entries but `event` has {e.size}")
+    if t.size == 0:
+        raise SpecificationError("kaplan_meier: no subjects")
+    if not np.all(np.isfinite(t)) or np.any(t < 0):
+        raise SpecificationError("kaplan_meier: times must be finite and >= 0 (censor at the horizon instead of inf)")
+    if not 0 < confidence < 1:
+        raise SpecificationError(f"kaplan_meier: `confidence` must be in (0, 1), got {confidence}")
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    n = t.size
+    uniq, inv = np.unique(t, return_inverse=True)
+    d = np.bincount(inv, weights=e.astype(float)).astype(np.int64)
+    c = np.bincount(inv, weights=(~e).astype(float)).astype(np.int64)
+    at_risk = n - np.concatenate([[0], np.cumsum(d + c)[:-1]])
+    s = np.cumprod(1.0 - d / at_risk)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(d > 0, d / (at_risk * (at_risk - d).astype(float)), 0.0)  # inf when all at risk fail
+        gsum = np.cumsum(terms)
+        se = np.where(np.isfinite(gsum), s * np.sqrt(gsum), np.nan)
+        inner = (s > 0) & (s < 1) & np.isfinite(gsum)
+        sl = np.where(inner, np.sqrt(gsum) / np.abs(np.log(np.where(inner, s, 0.5))), 0.0)
+        lo = np.where(inner, s ** np.exp(z * sl), s)
+        hi = np.where(inner, s ** np.exp(-z * sl), s)
+    tab = pd.DataFrame({"time": uniq, "at_risk": at_risk, "events": d, "censored": c, "survival": s,
+                        "std_err": se, "lower": lo, "upper": hi})
+
+    def first_below(col: str) -> float:
+        hit = tab.index[tab[col] <= 0.5]
+        return float(tab.loc[hit[0], "time"]) if len(hit) else math.inf
+
+    return KaplanMeier(tab, first_below("survival"), (first_below("lower"), first_below("upper")), n, int(e.sum()),
+                       confidence)
+
+
+def partial_rank_correlation(X: Any, y: Any, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Partial rank correlation coefficients (PRCC) of an outcome with each input.
+
+    Inputs and outcome are rank-transformed; for input ``j`` the ranks of ``x_j``
+    and of ``y`` are each regressed (least squares, with intercept) on the ranks
+    of all other inputs, and the PRCC is the Pearson correlation of the two
+    residuals (Marino et al. 2008, J Theor Biol 254:178). The p-value tests PRCC = 0
+    with ``t = r sqrt((N − 2 − p) / (1 − r²))`` on ``N − 2 − p`` degrees of freedom,
+    ``p`` the number of other inputs.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, k)
+        Inputs (e.g. sampled parameters), one row per patient.
+    y : array_like, shape (N,)
+        Outcome (e.g. best percent change); rows with a non-finite outcome are dropped.
+    names : sequence of str, optional
+        Input names (default ``x0, x1, ...``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: input name; columns ``prcc`` (in [-1, 1]) and ``p_value``; sorted by
+        ``|prcc|``, largest first.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    X = np.asarray(X, dtype=float)
+    yv = np.asarray(y, dtype=float)
+    if X.ndim != 2 or yv.ndim != 1 or X.shape[0] != yv.size:
+        raise SpecificationError(f"partial_rank_correlation: X must be (N, k) and y (N,); got {X.shape} and {yv.shape}")
+    names = [f"x{j}" for j in range(X.shape[1])] if names is None else list(names)
+    if len(names) != X.shape[1]:
+        raise SpecificationError(f"partial_rank_correlation: {len(names)} names for {X.shape[1]} inputs")
+    ok = np.isfinite(yv) & np.all(np.isfinite(X), axis=1)
+    # +/- inf outcomes (no progression) rank last: keep them as the largest values
+    ok |= np.isinf(yv) & np.all(np.isfinite(X), axis=1)
+    X, yv = X[ok], yv[ok]
+    N, k = X.shape
+    R = np.column_stack([stats.rankdata(X[:, j]) for j in range(k)])
+    ry = stats.rankdata(yv)
+    rows = []
+    for j in range(k):
+        others = np.column_stack([np.ones(N), np.delete(R, j, axis=1)])
+        bx = np.linalg.lstsq(others, R[:, j], rcond=None)[0]
+        by = np.linalg.lstsq(others, ry, rcond=None)[0]
+        rx, rr = R[:, j] - others @ bx, ry - others @ by
+        den = math.sqrt(float(rx @ rx) * float(rr @ rr))
+        r = float(rx @ rr) / den if den > 0 else math.nan
+        df = N - 2 - (k - 1)
+        if df > 0 and math.isfinite(r) and abs(r) < 1:
+            tstat = r * math.sqrt(df / (1 - r * r))
+            p = float(2 * stats.t.sf(abs(tstat), df))
+        else:
+            p = 0.0 if math.isfinite(r) and abs(r) >= 1 else math.nan
+        rows.append((names[j], r, p))
+    df_ = pd.DataFrame(rows, columns=["input", "prcc", "p_value"]).set_index("input")
+    return df_.reindex(df_["prcc"].abs().sort_values(ascending=False).index)
+
+
+# --------------------------------------------------------------------------- the cohort
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an integer, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise SpecificationError(f"`{name}` must be >= 1, got {value}")
+    return int(value)
+
+
+class Cohort:
+    """A virtual patient cohort: a model and per-patient parameters sampled from distributions.
+
+    Parameters
+    ----------
+    model : Model
+        The model every patient shares.
+    distributions : mapping of str to Distribution or float
+        Between-patient distributions by parameter name (e.g.
+        ``{"r_S": td.LogNormal(median=0.03, cv=0.3)}``); a number means a fixed
+        value. A *state* name sets that state's initial value per patient (e.g. a
+        distribution of baseline tumor size). Parameters not named keep the
+        model's defaults.
+    n : int
+        Number of patients (>= 1).
+    seed : int or None, optional
+        Seed of the sampling. ``None`` draws a fresh seed, recorded in
+        :attr:`seed` so that the cohort can be rebuilt.
+    sampling : {"sobol", "lhs", "random"}, optional
+        Scrambled Sobol (default), Latin hypercube or pseudo-random points
+        (``scipy.stats.qmc``).
+    correlation : array_like or mapping, optional
+        Correlations between the sampled quantities (Gaussian copula): a matrix in
+        the order of ``distributions``, or ``{("a", "b"): rho}``. Must be positive
+        semi-definite.
+
+    Raises
+    ------
+    UnknownNameError
+        For a name that is neither a parameter nor a state of the model.
+    SpecificationError
+        For ``n < 1``, invalid distributions or correlations, or sampled values
+        outside a parameter's bounds (or negative values of a non-negative state).
+
+    Examples
+    --------
+    >>> import tumordyn as td
+    >>> m = td.models.tumor_immune_tme()
+    >>> cohort = td.Cohort(m, {"r_S": td.LogNormal(median=0.03, cv=0.3)}, n=8, seed=1)
+    >>> cohort.parameters.shape
+    (8, 1)
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        distributions: Mapping[str, DistributionLike],
+        *,
+        n: int,
+        seed: int | None = None,
+        sampling: str = "sobol",
+        correlation: Any = None,
+    ) -> None:
+        from ._model import Model
+
+        if not isinstance(model, Model):
+            raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
+        if not isinstance(distributions, Mapping):
+            raise TypeError("`distributions` must be a mapping of parameter (or state) name to distribution")
+        n = _check_positive_int(n, "n")
+        if sampling not in SAMPLING_METHODS:
+            raise SpecificationError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_METHODS)}")
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2**63))
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TypeError(f"`seed` must be a non-negative integer or None, got {seed!r}")
+        compiled = model.compiled
+        dists: dict[str, Distribution] = {}
+        for name, d in distributions.items():
+            if name not in compiled.param_names and name not in compiled.state_names:
+                raise UnknownNameError("parameter or state", name, compiled.param_names + compiled.state_names,
+                                       f"cohort distributions for model {model.name!r}")
+            dists[name] = as_distribution(d, name)
+        names = list(dists)
+        R = correlation_matrix(correlation, names)
+        for i, nm in enumerate(names):
+            if dists[nm].fixed and np.any(np.delete(R[i], i) != 0):
+                raise SpecificationError(f"correlation: {nm!r} is fixed (not sampled); it cannot be correlated")
+        values = sample(dists, n, seed=int(seed), method=sampling, correlation=R)
+        P = np.repeat(compiled.defaults[:, None], n, axis=1)
+        Y0 = np.repeat(compiled.initial[:, None], n, axis=1)
+        specs = {p.name: p for p in model.parameters}
+        for nm, v in values.items():
+            if nm in compiled.param_names:
+                lo, hi = specs[nm].bounds
+                bad = (v < lo) | (v > hi) | ~np.isfinite(v)
+                if np.any(bad):
+                    j = int(np.argmax(bad))
+                    raise SpecificationError(
+                        f"{int(bad.sum())} of {n} sampled values of parameter {nm!r} lie outside its bounds "
+                        f"[{lo:g}, {hi:g}] (e.g. patient {j}: {v[j]:.6g}); narrow the distribution "
+                        f"{dists[nm]!r} or use a TruncatedNormal/Uniform within the bounds"
+                    )
+                P[compiled.param_names.index(nm)] = v
+            else:
+                i = compiled.state_names.index(nm)
+                bad = ~np.isfinite(v) | ((v < 0) & compiled.nonnegative[i])
+                if np.any(bad):
+                    raise SpecificationError(
+                        f"{int(bad.sum())} of {n} sampled initial values of state {nm!r} are negative or not "
+                        f"finite; the state is non-negative: use a LogNormal or a TruncatedNormal with lower=0"
+                    )
+                Y0[i] = v
+        for a in (P, Y0):
+            a.flags.writeable = False
+        self._model = model
+        self._n = n
+        self._seed = int(seed)
+        self._sampling = sampling
+        self._dists = MappingProxyType(dists)
+        self._corr = R
+        self._P = P
+        self._Y0 = Y0
+        self._values = values
+
+    # -- properties -----------------------------------------------------------------------
+    @property
+    def model(self) -> Model:
+        """The model."""
+        return self._model
+
+    @property
+    def n(self) -> int:
+        """Number of patients."""
+        return self._n
+
+    @property
+    def seed(self) -> int:
+        """Seed of the sampling (same seed, same patients)."""
+        return self._seed
+
+    @property
+    def sampling(self) -> str:
+        """Sampling method."""
+        return self._sampling
+
+    @property
+    def distributions(self) -> Mapping[str, Distribution]:
+        """The distributions by name (read-only)."""
+        return self._dists
+
+    @property
+    def correlation(self) -> np.ndarray:
+        """Correlation matrix in the order of :attr:`distributions` (read-only)."""
+        return self._corr
+
+    @property
+    def param_matrix(self) -> np.ndarray:
+        """All parameters of every patient, shape ``(n_params, n)`` (read-only)."""
+        return self._P
+
+    @property
+    def initial_matrix(self) -> np.ndarray:
+        """Initial states of every patient, shape ``(n_states, n)`` (read-only)."""
+        return self._Y0
+
+    @property
+    def parameters(self) -> pd.DataFrame:
+        """The sampled quantities: one row per patient (index ``patient``), one column per distribution."""
+        import pandas as pd
+
+        df = pd.DataFrame({k: v for k, v in self._values.items()})
+        df.index.name = "patient"
+        return df
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __repr__(self) -> str:
+        return (f"Cohort(model={self._model.name!r}, n={self._n}, seed={self._seed}, sampling={self._sampling!r}, "
+                f"distributions={dict(self._dists)!r})")
+
+    def patient_params(self, patient: int) -> dict[str, float]:
+        """All parameter values of one patient by name (parameter units)."""
+        return dict(zip(self._model.compiled.param_names, self._P[:, self._index(patient)].tolist()))
+
+    def patient_initial(self, patient: int) -> dict[str, float]:
+        """Initial states of one patient by name (state units)."""
+        return dict(zip(self._model.compiled.state_names, self._Y0[:, self._index(patient)].tolist()))
+
+    def _index(self, patient: int) -> int:
+        if isinstance(patient, bool) or not isinstance(patient, (int, np.integer)):
+            raise TypeError(f"`patient` must be an integer index, got {patient!r}")
+        if not 0 <= patient < self._n:
+            raise SpecificationError(f"patient {patient} is not in the cohort of {self._n} (0 ... {self._n - 1})")
+        return int(patient)
+
+    # -- simulation -----------------------------------------------------------------------
+    def simulate(
+        self,
+        regimens: Any,
+        executor: Executor | Any | None = None,
+        *,
+        t_end: float = 365.0,
+        scans: Any = None,
+        measure: str = "lesion_diameter",
+        run_in: float = 0.0,
+        keep_trajectories: bool = False,
+        t_eval: Any = None,
+        chunk_size: int | None = None,
+        method: str = "auto",
+        rtol: float = 1e-6,
+        atol: float | Mapping[str, float] | None = None,
+        max_step: float = np.inf,
+        max_steps: int = 100_000,
+        fallback: bool = True,
+        progress: bool | None = None,
+        cr_below: float = 5.0,
+        response: float = 0.3,
+        increase: float = 0.2,
+        min_increase: float = 5.0,
+        min_measurable: float = 10.0,
+    ) -> CohortResult:
+        """Simulate every patient under one or more regimens and compute the readouts.
+
+        Parameters
+        ----------
+        regimens : Schedule, Regimen, mapping or sequence
+            One schedule, a mapping ``{name: schedule}``, or a sequence of
+            schedules (named ``"regimen 0"``, ...). Time 0 is the start of
+            treatment. A :class:`~tumordyn.Regimen` with adaptive rules is
+            simulated patient by patient (:func:`tumordyn.simulate`), not batched.
+        executor : concurrent.futures.Executor or dask.distributed.Client, optional
+            Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` is
+            used through ``client.get_executor()``. ``None``: in this process.
+            The numbers do not depend on the executor.
+        t_end : float, optional
+            Horizon (days after treatment start). Default 365.
+        scans : ScanPlan, optional
+            Scan times for RECIST (default: every 56 days from day 0,
+            :class:`tumordyn.readouts.ScanPlan`).
+        measure : str, optional
+            Diameter-like state or observable assessed by RECIST (mm); default
+            ``"lesion_diameter"`` (the measured lesion, infiltrates included).
+        run_in : float, optional
+            Days of untreated growth before treatment (default 0). The state at
+            the end of the run-in is the baseline of every readout and biomarker.
+        keep_trajectories : bool, optional
+            Keep every patient's states on the output grid (memory:
+            ``8 × n_states × len(grid) × n × n_regimens`` bytes).
+        t_eval : array_like, optional
+            Output grid (days) for the continuous readouts and kept trajectories;
+            default one point a day; the scan times are always added.
+        chunk_size : int, optional
+            Patients per batched solve (default: ``n`` split evenly over the
+            executor's workers in chunks of at most 2048).
+        method : {"auto", "batch", "numba"}, optional
+            Integration engine (see :data:`COHORT_METHODS`); ``"auto"`` uses the
+            numba loop when numba is installed (fastest on this model: see the
+            docs page *Cohorts*), else the numpy batch. Both are Dormand–Prince
+            5(4) with per-patient step control and agree to the tolerance.
+        rtol : float, optional
+            Relative tolerance (default 1e-6).
+        atol : float or mapping, optional
+            Absolute tolerance(s); default each state's ``atol``.
+        max_step : float, optional
+            Largest step (days).
+        max_steps : int, optional
+            Steps per patient and regimen before the explicit method gives up (a
+            stiff patient); see ``fallback``.
+        fallback : bool, optional
+            Retry failed patients one by one with LSODA (default True); those
+            that still fail are reported in :attr:`CohortResult.failures`.
+        progress : bool, optional
+            Show a progress bar over chunks; default: only if stderr is a terminal.
+        cr_below, response, increase, min_increase, min_measurable : float, optional
+            RECIST 1.1 thresholds as in :func:`tumordyn.readouts.recist` (mm and
+            fractions): CR below 5 mm, PR at −30% from baseline, PD at +20% and
+            +5 mm over the nadir, measurable from 10 mm.
+
+        Returns
+        -------
+        CohortResult
+        """
+        from ._simulate import _check_time, resolve_options
+        from .readouts import ScanPlan
+
+        model = self._model
+        compiled = model.compiled
+        regs = _normalise_regimens(regimens)
+        t_end = _check_time(t_end, "t_end")
+        if not t_end > 0:
+            raise SpecificationError(f"`t_end` must be > 0 days (time from treatment start), got {t_end}")
+        run_in = _check_time(run_in, "run_in")
+        if run_in < 0:
+            raise SpecificationError(f"`run_in` must be >= 0 days, got {run_in}")
+        for name, reg in regs:
+            sched = reg if isinstance(reg, Schedule) else reg.schedule
+            sched.validate(model.drugs.names, t_end=t_end, t0=0.0, where=f"regimen {name!r}")
+            for dose in sched.doses:
+                if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
+                    raise SpecificationError(
+                        f"regimen {name!r}: drug {dose.drug!r} of model {model.name!r} is a direct-input drug (no "
+                        f"compartment): it takes Infusion items, not the bolus Dose at t = {dose.time} days"
+                    )
+            for rule in getattr(reg, "rules", ()):
+                if rule.drug not in compiled.drug_names:
+                    raise UnknownNameError("drug", rule.drug, compiled.drug_names, f"adaptive rule of regimen {name!r}")
+        if measure not in compiled.state_names and measure not in compiled.observable_names:
+            raise UnknownNameError("state or observable", measure, compiled.state_names + compiled.observable_names,
+                                   "`measure`")
+        plan = ScanPlan() if scans is None else scans
+        if not isinstance(plan, ScanPlan):
+            raise TypeError(f"`scans` must be a tumordyn.readouts.ScanPlan, got {type(plan).__name__}")
+        scan_t = plan.times_for(0.0, t_end)
+        if t_eval is None:
+            grid = np.arange(0.0, math.floor(t_end) + 1.0)
+        else:
+            grid = np.asarray(t_eval, dtype=float)
+            if grid.ndim != 1 or not np.all(np.isfinite(grid)) or np.any(grid < 0) or np.any(grid > t_end):
+                raise SpecificationError(f"`t_eval` must be a 1-D array of finite times within [0, {t_end}] days")
+        grid = np.unique(np.concatenate([grid, scan_t, [0.0, t_end]]))
+        if method not in COHORT_METHODS:
+            raise SpecificationError(f"unknown method {method!r}; choose one of {', '.join(COHORT_METHODS)}")
+        if method == "auto":
+            from ._fast import numba_available
+
+            method = "numba" if numba_available() else "batch"
+        if method == "numba":
+            from ._fast import numba_available
+
+            if not numba_available():
+                raise SpecificationError("method='numba' needs numba (pip install 'tumordyn[fast]'); use 'batch'")
+        opts = resolve_options(compiled, "RK45", rtol, atol, max_step)
+        max_steps = _check_positive_int(max_steps, "max_steps")
+        solver = _SolverConfig(method, opts.rtol, opts.atol, opts.max_step, max_steps, bool(fallback))
+        readout = _ReadoutOptions(measure, scan_t, float(cr_below), float(response), float(increase),
+                                  float(min_increase), float(min_measurable))
+        ex = executor
+        if ex is not None and not isinstance(ex, Executor):
+            if hasattr(ex, "get_executor"):  # dask.distributed.Client
+                ex = ex.get_executor()
+            else:
+                raise TypeError(
+                    "`executor` must be a concurrent.futures.Executor or a dask.distributed.Client, "
+                    f"got {type(executor).__name__}"
+                )
+        if chunk_size is None:
+            workers = int(getattr(ex, "_max_workers", 2) or 2) if ex is not None else 1
+            n_chunks = max(workers, math.ceil(self._n / 2048))
+            chunk_size = math.ceil(self._n / n_chunks)
+        chunk_size = _check_positive_int(chunk_size, "chunk_size")
+        shared = np.all(self._P == self._P[:, :1], axis=1)
+        tasks = []
+        for start in range(0, self._n, chunk_size):
+            sl = slice(start, min(self._n, start + chunk_size))
+            tasks.append(_Task(model, regs, np.arange(sl.start, sl.stop), np.array(self._P[:, sl]),
+                               np.array(self._Y0[:, sl]), t_end, run_in, grid, readout, solver,
+                               bool(keep_trajectories), shared))
+        started = _time.perf_counter()
+        outs = _execute(tasks, ex, progress)
+        wall = _time.perf_counter() - started
+        return CohortResult._assemble(self, regs, outs, grid, scan_t, t_end, run_in, measure, method, wall)
+
+
+def _normalise_regimens(regimens: Any) -> tuple[tuple[str, Any], ...]:
+    from ._rules import Regimen
+
+    def check(name: str, r: Any) -> Any:
+        if isinstance(r, Regimen):
+            return r.schedule if not r.rules else r
+        if not isinstance(r, Schedule):
+            raise TypeError(f"regimen {name!r} must be a Schedule or a Regimen, got {type(r).__name__}")
+        return r
+
+    if isinstance(regimens, (Schedule, Regimen)):
+        return (("regimen", check("regimen", regimens)),)
+    if isinstance(regimens, Mapping):
+        items = list(regimens.items())
+    elif isinstance(regimens, Sequence) and not isinstance(regimens, str):
+        items = [(f"regimen {i}", r) for i, r in enumerate(regimens)]
+    else:
+        raise TypeError(f"`regimens` must be a Schedule, a mapping name -> Schedule or a sequence, got "
+                        f"{type(regimens).__name__}")
+    if not items:
+        raise SpecificationError("`regimens` is empty: give at least one schedule")
+    out = []
+    for name, r in items:
+        if not isinstance(name, str):
+            raise TypeError(f"regimen names must be strings, got {name!r}")
+        out.append((name, check(name, r)))
+    return tuple(out)
+
+
+def _execute(tasks: list[_Task], executor: Executor | None, progress: bool | None) -> list[_ChunkOut]:
+    from tqdm.auto import tqdm
+
+    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    bar = tqdm(total=sum(t.patients.size for t in tasks), unit="patient", desc="cohort", disable=disable)
+    try:
+        if executor is None:
+            outs = []
+            for t in tasks:
+                outs.append(_run_chunk(t))
+                bar.update(t.patients.size)
+            return outs
+        from concurrent.futures import as_completed
+
+        futures = {executor.submit(_run_chunk, t): i for i, t in enumerate(tasks)}
+        results: list[_ChunkOut | None] = [None] * len(tasks)
+        for fut in as_completed(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            bar.update(tasks[i].patients.size)
+        return [r for r in results if r is not None]
+    finally:
+        bar.close()
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True)
+class CohortStats:
+    """Counters of a cohort simulation.
+
+    Attributes
+    ----------
+    method : str
+        Engine used (``"batch"`` or ``"numba"``).
+    n_patients, n_regimens, n_chunks : int
+        Sizes.
+    nfev : int
+        Right-hand-side evaluations per patient summed (numpy engine only; 0 for numba).
+    n_fallback : int
+        Patient solves rescued by the LSODA fallback.
+    n_failed : int
+        Patient–regimen solves that failed.
+    wall_time : float
+        Seconds for the whole simulation (readouts included).
+    chunk_time : float
+        Seconds summed over chunks (CPU-side work, all workers).
+    """
+
+    method: str
+    n_patients: int
+    n_regimens: int
+    n_chunks: int
+    nfev: int
+    n_fallback: int
+    n_failed: int
+    wall_time: float
+    chunk_time: float
+
+
+class CohortResult:
+    """Readouts of a simulated cohort (one row per patient and regimen).
+
+    Obtain it from :meth:`Cohort.simulate`. Attributes: :attr:`cohort`,
+    :attr:`regimens` (names), :attr:`scan_times` (days), :attr:`t` (output grid,
+    days), :attr:`failures`, :attr:`stats`.
+    """
+
+    def __init__(self) -> None:  # built by _assemble
+        self.cohort: Cohort
+        self.regimens: tuple[str, ...]
+        self.schedules: Mapping[str, Any]
+        self.scan_times: np.ndarray
+        self.t: np.ndarray
+        self.t_end: float
+        self.run_in: float
+        self.measure: str
+        self.stats: CohortStats
+        self._readouts: dict[str, dict[str, np.ndarray]]
+        self._traj: dict[str, np.ndarray]
+        self._baseline_states: np.ndarray
+        self._baseline_obs: np.ndarray
+        self._failures: list[tuple[int, str, float, str]]
+
+    @classmethod
+    def _assemble(cls, cohort: Cohort, regs: tuple[tuple[str, Any], ...], outs: list[_ChunkOut], grid: np.ndarray,
+                  scan_t: np.ndarray, t_end: float, run_in: float, measure: str, method: str,
+                  wall: float) -> CohortResult:
+        self = cls()
+        self.cohort = cohort
+        self.regimens = tuple(n for n, _ in regs)
+        self.schedules = MappingProxyType(dict(regs))
+        self.scan_times = scan_t
+        self.t = grid
+        self.t_end = t_end
+        self.run_in = run_in
+        self.measure = measure
+        outs = sorted(outs, key=lambda o: int(o.patients[0]))
+        cat = lambda arrs, axis: np.concatenate(arrs, axis=axis)  # noqa: E731
+        self._readouts = {}
+        for name in self.regimens:
+            keys = outs[0].readouts[name].keys()
+            self._readouts[name] = {
+                k: cat([o.readouts[name][k] for o in outs], -1) for k in keys
+            }
+            for a in self._readouts[name].values():
+                a.flags.writeable = False
+        self._traj = {}
+        if outs[0].trajectories:
+            for name in self.regimens:
+                self._traj[name] = cat([o.trajectories[name] for o in outs], -1)
+                self._traj[name].flags.writeable = False
+        self._baseline_states = cat([o.baseline_states for o in outs], -1)
+        self._baseline_obs = cat([o.baseline_observables for o in outs], -1)
+        self._failures = sorted((f for o in outs for f in o.failures), key=lambda f: (f[0], f[1]))
+        self.stats = CohortStats(
+            method, cohort.n, len(regs), len(outs), int(sum(o.nfev for o in outs)),
+            int(sum(o.n_fallback for o in outs)), len(self._failures), wall, float(sum(o.wall_time for o in outs)),
+        )
+        return self
+
+    def __repr__(self) -> str:
+        return (f"CohortResult(n={self.cohort.n}, regimens={list(self.regimens)}, failed={self.stats.n_failed}, "
+                f"wall_time={self.stats.wall_time:.2f} s)")
+
+    def _check_regimen(self, regimen: str | None) -> str:
+        if regimen is None:
+            if len(self.regimens) == 1:
+                return self.regimens[0]
+            raise SpecificationError(f"several regimens were simulated; name one of {list(self.regimens)}")
+        if regimen not in self.regimens:
+            raise UnknownNameError("regimen", regimen, self.regimens, "this cohort result")
+        return regimen
+
+    # -- tables ---------------------------------------------------------------------------
+    def baseline(self) -> pd.DataFrame:
+        """Baseline biomarkers: one row per patient (index ``patient``).
+
+        Columns: the sampled quantities, then every state and observable at the
+        start of treatment (after the run-in, if any), e.g.
+        ``effector_exhausted_ratio`` (1), ``P`` (TME suppression level, 1) and
+        ``lesion_diameter`` (mm) for the default model.
+        """
+        import pandas as pd
+
+        c = self.cohort.model.compiled
+        df = self.cohort.parameters
+        extra = {f"baseline_{nm}": self._baseline_states[i] for i, nm in enumerate(c.state_names)}
+        extra.update({f"baseline_{nm}": self._baseline_obs[i] for i, nm in enumerate(c.observable_names)})
+        return pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
+
+    def readouts(self, regimen: str | None = None) -> dict[str, np.ndarray]:
+        """Per-patient readout arrays of one regimen (read-only), by name.
+
+        Keys: ``best_overall_response`` (CR/PR/SD/PD/NE), ``best_percent_change``
+        (%; the smallest change of ``measure`` from baseline over the follow-up
+        scans), ``time_to_progression_scan`` and ``time_to_progression`` (days,
+        ``inf``: no progression within the horizon), ``time_to_response_scan``
+        (days, NaN: no response), ``duration_of_response_scan`` (days),
+        ``baseline_diameter`` (mm), ``scan_percent_change`` (%, shape
+        ``(n_scans, n)``) and, when the model has them, ``final_tumor_burden``
+        (cells), ``final_resistant_fraction`` (1), ``best_percent_change_burden`` (%).
+        """
+        return dict(self._readouts[self._check_regimen(regimen)])
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per patient and regimen: readouts, sampled quantities and failure flag.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``patient``, ``regimen``, the readouts of :meth:`readouts`
+            (except the per-scan array), ``progressed`` and ``progressed_scan``
+            (bool), ``failed`` (bool), then the sampled quantities.
+        """
+        import pandas as pd
+
+        params = self.cohort.parameters
+        failed = {(p, r) for p, r, *_ in self._failures}
+        frames = []
+        for name in self.regimens:
+            ro = self._readouts[name]
+            d = {"patient": np.arange(self.cohort.n), "regimen": name}
+            for k, v in ro.items():
+                if v.ndim == 1:
+                    d[k] = v
+            d["progressed"] = np.isfinite(ro["time_to_progression"])
+            d["progressed_scan"] = np.isfinite(ro["time_to_progression_scan"])
+            d["failed"] = np.array([(i, name) in failed or (i, "(run-in)") in failed for i in range(self.cohort.n)])
+            df = pd.DataFrame(d)
+            frames.append(pd.concat([df, params.reset_index(drop=True)], axis=1))
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Failed patient solves: ``patient``, ``regimen``, ``parameters`` (dict of the
+        sampled values), ``t_reached`` (days) and ``message`` (why)."""
+        import pandas as pd
+
+        rows = []
+        sampled = list(self.cohort.distributions)
+        for p, r, t, msg in self._failures:
+            vals = {nm: float(self.cohort._values[nm][p]) for nm in sampled}
+            rows.append((p, r, vals, t, msg))
+        return pd.DataFrame(rows, columns=["patient", "regimen", "parameters", "t_reached", "message"])
+
+    def response_rates(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Objective response and disease-control rates per regimen.
+
+        ORR = (CR + PR) / N and DCR = (CR + PR + SD) / N over the N evaluable
+        patients (not NE), with Clopper–Pearson (exact binomial) intervals.
+
+        Parameters
+        ----------
+        confidence : float, optional
+            Level of the intervals (default 0.95).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index: regimen; columns ``n``, ``n_evaluable``, ``CR``, ``PR``, ``SD``,
+            ``PD``, ``NE`` (counts), ``ORR``, ``ORR_low``, ``ORR_high``, ``DCR``,
+            ``DCR_low``, ``DCR_high`` (fractions), ``median_best_percent_change`` (%).
+        """
+        import pandas as pd
+        from scipy.stats import binomtest
+
+        rows = []
+        for name in self.regimens:
+            bor = self._readouts[name]["best_overall_response"]
+            counts = {c: int(np.sum(bor == c)) for c in RESPONSE_CATEGORIES}
+            ne = self.cohort.n - counts["NE"]
+            row: dict[str, Any] = {"regimen": name, "n": self.cohort.n, "n_evaluable": ne, **counts}
+            for label, k in (("ORR", counts["CR"] + counts["PR"]), ("DCR", counts["CR"] + counts["PR"] + counts["SD"])):
+                if ne:
+                    ci = binomtest(k, ne).proportion_ci(confidence_level=confidence, method="exact")
+                    row[label], row[f"{label}_low"], row[f"{label}_high"] = k / ne, ci.low, ci.high
+                else:
+                    row[label] = row[f"{label}_low"] = row[f"{label}_high"] = math.nan
+            row["median_best_percent_change"] = float(np.nanmedian(self._readouts[name]["best_percent_change"]))
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("regimen")
+
+    def kaplan_meier(self, regimen: str | None = None, *, endpoint: str = "scan",
+                     confidence: float = 0.95) -> dict[str, KaplanMeier]:
+        """Kaplan–Meier estimates of time to progression, per regimen.
+
+        Patients without progression are censored at the horizon ``t_end``; failed
+        and (for ``endpoint="scan"``) not-evaluable patients are left out.
+
+        Parameters
+        ----------
+        regimen : str, optional
+            One regimen (default: all).
+        endpoint : {"scan", "continuous"}, optional
+            Progression at scans (RECIST, default) or on the continuous output grid.
+        confidence : float, optional
+            Level of the bands and of the median's interval.
+
+        Returns
+        -------
+        dict of str to KaplanMeier
+            By regimen; each has ``table``, ``median`` (days) and ``median_ci``.
+        """
+        key = {"scan": "time_to_progression_scan", "continuous": "time_to_progression"}
+        if endpoint not in key:
+            raise SpecificationError(f"`endpoint` must be 'scan' or 'continuous', got {endpoint!r}")
+        names = self.regimens if regimen is None else (self._check_regimen(regimen),)
+        out = {}
+        for name in names:
+            ttp = self._readouts[name][key[endpoint]]
+            keep = ~np.isnan(ttp)
+            ev = np.isfinite(ttp[keep])
+            times = np.where(ev, ttp[keep], self.t_end)
+            out[name] = kaplan_meier(times, ev, confidence=confidence)
+        return out
+
+    def median_ttp(self, endpoint: str = "scan") -> pd.DataFrame:
+        """Median time to progression per regimen with its confidence interval (days)."""
+        import pandas as pd
+
+        km = self.kaplan_meier(endpoint=endpoint)
+        return pd.DataFrame(
+            [(nm, k.median, k.median_ci[0], k.median_ci[1], k.n, k.n_events) for nm, k in km.items()],
+            columns=["regimen", "median", "median_low", "median_high", "n", "n_events"],
+        ).set_index("regimen")
+
+    def sensitivity(self, regimen: str | None = None, outcome: str = "best_percent_change",
+                    method: str = "prcc", inputs: Sequence[str] | None = None) -> pd.DataFrame:
+        """Global sensitivity of a per-patient outcome to the sampled quantities.
+
+        Parameters
+        ----------
+        regimen : str, optional
+            The regimen (required if several were simulated).
+        outcome : str, optional
+            A 1-D readout (see :meth:`readouts`), default ``"best_percent_change"``;
+            ``"response"`` is 1 for CR/PR and 0 otherwise.
+        method : {"prcc", "rbd_fast"}, optional
+            Partial rank correlation (:func:`partial_rank_correlation`, default), or
+            first-order Sobol indices estimated from the cohort's sample by RBD-FAST
+            (``SALib.analyze.rbd_fast``, optional dependency ``tumordyn[salib]``;
+            meant for independent inputs).
+        inputs : sequence of str, optional
+            Sampled quantities to analyse (default all non-fixed).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``prcc`` and ``p_value`` (PRCC), or ``S1`` and ``S1_conf`` (RBD-FAST), by input.
+        """
+        name = self._check_regimen(regimen)
+        ro = self._readouts[name]
+        if outcome == "response":
+            bor = ro["best_overall_response"]
+            y = np.where(bor == "NE", np.nan, np.isin(bor, ["CR", "PR"]).astype(float))
+        elif outcome in ro and ro[outcome].ndim == 1 and ro[outcome].dtype != object:
+            y = np.asarray(ro[outcome], dtype=float)
+        else:
+            valid = [k for k, v in ro.items() if v.ndim == 1 and v.dtype != object] + ["response"]
+            raise UnknownNameError("outcome", outcome, valid, "sensitivity()")
+        names = [nm for nm, d in self.cohort.distributions.items() if not d.fixed] if inputs is None else list(inputs)
+        for nm in names:
+            if nm not in self.cohort.distributions:
+                raise UnknownNameError("sampled quantity", nm, list(self.cohort.distributions), "sensitivity()")
+        if not names:
+            raise SpecificationError("sensitivity(): the cohort has no sampled (non-fixed) quantity")
+        X = np.column_stack([self.cohort._values[nm] for nm in names])
+        if method == "prcc":
+            return partial_rank_correlation(X, y, names)
+        if method == "rbd_fast":
+            import pandas as pd
+
+            try:
+                from SALib.analyze import rbd_fast
+            except ImportError:  # pragma: no cover - optional dependency
+                raise ImportError("method='rbd_fast' needs SALib: pip install 'tumordyn[salib]'") from None
+            ok = np.isfinite(y)
+            problem = {"num_vars": len(names), "names": names,
+                       "bounds": [[float(X[:, j].min()), float(X[:, j].max())] for j in range(len(names))]}
+            res = rbd_fast.analyze(problem, X[ok], y[ok], print_to_console=False, seed=self.cohort.seed % (2**32))
+            return pd.DataFrame({"S1": res["S1"], "S1_conf": res["S1_conf"]}, index=pd.Index(names, name="input"))
+        raise SpecificationError(f"`method` must be 'prcc' or 'rbd_fast', got {method!r}")
+
+    def responders(self, regimen: str | None = None) -> pd.DataFrame:
+        """Responders (CR/PR) against non-responders (SD/PD) on baseline biomarkers.
+
+        For every sampled quantity and every baseline state and observable: the
+        median in each group, the Mann–Whitney U test's two-sided p-value and the
+        area under the ROC curve of the biomarker for response (``AUC = U /
+        (n_responders n_non)``; 0.5: no discrimination, 1 or 0: perfect).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index: biomarker; columns ``median_responders``, ``median_non_responders``,
+            ``auc``, ``p_value``; sorted by ``|auc − 0.5|``, largest first.
+        """
+        import pandas as pd
+        from scipy.stats import mannwhitneyu
+
+        name = self._check_regimen(regimen)
+        bor = self._readouts[name]["best_overall_response"]
+        resp = np.isin(bor, ["CR", "PR"])
+        non = np.isin(bor, ["SD", "PD"])
+        base = self.baseline()
+        rows = []
+        for col in base.columns:
+            v = base[col].to_numpy(dtype=float)
+            a, b = v[resp & np.isfinite(v)], v[non & np.isfinite(v)]
+            if a.size == 0 or b.size == 0 or np.ptp(v[np.isfinite(v)]) == 0:
+                continue
+            u = mannwhitneyu(a, b, alternative="two-sided")
+            rows.append((col, float(np.median(a)), float(np.median(b)), float(u.statistic) / (a.size * b.size),
+                         float(u.pvalue)))
+        df = pd.DataFrame(rows, columns=["biomarker", "median_responders", "median_non_responders", "auc", "p_value"])
+        df = df.set_index("biomarker")
+        return df.reindex((df["auc"] - 0.5).abs().sort_values(ascending=False).index)
+
+    # -- trajectories ---------------------------------------------------------------------
+    def trajectory(self, patient: int, regimen: str | None = None) -> Trajectory:
+        """One patient's trajectory on the output grid (needs ``keep_trajectories=True``).
+
+        Returns
+        -------
+        Trajectory
+            Times :attr:`t` (days from treatment start), states and observables.
+        """
+        from ._simulate import SolverStats
+        from ._trajectory import Trajectory
+
+        name = self._check_regimen(regimen)
+        if not self._traj:
+            raise SpecificationError("trajectories were not kept: simulate(..., keep_trajectories=True)")
+        j = self.cohort._index(patient)
+        sched = self.schedules[name]
+        sched = sched if isinstance(sched, Schedule) else sched.schedule
+        c = self.cohort.model.compiled
+        u = np.zeros((self.t.size, c.n_drugs))
+        for i, drug in enumerate(c.drug_names):
+            if sched.infusions:
+                u[:, i] = [sched.infusion_rates(float(t)).get(drug, 0.0) for t in self.t]
+        return Trajectory(t=self.t, y=self._traj[name][:, :, j].T, u=u, params=self.cohort.param_matrix[:, j],
+                          model=self.cohort.model, schedule=sched,
+                          stats=SolverStats(self.stats.method, 0, 0, 0, 0, 0, 0.0))
+
+    # -- plots ----------------------------------------------------------------------------
+    def waterfall(self, regimen: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
+        """Waterfall plot of best percent change (see :func:`tumordyn.cohort_plots.waterfall`)."""
+        from .cohort_plots import waterfall
+
+        name = self._check_regimen(regimen)
+        ro = self._readouts[name]
+        return waterfall(ro["best_percent_change"], ro["best_overall_response"], ax=ax,
+                         title=kwargs.pop("title", f"Best response: {name}"), **kwargs)
+
+    def plot_kaplan_meier(self, regimen: str | None = None, ax: Any = None, *, endpoint: str = "scan",
+                          **kwargs: Any) -> Any:
+        """Kaplan–Meier curves of time to progression per regimen (see :func:`tumordyn.cohort_plots.km_plot`)."""
+        from .cohort_plots import km_plot
+
+        return km_plot(self.kaplan_meier(regimen, endpoint=endpoint), ax=ax, **kwargs)
+
+    def spider(self, regimen: str | None = None, ax: Any = None, *, n_patients: int = 30, **kwargs: Any) -> Any:
+        """Spider plot of percent change at the scans (see :func:`tumordyn.cohort_plots.spider`)."""
+        from .cohort_plots import spider
+
+        name = self._check_regimen(regimen)
+        ro = self._readouts[name]
+        return spider(self.scan_times, ro["scan_percent_change"], ro["best_overall_response"], ax=ax,
+                      n_patients=n_patients, seed=self.cohort.seed,
+                      title=kwargs.pop("title", f"Change from baseline: {name}"), **kwargs)
+
+    def swimmer(self, regimen: str | None = None, ax: Any = None, *, n_patients: int = 30, **kwargs: Any) -> Any:
+        """Swimmer plot of time on study (see :func:`tumordyn.cohort_plots.swimmer`)."""
+        from .cohort_plots import swimmer
+
+        name = self._check_regimen(regimen)
+        ro = self._readouts[name]
+        return swimmer(ro["time_to_progression_scan"], ro["time_to_response_scan"], ro["best_overall_response"],
+                       t_end=self.t_end, ax=ax, n_patients=n_patients, seed=self.cohort.seed,
+                       title=kwargs.pop("title", f"Time on study: {name}"), **kwargs)
+
