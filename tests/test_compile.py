@@ -137,7 +137,7 @@ def test_compiled_once_and_reused() -> None:
     assert m.compiled.param_names == m.parameters.names
     assert m.compiled.drug_names == m.drugs.names
     assert m.compiled.observable_names == m.observables.names
-    assert set(m.compiled.source) == {"rhs", "jac", "observe"}
+    assert set(m.compiled.source) == {"rhs", "rhs_scalar", "jac", "observe"}
     # the generated code never evaluates user text, only indexes arrays and calls numpy
     for src in m.compiled.source.values():
         assert "eval(" not in src and "import" not in src
@@ -198,3 +198,18 @@ def test_time_dependent_rates() -> None:
     # a time vector broadcasts against a batch of states
     out = c.rhs(np.array([1.0, 2.0]), np.array([[5.0, 5.0]]), c.param_vector(), np.zeros(0))
     np.testing.assert_allclose(out, [[10.0, 20.0]])
+
+
+@pytest.mark.parametrize("name", ["tumor_immune_tme", "kuznetsov1994", "zhang2017", "logistic_growth"])
+def test_float_rhs_equals_numpy_rhs(name: str) -> None:
+    """The one-patient float right-hand side is the same function as the batch numpy one."""
+    m = getattr(td.models, name)()
+    c = m.compiled
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        y = c.initial * rng.uniform(0.0, 3.0, c.n_states) + rng.uniform(0.0, 1.0, c.n_states)
+        y[rng.integers(c.n_states)] *= -1e-3  # a slightly negative value is read clipped by both
+        p = c.defaults * rng.uniform(0.5, 1.5, c.n_params)
+        u = rng.uniform(0.0, 2.0, c.n_drugs)
+        with np.errstate(divide="ignore", invalid="ignore"):  # zhang2017 divides by TP, here possibly 0
+            np.testing.assert_allclose(c.rhs_single(1.0, y, p, u), c.rhs(1.0, y, p, u), rtol=1e-12, atol=1e-300)

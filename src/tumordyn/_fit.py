@@ -341,7 +341,7 @@ def solve_batch(
         seg = sol.y
         if not np.all(np.isfinite(seg)):
             raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=float(tb))
-        low = seg[nonneg] < -atol[nonneg, None]
+        low = seg[nonneg] < -(atol[nonneg] + opts.rtol * np.max(np.abs(seg[nonneg]), axis=1))[:, None]
         if np.any(low):
             r, c = np.argwhere(low)[0]
             i = int(np.flatnonzero(nonneg)[r]) // B

@@ -301,6 +301,55 @@ class _NonFiniteDerivative(Exception):
         self.index = index
 
 
+def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, nonneg: np.ndarray,
+                  atol: np.ndarray, rtol: float = 0.0) -> None:
+    """Raise on non-finite values, or on a non-negative state below its error tolerance.
+
+    A scipy integrator controls the error of each step to about ``atol + rtol * |y|``; when a
+    state falls steeply to zero (a clone collapsing, a drug washing out) a step or its dense
+    output may undershoot zero by up to that much. Such an undershoot is solver noise, and the
+    caller reports it as 0. A value below ``-(atol_i + rtol * max |y_i|)`` over the segment is
+    not: it raises :class:`~tumordyn.errors.NegativeStateError` with the time.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        The model (for names in messages).
+    seg : numpy.ndarray
+        States of one segment, shape ``(n_states, n_times)``.
+    times : numpy.ndarray
+        The segment's output times (days).
+    nonneg, atol : numpy.ndarray
+        Which states are non-negative, and their absolute tolerances.
+    rtol : float
+        The relative tolerance of the solve.
+
+    Raises
+    ------
+    SolverError
+        At the first time with a non-finite value.
+    NegativeStateError
+        At the first time a non-negative state is below minus its noise band.
+    """
+    if not np.all(np.isfinite(seg)):
+        j = int(np.argmin(np.all(np.isfinite(seg), axis=0)))
+        raise SolverError(
+            f"integration of model {compiled.model_name!r} produced non-finite values", t=float(times[j])
+        )
+    band = atol[nonneg] + rtol * np.max(np.abs(seg[nonneg]), axis=1)
+    low = seg[nonneg] < -band[:, None]
+    if np.any(low):
+        rows, cols = np.nonzero(low)
+        j = int(cols.min())
+        i = int(np.flatnonzero(nonneg)[rows[cols == j][0]])
+        raise NegativeStateError(
+            f"state {compiled.state_names[i]!r} of model {compiled.model_name!r} fell to {seg[i, j]:.6g}, "
+            f"below its error tolerance (atol {atol[i]:g} + rtol x its largest value "
+            "in the segment); tighten rtol/atol or check the rates",
+            t=float(times[j]),
+        )
+
+
 def _finite_rhs(t: float, y: np.ndarray, rhs: Any, p: np.ndarray, u: np.ndarray) -> np.ndarray:
     out = rhs(t, y, p, u)
     if not np.isfinite(out).all():
@@ -329,7 +378,7 @@ def integrate(
     counters : tuple of int
         ``(nfev, njev, nlu, n_segments, n_doses_applied)``.
     """
-    rhs, jac = compiled.rhs, compiled.jac
+    rhs, jac = compiled.rhs_single, compiled.jac
     drug_index = {d: i for i, d in enumerate(compiled.drug_names)}
     breaks = schedule.breakpoints(t0, t_end)
     ys = np.empty((t_eval.size, compiled.n_states))
@@ -419,21 +468,7 @@ def integrate(
                 solver_message=str(sol.message),
             )
         seg = sol.y
-        if not np.all(np.isfinite(seg)):
-            j = int(np.argmin(np.all(np.isfinite(seg), axis=0)))
-            raise SolverError(
-                f"integration of model {compiled.model_name!r} produced non-finite values", t=float(seg_eval[j])
-            )
-        low = seg[nonneg] < -atol[nonneg, None]
-        if np.any(low):
-            rows, cols = np.nonzero(low)
-            j = int(cols.min())
-            i = int(np.flatnonzero(nonneg)[rows[cols == j][0]])
-            raise NegativeStateError(
-                f"state {compiled.state_names[i]!r} of model {compiled.model_name!r} fell to {seg[i, j]:.6g}, "
-                f"below minus its absolute tolerance {atol[i]:g}; tighten rtol/atol or check the rates",
-                t=float(seg_eval[j]),
-            )
+        check_segment(compiled, seg, seg_eval, nonneg, atol, opts.rtol)
         seg[nonneg] = np.maximum(seg[nonneg], 0.0)
         n_inner = inner.size
         ys[at_tb:k_end] = seg[:, :n_inner].T
