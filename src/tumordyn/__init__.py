@@ -7,15 +7,52 @@ The public surface is deliberately small; everything is built and passed explici
 """
 
 from . import errors, models
+from . import io  # model files and SBML; libsbml is imported only when SBML is used
 from ._model import Drug, Model, Module, Observable, Parameter, Process, State, compose
 from ._schedule import Dose, Infusion, Schedule
+from ._rules import AdaptiveRule, Regimen, RuleEvent
+from . import readouts, regimens
+from ._compare import Comparison, compare
+from .readouts import ScanPlan
+from ._search import SearchResult, search_schedule
 from ._simulate import SolverStats, simulate
+from ._fast import simulate_batch
 from ._trajectory import Trajectory
+from . import cohort_plots
+from ._cohort import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation
+from ._distributions import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform
+from ._fit import FitResult, fit
+from ._profile import ParameterProfile, ProfileResult, profile_likelihood
+from ._selection import growth_model, growth_models, select_models
+from ._synthetic import synthetic_data
+from . import analysis
+from .analysis import (
+    Bifurcation,
+    Equilibria,
+    OutcomeMap,
+    Sensitivity,
+    Threshold,
+    bifurcation,
+    equilibria,
+    outcome_map,
+    phase_portrait,
+    sensitivity,
+    tumor_free_threshold,
+)
 from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "fit",
+    "FitResult",
+    "profile_likelihood",
+    "ProfileResult",
+    "ParameterProfile",
+    "select_models",
+    "growth_model",
+    "growth_models",
+    "synthetic_data",
     "State",
     "Parameter",
     "Process",
@@ -27,10 +64,47 @@ __all__ = [
     "Dose",
     "Infusion",
     "Schedule",
+    "AdaptiveRule",
+    "Regimen",
+    "RuleEvent",
+    "compare",
+    "Comparison",
+    "ScanPlan",
+    "search_schedule",
+    "SearchResult",
+    "readouts",
+    "regimens",
     "simulate",
+    "simulate_batch",
     "Trajectory",
     "SolverStats",
+    "Cohort",
+    "CohortResult",
+    "CohortStats",
+    "KaplanMeier",
+    "kaplan_meier",
+    "partial_rank_correlation",
+    "cohort_plots",
+    "Distribution",
+    "LogNormal",
+    "Normal",
+    "TruncatedNormal",
+    "Uniform",
+    "Fixed",
+    "analysis",
+    "equilibria",
+    "Equilibria",
+    "tumor_free_threshold",
+    "Threshold",
+    "bifurcation",
+    "Bifurcation",
+    "outcome_map",
+    "OutcomeMap",
+    "phase_portrait",
+    "sensitivity",
+    "Sensitivity",
     "models",
+    "io",
     "errors",
     "SpecificationError",
     "UnknownNameError",

@@ -218,7 +218,8 @@ def simulate(
     SolverError
         If the solver fails or produces non-finite values; carries the time reached.
     NegativeStateError
-        If a non-negative state falls below minus its absolute tolerance.
+        If a non-negative state falls below zero by more than its error tolerance
+        (``atol + rtol * max |y|`` over the segment; smaller undershoots are reported as 0).
 
     Examples
     --------
@@ -329,7 +330,7 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
     SolverError
         At the first time with a non-finite value.
     NegativeStateError
-        At the first time a non-negative state is below minus its noise band.
+        At the first time a non-negative state is below minus its error tolerance.
     """
     if not np.all(np.isfinite(seg)):
         j = int(np.argmin(np.all(np.isfinite(seg), axis=0)))

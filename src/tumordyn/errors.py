@@ -120,4 +120,4 @@ class SolverError(TumordynError, RuntimeError):
 
 
 class NegativeStateError(SolverError):
-    """A non-negative state fell below minus its absolute tolerance during a solve."""
+    """A non-negative state fell below zero by more than the solver's error tolerance during a solve."""
