@@ -277,7 +277,7 @@ def simulate(
     else:
         ys, us, counters = integrate(compiled, schedule, p, y0, te, t0, t_end, opts)
     stats = SolverStats(used, *counters, wall_time=_time.perf_counter() - started)
-    traj = Trajectory(
+    return Trajectory(
         t=te,
         y=ys,
         u=us,
@@ -285,10 +285,9 @@ def simulate(
         model=model,
         schedule=schedule,
         stats=stats,
+        events=tuple(events),  # adaptive-rule switches (RuleEvent), empty without rules
+        regimen=regimen,
     )
-    traj.events = events  # adaptive-rule switches (RuleEvent), empty without rules
-    traj.regimen = regimen
-    return traj
 
 
 #: Segments shorter than this (relative to the time, days) take one Euler step instead of a solve.

@@ -52,6 +52,12 @@ class Trajectory:
         The schedule simulated.
     stats : SolverStats
         Solver counters and wall time.
+    events : tuple
+        Switches of state-dependent dosing rules (:class:`~tumordyn.RuleEvent`), in time order;
+        empty without rules.
+    regimen : Regimen or None
+        The regimen with rules that was simulated (``schedule`` is then the realised schedule:
+        the doses actually given); ``None`` for a plain schedule.
     """
 
     def __init__(
@@ -63,6 +69,8 @@ class Trajectory:
         model: Model,
         schedule: Schedule,
         stats: SolverStats,
+        events: tuple[Any, ...] = (),
+        regimen: Any = None,
     ) -> None:
         self.t = _readonly(t)
         self.y = _readonly(y)
@@ -71,6 +79,8 @@ class Trajectory:
         self.model = model
         self.schedule = schedule
         self.stats = stats
+        self.events = tuple(events)
+        self.regimen = regimen
         names = model.parameters.names
         self.params: Mapping[str, float] = MappingProxyType({n: float(v) for n, v in zip(names, self._p)})
         if self.y.shape != (self.t.size, len(model.states)):
