@@ -35,7 +35,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._schedule import Schedule
-from ._simulate import _IMPLICIT, SolverOptions, SolverStats, resolve_options
+from ._simulate import _IMPLICIT, NEGATIVE_SLACK, SolverOptions, SolverStats, resolve_options
 from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -341,7 +341,7 @@ def solve_batch(
         seg = sol.y
         if not np.all(np.isfinite(seg)):
             raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=float(tb))
-        low = seg[nonneg] < -(atol[nonneg] + opts.rtol * np.max(np.abs(seg[nonneg]), axis=1))[:, None]
+        low = seg[nonneg] < -NEGATIVE_SLACK * (atol[nonneg] + opts.rtol * np.max(np.abs(seg[nonneg]), axis=1))[:, None]
         if np.any(low):
             r, c = np.argwhere(low)[0]
             i = int(np.flatnonzero(nonneg)[r]) // B

@@ -218,7 +218,7 @@ def simulate(
     SolverError
         If the solver fails or produces non-finite values; carries the time reached.
     NegativeStateError
-        If a non-negative state falls below zero by more than its error tolerance
+        If a non-negative state falls below zero by more than 10 times its error tolerance
         (``atol + rtol * max |y|`` over the segment; smaller undershoots are reported as 0).
 
     Examples
@@ -301,15 +301,22 @@ class _NonFiniteDerivative(Exception):
         self.index = index
 
 
+#: Undershoots below zero up to this many times a state's error tolerance are solver noise (the global
+#: error of an adaptive solve is typically a few times its local tolerance; LSODA was seen oscillating
+#: around zero by ~10 atol after a drug washed out at rtol 1e-10).
+NEGATIVE_SLACK = 10.0
+
+
 def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, nonneg: np.ndarray,
                   atol: np.ndarray, rtol: float = 0.0) -> None:
     """Raise on non-finite values, or on a non-negative state below its error tolerance.
 
     A scipy integrator controls the error of each step to about ``atol + rtol * |y|``; when a
     state falls steeply to zero (a clone collapsing, a drug washing out) a step or its dense
-    output may undershoot zero by up to that much. Such an undershoot is solver noise, and the
-    caller reports it as 0. A value below ``-(atol_i + rtol * max |y_i|)`` over the segment is
-    not: it raises :class:`~tumordyn.errors.NegativeStateError` with the time.
+    output may undershoot zero by a few times that much. Such an undershoot is solver noise, and the
+    caller reports it as 0. A value below ``-NEGATIVE_SLACK * (atol_i + rtol * max |y_i|)`` (with
+    ``NEGATIVE_SLACK = 10``) over the segment is not: it raises
+    :class:`~tumordyn.errors.NegativeStateError` with the time.
 
     Parameters
     ----------
@@ -336,7 +343,7 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
         raise SolverError(
             f"integration of model {compiled.model_name!r} produced non-finite values", t=float(times[j])
         )
-    band = atol[nonneg] + rtol * np.max(np.abs(seg[nonneg]), axis=1)
+    band = NEGATIVE_SLACK * (atol[nonneg] + rtol * np.max(np.abs(seg[nonneg]), axis=1))
     low = seg[nonneg] < -band[:, None]
     if np.any(low):
         rows, cols = np.nonzero(low)
@@ -344,8 +351,8 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
         i = int(np.flatnonzero(nonneg)[rows[cols == j][0]])
         raise NegativeStateError(
             f"state {compiled.state_names[i]!r} of model {compiled.model_name!r} fell to {seg[i, j]:.6g}, "
-            f"below its error tolerance (atol {atol[i]:g} + rtol x its largest value "
-            "in the segment); tighten rtol/atol or check the rates",
+            f"below {NEGATIVE_SLACK:g} x its error tolerance (atol {atol[i]:g} + rtol x its "
+            "largest value in the segment); tighten rtol/atol or check the rates",
             t=float(times[j]),
         )
 
