@@ -1,0 +1,938 @@
+"""SBML export (Level 3 Version 2, doses as events) and import (parameters, species, reactions, rules).
+
+libsbml (the ``sbml`` extra: ``pip install "tumordyn[sbml]"``) is imported only
+inside :func:`to_sbml` and :func:`from_sbml`, so ``import tumordyn`` never needs it.
+
+MathML is converted by walking libsbml's AST node by node into sympy (and back);
+no text is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from .._expr import ALLOWED_FUNCTIONS, RESERVED_NAMES
+from .._model import TIME, Model, Observable, Parameter, Process, State, _vanishes_at_zero, input_symbol
+from .._schedule import Schedule
+from ..errors import SpecificationError
+
+__all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError"]
+
+
+class SBMLUnsupportedError(SpecificationError):
+    """An SBML construct that tumordyn cannot represent faithfully (events, delays, algebraic rules...).
+
+    Attributes
+    ----------
+    construct : str
+        The construct, e.g. ``"events"``, ``"delay"``, ``"algebraic rules"``, ``"piecewise"``.
+    """
+
+    def __init__(self, construct: str, message: str) -> None:
+        super().__init__(message)
+        self.construct = construct
+
+
+class SBMLUnitError(SpecificationError):
+    """The units declared in an SBML model are inconsistent or cannot be converted."""
+
+
+def _libsbml() -> Any:
+    try:
+        import libsbml
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "SBML support needs python-libsbml: install the 'sbml' extra, pip install \"tumordyn[sbml]\""
+        ) from None
+    return libsbml
+
+
+# =========================================================================================
+# export
+# =========================================================================================
+_BASE_UNITS: dict[str, tuple[str, float, int]] = {
+    # name: (libsbml unit kind, multiplier, scale)
+    "cell": ("item", 1.0, 0),
+    "cells": ("item", 1.0, 0),
+    "day": ("second", 86400.0, 0),
+    "days": ("second", 86400.0, 0),
+    "h": ("second", 3600.0, 0),
+    "s": ("second", 1.0, 0),
+    "g": ("gram", 1.0, 0),
+    "mg": ("gram", 1.0, -3),
+    "ug": ("gram", 1.0, -6),
+    "ng": ("gram", 1.0, -9),
+    "L": ("litre", 1.0, 0),
+    "mL": ("litre", 1.0, -3),
+    "m": ("metre", 1.0, 0),
+    "cm": ("metre", 1.0, -2),
+    "mm": ("metre", 1.0, -3),
+    "mol": ("mole", 1.0, 0),
+    "mmol": ("mole", 1.0, -3),
+}
+_TERM = re.compile(r"^([A-Za-z]+)(?:(?:\^|\*\*)(-?\d+))?$")
+
+
+def _parse_unit(text: str) -> list[tuple[str, float, int, int]] | None:
+    """``"mg/L"`` -> [(kind, multiplier, scale, exponent)...]; ``[]`` for dimensionless; None if unknown."""
+    s = text.strip()
+    if s in ("", "1", "dimensionless"):
+        return []
+    num, _, den = s.partition("/")
+    out: list[tuple[str, float, int, int]] = []
+    for part, sign in ((num, 1), (den, -1)):
+        part = part.strip()
+        if part.startswith("(") and part.endswith(")"):
+            part = part[1:-1]
+        if sign == -1 and not part:
+            return None
+        for term in re.split(r"[\s*·]+", part):
+            if not term or term == "1":
+                continue
+            m = _TERM.match(term)
+            if m is None or m.group(1) not in _BASE_UNITS:
+                return None
+            kind, mult, scale = _BASE_UNITS[m.group(1)]
+            out.append((kind, mult, scale, sign * int(m.group(2) or 1)))
+    return out
+
+
+def _to_ast(libsbml: Any, expr: sp.Expr, where: str) -> Any:
+    """sympy -> libsbml ASTNode, node by node."""
+
+    def node(t: int, *children: Any) -> Any:
+        n = libsbml.ASTNode(t)
+        for c in children:
+            n.addChild(c)
+        return n
+
+    def number(x: sp.Expr) -> Any:
+        if isinstance(x, sp.Integer):
+            n = libsbml.ASTNode(libsbml.AST_INTEGER)
+            n.setValue(int(x))
+            return n
+        if isinstance(x, sp.Rational):
+            return node(libsbml.AST_DIVIDE, number(sp.Integer(x.p)), number(sp.Integer(x.q)))
+        n = libsbml.ASTNode(libsbml.AST_REAL)
+        n.setValue(float(x))
+        return n
+
+    def conv(e: sp.Expr) -> Any:
+        if isinstance(e, sp.Symbol):
+            if e == TIME:
+                n = libsbml.ASTNode(libsbml.AST_NAME_TIME)
+                n.setName("time")
+                return n
+            n = libsbml.ASTNode(libsbml.AST_NAME)
+            n.setName(e.name)
+            return n
+        if e is sp.pi:
+            return libsbml.ASTNode(libsbml.AST_CONSTANT_PI)
+        if e is sp.E:
+            return libsbml.ASTNode(libsbml.AST_CONSTANT_E)
+        if isinstance(e, sp.Number):
+            if not e.is_finite:
+                raise SpecificationError(f"{where}: non-finite number {e} cannot be exported to SBML")
+            if e.is_negative:
+                return node(libsbml.AST_MINUS, number(-e))
+            return number(e)
+        if isinstance(e, sp.Add):
+            return node(libsbml.AST_PLUS, *(conv(a) for a in e.args))
+        if isinstance(e, sp.Mul):
+            num, den = [], []
+            for f in e.args:
+                if isinstance(f, sp.Pow) and f.exp.is_Number and f.exp.is_negative:
+                    den.append(f.base if f.exp == -1 else sp.Pow(f.base, -f.exp))
+                elif isinstance(f, sp.Rational) and not isinstance(f, sp.Integer):
+                    if f.p != 1:
+                        num.append(sp.Integer(f.p))
+                    den.append(sp.Integer(f.q))
+                else:
+                    num.append(f)
+
+            def prod(items: list[sp.Expr]) -> Any:
+                if not items:
+                    return number(sp.Integer(1))
+                if len(items) == 1:
+                    return conv(items[0])
+                return node(libsbml.AST_TIMES, *(conv(a) for a in items))
+
+            if not den:
+                return prod(num)
+            return node(libsbml.AST_DIVIDE, prod(num), prod(den))
+        if isinstance(e, sp.Pow):
+            if e.exp == -1:
+                return node(libsbml.AST_DIVIDE, number(sp.Integer(1)), conv(e.base))
+            return node(libsbml.AST_POWER, conv(e.base), conv(e.exp))
+        funcs = {sp.exp: libsbml.AST_FUNCTION_EXP, sp.log: libsbml.AST_FUNCTION_LN, sp.Abs: libsbml.AST_FUNCTION_ABS,
+                 sp.tanh: libsbml.AST_FUNCTION_TANH, sp.Max: libsbml.AST_FUNCTION_MAX, sp.Min: libsbml.AST_FUNCTION_MIN}
+        for f, t in funcs.items():
+            if isinstance(e, f):
+                return node(t, *(conv(a) for a in e.args))
+        raise SpecificationError(f"{where}: {type(e).__name__} in {e} cannot be exported to SBML")
+
+    return conv(expr)
+
+
+def _check(code: int, what: str) -> None:
+    if code not in (0, None):  # LIBSBML_OPERATION_SUCCESS == 0
+        raise SpecificationError(f"libsbml refused to {what} (code {code})")
+
+
+def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[str, float] | None = None,
+            initial: Mapping[str, float] | None = None) -> str:
+    """Export a model (and optionally a schedule) as an SBML Level 3 Version 2 document.
+
+    Encoding:
+
+    * one compartment ``lesion`` of size 1; every state is a species with
+      ``hasOnlySubstanceUnits="true"`` (its value is the state, in its own unit);
+    * every process is an irreversible reaction with the process rate as kinetic
+      law and its ``consumes``/``produces`` as reactants/products (so the
+      species' rate of change is exactly the model's right-hand side);
+    * every parameter is a constant SBML parameter; a drug's infusion input
+      ``u_<drug>`` (amount/day) is a non-constant parameter feeding a reaction
+      ``input_<drug>`` at rate ``u_<drug> / V``; a direct-input drug's level is a
+      non-constant parameter named after the drug;
+    * the schedule becomes events: one event per time with a bolus dose or an
+      infusion change, trigger ``time >= t_k`` (``initialValue="false"`` so a dose
+      at t = 0 fires, ``persistent="true"``, ``useValuesFromTriggerTime="true"``),
+      assigning ``C = C + amount / V`` for every drug dosed at ``t_k`` (doses of one
+      drug at the same time are summed into one assignment) and the infusion
+      rates in force from ``t_k`` on;
+    * observables become assignment rules of non-constant parameters;
+    * time is in days (unit definition ``day``); states and parameters get unit
+      definitions when their unit strings are built from cells, day, h, s, g, mg,
+      ug, ng, L, mL, m, cm, mm, mol, mmol (e.g. ``"mg/L"``, ``"1/(cell day)"``).
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+    schedule : Schedule, optional
+        Doses (times in days from t = 0, amounts in the drug's dose unit) and infusions.
+    params : mapping, optional
+        Parameter values overriding the defaults.
+    initial : mapping, optional
+        Initial values overriding the defaults.
+
+    Returns
+    -------
+    str
+        The SBML document (XML).
+
+    Raises
+    ------
+    ImportError
+        If python-libsbml is not installed.
+    SpecificationError
+        For an expression that SBML cannot hold, or an invalid schedule.
+    """
+    libsbml = _libsbml()
+    if not isinstance(model, Model):
+        raise TypeError(f"expected a tumordyn Model, got {type(model).__name__}")
+    schedule = Schedule() if schedule is None else schedule
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a tumordyn Schedule or None, got {type(schedule).__name__}")
+    schedule.validate(model.drugs.names, t_end=None, t0=0.0, where=f"model {model.name!r}")
+    for dose in schedule.doses:
+        if model.drugs[dose.drug].compartment is None:
+            raise SpecificationError(
+                f"drug {dose.drug!r} of model {model.name!r} is a direct-input drug (no compartment): "
+                f"it takes Infusion items, not the bolus Dose at t = {dose.time} days"
+            )
+    compiled = model.compiled
+    pvals = dict(zip(compiled.param_names, map(float, compiled.param_vector(params))))
+    yvals = dict(zip(compiled.state_names, map(float, compiled.initial_vector(initial))))
+
+    doc = libsbml.SBMLDocument(3, 2)
+    m = doc.createModel()
+    mid = re.sub(r"\W", "_", model.name)
+    if not re.match(r"[A-Za-z_]", mid):
+        mid = "m_" + mid
+    m.setId(mid)
+    m.setName(model.name)
+    used = set(model.states.names) | set(model.parameters.names) | set(model.drugs.names) | set(
+        model.observables.names) | {str(input_symbol(d)) for d in model.drugs.names}
+
+    units: dict[str, str] = {}
+
+    def unit_id(text: str) -> str | None:
+        if text in units:
+            return units[text]
+        parsed = _parse_unit(text)
+        if parsed is None:
+            return None
+        if not parsed:
+            units[text] = "dimensionless"
+            return "dimensionless"
+        uid = "unit_" + re.sub(r"\W", "_", text).strip("_")
+        while uid in used or uid in units.values():
+            uid += "_"
+        ud = m.createUnitDefinition()
+        ud.setId(uid)
+        ud.setName(text)
+        for kind, mult, scale, exp in parsed:
+            u = ud.createUnit()
+            u.setKind(libsbml.UnitKind_forName(kind))
+            u.setExponent(exp)
+            u.setScale(scale)
+            u.setMultiplier(mult)
+        units[text] = uid
+        return uid
+
+    day = m.createUnitDefinition()
+    day.setId("day")
+    u = day.createUnit()
+    u.setKind(libsbml.UNIT_KIND_SECOND)
+    u.setExponent(1)
+    u.setScale(0)
+    u.setMultiplier(86400.0)
+    units["day"] = units["days"] = "day"
+    m.setTimeUnits("day")
+
+    comp = m.createCompartment()
+    cid = "lesion"
+    while cid in used:
+        cid += "_"
+    comp.setId(cid)
+    comp.setSize(1.0)
+    comp.setConstant(True)
+    comp.setSpatialDimensions(3)
+    comp.setUnits("dimensionless")
+
+    for s in model.states:
+        sp_ = m.createSpecies()
+        sp_.setId(s.name)
+        sp_.setName(s.description or s.name)
+        sp_.setCompartment(cid)
+        sp_.setInitialAmount(yvals[s.name])
+        sp_.setHasOnlySubstanceUnits(True)
+        sp_.setBoundaryCondition(False)
+        sp_.setConstant(False)
+        uid = unit_id(s.unit)
+        if uid is not None:
+            sp_.setSubstanceUnits(uid)
+    for p in model.parameters:
+        par = m.createParameter()
+        par.setId(p.name)
+        if p.description:
+            par.setName(p.description)
+        par.setValue(pvals[p.name])
+        par.setConstant(True)
+        uid = unit_id(p.unit)
+        if uid is not None:
+            par.setUnits(uid)
+
+    rates0 = schedule.infusion_rates(0.0)
+    for d in model.drugs:
+        par = m.createParameter()
+        pid = d.name if d.compartment is None else str(input_symbol(d.name))
+        par.setId(pid)
+        par.setName(f"infusion rate of {d.name}" if d.compartment is not None else f"level of {d.name}")
+        par.setValue(float(rates0.get(d.name, 0.0)))
+        par.setConstant(False)
+
+    def add_reaction(rid: str, rate: sp.Expr, consumes: Mapping[str, float], produces: Mapping[str, float]) -> None:
+        r = m.createReaction()
+        r.setId(rid)
+        r.setReversible(False)
+        for k, c in consumes.items():
+            ref = r.createReactant()
+            ref.setSpecies(k)
+            ref.setStoichiometry(float(c))
+            ref.setConstant(True)
+        for k, c in produces.items():
+            ref = r.createProduct()
+            ref.setSpecies(k)
+            ref.setStoichiometry(float(c))
+            ref.setConstant(True)
+        kl = r.createKineticLaw()
+        _check(kl.setMath(_to_ast(libsbml, rate, f"rate of process {rid!r}")), f"set the kinetic law of {rid!r}")
+
+    for p in model.processes:
+        add_reaction(p.name, p.rate, dict(p.consumes), dict(p.produces))
+    for d in model.drugs:
+        if d.compartment is not None:
+            vol = sp.Symbol(d.volume) if isinstance(d.volume, str) else sp.Float(d.volume)
+            rid = f"input_{d.name}"
+            while rid in used:
+                rid += "_"
+            add_reaction(rid, input_symbol(d.name) / vol, {}, {d.compartment: 1.0})
+
+    for o in model.observables:
+        par = m.createParameter()
+        par.setId(o.name)
+        par.setName(o.description or o.name)
+        par.setConstant(False)
+        par.setValue(0.0)
+        uid = unit_id(o.unit)
+        if uid is not None:
+            par.setUnits(uid)
+        rule = m.createAssignmentRule()
+        rule.setVariable(o.name)
+        _check(rule.setMath(_to_ast(libsbml, o.expr, f"observable {o.name!r}")), f"set observable {o.name!r}")
+
+    # events: one per time at which a bolus is given or an infusion rate changes
+    times = sorted({d.time for d in schedule.doses} | {i.start for i in schedule.infusions if i.start > 0}
+                   | {i.end for i in schedule.infusions})
+    for k, tk in enumerate(times):
+        ev = m.createEvent()
+        ev.setId(f"schedule_{k}")
+        ev.setName(f"t = {tk:g} days")
+        ev.setUseValuesFromTriggerTime(True)
+        trig = ev.createTrigger()
+        trig.setInitialValue(False)
+        trig.setPersistent(True)
+        trig.setMath(libsbml.parseL3Formula(f"time >= {tk!r}"))
+        for drug, amount in sorted(schedule.bolus_at(tk).items()):
+            d = model.drugs[drug]
+            vol = sp.Symbol(d.volume) if isinstance(d.volume, str) else sp.Float(d.volume)
+            ea = ev.createEventAssignment()
+            ea.setVariable(d.compartment)
+            ea.setMath(_to_ast(libsbml, sp.Symbol(d.compartment) + sp.Float(amount) / vol, f"dose at {tk}"))
+        if any(i.start == tk or i.end == tk for i in schedule.infusions):
+            rates = schedule.infusion_rates(tk)
+            for d in model.drugs:
+                if d.name in schedule.drugs and any(i.drug == d.name for i in schedule.infusions):
+                    ea = ev.createEventAssignment()
+                    ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
+                    ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
+    text = libsbml.writeSBMLToString(doc)
+    return text
+
+
+# =========================================================================================
+# import
+# =========================================================================================
+def _unsupported(construct: str, detail: str) -> SBMLUnsupportedError:
+    return SBMLUnsupportedError(
+        construct, f"unsupported SBML construct: {construct} ({detail}); tumordyn imports parameters, "
+        "compartments, species, reactions, assignment/rate rules, function definitions and initial assignments"
+    )
+
+
+def _ast_names(libsbml: Any) -> dict[int, str]:
+    return {getattr(libsbml, n): n for n in dir(libsbml) if n.startswith("AST_")}
+
+
+def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[sp.Symbol], sp.Expr]],
+              where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
+    """libsbml ASTNode -> sympy, node by node (never evaluates text)."""
+    L = libsbml
+    tnames = _ast_names(libsbml)
+    named_unsupported = {
+        L.AST_FUNCTION_DELAY: "delay",
+        L.AST_FUNCTION_PIECEWISE: "piecewise",
+    }
+    if hasattr(L, "AST_FUNCTION_RATE_OF"):
+        named_unsupported[L.AST_FUNCTION_RATE_OF] = "rateOf"
+
+    def walk(a: Any) -> sp.Expr:
+        t = a.getType()
+        kids = [a.getChild(i) for i in range(a.getNumChildren())]
+        if t == L.AST_PLUS:
+            return sp.Add(*(walk(k) for k in kids)) if kids else sp.Integer(0)
+        if t == L.AST_TIMES:
+            return sp.Mul(*(walk(k) for k in kids)) if kids else sp.Integer(1)
+        if t == L.AST_MINUS:
+            if len(kids) == 1:
+                return -walk(kids[0])
+            return walk(kids[0]) - walk(kids[1])
+        if t == L.AST_DIVIDE:
+            return walk(kids[0]) / walk(kids[1])
+        if t in (L.AST_POWER, L.AST_FUNCTION_POWER):
+            base, exponent = walk(kids[0]), walk(kids[1])
+            if isinstance(exponent, sp.Float) and float(exponent).is_integer() and abs(float(exponent)) < 1e6:
+                exponent = sp.Integer(int(float(exponent)))  # x^2.0 -> x**2 (same value, simpler code)
+            return base**exponent
+        if t == L.AST_INTEGER:
+            return sp.Integer(a.getInteger())
+        if t in (L.AST_REAL, L.AST_REAL_E):
+            v = a.getReal()
+            if not math.isfinite(v):
+                raise _unsupported("non-finite number", f"{v} in {where}")
+            return sp.Float(v)
+        if t == L.AST_RATIONAL:
+            return sp.Rational(a.getNumerator(), a.getDenominator())
+        if t == L.AST_NAME_TIME:
+            return TIME
+        if t == L.AST_NAME_AVOGADRO:
+            return sp.Float(6.02214076e23)
+        if t == L.AST_CONSTANT_PI:
+            return sp.pi
+        if t == L.AST_CONSTANT_E:
+            return sp.E
+        if t == L.AST_NAME:
+            n = a.getName()
+            if local is not None and n in local:
+                return local[n]
+            if n in names:
+                return names[n]
+            raise SpecificationError(f"{where}: unknown SBML identifier {n!r}")
+        if t == L.AST_FUNCTION_EXP:
+            return sp.exp(walk(kids[0]))
+        if t == L.AST_FUNCTION_LN:
+            return sp.log(walk(kids[0]))
+        if t == L.AST_FUNCTION_LOG:
+            if len(kids) == 1:
+                return sp.log(walk(kids[0])) / sp.log(10)
+            return sp.log(walk(kids[1])) / sp.log(walk(kids[0]))
+        if t == L.AST_FUNCTION_ROOT:
+            if len(kids) == 1:
+                return sp.sqrt(walk(kids[0]))
+            return walk(kids[1]) ** (1 / walk(kids[0]))
+        if t == L.AST_FUNCTION_ABS:
+            return sp.Abs(walk(kids[0]))
+        if t == L.AST_FUNCTION_TANH:
+            return sp.tanh(walk(kids[0]))
+        if hasattr(L, "AST_FUNCTION_MAX") and t == L.AST_FUNCTION_MAX:
+            return sp.Max(*(walk(k) for k in kids))
+        if hasattr(L, "AST_FUNCTION_MIN") and t == L.AST_FUNCTION_MIN:
+            return sp.Min(*(walk(k) for k in kids))
+        if t == L.AST_FUNCTION:
+            fname = a.getName()
+            if fname not in funcs:
+                raise SpecificationError(f"{where}: call of undefined function {fname!r}")
+            args, body = funcs[fname]
+            if len(args) != len(kids):
+                raise SpecificationError(f"{where}: function {fname!r} takes {len(args)} arguments, got {len(kids)}")
+            return body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+        if t in named_unsupported:
+            construct = named_unsupported[t]
+            raise _unsupported(construct, f"in {where}")
+        label = tnames.get(t, str(t))
+        if label.startswith("AST_RELATIONAL") or label.startswith("AST_LOGICAL") or label in (
+                "AST_CONSTANT_TRUE", "AST_CONSTANT_FALSE"):
+            raise _unsupported("logical and relational operators", f"{label[4:].lower()} in {where}")
+        if label.startswith("AST_FUNCTION_"):
+            fn = label[len("AST_FUNCTION_"):].lower()
+            raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, tanh, "
+                                                 "max, min and function definitions")
+        raise _unsupported(label[4:].lower() if label.startswith("AST_") else label, f"in {where}")
+
+    return walk(ast)
+
+
+def _name_map(ids: list[str]) -> dict[str, str]:
+    """SBML id -> tumordyn name: ids that are not valid tumordyn names get the prefix ``sbml_``."""
+    taken = set(ids)
+    out: dict[str, str] = {}
+    for i in ids:
+        ok = (i.isidentifier() and not keyword.iskeyword(i) and not i.startswith("_") and i not in RESERVED_NAMES
+              and i not in ALLOWED_FUNCTIONS)
+        if ok:
+            out[i] = i
+            continue
+        new = "sbml_" + i.lstrip("_")
+        if not new.isidentifier():
+            new = "sbml_" + re.sub(r"\W", "_", i.lstrip("_"))
+        while new in taken:
+            new += "_"
+        taken.add(new)
+        out[i] = new
+    return out
+
+
+def _read_document(libsbml: Any, source: str | os.PathLike[str]) -> tuple[Any, str]:
+    if isinstance(source, (str, os.PathLike)):
+        text = os.fspath(source)
+        if isinstance(source, str) and text.lstrip().startswith("<"):
+            return libsbml.readSBMLFromString(text), "SBML string"
+        path = Path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"SBML file {text!r} does not exist (pass a path or an XML string)")
+        return libsbml.readSBMLFromFile(str(path)), path.name
+    raise TypeError(f"from_sbml() takes a path or an SBML string, got {type(source).__name__}")
+
+
+def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
+    if ud is None or ud.getNumUnits() != 1:
+        return None
+    u = ud.getUnit(0)
+    if u.getKind() != libsbml.UNIT_KIND_SECOND or u.getExponent() != 1:
+        return None
+    return u.getMultiplier() * 10.0 ** u.getScale()
+
+
+def from_sbml(
+    source: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    nonnegative: bool | str = "auto",
+    time_unit: float | None = None,
+    check_units: bool = False,
+) -> Model:
+    """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
+
+    Supported: parameters, compartments (constant parameters), species (amounts
+    or concentrations, respecting ``hasOnlySubstanceUnits`` and compartment
+    sizes; boundary/constant species become parameters), reactions (one
+    process each; kinetic-law local parameters become global parameters named
+    ``<reaction>_<parameter>``), rate rules (one process ``rate_rule_<x>``
+    producing ``x``), assignment rules (substituted into every expression and
+    kept as observables), function definitions (inlined) and initial
+    assignments (evaluated). Refused with :class:`SBMLUnsupportedError` naming
+    the construct: events, algebraic rules, delays, piecewise, logical and
+    relational operators, other functions (trigonometric, floor...), fast
+    reactions, variable stoichiometry, non-constant compartments, conversion
+    factors, constraints and SBML packages.
+
+    Names: SBML ids that are not valid tumordyn names (a leading underscore, a
+    Python keyword, ``t`` or a function name such as ``exp``) get the prefix
+    ``sbml_`` (e.g. ``_100000_SR`` -> ``sbml_100000_SR``, ``lambda`` -> ``sbml_lambda``).
+
+    Time: the result is in days. A declared time unit (L3 ``timeUnits``, L2
+    unit definition ``time``) that is a multiple of seconds is converted
+    (rates scaled, ``t`` rescaled); an undeclared one is taken as one day
+    (curated BioModels of tumor growth are written in days), unless
+    ``time_unit`` says otherwise.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A file path, or the SBML document itself as a string (starting with ``<``).
+    name : str, optional
+        Name of the model (default: the SBML model id).
+    nonnegative : bool or "auto", optional
+        Which species states are non-negative. ``"auto"`` (default): a species
+        is non-negative unless a reaction consumes it at a rate that does not
+        vanish when it is zero (so structurally positive parts are checked and
+        published models that are not still import). ``True``: all species
+        (the model is refused if the positivity check fails, naming the
+        reaction); ``False``: none. Rate-rule states are non-negative only with
+        ``True``.
+    time_unit : float, optional
+        Length of the model's time unit in days (overrides the declaration).
+    check_units : bool, optional
+        Run libsbml's unit-consistency check and raise :class:`SBMLUnitError`
+        listing the inconsistencies (undeclared units are not errors).
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ImportError
+        If python-libsbml is not installed.
+    FileNotFoundError
+        If ``source`` is neither an existing file nor an XML string.
+    SpecificationError
+        For a document libsbml reports errors in, missing values, or an invalid model.
+    SBMLUnsupportedError
+        For a construct outside the supported subset (attribute ``construct`` names it).
+    SBMLUnitError
+        For a time unit that is not a multiple of seconds, or (with
+        ``check_units``) inconsistent units.
+    """
+    libsbml = _libsbml()
+    doc, label = _read_document(libsbml, source)
+    errors = [doc.getError(i) for i in range(doc.getNumErrors())
+              if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
+    if errors:
+        msgs = "; ".join(f"line {e.getLine()}: {e.getMessage().strip()}" for e in errors[:3])
+        raise SpecificationError(f"{label}: malformed SBML ({len(errors)} error(s)): {msgs}")
+    m = doc.getModel()
+    if m is None:
+        raise SpecificationError(f"{label}: the SBML document has no model")
+    where0 = f"{label}"
+    # -- unsupported constructs ------------------------------------------------------------
+    for i in range(doc.getNumPlugins()):
+        plugin = doc.getPlugin(i)
+        pkg = plugin.getPackageName() if plugin is not None else ""
+        # packages that do not change the math (layout, render...) are declared required="false"
+        if pkg not in ("", "core", "l3v2extendedmath") and doc.getLevel() >= 3 and doc.getPackageRequired(pkg):
+            raise _unsupported(f"SBML package '{pkg}'", where0)
+    if m.getNumEvents():
+        raise _unsupported("events", f"{m.getNumEvents()} event(s) in {where0}, e.g. {m.getEvent(0).getId()!r}")
+    if m.getNumConstraints():
+        raise _unsupported("constraints", f"{m.getNumConstraints()} constraint(s) in {where0}")
+    for r in m.getListOfRules():
+        if r.isAlgebraic():
+            raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
+    if doc.getLevel() >= 3 and m.isSetConversionFactor():
+        raise _unsupported("conversion factors", f"model conversionFactor in {where0}")
+    for c in m.getListOfCompartments():
+        if not c.getConstant():
+            raise _unsupported("non-constant compartments", f"compartment {c.getId()!r} in {where0}")
+    for r in m.getListOfReactions():
+        if r.isSetFast() and r.getFast():
+            raise _unsupported("fast reactions", f"reaction {r.getId()!r} in {where0}")
+        if not r.isSetKineticLaw():
+            raise SpecificationError(f"{where0}: reaction {r.getId()!r} has no kinetic law")
+        for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
+            if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
+                raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
+            if doc.getLevel() >= 3 and (not ref.getConstant() or ref.isSetId()):
+                raise _unsupported("variable stoichiometry", f"non-constant species reference in {r.getId()!r}")
+    for s in m.getListOfSpecies():
+        if doc.getLevel() >= 3 and s.isSetConversionFactor():
+            raise _unsupported("conversion factors", f"species {s.getId()!r} in {where0}")
+
+    if check_units:
+        doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
+        for cat in (libsbml.LIBSBML_CAT_IDENTIFIER_CONSISTENCY, libsbml.LIBSBML_CAT_GENERAL_CONSISTENCY,
+                    libsbml.LIBSBML_CAT_SBO_CONSISTENCY, libsbml.LIBSBML_CAT_MATHML_CONSISTENCY,
+                    libsbml.LIBSBML_CAT_OVERDETERMINED_MODEL, libsbml.LIBSBML_CAT_MODELING_PRACTICE):
+            doc.setConsistencyChecks(cat, False)
+        doc.checkConsistency()
+        # 105xx: the units of a kinetic law, rule or assignment disagree with its target's;
+        # undeclared units ("cannot be fully checked") are not inconsistencies
+        bad = [doc.getError(i) for i in range(doc.getNumErrors())
+               if doc.getError(i).getCategory() == libsbml.LIBSBML_CAT_UNITS_CONSISTENCY
+               and 10500 < doc.getError(i).getErrorId() < 10600]
+        if bad:
+            msgs = "; ".join(f"line {e.getLine()}: {e.getMessage().strip()}" for e in bad[:5])
+            raise SBMLUnitError(f"{label}: {len(bad)} unit inconsistenc{'y' if len(bad) == 1 else 'ies'}: {msgs}")
+
+    # -- time unit -------------------------------------------------------------------------
+    if time_unit is None:
+        if doc.getLevel() >= 3 and m.isSetTimeUnits():
+            tu = m.getTimeUnits()
+            ud = m.getUnitDefinition(tu)
+            spu = {"second": 1.0}.get(tu) if ud is None else _seconds_per_unit(libsbml, ud)
+        else:
+            ud = m.getUnitDefinition("time")
+            spu = None if ud is None else _seconds_per_unit(libsbml, ud)
+            if ud is None:
+                spu = 86400.0  # undeclared: taken as days (see docstring)
+        if spu is None:
+            raise SBMLUnitError(f"{label}: the model's time unit is not a multiple of seconds; pass time_unit= (days)")
+        time_unit = spu / 86400.0
+    if not (isinstance(time_unit, (int, float)) and math.isfinite(time_unit) and time_unit > 0):
+        raise SpecificationError(f"time_unit must be a positive number of days, got {time_unit!r}")
+    per_day = 1.0 / float(time_unit)  # model time units per day
+
+    # -- names -----------------------------------------------------------------------------
+    ids = ([c.getId() for c in m.getListOfCompartments()] + [s.getId() for s in m.getListOfSpecies()]
+           + [p.getId() for p in m.getListOfParameters()] + [r.getId() for r in m.getListOfReactions()])
+    local_ids = []
+    for r in m.getListOfReactions():
+        kl = r.getKineticLaw()
+        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
+        local_ids += [f"{r.getId()}_{lp.getId()}" for lp in lps]
+    nm = _name_map(ids + local_ids)
+    sym = {i: sp.Symbol(nm[i]) for i in ids}
+    if per_day != 1.0:
+        time_expr: sp.Expr = TIME * sp.Float(per_day)
+    else:
+        time_expr = TIME
+
+    funcs: dict[str, tuple[list[sp.Symbol], sp.Expr]] = {}
+    for fd in m.getListOfFunctionDefinitions():
+        math_ = fd.getMath()
+        if math_ is None or not math_.isLambda():
+            raise SpecificationError(f"{label}: function definition {fd.getId()!r} is not a lambda")
+        nargs = math_.getNumBvars()
+        args = [sp.Symbol(f"_arg{k}") for k in range(nargs)]
+        argnames = {math_.getChild(k).getName(): args[k] for k in range(nargs)}
+        body = _from_ast(libsbml, math_.getChild(nargs), {}, funcs, f"function {fd.getId()!r}", local=argnames)
+        funcs[fd.getId()] = (args, body)
+
+    def conv(ast: Any, where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
+        if ast is None:
+            raise SpecificationError(f"{label}: {where} has no math")
+        e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local)
+        return e.xreplace({TIME: time_expr}) if per_day != 1.0 else e
+
+    # -- rules -----------------------------------------------------------------------------
+    assign: dict[str, sp.Expr] = {}
+    rate_rules: dict[str, sp.Expr] = {}
+    for r in m.getListOfRules():
+        v = r.getVariable()
+        if r.isAssignment():
+            assign[v] = conv(r.getMath(), f"assignment rule for {v!r}")
+        elif r.isRate():
+            rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
+    # resolve assignment rules in terms of states, parameters and t
+    subs = {sym[v]: e for v, e in assign.items()}
+    for _ in range(len(subs) + 1):
+        new = {k: e.xreplace(subs) for k, e in subs.items()}
+        if new == subs:
+            break
+        subs = new
+    else:
+        raise SpecificationError(f"{label}: assignment rules depend on each other in a cycle")
+    if any(e.free_symbols & set(subs) for e in subs.values()):
+        raise SpecificationError(f"{label}: assignment rules depend on each other in a cycle")
+
+    # -- values ----------------------------------------------------------------------------
+    comp_size: dict[str, float] = {}
+    values: dict[str, float] = {}
+    for c in m.getListOfCompartments():
+        comp_size[c.getId()] = c.getSize() if c.isSetSize() else 1.0
+        values[c.getId()] = comp_size[c.getId()]
+    for p in m.getListOfParameters():
+        if p.isSetValue():
+            values[p.getId()] = p.getValue()
+    species = list(m.getListOfSpecies())
+    for s in species:
+        size = comp_size.get(s.getCompartment(), 1.0)
+        if s.isSetInitialAmount():
+            values[s.getId()] = s.getInitialAmount() if s.getHasOnlySubstanceUnits() else s.getInitialAmount() / size
+        elif s.isSetInitialConcentration():
+            values[s.getId()] = (s.getInitialConcentration() * size if s.getHasOnlySubstanceUnits()
+                                 else s.getInitialConcentration())
+    init_assign = {ia.getSymbol(): conv(ia.getMath(), f"initial assignment of {ia.getSymbol()!r}")
+                   for ia in m.getListOfInitialAssignments()}
+    pending = dict(init_assign)
+    for _ in range(len(pending) + 1):
+        if not pending:
+            break
+        env = {sym[k]: sp.Float(v) for k, v in values.items() if k in sym and k not in pending}
+        env[TIME] = sp.Integer(0)
+        progressed = False
+        for k, e in list(pending.items()):
+            val = e.xreplace(subs).xreplace(env)
+            if not val.free_symbols:
+                try:
+                    values[k] = float(val)
+                except TypeError:
+                    raise SpecificationError(f"{label}: initial assignment of {k!r} is not a real number") from None
+                del pending[k]
+                progressed = True
+        if not progressed:
+            break
+    if pending:
+        raise SpecificationError(f"{label}: cannot evaluate initial assignment(s) of {sorted(pending)}")
+
+    # -- states, parameters ----------------------------------------------------------------
+    states: list[State] = []
+    state_ids: list[str] = []
+    params: list[Parameter] = []
+    species_ids = {s.getId() for s in species}
+
+    def param(i: str, unit: str = "", desc: str = "") -> None:
+        if i not in values or not math.isfinite(values[i]):
+            raise SpecificationError(f"{label}: {i!r} has no (finite) value")
+        v = float(values[i])
+        params.append(Parameter(nm[i], v, (0.0, math.inf) if v >= 0 else (-math.inf, math.inf), unit or "1",
+                                desc, f"SBML {label}"))
+
+    for c in m.getListOfCompartments():
+        if c.getId() not in assign and c.getId() not in rate_rules:
+            param(c.getId(), "1", f"size of compartment {c.getName() or c.getId()}")
+    for s in species:
+        i = s.getId()
+        if i in assign:
+            continue
+        if i not in values:
+            raise SpecificationError(f"{label}: species {i!r} has no initial value")
+        desc = s.getName() or i
+        if i in rate_rules or not (s.getBoundaryCondition() or s.getConstant()):
+            state_ids.append(i)
+        else:
+            param(i, "1", f"boundary species {desc}")
+    for p in m.getListOfParameters():
+        i = p.getId()
+        if i in assign:
+            continue
+        if i in rate_rules:
+            state_ids.append(i)
+        else:
+            param(i, p.getUnits(), p.getName() if p.getName() != i else "")
+    for r in m.getListOfReactions():
+        kl = r.getKineticLaw()
+        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
+        for lp in lps:
+            gid = f"{r.getId()}_{lp.getId()}"
+            values[gid] = lp.getValue()
+            param(gid, "1", f"local parameter {lp.getId()!r} of reaction {r.getId()!r}")
+
+    # -- processes -------------------------------------------------------------------------
+    procs: list[Process] = []
+    scale = sp.Float(per_day) if per_day != 1.0 else sp.Integer(1)
+    proc_names = set()
+
+    def pname(base: str) -> str:
+        n = base
+        while n in proc_names:
+            n += "_"
+        proc_names.add(n)
+        return n
+
+    dynamic = set(state_ids)
+    for r in m.getListOfReactions():
+        kl = r.getKineticLaw()
+        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
+        local = {lp.getId(): sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"]) for lp in lps}
+        rate = conv(kl.getMath(), f"kinetic law of reaction {r.getId()!r}", local=local).xreplace(subs)
+        refs = [(ref, -1) for ref in r.getListOfReactants()] + [(ref, 1) for ref in r.getListOfProducts()]
+        refs = [(ref, sign) for ref, sign in refs if ref.getSpecies() in dynamic]
+        if not refs:
+            continue
+        comps = {m.getSpecies(ref.getSpecies()).getCompartment() for ref, _ in refs}
+        conc = [not m.getSpecies(ref.getSpecies()).getHasOnlySubstanceUnits() for ref, _ in refs]
+        divide_by: sp.Expr | None = None
+        if all(conc) and len(comps) == 1:
+            divide_by = sym[comps.pop()]
+        consumes: dict[str, float] = {}
+        produces: dict[str, float] = {}
+        for ref, sign in refs:
+            s = m.getSpecies(ref.getSpecies())
+            c = float(ref.getStoichiometry())
+            if divide_by is None and not s.getHasOnlySubstanceUnits():
+                c /= comp_size.get(s.getCompartment(), 1.0)
+            if c == 0:
+                continue
+            target = consumes if (sign < 0) == (c > 0) else produces
+            target[nm[s.getId()]] = target.get(nm[s.getId()], 0.0) + abs(c)
+        if not consumes and not produces:
+            continue
+        if divide_by is not None:
+            rate = rate / divide_by
+        procs.append(Process(pname(nm[r.getId()]), rate * scale, consumes=consumes, produces=produces,
+                             description=r.getName() or r.getId()))
+    for v, e in rate_rules.items():
+        if v not in dynamic:
+            raise SpecificationError(f"{label}: rate rule for {v!r}, which is not a species or parameter")
+        procs.append(Process(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, produces=nm[v],
+                             description=f"SBML rate rule for {v}"))
+
+    nonneg: dict[str, bool] = {}
+    for i in state_ids:
+        is_species = i in species_ids and i not in rate_rules
+        if nonnegative is True:
+            nonneg[i] = True
+        elif nonnegative is False:
+            nonneg[i] = False
+        elif nonnegative == "auto":
+            nonneg[i] = is_species and values[i] >= 0
+        else:
+            raise SpecificationError(f"nonnegative must be True, False or 'auto', got {nonnegative!r}")
+    if nonnegative == "auto":
+        for p in procs:
+            for k, _ in p.consumes:
+                orig = next(i for i in state_ids if nm[i] == k)
+                if nonneg[orig] and not _vanishes_at_zero(p.rate, sp.Symbol(k)):
+                    nonneg[orig] = False
+    for i in state_ids:
+        s = m.getSpecies(i) if i in species_ids else None
+        desc = (s.getName() if s is not None else m.getParameter(i).getName()) or i
+        v = values.get(i)
+        if v is None or not math.isfinite(v):
+            raise SpecificationError(f"{label}: {i!r} has no (finite) initial value")
+        states.append(State(nm[i], float(v), "1", desc, nonneg[i], atol=1e-10 * max(1.0, abs(v))))
+
+    observables = []
+    state_names = {nm[i] for i in state_ids}
+    for v, e in subs.items():
+        if e.free_symbols - {TIME} <= {sp.Symbol(p.name) for p in params} | {sp.Symbol(s) for s in state_names}:
+            observables.append(Observable(v.name, e, "", f"SBML assignment rule for {v.name}"))
+    return Model(
+        name or (m.getId() or "sbml_model"),
+        states=states,
+        parameters=params,
+        processes=procs,
+        observables=observables,
+        description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
+    )
