@@ -46,6 +46,33 @@ def test_exact_logistic_recovery(logistic, solver):
     assert res.n_failed_solves == 0
 
 
+def test_compiled_engine_is_used_when_numba_is_available(logistic):
+    """The fast engine must not silently fall back to scipy (an internal API change once did)."""
+    from tumordyn._fast import numba_available
+
+    if not numba_available():
+        pytest.skip("numba not installed")
+    import warnings
+
+    import tumordyn._fit as fitmod
+
+    calls = []
+    original = fitmod._Problem._compiled_preds
+
+    def spy(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+
+    df = logistic_df({"A": (10.0, 0.6, 800.0)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fitmod._Problem, "_compiled_preds", spy)
+            res = td.fit(logistic, df, free=["r", "K"], scale="linear", solver="auto")
+    assert calls, "the compiled engine was never called"
+    assert res.params["r"].value == pytest.approx(0.6, rel=1e-5)
+
+
 def test_shared_and_per_subject_parameters_and_initial_states(logistic):
     df = logistic_df({"P-01": (10.0, 0.5, 600.0), "P-02": (25.0, 0.5, 900.0)})
     res = td.fit(logistic, df, free={"r": "shared", "K": "subject"}, initial_free=["N"],

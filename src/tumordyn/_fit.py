@@ -25,6 +25,7 @@ letter, digit or underscore replaced by ``_`` (``"P-01"`` → ``P_01``).
 from __future__ import annotations
 
 import math
+import warnings
 import re
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
@@ -518,7 +519,13 @@ class _Problem:
                 self._compiled_preds(self.P0, self.Y00, np.arange(S))
             except SolverError:
                 pass
-            except Exception:  # noqa: BLE001 - pragma: no cover - compiled path unavailable or incompatible
+            except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
+                warnings.warn(
+                    f"the compiled fit engine is unavailable ({type(err).__name__}: {err}); fitting with scipy's "
+                    f"{self.opts.method if self.opts.method != 'dopri5' else 'LSODA'} instead (slower, same optimum)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
                 self.engine = "scipy"
 
     # -- lmfit parameters ------------------------------------------------------------
@@ -593,7 +600,7 @@ class _Problem:
         self._nonneg = np.array(c.nonnegative, dtype=np.bool_)
 
     def _compiled_preds(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
-        from ._fast import _N_STATS, _OK, _raise_for
+        from ._fast import _BADSTATE, _N_STATS, _OK, _raise_for
 
         c = self.compiled
         out: list[np.ndarray | None] = [None] * len(col_subject)
@@ -605,14 +612,14 @@ class _Problem:
             stats = np.zeros((nb, _N_STATS), dtype=np.int64)
             t_reached = np.zeros(nb)
             status = np.zeros(nb, dtype=np.int64)
-            self._batch_fn(self._ff.rhs_into, te, breaks, bolus, rates, *self._dose,
+            self._batch_fn(self._ff.rhs, te, breaks, bolus, rates, *self._dose,
                            np.ascontiguousarray(P[:, bs].T), np.ascontiguousarray(Y0[:, bs].T),
                            float(self.opts.rtol), self._atol, self._nonneg, float(self.opts.max_step),
                            COMPILED_MAX_STEPS, ys, stats, t_reached, status)
             bad = np.flatnonzero(status != _OK)
             if bad.size:
                 k = int(bad[0])
-                _raise_for(int(status[k]), float(t_reached[k]), int(stats[k, 4]), c, f" (subject {self.subjects[j]!r})")
+                _raise_for(int(status[k]), float(t_reached[k]), int(stats[k, _BADSTATE]), c, f" (subject {self.subjects[j]!r})")
             rows = self.sub_rows[j]
             for k, b in enumerate(bs):
                 q = ys[k]
