@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
 import tumordyn as td
 from tumordyn import readouts as ro
-from tumordyn.errors import SpecificationError, UnknownNameError
+from tumordyn.errors import SolverError, SpecificationError, UnknownNameError
 
 R_GROW, K_KILL = 0.05, 0.15  # 1/day
 
@@ -162,3 +163,30 @@ def test_switch_times_match_the_closed_form_for_any_thresholds(pause, gap):
     if t_resume < 150:
         assert tr.events[1].time == pytest.approx(t_resume, rel=1e-6)
         assert tr.events[1].action == "resume"
+
+
+def test_rules_path_handles_a_dose_indistinguishable_from_t0_with_lsoda() -> None:
+    """A segment shorter than any solver step (a dose at 5e-324 days) takes one Euler step, as in simulate()."""
+    m = td.models.tumor_immune_tme()
+    rule = td.AdaptiveRule("targeted", td.Schedule.every("targeted", 100.0, 7.0, until=200.0))
+    tiny = td.simulate(m, td.Schedule([td.Dose(5e-324, "anti_pd1", 200.0)]) + rule, t_end=200.0, method="LSODA")
+    at0 = td.simulate(m, td.Schedule([td.Dose(0.0, "anti_pd1", 200.0)]) + rule, t_end=200.0, method="LSODA")
+    assert [e.action for e in tiny.events] == [e.action for e in at0.events]
+    np.testing.assert_allclose(tiny.y[-1], at0.y[-1], rtol=1e-6, atol=1e-6)
+
+
+def test_rules_path_reports_a_blow_up_with_lsoda() -> None:
+    """LSODA on a solution that blows up in finite time raises SolverError with the time (no endless loop)."""
+    x, C, k = sp.symbols("x C k")
+    m = td.Model(
+        "blow_up",
+        states=[td.State("x", 1.0, "cells", atol=1e-6), td.State("C", 0.0, "mg/L", atol=1e-8)],
+        parameters=[td.Parameter("k", 1.0, (0.0, 10.0), "1/day")],
+        processes=[td.Process("growth", x**2, produces="x"), td.Process("elim", k * C, consumes="C")],
+        drugs=[td.Drug("drug", "C")],
+    )
+    rule = td.AdaptiveRule("drug", td.Schedule.every("drug", 1.0, 0.1, until=3.0), observable="x",
+                           pause_below=0.5, resume_at=1.0)
+    with pytest.raises(SolverError) as info:
+        td.simulate(m, rule, t_end=3.0, method="LSODA")
+    assert 0.9 < info.value.t <= 1.0 + 1e-6

@@ -373,7 +373,7 @@ def integrate_with_rules(
     events : tuple of RuleEvent
         The rule switches, in time order.
     """
-    from ._simulate import _IMPLICIT
+    from ._simulate import _IMPLICIT, _TINY_SEGMENT, _finite_rhs, _NonFiniteDerivative
 
     fixed = regimen.schedule
     rules = regimen.rules
@@ -452,6 +452,24 @@ def integrate_with_rules(
         if last:
             k = k_end
             break
+        if t_next - tc <= _TINY_SEGMENT * max(1.0, abs(t_next)):
+            # far shorter than any solver step (e.g. doses 1e-300 days apart): one Euler step is exact
+            # to rounding, as in simulate(); scipy's LSODA would loop forever on it
+            ys[at_tc:k_end] = y
+            us[at_tc:k_end] = u
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = y + (t_next - tc) * compiled.rhs_single(tc, y, p, u)
+            if not np.all(np.isfinite(y)):
+                raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=tc)
+            y[nonneg] = np.maximum(y[nonneg], 0.0)
+            for drug_i in np.flatnonzero(u > 0):
+                pieces.append(Infusion(compiled.drug_names[drug_i], tc, t_next, float(u[drug_i])))
+            nseg += 1
+            nfev += 1
+            k = k_end
+            at_breakpoint = True
+            tc = t_next
+            continue
         # 4. integrate to the next breakpoint, stopping at the first rule switch
         ev_funcs = []
         for j, r in enumerate(rules):
@@ -468,11 +486,24 @@ def integrate_with_rules(
         inner = t_eval[at_tc:k_end]
         seg_eval = np.append(inner, t_next)
         kwargs: dict[str, Any] = {}
+        fun: Any = compiled.rhs_single
+        args: tuple[Any, ...] = (p, u)
         if opts.method in _IMPLICIT:
             kwargs["jac"] = compiled.jac
+        if opts.method == "LSODA":
+            # stop at the first non-finite derivative: scipy's LSODA loops forever on a blow-up
+            fun, args = _finite_rhs, (compiled.rhs_single, p, u)
+            kwargs["jac"] = lambda t, yy, f, pp, uu: compiled.jac(t, yy, pp, uu)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            sol = solve_ivp(compiled.rhs_single, (tc, t_next), y, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
-                            atol=atol, max_step=opts.max_step, args=(p, u), events=ev_funcs or None, **kwargs)
+            try:
+                sol = solve_ivp(fun, (tc, t_next), y, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
+                                atol=atol, max_step=opts.max_step, args=args, events=ev_funcs or None, **kwargs)
+            except _NonFiniteDerivative as exc:
+                raise SolverError(
+                    f"the right-hand side of model {compiled.model_name!r} became non-finite "
+                    f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
+                    t=exc.t,
+                ) from None
         nseg += 1
         nfev += int(sol.nfev)
         njev += int(sol.njev)
