@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from ._schedule import Dose, Infusion, Schedule
-from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from .errors import SolverError, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._compile import CompiledModel
@@ -373,7 +372,7 @@ def integrate_with_rules(
     events : tuple of RuleEvent
         The rule switches, in time order.
     """
-    from ._simulate import _IMPLICIT, _TINY_SEGMENT, _finite_rhs, _NonFiniteDerivative
+    from ._simulate import check_segment, euler_step, is_tiny_segment, solve_segment
 
     fixed = regimen.schedule
     rules = regimen.rules
@@ -452,16 +451,10 @@ def integrate_with_rules(
         if last:
             k = k_end
             break
-        if t_next - tc <= _TINY_SEGMENT * max(1.0, abs(t_next)):
-            # far shorter than any solver step (e.g. doses 1e-300 days apart): one Euler step is exact
-            # to rounding, as in simulate(); scipy's LSODA would loop forever on it
+        if is_tiny_segment(tc, t_next):
             ys[at_tc:k_end] = y
             us[at_tc:k_end] = u
-            with np.errstate(over="ignore", invalid="ignore"):
-                y = y + (t_next - tc) * compiled.rhs_single(tc, y, p, u)
-            if not np.all(np.isfinite(y)):
-                raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=tc)
-            y[nonneg] = np.maximum(y[nonneg], 0.0)
+            y = euler_step(compiled, y, tc, t_next, p, u)
             for drug_i in np.flatnonzero(u > 0):
                 pieces.append(Infusion(compiled.drug_names[drug_i], tc, t_next, float(u[drug_i])))
             nseg += 1
@@ -485,25 +478,7 @@ def integrate_with_rules(
             ev_funcs.append(g)
         inner = t_eval[at_tc:k_end]
         seg_eval = np.append(inner, t_next)
-        kwargs: dict[str, Any] = {}
-        fun: Any = compiled.rhs_single
-        args: tuple[Any, ...] = (p, u)
-        if opts.method in _IMPLICIT:
-            kwargs["jac"] = compiled.jac
-        if opts.method == "LSODA":
-            # stop at the first non-finite derivative: scipy's LSODA loops forever on a blow-up
-            fun, args = _finite_rhs, (compiled.rhs_single, p, u)
-            kwargs["jac"] = lambda t, yy, f, pp, uu: compiled.jac(t, yy, pp, uu)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            try:
-                sol = solve_ivp(fun, (tc, t_next), y, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
-                                atol=atol, max_step=opts.max_step, args=args, events=ev_funcs or None, **kwargs)
-            except _NonFiniteDerivative as exc:
-                raise SolverError(
-                    f"the right-hand side of model {compiled.model_name!r} became non-finite "
-                    f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
-                    t=exc.t,
-                ) from None
+        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs)
         nseg += 1
         nfev += int(sol.nfev)
         njev += int(sol.njev)
@@ -535,7 +510,8 @@ def integrate_with_rules(
             n_out = inner.size
             seg = sol.y[:, :n_out]
             y_stop = sol.y[:, -1]
-        _check(compiled, np.column_stack([seg, y_stop]), np.append(inner[:n_out], t_stop), nonneg, atol, opts.rtol)
+        check_segment(compiled, np.column_stack([seg, y_stop]), np.append(inner[:n_out], t_stop), nonneg, atol,
+                      opts.rtol)
         seg = seg.copy()
         seg[nonneg] = np.maximum(seg[nonneg], 0.0)
         ys[at_tc:at_tc + n_out] = seg.T
@@ -585,9 +561,3 @@ def _merge(pieces: list[Infusion]) -> list[Infusion]:
     return out
 
 
-def _check(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, nonneg: np.ndarray,
-           atol: np.ndarray, rtol: float) -> None:
-    """Raise on non-finite values or states below their noise band (see ``check_segment``)."""
-    from ._simulate import check_segment  # _simulate imports this module
-
-    check_segment(compiled, seg, times, nonneg, atol, rtol)

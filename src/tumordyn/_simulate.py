@@ -366,6 +366,78 @@ def _finite_rhs(t: float, y: np.ndarray, rhs: Any, p: np.ndarray, u: np.ndarray)
     return out
 
 
+def is_tiny_segment(t0: float, t1: float) -> bool:
+    """Whether ``[t0, t1]`` is far shorter than any solver step (e.g. doses 1e-300 days apart)."""
+    return t1 - t0 <= _TINY_SEGMENT * max(1.0, abs(t1))
+
+
+def euler_step(compiled: CompiledModel, y: np.ndarray, t0: float, t1: float, p: np.ndarray,
+               u: np.ndarray) -> np.ndarray:
+    """Cross a tiny segment with one Euler step (exact to rounding), clipped at zero.
+
+    scipy's LSODA loops forever on such a segment and Radau fails on it.
+
+    Raises
+    ------
+    SolverError
+        If the step produces non-finite values.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = y + (t1 - t0) * compiled.rhs_single(t0, y, p, u)
+    if not np.all(np.isfinite(y)):
+        raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=t0)
+    y[compiled.nonnegative] = np.maximum(y[compiled.nonnegative], 0.0)
+    return y
+
+
+def solve_segment(
+    compiled: CompiledModel,
+    y: np.ndarray,
+    t0: float,
+    t1: float,
+    p: np.ndarray,
+    u: np.ndarray,
+    seg_eval: np.ndarray,
+    opts: SolverOptions,
+    events: list[Any] | None = None,
+) -> Any:
+    """One ``solve_ivp`` call over ``[t0, t1]`` days with constant inputs ``u``.
+
+    Implicit methods get the analytic Jacobian; LSODA stops at the first non-finite
+    derivative (scipy's LSODA otherwise loops forever on a solution that blows up; the
+    other methods report a failure). Non-finite values in the result are left for
+    :func:`check_segment`.
+
+    Returns
+    -------
+    scipy.integrate OdeResult
+
+    Raises
+    ------
+    SolverError
+        If the right-hand side becomes non-finite under LSODA (with the time).
+    """
+    fun: Any = compiled.rhs_single
+    args: tuple[Any, ...] = (p, u)
+    kwargs: dict[str, Any] = {}
+    if opts.method in _IMPLICIT:
+        kwargs["jac"] = compiled.jac
+    if opts.method == "LSODA":
+        jac = compiled.jac
+        fun, args = _finite_rhs, (compiled.rhs_single, p, u)
+        kwargs["jac"] = lambda t, yy, f, pp, uu: jac(t, yy, pp, uu)  # same extra args as _finite_rhs
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            return solve_ivp(fun, (t0, t1), y, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
+                             atol=opts.atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
+        except _NonFiniteDerivative as exc:
+            raise SolverError(
+                f"the right-hand side of model {compiled.model_name!r} became non-finite "
+                f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
+                t=exc.t,
+            ) from None
+
+
 def integrate(
     compiled: CompiledModel,
     schedule: Schedule,
@@ -387,7 +459,6 @@ def integrate(
     counters : tuple of int
         ``(nfev, njev, nlu, n_segments, n_doses_applied)``.
     """
-    rhs, jac = compiled.rhs_single, compiled.jac
     drug_index = {d: i for i, d in enumerate(compiled.drug_names)}
     breaks = schedule.breakpoints(t0, t_end)
     ys = np.empty((t_eval.size, compiled.n_states))
@@ -418,53 +489,17 @@ def integrate(
             at_tb += 1
         if last:
             break
-        if t_next - tb <= _TINY_SEGMENT * max(1.0, abs(t_next)):
-            # a segment far shorter than any solver step (e.g. doses 1e-300 days apart): one Euler
-            # step is exact to rounding; scipy's LSODA would loop forever on it and Radau fail
+        if is_tiny_segment(tb, t_next):
             ys[at_tb:k_end] = y
             us[at_tb:k_end] = u
-            with np.errstate(over="ignore", invalid="ignore"):
-                y = y + (t_next - tb) * rhs(tb, y, p, u)
-            if not np.all(np.isfinite(y)):
-                raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=tb)
-            y[nonneg] = np.maximum(y[nonneg], 0.0)
+            y = euler_step(compiled, y, tb, t_next, p, u)
             nseg += 1
             nfev += 1
             k = k_end
             continue
         inner = t_eval[at_tb:k_end]
         seg_eval = np.append(inner, t_next)
-        fun: Any = rhs
-        args: tuple[Any, ...] = (p, u)
-        kwargs: dict[str, Any] = {}
-        if opts.method in _IMPLICIT:
-            kwargs["jac"] = jac
-        if opts.method == "LSODA":
-            # a non-finite derivative stops the solve at once: scipy's LSODA otherwise loops
-            # forever on a solution that blows up (the other methods report a failure)
-            fun, args = _finite_rhs, (rhs, p, u)
-            kwargs["jac"] = lambda t, y, f, p, u: jac(t, y, p, u)  # same extra args as _finite_rhs
-        # non-finite values are detected after the segment and raised as SolverError
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            try:
-                sol = solve_ivp(
-                    fun,
-                    (tb, t_next),
-                    y,
-                    method=opts.method,
-                    t_eval=seg_eval,
-                    rtol=opts.rtol,
-                    atol=atol,
-                    max_step=opts.max_step,
-                    args=args,
-                    **kwargs,
-                )
-            except _NonFiniteDerivative as exc:
-                raise SolverError(
-                    f"the right-hand side of model {compiled.model_name!r} became non-finite "
-                    f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
-                    t=exc.t,
-                ) from None
+        sol = solve_segment(compiled, y, tb, t_next, p, u, seg_eval, opts)
         nseg += 1
         nfev += int(sol.nfev)
         njev += int(sol.njev)
