@@ -292,13 +292,13 @@ def test_default_model_is_structurally_positive_and_tumor_free_state_stays_tumor
     assert np.all(np.isfinite(tr["resistant_fraction"])) and np.all(tr["resistant_fraction"] == 0.0)
 
 
-def test_default_model_states_stay_nonnegative_and_solve_is_cheap(model):
-    """A patient-year with ~75 doses: at most a few thousand RHS evaluations (LSODA, rtol 1e-6)."""
+def test_default_model_states_stay_nonnegative_over_a_treated_year(model):
+    """A patient-year with ~75 doses solves with LSODA at rtol 1e-6 (its cost is measured in benchmarks/)."""
     sched = REGIMENS["combination"] + every("priming", count=PRIMING_DAYS)
     assert 70 <= sched.n_doses() <= 90
     tr = td.simulate(model, sched, t_end=HORIZON, rtol=1e-6, method="LSODA")
     assert tr.stats.method == "LSODA"
-    assert tr.stats.nfev < 6000, tr.stats
+    assert tr.stats.n_doses_applied == sched.n_doses()
     atol = model.compiled.atol
     assert np.all(tr.y >= -atol), "no state below minus its absolute tolerance"
 

@@ -333,10 +333,11 @@ def test_nonzero_t0_and_repeated_output_times() -> None:
 
 def test_projection_keeps_states_non_negative_through_a_sharp_corner() -> None:
     # near-zero-order kill dN/dt = -V N / (Km + N), V = 1e9 cells/day, Km = 1 cell, from 1e9 cells:
-    # N falls linearly and turns a sharp corner at ~1 day. scipy's RK45 (the same 5(4) pair) undershoots
-    # to about -87 cells there (within its own step tolerance atol + rtol*1e9, so the simulator reports
-    # it as 0, but far below -atol); the compiled path rejects steps that undershoot beyond the
-    # tolerance and projects accepted steps onto N >= 0.
+    # N falls linearly and turns a sharp corner at ~1 day. The compiled path rejects steps that undershoot
+    # beyond the tolerance and projects accepted steps onto N >= 0; the rate at N = 0 is 0, so the
+    # projection removes only solver noise and the solve goes on. (Whether a scipy method's undershoot
+    # there lands inside or outside the error band is that release's business, not a contract: the band
+    # itself is tested with a constructed undershoot in test_simulate.py.)
     N, V, Km = sp.symbols("N V Km")
     m = td.Model(
         "zero_order_kill",
@@ -348,15 +349,13 @@ def test_projection_keeps_states_non_negative_through_a_sharp_corner() -> None:
         processes=[td.Process("kill", V * N / (Km + N), consumes="N")],
     )
     te = np.linspace(0.0, 3.0, 301)
-    rk45 = td.simulate(m, t_end=3.0, t_eval=te, method="RK45")
-    assert np.all(rk45["N"] >= 0.0)
-    with pytest.raises(NegativeStateError):  # with no relative slack the undershoot is an error
-        td.simulate(m, t_end=3.0, t_eval=te, method="RK45", rtol=1e-12, atol=1.0)
-    traj = td.simulate(m, t_end=3.0, t_eval=te, method="dopri5")
-    assert np.all(traj["N"] >= 0.0)
-    # closed form before the corner: N + Km ln N = N0 + Km ln N0 - V t  =>  N(0.5) = 5e8 + ln 2 (to 1e-8)
-    assert traj.value_at("N", 0.5) == pytest.approx(5e8 + np.log(2.0), rel=1e-9)
-    assert np.all(traj["N"][te >= 1.1] < 1.0)  # gone after the corner (below one cell)
+    for rtol in (1e-6, 1e-10, 1e-12):
+        traj = td.simulate(m, t_end=3.0, t_eval=te, method="dopri5", rtol=rtol)
+        assert traj.stats.method == "dopri5"
+        assert np.all(traj["N"] >= 0.0)
+        # closed form before the corner: N + Km ln N = N0 + Km ln N0 - V t  =>  N(0.5) = 5e8 + ln 2
+        assert traj.value_at("N", 0.5) == pytest.approx(5e8 + np.log(2.0), rel=max(1e-9, 100 * rtol))
+        assert np.all(traj["N"][te >= 1.1] < 1.0)  # gone after the corner (below one cell)
 
 
 def test_segments_shorter_than_the_smallest_step() -> None:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ._negative import NEGATIVE_SLACK
 from ._schedule import Schedule
 from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
@@ -167,6 +168,10 @@ def _core_py(
     k6 = np.empty(n)
     k7 = np.empty(n)
     u = np.empty(n_drugs)
+    # per segment: the largest |y_i| seen and the amount removed by projecting onto y_i >= 0 while the rate
+    # at zero pointed below zero (what the unprojected solution would have undershot); see _negative.py
+    segmax = np.empty(n)
+    deficit = np.empty(n)
     eps = 2.220446049250313e-16
     for i in range(_N_STATS):
         stats[i] = 0
@@ -195,6 +200,9 @@ def _core_py(
         t = tb
         t_reached[0] = t
         stats[_NSEG] += 1
+        for i in range(n):
+            segmax[i] = abs(y[i])
+            deficit[i] = 0.0
         # --- initial step (Hairer's HINIT) ---
         rhs(t, y, p, u, k1)
         stats[_NFEV] += 1
@@ -348,7 +356,7 @@ def _core_py(
                             )
                             v = y[i] + theta * (ydiff + theta1 * (bspl + theta * (r4 + theta1 * r5)))
                             if nonneg[i]:
-                                if v < -atol[i]:
+                                if v < -NEGATIVE_SLACK * (atol[i] + rtol * max(segmax[i], abs(y1[i]))):
                                     t_reached[0] = t_eval[k]
                                     stats[_BADSTATE] = i
                                     return _NEGATIVE
@@ -356,11 +364,21 @@ def _core_py(
                                     v = 0.0
                             ys[k, i] = v
                         k += 1
-                for i in range(n):
-                    y[i] = y1[i] if not (nonneg[i] and y1[i] < 0.0) else 0.0
-                    k1[i] = k7[i]  # FSAL
                 t = tph
                 t_reached[0] = t
+                for i in range(n):
+                    segmax[i] = max(segmax[i], abs(y1[i]))
+                    if nonneg[i] and y1[i] < 0.0:
+                        if k7[i] < 0.0:
+                            # the rate at zero points below zero: the model itself leaves y_i >= 0
+                            deficit[i] -= y1[i]
+                            if deficit[i] > NEGATIVE_SLACK * (atol[i] + rtol * segmax[i]):
+                                stats[_BADSTATE] = i
+                                return _NEGATIVE
+                        y[i] = 0.0
+                    else:
+                        y[i] = y1[i]
+                    k1[i] = k7[i]  # FSAL
                 if last:
                     break
                 if reject:
@@ -375,7 +393,7 @@ def _core_py(
         # end of segment: check and clip the non-negative states
         for i in range(n):
             if nonneg[i]:
-                if y[i] < -atol[i]:
+                if y[i] < -NEGATIVE_SLACK * (atol[i] + rtol * segmax[i]):
                     t_reached[0] = t_next
                     stats[_BADSTATE] = i
                     return _NEGATIVE
@@ -690,8 +708,9 @@ def _raise_for(status: int, t: float, bad_state: int, compiled: CompiledModel, w
     if status == _NEGATIVE:
         state = compiled.state_names[bad_state]
         raise NegativeStateError(
-            f"state {state!r} of model {name!r}{where} fell below minus its absolute tolerance "
-            f"{compiled.atol[bad_state]:g}; tighten rtol/atol or check the rates",
+            f"state {state!r} of model {name!r}{where} fell below zero by more than {NEGATIVE_SLACK:g} x "
+            f"its error tolerance (atol {compiled.atol[bad_state]:g} + rtol x its largest value in the "
+            "segment); tighten rtol/atol or check the rates",
             t=t,
         )
 

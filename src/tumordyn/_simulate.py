@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from ._negative import NEGATIVE_SLACK
 from ._schedule import Schedule
 from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
@@ -301,12 +302,6 @@ class _NonFiniteDerivative(Exception):
         self.index = index
 
 
-#: Undershoots below zero up to this many times a state's error tolerance are solver noise: the global
-#: error of an adaptive solve is several times its local tolerance, and LSODA was seen oscillating
-#: around zero by 10-11 atol after a drug washed out at rtol 1e-10 (the clipped right-hand side does
-#: not pull a slightly negative value back). Structural positivity rules out real negative solutions,
-#: so anything beyond this band is a numerical failure worth an error.
-NEGATIVE_SLACK = 100.0
 
 
 def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, nonneg: np.ndarray,
