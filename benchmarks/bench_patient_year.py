@@ -337,11 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         P = np.tile(c.param_vector(), (args.cohort, 1))
         rng = np.random.default_rng(0)
         P[:, c.param_names.index("r_S")] *= rng.uniform(0.8, 1.2, args.cohort)
-        _fast.simulate_batch(model, P[:2], schedule, t_end=T_END, t_eval=t_out)
-        _fast.simulate_batch(model, P[:2], schedule, t_end=T_END, t_eval=t_out, parallel=True)
-        seq = Times(lambda: _fast.simulate_batch(model, P, schedule, t_end=T_END, t_eval=t_out), 3)
+        td.simulate_batch(model, P[:2], schedule, t_end=T_END, t_eval=t_out)
+        td.simulate_batch(model, P[:2], schedule, t_end=T_END, t_eval=t_out, parallel=True)
+        seq = Times(lambda: td.simulate_batch(model, P, schedule, t_end=T_END, t_eval=t_out), 3)
         t_par = Times(
-            lambda: _fast.simulate_batch(model, P, schedule, t_end=T_END, t_eval=t_out, parallel=True), 3
+            lambda: td.simulate_batch(model, P, schedule, t_end=T_END, t_eval=t_out, parallel=True), 3
         ).median("wall")
         print(f"cohort of {args.cohort} patient-years (simulate_batch, medians of 3): sequential "
               f"{seq.median('wall'):.3f} s wall ({seq.median('cpu'):.3f} s CPU), "

@@ -5,6 +5,7 @@ import pytest
 
 import tumordyn as td
 from tumordyn._batch import solve_batch
+from tumordyn._dosing import DosingPlan
 
 
 def _combo(t_end=364.0):
@@ -21,7 +22,7 @@ def test_logistic_closed_form_per_patient():
     P[ir] = rng.uniform(0.05, 0.8, B)  # growth rates over a 16-fold range: very different step sizes
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
     te = np.linspace(0, 60, 61)
-    sol = solve_batch(c, td.Schedule(), P, Y0, te, 0.0, 60.0, rtol=1e-8, atol=np.array([1e-8]))
+    sol = solve_batch(c, DosingPlan.build(c.drug_names, td.Schedule(), 0.0, 60.0), P, Y0, te, rtol=1e-8, atol=np.array([1e-8]))
     params = dict(zip(c.param_names, c.defaults))
     for j in range(B):
         p = dict(params, r=P[ir, j])
@@ -43,7 +44,7 @@ def test_matches_dop853_reference_default_model():
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
     te = np.arange(0, 366.0, 5.0)
     sched = _combo()
-    sol = solve_batch(c, sched, P, Y0, te, 0.0, 365.0, rtol=1e-7)
+    sol = solve_batch(c, DosingPlan.build(c.drug_names, sched, 0.0, 365.0), P, Y0, te, rtol=1e-7)
     atol_ref = dict(zip(c.state_names, (c.atol * 1e-3).tolist()))
     for j in range(3):
         ref = td.simulate(m, sched, t_end=365.0, t_eval=te, params=dict(zip(c.param_names, P[:, j])),
@@ -63,7 +64,7 @@ def test_values_after_dose_and_exact_breakpoints():
     P = np.repeat(c.defaults[:, None], B, axis=1)
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
     te = np.array([0.0, 1.0, 2.5, 4.0, 5.0])
-    sol = solve_batch(c, sched, P, Y0, te, 0.0, 5.0, rtol=1e-9, atol=np.full(c.n_states, 1e-12))
+    sol = solve_batch(c, DosingPlan.build(c.drug_names, sched, 0.0, 5.0), P, Y0, te, rtol=1e-9, atol=np.full(c.n_states, 1e-12))
     ref = td.simulate(m, sched, t_end=5.0, t_eval=te, method="DOP853", rtol=1e-11, atol=1e-13)
     np.testing.assert_allclose(sol.y[:, :, 0].T, ref.y, rtol=1e-7)
     # value reported at a dose time is after the dose: it jumps up
@@ -78,17 +79,17 @@ def test_failed_patient_reported_others_kept():
     P = np.repeat(c.defaults[:, None], B, axis=1)
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
     te = np.linspace(0, 50, 11)
-    sol = solve_batch(c, td.Schedule(), P, Y0, te, 0.0, 50.0, max_steps=3)
+    sol = solve_batch(c, DosingPlan.build(c.drug_names, td.Schedule(), 0.0, 50.0), P, Y0, te, max_steps=3)
     assert sol.failed.all()
     assert "max_steps" in sol.messages[0]
     P2 = P.copy()
     P2[c.param_names.index("r"), 2] = 50.0  # a patient far faster than the others hits the cap alone
-    sol2 = solve_batch(c, td.Schedule(), P2, Y0, te, 0.0, 50.0, max_steps=400)
+    sol2 = solve_batch(c, DosingPlan.build(c.drug_names, td.Schedule(), 0.0, 50.0), P2, Y0, te, max_steps=400)
     assert sol2.failed.tolist() == [False, False, True, False, False]
     assert 0.0 < sol2.t_reached[2] < 50.0
     assert np.all(np.isnan(sol2.y[0, te > sol2.t_reached[2], 2]))
     assert np.all(np.isfinite(sol2.y[:, :, [0, 1, 3, 4]]))
-    sol3 = solve_batch(c, td.Schedule(), P, Y0, te, 0.0, 50.0)
+    sol3 = solve_batch(c, DosingPlan.build(c.drug_names, td.Schedule(), 0.0, 50.0), P, Y0, te)
     np.testing.assert_array_equal(sol2.y[:, :, 0], sol3.y[:, :, 0])
 
 
@@ -103,15 +104,15 @@ def test_batch_result_independent_of_batch_composition():
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
     te = np.arange(0, 101.0, 10.0)
     sched = _combo(100.0)
-    full = solve_batch(c, sched, P, Y0, te, 0.0, 100.0)
-    part = solve_batch(c, sched, P[:, 3:7], Y0[:, 3:7], te, 0.0, 100.0)
+    full = solve_batch(c, DosingPlan.build(c.drug_names, sched, 0.0, 100.0), P, Y0, te)
+    part = solve_batch(c, DosingPlan.build(c.drug_names, sched, 0.0, 100.0), P[:, 3:7], Y0[:, 3:7], te)
     np.testing.assert_array_equal(full.y[:, :, 3:7], part.y)
 
 
 
 def test_numba_batch_agrees():
     pytest.importorskip("numba")
-    from tumordyn._fast import simulate_batch
+    from tumordyn import simulate_batch
 
     m = td.models.tumor_immune_tme()
     c = m.compiled
@@ -121,7 +122,7 @@ def test_numba_batch_agrees():
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
     te = np.arange(0, 201.0, 10.0)
     sched = _combo(200.0)
-    ours = solve_batch(c, sched, P, Y0, te, 0.0, 200.0, rtol=1e-8)
+    ours = solve_batch(c, DosingPlan.build(c.drug_names, sched, 0.0, 200.0), P, Y0, te, rtol=1e-8)
     theirs = simulate_batch(m, P.T, sched, t_end=200.0, t_eval=te, rtol=1e-8)
     rel = np.abs(np.transpose(theirs, (2, 1, 0)) - ours.y) / (np.abs(ours.y) + 10 * c.atol[:, None, None])
     assert rel.max() < 1e-5
@@ -138,7 +139,7 @@ def test_infusion_closed_form_per_patient():
     P[iv] = np.linspace(5.0, 25.0, B)
     Y0 = np.zeros((1, B))
     te = np.linspace(0.0, 8.0, 33)
-    sol = solve_batch(c, sched, P, Y0, te, 0.0, 8.0, rtol=1e-9, atol=np.array([1e-12]))
+    sol = solve_batch(c, DosingPlan.build(c.drug_names, sched, 0.0, 8.0), P, Y0, te, rtol=1e-9, atol=np.array([1e-12]))
     for j in range(B):
         exact = td.models.infusion_pk_solution(te, 50.0, 1.0, 4.0, half_life=1.0, volume=P[iv, j])
         np.testing.assert_allclose(sol.y[0, :, j], exact, rtol=1e-6, atol=1e-10)

@@ -208,7 +208,7 @@ def test_max_steps_exceeded_raises() -> None:
     m = td.models.logistic_growth()
     P = m.compiled.param_vector()[None, :]
     with pytest.raises(SolverError, match="maximum number of steps") as info:
-        _fast.simulate_batch(m, P, t_end=100.0, max_steps=5)
+        td.simulate_batch(m, P, t_end=100.0, max_steps=5)
     assert 0.0 < info.value.t < 100.0
 
 
@@ -241,14 +241,14 @@ def test_batch_matches_single_solves_and_parallel() -> None:
     P[:, i_kt] *= rng.uniform(0.5, 1.5, 6)
     sched = combination(120.0)
     te = np.linspace(0.0, 120.0, 61)
-    ys = _fast.simulate_batch(m, P, sched, t_end=120.0, t_eval=te)
+    ys = td.simulate_batch(m, P, sched, t_end=120.0, t_eval=te)
     assert ys.shape == (6, te.size, c.n_states)
     assert not ys.flags.writeable
     for j in (0, 3, 5):
         params = dict(zip(c.param_names, P[j]))
         single = td.simulate(m, sched, t_end=120.0, t_eval=te, params=params, method="dopri5")
         np.testing.assert_array_equal(ys[j], single.y)
-    par = _fast.simulate_batch(m, P, sched, t_end=120.0, t_eval=te, parallel=True)
+    par = td.simulate_batch(m, P, sched, t_end=120.0, t_eval=te, parallel=True)
     np.testing.assert_array_equal(par, ys)
 
 
@@ -256,8 +256,8 @@ def test_batch_initial_states_and_nan_on_error() -> None:
     m = _nan_model()
     P = np.array([[0.5], [1.0], [1.5]])
     with pytest.raises(SolverError, match="row 1"):
-        _fast.simulate_batch(m, P, t_end=1.0, t_eval=[0.0, 1.0])
-    ys = _fast.simulate_batch(m, P, t_end=1.0, t_eval=[0.0, 1.0], on_error="nan", initial=[[1.0], [1.0], [2.0]])
+        td.simulate_batch(m, P, t_end=1.0, t_eval=[0.0, 1.0])
+    ys = td.simulate_batch(m, P, t_end=1.0, t_eval=[0.0, 1.0], on_error="nan", initial=[[1.0], [1.0], [2.0]])
     assert np.all(np.isnan(ys[1]))
     # dN/dt = N / (c - 1): N(1) = N0 exp(1 / (c - 1))
     assert ys[0, -1, 0] == pytest.approx(np.exp(1.0 / -0.5), rel=1e-6)
@@ -267,13 +267,13 @@ def test_batch_initial_states_and_nan_on_error() -> None:
 def test_batch_rejects_bad_input() -> None:
     m = td.models.logistic_growth()
     with pytest.raises(SpecificationError, match=r"\(B, 2\)"):
-        _fast.simulate_batch(m, np.ones((3, 5)), t_end=1.0)
+        td.simulate_batch(m, np.ones((3, 5)), t_end=1.0)
     P = np.tile(m.compiled.param_vector(), (3, 1))
     P[2, 0] = 50.0  # r above its bound 10
     with pytest.raises(SpecificationError, match="row 2: parameter 'r'"):
-        _fast.simulate_batch(m, P, t_end=1.0)
+        td.simulate_batch(m, P, t_end=1.0)
     with pytest.raises(SpecificationError, match="on_error"):
-        _fast.simulate_batch(m, P[:2], t_end=1.0, on_error="ignore")
+        td.simulate_batch(m, P[:2], t_end=1.0, on_error="ignore")
 
 
 def test_rhs_matches_numpy_rhs() -> None:

@@ -15,8 +15,9 @@ from . import readouts, regimens
 from ._compare import Comparison, compare
 from .readouts import ScanPlan
 from ._search import SearchResult, search_schedule
-from ._simulate import SolverStats, simulate
-from ._fast import simulate_batch
+from ._simulate import SolverStats, simulate, simulate_batch
+from ._solve import Solver
+from .errors import SolverStatus
 from ._trajectory import Trajectory
 from . import cohort_plots
 from ._cohort import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation
@@ -76,6 +77,8 @@ __all__ = [
     "regimens",
     "simulate",
     "simulate_batch",
+    "Solver",
+    "SolverStatus",
     "Trajectory",
     "SolverStats",
     "Cohort",

@@ -20,8 +20,9 @@ step of each patient. Step-size control stays **per patient**:
   breakpoint are the values after the dose there (right-continuous).
 
 A patient whose integration fails (non-finite values, step size underflow, too
-many steps, a non-negative state falling below minus its absolute tolerance) is
-marked failed with the time reached and the reason; the others continue.
+many steps, a non-negative state below the band of :mod:`tumordyn._negative`) is
+marked failed with its :class:`~tumordyn.errors.SolverStatus`, the time reached and
+the reason; the others continue.
 
 The coefficients are those of Dormand & Prince (1980) as used by
 ``scipy.integrate.RK45`` (Shampine 1986 for the dense output).
@@ -35,11 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._negative import NEGATIVE_SLACK
+from ._solve import BATCH_METHOD, Problem, Solution, SolverOptions
+from .errors import SolverStatus
+
 if TYPE_CHECKING:
     from ._compile import CompiledModel
-    from ._schedule import Schedule
+    from ._dosing import DosingPlan
 
-__all__ = ["BatchSolution", "solve_batch"]
+__all__ = ["BatchSolution", "BatchEngine", "solve_batch"]
 
 _C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0])
 _A = [
@@ -87,6 +92,10 @@ class BatchSolution:
         Reason of each failure (empty string for a success).
     n_steps, n_rejected, nfev : numpy.ndarray of int
         Per patient: accepted steps, rejected steps, right-hand-side evaluations.
+    status : numpy.ndarray of int
+        Per patient: :class:`~tumordyn.errors.SolverStatus` code.
+    bad_state : numpy.ndarray of int
+        Per patient: the state that went negative, else -1.
     """
 
     t: np.ndarray
@@ -98,6 +107,8 @@ class BatchSolution:
     n_steps: np.ndarray
     n_rejected: np.ndarray
     nfev: np.ndarray
+    status: np.ndarray
+    bad_state: np.ndarray
 
 
 def _rms(x: np.ndarray) -> np.ndarray:
@@ -123,14 +134,31 @@ def _take(p: Sequence[Any], keep: np.ndarray) -> list[Any]:
     return [v if np.ndim(v) == 0 else v[keep] for v in p]
 
 
+class BatchEngine:
+    """The numpy-vectorised Dormand–Prince engine (``method="batch"``) behind the one solve interface."""
+
+    name = BATCH_METHOD
+
+    def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        sol = solve_batch(problem.compiled, problem.plan, problem.params.T, problem.y0.T, problem.t_eval,
+                          rtol=options.rtol, atol=options.atol, max_step=options.max_step,
+                          max_steps=options.max_steps)
+        B = problem.n_patients
+        return Solution(
+            problem.t_eval, np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0))), np.ascontiguousarray(sol.u.T),
+            np.array(sol.status), np.array(sol.t_reached), np.array(sol.bad_state), sol.messages,
+            np.array(sol.nfev), np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64), (BATCH_METHOD,) * B,
+            problem.plan.n_segments, problem.plan.n_doses,
+        )
+
+
 def solve_batch(
     compiled: CompiledModel,
-    schedule: Schedule,
+    plan: DosingPlan,
     params: np.ndarray,
     y0: np.ndarray,
     t_eval: np.ndarray,
-    t0: float,
-    t_end: float,
     *,
     rtol: float = 1e-6,
     atol: np.ndarray | None = None,
@@ -144,16 +172,14 @@ def solve_batch(
     ----------
     compiled : CompiledModel
         ``model.compiled``.
-    schedule : Schedule
-        Validated schedule shared by the batch (doses in the drugs' units).
+    plan : DosingPlan
+        The dosing shared by the batch (its window ``[plan.t0, plan.t_end]``).
     params : numpy.ndarray
         Parameters, shape ``(n_params, B)`` (one column per patient).
     y0 : numpy.ndarray
         Initial states, shape ``(n_states, B)``.
     t_eval : numpy.ndarray
-        Sorted output times within ``[t0, t_end]`` (days).
-    t0, t_end : float
-        Start and horizon (days).
+        Sorted output times within the plan's window (days).
     rtol : float, optional
         Relative tolerance (default 1e-6).
     atol : numpy.ndarray, optional
@@ -181,8 +207,7 @@ def solve_batch(
     k_out = t_eval.size
     atol_v = (compiled.atol if atol is None else np.asarray(atol, dtype=float)).reshape(n, 1)
     nonneg = compiled.nonnegative
-    neg_limit = np.where(nonneg, -atol_v[:, 0], -np.inf).reshape(n, 1)
-    drug_index = {d: i for i, d in enumerate(compiled.drug_names)}
+    neg_slack = np.where(nonneg, NEGATIVE_SLACK, -np.inf).reshape(n, 1)
 
     # parameters shared by the whole batch are passed as floats (cheaper arithmetic, nothing to gather)
     if shared is None:
@@ -193,31 +218,34 @@ def solve_batch(
     us = np.zeros((compiled.n_drugs, k_out))
     y = y0.copy()
     failed = np.zeros(B, dtype=bool)
-    t_reached = np.full(B, float(t_end))
+    t_reached = np.full(B, float(plan.t_end))
     messages = [""] * B
     n_steps = np.zeros(B, dtype=np.int64)
     n_rejected = np.zeros(B, dtype=np.int64)
     nfev = np.zeros(B, dtype=np.int64)
 
-    def fail(gidx: np.ndarray, t_at: np.ndarray, why: str) -> None:
+    status = np.zeros(B, dtype=np.int64)
+    bad_state = np.full(B, -1, dtype=np.int64)
+
+    def fail(gidx: np.ndarray, t_at: np.ndarray, why: str, code: SolverStatus, state: int = -1) -> None:
         for g, tt in zip(gidx.tolist(), np.broadcast_to(t_at, gidx.shape).tolist()):
             failed[g] = True
+            status[g] = int(code)
+            bad_state[g] = state
             t_reached[g] = tt
             messages[g] = why.format(t=tt)
-            ys[:, np.searchsorted(t_eval, tt, side="right"):, g] = np.nan
+            ys[:, :, g] = np.nan
 
-    breaks = schedule.breakpoints(t0, t_end)
+    breaks = plan.breaks
+    t_end = plan.t_end
     k = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for b, tb in enumerate(breaks):
-            tb = float(tb)
-            for drug, amount in schedule.bolus_at(tb).items():
-                comp, inc = compiled.dose_jump(drug_index[drug], amount, p_full)
+        for b, tb in enumerate(breaks.tolist()):
+            for d in np.flatnonzero(plan.bolus[b]).tolist():
+                comp, inc = compiled.dose_jump(d, float(plan.bolus[b, d]), p_full)
                 if comp >= 0:
                     y[comp] += inc
-            u = np.zeros(compiled.n_drugs)
-            for drug, rate in schedule.infusion_rates(tb).items():
-                u[drug_index[drug]] = rate
+            u = np.array(plan.rates[b])
             last = b == len(breaks) - 1
             t_next = float(t_end) if last else float(breaks[b + 1])
             k_end = k_out if last else int(np.searchsorted(t_eval, t_next, side="left"))
@@ -231,14 +259,15 @@ def solve_batch(
             gidx = np.flatnonzero(alive)
             if gidx.size:
                 _segment(
-                    rhs, y, p_full, u, gidx, tb, t_next, t_eval, k, k_end, ys, rtol, atol_v, neg_limit, nonneg,
+                    rhs, y, p_full, u, gidx, tb, t_next, t_eval, k, k_end, ys, rtol, atol_v, neg_slack, nonneg,
                     max_step, max_steps, n_steps, n_rejected, nfev, fail,
                 )
             us[:, k:k_end] = u[:, None]
             k = k_end
-    for a in (ys, us, failed, t_reached, n_steps, n_rejected, nfev):
+    for a in (ys, us, failed, t_reached, n_steps, n_rejected, nfev, status, bad_state):
         a.flags.writeable = False
-    return BatchSolution(t_eval, ys, us, failed, t_reached, tuple(messages), n_steps, n_rejected, nfev)
+    return BatchSolution(t_eval, ys, us, failed, t_reached, tuple(messages), n_steps, n_rejected, nfev, status,
+                         bad_state)
 
 
 def _segment(
@@ -255,7 +284,7 @@ def _segment(
     ys: np.ndarray,
     rtol: float,
     atol: np.ndarray,
-    neg_limit: np.ndarray,
+    neg_slack: np.ndarray,
     nonneg: np.ndarray,
     max_step: float,
     max_steps: int,
@@ -297,6 +326,7 @@ def _segment(
     done = np.zeros(m, dtype=bool)
     steps_used = n_steps[gidx] + n_rejected[gidx]
     K = np.empty((7, n, m))
+    segmax = np.abs(yw)  # largest |y| of each state and patient in this segment (the negative-state band)
     while m:
         h = np.minimum(h, max_step)
         remaining = t_stop - t
@@ -330,17 +360,20 @@ def _segment(
         newly_failed = np.zeros(m, dtype=bool)
         if np.any(accept):
             ai = np.flatnonzero(accept)
-            # a non-negative state below minus its absolute tolerance: the patient fails, as in simulate()
-            low = np.any(y_new[:, ai] < neg_limit, axis=0)
+            # a non-negative state below the band (tumordyn._negative): the patient fails, as in simulate()
+            segmax[:, ai] = np.maximum(segmax[:, ai], np.abs(y_new[:, ai]))
+            limit = -neg_slack * (atol + rtol * segmax[:, ai])
+            low = np.any(y_new[:, ai] < limit, axis=0)
             if np.any(low):
                 bad = ai[low]
                 for j in bad.tolist():
-                    i = int(np.flatnonzero((y_new[:, j] < neg_limit[:, 0]))[0])
+                    i = int(np.flatnonzero(y_new[:, j] < -neg_slack[:, 0] * (atol[:, 0] + rtol * segmax[:, j]))[0])
                     fail(
                         gidx[j : j + 1],
                         t_new[j],
-                        f"state #{i} fell to {y_new[i, j]:.6g} at t = {{t:.6g}} days, below minus its absolute "
-                        f"tolerance {atol[i, 0]:g}; tighten rtol/atol or check the rates",
+                        f"state #{i} fell to {y_new[i, j]:.6g} at t = {{t:.6g}} days, below {NEGATIVE_SLACK:g} x its "
+                        "error tolerance; tighten rtol/atol or check the rates",
+                        SolverStatus.NEGATIVE_STATE, i,
                     )
                 newly_failed[bad] = True
                 accept[bad] = False
@@ -381,13 +414,19 @@ def _segment(
         min_step = 10 * np.abs(np.nextafter(t, np.inf) - t)
         tiny = live & ~accept & ~newly_failed & ((h < min_step) | ~np.isfinite(h))
         if np.any(tiny):
-            fail(gidx[tiny], t[tiny], "step size fell below the spacing of floating-point numbers at t = {t:.6g} "
-                 "days (non-finite values or a singular right-hand side)")
+            nonfinite = tiny & ~np.all(np.isfinite(y_new), axis=0)
+            if np.any(nonfinite):
+                fail(gidx[nonfinite], t[nonfinite], "non-finite values at t = {t:.6g} days", SolverStatus.NON_FINITE)
+            under = tiny & ~nonfinite
+            if np.any(under):
+                fail(gidx[under], t[under], "step size fell below the spacing of floating-point numbers at t = "
+                     "{t:.6g} days (a blow-up or a singular right-hand side)", SolverStatus.STEP_SIZE_UNDERFLOW)
             newly_failed |= tiny
         many = live & ~newly_failed & (steps_used >= max_steps) & ~(accept & hits_stop)
         if np.any(many):
             fail(gidx[many], t[many], f"more than max_steps = {max_steps} steps before t = {{t:.6g}} days: the "
-                 "problem is stiff for this patient; an implicit method (td.simulate with method='LSODA') solves it")
+                 "problem is stiff for this patient; an implicit method (td.simulate with method='LSODA') solves it",
+                 SolverStatus.TOO_MANY_STEPS)
             newly_failed |= many
         finished = accept & hits_stop
         if np.any(finished):
@@ -399,7 +438,7 @@ def _segment(
         if n_done >= max(1, m // 4):
             keep = ~done
             gidx, yw, f, t, h, ko = gidx[keep], yw[:, keep], f[:, keep], t[keep], h[keep], ko[keep]
-            rejected_before, steps_used = rejected_before[keep], steps_used[keep]
+            rejected_before, steps_used, segmax = rejected_before[keep], steps_used[keep], segmax[:, keep]
             pw = _take(pw, keep)
             m = gidx.size
             done = np.zeros(m, dtype=bool)

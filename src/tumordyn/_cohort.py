@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ._batch import solve_batch
+from ._dosing import DosingPlan
+from ._integrate import solve
+from ._solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
 from ._distributions import (
     SAMPLING_METHODS,
     Distribution,
@@ -134,37 +136,17 @@ def _solve(task: _Task, schedule: Schedule, P: np.ndarray, Y0: np.ndarray, grid:
     """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev."""
     compiled = task.model.compiled
     cfg = task.solver
-    method = cfg.method
-    if method == "numba":
-        from ._fast import simulate_batch
+    opts = SolverOptions(_ENGINE[cfg.method], cfg.rtol, cfg.atol, cfg.max_step, cfg.max_steps)
+    plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
+    sol = solve(Problem(compiled, plan, P.T, Y0.T, grid), opts)
+    failed = ~sol.ok
+    messages = [str(sol.error(j, compiled)) if failed[j] else "" for j in range(P.shape[1])]
+    y = np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0)))
+    return y, np.array(sol.t_reached), failed, messages, int(sol.nfev.sum())
 
-        ys = simulate_batch(
-            task.model, P.T, schedule, t_end=t_end, t_eval=grid, initial=Y0.T,
-            rtol=cfg.rtol, atol=dict(zip(compiled.state_names, cfg.atol.tolist())),
-            max_step=cfg.max_step, max_steps=cfg.max_steps, on_error="nan",
-        )  # fmt: skip
-        y = np.ascontiguousarray(np.transpose(ys, (2, 1, 0)))
-        failed = np.any(np.isnan(y), axis=(0, 1))
-        messages = [""] * P.shape[1]
-        t_reached = np.full(P.shape[1], t_end)
-        nfev = 0
-        if np.any(failed):
-            # re-run the failed patients with the numpy engine to learn when and why they failed
-            idx = np.flatnonzero(failed)
-            sol = solve_batch(compiled, schedule, P[:, idx], Y0[:, idx], grid, 0.0, t_end, rtol=cfg.rtol,
-                              atol=cfg.atol, max_step=cfg.max_step, max_steps=cfg.max_steps, shared=task.shared)
-            y = y.copy()
-            for j, g in enumerate(idx.tolist()):
-                t_reached[g] = sol.t_reached[j]
-                messages[g] = sol.messages[j] or "the compiled integrator failed (status from numba)"
-                if not sol.failed[j]:
-                    y[:, :, g] = sol.y[:, :, j]
-                    failed[g] = False
-                    messages[g] = ""
-        return y, t_reached, failed, messages, nfev
-    sol = solve_batch(compiled, schedule, P, Y0, grid, 0.0, t_end, rtol=cfg.rtol, atol=cfg.atol,
-                      max_step=cfg.max_step, max_steps=cfg.max_steps, shared=task.shared)
-    return np.asarray(sol.y), sol.t_reached.copy(), sol.failed.copy(), list(sol.messages), int(sol.nfev.sum())
+
+#: The solve-layer engine of each cohort method.
+_ENGINE = {"numba": COMPILED_METHOD, "batch": BATCH_METHOD}
 
 
 def _run_chunk(task: _Task) -> _ChunkOut:

@@ -52,33 +52,30 @@ import numpy as np
 
 from ._negative import NEGATIVE_SLACK
 from ._schedule import Schedule
-from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from ._solve import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
+from .errors import SolverStatus, SpecificationError
 
 if TYPE_CHECKING:
     from ._compile import CompiledModel
-    from ._model import Model
-    from ._simulate import SolverOptions
 
 __all__ = [
     "numba_available",
     "FAST_METHOD",
     "FastFunctions",
     "fast_functions",
-    "simulate_batch",
+    "CompiledEngine",
     "rhs_call_cost",
     "DEFAULT_MAX_STEPS",
 ]
 
 #: Name of the compiled method in :func:`tumordyn.simulate` (``method="dopri5"``).
-FAST_METHOD = "dopri5"
+FAST_METHOD = COMPILED_METHOD
 
-#: Default cap on the number of steps (accepted + rejected) of one solve.
-DEFAULT_MAX_STEPS = 1_000_000
-
-# status codes returned by the compiled core
-_OK, _UNDERFLOW, _MAX_STEPS, _NONFINITE, _STIFF, _NEGATIVE = 0, 1, 2, 3, 4, 5
-_STIFF_MESSAGE = "stiffness detected"
-_MAX_STEPS_MESSAGE = "too many steps"
+# status codes returned by the compiled core: SolverStatus values, as plain ints for numba
+_OK, _UNDERFLOW, _MAX_STEPS, _NONFINITE, _STIFF, _NEGATIVE = (
+    int(SolverStatus.OK), int(SolverStatus.STEP_SIZE_UNDERFLOW), int(SolverStatus.TOO_MANY_STEPS),
+    int(SolverStatus.NON_FINITE), int(SolverStatus.STIFF), int(SolverStatus.NEGATIVE_STATE),
+)
 # slots of the integer stats array
 _NFEV, _NACC, _NREJ, _NSEG, _BADSTATE = 0, 1, 2, 3, 4
 _N_STATS = 5
@@ -419,6 +416,7 @@ def _batch_seq_py(
     nonneg: np.ndarray,
     max_step: float,
     max_steps: int,
+    detect_stiff: bool,
     ys: np.ndarray,
     stats: np.ndarray,
     t_reached: np.ndarray,
@@ -428,7 +426,7 @@ def _batch_seq_py(
     for j in range(P.shape[0]):
         status[j] = _core_nb(
             rhs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
-            rtol, atol, nonneg, max_step, max_steps, False, ys[j], stats[j], t_reached[j : j + 1],
+            rtol, atol, nonneg, max_step, max_steps, detect_stiff, ys[j], stats[j], t_reached[j : j + 1],
         )  # fmt: skip
 
 
@@ -448,6 +446,7 @@ def _batch_par_py(
     nonneg: np.ndarray,
     max_step: float,
     max_steps: int,
+    detect_stiff: bool,
     ys: np.ndarray,
     stats: np.ndarray,
     t_reached: np.ndarray,
@@ -457,7 +456,7 @@ def _batch_par_py(
     for j in _prange(P.shape[0]):
         status[j] = _core_nb(
             rhs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
-            rtol, atol, nonneg, max_step, max_steps, False, ys[j], stats[j], t_reached[j : j + 1],
+            rtol, atol, nonneg, max_step, max_steps, detect_stiff, ys[j], stats[j], t_reached[j : j + 1],
         )  # fmt: skip
 
 
@@ -488,7 +487,7 @@ def _compiled() -> dict[str, Any]:
     loop = numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py)
     batch_sig = types.void(
         fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
-        types.float64, arr1, barr, types.float64, types.int64,
+        types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         types.float64[:, :, ::1], types.int64[:, ::1], arr1, iarr,
     )  # fmt: skip
     return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop}
@@ -636,362 +635,65 @@ def fast_functions(compiled: CompiledModel) -> FastFunctions:
 # ----------------------------------------------------------------------------------
 
 
-def _schedule_arrays(
-    compiled: CompiledModel, schedule: Schedule, t0: float, t_end: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Breakpoints, summed bolus amounts and infusion rates per breakpoint, and the number of doses applied.
-
-    Same conventions as :func:`tumordyn._simulate.integrate`: zero-amount doses and
-    zero-rate infusions are ignored, infusions are right-open ``[start, end)``.
-    Memoised on the (immutable, hashable) schedule; fresh copies are returned.
-    """
-    breaks, bolus, rates, n_doses = _schedule_arrays_cached(compiled.drug_names, schedule, float(t0), float(t_end))
-    return breaks.copy(), bolus.copy(), rates.copy(), n_doses
-
-
-@functools.lru_cache(maxsize=128)
-def _schedule_arrays_cached(
-    drug_names: tuple[str, ...], schedule: Schedule, t0: float, t_end: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    n_drugs = len(drug_names)
-    drug_index = {d: i for i, d in enumerate(drug_names)}
-    breaks = np.ascontiguousarray(schedule.breakpoints(t0, t_end), dtype=float)
-    n_br = breaks.size
-    bolus = np.zeros((n_br, n_drugs))
-    rates = np.zeros((n_br, n_drugs))
-    doses = [d for d in schedule.doses if d.amount > 0 and t0 <= d.time <= t_end]
-    n_doses = 0
-    if doses:
-        times = np.array([d.time for d in doses], dtype=float)
-        rows = np.searchsorted(breaks, times)
-        cols = np.array([drug_index[d.drug] for d in doses], dtype=np.int64)
-        np.add.at(bolus, (rows, cols), np.array([d.amount for d in doses], dtype=float))
-        n_doses = len(doses)
-    for inf in schedule.infusions:
-        if inf.rate > 0:
-            on = (breaks >= inf.start) & (breaks < inf.end)
-            rates[on, drug_index[inf.drug]] += inf.rate
-    for arr in (breaks, bolus, rates):
-        arr.flags.writeable = False
-    return breaks, bolus, rates, n_doses
-
-
 def _dose_arrays(compiled: CompiledModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     vol_idx = np.array([v[0] for v in compiled._dose_volume], dtype=np.int64)
     vol_const = np.array([v[1] for v in compiled._dose_volume], dtype=float)
     return np.ascontiguousarray(compiled.dose_compartment, dtype=np.int64), vol_idx, vol_const
 
 
-def _raise_for(status: int, t: float, bad_state: int, compiled: CompiledModel, where: str = "") -> None:
-    name = compiled.model_name
-    if status == _UNDERFLOW:
-        raise SolverError(
-            f"integration of model {name!r}{where} failed: step size underflow "
-            "(the solution may blow up or the problem is very stiff; try method='LSODA')",
-            t=t,
-            solver_message="step size underflow",
-        )
-    if status == _MAX_STEPS:
-        raise SolverError(
-            f"integration of model {name!r}{where} failed: maximum number of steps exceeded "
-            "(the problem may be stiff; try method='LSODA' or loosen rtol)",
-            t=t,
-            solver_message=_MAX_STEPS_MESSAGE,
-        )
-    if status == _NONFINITE:
-        raise SolverError(f"integration of model {name!r}{where} produced non-finite values", t=t)
-    if status == _STIFF:
-        raise SolverError(
-            f"integration of model {name!r}{where} stopped: the problem became stiff", t=t,
-            solver_message=_STIFF_MESSAGE,
-        )
-    if status == _NEGATIVE:
-        state = compiled.state_names[bad_state]
-        raise NegativeStateError(
-            f"state {state!r} of model {name!r}{where} fell below zero by more than {NEGATIVE_SLACK:g} x "
-            f"its error tolerance (atol {compiled.atol[bad_state]:g} + rtol x its largest value in the "
-            "segment); tighten rtol/atol or check the rates",
-            t=t,
-        )
+#: The compiled core's messages by status (its statuses are SolverStatus codes).
+_MESSAGES = {
+    int(SolverStatus.STEP_SIZE_UNDERFLOW): "step size underflow",
+    int(SolverStatus.TOO_MANY_STEPS): "too many steps",
+    int(SolverStatus.NON_FINITE): "non-finite values",
+    int(SolverStatus.STIFF): "stiffness detected",
+    int(SolverStatus.NEGATIVE_STATE): "a non-negative state fell below zero",
+}
 
 
-def integrate_fast(
-    compiled: CompiledModel,
-    schedule: Schedule,
-    p: np.ndarray,
-    y0: np.ndarray,
-    t_eval: np.ndarray,
-    t0: float,
-    t_end: float,
-    opts: SolverOptions,
-    *,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    detect_stiff: bool = False,
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int]]:
-    """Compiled counterpart of :func:`tumordyn._simulate.integrate` (same arguments and return value).
-
-    Raises
-    ------
-    SolverError
-        On step size underflow, too many steps, non-finite values, or (with
-        ``detect_stiff``) stiffness; ``.t`` is the time reached (days).
-    NegativeStateError
-        If a non-negative state falls below minus its absolute tolerance.
-    """
-    ff = fast_functions(compiled)
-    core = _compiled()["core"]
-    breaks, bolus, rates, n_doses = _schedule_arrays(compiled, schedule, t0, t_end)
-    dose_comp, vol_idx, vol_const = _dose_arrays(compiled)
-    te = np.ascontiguousarray(t_eval, dtype=float)
-    ys = np.empty((te.size, compiled.n_states))
-    stats = np.zeros(_N_STATS, dtype=np.int64)
-    t_reached = np.zeros(1)
-    status = core(
-        ff.rhs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
-        np.ascontiguousarray(p, dtype=float), np.ascontiguousarray(y0, dtype=float),
-        float(opts.rtol), np.ascontiguousarray(opts.atol, dtype=float),
-        np.array(compiled.nonnegative, dtype=np.bool_), float(opts.max_step), int(max_steps),
-        bool(detect_stiff), ys, stats, t_reached,
-    )  # fmt: skip
-    if status != _OK:
-        _raise_for(int(status), float(t_reached[0]), int(stats[_BADSTATE]), compiled)
-    idx = np.searchsorted(breaks, te, side="right") - 1
-    us = rates[np.clip(idx, 0, breaks.size - 1)]
-    return ys, us, (int(stats[_NFEV]), 0, 0, int(stats[_NSEG]), n_doses)
-
-
-def integrate_compiled(
-    compiled: CompiledModel,
-    schedule: Schedule,
-    p: np.ndarray,
-    y0: np.ndarray,
-    t_eval: np.ndarray,
-    t0: float,
-    t_end: float,
-    opts: SolverOptions,
-    *,
-    fallback: bool,
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int], str]:
-    """Run the compiled integrator; with ``fallback``, redo the solve with ``opts.method`` if it fails.
-
-    ``fallback=True`` is ``method="auto"``: stiffness detection is on, and if the
-    compiled path stops because the problem is stiff (or needs too many steps)
-    the scipy path with ``opts.method`` (LSODA) is used instead. Other failures
-    (non-finite values, step size underflow, negative states) are raised as they
-    are: an implicit method does not cure a solution that blows up.
-
-    Returns
-    -------
-    tuple
-        ``(ys, us, counters, method_used)``; see :func:`integrate_fast`.
-    """
-    if not fallback:
-        return (*integrate_fast(compiled, schedule, p, y0, t_eval, t0, t_end, opts), FAST_METHOD)
-    try:
-        return (
-            *integrate_fast(compiled, schedule, p, y0, t_eval, t0, t_end, opts, detect_stiff=True),
-            FAST_METHOD,
-        )
-    except SolverError as exc:
-        if exc.solver_message not in (_STIFF_MESSAGE, _MAX_STEPS_MESSAGE):
-            raise
-        from ._simulate import integrate
-
-        return (*integrate(compiled, schedule, p, y0, t_eval, t0, t_end, opts), opts.method)
-
-
-# ----------------------------------------------------------------------------------
-# Batch: many parameter sets, one schedule
-# ----------------------------------------------------------------------------------
-
-
-def _batch_initial(compiled: CompiledModel, initial: Any, n_batch: int) -> np.ndarray:
-    if initial is None or isinstance(initial, Mapping):
-        y0 = compiled.initial_vector(initial)
-        return np.tile(np.asarray(y0, dtype=float), (n_batch, 1))
-    try:
-        arr = np.array(initial, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError("`initial` must be None, a mapping of state name to value, or an array") from None
-    if arr.ndim == 1:
-        arr = np.broadcast_to(arr, (n_batch, arr.shape[0]))
-    if arr.shape != (n_batch, compiled.n_states):
-        raise SpecificationError(
-            f"`initial` must have shape ({compiled.n_states},) or ({n_batch}, {compiled.n_states}) "
-            f"(states {', '.join(compiled.state_names)}), got {np.shape(initial)}"
-        )
-    bad = ~np.isfinite(arr)
-    if np.any(bad):
-        r, c = np.argwhere(bad)[0]
-        raise SpecificationError(f"`initial` row {r}: state {compiled.state_names[c]!r} is not finite ({arr[r, c]})")
-    neg = (arr < 0) & compiled.nonnegative[None, :]
-    if np.any(neg):
-        r, c = np.argwhere(neg)[0]
-        raise SpecificationError(
-            f"`initial` row {r}: state {compiled.state_names[c]!r} is non-negative; got {arr[r, c]}"
-        )
-    return np.array(arr, dtype=float, order="C")
-
-
-def _batch_params(compiled: CompiledModel, params: Any) -> np.ndarray:
-    try:
-        arr = np.array(params, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError("`params` must be an array of shape (B, n_params) of floats") from None
-    if arr.ndim == 1 and arr.shape[0] == compiled.n_params:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != compiled.n_params or arr.shape[0] == 0:
-        raise SpecificationError(
-            f"`params` must have shape (B, {compiled.n_params}) with columns in the order "
-            f"model.compiled.param_names = {compiled.param_names}; got shape {np.shape(params)}"
-        )
-    bad = ~np.isfinite(arr)
-    if np.any(bad):
-        r, c = np.argwhere(bad)[0]
-        raise SpecificationError(f"`params` row {r}: parameter {compiled.param_names[c]!r} is not finite ({arr[r, c]})")
-    out = (arr < compiled.lower_bounds[None, :]) | (arr > compiled.upper_bounds[None, :])
-    if np.any(out):
-        r, c = np.argwhere(out)[0]
-        raise SpecificationError(
-            f"`params` row {r}: parameter {compiled.param_names[c]!r} = {arr[r, c]:g} is outside its bounds "
-            f"[{compiled.lower_bounds[c]:g}, {compiled.upper_bounds[c]:g}]"
-        )
-    return np.array(arr, dtype=float, order="C")
-
-
-def simulate_batch(
-    model: Model,
-    params: np.ndarray,
-    schedule: Schedule | None = None,
-    *,
-    t_end: float,
-    t_eval: Any = None,
-    initial: Any = None,
-    t0: float = 0.0,
-    rtol: float = 1e-6,
-    atol: float | Mapping[str, float] | None = None,
-    max_step: float = np.inf,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    parallel: bool = False,
-    on_error: str = "raise",
-) -> np.ndarray:
-    """Simulate many parameter sets under one schedule with the compiled integrator.
-
-    The loop over patients runs inside numba (optionally in parallel threads with
-    ``prange``); each patient is integrated exactly as ``tumordyn.simulate(...,
-    method="dopri5")`` would.
+class CompiledEngine:
+    """The compiled Dormand–Prince 5(4) engine (``method="dopri5"``) behind the one solve interface.
 
     Parameters
     ----------
-    model : Model
-        The model.
-    params : array_like, shape (B, n_params)
-        One full parameter vector per row, columns in the order
-        ``model.compiled.param_names`` (build one from defaults with
-        ``model.compiled.param_vector()``). Checked for finiteness and bounds.
-    schedule : Schedule, optional
-        Doses and infusions shared by all patients (``None``: no treatment).
-    t_end : float
-        Horizon (days).
-    t_eval : array_like, optional
-        Sorted output times within ``[t0, t_end]`` (days); default as in
-        :func:`tumordyn.simulate`.
-    initial : None, mapping, array_like (n_states,) or (B, n_states), optional
-        Initial states: the model's (with overrides by name) or per patient.
-    t0 : float, optional
-        Initial time (days).
-    rtol : float, optional
-        Relative tolerance (default 1e-6).
-    atol : float or mapping, optional
-        Absolute tolerances (state units); default: each state's ``atol``.
-    max_step : float, optional
-        Largest step (days).
-    max_steps : int, optional
-        Cap on steps per patient (accepted + rejected).
     parallel : bool, optional
-        Spread patients over numba's threads (``numba.prange``).
-    on_error : {"raise", "nan"}, optional
-        ``"raise"``: a failed patient raises :class:`~tumordyn.errors.SolverError`
-        (or :class:`~tumordyn.errors.NegativeStateError`) naming its row;
-        ``"nan"``: its rows of the result are NaN and the others are returned.
-
-    Returns
-    -------
-    numpy.ndarray
-        States at ``t_eval``, shape ``(B, len(t_eval), n_states)`` (read-only),
-        states in the order ``model.compiled.state_names``; values at a dose time
-        are after the dose.
-
-    Raises
-    ------
-    ImportError
-        If numba is not installed.
-    SpecificationError, TypeError, UnknownNameError
-        For malformed or out-of-bounds inputs (the row and name are given).
-    SolverError, NegativeStateError
-        With ``on_error="raise"``, for the first failed patient.
-
-    Examples
-    --------
-    >>> import numpy as np, tumordyn as td
-    >>> m = td.models.logistic_growth()
-    >>> P = np.tile(m.compiled.param_vector(), (3, 1))
-    >>> td.simulate_batch(m, P, t_end=10.0, t_eval=[0, 10]).shape
-    (3, 2, 1)
+        Spread the patients over numba's threads (``numba.prange``); each patient's answer is the same
+        bit for bit whatever the thread count.
     """
-    from ._model import Model
-    from ._simulate import _check_t_eval, _check_time, resolve_options
 
-    if not isinstance(model, Model):
-        raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
-    if schedule is None:
-        schedule = Schedule()
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"`schedule` must be a tumordyn Schedule (or None), got {type(schedule).__name__}")
-    if on_error not in ("raise", "nan"):
-        raise SpecificationError(f"`on_error` must be 'raise' or 'nan', got {on_error!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise SpecificationError(f"`max_steps` must be a positive integer, got {max_steps!r}")
-    t0 = _check_time(t0, "t0")
-    t_end = _check_time(t_end, "t_end")
-    if t0 < 0:
-        raise SpecificationError(f"`t0` must be >= 0 days, got {t0}")
-    if not t_end > t0:
-        raise SpecificationError(f"`t_end` must be greater than t0 = {t0} days, got {t_end}")
-    compiled = model.compiled
-    schedule.validate(model.drugs.names, t_end=t_end, t0=t0, where=f"model {model.name!r}")
-    for dose in schedule.doses:
-        if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
-            raise SpecificationError(
-                f"drug {dose.drug!r} of model {model.name!r} is a direct-input drug (no compartment): "
-                f"it takes Infusion items, not the bolus Dose at t = {dose.time} days"
-            )
-    te = np.ascontiguousarray(_check_t_eval(t_eval, t0, t_end))
-    P = _batch_params(compiled, params)  # noqa: N806
-    Y0 = _batch_initial(compiled, initial, P.shape[0])  # noqa: N806
-    opts = resolve_options(compiled, "LSODA", rtol, atol, max_step)
-    ff = fast_functions(compiled)
-    breaks, bolus, rates, _ = _schedule_arrays(compiled, schedule, t0, t_end)
-    dose_comp, vol_idx, vol_const = _dose_arrays(compiled)
-    n_b = P.shape[0]
-    ys = np.empty((n_b, te.size, compiled.n_states))
-    stats = np.zeros((n_b, _N_STATS), dtype=np.int64)
-    t_reached = np.zeros(n_b)
-    status = np.zeros(n_b, dtype=np.int64)
-    fn = _compiled_batch(bool(parallel))
-    fn(
-        ff.rhs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P, Y0,
-        float(opts.rtol), np.ascontiguousarray(opts.atol), np.array(compiled.nonnegative, dtype=np.bool_),
-        float(opts.max_step), int(max_steps), ys, stats, t_reached, status,
-    )  # fmt: skip
-    failed = np.flatnonzero(status != _OK)
-    if failed.size:
-        if on_error == "raise":
-            j = int(failed[0])
-            _raise_for(int(status[j]), float(t_reached[j]), int(stats[j, _BADSTATE]), compiled, f" (params row {j})")
+    name = FAST_METHOD
+
+    def __init__(self, parallel: bool = False) -> None:
+        self.parallel = bool(parallel)
+
+    def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        c = problem.compiled
+        ff = fast_functions(c)
+        plan = problem.plan
+        dose_comp, vol_idx, vol_const = _dose_arrays(c)
+        te = problem.t_eval
+        B = problem.n_patients
+        ys = np.empty((B, te.size, c.n_states))
+        stats = np.zeros((B, _N_STATS), dtype=np.int64)
+        t_reached = np.zeros(B)
+        status = np.zeros(B, dtype=np.int64)
+        fn = _compiled_batch(self.parallel)
+        fn(
+            ff.rhs, te, plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy(), dose_comp, vol_idx, vol_const,
+            problem.params, problem.y0, float(options.rtol), np.array(options.atol, dtype=float),
+            np.array(c.nonnegative, dtype=np.bool_), float(options.max_step), int(options.max_steps),
+            bool(detect_stiff), ys, stats, t_reached, status,
+        )  # fmt: skip
+        failed = status != _OK
         ys[failed] = np.nan
-    ys.flags.writeable = False
-    return ys
+        t_reached[~failed] = plan.t_end
+        bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+        messages = tuple(_MESSAGES.get(int(x), "") for x in status)
+        zeros = np.zeros(B, dtype=np.int64)
+        return Solution(te, ys, plan.rates_at(te), status, t_reached, bad_state, messages,
+                        np.array(stats[:, _NFEV]), zeros, zeros.copy(), (FAST_METHOD,) * B, plan.n_segments,
+                        plan.n_doses)
 
 
 def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time: bool = True) -> float:

@@ -29,14 +29,19 @@ import warnings
 import re
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
 from ._schedule import Schedule
-from ._simulate import _IMPLICIT, NEGATIVE_SLACK, SolverOptions, SolverStats, resolve_options
+from ._dosing import DosingPlan
+from ._integrate import solve
+from ._negative import NEGATIVE_SLACK
+from ._simulate import SolverStats, resolve_options
+from ._solve import COMPILED_METHOD, IMPLICIT_METHODS, Problem, SolverOptions
+from .errors import SolverStatus
 from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -58,6 +63,8 @@ FAILED_SOLVE_RESIDUAL = 1.0e4
 #: Step cap (accepted + rejected) per subject and solve of the compiled integrator during a fit;
 #: beyond it the problem is taken as stiff and the fit switches to LSODA.
 COMPILED_MAX_STEPS = 100_000
+#: Statuses of the compiled engine after which a fit goes on with LSODA (stiff problems).
+_SWITCH_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS, SolverStatus.STEP_SIZE_UNDERFLOW)
 
 #: Smallest model prediction used on the log scale (a prediction of 0 becomes this).
 LOG_FLOOR = 1.0e-300
@@ -322,7 +329,7 @@ def solve_batch(
             return rhs(t, yf.reshape(n, B), P, U).reshape(-1)
 
         kwargs: dict[str, Any] = {}
-        if opts.method in _IMPLICIT:
+        if opts.method in IMPLICIT_METHODS:
 
             def jfun(t: float, yf: np.ndarray, P: np.ndarray = P, U: np.ndarray = U) -> np.ndarray:
                 jb = jac(t, yf.reshape(n, B), P, U)  # (n, n, B)
@@ -582,47 +589,27 @@ class _Problem:
         return [Q[self.ti[self.sub_rows[j]], self.qi[self.sub_rows[j]], b] for b, j in enumerate(col_subject)]
 
     def _setup_compiled(self) -> None:
-        """Per-subject arrays for the compiled Dormand–Prince batch loop of :mod:`tumordyn._fast`."""
-        from ._fast import _compiled_batch, _dose_arrays, _schedule_arrays, fast_functions
-
+        """Per-subject dosing plans and output times for the compiled engine (through the one solve layer)."""
         c = self.compiled
-        self._ff = fast_functions(c)
-        self._batch_fn = _compiled_batch(False)
-        self._dose = _dose_arrays(c)
-        self._sub_sched = []
+        self._compiled_opts = replace(self.opts, method=COMPILED_METHOD, max_steps=COMPILED_MAX_STEPS)
+        self._sub_plan = []
         for j, s in enumerate(self.subjects):
             te = np.ascontiguousarray(self.sub_t[j])
             t_end = float(te[-1]) if te[-1] > self.t0 else self.t0 + 1.0
-            breaks, bolus, rates, _ = _schedule_arrays(c, self.schedules[s], self.t0, t_end)
-            idx = np.clip(np.searchsorted(breaks, te, side="right") - 1, 0, breaks.size - 1)
-            self._sub_sched.append((te, breaks, bolus, rates, rates[idx]))
-        self._atol = np.ascontiguousarray(self.opts.atol, dtype=float)
-        self._nonneg = np.array(c.nonnegative, dtype=np.bool_)
+            self._sub_plan.append((te, DosingPlan.build(c.drug_names, self.schedules[s], self.t0, t_end)))
 
     def _compiled_preds(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
-        from ._fast import _BADSTATE, _N_STATS, _OK, _raise_for
-
         c = self.compiled
         out: list[np.ndarray | None] = [None] * len(col_subject)
         for j in np.unique(col_subject):
             bs = np.flatnonzero(col_subject == j)
-            te, breaks, bolus, rates, u_te = self._sub_sched[j]
-            nb = bs.size
-            ys = np.empty((nb, te.size, c.n_states))
-            stats = np.zeros((nb, _N_STATS), dtype=np.int64)
-            t_reached = np.zeros(nb)
-            status = np.zeros(nb, dtype=np.int64)
-            self._batch_fn(self._ff.rhs, te, breaks, bolus, rates, *self._dose,
-                           np.ascontiguousarray(P[:, bs].T), np.ascontiguousarray(Y0[:, bs].T),
-                           float(self.opts.rtol), self._atol, self._nonneg, float(self.opts.max_step),
-                           COMPILED_MAX_STEPS, ys, stats, t_reached, status)
-            bad = np.flatnonzero(status != _OK)
-            if bad.size:
-                k = int(bad[0])
-                _raise_for(int(status[k]), float(t_reached[k]), int(stats[k, _BADSTATE]), c, f" (subject {self.subjects[j]!r})")
+            te, plan = self._sub_plan[j]
+            sol = solve(Problem(c, plan, P[:, bs].T, Y0[:, bs].T, te), self._compiled_opts)
+            sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
+            u_te = sol.u
             rows = self.sub_rows[j]
             for k, b in enumerate(bs):
-                q = ys[k]
+                q = sol.y[k]
                 if self.with_obs:
                     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                         obs = np.asarray(c.observe(te, q.T, P[:, b], u_te.T), dtype=float)
@@ -636,8 +623,7 @@ class _Problem:
         except SolverError as err:
             # the explicit compiled integrator gives up on stiff problems: switch to LSODA for the
             # rest of the fit (one integrator throughout keeps the objective function consistent)
-            if self.engine == "compiled" and err.solver_message in ("stiff", "too many steps", "step size underflow"):
-                # e.g. fast kinetics: LSODA handles stiffness
+            if self.engine == "compiled" and err.status in _SWITCH_STATUSES:
                 self.engine = "scipy"
                 return self.column_preds(P, Y0, col_subject)
             raise

@@ -27,7 +27,7 @@ from .errors import SolverError, SpecificationError, UnknownNameError
 if TYPE_CHECKING:  # pragma: no cover
     from ._compile import CompiledModel
     from ._model import Model
-    from ._simulate import SolverOptions
+    from ._solve import SolverOptions
 
 __all__ = ["AdaptiveRule", "Regimen", "RuleEvent", "as_regimen"]
 
@@ -372,7 +372,7 @@ def integrate_with_rules(
     events : tuple of RuleEvent
         The rule switches, in time order.
     """
-    from ._simulate import check_segment, euler_step, is_tiny_segment, solve_segment
+    from ._scipy_engine import check_segment, euler_step, is_tiny_segment, solve_segment
 
     fixed = regimen.schedule
     rules = regimen.rules

@@ -13,6 +13,7 @@ Every error subclasses the built-in exception a user already catches:
 from __future__ import annotations
 
 import difflib
+import enum
 from collections.abc import Iterable
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "UnknownNameError",
     "UnsafeExpressionError",
     "SolverError",
+    "SolverStatus",
     "NegativeStateError",
     "closest_names",
 ]
@@ -99,6 +101,28 @@ class UnknownNameError(TumordynError, KeyError):
         return self.message
 
 
+class SolverStatus(enum.IntEnum):
+    """How a solve ended, as every engine reports it (one code per patient of a batch).
+
+    Fallbacks and error types are decided on these codes, never on message text.
+    """
+
+    #: Reached the end.
+    OK = 0
+    #: The step size fell below what the time can resolve (a blow-up, or a very stiff problem).
+    STEP_SIZE_UNDERFLOW = 1
+    #: The step budget (``Solver.max_steps``) ran out.
+    TOO_MANY_STEPS = 2
+    #: A state or a derivative became NaN or infinite.
+    NON_FINITE = 3
+    #: An explicit method detected stiffness and stopped (``method="auto"`` then hands over to LSODA).
+    STIFF = 4
+    #: A non-negative state fell below zero beyond the documented band (:class:`NegativeStateError`).
+    NEGATIVE_STATE = 5
+    #: The scipy integrator reported another failure (its message is kept).
+    FAILED = 6
+
+
 class SolverError(TumordynError, RuntimeError):
     """The ODE solver failed.
 
@@ -108,11 +132,19 @@ class SolverError(TumordynError, RuntimeError):
         Time reached when the solver stopped (days).
     solver_message : str
         The underlying solver's message.
+    status : SolverStatus
+        Why it stopped.
+    state_index : int
+        Index of the state that went negative or non-finite (in ``model.compiled.state_names``),
+        -1 when no single state is to blame.
     """
 
-    def __init__(self, message: str, t: float, solver_message: str = "") -> None:
+    def __init__(self, message: str, t: float, solver_message: str = "",
+                 status: SolverStatus = SolverStatus.FAILED, state_index: int = -1) -> None:
         self.t = float(t)
         self.solver_message = solver_message
+        self.status = SolverStatus(status)
+        self.state_index = int(state_index)
         full = f"{message} (time reached: t = {self.t:g} days)"
         if solver_message:
             full += f"; solver said: {solver_message}"
@@ -121,3 +153,7 @@ class SolverError(TumordynError, RuntimeError):
 
 class NegativeStateError(SolverError):
     """A non-negative state fell below zero by more than the solver's error tolerance during a solve."""
+
+    def __init__(self, message: str, t: float, solver_message: str = "",
+                 status: SolverStatus = SolverStatus.NEGATIVE_STATE, state_index: int = -1) -> None:
+        super().__init__(message, t, solver_message, SolverStatus.NEGATIVE_STATE, state_index)

@@ -1,0 +1,294 @@
+"""The scipy engine: ``solve_ivp`` between the breakpoints of a dosing plan, one patient at a time.
+
+The horizon is cut at every breakpoint of the plan (dose times, infusion starts and ends). At each
+breakpoint the bolus doses due then are applied once, the infusion rates in force until the next
+breakpoint are set, and ``solve_ivp`` integrates up to the next breakpoint: the solver never steps
+over a dose. Values reported at a dose time are the values after the dose (right-continuous).
+The pieces (:func:`solve_segment`, :func:`check_segment`, :func:`euler_step`) also serve the
+adaptive-rule path (:mod:`tumordyn._rules`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from ._negative import NEGATIVE_SLACK
+from ._solve import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
+from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
+
+if TYPE_CHECKING:
+    from ._compile import CompiledModel
+    from ._dosing import DosingPlan
+
+__all__ = ["ScipyEngine", "integrate", "solve_segment", "check_segment", "euler_step", "is_tiny_segment"]
+
+
+#: Segments shorter than this (relative to the time, days) take one Euler step instead of a solve.
+_TINY_SEGMENT = 1e-12
+
+
+class _NonFiniteDerivative(Exception):
+    def __init__(self, t: float, index: int) -> None:
+        super().__init__(t, index)
+        self.t = float(t)
+        self.index = index
+
+
+
+
+def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, nonneg: np.ndarray,
+                  atol: np.ndarray, rtol: float = 0.0) -> None:
+    """Raise on non-finite values, or on a non-negative state below its error tolerance.
+
+    A scipy integrator controls the error of each step to about ``atol + rtol * |y|``; when a
+    state falls steeply to zero (a clone collapsing, a drug washing out) a step or its dense
+    output may undershoot zero by a few times that much. Such an undershoot is solver noise, and the
+    caller reports it as 0. A value below ``-NEGATIVE_SLACK * (atol_i + rtol * max |y_i|)`` (with
+    ``NEGATIVE_SLACK = 100``) over the segment is not: it raises
+    :class:`~tumordyn.errors.NegativeStateError` with the time.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        The model (for names in messages).
+    seg : numpy.ndarray
+        States of one segment, shape ``(n_states, n_times)``.
+    times : numpy.ndarray
+        The segment's output times (days).
+    nonneg, atol : numpy.ndarray
+        Which states are non-negative, and their absolute tolerances.
+    rtol : float
+        The relative tolerance of the solve.
+
+    Raises
+    ------
+    SolverError
+        At the first time with a non-finite value.
+    NegativeStateError
+        At the first time a non-negative state is below minus its error tolerance.
+    """
+    if not np.all(np.isfinite(seg)):
+        j = int(np.argmin(np.all(np.isfinite(seg), axis=0)))
+        raise SolverError(
+            f"integration of model {compiled.model_name!r} produced non-finite values", t=float(times[j]),
+            status=SolverStatus.NON_FINITE,
+        )
+    band = NEGATIVE_SLACK * (atol[nonneg] + rtol * np.max(np.abs(seg[nonneg]), axis=1))
+    low = seg[nonneg] < -band[:, None]
+    if np.any(low):
+        rows, cols = np.nonzero(low)
+        j = int(cols.min())
+        i = int(np.flatnonzero(nonneg)[rows[cols == j][0]])
+        raise NegativeStateError(
+            f"state {compiled.state_names[i]!r} of model {compiled.model_name!r} fell to {seg[i, j]:.6g}, "
+            f"below {NEGATIVE_SLACK:g} x its error tolerance (atol {atol[i]:g} + rtol x its "
+            "largest value in the segment); tighten rtol/atol or check the rates",
+            t=float(times[j]), state_index=i,
+        )
+
+
+def _finite_rhs(t: float, y: np.ndarray, rhs: Any, p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    out = rhs(t, y, p, u)
+    if not np.isfinite(out).all():
+        raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
+    return out
+
+
+def is_tiny_segment(t0: float, t1: float) -> bool:
+    """Whether ``[t0, t1]`` is far shorter than any solver step (e.g. doses 1e-300 days apart)."""
+    return t1 - t0 <= _TINY_SEGMENT * max(1.0, abs(t1))
+
+
+def euler_step(compiled: CompiledModel, y: np.ndarray, t0: float, t1: float, p: np.ndarray,
+               u: np.ndarray) -> np.ndarray:
+    """Cross a tiny segment with one Euler step (exact to rounding), clipped at zero.
+
+    scipy's LSODA loops forever on such a segment and Radau fails on it.
+
+    Raises
+    ------
+    SolverError
+        If the step produces non-finite values.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = y + (t1 - t0) * compiled.rhs_single(t0, y, p, u)
+    if not np.all(np.isfinite(y)):
+        raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=t0,
+                          status=SolverStatus.NON_FINITE)
+    y[compiled.nonnegative] = np.maximum(y[compiled.nonnegative], 0.0)
+    return y
+
+
+def solve_segment(
+    compiled: CompiledModel,
+    y: np.ndarray,
+    t0: float,
+    t1: float,
+    p: np.ndarray,
+    u: np.ndarray,
+    seg_eval: np.ndarray,
+    opts: SolverOptions,
+    events: list[Any] | None = None,
+) -> Any:
+    """One ``solve_ivp`` call over ``[t0, t1]`` days with constant inputs ``u``.
+
+    Implicit methods get the analytic Jacobian; LSODA stops at the first non-finite
+    derivative (scipy's LSODA otherwise loops forever on a solution that blows up; the
+    other methods report a failure). Non-finite values in the result are left for
+    :func:`check_segment`.
+
+    Returns
+    -------
+    scipy.integrate OdeResult
+
+    Raises
+    ------
+    SolverError
+        If the right-hand side becomes non-finite under LSODA (with the time).
+    """
+    fun: Any = compiled.rhs_single
+    args: tuple[Any, ...] = (p, u)
+    kwargs: dict[str, Any] = {}
+    if opts.method in IMPLICIT_METHODS:
+        kwargs["jac"] = compiled.jac
+    if opts.method == "LSODA":
+        jac = compiled.jac
+        fun, args = _finite_rhs, (compiled.rhs_single, p, u)
+        kwargs["jac"] = lambda t, yy, f, pp, uu: jac(t, yy, pp, uu)  # same extra args as _finite_rhs
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            return solve_ivp(fun, (t0, t1), y, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
+                             atol=opts.atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
+        except _NonFiniteDerivative as exc:
+            raise SolverError(
+                f"the right-hand side of model {compiled.model_name!r} became non-finite "
+                f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
+                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
+            ) from None
+
+
+def integrate(
+    compiled: CompiledModel,
+    plan: DosingPlan,
+    p: np.ndarray,
+    y0: np.ndarray,
+    t_eval: np.ndarray,
+    opts: SolverOptions,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Integrate one patient segment by segment between the plan's breakpoints with ``solve_ivp``.
+
+    Returns
+    -------
+    ys : numpy.ndarray
+        States at ``t_eval``, shape ``(len(t_eval), n_states)``.
+    counters : tuple of int
+        ``(nfev, njev, nlu)``.
+
+    Raises
+    ------
+    SolverError
+        With its :class:`~tumordyn.errors.SolverStatus` and the time reached.
+    """
+    breaks = plan.breaks
+    ys = np.empty((t_eval.size, compiled.n_states))
+    y = np.array(y0, dtype=float)
+    nonneg = compiled.nonnegative
+    atol = opts.atol
+    nfev = njev = nlu = 0
+    k = 0  # next output index
+    n_b = breaks.size
+    for b in range(n_b):
+        tb = float(breaks[b])
+        # bolus doses due now, applied exactly once (same drug, same time: amounts add up)
+        for d in np.flatnonzero(plan.bolus[b]).tolist():
+            comp, inc = compiled.dose_jump(d, float(plan.bolus[b, d]), p)
+            if comp >= 0:
+                y[comp] += inc
+        u = np.array(plan.rates[b])
+        last = b == n_b - 1
+        t_next = plan.t_end if last else float(breaks[b + 1])
+        # outputs in [tb, t_next) come from this segment; t_end gets the post-dose final state
+        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
+        at_tb = k
+        while at_tb < k_end and t_eval[at_tb] == tb:
+            ys[at_tb] = y
+            at_tb += 1
+        if last:
+            break
+        if is_tiny_segment(tb, t_next):
+            ys[at_tb:k_end] = y
+            y = euler_step(compiled, y, tb, t_next, p, u)
+            nfev += 1
+            k = k_end
+            continue
+        inner = t_eval[at_tb:k_end]
+        seg_eval = np.append(inner, t_next)
+        sol = solve_segment(compiled, y, tb, t_next, p, u, seg_eval, opts)
+        nfev += int(sol.nfev)
+        njev += int(sol.njev)
+        nlu += int(sol.nlu)
+        if sol.status != 0 or sol.y.shape[1] != seg_eval.size:
+            # with output times, solve_ivp keeps only those reached: solve the segment again without
+            # them (the failure path only) to learn the time the integrator reached
+            probe = solve_segment(compiled, y, tb, t_next, p, u, None, opts)
+            t_reached = float(np.asarray(probe.t)[-1]) if np.size(probe.t) else tb
+            raise SolverError(
+                f"integration of model {compiled.model_name!r} failed in the segment [{tb:g}, {t_next:g}] days",
+                t=t_reached,
+                solver_message=str(sol.message),
+                status=SolverStatus.FAILED,
+            )
+        seg = sol.y
+        check_segment(compiled, seg, seg_eval, nonneg, atol, opts.rtol)
+        seg[nonneg] = np.maximum(seg[nonneg], 0.0)
+        n_inner = inner.size
+        ys[at_tb:k_end] = seg[:, :n_inner].T
+        y = seg[:, -1].copy()
+        k = k_end
+    return ys, (nfev, njev, nlu)
+
+
+class ScipyEngine:
+    """``scipy.integrate.solve_ivp`` behind the one solve interface, one patient at a time.
+
+    Parameters
+    ----------
+    method : str
+        A ``solve_ivp`` method (:data:`~tumordyn._solve.SCIPY_METHODS`); implicit methods get the
+        analytic Jacobian.
+    """
+
+    def __init__(self, method: str) -> None:
+        if method not in SCIPY_METHODS:
+            raise SpecificationError(f"unknown scipy method {method!r}; choose one of {', '.join(SCIPY_METHODS)}")
+        self.name = method
+
+    def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        c = problem.compiled
+        opts = replace(options, method=self.name)
+        B = problem.n_patients
+        te = problem.t_eval
+        ys = np.full((B, te.size, c.n_states), np.nan)
+        status = np.zeros(B, dtype=np.int64)
+        t_reached = np.full(B, problem.plan.t_end)
+        bad_state = np.full(B, -1, dtype=np.int64)
+        counts = np.zeros((B, 3), dtype=np.int64)
+        messages = [""] * B
+        errors: list[SolverError | None] = [None] * B
+        for j in range(B):
+            try:
+                ys[j], counts[j] = integrate(c, problem.plan, problem.params[j], problem.y0[j], te, opts)
+            except SolverError as err:
+                status[j] = int(err.status)
+                t_reached[j] = err.t
+                bad_state[j] = err.state_index
+                messages[j] = err.solver_message
+                errors[j] = err
+        return Solution(te, ys, problem.plan.rates_at(te), status, t_reached, bad_state, tuple(messages),
+                        counts[:, 0], counts[:, 1], counts[:, 2], (self.name,) * B, problem.plan.n_segments,
+                        problem.plan.n_doses, errors=tuple(errors))

@@ -1,0 +1,381 @@
+"""One solve layer: solver settings, a problem, a solution and the engine interface.
+
+The dispatcher with the one fallback policy is :func:`tumordyn._integrate.solve`. Every simulation in tumordyn — :func:`~tumordyn.simulate`, :func:`~tumordyn.simulate_batch`,
+cohorts and fits — builds a :class:`Problem` (a compiled model, a :class:`~tumordyn._dosing.DosingPlan`,
+one parameter vector and initial state per patient, output times) and hands it to :func:`solve`
+with a :class:`Solver`. :func:`solve` picks the engine the solver's ``method`` names, and for
+``method="auto"`` applies the one fallback policy: the compiled Dormand–Prince engine with stiffness
+detection first, and LSODA for the patients it reports :attr:`~SolverStatus.STIFF` or
+:attr:`~SolverStatus.TOO_MANY_STEPS`. Decisions are made on :class:`SolverStatus` codes.
+
+Engines
+-------
+``"dopri5"``
+    The compiled Dormand–Prince 5(4) integrator (numba; :mod:`tumordyn._fast`).
+``"batch"``
+    The same method vectorised over patients in numpy, with per-patient step control
+    (:mod:`tumordyn._batch`); needs no compiler.
+``"LSODA"``, ``"RK45"``, ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``
+    ``scipy.integrate.solve_ivp``, one patient at a time (:mod:`tumordyn._simulate`).
+
+Every engine returns a :class:`Solution` in one layout: states ``(patients, times, states)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ._negative import NEGATIVE_SLACK
+from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
+
+if TYPE_CHECKING:
+    from ._compile import CompiledModel
+    from ._dosing import DosingPlan
+
+__all__ = [
+    "Solver",
+    "SolverOptions",
+    "Problem",
+    "Solution",
+    "Engine",
+    "SCIPY_METHODS",
+    "IMPLICIT_METHODS",
+    "COMPILED_METHOD",
+    "BATCH_METHOD",
+    "DEFAULT_MAX_STEPS",
+]
+
+#: ``scipy.integrate.solve_ivp`` methods.
+SCIPY_METHODS = ("LSODA", "RK45", "DOP853", "RK23", "BDF", "Radau")
+#: The scipy methods that use the analytic Jacobian.
+IMPLICIT_METHODS = frozenset({"LSODA", "BDF", "Radau"})
+#: The compiled Dormand–Prince 5(4) engine (numba).
+COMPILED_METHOD = "dopri5"
+#: Dormand–Prince 5(4) vectorised over patients in numpy.
+BATCH_METHOD = "batch"
+#: Default cap on the number of steps (accepted + rejected) of one patient's solve.
+DEFAULT_MAX_STEPS = 1_000_000
+#: Every value ``Solver.method`` accepts.
+ALL_METHODS = ("auto", COMPILED_METHOD, BATCH_METHOD, *SCIPY_METHODS)
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}")
+    v = float(value)
+    if math.isnan(v):
+        raise SpecificationError(f"`{name}` must be a number, got nan")
+    return v
+
+
+@dataclass(frozen=True)
+class Solver:
+    """How to integrate: the method and its tolerances, accepted everywhere a solve happens.
+
+    Parameters
+    ----------
+    method : str, optional
+        ``"auto"`` (default): the compiled Dormand–Prince engine ``"dopri5"`` when numba is
+        installed, handing the patients it finds stiff (or that exhaust ``max_steps``) to LSODA;
+        LSODA without numba. ``"dopri5"``: the compiled engine only. ``"batch"``: Dormand–Prince
+        vectorised over patients in numpy. Or a ``scipy.integrate.solve_ivp`` method: ``"LSODA"``,
+        ``"RK45"``, ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``.
+    rtol : float, optional
+        Relative tolerance, in (0, 0.1] (default 1e-6).
+    atol : float or mapping, optional
+        Absolute tolerance for every state, or by state name (state units); default: each state's
+        ``atol`` from the model (about one cell for cell counts).
+    max_step : float, optional
+        Largest step (days); default unbounded.
+    max_steps : int, optional
+        Step budget of one patient's solve (accepted + rejected steps) on the Dormand–Prince
+        engines; running out ends the solve with :attr:`SolverStatus.TOO_MANY_STEPS`.
+
+    Examples
+    --------
+    >>> import tumordyn as td
+    >>> td.Solver(method="LSODA", rtol=1e-8)
+    Solver(method='LSODA', rtol=1e-08, atol=None, max_step=inf, max_steps=1000000)
+    """
+
+    method: str = "auto"
+    rtol: float = 1e-6
+    atol: float | Mapping[str, float] | None = None
+    max_step: float = math.inf
+    max_steps: int = DEFAULT_MAX_STEPS
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method, str) or self.method not in ALL_METHODS:
+            raise SpecificationError(f"unknown method {self.method!r}; choose one of {', '.join(map(repr, ALL_METHODS))}")
+        rtol = _real(self.rtol, "rtol")
+        if not 0 < rtol <= 0.1:
+            raise SpecificationError(f"`rtol` must be in (0, 0.1], got {rtol}")
+        object.__setattr__(self, "rtol", rtol)
+        if self.atol is not None:
+            if isinstance(self.atol, Mapping):
+                items = {}
+                for name, v in self.atol.items():
+                    if not isinstance(name, str):
+                        raise TypeError(f"`atol` keys must be state names, got {type(name).__name__} {name!r}")
+                    items[name] = _real(v, f"atol[{name!r}]")
+                    if not (items[name] > 0 and math.isfinite(items[name])):
+                        raise SpecificationError(f"`atol` must be > 0 and finite for every state; atol[{name!r}] = {items[name]}")
+                object.__setattr__(self, "atol", MappingProxyType(items))
+            else:
+                a = _real(self.atol, "atol")
+                if not (a > 0 and math.isfinite(a)):
+                    raise SpecificationError(f"`atol` must be > 0 and finite (state units), got {a}")
+                object.__setattr__(self, "atol", a)
+        max_step = _real(self.max_step, "max_step")
+        if not max_step > 0:
+            raise SpecificationError(f"`max_step` must be > 0 days, got {max_step}")
+        object.__setattr__(self, "max_step", max_step)
+        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, (int, np.integer)) or self.max_steps < 1:
+            raise SpecificationError(f"`max_steps` must be a positive integer, got {self.max_steps!r}")
+        object.__setattr__(self, "max_steps", int(self.max_steps))
+
+    def __hash__(self) -> int:
+        atol = tuple(sorted(self.atol.items())) if isinstance(self.atol, Mapping) else self.atol
+        return hash((self.method, self.rtol, atol, self.max_step, self.max_steps))
+
+    def __repr__(self) -> str:
+        atol = dict(self.atol) if isinstance(self.atol, Mapping) else self.atol
+        return (f"Solver(method={self.method!r}, rtol={self.rtol!r}, atol={atol!r}, max_step={self.max_step!r}, "
+                f"max_steps={self.max_steps!r})")
+
+    def options(self, compiled: CompiledModel) -> SolverOptions:
+        """These settings resolved against a model: per-state absolute tolerances as an array.
+
+        Raises
+        ------
+        UnknownNameError
+            For an ``atol`` key that is not a state of the model.
+        """
+        a = np.array(compiled.atol, dtype=float)
+        if isinstance(self.atol, Mapping):
+            for name, v in self.atol.items():
+                if name not in compiled.state_names:
+                    raise UnknownNameError("state", name, compiled.state_names, "`atol`")
+                a[compiled.state_names.index(name)] = v
+        elif self.atol is not None:
+            a[:] = self.atol
+        a.flags.writeable = False
+        return SolverOptions(self.method, self.rtol, a, self.max_step, self.max_steps)
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """A :class:`Solver` resolved against one model (what the engines read).
+
+    Attributes
+    ----------
+    method : str
+        As in :class:`Solver`.
+    rtol : float
+        Relative tolerance.
+    atol : numpy.ndarray
+        Per-state absolute tolerances, in each state's unit.
+    max_step : float
+        Largest step (days).
+    max_steps : int
+        Step budget of one patient's solve.
+    """
+
+    method: str
+    rtol: float
+    atol: np.ndarray
+    max_step: float
+    max_steps: int = DEFAULT_MAX_STEPS
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """What to integrate: ``B`` patients of one model under one dosing plan.
+
+    Attributes
+    ----------
+    compiled : CompiledModel
+        ``model.compiled``.
+    plan : DosingPlan
+        The dosing (breakpoints, bolus amounts, infusion rates), shared by the patients.
+    params : numpy.ndarray
+        One full parameter vector per patient, shape ``(B, n_params)``, in ``compiled.param_names`` order.
+    y0 : numpy.ndarray
+        Initial states, shape ``(B, n_states)`` (before any dose at ``plan.t0``).
+    t_eval : numpy.ndarray
+        Sorted output times within the plan's window, shape ``(k,)`` (days).
+    """
+
+    compiled: CompiledModel
+    plan: DosingPlan
+    params: np.ndarray
+    y0: np.ndarray
+    t_eval: np.ndarray
+
+    def __post_init__(self) -> None:
+        # C-contiguous and writable: what the compiled engine's typed signature takes
+        p = np.require(np.atleast_2d(np.asarray(self.params, dtype=float)), requirements=["C", "W"])
+        y = np.require(np.atleast_2d(np.asarray(self.y0, dtype=float)), requirements=["C", "W"])
+        te = np.require(np.asarray(self.t_eval, dtype=float), requirements=["C", "W"])
+        if p.shape[1] != self.compiled.n_params or y.shape != (p.shape[0], self.compiled.n_states):
+            raise SpecificationError(
+                f"Problem: params must be (B, {self.compiled.n_params}) and y0 (B, {self.compiled.n_states}); "
+                f"got {p.shape} and {y.shape}"
+            )
+        object.__setattr__(self, "params", p)
+        object.__setattr__(self, "y0", y)
+        object.__setattr__(self, "t_eval", te)
+
+    @property
+    def n_patients(self) -> int:
+        """Number of patients ``B``."""
+        return int(self.params.shape[0])
+
+    def subset(self, rows: np.ndarray) -> Problem:
+        """The same problem for some patients only."""
+        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval)
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """What an engine returns: every patient's states at the output times, and how each solve ended.
+
+    Attributes
+    ----------
+    t : numpy.ndarray
+        Output times, shape ``(k,)`` (days).
+    y : numpy.ndarray
+        States, shape ``(B, k, n_states)`` (state units); NaN for a patient that failed. Values at a
+        dose time are after the dose; non-negative states are never below zero.
+    u : numpy.ndarray
+        Infusion rates in force at ``t`` (right-continuous), shape ``(k, n_drugs)`` (dose units per day).
+    status : numpy.ndarray
+        :class:`SolverStatus` code per patient, shape ``(B,)``.
+    t_reached : numpy.ndarray
+        Time each patient's solve reached (days), ``plan.t_end`` on success.
+    bad_state : numpy.ndarray
+        Index of the state that went negative (``NEGATIVE_STATE``) or became non-finite, else -1.
+    messages : tuple of str
+        The underlying solver's message per patient (empty on success).
+    nfev, njev, nlu : numpy.ndarray
+        Per patient: right-hand-side and Jacobian evaluations, LU decompositions.
+    methods : tuple of str
+        The engine that produced each patient's answer.
+    n_segments, n_doses_applied : int
+        Integration segments and bolus doses applied (from the plan; the same for every patient).
+    errors : tuple
+        The engine's own error per patient where it raised one (its message is the most specific),
+        else empty or ``None``.
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    u: np.ndarray
+    status: np.ndarray
+    t_reached: np.ndarray
+    bad_state: np.ndarray
+    messages: tuple[str, ...]
+    nfev: np.ndarray
+    njev: np.ndarray
+    nlu: np.ndarray
+    methods: tuple[str, ...]
+    n_segments: int
+    n_doses_applied: int
+    errors: tuple[SolverError | None, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Which patients reached the end, shape ``(B,)``."""
+        return self.status == SolverStatus.OK
+
+    def error(self, j: int, compiled: CompiledModel, where: str = "") -> SolverError | None:
+        """The named error of patient ``j``'s failed solve (``None`` if it succeeded)."""
+        status = SolverStatus(int(self.status[j]))
+        if status == SolverStatus.OK:
+            return None
+        if self.errors and self.errors[j] is not None:
+            return self.errors[j]
+        name = compiled.model_name
+        t = float(self.t_reached[j])
+        msg = self.messages[j]
+        if status == SolverStatus.NEGATIVE_STATE:
+            i = int(self.bad_state[j])
+            state = compiled.state_names[i] if i >= 0 else "?"
+            return NegativeStateError(
+                f"state {state!r} of model {name!r}{where} fell below zero by more than {NEGATIVE_SLACK:g} x its "
+                "error tolerance (atol + rtol x its largest value in the segment); tighten rtol/atol or check "
+                "the rates", t=t, solver_message=msg, state_index=i,
+            )
+        text = {
+            SolverStatus.STEP_SIZE_UNDERFLOW: "failed: step size underflow (the solution may blow up or the "
+                                              "problem is very stiff; try method='LSODA')",
+            SolverStatus.TOO_MANY_STEPS: "failed: maximum number of steps exceeded (the problem may be stiff; "
+                                         "try method='LSODA', loosen rtol or raise max_steps)",
+            SolverStatus.NON_FINITE: "produced non-finite values",
+            SolverStatus.STIFF: "stopped: the problem became stiff",
+            SolverStatus.FAILED: "failed",
+        }[status]
+        i = int(self.bad_state[j])
+        if status == SolverStatus.NON_FINITE and i >= 0:
+            text += f" (state {compiled.state_names[i]!r}; the solution blows up?)"
+        return SolverError(f"integration of model {name!r}{where} {text}", t=t, solver_message=msg, status=status,
+                           state_index=i)
+
+    def raise_first_failure(self, compiled: CompiledModel, where: Any = None) -> None:
+        """Raise the error of the first failed patient, if any.
+
+        ``where(j)`` gives the text naming patient ``j`` in the message (e.g. ``" (params row 3)"``).
+        """
+        bad = np.flatnonzero(self.status != SolverStatus.OK)
+        if bad.size:
+            j = int(bad[0])
+            err = self.error(j, compiled, where(j) if where is not None else "")
+            assert err is not None
+            raise err
+
+    @staticmethod
+    def merge(base: Solution, rows: np.ndarray, other: Solution) -> Solution:
+        """``base`` with the patients ``rows`` replaced by ``other``'s answers (a fallback's)."""
+        y = np.array(base.y)
+        y[rows] = other.y
+        arrays = {}
+        for name in ("status", "t_reached", "bad_state", "nfev", "njev", "nlu"):
+            a = np.array(getattr(base, name))
+            a[rows] = getattr(other, name)
+            arrays[name] = a
+        messages = list(base.messages)
+        methods = list(base.methods)
+        errors = list(base.errors) if base.errors else [None] * len(messages)
+        for k, j in enumerate(rows.tolist()):
+            messages[j] = other.messages[k]
+            methods[j] = other.methods[k]
+            errors[j] = other.errors[k] if other.errors else None
+        return Solution(base.t, y, base.u, arrays["status"], arrays["t_reached"], arrays["bad_state"],
+                        tuple(messages), arrays["nfev"], arrays["njev"], arrays["nlu"], tuple(methods),
+                        base.n_segments, base.n_doses_applied, tuple(errors))
+
+
+class Engine(Protocol):
+    """An integrator of :class:`Problem` s.
+
+    Contract: ``solve`` integrates every patient exactly at every dose of the plan (a bolus at a
+    breakpoint is applied once, before the outputs at that time), reads non-negative states clipped
+    at zero and reports an undershoot beyond the :data:`~tumordyn._negative.NEGATIVE_SLACK` band as
+    :attr:`SolverStatus.NEGATIVE_STATE`, reports every failure as a status with the time reached
+    (it never raises for a failed solve, never hangs: every loop has a bound), and fills a failed
+    patient's rows of ``y`` with NaN.
+    """
+
+    name: str
+
+    def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
+        """Integrate ``problem``; see the class docstring for the contract."""
+        ...
+
+
