@@ -20,9 +20,10 @@ Data flow
    parameters (partial rank correlation), and the clinical plots (waterfall,
    Kaplan–Meier, spider, swimmer).
 
-The readouts computed here on arrays follow the definitions of
-:mod:`tumordyn.readouts` (which work on one :class:`~tumordyn.Trajectory`); the
-test-suite checks that both agree patient by patient.
+The readouts are computed on the batch arrays by the array functions of
+:mod:`tumordyn._recist`, the same ones :mod:`tumordyn.readouts` calls for one
+:class:`~tumordyn.Trajectory` (and :func:`tumordyn.compare` through it): the
+test-suite checks that a patient gets the same numbers from all three.
 """
 
 from __future__ import annotations
@@ -50,6 +51,13 @@ from ._distributions import (
     correlation_matrix,
     sample,
 )
+from ._recist import (
+    RECIST_CATEGORIES,
+    best_percent_change_continuous,
+    recist_arrays,
+    time_to_progression_continuous,
+    values_at,
+)
 from ._schedule import Schedule
 from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
@@ -75,7 +83,7 @@ COHORT_METHODS = ("auto", "batch", "numba")
 
 #: RECIST categories, best first; ``"NE"``: not evaluable (baseline lesion not
 #: measurable, or the patient's solve failed).
-RESPONSE_CATEGORIES = ("CR", "PR", "SD", "PD", "NE")
+RESPONSE_CATEGORIES = RECIST_CATEGORIES + ("NE",)
 
 
 # --------------------------------------------------------------------------- chunk worker
@@ -246,84 +254,54 @@ def _observables_fn(model: Model, names: tuple[str, ...]) -> tuple[tuple[int, ..
 
 
 def _series_many(model: Model, y: np.ndarray, p_rows: list[Any], names: tuple[str, ...]) -> list[np.ndarray]:
-    """States or observables on the grid, shape (k, b) each (non-negative states read clipped at zero)."""
+    """States or observables on the grid, shape (k, b) each, as a :class:`~tumordyn.Trajectory` reads them.
+
+    Observables read the non-negative states clipped at zero (as ``compiled.observe``
+    does); a state asked for by name is its solved value (as ``traj[name]``).
+    """
     nonneg = model.compiled.nonnegative
     si, pi, fn = _observables_fn(model, names)
     ys = [np.maximum(y[i], 0.0) if nonneg[i] else y[i] for i in si]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = fn(*ys, *[p_rows[i] for i in pi])
-    return [np.broadcast_to(np.asarray(v, dtype=float), y.shape[1:]) for v in out]
-
-
-def _first_crossing(t: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """Per column: first time f goes from < 0 to >= 0, linearly interpolated (inf if never)."""
-    hit = f >= 0
-    any_hit = hit.any(axis=0)
-    i = np.argmax(hit, axis=0)
-    cols = np.arange(f.shape[1])
-    ip = np.maximum(i - 1, 0)
-    f0, f1 = f[ip, cols], f[i, cols]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(np.isfinite(f0) & np.isfinite(f1) & (f1 != f0), -f0 / (f1 - f0), 1.0)
-    tc = np.where(i == 0, t[0], t[ip] + (t[i] - t[ip]) * frac)
-    return np.where(any_hit, tc, np.inf)
+    states = model.compiled.state_names
+    return [np.asarray(y[states.index(nm)], dtype=float) if nm in states
+            else np.broadcast_to(np.asarray(v, dtype=float), y.shape[1:]) for nm, v in zip(names, out)]
 
 
 def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], u: np.ndarray,
               failed: np.ndarray, opt: _ReadoutOptions, t_end: float) -> dict[str, np.ndarray]:
-    """Per-patient readouts on arrays (definitions of :mod:`tumordyn.readouts`)."""
+    """Per-patient readouts of a chunk: the batched reduction through :mod:`tumordyn._recist`.
+
+    The same array functions compute :func:`tumordyn.readouts.recist`,
+    :func:`~tumordyn.readouts.best_percent_change`,
+    :func:`~tumordyn.readouts.time_to_progression` and
+    :func:`~tumordyn.readouts.duration_of_response` for one trajectory, so a patient
+    gets the same numbers here, from a Trajectory and from :func:`tumordyn.compare`.
+    """
     compiled = model.compiled
     b = y.shape[2]
     has_burden = "tumor_burden" in compiled.observable_names
     wanted = (opt.measure, "tumor_burden") if has_burden else (opt.measure,)
     series = _series_many(model, y, p_rows, wanted)
     x = series[0]  # (k, b)
-    t0 = float(grid[0])
     ts = opt.scan_times
-    si = np.searchsorted(grid, ts)
-    D = x[si]  # (s, b)
-    base = D[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pct = 100.0 * (D / base - 1.0)
-    prev_min = np.minimum.accumulate(D, axis=0)
-    low = np.vstack([D[:1], prev_min[:-1]])  # nadir of the earlier scans (baseline included)
-    pd_ = (D >= low * (1 + opt.increase)) & (D - low >= opt.min_increase)
-    cr = ~pd_ & (D < opt.cr_below)
-    pr = ~pd_ & ~cr & (D <= base * (1 - opt.response))
-    code = np.where(pd_, 3, np.where(cr, 0, np.where(pr, 1, 2)))[1:]  # follow-up scans
-    pdf = pd_[1:]
-    has_pd = pdf.any(axis=0)
-    first_pd = np.where(has_pd, np.argmax(pdf, axis=0), code.shape[0] - 1)
-    upto = np.arange(code.shape[0])[:, None] <= first_pd[None, :]
-    bor = np.where(upto, code, 9).min(axis=0)
-    ttp_scan = np.where(has_pd, ts[1:][first_pd] - ts[0], np.inf)
-    resp = (code <= 1)
-    has_resp = resp.any(axis=0)
-    first_resp = np.argmax(resp, axis=0)
-    t_first_resp = np.where(has_resp, ts[1:][first_resp], np.nan)
-    after = pdf & (np.arange(code.shape[0])[:, None] > first_resp[None, :])
-    pd_after = after.any(axis=0)
-    stop = np.where(pd_after, ts[1:][np.argmax(after, axis=0)], t_end)
-    dor_scan = np.where(has_resp, stop - t_first_resp, 0.0)
-    best_pct = pct[1:].min(axis=0)
-    # continuous time to progression on the output grid
-    run_min = np.minimum.accumulate(x, axis=0)
-    prev = np.vstack([x[:1], run_min[:-1]])
-    f = x - np.maximum(prev * (1 + opt.increase), prev + opt.min_increase)
-    f[0] = -1.0
-    ttp = _first_crossing(grid, f) - t0
+    rec = recist_arrays(ts, values_at(grid, x, ts), t_end=t_end, cr_below=opt.cr_below, response=opt.response,
+                        increase=opt.increase, min_increase=opt.min_increase)
+    base = rec.diameter[0]
+    ttp = time_to_progression_continuous(grid, x, increase=opt.increase, min_increase=opt.min_increase)
     measurable = base >= opt.min_measurable
     bad = failed | ~np.isfinite(base)
-    category = np.array(RESPONSE_CATEGORIES, dtype=object)[np.where(bad | ~measurable, 4, bor)]
+    category = np.array(RESPONSE_CATEGORIES, dtype=object)[np.where(bad | ~measurable, 4, rec.best)]
     out: dict[str, np.ndarray] = {
         "best_overall_response": category,
-        "best_percent_change": np.where(bad, np.nan, best_pct),
-        "time_to_progression_scan": np.where(bad | ~measurable, np.nan, ttp_scan),
+        "best_percent_change": np.where(bad, np.nan, rec.best_percent_change),
+        "time_to_progression_scan": np.where(bad | ~measurable, np.nan, rec.time_to_progression),
         "time_to_progression": np.where(bad, np.nan, ttp),
-        "time_to_response_scan": np.where(bad | ~measurable, np.nan, t_first_resp - ts[0]),
-        "duration_of_response_scan": np.where(bad | ~measurable, np.nan, dor_scan),
+        "time_to_response_scan": np.where(bad | ~measurable, np.nan, rec.time_to_response),
+        "duration_of_response_scan": np.where(bad | ~measurable, np.nan, rec.duration_of_response),
         "baseline_diameter": np.where(bad, np.nan, base),
-        "scan_percent_change": np.where(bad[None, :], np.nan, pct),  # (s, b)
+        "scan_percent_change": np.where(bad[None, :], np.nan, rec.change_from_baseline),  # (s, b)
     }
     final = y[:, -1, :]
     obs_final = np.asarray(compiled.observe(float(grid[-1]), final, p_rows, u[:, -1]), dtype=float).reshape(-1, b)
@@ -331,9 +309,7 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
         if nm in compiled.observable_names:
             out[f"final_{nm}"] = np.where(bad, np.nan, obs_final[compiled.observable_names.index(nm)])
     if has_burden:
-        tb = series[1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["best_percent_change_burden"] = np.where(bad, np.nan, 100.0 * (tb.min(axis=0) / tb[0] - 1.0))
+        out["best_percent_change_burden"] = np.where(bad, np.nan, best_percent_change_continuous(series[1]))
     return out
 
 
@@ -1059,12 +1035,15 @@ class CohortResult:
 
         Keys: ``best_overall_response`` (CR/PR/SD/PD/NE), ``best_percent_change``
         (%; the smallest change of ``measure`` from baseline over the follow-up
-        scans), ``time_to_progression_scan`` and ``time_to_progression`` (days,
+        scans, positive if it only grew: RECIST 1.1, as
+        :func:`tumordyn.readouts.best_percent_change` with ``scans``),
+        ``time_to_progression_scan`` and ``time_to_progression`` (days,
         ``inf``: no progression within the horizon), ``time_to_response_scan``
         (days, NaN: no response), ``duration_of_response_scan`` (days),
         ``baseline_diameter`` (mm), ``scan_percent_change`` (%, shape
         ``(n_scans, n)``) and, when the model has them, ``final_tumor_burden``
-        (cells), ``final_resistant_fraction`` (1), ``best_percent_change_burden`` (%).
+        (cells), ``final_resistant_fraction`` (1), ``best_percent_change_burden`` (%,
+        the tumor burden's nadir on the output grid, ``<= 0``).
         """
         return dict(self._readouts[self._check_regimen(regimen)])
 

@@ -41,9 +41,10 @@ KEY_COLUMNS = (
 
 #: Column descriptions (name: meaning and unit), also used by the docs and the CLI.
 COLUMN_HELP: Mapping[str, str] = MappingProxyType({
-    "best_change_burden_pct": "best (most negative) % change of tumor burden from baseline (%)",
+    "best_change_burden_pct": "best % change of tumor burden from baseline on the output grid: the nadir's (%, <= 0)",
     "nadir_day": "time of the tumor-burden nadir (days)",
-    "best_change_diameter_pct": "best % change of the measured lesion diameter from baseline (%)",
+    "best_change_diameter_pct": "best % change of the measured lesion diameter from baseline over the follow-up "
+                                "scans, RECIST 1.1 (%; positive if it only grew)",
     "recist_bor": "RECIST 1.1 best overall response at the scans (CR/PR/SD/PD)",
     "irecist_bor": "iRECIST best overall response at the scans (iCR/iPR/iSD/iUPD/iCPD)",
     "pseudoprogression": "iUPD followed by iPR/iCR (bool)",
@@ -94,11 +95,10 @@ def readout_row(
     names = set(traj.names)
     row: dict[str, Any] = {}
     if burden in names:
-        nd = ro.nadir(traj, burden)
-        row["best_change_burden_pct"] = nd.percent_change
-        row["nadir_day"] = nd.time
+        row["best_change_burden_pct"] = ro.best_percent_change(traj, burden)
+        row["nadir_day"] = ro.nadir(traj, burden).time
     if diameter in names:
-        row["best_change_diameter_pct"] = ro.best_percent_change(traj, diameter)
+        row["best_change_diameter_pct"] = ro.best_percent_change(traj, diameter, scans=scans)
         rec = ro.recist(traj, scans, diameter)
         irec = ro.irecist(traj, scans, diameter)
         row["recist_bor"] = rec.best_overall_response

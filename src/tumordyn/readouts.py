@@ -18,6 +18,14 @@ Conventions
 * RECIST 1.1 and iRECIST are applied to one target lesion whose longest diameter is
   the ``lesion_diameter`` observable (mm) by default: the *measured* lesion, which
   counts infiltrating immune cells.
+* The best percent change at scans (:func:`best_percent_change` with ``scans``,
+  :attr:`RecistResult.best_percent_change`) is the smallest change from baseline
+  over the follow-up scans, positive if the lesion only grew (RECIST 1.1,
+  Eisenhauer et al. 2009, Eur J Cancer 45:228–247).
+* The tumor-response readouts (RECIST, best percent change, time to progression,
+  duration of response) are computed by the array functions of
+  :mod:`tumordyn._recist`, which :class:`tumordyn.Cohort` also uses on whole
+  batches of patients, so a patient's readouts do not depend on the entry point.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _recist as core
 from .errors import SpecificationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -66,7 +75,7 @@ __all__ = [
 MONTH = 30.4375
 
 #: RECIST 1.1 categories from best to worst (for best overall response).
-_RECIST_ORDER = ("CR", "PR", "SD", "PD")
+_RECIST_ORDER = core.RECIST_CATEGORIES
 _IRECIST_ORDER = ("iCR", "iPR", "iSD", "iUPD", "iCPD")
 
 
@@ -118,16 +127,7 @@ def _positive(value: object, what: str, *, strict: bool = True, allow_zero: bool
 
 def _first_crossing(t: np.ndarray, f: np.ndarray) -> float:
     """First time f goes from < 0 to >= 0, interpolated linearly (inf if never; t[0] if f[0] >= 0)."""
-    idx = np.flatnonzero(f >= 0)
-    if idx.size == 0:
-        return math.inf
-    i = int(idx[0])
-    if i == 0:
-        return float(t[0])
-    f0, f1 = f[i - 1], f[i]
-    if not (math.isfinite(f0) and math.isfinite(f1)) or f1 == f0:
-        return float(t[i])
-    return float(t[i - 1] + (t[i] - t[i - 1]) * (-f0) / (f1 - f0))
+    return float(core.first_crossing(t, f)[0])
 
 
 # --------------------------------------------------------------------------- continuous readouts
@@ -222,34 +222,69 @@ def nadir(traj: Trajectory, observable: str = "tumor_burden") -> Nadir:
     return Nadir(float(x[i]), float(traj.t[i]), float(pc[i]))
 
 
-def best_percent_change(traj: Trajectory, observable: str = "tumor_burden") -> float:
-    """Best (most negative) percent change from baseline over the horizon (%).
+def best_percent_change(traj: Trajectory, observable: str = "tumor_burden", *,
+                        scans: ScanPlan | None = None) -> float:
+    """Best percent change from baseline (%): the smallest change over the post-baseline assessments.
 
-    The nadir's percent change: ``0`` if the quantity never falls below baseline.
+    * with a :class:`ScanPlan` (the RECIST 1.1 waterfall value; Eisenhauer et al.
+      2009, Eur J Cancer 45:228–247): the smallest ``100 × (D / D0 − 1)`` over the
+      *follow-up* scans, ``D0`` the value at the baseline scan. The baseline scan is
+      not an assessment, so the value is **positive** when the quantity only grew
+      (e.g. +18% for an untreated tumor whose first follow-up scan reads 18% above
+      baseline). This is the value of :class:`tumordyn.Cohort` and of the
+      ``best_change_diameter_pct`` column of :func:`tumordyn.compare`.
+    * ``scans=None`` (continuous): the infimum over ``(t0, t_end]`` of the percent
+      change on the output grid. For a continuous trajectory it equals the minimum
+      over ``[t0, t_end]``, the nadir's percent change (:func:`nadir`), so it is
+      ``<= 0`` (``0`` if the quantity never falls below baseline).
 
     Parameters
     ----------
     traj : Trajectory
         A simulation.
     observable : str
-        State or observable name (default ``"tumor_burden"``).
+        State or observable name (default ``"tumor_burden"``, cells; use
+        ``"lesion_diameter"``, mm, for the RECIST value).
+    scans : ScanPlan, optional
+        Read the quantity at these scans (keyword only); ``None`` for the continuous
+        readout.
 
     Returns
     -------
     float
-        ``100 × (min x / x(t0) − 1)`` (%).
+        Percent change (%).
+
+    Raises
+    ------
+    SpecificationError
+        If the trajectory lacks the observable, its baseline is not > 0, or the
+        scans fall outside the horizon.
+
+    Examples
+    --------
+    >>> import tumordyn as td
+    >>> traj = td.simulate(td.models.logistic_growth(), t_end=112.0)
+    >>> td.readouts.best_percent_change(traj, "N")  # continuous: a growing tumor's nadir is its baseline
+    0.0
+    >>> round(td.readouts.best_percent_change(traj, "N", scans=td.ScanPlan(interval=56)))  # smallest: day-56 scan
+    9900
     """
-    return nadir(traj, observable).percent_change
-
-
-def _progression_mask_continuous(
-    x: np.ndarray, increase: float, min_increase: float
-) -> np.ndarray:
-    """f(t) >= 0 where x(t) has progressed relative to the running nadir (before t)."""
-    run_min = np.minimum.accumulate(x)
-    prev_min = np.concatenate([[x[0]], run_min[:-1]])
-    need = np.maximum(prev_min * (1.0 + increase), prev_min + min_increase)
-    return x - need
+    what = "best_percent_change"
+    x = _series(traj, observable, what)
+    t = np.asarray(traj.t, dtype=float)
+    if scans is None:
+        ts, base = t[:1], x[0]
+    else:
+        ts = scan_times(traj, scans)
+        base = float(core.values_at(t, x, ts[:1])[0, 0])
+    if not base > 0:
+        raise SpecificationError(
+            f"{what}: the baseline of {observable!r} at t={ts[0]:g} days is {base:g}; it must be > 0"
+        )
+    if scans is None:
+        return float(core.best_percent_change_continuous(x)[0])
+    d = core.values_at(t, x, ts)
+    return float(core.recist_arrays(ts, d, t_end=float(t[-1])).best_percent_change[0])
 
 
 def time_to_progression(
@@ -298,10 +333,7 @@ def time_to_progression(
     _positive(increase, "time_to_progression: increase", allow_zero=True)
     _positive(min_increase, "time_to_progression: min_increase", allow_zero=True)
     t = np.asarray(traj.t)
-    f = _progression_mask_continuous(x, increase, min_increase)
-    f[0] = -1.0  # baseline cannot be a progression
-    tp = _first_crossing(t, f)
-    return tp - float(t[0]) if math.isfinite(tp) else math.inf
+    return float(core.time_to_progression_continuous(t, x, increase=increase, min_increase=min_increase)[0])
 
 
 def progression_free(
@@ -356,35 +388,19 @@ def duration_of_response(
     observable : str
         Diameter-like quantity (default ``"lesion_diameter"``, mm).
     response : float
-        Fractional decrease from baseline that counts as a response (default 0.3).
+        Fractional decrease from baseline that counts as a response (default 0.3),
+        with or without ``scans``.
 
     Returns
     -------
     float
         Days (``0.0`` without a response).
     """
-    t_end = float(traj.t[-1])
     if scans is not None:
-        res = recist(traj, scans, observable)
-        tab = res.table
-        resp = tab.index[tab["response"].isin(["CR", "PR"])]
-        if len(resp) == 0:
-            return 0.0
-        first = float(tab.loc[resp[0], "time"])
-        pd_after = tab[(tab["response"] == "PD") & (tab["time"] > first)]
-        stop = float(pd_after["time"].iloc[0]) if len(pd_after) else t_end
-        return stop - first
+        _, arr = _recist_arrays(traj, scans, observable, "duration_of_response", response=response)
+        return float(arr.duration_of_response[0])
     x = _series(traj, observable, "duration_of_response")
-    t = np.asarray(traj.t)
-    f = (1.0 - response) * x[0] - x
-    t_resp = _first_crossing(t, f)
-    if math.isinf(t_resp):
-        return 0.0
-    ttp = time_to_progression(traj, None, observable)
-    stop = t_end if math.isinf(ttp) else float(t[0]) + ttp
-    if stop < t_resp:  # progressed before responding (then responded): count to the horizon
-        stop = t_end
-    return max(stop - t_resp, 0.0)
+    return float(core.duration_of_response_continuous(np.asarray(traj.t), x, response=response)[0])
 
 
 def durable_response(
@@ -550,12 +566,7 @@ def scan_times(traj: Trajectory, scans: ScanPlan | None = None) -> np.ndarray:
 
 def _values_at(traj: Trajectory, x: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Values at given times: exact at output times (after a dose), linear between them."""
-    t = np.asarray(traj.t)
-    out = np.interp(times, t, x)
-    idx = np.searchsorted(t, times, side="right") - 1
-    exact = (idx >= 0) & (t[np.clip(idx, 0, t.size - 1)] == times)
-    out[exact] = x[idx[exact]]
-    return out
+    return core.values_at(np.asarray(traj.t), x, times)[:, 0]
 
 
 @dataclass(frozen=True)
@@ -574,22 +585,28 @@ class RecistResult:
         PR > SD > PD); ``"PD"`` if the first follow-up scan is PD.
     time_to_progression : float
         Time of the first PD scan minus the baseline scan time (days); ``inf`` if none.
+    best_percent_change : float
+        The smallest ``change_from_baseline`` over the follow-up scans (%; positive
+        if the lesion only grew): the waterfall value, as
+        :func:`best_percent_change` with ``scans``.
     """
 
     table: pd.DataFrame
     best_overall_response: str
     time_to_progression: float
 
+    @property
+    def best_percent_change(self) -> float:
+        """Smallest change from baseline over the follow-up scans (%)."""
+        return float(self.table["change_from_baseline"].iloc[1:].min())
+
 
 def _classify(d: float, base: float, low: float, *, cr_below: float, response: float, increase: float,
               min_increase: float) -> str:
-    if d >= low * (1 + increase) and d - low >= min_increase:
-        return "PD"
-    if d < cr_below:
-        return "CR"
-    if d <= base * (1 - response):
-        return "PR"
-    return "SD"
+    """RECIST 1.1 category of one scan (the rule of :func:`tumordyn._recist.classify`)."""
+    code = core.classify(d, base, low, cr_below=cr_below, response=response, increase=increase,
+                         min_increase=min_increase)
+    return _RECIST_ORDER[int(code)]
 
 
 def _check_recist_args(traj: Trajectory, scans: ScanPlan | None, observable: str, what: str,
@@ -604,6 +621,16 @@ def _check_recist_args(traj: Trajectory, scans: ScanPlan | None, observable: str
             "or start from a larger lesion"
         )
     return ts, d
+
+
+def _recist_arrays(traj: Trajectory, scans: ScanPlan | None, observable: str, what: str, *,
+                   cr_below: float = 5.0, response: float = 0.3, increase: float = 0.2, min_increase: float = 5.0,
+                   min_measurable: float = 10.0) -> tuple[np.ndarray, core.RecistArrays]:
+    """Scan times and RECIST 1.1 arrays of one trajectory (one column of :func:`tumordyn._recist.recist_arrays`)."""
+    ts, d = _check_recist_args(traj, scans, observable, what, min_measurable)
+    arr = core.recist_arrays(ts, d, t_end=float(traj.t[-1]), cr_below=cr_below, response=response,
+                             increase=increase, min_increase=min_increase)
+    return ts, arr
 
 
 def recist(
@@ -663,26 +690,18 @@ def recist(
     """
     import pandas as pd
 
-    ts, d = _check_recist_args(traj, scans, observable, "recist", min_measurable)
-    rows = []
-    low = d[0]
-    for i, (t, di) in enumerate(zip(ts, d)):
-        if i == 0:
-            resp = "baseline"
-        else:
-            resp = _classify(di, d[0], low, cr_below=cr_below, response=response, increase=increase,
-                             min_increase=min_increase)
-        rows.append((float(t), float(di), 100 * (di / d[0] - 1), float(low), 100 * (di / low - 1), resp))
-        low = min(low, di)
-    tab = pd.DataFrame(rows, columns=["time", "diameter", "change_from_baseline", "nadir", "change_from_nadir",
-                                      "response"])
-    follow = list(tab["response"].iloc[1:])
-    if "PD" in follow:
-        upto = follow[: follow.index("PD") + 1]
-        ttp = float(tab["time"].iloc[1 + follow.index("PD")] - ts[0])
-    else:
-        upto, ttp = follow, math.inf
-    best = min(upto, key=_RECIST_ORDER.index)
+    ts, arr = _recist_arrays(traj, scans, observable, "recist", cr_below=cr_below, response=response,
+                             increase=increase, min_increase=min_increase, min_measurable=min_measurable)
+    tab = pd.DataFrame({
+        "time": ts,
+        "diameter": arr.diameter[:, 0],
+        "change_from_baseline": arr.change_from_baseline[:, 0],
+        "nadir": arr.nadir[:, 0],
+        "change_from_nadir": arr.change_from_nadir[:, 0],
+        "response": ["baseline"] + [_RECIST_ORDER[c] for c in arr.response[:, 0].tolist()],
+    })
+    best = _RECIST_ORDER[int(arr.best[0])]
+    ttp = float(arr.time_to_progression[0])
     return RecistResult(tab, best, ttp)
 
 
