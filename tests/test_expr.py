@@ -197,6 +197,9 @@ def test_round_trip_of_printed_expressions(expr: sp.Expr) -> None:
     # constants sympy prints as names (E, I, zoo, nan...) are not part of the text language
     if expr.has(sp.E, sp.I, sp.zoo, sp.nan, sp.oo, -sp.oo) or not isinstance(expr, sp.Expr):
         return
+    # nor are functions sympy's automatic simplification brings in, e.g. log(Abs(exp(x))) -> re(x)
+    if any(f.func.__name__ not in ALLOWED_FUNCTIONS for f in expr.atoms(sp.Function)):
+        return
     assert parse_expression(str(expr)) == expr
 
 

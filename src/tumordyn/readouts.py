@@ -41,6 +41,9 @@ import numpy as np
 from . import _recist as core
 from .errors import SpecificationError
 
+# numpy >= 2.0 names it trapezoid; numpy 1.x (supported down to 1.24) only has trapz
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
@@ -950,7 +953,7 @@ def mean_suppression(traj: Trajectory, state: str = "P") -> float:
     t = np.asarray(traj.t)
     if t.size < 2:
         return float(p[0])
-    return float(np.trapezoid(p, t) / (t[-1] - t[0]))
+    return float(_trapezoid(p, t) / (t[-1] - t[0]))
 
 
 # --------------------------------------------------------------------------- exposure
