@@ -57,6 +57,7 @@ from .errors import SolverStatus, SpecificationError
 
 if TYPE_CHECKING:
     from ._compile import CompiledModel
+    from ._dosing import DosingPlan
 
 __all__ = [
     "numba_available",
@@ -635,10 +636,26 @@ def fast_functions(compiled: CompiledModel) -> FastFunctions:
 # ----------------------------------------------------------------------------------
 
 
-def _dose_arrays(compiled: CompiledModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    vol_idx = np.array([v[0] for v in compiled._dose_volume], dtype=np.int64)
-    vol_const = np.array([v[1] for v in compiled._dose_volume], dtype=float)
-    return np.ascontiguousarray(compiled.dose_compartment, dtype=np.int64), vol_idx, vol_const
+def _kernel_constants(compiled: CompiledModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Dose compartments, volume indices and constants, and the non-negative mask, as the kernel takes them.
+
+    Built once per compiled model (cached on it, like :func:`fast_functions`).
+    """
+    cached = compiled.__dict__.get("_kernel_constants")
+    if cached is None:
+        vol_idx = np.array([v[0] for v in compiled._dose_volume], dtype=np.int64)
+        vol_const = np.array([v[1] for v in compiled._dose_volume], dtype=float)
+        cached = (np.array(compiled.dose_compartment, dtype=np.int64), vol_idx, vol_const,
+                  np.array(compiled.nonnegative, dtype=np.bool_))
+        compiled.__dict__["_kernel_constants"] = cached
+    return cached
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_plan(plan: DosingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Writable copies of a plan's arrays (numba's typed signature takes no read-only arrays); the
+    kernel never writes them. Keyed on the plan's identity (plans are memoised)."""
+    return plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy()
 
 
 #: The compiled core's messages by status (its statuses are SolverStatus codes).
@@ -671,7 +688,8 @@ class CompiledEngine:
         c = problem.compiled
         ff = fast_functions(c)
         plan = problem.plan
-        dose_comp, vol_idx, vol_const = _dose_arrays(c)
+        dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
+        breaks, bolus, rates = _kernel_plan(plan)
         te = problem.t_eval
         B = problem.n_patients
         ys = np.empty((B, te.size, c.n_states))
@@ -680,9 +698,9 @@ class CompiledEngine:
         status = np.zeros(B, dtype=np.int64)
         fn = _compiled_batch(self.parallel)
         fn(
-            ff.rhs, te, plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy(), dose_comp, vol_idx, vol_const,
+            ff.rhs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
             problem.params, problem.y0, float(options.rtol), np.array(options.atol, dtype=float),
-            np.array(c.nonnegative, dtype=np.bool_), float(options.max_step), int(options.max_steps),
+            nonneg, float(options.max_step), int(options.max_steps),
             bool(detect_stiff), ys, stats, t_reached, status,
         )  # fmt: skip
         failed = status != _OK
