@@ -34,7 +34,7 @@ import sys
 import time as _time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -102,12 +102,8 @@ class _ReadoutOptions:
 
 @dataclass(frozen=True)
 class _SolverConfig:
-    method: str
-    rtol: float
-    atol: np.ndarray
-    max_step: float
-    max_steps: int
-    fallback: bool
+    options: SolverOptions  # what the solve layer reads (method: the engine)
+    fallback: bool  # retry failed patients with LSODA
 
 
 @dataclass(frozen=True)
@@ -143,8 +139,7 @@ def _solve(task: _Task, schedule: Schedule, P: np.ndarray, Y0: np.ndarray, grid:
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int]:
     """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev."""
     compiled = task.model.compiled
-    cfg = task.solver
-    opts = SolverOptions(_ENGINE[cfg.method], cfg.rtol, cfg.atol, cfg.max_step, cfg.max_steps)
+    opts = task.solver.options
     plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
     sol = solve(Problem(compiled, plan, P.T, Y0.T, grid), opts)
     failed = ~sol.ok
@@ -198,7 +193,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                 try:
                     tr = simulate(model, regimen, t_end=task.t_end, t_eval=grid,
                                   params=dict(zip(compiled.param_names, P[:, j])),
-                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.rtol)
+                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol)
                     y[:, :, j] = tr.y.T
                     nfev += tr.stats.nfev
                 except (SolverError, NegativeStateError) as err:
@@ -212,7 +207,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                 try:
                     tr = simulate(model, regimen, t_end=task.t_end, t_eval=grid, method="LSODA",
                                   params=dict(zip(compiled.param_names, P[:, j])),
-                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.rtol)
+                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol)
                 except (SolverError, NegativeStateError) as err:
                     messages[j] = f"{messages[j]}; LSODA fallback also failed: {err}"
                     continue
@@ -223,10 +218,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                 nfev += tr.stats.nfev
         for j in np.flatnonzero(failed & ~dead).tolist():
             failures.append((int(task.patients[j]), name, float(t_reached[j]), messages[j]))
-        u = np.zeros((compiled.n_drugs, grid.size))
         sched = regimen if isinstance(regimen, Schedule) else regimen.schedule
-        for i, drug in enumerate(compiled.drug_names):
-            u[i] = [sched.infusion_rates(float(t)).get(drug, 0.0) for t in grid] if sched.infusions else 0.0
+        u = DosingPlan.build(compiled.drug_names, sched, 0.0, task.t_end).rates_at(grid).T
         readouts[name] = _readouts(model, grid, y, p_rows, u, failed, task.readout, task.t_end)
         if task.keep_trajectories:
             trajectories[name] = np.array(y, dtype=float)
@@ -819,7 +812,7 @@ class Cohort:
                 raise SpecificationError("method='numba' needs numba (pip install 'tumordyn[fast]'); use 'batch'")
         opts = resolve_options(compiled, "RK45", rtol, atol, max_step)
         max_steps = _check_positive_int(max_steps, "max_steps")
-        solver = _SolverConfig(method, opts.rtol, opts.atol, opts.max_step, max_steps, bool(fallback))
+        solver = _SolverConfig(replace(opts, method=_ENGINE[method], max_steps=max_steps), bool(fallback))
         readout = _ReadoutOptions(measure, scan_t, float(cr_below), float(response), float(increase),
                                   float(min_increase), float(min_measurable))
         ex = executor

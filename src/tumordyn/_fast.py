@@ -44,14 +44,12 @@ from __future__ import annotations
 import functools
 import math
 import time as _time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._negative import NEGATIVE_SLACK
-from ._schedule import Schedule
 from ._solve import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
 from .errors import SolverStatus, SpecificationError
 

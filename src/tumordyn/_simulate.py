@@ -26,7 +26,7 @@ import numpy as np
 from ._dosing import DosingPlan, check_schedule
 from ._integrate import solve
 from ._schedule import Schedule
-from ._solve import COMPILED_METHOD, DEFAULT_MAX_STEPS, SCIPY_METHODS, Problem, Solver, SolverOptions
+from ._solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
 from .errors import SpecificationError
 
 if TYPE_CHECKING:
