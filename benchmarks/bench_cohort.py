@@ -88,7 +88,7 @@ def _scalar_factory(model: td.Model) -> Callable[[dict[str, float]], Callable[..
     always matches the model; it costs what a hand-typed function costs (scalar
     arithmetic, one ``numpy.array`` per call).
     """
-    from tumordyn._model import TIME
+    from tumordyn.spec._model import TIME
 
     states = [s.symbol for s in model.states]
     params = [p.symbol for p in model.parameters]
@@ -158,7 +158,7 @@ def run_handwritten(rhs: Callable[..., np.ndarray], model: td.Model, params: dic
 
 def antimony_text(model: td.Model, schedule: td.Schedule) -> str:
     """Antimony: rate rules from ``model.rhs_expressions()``, bolus doses as events (a dose at 0 in the initial value)."""
-    from tumordyn._model import TIME
+    from tumordyn.spec._model import TIME
 
     compiled = model.compiled
     params = model.defaults()

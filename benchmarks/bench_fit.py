@@ -7,7 +7,7 @@ The hand-written fit has a plain Python right-hand side, one ``solve_ivp``
 (LSODA) call per subject and treatment segment, and lmfit's finite differences.
 ``tumordyn.fit`` reuses the compiled model; with ``solver="auto"`` (timed for the
 last line) it integrates with the numba-compiled Dormand–Prince loop of
-``tumordyn._fast``, all copies of a subject (base and finite-difference
+``tumordyn.solve._compiled``, all copies of a subject (base and finite-difference
 perturbations) in one compiled call; with ``solver="LSODA"`` (also printed) it
 integrates all subjects and perturbed copies as one batched LSODA system.
 The numba compilation (once per model structure, cached) is done in a warm-up

@@ -40,7 +40,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
-from tumordyn import _fast
+from tumordyn.solve import _compiled as _fast
 
 T_END = 365.0
 CELL_STATES = ("S", "R", "E", "X", "P")
@@ -151,7 +151,7 @@ def antimony_model(model: td.Model, params: dict[str, float], doses: list[tuple[
     """Antimony text: rate rules from ``model.rhs_expressions()``, doses as events ``at (time >= t_k)``."""
     lines = [f"model {model.name}"]
     subs = {sp.Symbol(f"u_{d}"): 0 for d in model.drugs.names}  # no infusions in this schedule
-    from tumordyn._model import TIME
+    from tumordyn.spec._model import TIME
 
     subs[TIME] = sp.Symbol("time")
     for name, expr in model.rhs_expressions().items():

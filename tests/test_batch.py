@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import tumordyn as td
-from tumordyn._batch import solve_batch
-from tumordyn._dosing import DosingPlan
+from tumordyn.solve._batch import solve_batch
+from tumordyn.dosing._plan import DosingPlan
 
 
 def _combo(t_end=364.0):

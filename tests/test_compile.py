@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import tumordyn as td
-from tumordyn._model import TIME, input_symbol
+from tumordyn.spec._model import TIME, input_symbol
 from tumordyn.errors import SpecificationError, UnknownNameError
 
 MODELS = {

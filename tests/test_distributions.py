@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import tumordyn as td
-from tumordyn._distributions import correlation_matrix, sample
+from tumordyn.cohorts._distributions import as_distribution, correlation_matrix, sample
 from tumordyn.errors import SpecificationError
 
 
@@ -47,7 +47,7 @@ def test_seeded_and_fixed():
     cohort2 = td.Cohort(td.models.logistic_growth(), {"r": td.LogNormal(0.3, 0.2), "K": 1e6}, n=10, seed=3)
     np.testing.assert_array_equal(cohort1.param_matrix, cohort2.param_matrix)
     assert np.all(cohort1.parameters["K"] == 1e6)
-    s = sample({k: td._distributions.as_distribution(v, k) for k, v in d.items()}, 5, seed=0)
+    s = sample({k: as_distribution(v, k) for k, v in d.items()}, 5, seed=0)
     assert np.all(s["b"] == 4.0) and np.all(s["c"] == 2.5)
 
 

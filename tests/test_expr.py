@@ -7,7 +7,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tumordyn._expr import ALLOWED_FUNCTIONS, check_name, parse_expression
+from tumordyn.spec._expr import ALLOWED_FUNCTIONS, check_name, parse_expression
 from tumordyn.errors import SpecificationError, UnknownNameError, UnsafeExpressionError
 
 x, y, k = sp.symbols("x y k")

@@ -1,4 +1,4 @@
-"""The compiled integrator (method="dopri5", tumordyn._fast): accuracy, dose exactness, errors, batches."""
+"""The compiled integrator (method="dopri5", tumordyn.solve._compiled): accuracy, dose exactness, errors, batches."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import tumordyn as td  # noqa: E402
-from tumordyn import _fast  # noqa: E402
+from tumordyn.solve import _compiled as _fast  # noqa: E402
 from tumordyn.errors import NegativeStateError, SolverError, SpecificationError  # noqa: E402
 from tumordyn.models import (  # noqa: E402
     bolus_pk_solution,

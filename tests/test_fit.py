@@ -1,4 +1,4 @@
-"""Tests for tumordyn._fit (fit, FitResult) and tumordyn._selection (select_models)."""
+"""Tests for tumordyn.fitting._fit (fit, FitResult) and tumordyn.fitting._selection (select_models)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import sympy as sp
 
 import tumordyn as td
-from tumordyn._fit import FAILED_SOLVE_RESIDUAL
+from tumordyn.fitting._fit import FAILED_SOLVE_RESIDUAL
 from tumordyn.errors import SpecificationError, UnknownNameError
 from tumordyn.models import logistic_solution
 
@@ -48,13 +48,13 @@ def test_exact_logistic_recovery(logistic, solver):
 
 def test_compiled_engine_is_used_when_numba_is_available(logistic):
     """The fast engine must not silently fall back to scipy (an internal API change once did)."""
-    from tumordyn._fast import numba_available
+    from tumordyn.solve._compiled import numba_available
 
     if not numba_available():
         pytest.skip("numba not installed")
     import warnings
 
-    import tumordyn._fit as fitmod
+    import tumordyn.fitting._fit as fitmod
 
     calls = []
     original = fitmod._Problem._compiled_preds

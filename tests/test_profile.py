@@ -1,4 +1,4 @@
-"""Tests for tumordyn._profile: profile likelihood and identifiability verdicts."""
+"""Tests for tumordyn.fitting._profile: profile likelihood and identifiability verdicts."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Best percent change (RECIST 1.1 at the scans: the smallest change from baseline over the follow-up
 scans, reported even when positive), best overall response and time to progression (at the scans
-and continuous) come from one implementation (tumordyn._recist) whichever entry point asks. These
+and continuous) come from one implementation (tumordyn.readouts._recist) whichever entry point asks. These
 tests run the same patient through all three, on the default model's standard regimens and on a
 small user-defined model whose diameter observable is not called ``lesion_diameter``.
 """
@@ -16,13 +16,13 @@ import pytest
 
 import tumordyn as td
 from tumordyn import readouts as ro
-from tumordyn._fast import numba_available
+from tumordyn.solve._compiled import numba_available
 
 T_END = 365.0
 PLAN = td.ScanPlan()  # baseline at day 0, then every 56 days
 RTOL = 1e-8  # solver tolerance of every simulation here (compare and cohort)
 SAME = 1e-9  # relative tolerance when the trajectories are the same (readouts then differ by rounding only)
-# When the cohort engine is the numpy batch (Dormand-Prince 5(4) of tumordyn._batch) and td.simulate the
+# When the cohort engine is the numpy batch (Dormand-Prince 5(4) of tumordyn.solve._batch) and td.simulate the
 # compiled integrator or LSODA, the trajectories differ by the solvers' global errors. Each step keeps the
 # local error below atol + RTOL |y|; the global error over a year is a small multiple of it (observed: at
 # most 3e-8 relative on the diameter at RTOL 1e-8). EPS = 100 RTOL bounds the relative error of any

@@ -1,4 +1,4 @@
-"""Tests for tumordyn._schedule: doses, infusions and schedules (times in days)."""
+"""Tests for tumordyn.dosing._schedule: doses, infusions and schedules (times in days)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tumordyn._schedule import Dose, Infusion, Schedule
+from tumordyn.dosing._schedule import Dose, Infusion, Schedule
 from tumordyn.errors import SpecificationError, UnknownNameError
 
 FAST = settings(max_examples=50, deadline=None)

@@ -13,7 +13,7 @@ from scipy.integrate import solve_ivp
 
 import tumordyn as td
 from tumordyn import Dose, Infusion, Schedule
-from tumordyn._negative import NEGATIVE_SLACK
+from tumordyn.numerics._negative import NEGATIVE_SLACK
 from tumordyn.errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 from tumordyn.models import (
     bolus_pk_solution,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import tumordyn as td
-from tumordyn._dosing import DosingPlan
-from tumordyn._integrate import FALLBACK_STATUSES, engine_for, solve
-from tumordyn._solve import Problem
+from tumordyn.dosing._plan import DosingPlan
+from tumordyn.solve._dispatch import FALLBACK_STATUSES, engine_for, solve
+from tumordyn.solve._problem import Problem
 from tumordyn.errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from tumordyn.models import one_compartment_pk
 

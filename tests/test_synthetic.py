@@ -1,4 +1,4 @@
-"""Tests for tumordyn._synthetic: noise models, censoring, reproducibility, bad input."""
+"""Tests for tumordyn.fitting._synthetic: noise models, censoring, reproducibility, bad input."""
 
 from __future__ import annotations
 

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._negative import NEGATIVE_SLACK
-from ._solve import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
-from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
+from ..numerics import NEGATIVE_SLACK
+from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan
 
 __all__ = ["ScipyEngine", "integrate", "solve_segment", "check_segment", "euler_step", "is_tiny_segment"]
 
