@@ -60,6 +60,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
+from tumordyn.numerics import compile_model
 
 T_END = 365.0
 VARIED = ("r_S", "r_R", "k_T", "k_E", "d_E")
@@ -94,7 +95,7 @@ def _scalar_factory(model: td.Model) -> Callable[[dict[str, float]], Callable[..
     params = [p.symbol for p in model.parameters]
     exprs = [e.xreplace({sp.Symbol(f"u_{d}"): 0 for d in model.drugs.names}) for e in model.rhs_expressions().values()]
     f = sp.lambdify([TIME, *states, *params], exprs, "math", cse=True)
-    names = model.compiled.param_names
+    names = compile_model(model).param_names
 
     def factory(values: dict[str, float]) -> Callable[..., np.ndarray]:
         pv = [float(values[n]) for n in names]
@@ -105,7 +106,7 @@ def _scalar_factory(model: td.Model) -> Callable[[dict[str, float]], Callable[..
 
 def _handwritten_factory(model: td.Model) -> tuple[Callable[[dict[str, float]], Callable[..., np.ndarray]], str]:
     """The hand-typed equations of bench_patient_year.py if they match the model, else an equivalent scalar RHS."""
-    compiled = model.compiled
+    compiled = compile_model(model)
     fallback = _scalar_factory(model), "scalar Python RHS via sympy.lambdify(math)"
     try:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -127,7 +128,7 @@ def _handwritten_factory(model: td.Model) -> tuple[Callable[[dict[str, float]], 
 def run_handwritten(rhs: Callable[..., np.ndarray], model: td.Model, params: dict[str, float],
                     schedule: td.Schedule, t_out: np.ndarray) -> np.ndarray:
     """LSODA segment by segment between doses, the segment ends among the evaluation times."""
-    compiled = model.compiled
+    compiled = compile_model(model)
     y = compiled.initial_vector().copy()
     out = np.empty((t_out.size, y.size))
     edges = sorted({0.0, T_END} | {float(d.time) for d in schedule.doses})
@@ -160,7 +161,7 @@ def antimony_text(model: td.Model, schedule: td.Schedule) -> str:
     """Antimony: rate rules from ``model.rhs_expressions()``, bolus doses as events (a dose at 0 in the initial value)."""
     from tumordyn.spec._model import TIME
 
-    compiled = model.compiled
+    compiled = compile_model(model)
     params = model.defaults()
     subs: dict[Any, Any] = {sp.Symbol(f"u_{d}"): 0 for d in model.drugs.names}
     subs[TIME] = sp.Symbol("time")
@@ -200,9 +201,9 @@ def make_roadrunner(model: td.Model, schedule: td.Schedule) -> Any:
         raise RuntimeError(antimony.getLastError())
     rr = roadrunner.RoadRunner(antimony.getSBMLString(model.name))
     rr.integrator.relative_tolerance = 1e-6
-    for name, a in zip(model.compiled.state_names, model.compiled.atol.tolist()):
+    for name, a in zip(compile_model(model).state_names, compile_model(model).atol.tolist()):
         rr.integrator.setIndividualTolerance(name, float(a))
-    rr.timeCourseSelections = ["time", *model.compiled.state_names]
+    rr.timeCourseSelections = ["time", *compile_model(model).state_names]
     return rr
 
 
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
           f"median TTP (scans) {res.median_ttp().iloc[0]['median']:.0f} days")
 
     # -- accuracy of a few patients against a tight reference ------------------------------
-    c = model.compiled
+    c = compile_model(model)
     atol_ref = dict(zip(c.state_names, (c.atol * 1e-3).tolist()))
     worst = 0.0
     sub = make_cohort(model, 5, seed=7)

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
+from tumordyn.numerics import compile_model
 
 RTOL = ATOL = 1e-8
 FREE = ["r", "K", "kill"]
@@ -100,7 +101,7 @@ def best_of(f, repeat):
 
 def main(repeat: int = 5) -> None:
     model, schedules, data = make_data()
-    fit_tumordyn(model, schedules, data)  # warm-up: builds model.compiled and its numba RHS once (cached)
+    fit_tumordyn(model, schedules, data)  # warm-up: builds compile_model(model) and its numba RHS once (cached)
     t_td, res = best_of(lambda: fit_tumordyn(model, schedules, data), repeat)
     t_lsoda, res_lsoda = best_of(lambda: fit_tumordyn(model, schedules, data, solver="LSODA"), repeat)
     t_hand, ref = best_of(lambda: fit_by_hand(data), repeat)

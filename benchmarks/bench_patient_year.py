@@ -41,6 +41,7 @@ from scipy.integrate import solve_ivp
 
 import tumordyn as td
 from tumordyn.solve import _compiled as _fast
+from tumordyn.numerics import compile_model
 
 T_END = 365.0
 CELL_STATES = ("S", "R", "E", "X", "P")
@@ -157,7 +158,7 @@ def antimony_model(model: td.Model, params: dict[str, float], doses: list[tuple[
     for name, expr in model.rhs_expressions().items():
         text = sp.sstr(expr.xreplace(subs), full_prec=True).replace("**", "^")
         lines.append(f"  {name}' = {text};")
-    initial = {n: float(v) for n, v in zip(model.states.names, model.compiled.initial_vector())}
+    initial = {n: float(v) for n, v in zip(model.states.names, compile_model(model).initial_vector())}
     for t, drug, amount in doses:
         if t == 0.0:  # a dose at t0 goes into the initial value (SBML events do not fire at t0 by default)
             comp = model.drugs[drug].compartment
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     model = td.models.tumor_immune_tme()
-    c = model.compiled
+    c = compile_model(model)
     amounts = dose_amounts()
     schedule = build_schedule(amounts)
     names = c.state_names

@@ -6,6 +6,7 @@ import pytest
 import tumordyn as td
 from tumordyn.solve._batch import solve_batch
 from tumordyn.dosing._plan import DosingPlan
+from tumordyn.numerics import compile_model
 
 
 def _combo(t_end=364.0):
@@ -14,7 +15,7 @@ def _combo(t_end=364.0):
 
 def test_logistic_closed_form_per_patient():
     m = td.models.logistic_growth()
-    c = m.compiled
+    c = compile_model(m)
     B = 50
     rng = np.random.default_rng(1)
     P = np.repeat(c.defaults[:, None], B, axis=1)
@@ -35,7 +36,7 @@ def test_logistic_closed_form_per_patient():
 
 def test_matches_dop853_reference_default_model():
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     B = 6
     rng = np.random.default_rng(0)
     P = np.repeat(c.defaults[:, None], B, axis=1)
@@ -57,7 +58,7 @@ def test_matches_dop853_reference_default_model():
 
 def test_values_after_dose_and_exact_breakpoints():
     m = td.models.one_compartment_pk()
-    c = m.compiled
+    c = compile_model(m)
     drug = c.drug_names[0]
     sched = td.Schedule.at(drug, 100.0, [0.0, 2.5, 5.0])
     B = 4
@@ -74,7 +75,7 @@ def test_values_after_dose_and_exact_breakpoints():
 
 def test_failed_patient_reported_others_kept():
     m = td.models.logistic_growth()
-    c = m.compiled
+    c = compile_model(m)
     B = 5
     P = np.repeat(c.defaults[:, None], B, axis=1)
     Y0 = np.repeat(c.initial[:, None], B, axis=1)
@@ -96,7 +97,7 @@ def test_failed_patient_reported_others_kept():
 def test_batch_result_independent_of_batch_composition():
     """A patient's numbers do not depend on which other patients share its batch."""
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     rng = np.random.default_rng(5)
     B = 12
     P = np.repeat(c.defaults[:, None], B, axis=1)
@@ -115,7 +116,7 @@ def test_numba_batch_agrees():
     from tumordyn import simulate_batch
 
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     B = 4
     P = np.repeat(c.defaults[:, None], B, axis=1)
     P[c.param_names.index("k_T")] *= np.array([0.5, 1.0, 1.5, 2.0])
@@ -131,7 +132,7 @@ def test_numba_batch_agrees():
 def test_infusion_closed_form_per_patient():
     """Constant-rate infusion on [1, 4) days: exact one-compartment solution, per-patient volumes."""
     m = td.models.one_compartment_pk()
-    c = m.compiled
+    c = compile_model(m)
     sched = td.Schedule.infusion("drug", 50.0, 1.0, 4.0)
     B = 5
     P = np.repeat(c.defaults[:, None], B, axis=1)

@@ -22,6 +22,7 @@ from scipy.integrate import solve_ivp, trapezoid
 
 import tumordyn as td
 from tumordyn.models import STANDARD_DOSES
+from tumordyn.numerics import compile_model
 
 HORIZON = 365.0
 RTOLS = (1e-6, 1e-8)
@@ -174,7 +175,7 @@ def on_off_targeted(model: td.Model, *, adaptive: bool, t_end: float, rtol: floa
     -------
     (time to progression or inf, fraction of time off drug, number of doses)
     """
-    c = model.compiled
+    c = compile_model(model)
     p, y = c.param_vector(), c.initial_vector()
     u = np.zeros(c.n_drugs)
     iS, iR = c.state_names.index("S"), c.state_names.index("R")
@@ -278,7 +279,7 @@ def test_lesion_size_counts_infiltrate_under_anti_pd1_with_defaults(model, runs)
 
 def test_default_model_is_structurally_positive_and_tumor_free_state_stays_tumor_free(model):
     assert model.positivity_violations() == []
-    c = model.compiled
+    c = compile_model(model)
     p = c.param_vector()
     y0 = c.initial_vector({"S": 0.0, "R": 0.0})
     for u in (np.zeros(c.n_drugs), np.ones(c.n_drugs)):
@@ -299,7 +300,7 @@ def test_default_model_states_stay_nonnegative_over_a_treated_year(model):
     tr = td.simulate(model, sched, t_end=HORIZON, rtol=1e-6, method="LSODA")
     assert tr.stats.method == "LSODA"
     assert tr.stats.n_doses_applied == sched.n_doses()
-    atol = model.compiled.atol
+    atol = compile_model(model).atol
     assert np.all(tr.y >= -atol), "no state below minus its absolute tolerance"
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tumordyn as td
+from tumordyn.numerics import compile_model
 from test_equilibria import KUZ, kuznetsov_reference
 
 
@@ -56,8 +57,8 @@ def test_branch_points_are_steady_states_with_the_right_stability(scan_d):
         row = df.iloc[idx]
         pars = dict(KUZ, d=row["d"])
         y = np.array([row["E"], row["T"]])
-        p = m.compiled.param_vector({"d": row["d"]})
-        f = m.compiled.rhs(0.0, y, p, np.zeros(0))
+        p = compile_model(m).param_vector({"d": row["d"]})
+        f = compile_model(m).rhs(0.0, y, p, np.zeros(0))
         assert np.all(np.abs(f) <= 1e-6 * np.maximum(np.abs(y), 1.0) * 1e-1 + 1e-3), (row, f)
         ref, eigs = kuznetsov_reference(**pars)
         k = int(np.argmin(np.abs(ref[:, 1] - row["T"]) + np.abs(ref[:, 0] - row["E"])))

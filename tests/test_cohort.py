@@ -9,6 +9,7 @@ import pytest
 
 import tumordyn as td
 from tumordyn.errors import SpecificationError, UnknownNameError
+from tumordyn.numerics import compile_model
 
 T_END = 168.0
 
@@ -71,10 +72,10 @@ def test_cohort_matrices_and_seed():
     c3 = td.Cohort(m, _dists(), n=16, seed=6)
     np.testing.assert_array_equal(c1.param_matrix, c2.param_matrix)
     assert not np.array_equal(c1.param_matrix, c3.param_matrix)
-    i = m.compiled.param_names.index("k_T")
+    i = compile_model(m).param_names.index("k_T")
     np.testing.assert_array_equal(c1.param_matrix[i], c1.parameters["k_T"].to_numpy())
     np.testing.assert_array_equal(c1.initial_matrix[0], c1.parameters["S"].to_numpy())
-    untouched = m.compiled.param_names.index("d_E")
+    untouched = compile_model(m).param_names.index("d_E")
     assert np.all(c1.param_matrix[untouched] == m.defaults()["d_E"])
     assert not c1.param_matrix.flags.writeable
     assert td.Cohort(m, _dists(), n=3).seed >= 0
@@ -129,7 +130,7 @@ def test_array_readouts_equal_trajectory_readouts(result):
 def test_accuracy_against_simulate(result):
     """Kept trajectories agree with a tight single-patient solve (DOP853, rtol 1e-10)."""
     m = result.cohort.model
-    c = m.compiled
+    c = compile_model(m)
     atol = dict(zip(c.state_names, (c.atol * 1e-3).tolist()))
     for j in (0, 17, 42):
         ref = td.simulate(m, result.schedules["combo"], t_end=T_END, t_eval=result.t,

@@ -9,6 +9,7 @@ import sympy as sp
 import tumordyn as td
 from tumordyn.spec._model import TIME, input_symbol
 from tumordyn.errors import SpecificationError, UnknownNameError
+from tumordyn.numerics import compile_model
 
 MODELS = {
     "tumor_immune_tme": td.models.tumor_immune_tme,
@@ -30,7 +31,7 @@ def model(request: pytest.FixtureRequest) -> td.Model:
 
 def random_point(model: td.Model, rng: np.random.Generator) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """A random positive state (around the defaults), parameters inside bounds, inputs >= 0."""
-    c = model.compiled
+    c = compile_model(model)
     y = np.where(c.initial > 0, c.initial, 1.0) * rng.uniform(0.2, 3.0, c.n_states)
     p = c.defaults * rng.uniform(0.5, 1.5, c.n_params)
     p = np.clip(p, c.lower_bounds, c.upper_bounds)
@@ -51,7 +52,7 @@ def test_rhs_matches_sympy(model: td.Model) -> None:
     rhs_ref, _ = sympy_functions(model)
     for _ in range(5):
         t, y, p, u = random_point(model, rng)
-        got = model.compiled.rhs(t, y, p, u)
+        got = compile_model(model).rhs(t, y, p, u)
         want = np.array([float(v) for v in rhs_ref(t, *y, *p, *u)])
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
 
@@ -63,14 +64,14 @@ def test_observables_match_sympy(model: td.Model) -> None:
     _, obs_ref = sympy_functions(model)
     for _ in range(5):
         t, y, p, u = random_point(model, rng)
-        got = model.compiled.observe(t, y, p, u)
+        got = compile_model(model).observe(t, y, p, u)
         want = np.array([float(v) for v in obs_ref(t, *y, *p, *u)])
         np.testing.assert_allclose(got, want, rtol=1e-10)
 
 
 def test_jacobian_matches_central_differences(model: td.Model) -> None:
     rng = np.random.default_rng(3)
-    c = model.compiled
+    c = compile_model(model)
     for _ in range(3):
         t, y, p, u = random_point(model, rng)
         J = c.jac(t, y, p, u)
@@ -90,7 +91,7 @@ def test_jacobian_matches_central_differences(model: td.Model) -> None:
 
 def test_jacobian_is_finite_at_the_default_state(model: td.Model) -> None:
     # drug concentrations start at zero: d/dC of a Hill term C**h/(EC50**h + C**h) must not be 0/0 there
-    c = model.compiled
+    c = compile_model(model)
     y = c.initial_vector()
     with np.errstate(all="raise"):
         J = c.jac(0.0, y, c.param_vector(), np.zeros(c.n_drugs))
@@ -107,7 +108,7 @@ def test_jacobian_is_finite_at_the_default_state(model: td.Model) -> None:
 
 def test_batch_equals_column_by_column(model: td.Model) -> None:
     rng = np.random.default_rng(4)
-    c = model.compiled
+    c = compile_model(model)
     B = 6
     pts = [random_point(model, rng) for _ in range(B)]
     Y = np.stack([q[1] for q in pts], axis=1)
@@ -132,20 +133,20 @@ def test_batch_equals_column_by_column(model: td.Model) -> None:
 
 def test_compiled_once_and_reused() -> None:
     m = td.models.tumor_immune_tme()
-    assert m.compiled is m.compiled
-    assert m.compiled.state_names == m.states.names
-    assert m.compiled.param_names == m.parameters.names
-    assert m.compiled.drug_names == m.drugs.names
-    assert m.compiled.observable_names == m.observables.names
-    assert set(m.compiled.source) == {"rhs", "rhs_scalar", "jac", "observe"}
+    assert compile_model(m) is compile_model(m)
+    assert compile_model(m).state_names == m.states.names
+    assert compile_model(m).param_names == m.parameters.names
+    assert compile_model(m).drug_names == m.drugs.names
+    assert compile_model(m).observable_names == m.observables.names
+    assert set(compile_model(m).source) == {"rhs", "rhs_scalar", "jac", "observe"}
     # the generated code never evaluates user text, only indexes arrays and calls numpy
-    for src in m.compiled.source.values():
+    for src in compile_model(m).source.values():
         assert "eval(" not in src and "import" not in src
 
 
 def test_nonnegative_states_are_read_clipped() -> None:
     m = td.models.logistic_growth()
-    c = m.compiled
+    c = compile_model(m)
     p = c.param_vector()
     # at N < 0 the clipped rhs sees N = 0: no outflow turns into an inflow of negative cells
     assert c.rhs(0.0, np.array([-1e-3]), p, np.zeros(0))[0] == 0.0
@@ -153,7 +154,7 @@ def test_nonnegative_states_are_read_clipped() -> None:
 
 def test_vectors_from_user_input() -> None:
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     assert np.array_equal(c.param_vector(), [p.default for p in m.parameters])
     p = c.param_vector({"K": 1e10})
     assert p[c.param_names.index("K")] == 1e10
@@ -178,7 +179,7 @@ def test_vectors_from_user_input() -> None:
 
 def test_dose_jump() -> None:
     m = td.models.one_compartment_pk()
-    c = m.compiled
+    c = compile_model(m)
     p = c.param_vector({"V": 4.0})
     assert c.dose_jump(0, 10.0, p) == (0, 2.5)
     P = np.array([[1.0, 1.0], [4.0, 5.0]])  # a batch of two subjects: volumes 4 and 5 L
@@ -186,14 +187,14 @@ def test_dose_jump() -> None:
     assert comp == 0 and np.allclose(inc, [2.5, 2.0])
     with pytest.raises(SpecificationError, match="volume"):
         c.dose_jump(0, 10.0, np.array([1.0, 0.0]))
-    z = td.models.zhang2017().compiled
+    z = compile_model(td.models.zhang2017())
     assert z.dose_jump(0, 1.0, z.param_vector()) == (-1, 0.0)
 
 
 def test_time_dependent_rates() -> None:
     m = td.Model("forced", states=[td.State("x", 1.0)], parameters=[td.Parameter("a", 2.0)],
                  processes=[td.Process("g", "a*t*x", produces="x")])
-    c = m.compiled
+    c = compile_model(m)
     np.testing.assert_allclose(c.rhs(3.0, np.array([5.0]), c.param_vector(), np.zeros(0)), [30.0])
     # a time vector broadcasts against a batch of states
     out = c.rhs(np.array([1.0, 2.0]), np.array([[5.0, 5.0]]), c.param_vector(), np.zeros(0))
@@ -204,7 +205,7 @@ def test_time_dependent_rates() -> None:
 def test_float_rhs_equals_numpy_rhs(name: str) -> None:
     """The one-patient float right-hand side is the same function as the batch numpy one."""
     m = getattr(td.models, name)()
-    c = m.compiled
+    c = compile_model(m)
     rng = np.random.default_rng(3)
     for _ in range(20):
         y = c.initial * rng.uniform(0.0, 3.0, c.n_states) + rng.uniform(0.0, 1.0, c.n_states)

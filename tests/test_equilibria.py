@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import tumordyn as td
 from tumordyn.analysis import classify
+from tumordyn.numerics import compile_model
 
 KUZ = dict(s=1.3e4, p=0.1245, g=2.019e7, m=3.422e-10, d=0.0412, a=0.18, b=2.0e-9, n=1.101e-7)
 
@@ -192,8 +193,8 @@ def test_larger_model_equilibria_are_steady_and_nonnegative():
     m = td.models.zhang2017()
     eq = td.equilibria(m, n_starts=32)
     assert eq.method == "numerical" and len(eq) >= 1
-    f = m.compiled.rhs
-    p = m.compiled.param_vector()
+    f = compile_model(m).rhs
+    p = compile_model(m).param_vector()
     for row in eq.states:
         assert np.all(row >= 0)
         resid = f(0.0, row, p, np.zeros(1))

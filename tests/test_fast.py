@@ -14,6 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 import tumordyn as td  # noqa: E402
 from tumordyn.solve import _compiled as _fast  # noqa: E402
 from tumordyn.errors import NegativeStateError, SolverError, SpecificationError  # noqa: E402
+from tumordyn.numerics import compile_model  # noqa: E402
 from tumordyn.models import (  # noqa: E402
     bolus_pk_solution,
     infusion_pk_solution,
@@ -54,7 +55,7 @@ def test_default_model_matches_dop853_reference() -> None:
     assert fast.stats.method == "dopri5"
     assert fast.stats.n_doses_applied == ref.stats.n_doses_applied == sched.n_doses()
     assert fast.stats.n_segments == ref.stats.n_segments
-    floor = m.compiled.atol
+    floor = compile_model(m).atol
     final = rel_err(fast.y[-1], ref.y[-1], floor)
     assert final.max() < 1e-5, dict(zip(m.states.names, final))
     # the whole trajectory of the cell states, not only the end
@@ -163,7 +164,7 @@ def test_no_negative_states_under_hard_kill() -> None:
     m = td.models.tumor_immune_tme()
     sched = S.every("targeted", 5000.0, 1.0, until=60.0) + S.every("priming", 500.0, 1.0, until=60.0)
     traj = td.simulate(m, sched, t_end=60.0, method="dopri5", params={"k_T": 5.0})
-    nonneg = m.compiled.nonnegative
+    nonneg = compile_model(m).nonnegative
     assert np.all(traj.y[:, nonneg] >= 0.0)
     assert np.all(np.isfinite(traj.y))
 
@@ -206,7 +207,7 @@ def test_non_finite_values_raise() -> None:
 
 def test_max_steps_exceeded_raises() -> None:
     m = td.models.logistic_growth()
-    P = m.compiled.param_vector()[None, :]
+    P = compile_model(m).param_vector()[None, :]
     with pytest.raises(SolverError, match="maximum number of steps") as info:
         td.simulate_batch(m, P, t_end=100.0, max_steps=5)
     assert 0.0 < info.value.t < 100.0
@@ -233,7 +234,7 @@ def test_negative_state_error_type_is_solver_error() -> None:
 
 def test_batch_matches_single_solves_and_parallel() -> None:
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     rng = np.random.default_rng(1)
     P = np.tile(c.param_vector(), (6, 1))
     i_rs, i_kt = c.param_names.index("r_S"), c.param_names.index("k_T")
@@ -268,7 +269,7 @@ def test_batch_rejects_bad_input() -> None:
     m = td.models.logistic_growth()
     with pytest.raises(SpecificationError, match=r"\(B, 2\)"):
         td.simulate_batch(m, np.ones((3, 5)), t_end=1.0)
-    P = np.tile(m.compiled.param_vector(), (3, 1))
+    P = np.tile(compile_model(m).param_vector(), (3, 1))
     P[2, 0] = 50.0  # r above its bound 10
     with pytest.raises(SpecificationError, match="row 2: parameter 'r'"):
         td.simulate_batch(m, P, t_end=1.0)
@@ -278,7 +279,7 @@ def test_batch_rejects_bad_input() -> None:
 
 def test_rhs_matches_numpy_rhs() -> None:
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     ff = _fast.fast_functions(c)
     rng = np.random.default_rng(0)
     p = c.param_vector()
@@ -289,7 +290,7 @@ def test_rhs_matches_numpy_rhs() -> None:
         np.testing.assert_allclose(ff.evaluate(0.0, y, p, u), c.rhs(0.0, y, p, u), rtol=1e-12, atol=1e-12)
     assert _fast.fast_functions(c) is ff
     # a model differing only in defaults shares the compiled function
-    assert _fast.fast_functions(m.with_defaults(r_S=0.04).compiled).rhs is ff.rhs
+    assert _fast.fast_functions(compile_model(m.with_defaults(r_S=0.04))).rhs is ff.rhs
 
 
 def test_auto_without_numba_is_lsoda(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ import sympy as sp
 import tumordyn as td
 from tumordyn import Drug, Model, Module, Observable, Parameter, Process, State
 from tumordyn.errors import SpecificationError, UnknownNameError, UnsafeExpressionError
+from tumordyn.numerics import compile_model
 
 
 def decay(**kw) -> Model:
@@ -323,7 +324,7 @@ def test_models_are_hashable_values() -> None:
 
 def test_model_pickles() -> None:
     m = td.models.tumor_immune_tme()
-    _ = m.compiled
+    _ = compile_model(m)
     m2 = pickle.loads(pickle.dumps(m))
     assert m2 == m
     assert m2.states.names == m.states.names

@@ -25,6 +25,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import tumordyn as td  # noqa: E402
 from tumordyn.testing import BUILTIN_MODELS, initial_states, models, parameters, schedules, value_in  # noqa: E402
+from tumordyn.numerics import compile_model
 
 T_END = 60.0
 T_EVAL = np.linspace(0.0, T_END, 31)
@@ -120,8 +121,8 @@ def test_positivity_no_state_below_minus_its_atol(data, name):
     y0 = data.draw(initial_states(model), label="initial")
     sched = data.draw(schedule_for(model), label="schedule")
     traj = sim(model, sched, t_end=T_END, t_eval=T_EVAL, params=p, initial=y0)
-    nonneg = model.compiled.nonnegative
-    assert np.all(traj.y[:, nonneg] >= -model.compiled.atol[nonneg])
+    nonneg = compile_model(model).nonnegative
+    assert np.all(traj.y[:, nonneg] >= -compile_model(model).atol[nonneg])
 
 
 # ------------------------------------------------------------------------------ tumor-free invariance
@@ -169,7 +170,7 @@ def test_zero_dose_changes_nothing(p, y0, sched, drug, tz):
     b = sim(DEFAULT, sched + td.Dose(tz, drug, 0.0), t_end=T_END, t_eval=T_EVAL, params=p, initial=y0,
                     rtol=1e-9)
     # the zero dose only adds a restart of the solver at tz: equal within the solver tolerance
-    assert close(a.y, b.y, atol=10 * DEFAULT.compiled.atol, rtol=1e-6)
+    assert close(a.y, b.y, atol=10 * compile_model(DEFAULT).atol, rtol=1e-6)
 
 
 @cheap(0.5)
@@ -201,7 +202,7 @@ def test_two_doses_at_one_time_equal_one_dose_of_their_sum(p, sched, drug, t, a,
     one = sim(DEFAULT, sched + td.Dose(t, drug, a + b), t_end=T_END, t_eval=T_EVAL, params=p)
     c = DEFAULT.drugs[drug].compartment
     assert close(two[c], one[c], atol=1e-12, rtol=1e-12)
-    assert close(two.y, one.y, atol=1e-9 * DEFAULT.compiled.atol, rtol=1e-12)
+    assert close(two.y, one.y, atol=1e-9 * compile_model(DEFAULT).atol, rtol=1e-12)
 
 
 @settings(deadline=None)
@@ -229,7 +230,7 @@ def test_time_shift_shifts_the_trajectory(p, y0, sched, dt):
     a = sim(DEFAULT, sched, t_end=T_END, t_eval=T_EVAL, params=p, initial=y0, rtol=1e-9)
     b = sim(DEFAULT, sched.shift(dt), t0=dt, t_end=T_END + dt, t_eval=T_EVAL + dt, params=p, initial=y0,
                     rtol=1e-9)
-    assert close(a.y, b.y, atol=10 * DEFAULT.compiled.atol, rtol=1e-5)
+    assert close(a.y, b.y, atol=10 * compile_model(DEFAULT).atol, rtol=1e-5)
 
 
 # ------------------------------------------------------------------------------ conservation

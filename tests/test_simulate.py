@@ -15,6 +15,7 @@ import tumordyn as td
 from tumordyn import Dose, Infusion, Schedule
 from tumordyn.numerics._negative import NEGATIVE_SLACK
 from tumordyn.errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from tumordyn.numerics import compile_model
 from tumordyn.models import (
     bolus_pk_solution,
     gompertz_solution,
@@ -218,7 +219,7 @@ def test_collapsing_clone_stays_non_negative() -> None:
     m = td.models.tumor_immune_tme()
     params = {"k_T": 5.0, "EC50_T": 0.01}
     dose = 5000.0  # mg; 100 mg/L in a 50 L volume
-    c = m.compiled
+    c = compile_model(m)
     p = c.param_vector(params)
     y0 = c.initial_vector()
     y0[m.states.index("C_targeted")] += dose / p[m.parameters.index("V_targeted")]
@@ -378,7 +379,7 @@ def test_nothing_passed_in_is_mutated(pk: td.Model) -> None:
     assert t_eval.flags.writeable == t_eval_flags
     assert after[4] == before[4]
     assert pk == m_before
-    assert pk.compiled.defaults.tolist() == [p.default for p in pk.parameters]
+    assert compile_model(pk).defaults.tolist() == [p.default for p in pk.parameters]
 
 
 def test_solver_stats(pk: td.Model) -> None:

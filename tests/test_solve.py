@@ -13,6 +13,7 @@ from tumordyn.solve._dispatch import FALLBACK_STATUSES, engine_for, solve
 from tumordyn.solve._problem import Problem
 from tumordyn.errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from tumordyn.models import one_compartment_pk
+from tumordyn.numerics import compile_model
 
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 ENGINES = ["LSODA", "RK45", "batch"] + (["dopri5"] if HAVE_NUMBA else [])
@@ -31,7 +32,7 @@ def test_solver_validates_at_construction() -> None:
     with pytest.raises(TypeError, match="rtol"):
         td.Solver(rtol="tight")
     with pytest.raises(UnknownNameError):
-        td.Solver(atol={"nope": 1.0}).options(td.models.logistic_growth().compiled)
+        td.Solver(atol={"nope": 1.0}).options(compile_model(td.models.logistic_growth()))
     a = td.Solver(atol={"N": 1e-3})
     assert a == td.Solver(atol={"N": 1e-3}) and hash(a) == hash(td.Solver(atol={"N": 1e-3}))
 
@@ -65,7 +66,7 @@ def test_plan_counts_doses_by_one_rule() -> None:
 @pytest.mark.parametrize("method", ENGINES)
 def test_every_engine_one_layout_and_closed_form(method: str) -> None:
     m = one_compartment_pk(half_life=2.0, volume=4.0)
-    c = m.compiled
+    c = compile_model(m)
     sched = td.Schedule.at("drug", 40.0, [0.0, 3.0])
     plan = DosingPlan.build(c.drug_names, sched, 0.0, 6.0)
     P = np.tile(c.param_vector(), (3, 1))
@@ -88,7 +89,7 @@ def _blowup_model() -> td.Model:
 @pytest.mark.parametrize("method", ENGINES)
 def test_failures_are_statuses_with_the_time_reached(method: str) -> None:
     # x' = x^2 from 1 blows up at t = 1: every engine reports it as a status, never raises, fills NaN
-    c = _blowup_model().compiled
+    c = compile_model(_blowup_model())
     plan = DosingPlan.build(c.drug_names, td.Schedule(), 0.0, 2.0)
     sol = engine_for(method).solve(Problem(c, plan, np.zeros((1, 0)), np.ones((1, 1)), np.array([0.0, 2.0])),
                                    td.Solver(method=method).options(c))
@@ -104,7 +105,7 @@ def test_failures_are_statuses_with_the_time_reached(method: str) -> None:
 def test_auto_hands_only_stiff_patients_to_lsoda() -> None:
     # a drug with a 1e-3-day half-life under an infusion is stiff for the explicit engine; a slow one is not
     m = one_compartment_pk(half_life=1.0, volume=1.0)
-    c = m.compiled
+    c = compile_model(m)
     plan = DosingPlan.build(c.drug_names, td.Schedule.infusion("drug", 1.0, 0.0, 50.0), 0.0, 50.0)
     P = np.tile(c.param_vector(), (2, 1))
     ih = c.param_names.index("t_half")
@@ -120,7 +121,7 @@ def test_auto_hands_only_stiff_patients_to_lsoda() -> None:
 @pytest.mark.parametrize("method", ["batch", "LSODA", "auto"])
 def test_simulate_batch_on_any_engine_matches_single_solves(method: str) -> None:
     m = td.models.tumor_immune_tme()
-    c = m.compiled
+    c = compile_model(m)
     rng = np.random.default_rng(3)
     P = np.tile(c.param_vector(), (3, 1))
     P[:, c.param_names.index("r_S")] *= rng.uniform(0.8, 1.2, 3)

@@ -135,7 +135,7 @@ class SolverError(TumordynError, RuntimeError):
     status : SolverStatus
         Why it stopped.
     state_index : int
-        Index of the state that went negative or non-finite (in ``model.compiled.state_names``),
+        Index of the state that went negative or non-finite (in ``compile_model(model).state_names``),
         -1 when no single state is to blame.
     """
 

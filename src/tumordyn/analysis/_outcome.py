@@ -12,6 +12,7 @@ from ..errors import SolverError, SpecificationError, UnknownNameError
 from ._bifurcation import check_range
 from ._system import _real, check_model
 from ._threshold import default_tumor_states
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,8 +241,8 @@ def outcome_map(
     label = readout if criterion is None else getattr(criterion, "__name__", "criterion")
     base_p = dict(params or {})
     base_i = dict(initial or {})
-    model.compiled.param_vector(base_p)
-    model.compiled.initial_vector(base_i)
+    compile_model(model).param_vector(base_p)
+    compile_model(model).initial_vector(base_i)
     esc = np.full((ny, nx), np.nan)
     fin = np.full((ny, nx), np.nan)
     notes: list[str] = []

@@ -11,6 +11,7 @@ from scipy.integrate import solve_ivp
 from ..errors import SpecificationError, UnknownNameError
 from ._equilibria import find_equilibria
 from ._system import _real, check_model, classify, reduce_model
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -133,7 +134,7 @@ def phase_portrait(
     system = reduce_model(model, params, drug_levels, frozen=frozen)
     ix, iy = system.names.index(x), system.names.index(y)
     pts, *_ = find_equilibria(system)
-    init = model.compiled.initial_vector()
+    init = compile_model(model).initial_vector()
     x0 = init[names.index(x)]
     y0 = init[names.index(y)]
     xr = _range(x_range, "x_range", log)

@@ -13,6 +13,7 @@ from scipy.integrate import solve_ivp
 from ..spec import input_symbol
 from ..errors import SolverError, SpecificationError, UnknownNameError
 from ._system import _real, check_model
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,7 +212,7 @@ def sensitivity(
     rel_step = _real(rel_step, "`rel_step`")
     if not 0 < rel_step < 0.1:
         raise SpecificationError(f"`rel_step` must be in (0, 0.1), got {rel_step}")
-    c = model.compiled
+    c = compile_model(model)
     if parameters is None:
         names = c.param_names
     else:
@@ -272,7 +273,7 @@ def sensitivity(
 
 def _build(model: Model, readout: str, names: tuple[str, ...]) -> dict[str, Any]:
     """Generate the numeric right-hand side pieces of the forward sensitivity system with sympy."""
-    c = model.compiled
+    c = compile_model(model)
     xs = [s.symbol for s in model.states]
     ps = [pp.symbol for pp in model.parameters]
     us = [input_symbol(d) for d in c.drug_names]
@@ -293,7 +294,7 @@ def _build(model: Model, readout: str, names: tuple[str, ...]) -> dict[str, Any]
 def _forward(model: Model, schedule: Schedule, readout: str, statistic: str, p: np.ndarray, y0: np.ndarray,
              names: tuple[str, ...], t_end: float, rtol: float,
              funcs: dict[str, Any] | None = None) -> tuple[float, np.ndarray]:
-    c = model.compiled
+    c = compile_model(model)
     if funcs is None:
         funcs = _build(model, readout, names)
     J, Fp, f, G, Gx, Gp, sel = (funcs[k] for k in ("J", "Fp", "f", "G", "Gx", "Gp", "sel"))

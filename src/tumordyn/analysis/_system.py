@@ -18,6 +18,7 @@ import sympy as sp
 
 from ..spec import input_symbol
 from ..errors import SpecificationError, UnknownNameError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..spec import Model
@@ -154,7 +155,7 @@ def reduce_model(
         For a negative drug level or a non-finite value.
     """
     check_model(model)
-    c = model.compiled
+    c = compile_model(model)
     p = c.param_vector(params)
     rhs = model.rhs_expressions(inputs=True)
     subs: dict[sp.Symbol, Any] = {input_symbol(d): sp.Integer(0) for d in model.drugs.names}

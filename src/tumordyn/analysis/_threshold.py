@@ -12,6 +12,7 @@ import sympy as sp
 
 from ..errors import SpecificationError, UnknownNameError
 from ._system import check_model, reduce_model
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..spec import Model
@@ -75,7 +76,7 @@ class Threshold:
         self._syms = tuple(p.symbol for p in model.parameters)
 
     def _subs(self, params: Mapping[str, float] | None) -> dict[sp.Symbol, sp.Float]:
-        p = self.model.compiled.param_vector(params) if params is not None else self._p
+        p = compile_model(self.model).param_vector(params) if params is not None else self._p
         return {s: sp.Float(float(v)) for s, v in zip(self._syms, p)}
 
     def value(self, params: Mapping[str, float] | None = None) -> float:

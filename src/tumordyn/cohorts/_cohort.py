@@ -60,6 +60,7 @@ from ..readouts import (
 )
 from ..dosing import Schedule
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -138,7 +139,7 @@ class _ChunkOut:
 def _solve(task: _Task, schedule: Schedule, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int]:
     """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev."""
-    compiled = task.model.compiled
+    compiled = compile_model(task.model)
     opts = task.solver.options
     plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
     sol = solve(Problem(compiled, plan, P.T, Y0.T, grid), opts)
@@ -158,7 +159,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
 
     started = _time.perf_counter()
     model = task.model
-    compiled = model.compiled
+    compiled = compile_model(model)
     b = task.patients.size
     P, Y0 = task.params, task.y0
     failures: list[tuple[int, str, float, str]] = []
@@ -252,12 +253,12 @@ def _series_many(model: Model, y: np.ndarray, p_rows: list[Any], names: tuple[st
     Observables read the non-negative states clipped at zero (as ``compiled.observe``
     does); a state asked for by name is its solved value (as ``traj[name]``).
     """
-    nonneg = model.compiled.nonnegative
+    nonneg = compile_model(model).nonnegative
     si, pi, fn = _observables_fn(model, names)
     ys = [np.maximum(y[i], 0.0) if nonneg[i] else y[i] for i in si]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = fn(*ys, *[p_rows[i] for i in pi])
-    states = model.compiled.state_names
+    states = compile_model(model).state_names
     return [np.asarray(y[states.index(nm)], dtype=float) if nm in states
             else np.broadcast_to(np.asarray(v, dtype=float), y.shape[1:]) for nm, v in zip(names, out)]
 
@@ -272,7 +273,7 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
     :func:`~tumordyn.readouts.duration_of_response` for one trajectory, so a patient
     gets the same numbers here, from a Trajectory and from :func:`tumordyn.compare`.
     """
-    compiled = model.compiled
+    compiled = compile_model(model)
     b = y.shape[2]
     has_burden = "tumor_burden" in compiled.observable_names
     wanted = (opt.measure, "tumor_burden") if has_burden else (opt.measure,)
@@ -553,7 +554,7 @@ class Cohort:
             seed = int(np.random.SeedSequence().entropy % (2**63))
         elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise TypeError(f"`seed` must be a non-negative integer or None, got {seed!r}")
-        compiled = model.compiled
+        compiled = compile_model(model)
         dists: dict[str, Distribution] = {}
         for name, d in distributions.items():
             if name not in compiled.param_names and name not in compiled.state_names:
@@ -661,11 +662,11 @@ class Cohort:
 
     def patient_params(self, patient: int) -> dict[str, float]:
         """All parameter values of one patient by name (parameter units)."""
-        return dict(zip(self._model.compiled.param_names, self._P[:, self._index(patient)].tolist()))
+        return dict(zip(compile_model(self._model).param_names, self._P[:, self._index(patient)].tolist()))
 
     def patient_initial(self, patient: int) -> dict[str, float]:
         """Initial states of one patient by name (state units)."""
-        return dict(zip(self._model.compiled.state_names, self._Y0[:, self._index(patient)].tolist()))
+        return dict(zip(compile_model(self._model).state_names, self._Y0[:, self._index(patient)].tolist()))
 
     def _index(self, patient: int) -> int:
         if isinstance(patient, bool) or not isinstance(patient, (int, np.integer)):
@@ -765,7 +766,7 @@ class Cohort:
         from ..readouts import ScanPlan
 
         model = self._model
-        compiled = model.compiled
+        compiled = compile_model(model)
         regs = _normalise_regimens(regimens)
         t_end = _check_time(t_end, "t_end")
         if not t_end > 0:
@@ -1017,7 +1018,7 @@ class CohortResult:
         """
         import pandas as pd
 
-        c = self.cohort.model.compiled
+        c = compile_model(self.cohort.model)
         df = self.cohort.parameters
         extra = {f"baseline_{nm}": self._baseline_states[i] for i, nm in enumerate(c.state_names)}
         extra.update({f"baseline_{nm}": self._baseline_obs[i] for i, nm in enumerate(c.observable_names)})
@@ -1272,7 +1273,7 @@ class CohortResult:
         j = self.cohort._index(patient)
         sched = self.schedules[name]
         sched = sched if isinstance(sched, Schedule) else sched.schedule
-        c = self.cohort.model.compiled
+        c = compile_model(self.cohort.model)
         u = np.zeros((self.t.size, c.n_drugs))
         for i, drug in enumerate(c.drug_names):
             if sched.infusions:

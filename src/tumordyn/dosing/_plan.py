@@ -17,6 +17,7 @@ import numpy as np
 
 from ._schedule import Schedule
 from ..errors import SpecificationError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
@@ -64,7 +65,7 @@ class DosingPlan:
         Parameters
         ----------
         drug_names : tuple of str
-            The model's drugs (``model.compiled.drug_names``).
+            The model's drugs (``compile_model(model).drug_names``).
         schedule : Schedule
             Doses and infusions, already validated against the model (:func:`check_schedule`).
         t0, t_end : float
@@ -115,7 +116,7 @@ def check_schedule(compiled: CompiledModel, schedule: Schedule, *, t0: float, t_
     Parameters
     ----------
     compiled : CompiledModel
-        ``model.compiled``.
+        ``compile_model(model)``.
     schedule : Schedule
         The doses and infusions.
     t0 : float

@@ -2,7 +2,7 @@
 
 Data flow: a tidy table of observations (``subject, time, observable, value``,
 optional ``sigma`` and ``censored``) is checked once and turned into index
-arrays; the model's compiled right-hand side (``model.compiled``) is reused for
+arrays; the model's compiled right-hand side (``compile_model(model)``) is reused for
 every residual call; all subjects are integrated *together* as one batch (the
 generated code works on state matrices of shape ``(n_states, B)``), exactly at
 every dose, and only at the observation times.
@@ -43,6 +43,7 @@ from ..trajectory import SolverStats, resolve_options
 from ..solve import COMPILED_METHOD, IMPLICIT_METHODS, Problem, SolverOptions
 from ..errors import SolverStatus
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     import lmfit
@@ -230,7 +231,7 @@ def _schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float)
             out[s] = schedules[s]
     else:
         raise TypeError(f"`schedules` must be a Schedule or a mapping subject -> Schedule, got {type(schedules).__name__}")
-    compiled = model.compiled
+    compiled = compile_model(model)
     for s, sch in out.items():
         sch.validate(model.drugs.names, t0=t0, where=f"schedule of subject {s!r} (model {model.name!r})")
         for dose in sch.doses:
@@ -413,7 +414,7 @@ class _Problem:
         init_bounds: Mapping[str, tuple[float, float]],
         engine: str,
     ) -> None:
-        c = model.compiled
+        c = compile_model(model)
         self.model, self.compiled, self.df, self.scale, self.t0, self.opts = model, c, df, scale, t0, opts
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
@@ -865,7 +866,7 @@ def fit(
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
     scale = _check_scale(scale)
-    c = model.compiled
+    c = compile_model(model)
     t0 = _finite(t0, "`t0`")
     df = tidy_data(data, c.state_names + c.observable_names, scale, model.name)
     free_m = _modes(free, c.param_names, "parameter", "free", "shared", f"model {model.name!r}")

@@ -16,6 +16,7 @@ from ._fit import _finite, _make_plan, quantities_batch, solve_batch
 from ..dosing import Schedule
 from ..trajectory import resolve_options
 from ..errors import SpecificationError, UnknownNameError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,7 +126,7 @@ def synthetic_data(
     if sigma < 0:
         raise SpecificationError(f"`sigma` must be >= 0, got {sigma}")
     t0 = _finite(t0, "`t0`")
-    c = model.compiled
+    c = compile_model(model)
     quantities = c.state_names + c.observable_names
     obs = [observables] if isinstance(observables, str) else list(observables)
     if not obs:

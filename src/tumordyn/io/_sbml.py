@@ -23,6 +23,7 @@ from ..spec import ALLOWED_FUNCTIONS, RESERVED_NAMES
 from ..spec import TIME, Model, Observable, Parameter, Process, State, _vanishes_at_zero, input_symbol
 from ..dosing import Schedule
 from ..errors import SpecificationError
+from ..numerics import compile_model
 
 __all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError"]
 
@@ -249,7 +250,7 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                 f"drug {dose.drug!r} of model {model.name!r} is a direct-input drug (no compartment): "
                 f"it takes Infusion items, not the bolus Dose at t = {dose.time} days"
             )
-    compiled = model.compiled
+    compiled = compile_model(model)
     pvals = dict(zip(compiled.param_names, map(float, compiled.param_vector(params))))
     yvals = dict(zip(compiled.state_names, map(float, compiled.initial_vector(initial))))
 

@@ -36,7 +36,7 @@ from ..errors import SpecificationError, UnknownNameError
 if TYPE_CHECKING:
     from ..spec import Model
 
-__all__ = ["CompiledModel"]
+__all__ = ["CompiledModel", "compile_model"]
 
 
 class _Printer(NumPyPrinter):
@@ -130,7 +130,7 @@ def _generate(
 class CompiledModel:
     """Numeric functions generated from a :class:`~tumordyn.Model`.
 
-    Obtain it as ``model.compiled`` (built on first use and reused).
+    Obtain it as ``compile_model(model)`` (built on first use and reused).
 
     Attributes
     ----------
@@ -353,3 +353,37 @@ class CompiledModel:
                 f"(parameter {self.param_names[pidx]!r}) is {volume}; a dose needs a volume > 0 (L)"
             )
         return comp, amount / volume
+
+
+def compile_model(model: Model) -> CompiledModel:
+    """The compiled numeric system of a model, generated once per model and reused.
+
+    The first call generates and compiles the model's right-hand side, Jacobian and
+    observables (:class:`CompiledModel`); later calls return the same object. The
+    result is kept on the model instance (like :func:`functools.cached_property`), so
+    it lives exactly as long as the model and is rebuilt after unpickling.
+
+    Parameters
+    ----------
+    model : Model
+        The model specification.
+
+    Returns
+    -------
+    CompiledModel
+        Its compiled form (states, parameters, drugs and observables in model order).
+
+    Examples
+    --------
+    >>> import tumordyn as td
+    >>> from tumordyn.numerics import compile_model
+    >>> m = td.models.logistic_growth()
+    >>> compile_model(m) is compile_model(m)
+    True
+    """
+    cache = model.__dict__
+    compiled = cache.get("_compiled_model")
+    if compiled is None:
+        compiled = CompiledModel(model)
+        cache["_compiled_model"] = compiled  # the frozen Model's own cache slot, as cached_property would use
+    return compiled

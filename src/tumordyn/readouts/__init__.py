@@ -40,6 +40,7 @@ import numpy as np
 
 from . import _recist as core
 from ..errors import SpecificationError
+from ..numerics import compile_model
 
 # numpy >= 2.0 names it trapezoid; numpy 1.x (supported down to 1.24) only has trapz
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -997,7 +998,7 @@ def auc(traj: Trajectory, drug: str) -> float:
         If the model has no such drug.
     """
     i = _drug(traj, drug, "auc")
-    c = traj.model.compiled
+    c = compile_model(traj.model)
     t = np.asarray(traj.t)
     t0, t1 = float(t[0]), float(t[-1])
     comp = int(c.dose_compartment[i])

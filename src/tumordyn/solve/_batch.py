@@ -39,6 +39,7 @@ import numpy as np
 from ..numerics import NEGATIVE_SLACK
 from ._problem import BATCH_METHOD, Problem, Solution, SolverOptions
 from ..errors import SolverStatus
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
@@ -171,7 +172,7 @@ def solve_batch(
     Parameters
     ----------
     compiled : CompiledModel
-        ``model.compiled``.
+        ``compile_model(model)``.
     plan : DosingPlan
         The dosing shared by the batch (its window ``[plan.t0, plan.t_end]``).
     params : numpy.ndarray

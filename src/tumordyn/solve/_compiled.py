@@ -12,7 +12,7 @@ under a millisecond.
 What
 ----
 * The right-hand side is the model's generated numpy code
-  (``model.compiled.source["rhs"]``) rewritten to write into a preallocated
+  (``compile_model(model).source["rhs"]``) rewritten to write into a preallocated
   output and compiled with :func:`numba.njit`; non-negative states are read
   clipped at zero exactly as in the numpy code.
 * The integrator is the explicit Runge–Kutta pair of Dormand & Prince 5(4)
@@ -52,6 +52,7 @@ import numpy as np
 from ..numerics import NEGATIVE_SLACK
 from ._problem import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
 from ..errors import SolverStatus, SpecificationError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
@@ -607,7 +608,7 @@ def fast_functions(compiled: CompiledModel) -> FastFunctions:
     Parameters
     ----------
     compiled : CompiledModel
-        ``model.compiled``.
+        ``compile_model(model)``.
 
     Returns
     -------
@@ -718,7 +719,7 @@ def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time
     Parameters
     ----------
     compiled : CompiledModel
-        ``model.compiled``.
+        ``compile_model(model)``.
     n_calls : int, optional
         Calls to time.
     cpu_time : bool, optional

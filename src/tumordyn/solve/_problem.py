@@ -33,6 +33,7 @@ import numpy as np
 
 from ..numerics import NEGATIVE_SLACK
 from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
@@ -201,7 +202,7 @@ class Problem:
     Attributes
     ----------
     compiled : CompiledModel
-        ``model.compiled``.
+        ``compile_model(model)``.
     plan : DosingPlan
         The dosing (breakpoints, bolus amounts, infusion rates), shared by the patients.
     params : numpy.ndarray

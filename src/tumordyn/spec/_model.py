@@ -14,6 +14,8 @@ into one model.
 
 from __future__ import annotations
 
+import warnings
+
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -742,7 +744,7 @@ class Model:
 
     def __getstate__(self) -> dict[str, Any]:
         # the compiled functions are generated code (not picklable); a worker process rebuilds them on first use
-        return {k: v for k, v in self.__dict__.items() if k not in ("compiled", "_key")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_compiled_model", "_key")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -1055,12 +1057,23 @@ class Model:
                               [[o.name, o.unit, str(o.expr)[:70]] for o in self.observables])
         return "\n".join(lines)
 
-    @cached_property
-    def compiled(self):  # noqa: ANN201 - returns tumordyn._compile.CompiledModel
-        """The compiled numeric system (generated once per model and reused)."""
-        from ..numerics import CompiledModel
+    @property
+    def compiled(self):  # noqa: ANN201 - returns tumordyn.numerics.CompiledModel
+        """Deprecated: use :func:`tumordyn.numerics.compile_model` (``compile_model(model)``).
 
-        return CompiledModel(self)
+        .. deprecated:: 0.2
+            The model specification no longer reaches up into the numerics layer; this
+            alias is removed in 0.3.
+        """
+        warnings.warn(
+            "Model.compiled is deprecated and will be removed in tumordyn 0.3; "
+            "use tumordyn.numerics.compile_model(model)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ..numerics import compile_model  # the deprecated alias's one upward import (see .importlinter)
+
+        return compile_model(self)
 
 
 def _freeze_model_init(cls: type) -> None:

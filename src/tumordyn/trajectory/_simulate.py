@@ -28,6 +28,7 @@ from ..solve import solve
 from ..dosing import Schedule
 from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
 from ..errors import SpecificationError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
@@ -240,7 +241,7 @@ def simulate(
     regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
     schedule = regimen.schedule
     t0, t_end = _check_window(t0, t_end)
-    compiled = model.compiled
+    compiled = compile_model(model)
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
     if regimen.rules:
         regimen.validate(model, t_end=t_end, t0=t0)
@@ -322,7 +323,7 @@ def _batch_params(compiled: CompiledModel, params: Any) -> np.ndarray:
     if arr.ndim != 2 or arr.shape[1] != compiled.n_params or arr.shape[0] == 0:
         raise SpecificationError(
             f"`params` must have shape (B, {compiled.n_params}) with columns in the order "
-            f"model.compiled.param_names = {compiled.param_names}; got shape {np.shape(params)}"
+            f"compile_model(model).param_names = {compiled.param_names}; got shape {np.shape(params)}"
         )
     bad = ~np.isfinite(arr)
     if np.any(bad):
@@ -370,8 +371,8 @@ def simulate_batch(
         The model.
     params : array_like, shape (B, n_params)
         One full parameter vector per row, columns in the order
-        ``model.compiled.param_names`` (build one from defaults with
-        ``model.compiled.param_vector()``). Checked for finiteness and bounds.
+        ``compile_model(model).param_names`` (build one from defaults with
+        ``compile_model(model).param_vector()``). Checked for finiteness and bounds.
     schedule : Schedule, optional
         Doses and infusions shared by all patients (``None``: no treatment).
     t_end : float
@@ -398,7 +399,7 @@ def simulate_batch(
     -------
     numpy.ndarray
         States at ``t_eval``, shape ``(B, len(t_eval), n_states)`` (read-only),
-        states in the order ``model.compiled.state_names``; values at a dose time
+        states in the order ``compile_model(model).state_names``; values at a dose time
         are after the dose.
 
     Raises
@@ -414,7 +415,7 @@ def simulate_batch(
     --------
     >>> import numpy as np, tumordyn as td
     >>> m = td.models.logistic_growth()
-    >>> P = np.tile(m.compiled.param_vector(), (3, 1))
+    >>> P = np.tile(compile_model(m).param_vector(), (3, 1))
     >>> td.simulate_batch(m, P, t_end=10.0, t_eval=[0, 10]).shape
     (3, 2, 1)
     """
@@ -429,7 +430,7 @@ def simulate_batch(
     if on_error not in ("raise", "nan"):
         raise SpecificationError(f"`on_error` must be 'raise' or 'nan', got {on_error!r}")
     t0, t_end = _check_window(t0, t_end)
-    compiled = model.compiled
+    compiled = compile_model(model)
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
     te = _check_t_eval(t_eval, t0, t_end)
     P = _batch_params(compiled, params)  # noqa: N806

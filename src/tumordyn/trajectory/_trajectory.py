@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UnknownNameError
+from ..numerics import compile_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,7 +107,7 @@ class Trajectory:
 
     @cached_property
     def _observed(self) -> np.ndarray:
-        c = self.model.compiled
+        c = compile_model(self.model)
         if not c.observable_names:
             return np.empty((0, self.t.size))
         with np.errstate(divide="ignore", invalid="ignore"):
