@@ -76,7 +76,7 @@ def regimen() -> td.Schedule:
 
 def make_cohort(model: td.Model, n: int, seed: int = 2024) -> td.Cohort:
     defaults = model.defaults()
-    return td.Cohort(model, {p: td.LogNormal(median=defaults[p], cv=CV) for p in VARIED}, n=n, seed=seed)
+    return td.Cohort(model, {p: td.cohorts.LogNormal(median=defaults[p], cv=CV) for p in VARIED}, n=n, seed=seed)
 
 
 # ----------------------------------------------------------------------------- hand-written loop

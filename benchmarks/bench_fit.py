@@ -38,10 +38,10 @@ TIMES = np.linspace(0.0, 56.0, 15)
 
 
 def make_data(seed: int = 7):
-    model = td.growth_model("logistic", resistant=True)
+    model = td.fitting.growth_model("logistic", resistant=True)
     schedules = {s: sum((td.Schedule.infusion("drug", 1.0, a, b) for a, b in on), td.Schedule())
                  for s, on in SWITCHES.items()}
-    data = td.synthetic_data(model, schedules, TIMES, "tumor_volume", noise="lognormal", sigma=0.1, seed=seed,
+    data = td.fitting.synthetic_data(model, schedules, TIMES, "tumor_volume", noise="lognormal", sigma=0.1, seed=seed,
                              params={"r": 0.12, "K": 3000.0, "kill": 0.35}, initial={"S": 90.0, "R": 1.5})
     return model, schedules, data
 

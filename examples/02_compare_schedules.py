@@ -37,7 +37,7 @@ def main() -> None:
 
     started = time.perf_counter()
     regimens = td.regimens.standard_regimens(model, t_end, lead_time=14)
-    comparison = td.compare(model, regimens, t_end=t_end, scans=td.ScanPlan(interval=56))
+    comparison = td.compare(model, regimens, t_end=t_end, scans=td.readouts.ScanPlan(interval=56))
     print(comparison)
     print(f"({len(regimens)} regimens simulated in {time.perf_counter() - started:.1f} s)\n")
 
@@ -58,7 +58,7 @@ def main() -> None:
     def log10_final_burden(traj: td.Trajectory) -> float:
         return float(np.log10(traj["tumor_burden"][-1] + 1.0))
 
-    search = td.search_schedule(
+    search = td.comparison.search_schedule(
         model,
         lambda lead: td.regimens.priming_then("anti_pd1", lead, t_end=t_end),
         grid=[0, 3, 7, 10, 14, 21, 28, 35, 42],

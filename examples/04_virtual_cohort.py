@@ -37,12 +37,12 @@ def main() -> None:
     cohort = td.Cohort(
         model,
         {
-            "r_S": td.LogNormal(median=d["r_S"], cv=0.3),  # sensitive-clone growth (1/day)
-            "r_R": td.LogNormal(median=d["r_R"], cv=0.3),  # resistant-clone growth (1/day)
-            "k_T": td.LogNormal(median=d["k_T"], cv=0.5),  # targeted-drug kill (1/day)
-            "k_E": td.LogNormal(median=d["k_E"], cv=0.6),  # effector killing (1/day)
-            "a_P": td.LogNormal(median=d["a_P"], cv=0.5),  # TME suppression build-up (1/day)
-            "x_max": td.TruncatedNormal(mean=d["x_max"], sd=0.1, lower=0.05, upper=0.95),  # exhaustion (1/day)
+            "r_S": td.cohorts.LogNormal(median=d["r_S"], cv=0.3),  # sensitive-clone growth (1/day)
+            "r_R": td.cohorts.LogNormal(median=d["r_R"], cv=0.3),  # resistant-clone growth (1/day)
+            "k_T": td.cohorts.LogNormal(median=d["k_T"], cv=0.5),  # targeted-drug kill (1/day)
+            "k_E": td.cohorts.LogNormal(median=d["k_E"], cv=0.6),  # effector killing (1/day)
+            "a_P": td.cohorts.LogNormal(median=d["a_P"], cv=0.5),  # TME suppression build-up (1/day)
+            "x_max": td.cohorts.TruncatedNormal(mean=d["x_max"], sd=0.1, lower=0.05, upper=0.95),  # exhaustion (1/day)
         },
         n=2000,
         seed=2024,
@@ -54,7 +54,7 @@ def main() -> None:
     started = time.perf_counter()
     # 28 days of untreated growth first: the baseline biomarkers (effector/exhausted ratio, TME suppression)
     # then reflect each patient's parameters
-    result = cohort.simulate(regimens, t_end=T_END, scans=td.ScanPlan(interval=56.0), run_in=28.0)
+    result = cohort.simulate(regimens, t_end=T_END, scans=td.readouts.ScanPlan(interval=56.0), run_in=28.0)
     print(f"{cohort.n} patients x {len(regimens)} regimens in {time.perf_counter() - started:.1f} s "
           f"({result.stats.method}; {result.stats.n_failed} failed solves)")
 

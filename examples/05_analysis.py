@@ -41,16 +41,16 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     model = td.models.kuznetsov1994()
 
-    eq = td.equilibria(model)
+    eq = td.analysis.equilibria(model)
     print(eq)
     print(eq.to_dataframe()[["E", "T", "max_real", "stability"]].to_string())
 
-    th = td.tumor_free_threshold(model)
+    th = td.analysis.tumor_free_threshold(model)
     print(f"\nImmune-control threshold: {th.expression} < 0; at the published values {th.value():.4f} /day "
           f"({'controlled' if th.is_stable() else 'not controlled'}); "
           f"critical killing rate n* = {th.critical_value('n')[0]:.3g} /(cell day)")
 
-    bif = td.bifurcation(model, "d", (0.005, 0.2), log=True)
+    bif = td.analysis.bifurcation(model, "d", (0.005, 0.2), log=True)
     print(f"\n{bif}")
     print(bif.special_points.to_string())
     ax = bif.plot(state="T", log=True, logx=True)
@@ -61,9 +61,9 @@ def main() -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5))
     starts = [(1e6, 1e5), (5e6, 3.2e5), (3e7, 2e5), (3e8, 1e6), (1e8, 1e5), (2e5, 5e6), (6e8, 3e6)]
-    td.phase_portrait(model, "T", "E", log=True, x_range=(1e5, 1e9), y_range=(1e4, 1e7), starts=starts,
+    td.analysis.phase_portrait(model, "T", "E", log=True, x_range=(1e5, 1e9), y_range=(1e4, 1e7), starts=starts,
                       t_end=1500.0, ax=ax1)
-    om = td.outcome_map(model, "T", (1e5, 1e9), "E", (1e4, 1e7), n=24, log_x=True, log_y=True, t_end=2000.0,
+    om = td.analysis.outcome_map(model, "T", (1e5, 1e9), "E", (1e4, 1e7), n=24, log_x=True, log_y=True, t_end=2000.0,
                         threshold=1e8)
     om.plot(ax=ax2)
     ax2.set_title("basins: final tumor > 1e8 cells after 2000 days")
@@ -72,7 +72,7 @@ def main() -> None:
     fig.savefig(out / "kuznetsov_phase_portrait.png", dpi=120)
     plt.close(fig)
 
-    sens = td.sensitivity(model, readout="T", t_end=60.0)
+    sens = td.analysis.sensitivity(model, readout="T", t_end=60.0)
     print(f"\n{sens}")
     ax = sens.tornado()
     ax.figure.tight_layout()

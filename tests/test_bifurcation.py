@@ -28,7 +28,7 @@ def _bisect_change(a: float, b: float) -> float:
 
 @pytest.fixture(scope="module")
 def scan_d():
-    return td.bifurcation(td.models.kuznetsov1994(), "d", (0.005, 0.2), log=True)
+    return td.analysis.bifurcation(td.models.kuznetsov1994(), "d", (0.005, 0.2), log=True)
 
 
 def test_folds_and_branch_point_along_d(scan_d):
@@ -82,25 +82,25 @@ def test_plot_draws_stable_and_unstable(scan_d):
 
 def test_bifurcation_bad_input():
     m = td.models.kuznetsov1994()
-    with pytest.raises(td.UnknownNameError, match="'dd'"):
-        td.bifurcation(m, "dd", (0.01, 0.1))
-    with pytest.raises(td.SpecificationError, match="outside its bounds"):
-        td.bifurcation(m, "d", (0.01, 2.0))
-    with pytest.raises(td.SpecificationError, match="low < high"):
-        td.bifurcation(m, "d", (0.1, 0.01))
-    with pytest.raises(td.SpecificationError, match="positive"):
-        td.bifurcation(m, "s", (0.0, 1e4), log=True)
+    with pytest.raises(td.errors.UnknownNameError, match="'dd'"):
+        td.analysis.bifurcation(m, "dd", (0.01, 0.1))
+    with pytest.raises(td.errors.SpecificationError, match="outside its bounds"):
+        td.analysis.bifurcation(m, "d", (0.01, 2.0))
+    with pytest.raises(td.errors.SpecificationError, match="low < high"):
+        td.analysis.bifurcation(m, "d", (0.1, 0.01))
+    with pytest.raises(td.errors.SpecificationError, match="positive"):
+        td.analysis.bifurcation(m, "s", (0.0, 1e4), log=True)
     with pytest.raises(TypeError, match="pair"):
-        td.bifurcation(m, "d", 0.1)
-    with pytest.raises(td.UnknownNameError):
-        td.bifurcation(m, "d", (0.01, 0.1)).plot(state="Q")
+        td.analysis.bifurcation(m, "d", 0.1)
+    with pytest.raises(td.errors.UnknownNameError):
+        td.analysis.bifurcation(m, "d", (0.01, 0.1)).plot(state="Q")
 
 
 def test_outcome_map_basins_match_the_stable_states():
     m = td.models.kuznetsov1994()
-    om = td.outcome_map(m, "T", (1e6, 1e9), "E", (1e4, 3e6), n=4, log_x=True, log_y=True, t_end=3000.0,
+    om = td.analysis.outcome_map(m, "T", (1e6, 1e9), "E", (1e4, 3e6), n=4, log_x=True, log_y=True, t_end=3000.0,
                         threshold=1e8)
-    eq = td.equilibria(m)
+    eq = td.analysis.equilibria(m)
     dormant, escape = eq.states[1, 1], eq.states[3, 1]
     assert om.escape.shape == (4, 4) and om.n_failed == 0
     # every simulation ends near one of the two stable states; escape iff near the escape node
@@ -122,15 +122,15 @@ def test_outcome_map_basins_match_the_stable_states():
 
 def test_outcome_map_parameters_and_bad_input():
     m = td.models.kuznetsov1994()
-    om = td.outcome_map(m, "n", (1e-8, 1e-5), "s", (1e3, 5e4), n=(3, 2), log_x=True, t_end=2000.0, threshold=1e8)
+    om = td.analysis.outcome_map(m, "n", (1e-8, 1e-5), "s", (1e3, 5e4), n=(3, 2), log_x=True, t_end=2000.0, threshold=1e8)
     assert om.escape.shape == (2, 3)
     # strong killing (n = 1e-5) controls the tumor at any influx
     assert np.all(om.escape[:, -1] == 0)
-    with pytest.raises(td.UnknownNameError):
-        td.outcome_map(m, "zz", (0, 1), "s", (1e3, 2e3), n=2)
-    with pytest.raises(td.SpecificationError, match="outside its bounds"):
-        td.outcome_map(m, "a", (0.1, 10.0), "s", (1e3, 2e3), n=2)
-    with pytest.raises(td.SpecificationError, match="differ"):
-        td.outcome_map(m, "s", (1e3, 2e3), "s", (1e3, 2e3), n=2)
-    with pytest.raises(td.UnknownNameError, match="readout"):
-        td.outcome_map(m, "s", (1e3, 2e3), "n", (1e-8, 1e-7), n=2, readout="size")
+    with pytest.raises(td.errors.UnknownNameError):
+        td.analysis.outcome_map(m, "zz", (0, 1), "s", (1e3, 2e3), n=2)
+    with pytest.raises(td.errors.SpecificationError, match="outside its bounds"):
+        td.analysis.outcome_map(m, "a", (0.1, 10.0), "s", (1e3, 2e3), n=2)
+    with pytest.raises(td.errors.SpecificationError, match="differ"):
+        td.analysis.outcome_map(m, "s", (1e3, 2e3), "s", (1e3, 2e3), n=2)
+    with pytest.raises(td.errors.UnknownNameError, match="readout"):
+        td.analysis.outcome_map(m, "s", (1e3, 2e3), "n", (1e-8, 1e-7), n=2, readout="size")

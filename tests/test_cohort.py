@@ -21,10 +21,10 @@ def _model():
 
 def _dists():
     return {
-        "r_S": td.LogNormal(median=0.05, cv=0.3),
-        "k_T": td.LogNormal(median=0.08, cv=0.6),
-        "k_E": td.LogNormal(median=0.3, cv=0.8),
-        "S": td.LogNormal(median=1e9, cv=0.5),  # baseline tumor size varies (initial state)
+        "r_S": td.cohorts.LogNormal(median=0.05, cv=0.3),
+        "k_T": td.cohorts.LogNormal(median=0.08, cv=0.6),
+        "k_E": td.cohorts.LogNormal(median=0.3, cv=0.8),
+        "S": td.cohorts.LogNormal(median=1e9, cv=0.5),  # baseline tumor size varies (initial state)
     }
 
 
@@ -36,7 +36,7 @@ def _regimens(t_end=T_END):
 @pytest.fixture(scope="module")
 def result():
     cohort = td.Cohort(_model(), _dists(), n=64, seed=11)
-    return cohort.simulate(_regimens(), t_end=T_END, scans=td.ScanPlan(interval=28.0), keep_trajectories=True,
+    return cohort.simulate(_regimens(), t_end=T_END, scans=td.readouts.ScanPlan(interval=28.0), keep_trajectories=True,
                            method="batch", progress=False)
 
 
@@ -48,11 +48,11 @@ def test_bad_input():
     with pytest.raises(SpecificationError, match="`n` must be >= 1"):
         td.Cohort(m, _dists(), n=0, seed=1)
     with pytest.raises(UnknownNameError, match="r_s"):
-        td.Cohort(m, {"r_s": td.LogNormal(0.03, 0.3)}, n=5, seed=1)
+        td.Cohort(m, {"r_s": td.cohorts.LogNormal(0.03, 0.3)}, n=5, seed=1)
     with pytest.raises(SpecificationError, match="bounds"):
-        td.Cohort(m, {"b_A": td.Normal(0.9, 0.5)}, n=64, seed=1)
+        td.Cohort(m, {"b_A": td.cohorts.Normal(0.9, 0.5)}, n=64, seed=1)
     with pytest.raises(SpecificationError, match="positive semi-definite"):
-        td.Cohort(m, {"r_S": td.LogNormal(0.03, 0.3), "k_T": td.LogNormal(0.1, 0.3), "d_E": td.LogNormal(0.05, 0.3)},
+        td.Cohort(m, {"r_S": td.cohorts.LogNormal(0.03, 0.3), "k_T": td.cohorts.LogNormal(0.1, 0.3), "d_E": td.cohorts.LogNormal(0.05, 0.3)},
                   n=5, seed=1, correlation={("r_S", "k_T"): 0.9, ("k_T", "d_E"): 0.9, ("r_S", "d_E"): -0.9})
     with pytest.raises(SpecificationError, match="sampling"):
         td.Cohort(m, _dists(), n=5, seed=1, sampling="halton")
@@ -103,7 +103,7 @@ def test_dataframe_shape_and_rates(result):
 
 def test_array_readouts_equal_trajectory_readouts(result):
     """The batched readouts follow tumordyn.readouts' definitions exactly (same trajectory)."""
-    plan = td.ScanPlan(interval=28.0)
+    plan = td.readouts.ScanPlan(interval=28.0)
     n_ne = n_evaluable = 0
     for name in result.regimens:
         ro = result.readouts(name)
@@ -143,7 +143,7 @@ def test_accuracy_against_simulate(result):
 
 def test_same_numbers_whatever_executor():
     cohort = td.Cohort(_model(), _dists(), n=10, seed=2)
-    kw = dict(t_end=56.0, scans=td.ScanPlan(interval=28.0), method="batch", progress=False)
+    kw = dict(t_end=56.0, scans=td.readouts.ScanPlan(interval=28.0), method="batch", progress=False)
     regs = _regimens(56.0)
     ref = cohort.simulate(regs, **kw).to_dataframe()
     with ThreadPoolExecutor(2) as ex:
@@ -157,7 +157,7 @@ def test_same_numbers_whatever_executor():
 def test_numba_engine_agrees_with_batch_engine():
     pytest.importorskip("numba")
     cohort = td.Cohort(_model(), _dists(), n=16, seed=8)
-    kw = dict(t_end=84.0, scans=td.ScanPlan(interval=28.0), progress=False, rtol=1e-8)
+    kw = dict(t_end=84.0, scans=td.readouts.ScanPlan(interval=28.0), progress=False, rtol=1e-8)
     a = cohort.simulate(_regimens(84.0), method="batch", **kw).to_dataframe()
     b = cohort.simulate(_regimens(84.0), method="numba", **kw).to_dataframe()
     np.testing.assert_allclose(a["best_percent_change"], b["best_percent_change"], rtol=1e-6, atol=1e-6)
@@ -168,10 +168,10 @@ def test_numba_engine_agrees_with_batch_engine():
 def _small_cohort():
     # a model that compiles fast in a fresh worker process
     m = td.models.logistic_growth()
-    return td.Cohort(m, {"r": td.LogNormal(0.2, 0.5), "N": td.LogNormal(50.0, 0.3)}, n=20, seed=9)
+    return td.Cohort(m, {"r": td.cohorts.LogNormal(0.2, 0.5), "N": td.cohorts.LogNormal(50.0, 0.3)}, n=20, seed=9)
 
 
-_SMALL_KW = dict(t_end=60.0, scans=td.ScanPlan(interval=20.0), measure="N", min_measurable=0.0, min_increase=0.0,
+_SMALL_KW = dict(t_end=60.0, scans=td.readouts.ScanPlan(interval=20.0), measure="N", min_measurable=0.0, min_increase=0.0,
                  method="batch", progress=False)
 
 
@@ -201,8 +201,8 @@ def test_failed_patient_reported_rest_kept(method):
     if method == "numba":
         pytest.importorskip("numba")
     m = td.models.logistic_growth()
-    cohort = td.Cohort(m, {"r": td.Uniform(0.05, 1.0)}, n=16, seed=0, sampling="random")
-    res = cohort.simulate(td.Schedule(), t_end=60.0, scans=td.ScanPlan(interval=20.0), measure="N",
+    cohort = td.Cohort(m, {"r": td.cohorts.Uniform(0.05, 1.0)}, n=16, seed=0, sampling="random")
+    res = cohort.simulate(td.Schedule(), t_end=60.0, scans=td.readouts.ScanPlan(interval=20.0), measure="N",
                           min_measurable=0.0, min_increase=0.0, max_steps=25, fallback=False, method=method)
     fails = res.failures
     assert len(fails) >= 1
@@ -216,14 +216,14 @@ def test_failed_patient_reported_rest_kept(method):
     assert df.loc[~df["failed"], "time_to_progression"].notna().all()
     assert (df.loc[df["failed"], "best_overall_response"] == "NE").all()
     # with the LSODA fallback every patient is rescued
-    res2 = cohort.simulate(td.Schedule(), t_end=60.0, scans=td.ScanPlan(interval=20.0), measure="N",
+    res2 = cohort.simulate(td.Schedule(), t_end=60.0, scans=td.readouts.ScanPlan(interval=20.0), measure="N",
                            min_measurable=0.0, min_increase=0.0, max_steps=25, method=method)
     assert res2.failures.empty and res2.stats.n_fallback == len(fails)
 
 
 def test_run_in_baseline_biomarkers():
-    cohort = td.Cohort(_model(), {"a_P": td.LogNormal(0.2, 0.5)}, n=8, seed=1)
-    res = cohort.simulate(_regimens(56.0), t_end=56.0, scans=td.ScanPlan(interval=28.0), run_in=30.0, method="batch")
+    cohort = td.Cohort(_model(), {"a_P": td.cohorts.LogNormal(0.2, 0.5)}, n=8, seed=1)
+    res = cohort.simulate(_regimens(56.0), t_end=56.0, scans=td.readouts.ScanPlan(interval=28.0), run_in=30.0, method="batch")
     base = res.baseline()
     assert {"a_P", "baseline_P", "baseline_effector_exhausted_ratio", "baseline_lesion_diameter"} <= set(base.columns)
     # TME suppression after the run-in increases with its production rate a_P
@@ -237,7 +237,7 @@ def test_run_in_baseline_biomarkers():
 
 
 def test_kaplan_meier_hand_computed():
-    km = td.kaplan_meier([1, 2, 2, 3, 4, 5], [1, 1, 0, 1, 0, 1])
+    km = td.cohorts.kaplan_meier([1, 2, 2, 3, 4, 5], [1, 1, 0, 1, 0, 1])
     tab = km.table
     np.testing.assert_allclose(tab["survival"], [5 / 6, 2 / 3, 2 / 3 * 1, 4 / 9, 4 / 9, 0.0][: len(tab)]
                                if len(tab) == 6 else [5 / 6, 2 / 3, 4 / 9, 4 / 9, 0.0])
@@ -253,10 +253,10 @@ def test_kaplan_meier_hand_computed():
     assert tab.loc[2, "upper"] == pytest.approx(s ** math.exp(-1.959963984540054 * sl))
     assert km.median_ci[0] <= km.median <= km.median_ci[1]
     assert km.survival_at([0.5, 2.5, 10]).tolist() == pytest.approx([1.0, 2 / 3, 0.0])
-    never = td.kaplan_meier([5, 6, 7], [0, 0, 1])
-    assert never.median == 7.0 and td.kaplan_meier([5, 6], [0, 0]).median == math.inf
+    never = td.cohorts.kaplan_meier([5, 6, 7], [0, 0, 1])
+    assert never.median == 7.0 and td.cohorts.kaplan_meier([5, 6], [0, 0]).median == math.inf
     with pytest.raises(SpecificationError):
-        td.kaplan_meier([1, np.inf], [1, 0])
+        td.cohorts.kaplan_meier([1, np.inf], [1, 0])
 
 
 def test_prcc_recovers_monotone_dependence_and_removes_confounding():
@@ -266,7 +266,7 @@ def test_prcc_recovers_monotone_dependence_and_removes_confounding():
     x2 = 0.8 * x1 + 0.6 * rng.normal(size=n)  # correlated with x1 but without its own effect
     x3 = rng.normal(size=n)
     y = np.exp(x1) + 0.5 * x3 + 0.05 * rng.normal(size=n)
-    res = td.partial_rank_correlation(np.column_stack([x1, x2, x3]), y, ["x1", "x2", "x3"])
+    res = td.cohorts.partial_rank_correlation(np.column_stack([x1, x2, x3]), y, ["x1", "x2", "x3"])
     assert res.loc["x1", "prcc"] > 0.8 and res.loc["x1", "p_value"] < 1e-10
     assert res.loc["x3", "prcc"] > 0.5
     assert abs(res.loc["x2", "prcc"]) < 0.15
@@ -322,11 +322,11 @@ def test_plots_return_axes(result):
 def test_adaptive_regimen_patient_by_patient():
     """A regimen with an adaptive rule is simulated patient by patient through td.simulate."""
     m = _model()
-    cohort = td.Cohort(m, {"k_T": td.LogNormal(0.15, 0.3)}, n=3, seed=0)
+    cohort = td.Cohort(m, {"k_T": td.cohorts.LogNormal(0.15, 0.3)}, n=3, seed=0)
     template = td.Schedule.every("targeted", 100.0, 7.0, until=83.0)
     adaptive = td.Schedule() + td.AdaptiveRule("targeted", on=template, pause_below=0.7, resume_at=0.9)
     res = cohort.simulate({"adaptive": adaptive, "continuous": template}, t_end=84.0,
-                          scans=td.ScanPlan(interval=28.0), keep_trajectories=True, method="batch")
+                          scans=td.readouts.ScanPlan(interval=28.0), keep_trajectories=True, method="batch")
     for j in range(3):
         ref = td.simulate(m, adaptive, t_end=84.0, t_eval=res.t, params=cohort.patient_params(j),
                           initial=cohort.patient_initial(j))

@@ -100,7 +100,7 @@ def test_bad_input(model):
     with pytest.raises(TypeError, match="mapping"):
         td.compare(model, [td.Schedule()], t_end=112)
     with pytest.raises(SpecificationError, match="outside the simulated horizon"):
-        td.compare(model, {"none": None}, t_end=112, scans=td.ScanPlan(times=(0, 56, 168)))
+        td.compare(model, {"none": None}, t_end=112, scans=td.readouts.ScanPlan(times=(0, 56, 168)))
     with pytest.raises(SpecificationError, match="no follow-up scan"):
         td.compare(model, {"none": None}, t_end=50)
     with pytest.raises(SpecificationError, match="regimen 'late'.*after the end"):

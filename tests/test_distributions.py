@@ -14,7 +14,7 @@ from tumordyn.errors import SpecificationError
 
 
 def test_lognormal_median_and_cv():
-    d = td.LogNormal(median=2.0, cv=0.5)
+    d = td.cohorts.LogNormal(median=2.0, cv=0.5)
     x = sample({"a": d}, 2**14, seed=1)["a"]
     assert np.median(x) == pytest.approx(2.0, rel=0.01)
     assert x.std() / x.mean() == pytest.approx(0.5, rel=0.02)
@@ -24,9 +24,9 @@ def test_lognormal_median_and_cv():
 @pytest.mark.parametrize("method", ["sobol", "lhs", "random"])
 def test_marginals_match_by_ks(method):
     dists = {
-        "n": td.Normal(mean=1.0, sd=0.2),
-        "t": td.TruncatedNormal(mean=0.5, sd=0.5, lower=0.0, upper=1.0),
-        "u": td.Uniform(low=-1.0, high=3.0),
+        "n": td.cohorts.Normal(mean=1.0, sd=0.2),
+        "t": td.cohorts.TruncatedNormal(mean=0.5, sd=0.5, lower=0.0, upper=1.0),
+        "u": td.cohorts.Uniform(low=-1.0, high=3.0),
     }
     s = sample(dists, 4096, seed=7, method=method)
     assert stats.kstest(s["n"], stats.norm(1.0, 0.2).cdf).pvalue > 0.01
@@ -36,15 +36,15 @@ def test_marginals_match_by_ks(method):
 
 
 def test_sobol_is_more_uniform_than_random():
-    d = {"u": td.Uniform(0.0, 1.0)}
+    d = {"u": td.cohorts.Uniform(0.0, 1.0)}
     err = {m: abs(sample(d, 1024, seed=3, method=m)["u"].mean() - 0.5) for m in ("sobol", "random")}
     assert err["sobol"] < err["random"]
 
 
 def test_seeded_and_fixed():
-    d = {"a": td.LogNormal(1.0, 0.3), "b": td.Fixed(4.0), "c": 2.5}
-    cohort1 = td.Cohort(td.models.logistic_growth(), {"r": td.LogNormal(0.3, 0.2), "K": 1e6}, n=10, seed=3)
-    cohort2 = td.Cohort(td.models.logistic_growth(), {"r": td.LogNormal(0.3, 0.2), "K": 1e6}, n=10, seed=3)
+    d = {"a": td.cohorts.LogNormal(1.0, 0.3), "b": td.cohorts.Fixed(4.0), "c": 2.5}
+    cohort1 = td.Cohort(td.models.logistic_growth(), {"r": td.cohorts.LogNormal(0.3, 0.2), "K": 1e6}, n=10, seed=3)
+    cohort2 = td.Cohort(td.models.logistic_growth(), {"r": td.cohorts.LogNormal(0.3, 0.2), "K": 1e6}, n=10, seed=3)
     np.testing.assert_array_equal(cohort1.param_matrix, cohort2.param_matrix)
     assert np.all(cohort1.parameters["K"] == 1e6)
     s = sample({k: as_distribution(v, k) for k, v in d.items()}, 5, seed=0)
@@ -54,7 +54,7 @@ def test_seeded_and_fixed():
 @settings(deadline=None, max_examples=15)
 @given(rho=st.floats(-0.9, 0.9), method=st.sampled_from(["sobol", "lhs", "random"]))
 def test_correlation_on_log_scale(rho, method):
-    dists = {"a": td.LogNormal(1.0, 0.4), "b": td.Normal(0.0, 1.0)}
+    dists = {"a": td.cohorts.LogNormal(1.0, 0.4), "b": td.cohorts.Normal(0.0, 1.0)}
     R = correlation_matrix({("a", "b"): rho}, list(dists))
     s = sample(dists, 4096, seed=11, method=method, correlation=R)
     r = np.corrcoef(np.log(s["a"]), s["b"])[0, 1]
@@ -62,7 +62,7 @@ def test_correlation_on_log_scale(rho, method):
 
 
 def test_singular_correlation_allowed():
-    dists = {"a": td.Normal(0, 1), "b": td.Normal(0, 1)}
+    dists = {"a": td.cohorts.Normal(0, 1), "b": td.cohorts.Normal(0, 1)}
     R = correlation_matrix(np.array([[1.0, 1.0], [1.0, 1.0]]), list(dists))
     s = sample(dists, 256, seed=0, correlation=R)
     np.testing.assert_allclose(s["a"], s["b"], atol=1e-6)
@@ -71,13 +71,13 @@ def test_singular_correlation_allowed():
 @pytest.mark.parametrize(
     "factory, match",
     [
-        (lambda: td.LogNormal(median=-1.0, cv=0.3), "median"),
-        (lambda: td.LogNormal(median=1.0, cv=-0.1), "cv"),
-        (lambda: td.Normal(mean=0.0, sd=-1.0), "sd"),
-        (lambda: td.TruncatedNormal(mean=0.0, sd=1.0, lower=2.0, upper=1.0), "lower < upper"),
-        (lambda: td.TruncatedNormal(mean=0.0, sd=1.0, lower=100.0, upper=101.0), "no probability mass"),
-        (lambda: td.Uniform(low=2.0, high=1.0), "low < high"),
-        (lambda: td.Fixed(float("nan")), "finite"),
+        (lambda: td.cohorts.LogNormal(median=-1.0, cv=0.3), "median"),
+        (lambda: td.cohorts.LogNormal(median=1.0, cv=-0.1), "cv"),
+        (lambda: td.cohorts.Normal(mean=0.0, sd=-1.0), "sd"),
+        (lambda: td.cohorts.TruncatedNormal(mean=0.0, sd=1.0, lower=2.0, upper=1.0), "lower < upper"),
+        (lambda: td.cohorts.TruncatedNormal(mean=0.0, sd=1.0, lower=100.0, upper=101.0), "no probability mass"),
+        (lambda: td.cohorts.Uniform(low=2.0, high=1.0), "low < high"),
+        (lambda: td.cohorts.Fixed(float("nan")), "finite"),
     ],
 )
 def test_invalid_distribution_parameters(factory, match):
@@ -87,7 +87,7 @@ def test_invalid_distribution_parameters(factory, match):
 
 def test_invalid_types():
     with pytest.raises(TypeError):
-        td.LogNormal(median="1", cv=0.3)
+        td.cohorts.LogNormal(median="1", cv=0.3)
     with pytest.raises(TypeError, match="distribution of 'r'"):
         td.Cohort(td.models.logistic_growth(), {"r": "lognormal"}, n=3, seed=0)
 
@@ -114,5 +114,5 @@ def test_sobol_any_n_without_warning():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        s = sample({"u": td.Uniform(0.0, 1.0)}, 1000, seed=0)
+        s = sample({"u": td.cohorts.Uniform(0.0, 1.0)}, 1000, seed=0)
     assert s["u"].shape == (1000,)

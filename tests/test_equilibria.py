@@ -74,7 +74,7 @@ def kuznetsov_reference(s, p, g, m, d, a, b, n):
 
 
 def test_kuznetsov_equilibria_match_hand_derivation():
-    eq = td.equilibria(td.models.kuznetsov1994())
+    eq = td.analysis.equilibria(td.models.kuznetsov1994())
     ref, ref_eigs = kuznetsov_reference(**KUZ)
     assert eq.method == "symbolic"
     assert len(eq) == len(ref) == 4
@@ -95,8 +95,8 @@ def test_kuznetsov_equilibria_match_hand_derivation():
 
 def test_numerical_method_agrees_and_reports_failures():
     m = td.models.kuznetsov1994()
-    sym = td.equilibria(m)
-    num = td.equilibria(m, method="numerical", n_starts=64)
+    sym = td.analysis.equilibria(m)
+    num = td.analysis.equilibria(m, method="numerical", n_starts=64)
     assert num.method == "numerical"
     np.testing.assert_allclose(num.states, sym.states, rtol=1e-7, atol=1e-3)
     assert num.stability == sym.stability
@@ -110,7 +110,7 @@ def test_numerical_method_agrees_and_reports_failures():
 @given(s=st.floats(2e3, 4e4), n=st.floats(2e-8, 5e-7), d=st.floats(0.01, 0.1))
 def test_kuznetsov_equilibria_property(s, n, d):
     params = dict(KUZ, s=s, n=n, d=d)
-    eq = td.equilibria(td.models.kuznetsov1994(), params={"s": s, "n": n, "d": d})
+    eq = td.analysis.equilibria(td.models.kuznetsov1994(), params={"s": s, "n": n, "d": d})
     ref, _ = kuznetsov_reference(**params)
     assert len(eq) == len(ref)
     np.testing.assert_allclose(eq.states, ref, rtol=1e-6, atol=1e-3)
@@ -120,16 +120,16 @@ def test_kuznetsov_equilibria_property(s, n, d):
 
 def test_parameter_overrides_change_the_tumor_free_stability():
     m = td.models.kuznetsov1994()
-    eq = td.equilibria(m, params={"n": 1e-5})  # a - n s/d = 0.18 - 3.16 < 0
+    eq = td.analysis.equilibria(m, params={"n": 1e-5})  # a - n s/d = 0.18 - 3.16 < 0
     assert eq.stability[0] == "stable node"
     assert eq.states[0, 1] == 0.0
     # the model's defaults are untouched
-    assert td.equilibria(m).stability[0] == "saddle"
+    assert td.analysis.equilibria(m).stability[0] == "saddle"
 
 
 def test_depillis2003_tumor_free_equilibrium():
     m = depillis2003()
-    eq = td.equilibria(m)
+    eq = td.analysis.equilibria(m)
     P = DEPILLIS2003
     tf = [i for i in range(len(eq)) if eq.states[i, 1] == 0 and eq.states[i, 0] > 0]
     assert len(tf) == 1
@@ -144,8 +144,8 @@ def test_depillis2003_tumor_free_equilibrium():
 def test_depillis2003_with_constant_drug_level():
     m = depillis2003()
     P = DEPILLIS2003
-    eq = td.equilibria(m, drug_levels={"chemo": 1.0})
-    eq2 = td.equilibria(m, drug_levels={"u": 1.0})  # by compartment state name
+    eq = td.analysis.equilibria(m, drug_levels={"chemo": 1.0})
+    eq2 = td.analysis.equilibria(m, drug_levels={"u": 1.0})  # by compartment state name
     np.testing.assert_allclose(eq.states, eq2.states)
     kill = 1 - np.exp(-1.0)
     N = (P["r2"] - P["a3"] * kill) / (P["r2"] * P["b2"])
@@ -156,7 +156,7 @@ def test_depillis2003_with_constant_drug_level():
 
 
 def test_tumor_free_threshold_kuznetsov():
-    th = td.tumor_free_threshold(td.models.kuznetsov1994())
+    th = td.analysis.tumor_free_threshold(td.models.kuznetsov1994())
     s, n, d, a = sp.symbols("s n d a")
     assert sp.simplify(th.expression - (a - n * s / d)) == 0
     assert sp.simplify(th.equilibrium["E"] - s / d) == 0
@@ -170,7 +170,7 @@ def test_tumor_free_threshold_kuznetsov():
 
 def test_tumor_free_threshold_depillis():
     m = depillis2003()
-    th = td.tumor_free_threshold(m)
+    th = td.analysis.tumor_free_threshold(m)
     S = {k: sp.Symbol(k) for k in DEPILLIS2003}
     assert sp.simplify(th.expression - (S["r1"] - S["c2"] * S["s"] / S["d1"] - S["c3"] / S["b2"])) == 0
     assert th.value() == pytest.approx(-0.325, rel=1e-12)
@@ -191,7 +191,7 @@ def test_classify():
 
 def test_larger_model_equilibria_are_steady_and_nonnegative():
     m = td.models.zhang2017()
-    eq = td.equilibria(m, n_starts=32)
+    eq = td.analysis.equilibria(m, n_starts=32)
     assert eq.method == "numerical" and len(eq) >= 1
     f = compile_model(m).rhs
     p = compile_model(m).param_vector()
@@ -203,26 +203,26 @@ def test_larger_model_equilibria_are_steady_and_nonnegative():
 
 def test_bad_input():
     m = td.models.kuznetsov1994()
-    with pytest.raises(td.UnknownNameError, match="'nn'"):
-        td.equilibria(m, params={"nn": 1.0})
-    with pytest.raises(td.SpecificationError, match="outside its bounds"):
-        td.equilibria(m, params={"a": 50.0})
-    with pytest.raises(td.UnknownNameError, match="drug"):
-        td.equilibria(m, drug_levels={"aspirin": 1.0})
-    with pytest.raises(td.SpecificationError, match=">= 0"):
-        td.equilibria(depillis2003(), drug_levels={"chemo": -1.0})
-    with pytest.raises(td.SpecificationError, match="method"):
-        td.equilibria(m, method="magic")
-    with pytest.raises(td.SpecificationError, match="n_starts"):
-        td.equilibria(m, n_starts=0)
+    with pytest.raises(td.errors.UnknownNameError, match="'nn'"):
+        td.analysis.equilibria(m, params={"nn": 1.0})
+    with pytest.raises(td.errors.SpecificationError, match="outside its bounds"):
+        td.analysis.equilibria(m, params={"a": 50.0})
+    with pytest.raises(td.errors.UnknownNameError, match="drug"):
+        td.analysis.equilibria(m, drug_levels={"aspirin": 1.0})
+    with pytest.raises(td.errors.SpecificationError, match=">= 0"):
+        td.analysis.equilibria(depillis2003(), drug_levels={"chemo": -1.0})
+    with pytest.raises(td.errors.SpecificationError, match="method"):
+        td.analysis.equilibria(m, method="magic")
+    with pytest.raises(td.errors.SpecificationError, match="n_starts"):
+        td.analysis.equilibria(m, n_starts=0)
     with pytest.raises(TypeError, match="Model"):
-        td.equilibria("kuznetsov")
-    with pytest.raises(td.SpecificationError, match="numerical"):
-        td.equilibria(td.models.zhang2017(), method="symbolic")
-    with pytest.raises(td.UnknownNameError, match="state"):
-        td.tumor_free_threshold(m, tumor_states=["X"])
-    with pytest.raises(td.SpecificationError, match="does not vanish"):
-        td.tumor_free_threshold(m, tumor_states=["E"])
+        td.analysis.equilibria("kuznetsov")
+    with pytest.raises(td.errors.SpecificationError, match="numerical"):
+        td.analysis.equilibria(td.models.zhang2017(), method="symbolic")
+    with pytest.raises(td.errors.UnknownNameError, match="state"):
+        td.analysis.tumor_free_threshold(m, tumor_states=["X"])
+    with pytest.raises(td.errors.SpecificationError, match="does not vanish"):
+        td.analysis.tumor_free_threshold(m, tumor_states=["E"])
 
 
 def test_threshold_with_two_tumor_clones():
@@ -240,7 +240,7 @@ def test_threshold_with_two_tumor_clones():
                    td.Process("kill_S", k * E * S, consumes="S"), td.Process("kill_R", k * E * R, consumes="R"),
                    td.Process("influx", s, produces="E"), td.Process("death", d * E, consumes="E")],
     )
-    th = td.tumor_free_threshold(m)
+    th = td.analysis.tumor_free_threshold(m)
     assert th.tumor_states == ("S", "R")
     assert {sp.simplify(e) for e in th.invasion_eigenvalues} == {
         sp.simplify(rS * (1 - mu) - k * s / d), sp.simplify(rR - k * s / d)}

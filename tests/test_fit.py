@@ -31,7 +31,7 @@ def logistic():
 
 @pytest.fixture(scope="module")
 def tumor():
-    return td.growth_model("logistic", resistant=True)
+    return td.fitting.growth_model("logistic", resistant=True)
 
 
 # ------------------------------------------------------------------ exact recovery (closed form)
@@ -97,7 +97,7 @@ def test_shared_initial_state(logistic):
 
 def test_engines_agree_on_treated_multi_subject_fit(tumor):
     sch = {"a": td.Schedule.infusion("drug", 1.0, 10, 40), "b": td.Schedule.infusion("drug", 1.0, 5, 15)}
-    df = td.synthetic_data(tumor, sch, np.arange(0, 41, 4.0), "tumor_volume", sigma=0.1, seed=3,
+    df = td.fitting.synthetic_data(tumor, sch, np.arange(0, 41, 4.0), "tumor_volume", sigma=0.1, seed=3,
                            params={"r": 0.12, "K": 3000.0, "kill": 0.35}, initial={"S": 90.0, "R": 1.5})
     kw = dict(free=["r", "K", "kill"], schedules=sch, initial={"S": 90.0, "R": 1.5})
     fast = td.fit(tumor, df, **kw)
@@ -109,7 +109,7 @@ def test_engines_agree_on_treated_multi_subject_fit(tumor):
 
 def test_jacobian_matches_central_differences(tumor):
     sch = td.Schedule.infusion("drug", 1.0, 8, 30)
-    df = td.synthetic_data(tumor, sch, np.arange(0, 31, 3.0), "tumor_volume", sigma=0.1, seed=1, subjects=2)
+    df = td.fitting.synthetic_data(tumor, sch, np.arange(0, 31, 3.0), "tumor_volume", sigma=0.1, seed=1, subjects=2)
     res = td.fit(tumor, df, free=["r", "kill"], initial_free=["S"], schedules=sch)
     prob = res._problem
     p = res.params.copy()
@@ -129,7 +129,7 @@ def _recovery(tumor, seed: int):
     # two treated subjects and an untreated one that saturates (so that K is identifiable)
     sch = {"A": td.Schedule.infusion("drug", 1.0, 10, 70), "B": td.Schedule.infusion("drug", 1.0, 10, 24)
            + td.Schedule.infusion("drug", 1.0, 38, 52), "C": td.Schedule()}
-    df = td.synthetic_data(tumor, sch, np.linspace(0, 70, 15), "tumor_volume", noise="lognormal", sigma=0.1,
+    df = td.fitting.synthetic_data(tumor, sch, np.linspace(0, 70, 15), "tumor_volume", noise="lognormal", sigma=0.1,
                            seed=seed, params=truth, initial={"S": 90.0, "R": 1.5})
     res = td.fit(tumor, df, free=["r", "K", "kill"], initial_free={"S": "shared", "R": "shared"}, schedules=sch)
     ci = res.confidence_table(0.95)
@@ -156,7 +156,7 @@ def test_coverage_of_95_percent_intervals_over_many_seeds(tumor):
 def test_censored_rows_are_one_sided(tumor):
     sch = td.Schedule.infusion("drug", 1.0, 5, 60)
     truth = {"r": 0.1, "K": 3000.0, "kill": 0.4}
-    df = td.synthetic_data(tumor, sch, np.arange(0, 61, 3.0), "tumor_volume", sigma=0.1, seed=5, lod=10.0,
+    df = td.fitting.synthetic_data(tumor, sch, np.arange(0, 61, 3.0), "tumor_volume", sigma=0.1, seed=5, lod=10.0,
                            params=truth, initial={"S": 100.0, "R": 0.5}, subjects=2)
     assert 4 <= df["censored"].sum() <= 20
     res = td.fit(tumor, df, free=["r", "kill"], schedules=sch, initial={"S": 100.0, "R": 0.5},
@@ -208,9 +208,9 @@ def test_any_lmfit_method(logistic):
 
 
 def test_observable_and_state_data_together():
-    m = td.growth_model("exponential", resistant=True)
+    m = td.fitting.growth_model("exponential", resistant=True)
     sch = td.Schedule.infusion("drug", 1.0, 5, 30)
-    df = td.synthetic_data(m, sch, np.arange(0, 31, 3.0), ["tumor_volume", "R"], sigma=0.0, seed=0,
+    df = td.fitting.synthetic_data(m, sch, np.arange(0, 31, 3.0), ["tumor_volume", "R"], sigma=0.0, seed=0,
                            params={"r": 0.08, "kill": 0.3})
     res = td.fit(m, df, free=["r", "kill"], schedules=sch)
     assert res.params["r"].value == pytest.approx(0.08, rel=1e-5)
@@ -263,7 +263,7 @@ def test_failed_solve_gives_finite_penalty():
     r = res._problem.residual(p)
     assert np.all(r == FAILED_SOLVE_RESIDUAL)
     assert res._problem.n_failed >= 1
-    with pytest.raises(td.NegativeStateError, match="cannot be solved at the start values"):
+    with pytest.raises(td.errors.NegativeStateError, match="cannot be solved at the start values"):
         td.fit(m, df, free=["k"], params={"k": 50.0}, scale="linear")
 
 
@@ -363,12 +363,12 @@ def test_bounds(logistic, good):
 
 # ------------------------------------------------------------------ model selection
 def test_select_models_prefers_the_resistant_clone():
-    truth = td.growth_model("exponential", resistant=True)
+    truth = td.fitting.growth_model("exponential", resistant=True)
     sch = {"a": td.Schedule.infusion("drug", 1.0, 6, 40), "b": td.Schedule.infusion("drug", 1.0, 10, 40)}
-    df = td.synthetic_data(truth, sch, np.arange(0, 41, 3.0), "tumor_volume", sigma=0.1, seed=4,
+    df = td.fitting.synthetic_data(truth, sch, np.arange(0, 41, 3.0), "tumor_volume", sigma=0.1, seed=4,
                            params={"r": 0.1, "kill": 0.4}, initial={"S": 100.0, "R": 2.0})
-    cands = {k: v for k, v in td.growth_models().items() if k.startswith(("exponential", "logistic"))}
-    table, fits = td.select_models(cands, df, schedules=sch, return_fits=True, solver="LSODA")
+    cands = {k: v for k, v in td.fitting.growth_models().items() if k.startswith(("exponential", "logistic"))}
+    table, fits = td.fitting.select_models(cands, df, schedules=sch, return_fits=True, solver="LSODA")
     assert list(table.columns[:5]) == ["n_params", "n_data", "chisqr", "aic", "bic"]
     assert table.index[0].endswith("_resistant")
     without = table.loc[["exponential", "logistic"], "delta"]
@@ -376,10 +376,10 @@ def test_select_models_prefers_the_resistant_clone():
     assert table["weight"].sum() == pytest.approx(1.0)
     assert table.loc["exponential", "n_params"] == 2 + 2  # r, kill, init_S per subject
     assert fits["exponential_resistant"].aic == pytest.approx(table.loc["exponential_resistant", "aic"])
-    by_bic = td.select_models(cands, df, "bic", schedules=sch, solver="LSODA")
+    by_bic = td.fitting.select_models(cands, df, "bic", schedules=sch, solver="LSODA")
     assert by_bic.index[0].endswith("_resistant")
     with pytest.raises(SpecificationError, match="criterion"):
-        td.select_models(cands, df, "waic")
+        td.fitting.select_models(cands, df, "waic")
 
 
 def test_growth_models_are_correct():
@@ -388,7 +388,7 @@ def test_growth_models_are_correct():
     for law, closed in (("exponential", lambda t: 50 * np.exp(0.1 * t)),
                         ("logistic", lambda t: logistic_solution(t, 50, 0.1, 2000)),
                         ("gompertz", lambda t: td.models.gompertz_solution(t, 50, 0.1, 2000))):
-        m = td.growth_model(law, V0=50.0, r=0.1, K=2000.0)
+        m = td.fitting.growth_model(law, V0=50.0, r=0.1, K=2000.0)
         traj = td.simulate(m, t_end=20.0, t_eval=t, rtol=1e-10, method="LSODA")
         np.testing.assert_allclose(traj["tumor_volume"], closed(t), rtol=1e-6)
 

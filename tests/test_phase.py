@@ -19,7 +19,7 @@ def _contour_vertices(ax):
 
 def test_phase_portrait_nullclines_and_equilibria():
     m = td.models.kuznetsov1994()
-    ax = td.phase_portrait(m, x="T", y="E", x_range=(1e6, 5.5e8), y_range=(1e4, 2e6), starts=3, t_end=200.0)
+    ax = td.analysis.phase_portrait(m, x="T", y="E", x_range=(1e6, 5.5e8), y_range=(1e4, 2e6), starts=3, t_end=200.0)
     t_null, e_null = _contour_vertices(ax)
     # T-nullcline (T > 0): E = a (1 - b T) / n, derived by hand
     T, E = t_null[:, 0], t_null[:, 1]
@@ -30,7 +30,7 @@ def test_phase_portrait_nullclines_and_equilibria():
     ref = KUZ["s"] / (KUZ["d"] + KUZ["m"] * T - KUZ["p"] * T / (KUZ["g"] + T))
     np.testing.assert_allclose(E[ok], ref[ok], rtol=2e-2, atol=2e3)
     # the three interior equilibria are marked at their positions
-    eq = td.equilibria(m)
+    eq = td.analysis.equilibria(m)
     marks = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
     xy = np.array([[ln.get_xdata()[0], ln.get_ydata()[0]] for ln in marks])
     for E0, T0 in eq.states[1:]:
@@ -43,7 +43,7 @@ def test_phase_portrait_nullclines_and_equilibria():
 def test_phase_portrait_log_and_explicit_starts():
     m = td.models.kuznetsov1994()
     fig, ax = plt.subplots()
-    out = td.phase_portrait(m, "T", "E", log=True, x_range=(1e5, 1e9), y_range=(1e4, 1e7),
+    out = td.analysis.phase_portrait(m, "T", "E", log=True, x_range=(1e5, 1e9), y_range=(1e4, 1e7),
                             starts=[(5e6, 3.2e5)], t_end=50.0, field="quiver", ax=ax)
     assert out is ax
     assert "log10" in ax.get_xlabel()
@@ -56,13 +56,13 @@ def test_phase_portrait_log_and_explicit_starts():
 
 def test_phase_portrait_bad_input():
     m = td.models.kuznetsov1994()
-    with pytest.raises(td.UnknownNameError):
-        td.phase_portrait(m, "T", "Q")
-    with pytest.raises(td.SpecificationError, match="different"):
-        td.phase_portrait(m, "T", "T")
-    with pytest.raises(td.SpecificationError, match="field"):
-        td.phase_portrait(m, "T", "E", field="arrows")
-    with pytest.raises(td.SpecificationError, match="positive"):
-        td.phase_portrait(m, "T", "E", log=True, x_range=(0.0, 1e9))
-    with pytest.raises(td.SpecificationError, match="t_end"):
-        td.phase_portrait(m, "T", "E", t_end=-1.0)
+    with pytest.raises(td.errors.UnknownNameError):
+        td.analysis.phase_portrait(m, "T", "Q")
+    with pytest.raises(td.errors.SpecificationError, match="different"):
+        td.analysis.phase_portrait(m, "T", "T")
+    with pytest.raises(td.errors.SpecificationError, match="field"):
+        td.analysis.phase_portrait(m, "T", "E", field="arrows")
+    with pytest.raises(td.errors.SpecificationError, match="positive"):
+        td.analysis.phase_portrait(m, "T", "E", log=True, x_range=(0.0, 1e9))
+    with pytest.raises(td.errors.SpecificationError, match="t_end"):
+        td.analysis.phase_portrait(m, "T", "E", t_end=-1.0)

@@ -31,7 +31,7 @@ def full_fit(logistic):
 
 
 def test_identifiable_parameters_and_profile_interval(full_fit):
-    prof = td.profile_likelihood(full_fit, n_points=7)
+    prof = td.fitting.profile_likelihood(full_fit, n_points=7)
     assert prof.verdicts == {"r": "identifiable", "K": "identifiable"}
     assert prof.threshold == pytest.approx(3.841459, rel=1e-6)
     wald = full_fit.confidence_table(0.95)
@@ -47,7 +47,7 @@ def test_identifiable_parameters_and_profile_interval(full_fit):
 
 def test_profile_is_minimum_over_the_other_parameter(full_fit):
     """Independent check of one profile point: brute-force minimum over K at fixed r."""
-    prof = td.profile_likelihood(full_fit, ["r"], grids={"r": [0.62]}, refine=False)
+    prof = td.fitting.profile_likelihood(full_fit, ["r"], grids={"r": [0.62]}, refine=False)
     r = prof["r"]
     d_at = r.delta[r.values == 0.62][0]
     prob = full_fit._problem
@@ -66,7 +66,7 @@ def test_profile_is_minimum_over_the_other_parameter(full_fit):
 def test_practically_non_identifiable_carrying_capacity(logistic):
     # data in the early, nearly exponential phase only: K is bounded below but not above
     res = td.fit(logistic, noisy_logistic(np.arange(0.0, 5.0, 0.5), seed=1), free=["r", "K"])
-    prof = td.profile_likelihood(res, n_points=9, span=10.0)
+    prof = td.fitting.profile_likelihood(res, n_points=9, span=10.0)
     assert prof["K"].verdict == "practically non-identifiable"
     assert prof["K"].upper == np.inf and np.isfinite(prof["K"].lower)
     assert prof["r"].verdict == "identifiable"
@@ -85,7 +85,7 @@ def test_structurally_non_identifiable_product_and_unused_parameter():
                        "value": 10 * np.exp(0.3 * t + SIGMA * rng.standard_normal(t.size)), "sigma": SIGMA})
     res = td.fit(m, df, free=["a", "b", "c"])
     assert res.params["a"].value * res.params["b"].value == pytest.approx(0.3, rel=0.05)
-    prof = td.profile_likelihood(res, n_points=5)
+    prof = td.fitting.profile_likelihood(res, n_points=5)
     assert set(prof.verdicts.values()) == {"structurally non-identifiable"}
     assert prof["a"].lower == -np.inf and prof["a"].upper == np.inf
     fig = prof.plot()
@@ -100,7 +100,7 @@ def test_structurally_non_identifiable_product_and_unused_parameter():
 def test_unknown_sigma_uses_profiled_noise(logistic):
     df = noisy_logistic(np.arange(0.0, 15.0)).drop(columns="sigma")
     res = td.fit(logistic, df, free=["r", "K"])
-    prof = td.profile_likelihood(res, ["r"], grids={"r": [0.6, 0.61]}, refine=False)
+    prof = td.fitting.profile_likelihood(res, ["r"], grids={"r": [0.6, 0.61]}, refine=False)
     p = res.params.copy()
     p["r"].set(value=0.61, vary=False)
     sub = td.fit(logistic, df, free=["r", "K"], params={"r": 0.61, "K": res.params["K"].value},
@@ -111,14 +111,14 @@ def test_unknown_sigma_uses_profiled_noise(logistic):
 
 def test_bad_arguments(full_fit):
     with pytest.raises(UnknownNameError, match="unknown fitted parameter 'rr'"):
-        td.profile_likelihood(full_fit, ["rr"])
+        td.fitting.profile_likelihood(full_fit, ["rr"])
     with pytest.raises(SpecificationError, match="n_points"):
-        td.profile_likelihood(full_fit, n_points=2)
+        td.fitting.profile_likelihood(full_fit, n_points=2)
     with pytest.raises(SpecificationError, match="span"):
-        td.profile_likelihood(full_fit, span=1.0)
+        td.fitting.profile_likelihood(full_fit, span=1.0)
     with pytest.raises(SpecificationError, match="level"):
-        td.profile_likelihood(full_fit, level=95)
+        td.fitting.profile_likelihood(full_fit, level=95)
     with pytest.raises(SpecificationError, match="outside its bounds"):
-        td.profile_likelihood(full_fit, grids={"r": [-1.0]})
+        td.fitting.profile_likelihood(full_fit, grids={"r": [-1.0]})
     with pytest.raises(TypeError, match="FitResult"):
-        td.profile_likelihood("fit")
+        td.fitting.profile_likelihood("fit")

@@ -104,11 +104,11 @@ def test_value_in_is_log_uniform_for_wide_ranges():
     draws = [s.example() for _ in range(60)]
     assert all(1e-3 <= x <= 1e3 for x in draws)
     assert np.median(draws) < 100
-    with pytest.raises(td.SpecificationError):
+    with pytest.raises(td.errors.SpecificationError):
         value_in(1.0, 0.0)
-    with pytest.raises(td.UnknownNameError):
+    with pytest.raises(td.errors.UnknownNameError):
         parameters(DEFAULT, names=["r_SS"])
-    with pytest.raises(td.UnknownNameError):
+    with pytest.raises(td.errors.UnknownNameError):
         schedules(DEFAULT, 10.0, drugs=["chemo"])
 
 
@@ -353,6 +353,6 @@ def test_builtin_and_published_models_pass_structural_positivity(name):
 def test_structural_positivity_check_catches_a_bad_outflow():
     good = td.models.logistic_growth()
     bad = [td.Process("constant_loss", "r", consumes="N") if pr.name == "crowding" else pr for pr in good.processes]
-    with pytest.raises(td.SpecificationError, match="constant_loss"):
+    with pytest.raises(td.errors.SpecificationError, match="constant_loss"):
         good.replace(processes=bad)
     assert len(good.replace(processes=bad, check_positivity=False).positivity_violations()) == 1

@@ -29,7 +29,7 @@ def hand(t, d, s=None, r=None, p=None) -> td.Trajectory:
     d = np.asarray(d, dtype=float)
     ones = np.ones_like(t)
     y = np.column_stack([d, ones if s is None else s, ones if r is None else r, ones if p is None else p])
-    stats = td.SolverStats("hand", 0, 0, 0, 0, 0, 0.0)
+    stats = td.solve.SolverStats("hand", 0, 0, 0, 0, 0, 0.0)
     return td.Trajectory(t, y, np.zeros((t.size, 0)), np.array([]), _HAND, td.Schedule(), stats)
 
 

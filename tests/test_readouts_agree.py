@@ -19,7 +19,7 @@ from tumordyn import readouts as ro
 from tumordyn.solve._compiled import numba_available
 
 T_END = 365.0
-PLAN = td.ScanPlan()  # baseline at day 0, then every 56 days
+PLAN = td.readouts.ScanPlan()  # baseline at day 0, then every 56 days
 RTOL = 1e-8  # solver tolerance of every simulation here (compare and cohort)
 SAME = 1e-9  # relative tolerance when the trajectories are the same (readouts then differ by rounding only)
 # When the cohort engine is the numpy batch (Dormand-Prince 5(4) of tumordyn.solve._batch) and td.simulate the

@@ -103,7 +103,7 @@ def test_export_refuses_bad_input():
     m = td.models.zhang2017()
     with pytest.raises(SpecificationError, match="direct-input"):
         to_sbml(m, td.Schedule([td.Dose(1.0, "abiraterone", 1.0)]))
-    with pytest.raises(td.UnknownNameError):
+    with pytest.raises(td.errors.UnknownNameError):
         to_sbml(m, td.Schedule([td.Dose(1.0, "chemo", 1.0)]))
     with pytest.raises(TypeError):
         to_sbml("not a model")  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ def log_final(traj) -> float:
 
 
 def test_grid_search_respects_the_budget_and_returns_the_surface():
-    res = td.search_schedule(kill_model(), build, grid=[5, 10, 20, 30, 40], t_end=T, readout=log_final,
+    res = td.comparison.search_schedule(kill_model(), build, grid=[5, 10, 20, 30, 40], t_end=T, readout=log_final,
                              maximize=False, budget={"cure": 30.0}, parameter="days on drug")
     assert res.best_x == 30.0  # the longest course within the budget
     assert res.best_value == pytest.approx(math.log(N0) + R * T - K * 30.0, abs=1e-5)
@@ -53,7 +53,7 @@ def test_grid_search_respects_the_budget_and_returns_the_surface():
 
 def test_bounded_search_refines_with_scipy():
     # the readout falls until the budget bites at 23.5 days: the optimum is the budget edge
-    res = td.search_schedule(kill_model(), build, bounds=(0, 40), t_end=T, readout=log_final, maximize=False,
+    res = td.comparison.search_schedule(kill_model(), build, bounds=(0, 40), t_end=T, readout=log_final, maximize=False,
                              budget={"cure": 23.5}, xtol=0.05)
     assert res.best_x == pytest.approx(23.5, abs=0.3)
     assert res.best_x <= 23.5
@@ -61,7 +61,7 @@ def test_bounded_search_refines_with_scipy():
 
 
 def test_maximise_a_comparison_column():
-    res = td.search_schedule(kill_model(), build, grid=[0, 10, 20], t_end=T, readout="best_change_burden_pct",
+    res = td.comparison.search_schedule(kill_model(), build, grid=[0, 10, 20], t_end=T, readout="best_change_burden_pct",
                              maximize=True)
     assert res.best_x == 0  # without the drug the tumor never shrinks: best % change 0 is the maximum
 
@@ -69,12 +69,12 @@ def test_maximise_a_comparison_column():
 def test_search_errors():
     m = kill_model()
     with pytest.raises(SpecificationError, match="exactly one"):
-        td.search_schedule(m, build, t_end=T)
+        td.comparison.search_schedule(m, build, t_end=T)
     with pytest.raises(SpecificationError, match="exactly one"):
-        td.search_schedule(m, build, grid=[1], bounds=(0, 1), t_end=T)
+        td.comparison.search_schedule(m, build, grid=[1], bounds=(0, 1), t_end=T)
     with pytest.raises(UnknownNameError, match="did you mean 'cure'"):
-        td.search_schedule(m, build, grid=[1], t_end=T, budget={"cur": 1}, readout=log_final)
+        td.comparison.search_schedule(m, build, grid=[1], t_end=T, budget={"cur": 1}, readout=log_final)
     with pytest.raises(SpecificationError, match="no candidate is within the budget"):
-        td.search_schedule(m, build, grid=[10, 20], t_end=T, budget={"cure": 5}, readout=log_final)
+        td.comparison.search_schedule(m, build, grid=[10, 20], t_end=T, budget={"cure": 5}, readout=log_final)
     with pytest.raises(UnknownNameError, match="readout"):
-        td.search_schedule(m, build, grid=[10], t_end=T, readout="ttp")
+        td.comparison.search_schedule(m, build, grid=[10], t_end=T, readout="ttp")

@@ -1,116 +1,135 @@
 """tumordyn: why does this therapy fail for this tumor, and which schedule would work better?
 
 Symbolic tumor–immune–TME models (sympy), compiled and solved exactly at every
-dose (scipy), with clinical readouts, fitting, cohorts and analysis.
+dose (scipy or numba), with clinical readouts, comparison, fitting, cohorts and analysis.
 
-The public surface is deliberately small; everything is built and passed explicitly.
+The top level holds what most scripts touch: the model and dosing types, the solver
+settings, :func:`simulate` / :func:`simulate_batch` and their :class:`Trajectory`,
+:func:`compare`, :func:`fit` and :class:`Cohort`. Everything else lives in the
+subpackage of its layer, which follow the data flow::
+
+    spec -> numerics -> dosing -> solve -> trajectory -> readouts
+         -> comparison / fitting / cohorts / analysis / io
+
+* :mod:`tumordyn.models` — ready-made models and modules;
+* :mod:`tumordyn.regimens` — the standard regimens;
+* :mod:`tumordyn.readouts` — RECIST and other clinical readouts;
+* :mod:`tumordyn.comparison` — comparison tables and schedule search;
+* :mod:`tumordyn.fitting` — fit results, profile likelihood, model selection, synthetic data;
+* :mod:`tumordyn.cohorts` — virtual cohorts, parameter distributions, survival;
+* :mod:`tumordyn.analysis` — equilibria, thresholds, bifurcations, sensitivity;
+* :mod:`tumordyn.io` — model files and SBML;
+* :mod:`tumordyn.errors` — the library's exceptions and :class:`~tumordyn.errors.SolverStatus`.
 """
 
-from . import errors, models
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
+from . import errors, models, numerics, spec
 from . import io  # model files and SBML; libsbml is imported only when SBML is used
 from .spec import Drug, Model, Module, Observable, Parameter, Process, State, compose
-from .dosing import Dose, Infusion, Schedule
-from .dosing import AdaptiveRule, Regimen, RuleEvent
-from . import readouts, regimens
-from .comparison import Comparison, compare
-from .readouts import ScanPlan
-from .comparison import SearchResult, search_schedule
-from .trajectory import SolverStats, simulate, simulate_batch
+from . import dosing
+from .dosing import AdaptiveRule, Dose, Infusion, Regimen, Schedule
+from . import solve
 from .solve import Solver
-from .errors import SolverStatus
-from .trajectory import Trajectory
-from .cohorts import plots as cohort_plots
-from .cohorts import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation
-from .cohorts import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform
-from .fitting import FitResult, fit
-from .fitting import ParameterProfile, ProfileResult, profile_likelihood
-from .fitting import growth_model, growth_models, select_models
-from .fitting import synthetic_data
+from . import trajectory
+from .trajectory import Trajectory, simulate, simulate_batch
+from . import readouts, regimens
+from . import comparison
+from .comparison import compare
+from . import fitting
+from .fitting import fit
+from . import cohorts
+from .cohorts import Cohort
 from . import analysis
-from .analysis import (
-    Bifurcation,
-    Equilibria,
-    OutcomeMap,
-    Sensitivity,
-    Threshold,
-    bifurcation,
-    equilibria,
-    outcome_map,
-    phase_portrait,
-    sensitivity,
-    tumor_free_threshold,
-)
-from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "fit",
-    "FitResult",
-    "profile_likelihood",
-    "ProfileResult",
-    "ParameterProfile",
-    "select_models",
-    "growth_model",
-    "growth_models",
-    "synthetic_data",
+    # model specification
+    "Model",
     "State",
     "Parameter",
     "Process",
     "Drug",
     "Observable",
     "Module",
-    "Model",
     "compose",
+    # dosing
     "Dose",
     "Infusion",
     "Schedule",
     "AdaptiveRule",
     "Regimen",
-    "RuleEvent",
-    "compare",
-    "Comparison",
-    "ScanPlan",
-    "search_schedule",
-    "SearchResult",
-    "readouts",
-    "regimens",
+    # solving
+    "Solver",
     "simulate",
     "simulate_batch",
-    "Solver",
-    "SolverStatus",
     "Trajectory",
-    "SolverStats",
+    # what users do with trajectories
+    "compare",
+    "fit",
     "Cohort",
-    "CohortResult",
-    "CohortStats",
-    "KaplanMeier",
-    "kaplan_meier",
-    "partial_rank_correlation",
-    "cohort_plots",
-    "Distribution",
-    "LogNormal",
-    "Normal",
-    "TruncatedNormal",
-    "Uniform",
-    "Fixed",
-    "analysis",
-    "equilibria",
-    "Equilibria",
-    "tumor_free_threshold",
-    "Threshold",
-    "bifurcation",
-    "Bifurcation",
-    "outcome_map",
-    "OutcomeMap",
-    "phase_portrait",
-    "sensitivity",
-    "Sensitivity",
+    # submodules
     "models",
+    "regimens",
+    "readouts",
+    "comparison",
+    "fitting",
+    "cohorts",
+    "analysis",
     "io",
     "errors",
-    "SpecificationError",
-    "UnknownNameError",
-    "SolverError",
-    "NegativeStateError",
 ]
+
+#: Names that moved from the top level into their subpackage in 0.2; the old
+#: ``tumordyn.<name>`` keeps working until 0.3 with a DeprecationWarning.
+_MOVED: dict[str, str] = {
+    **{n: "tumordyn.fitting" for n in ("FitResult", "profile_likelihood", "ProfileResult", "ParameterProfile",
+                                       "select_models", "growth_model", "growth_models", "synthetic_data")},
+    **{n: "tumordyn.comparison" for n in ("Comparison", "search_schedule", "SearchResult")},
+    **{n: "tumordyn.cohorts" for n in ("CohortResult", "CohortStats", "KaplanMeier", "kaplan_meier",
+                                       "partial_rank_correlation", "Distribution", "LogNormal", "Normal",
+                                       "TruncatedNormal", "Uniform", "Fixed")},
+    **{n: "tumordyn.analysis" for n in ("equilibria", "Equilibria", "tumor_free_threshold", "Threshold",
+                                        "bifurcation", "Bifurcation", "outcome_map", "OutcomeMap",
+                                        "phase_portrait", "sensitivity", "Sensitivity")},
+    **{n: "tumordyn.errors" for n in ("SpecificationError", "UnknownNameError", "SolverError",
+                                      "NegativeStateError", "SolverStatus")},
+    "RuleEvent": "tumordyn.dosing",
+    "ScanPlan": "tumordyn.readouts",
+    "SolverStats": "tumordyn.solve",
+}
+#: Modules that moved: old attribute name -> new module.
+_MOVED_MODULES: dict[str, str] = {
+    "cohort_plots": "tumordyn.cohorts.plots",
+    "plotting": "tumordyn.comparison.plots",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated top-level names: warn once per access and return the object from its new home."""
+    if name in _MOVED:
+        new = _MOVED[name]
+        warnings.warn(
+            f"tumordyn.{name} moved to {new}.{name} in tumordyn 0.2; the top-level alias is removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(new), name)
+    if name in _MOVED_MODULES:
+        new = _MOVED_MODULES[name]
+        warnings.warn(
+            f"tumordyn.{name} moved to {new} in tumordyn 0.2; the old name is removed in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(new)
+    raise AttributeError(f"module 'tumordyn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

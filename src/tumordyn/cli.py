@@ -84,9 +84,9 @@ def _compare(args: argparse.Namespace) -> int:
         wanted = [w.strip().replace("-then-", ">") for w in args.regimens.split(",") if w.strip()]
         for w in wanted:
             if w not in regs:
-                raise td.UnknownNameError("regimen", w, tuple(regs), "--regimens")
+                raise td.errors.UnknownNameError("regimen", w, tuple(regs), "--regimens")
         regs = {w: regs[w] for w in wanted}
-    cmp = td.compare(model, regs, t_end=args.t_end, scans=td.ScanPlan(interval=args.scan_interval))
+    cmp = td.compare(model, regs, t_end=args.t_end, scans=td.readouts.ScanPlan(interval=args.scan_interval))
     print(cmp.table(full=args.full))
     if args.csv:
         d = os.path.dirname(args.csv)

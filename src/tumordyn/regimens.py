@@ -7,7 +7,7 @@ dose unit (mg for the default model). Doses after the horizon ``t_end`` are
 dropped, and a dose exactly at ``t_end`` is kept.
 
 Standard doses are those of the default model, ``tumordyn.models.STANDARD_DOSES``
-(re-exported here as ``STANDARD_DOSES``; drug -> (amount in mg, interval in days)):
+(drug -> (amount in mg, interval in days)):
 targeted drug 100 mg weekly, anti-PD-1 200 mg every 21 days (pembrolizumab's
 approved flat dose), priming agent 20 mg daily.
 """
@@ -18,7 +18,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .dosing import AdaptiveRule, Regimen
-from .models import STANDARD_DOSES  # drug -> (amount in mg, interval in days); re-exported here
+from .models import STANDARD_DOSES  # drug -> (amount in mg, interval in days)
 from .dosing import Dose, Infusion, Schedule
 from .errors import SpecificationError, UnknownNameError
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .spec import Model
 
 __all__ = [
-    "STANDARD_DOSES",
     "standard_schedule",
     "monotherapy",
     "combination",

@@ -460,7 +460,7 @@ def equilibria(
     Examples
     --------
     >>> import tumordyn as td
-    >>> eq = td.equilibria(td.models.kuznetsov1994())
+    >>> eq = td.analysis.equilibria(td.models.kuznetsov1994())
     >>> list(eq.stability)
     ['saddle', 'stable focus', 'saddle', 'stable node']
     """

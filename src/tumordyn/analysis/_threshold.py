@@ -169,7 +169,7 @@ def tumor_free_threshold(
     Examples
     --------
     >>> import tumordyn as td
-    >>> th = td.tumor_free_threshold(td.models.kuznetsov1994())
+    >>> th = td.analysis.tumor_free_threshold(td.models.kuznetsov1994())
     >>> th.expression
     a - n*s/d
     """

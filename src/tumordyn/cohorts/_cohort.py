@@ -497,7 +497,7 @@ class Cohort:
         The model every patient shares.
     distributions : mapping of str to Distribution or float
         Between-patient distributions by parameter name (e.g.
-        ``{"r_S": td.LogNormal(median=0.03, cv=0.3)}``); a number means a fixed
+        ``{"r_S": td.cohorts.LogNormal(median=0.03, cv=0.3)}``); a number means a fixed
         value. A *state* name sets that state's initial value per patient (e.g. a
         distribution of baseline tumor size). Parameters not named keep the
         model's defaults.
@@ -526,7 +526,7 @@ class Cohort:
     --------
     >>> import tumordyn as td
     >>> m = td.models.tumor_immune_tme()
-    >>> cohort = td.Cohort(m, {"r_S": td.LogNormal(median=0.03, cv=0.3)}, n=8, seed=1)
+    >>> cohort = td.Cohort(m, {"r_S": td.cohorts.LogNormal(median=0.03, cv=0.3)}, n=8, seed=1)
     >>> cohort.parameters.shape
     (8, 1)
     """
@@ -1264,7 +1264,7 @@ class CohortResult:
         Trajectory
             Times :attr:`t` (days from treatment start), states and observables.
         """
-        from ..trajectory import SolverStats
+        from ..solve import SolverStats
         from ..trajectory import Trajectory
 
         name = self._check_regimen(regimen)

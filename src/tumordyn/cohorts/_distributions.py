@@ -82,7 +82,7 @@ class LogNormal(Distribution):
     Examples
     --------
     >>> import tumordyn as td
-    >>> d = td.LogNormal(median=0.03, cv=0.3)
+    >>> d = td.cohorts.LogNormal(median=0.03, cv=0.3)
     >>> round(float(d.ppf(0.5)), 6)
     0.03
     """

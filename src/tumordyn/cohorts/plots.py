@@ -3,7 +3,7 @@
 Every function imports matplotlib inside (importing tumordyn stays fast and
 headless), accepts ``ax=`` (a new figure is made if omitted) and returns the axes.
 They take plain arrays, so they also serve for data that did not come from
-:class:`tumordyn.Cohort`; :class:`tumordyn.CohortResult` has shortcuts
+:class:`tumordyn.Cohort`; :class:`tumordyn.cohorts.CohortResult` has shortcuts
 (``result.waterfall()``, ``result.plot_kaplan_meier()``, ``result.spider()``,
 ``result.swimmer()``).
 """

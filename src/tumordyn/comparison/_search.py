@@ -193,7 +193,7 @@ def search_schedule(
     --------
     >>> import tumordyn as td
     >>> m = td.models.tumor_immune_tme()
-    >>> res = td.search_schedule(m, lambda lead: td.regimens.priming_then("anti_pd1", lead, t_end=112),
+    >>> res = td.comparison.search_schedule(m, lambda lead: td.regimens.priming_then("anti_pd1", lead, t_end=112),
     ...                          grid=[0, 7, 14], t_end=112, readout="best_change_burden_pct", maximize=False)
     >>> len(res.surface)
     3

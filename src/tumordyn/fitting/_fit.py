@@ -39,7 +39,8 @@ from ..dosing import Schedule
 from ..dosing import DosingPlan
 from ..solve import solve
 from ..numerics import NEGATIVE_SLACK
-from ..trajectory import SolverStats, resolve_options
+from ..solve import SolverStats
+from ..trajectory import resolve_options
 from ..solve import COMPILED_METHOD, IMPLICIT_METHODS, Problem, SolverOptions
 from ..errors import SolverStatus
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["fit", "FitResult", "FAILED_SOLVE_RESIDUAL", "LOG_FLOOR"]
 
 #: Residual given to *every* data point when the ODE solve fails during a fit
-#: (:class:`~tumordyn.SolverError` or :class:`~tumordyn.NegativeStateError`):
+#: (:class:`~tumordyn.errors.SolverError` or :class:`~tumordyn.errors.NegativeStateError`):
 #: large and finite, so the optimizer rejects the step instead of receiving NaN.
 FAILED_SOLVE_RESIDUAL = 1.0e4
 

@@ -139,7 +139,7 @@ def select_models(
     criterion : {"aic", "bic"}
         Ranking criterion (smaller is better).
     return_fits : bool
-        Also return the :class:`~tumordyn.FitResult` of each candidate.
+        Also return the :class:`~tumordyn.fitting.FitResult` of each candidate.
     **fit_kwargs
         Passed to every :func:`~tumordyn.fit` call (``schedules``, ``scale``, ...).
 

@@ -109,7 +109,7 @@ def synthetic_data(
     Examples
     --------
     >>> import tumordyn as td
-    >>> df = td.synthetic_data(td.models.logistic_growth(), None, [0, 5, 10], "N", sigma=0.1, seed=1)
+    >>> df = td.fitting.synthetic_data(td.models.logistic_growth(), None, [0, 5, 10], "N", sigma=0.1, seed=1)
     >>> list(df.columns)
     ['subject', 'time', 'observable', 'value', 'sigma', 'censored', 'true_value']
     """

@@ -270,7 +270,7 @@ def best_percent_change(traj: Trajectory, observable: str = "tumor_burden", *,
     >>> traj = td.simulate(td.models.logistic_growth(), t_end=112.0)
     >>> td.readouts.best_percent_change(traj, "N")  # continuous: a growing tumor's nadir is its baseline
     0.0
-    >>> round(td.readouts.best_percent_change(traj, "N", scans=td.ScanPlan(interval=56)))  # smallest: day-56 scan
+    >>> round(td.readouts.best_percent_change(traj, "N", scans=td.readouts.ScanPlan(interval=56)))  # smallest: day-56 scan
     9900
     """
     what = "best_percent_change"

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Solver",
+    "SolverStats",
     "SolverOptions",
     "Problem",
     "Solution",
@@ -73,6 +74,33 @@ def _real(value: Any, name: str) -> float:
     if math.isnan(v):
         raise SpecificationError(f"`{name}` must be a number, got nan")
     return v
+
+
+@dataclass(frozen=True)
+class SolverStats:
+    """Counters of a solve (performance is observable, not guessed).
+
+    Attributes
+    ----------
+    method : str
+        Integration method used.
+    nfev, njev, nlu : int
+        Right-hand-side evaluations, Jacobian evaluations, LU decompositions.
+    n_segments : int
+        Number of integration segments (between breakpoints).
+    n_doses_applied : int
+        Bolus doses applied (a dose at the horizon included).
+    wall_time : float
+        Seconds spent in the solve.
+    """
+
+    method: str
+    nfev: int
+    njev: int
+    nlu: int
+    n_segments: int
+    n_doses_applied: int
+    wall_time: float
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..dosing import DosingPlan, check_schedule
-from ..solve import solve
+from ..solve import SolverStats, solve
 from ..dosing import Schedule
 from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
 from ..errors import SpecificationError
@@ -35,37 +35,10 @@ if TYPE_CHECKING:
     from ..spec import Model
     from ._trajectory import Trajectory
 
-__all__ = ["simulate", "simulate_batch", "SolverStats", "METHODS", "default_times", "make_solver"]
+__all__ = ["simulate", "simulate_batch", "METHODS", "default_times", "make_solver"]
 
 #: Integration methods: scipy's ``solve_ivp`` methods.
 METHODS = SCIPY_METHODS
-
-
-@dataclass(frozen=True)
-class SolverStats:
-    """Counters of a solve (performance is observable, not guessed).
-
-    Attributes
-    ----------
-    method : str
-        Integration method used.
-    nfev, njev, nlu : int
-        Right-hand-side evaluations, Jacobian evaluations, LU decompositions.
-    n_segments : int
-        Number of integration segments (between breakpoints).
-    n_doses_applied : int
-        Bolus doses applied (a dose at the horizon included).
-    wall_time : float
-        Seconds spent in the solve.
-    """
-
-    method: str
-    nfev: int
-    njev: int
-    nlu: int
-    n_segments: int
-    n_doses_applied: int
-    wall_time: float
 
 
 def default_times(t0: float, t_end: float) -> np.ndarray:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from ..spec import Model
     from ..dosing import Schedule
-    from ._simulate import SolverStats
+    from ..solve import SolverStats
 
 __all__ = ["Trajectory"]
 
@@ -54,7 +54,7 @@ class Trajectory:
     stats : SolverStats
         Solver counters and wall time.
     events : tuple
-        Switches of state-dependent dosing rules (:class:`~tumordyn.RuleEvent`), in time order;
+        Switches of state-dependent dosing rules (:class:`~tumordyn.dosing.RuleEvent`), in time order;
         empty without rules.
     regimen : Regimen or None
         The regimen with rules that was simulated (``schedule`` is then the realised schedule:

@@ -1,0 +1,64 @@
+"""The public surface: a small top level, each name exported once, deprecated aliases that warn."""
+
+import importlib
+import warnings
+
+import pytest
+
+import tumordyn as td
+from tumordyn.numerics import compile_model
+
+
+def test_top_level_is_small_and_each_name_is_exported_once():
+    assert len(td.__all__) == len(set(td.__all__))
+    names = [n for n in td.__all__ if not isinstance(getattr(td, n), type(td))]
+    assert len(names) <= 25, names
+    for n in td.__all__:
+        assert getattr(td, n) is not None
+
+
+def test_each_public_object_is_exported_by_one_subpackage_all():
+    """A name appears in at most one subpackage's ``__all__`` (no two homes for one concept)."""
+    homes: dict[str, list[str]] = {}
+    for sub in ("models", "regimens", "readouts", "comparison", "fitting", "cohorts", "analysis", "io", "errors"):
+        mod = importlib.import_module(f"tumordyn.{sub}")
+        for n in getattr(mod, "__all__", ()):
+            homes.setdefault(n, []).append(sub)
+    twice = {n: h for n, h in homes.items() if len(h) > 1}
+    assert not twice, twice
+
+
+@pytest.mark.parametrize("name", sorted(td._MOVED))
+def test_moved_names_warn_and_resolve_to_their_new_home(name):
+    new = importlib.import_module(td._MOVED[name])
+    with pytest.warns(DeprecationWarning, match=rf"tumordyn\.{name} moved to {td._MOVED[name]}\.{name}"):
+        old = getattr(td, name)
+    assert old is getattr(new, name)
+
+
+@pytest.mark.parametrize("name", sorted(td._MOVED_MODULES))
+def test_moved_modules_warn_and_resolve(name):
+    with pytest.warns(DeprecationWarning, match="moved to"):
+        mod = getattr(td, name)
+    assert mod is importlib.import_module(td._MOVED_MODULES[name])
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_name"):
+        td.no_such_name  # noqa: B018
+
+
+def test_model_compiled_is_a_deprecated_alias_of_compile_model():
+    m = td.models.logistic_growth()
+    with pytest.warns(DeprecationWarning, match="compile_model"):
+        c = m.compiled
+    assert c is compile_model(m)
+
+
+def test_public_names_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in td.__all__:
+            getattr(td, n)
+        td.fitting.FitResult, td.cohorts.LogNormal, td.analysis.equilibria, td.errors.SolverStatus  # noqa: B018
+        td.solve.SolverStats, td.dosing.RuleEvent, td.readouts.ScanPlan, td.comparison.Comparison  # noqa: B018
