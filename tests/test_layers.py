@@ -14,3 +14,29 @@ def test_import_contracts_hold(capsys):
     status = cli.lint_imports(config_filename=str(config), no_cache=True, no_logo=True)
     out = capsys.readouterr().out
     assert status == 0, out
+
+
+def test_no_module_imports_another_modules_private_names():
+    """``from X import _name`` only between modules of one package (import-linter checks modules, this names)."""
+    import ast
+
+    src = ROOT / "src" / "tumordyn"
+    offences = []
+    for path in src.rglob("*.py"):
+        rel = path.relative_to(src.parent).with_suffix("")
+        parts = list(rel.parts)
+        package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not node.level:
+                continue
+            base = package[: len(package) - (node.level - 1)]
+            target = base + (node.module.split(".") if node.module else [])
+            for alias in node.names:
+                if not alias.name.startswith("_"):
+                    continue
+                if (src.parent.joinpath(*target, alias.name + ".py")).exists():
+                    continue  # a private *module* of a package: import-linter's private_modules contract
+                same_package = target[: len(package)] == package and len(target) <= len(package) + 1
+                if not same_package:
+                    offences.append(f"{'.'.join(rel.parts)}: from {'.'.join(target)} import {alias.name}")
+    assert not offences, "\n".join(offences)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import sympy as sp
 
+from .._validate import real_number as _real
 from ..spec import input_symbol
 from ..errors import SpecificationError, UnknownNameError
 from ..numerics import compile_model
@@ -34,13 +35,7 @@ def check_model(model: Any) -> None:
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
 
 
-def _real(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not np.isfinite(v):
-        raise SpecificationError(f"{what} must be finite, got {v}")
-    return v
+
 
 
 @dataclass(frozen=True, eq=False)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..dosing import DosingPlan
+from ..dosing import DosingPlan, check_schedule
 from ..solve import solve
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
 from ._distributions import (
@@ -762,7 +762,8 @@ class Cohort:
         -------
         CohortResult
         """
-        from ..trajectory import _check_time, resolve_options
+        from .._validate import time_value as _check_time
+        from ..trajectory import resolve_options
         from ..readouts import ScanPlan
 
         model = self._model
@@ -776,13 +777,7 @@ class Cohort:
             raise SpecificationError(f"`run_in` must be >= 0 days, got {run_in}")
         for name, reg in regs:
             sched = reg if isinstance(reg, Schedule) else reg.schedule
-            sched.validate(model.drugs.names, t_end=t_end, t0=0.0, where=f"regimen {name!r}")
-            for dose in sched.doses:
-                if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
-                    raise SpecificationError(
-                        f"regimen {name!r}: drug {dose.drug!r} of model {model.name!r} is a direct-input drug (no "
-                        f"compartment): it takes Infusion items, not the bolus Dose at t = {dose.time} days"
-                    )
+            check_schedule(compiled, sched, t0=0.0, t_end=t_end, where=f"regimen {name!r} of model {model.name!r}")
             for rule in getattr(reg, "rules", ()):
                 if rule.drug not in compiled.drug_names:
                     raise UnknownNameError("drug", rule.drug, compiled.drug_names, f"adaptive rule of regimen {name!r}")

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 from scipy.stats import qmc
 
+from .._validate import real_number as _real
 from ..errors import SpecificationError
 
 __all__ = [
@@ -40,13 +41,7 @@ __all__ = [
 SAMPLING_METHODS = ("sobol", "lhs", "random")
 
 
-def _real(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise SpecificationError(f"{what} must be finite, got {v}")
-    return v
+
 
 
 class Distribution:

@@ -22,7 +22,7 @@ from ..numerics import compile_model
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
 
-__all__ = ["DosingPlan", "check_schedule"]
+__all__ = ["check_no_direct_bolus", "DosingPlan", "check_schedule"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,9 +134,34 @@ def check_schedule(compiled: CompiledModel, schedule: Schedule, *, t0: float, t_
         For a dose outside the window, or a bolus dose of a direct-input drug (which takes infusions).
     """
     schedule.validate(compiled.drug_names, t_end=t_end, t0=t0, where=where)
+    check_no_direct_bolus(compiled, schedule, where)
+
+
+def check_no_direct_bolus(compiled: CompiledModel, schedule: Schedule, where: str, hint: str = "") -> None:
+    """Refuse a bolus :class:`~tumordyn.Dose` of a direct-input drug (one without a compartment).
+
+    A direct-input drug's level is its infusion rate, so it takes
+    :class:`~tumordyn.Infusion` items only. The drugs must already be known to the model.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        ``compile_model(model)``.
+    schedule : Schedule
+        The doses to check.
+    where : str
+        What is checked, for the message.
+    hint : str
+        What to give instead, for the message (default: Infusion items).
+
+    Raises
+    ------
+    SpecificationError
+        Naming the drug and the dose time (days).
+    """
     for dose in schedule.doses:
         if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
             raise SpecificationError(
                 f"{where}: drug {dose.drug!r} is a direct-input drug (no compartment): "
-                f"it takes Infusion items, not the bolus Dose at t = {dose.time} days"
+                f"{hint or 'it takes Infusion items'}, not the bolus Dose at t = {dose.time} days"
             )

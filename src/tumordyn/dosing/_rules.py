@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from .._validate import real_number as _number
+from ..numerics import compile_model
+from ._plan import check_no_direct_bolus
 from ._schedule import Dose, Infusion, Schedule
 from ..errors import SolverError, SpecificationError, UnknownNameError
 
@@ -35,13 +38,7 @@ __all__ = ["AdaptiveRule", "Regimen", "RuleEvent", "as_regimen"]
 _MAX_SWITCHES = 10_000
 
 
-def _number(value: object, what: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a real number, got {value!r} of type {type(value).__name__}")
-    x = float(value)
-    if not math.isfinite(x):
-        raise SpecificationError(f"{what} must be finite, got {x!r}")
-    return x
+
 
 
 @dataclass(frozen=True)
@@ -305,13 +302,8 @@ class Regimen:
                 raise UnknownNameError(
                     "state or observable", r.observable, watchable, f"{where} (adaptive rule for {r.drug!r})"
                 )
-            direct = model.drugs[r.drug].compartment is None
-            tmpl = r.template(t0, t_end)
-            if direct and tmpl.doses:
-                raise SpecificationError(
-                    f"{where}: drug {r.drug!r} is a direct-input drug (no compartment): its adaptive rule needs "
-                    "an infusion rate (on=<rate>) or infusions, not bolus doses"
-                )
+            check_no_direct_bolus(compile_model(model), r.template(t0, t_end), f"{where} (adaptive rule)",
+                                  hint="its adaptive rule needs an infusion rate (on=<rate>) or infusions")
 
 
 RegimenLike = Union[Schedule, Regimen, AdaptiveRule, Dose, Infusion, None]

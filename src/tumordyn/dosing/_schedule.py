@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
+from .._validate import fmt_number as _fmt, real_number
 from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,47 +58,15 @@ _RATE_UNIT = "amount/day"
 # --------------------------------------------------------------------------- helpers
 
 
-def _fmt(x: float) -> str:
-    """Format a float compactly for messages and reprs (integers without ``.0``)."""
-    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
-        return str(int(x))
-    return f"{x:.10g}"
 
 
-def _real(
-    value: object,
-    what: str,
-    *,
-    minimum: float | None = 0.0,
-    strict: bool = False,
-    unit: str = "",
-    allow_inf: bool = False,
-) -> float:
-    """Validate a real number and return it as a Python float.
 
-    Raises :class:`TypeError` for non-numbers (including ``bool``) and
-    :class:`SpecificationError` for NaN, infinities (unless ``allow_inf``) and
-    values below ``minimum`` (or equal to it when ``strict``).
-    """
-    rule = "a number" if allow_inf else "a finite number"
-    if minimum is not None:
-        rule += f" {'>' if strict else '>='} {_fmt(minimum)}"
-    if unit:
-        rule += f" ({unit})"
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be {rule}, got {value!r} of type {type(value).__name__}")
-    try:
-        x = float(value)
-    except OverflowError:
-        x = math.inf if value > 0 else -math.inf
-    bad = math.isnan(x) or (math.isinf(x) and not allow_inf)
-    if not bad and minimum is not None:
-        bad = x < minimum or (strict and x == minimum)
-    if bad:
-        raise SpecificationError(f"{what} must be {rule}, got {x!r}")
-    return x + 0.0  # turns -0.0 into 0.0
+
+def _real(value: object, what: str, *, minimum: float | None = 0.0, strict: bool = False, unit: str = "",
+          allow_inf: bool = False) -> float:
+    """:func:`tumordyn._validate.real_number` with dosing's default ``minimum = 0``."""
+    return real_number(value, what, minimum=minimum, strict=strict, unit=unit, allow_inf=allow_inf)
+
 
 
 def _count(value: object, what: str) -> int:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from .._validate import real_number as _finite
 from ..dosing import Schedule
 from ..dosing import DosingPlan
 from ..solve import solve
@@ -721,13 +722,7 @@ class _Problem:
                 {n: float(Y0[i, j]) for i, n in enumerate(c.state_names)})
 
 
-def _finite(v: Any, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a real number, got {v!r}")
-    f = float(v)
-    if not math.isfinite(f):
-        raise SpecificationError(f"{what} must be finite, got {f}")
-    return f
+
 
 
 def _check_bounds(b: Any, name: str) -> tuple[float, float]:
@@ -1141,7 +1136,7 @@ class FitResult:
         t_eval : sequence of float, optional
             Output times (days) within ``[t0, t_end]``; default a fine grid.
         """
-        from ..trajectory import _check_t_eval
+        from ..trajectory import check_t_eval
         from ..trajectory import Trajectory
 
         p = self._problem
@@ -1153,7 +1148,7 @@ class FitResult:
         t_end = _finite(t_end, "`t_end`")
         if t_end <= p.t0:
             t_end = p.t0 + 1.0
-        te = _check_t_eval(t_eval, p.t0, t_end)
+        te = check_t_eval(t_eval, p.t0, t_end)
         sched = p.schedules[subject]
         plan = _make_plan(p.compiled, [sched], p.t0, t_end)
         P = np.array([pv[n] for n in p.compiled.param_names])[:, None]

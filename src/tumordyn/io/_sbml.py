@@ -20,8 +20,8 @@ from typing import Any
 import sympy as sp
 
 from ..spec import ALLOWED_FUNCTIONS, RESERVED_NAMES
-from ..spec import TIME, Model, Observable, Parameter, Process, State, _vanishes_at_zero, input_symbol
-from ..dosing import Schedule
+from ..spec import TIME, Model, Observable, Parameter, Process, State, vanishes_at_zero, input_symbol
+from ..dosing import Schedule, check_schedule
 from ..errors import SpecificationError
 from ..numerics import compile_model
 
@@ -243,14 +243,8 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
     schedule = Schedule() if schedule is None else schedule
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a tumordyn Schedule or None, got {type(schedule).__name__}")
-    schedule.validate(model.drugs.names, t_end=None, t0=0.0, where=f"model {model.name!r}")
-    for dose in schedule.doses:
-        if model.drugs[dose.drug].compartment is None:
-            raise SpecificationError(
-                f"drug {dose.drug!r} of model {model.name!r} is a direct-input drug (no compartment): "
-                f"it takes Infusion items, not the bolus Dose at t = {dose.time} days"
-            )
     compiled = compile_model(model)
+    check_schedule(compiled, schedule, t0=0.0, t_end=None, where=f"model {model.name!r}")
     pvals = dict(zip(compiled.param_names, map(float, compiled.param_vector(params))))
     yvals = dict(zip(compiled.state_names, map(float, compiled.initial_vector(initial))))
 
@@ -914,7 +908,7 @@ def from_sbml(
         for p in procs:
             for k, _ in p.consumes:
                 orig = next(i for i in state_ids if nm[i] == k)
-                if nonneg[orig] and not _vanishes_at_zero(p.rate, sp.Symbol(k)):
+                if nonneg[orig] and not vanishes_at_zero(p.rate, sp.Symbol(k)):
                     nonneg[orig] = False
     for i in state_ids:
         s = m.getSpecies(i) if i in species_ids else None

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._validate import real_number
 from . import _recist as core
 from ..errors import SpecificationError
 from ..numerics import compile_model
@@ -119,14 +120,10 @@ def _need_states(traj: Trajectory, names: Sequence[str], what: str) -> list[np.n
     return [np.asarray(traj[n], dtype=float) for n in names]
 
 
-def _positive(value: object, what: str, *, strict: bool = True, allow_zero: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a number, got {value!r} of type {type(value).__name__}")
-    x = float(value)
-    ok = math.isfinite(x) and (x > 0 or (allow_zero and x == 0))
-    if not ok:
-        raise SpecificationError(f"{what} must be a finite number {'>=' if allow_zero else '>'} 0, got {x!r}")
-    return x
+
+def _positive(value: object, what: str, *, allow_zero: bool = False) -> float:
+    return real_number(value, what, minimum=0.0, strict=not allow_zero)
+
 
 
 def _first_crossing(t: np.ndarray, f: np.ndarray) -> float:

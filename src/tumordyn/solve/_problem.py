@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from .._validate import real_number
 from ..numerics import NEGATIVE_SLACK
 from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ..numerics import compile_model
@@ -67,13 +68,10 @@ DEFAULT_MAX_STEPS = 1_000_000
 ALL_METHODS = ("auto", COMPILED_METHOD, BATCH_METHOD, *SCIPY_METHODS)
 
 
+
 def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if math.isnan(v):
-        raise SpecificationError(f"`{name}` must be a number, got nan")
-    return v
+    return real_number(value, f"`{name}`", allow_inf=True)
+
 
 
 @dataclass(frozen=True)

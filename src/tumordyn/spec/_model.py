@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar, Union
 
 import sympy as sp
 
+from .._validate import real_number as _finite_float
 from ._expr import check_name, parse_expression
 from ..errors import SpecificationError, UnknownNameError
 
@@ -63,16 +64,7 @@ def input_symbol(drug: str) -> sp.Symbol:
     return sp.Symbol(f"u_{drug}")
 
 
-def _finite_float(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise TypeError(f"{what} must be a real number, got {type(value).__name__} {value!r}")
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{what} must be a real number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise SpecificationError(f"{what} must be finite, got {out!r}")
-    return out
+
 
 
 def _to_expr(value: ExprLike, where: str) -> sp.Expr:
@@ -565,7 +557,7 @@ def _a(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
-def _vanishes_at_zero(rate: sp.Expr, state: sp.Symbol) -> bool:
+def vanishes_at_zero(rate: sp.Expr, state: sp.Symbol) -> bool:
     if state not in rate.free_symbols:
         return False
     at_zero = rate.subs(state, 0)
@@ -877,7 +869,7 @@ class Model:
                 s = self.states[k]
                 if not s.nonnegative:
                     continue
-                if not _vanishes_at_zero(p.rate, s.symbol):
+                if not vanishes_at_zero(p.rate, s.symbol):
                     problems.append(
                         f"process {p.name!r} consumes non-negative state {k!r} but its rate {p.rate} "
                         f"does not vanish when {k} = 0 (structural positivity); multiply the rate by {k} "

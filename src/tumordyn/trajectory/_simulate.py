@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._validate import check_window as _check_window, time_value as _check_time
 from ..dosing import DosingPlan, check_schedule
 from ..solve import SolverStats, solve
 from ..dosing import Schedule
@@ -47,26 +48,13 @@ def default_times(t0: float, t_end: float) -> np.ndarray:
     return np.linspace(t0, t_end, n)
 
 
-def _check_time(value: Any, name: str, what: str = "a real number of days") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"`{name}` must be {what}, got {type(value).__name__} {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise SpecificationError(f"`{name}` must be finite, got {v}")
-    return v
 
 
-def _check_window(t0: Any, t_end: Any) -> tuple[float, float]:
-    t0 = _check_time(t0, "t0")
-    t_end = _check_time(t_end, "t_end")
-    if t0 < 0:
-        raise SpecificationError(f"`t0` must be >= 0 days, got {t0}")
-    if not t_end > t0:
-        raise SpecificationError(f"`t_end` must be greater than t0 = {t0} days, got {t_end}")
-    return t0, t_end
 
 
-def _check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
+
+
+def check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
     if t_eval is None:
         return default_times(t0, t_end)
     try:
@@ -218,7 +206,7 @@ def simulate(
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
     if regimen.rules:
         regimen.validate(model, t_end=t_end, t0=t0)
-    te = _check_t_eval(t_eval, t0, t_end)
+    te = check_t_eval(t_eval, t0, t_end)
     p = compiled.param_vector(params)
     y0 = compiled.initial_vector(initial)
     opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
@@ -405,7 +393,7 @@ def simulate_batch(
     t0, t_end = _check_window(t0, t_end)
     compiled = compile_model(model)
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
-    te = _check_t_eval(t_eval, t0, t_end)
+    te = check_t_eval(t_eval, t0, t_end)
     P = _batch_params(compiled, params)  # noqa: N806
     Y0 = _batch_initial(compiled, initial, P.shape[0])  # noqa: N806
     opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step, max_steps=max_steps,

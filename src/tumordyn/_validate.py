@@ -1,0 +1,97 @@
+"""The library's validators of user input, written once and used everywhere.
+
+Each returns the cleaned value or raises the library's own error naming the
+culprit and what is allowed: :class:`TypeError` for the wrong kind of value,
+:class:`~tumordyn.errors.SpecificationError` for a value out of range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .errors import SpecificationError
+
+__all__ = ["fmt_number", "real_number", "time_value", "check_window"]
+
+
+def fmt_number(x: float) -> str:
+    """Format a float compactly for messages and reprs (integers without ``.0``)."""
+    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.10g}"
+
+
+def real_number(
+    value: object,
+    what: str,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    unit: str = "",
+    allow_inf: bool = False,
+) -> float:
+    """Validate one real number and return it as a Python float.
+
+    Parameters
+    ----------
+    value : object
+        The user's value: a Python or numpy real number (a 0-d array too); ``bool``
+        is refused.
+    what : str
+        How to name it in the error (e.g. ``"default of parameter 'k'"``).
+    minimum : float, optional
+        Smallest allowed value (inclusive unless ``strict``); ``None`` for no bound.
+    strict : bool
+        Whether ``minimum`` itself is refused.
+    unit : str
+        Unit shown in the message (e.g. ``"days"``).
+    allow_inf : bool
+        Whether ``±inf`` is allowed (NaN never is).
+
+    Returns
+    -------
+    float
+        The value (``-0.0`` returned as ``0.0``).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (strings, ``bool``, complex, ``None``...).
+    SpecificationError
+        If it is NaN, infinite (unless ``allow_inf``) or below ``minimum``.
+    """
+    rule = "a number" if allow_inf else "a finite number"
+    if minimum is not None:
+        rule += f" {'>' if strict else '>='} {fmt_number(minimum)}"
+    if unit:
+        rule += f" ({unit})"
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a real number ({rule}), got {value!r} of type {type(value).__name__}")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf if value > 0 else -math.inf
+    if math.isnan(x) or (math.isinf(x) and not allow_inf):
+        raise SpecificationError(f"{what} must be finite ({rule}), got {x!r}")
+    if minimum is not None and (x < minimum or (strict and x == minimum)):
+        raise SpecificationError(f"{what} must be {rule}, got {x!r}")
+    return x + 0.0  # turns -0.0 into 0.0
+
+
+def time_value(value: object, name: str) -> float:
+    """Validate a time in days given as argument ``name`` (any finite real number)."""
+    return real_number(value, f"`{name}`", unit="days")
+
+
+def check_window(t0: object, t_end: object) -> tuple[float, float]:
+    """Validate a simulation window: ``0 <= t0 < t_end``, both finite (days)."""
+    start = real_number(t0, "`t0`", minimum=0.0, unit="days")
+    end = time_value(t_end, "t_end")
+    if not end > start:
+        raise SpecificationError(f"`t_end` must be greater than t0 = {fmt_number(start)} days, got {fmt_number(end)}")
+    return start, end
