@@ -1,6 +1,12 @@
-"""tumordyn.cohorts."""
+"""Virtual cohorts: sample parameter distributions, run a :class:`Cohort` under
+several regimens, and read response rates and survival (Kaplan–Meier).
+"""
 
 # --- package API (kept in step with tools/relayout.py) ---
 from ._cohort import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation  # noqa: F401
 from ._distributions import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform  # noqa: F401
 # --- end of package API ---
+
+from . import plots  # noqa: E402
+
+__all__ = ["plots", 'Cohort', 'CohortResult', 'CohortStats', 'KaplanMeier', 'kaplan_meier', 'partial_rank_correlation', 'Distribution', 'LogNormal', 'Normal', 'TruncatedNormal', 'Uniform', 'Fixed']

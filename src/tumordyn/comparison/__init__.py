@@ -1,6 +1,12 @@
-"""tumordyn.comparison."""
+"""Comparing schedules: :func:`compare` tabulates clinical readouts of several
+regimens for one patient; :func:`search_schedule` searches one dosing parameter.
+"""
 
 # --- package API (kept in step with tools/relayout.py) ---
 from ._compare import Comparison, compare  # noqa: F401
 from ._search import SearchResult, search_schedule  # noqa: F401
 # --- end of package API ---
+
+from . import plots  # noqa: E402
+
+__all__ = ["plots", 'compare', 'Comparison', 'search_schedule', 'SearchResult']

@@ -1,4 +1,6 @@
-"""tumordyn.fitting."""
+"""Fitting models to data: :func:`fit` (lmfit underneath), profile likelihoods,
+growth-law selection and synthetic data for checking identifiability.
+"""
 
 # --- package API (kept in step with tools/relayout.py) ---
 from ._fit import FitResult, fit  # noqa: F401
@@ -6,3 +8,5 @@ from ._profile import ParameterProfile, ProfileResult, profile_likelihood  # noq
 from ._selection import growth_model, growth_models, select_models  # noqa: F401
 from ._synthetic import synthetic_data  # noqa: F401
 # --- end of package API ---
+
+__all__ = ['fit', 'FitResult', 'profile_likelihood', 'ProfileResult', 'ParameterProfile', 'select_models', 'growth_model', 'growth_models', 'synthetic_data']

@@ -1,6 +1,12 @@
-"""tumordyn.numerics."""
+"""The numerics layer: a model compiled once to generated numeric code.
+
+:func:`compile_model` returns the model's :class:`CompiledModel` (right-hand side,
+Jacobian, observables, parameter and state vectors), built on first use and reused.
+"""
 
 # --- package API (kept in step with tools/relayout.py) ---
 from ._compile import CompiledModel, compile_model  # noqa: F401
 from ._negative import NEGATIVE_SLACK  # noqa: F401
 # --- end of package API ---
+
+__all__ = ['CompiledModel', 'compile_model']

@@ -1,6 +1,13 @@
-"""tumordyn.spec."""
+"""The model specification layer: frozen values that describe a model.
+
+States, parameters, processes (stoichiometry x rate), drugs and observables are
+validated on construction; :func:`compose` joins modules into a :class:`Model`.
+Text expressions are parsed (never evaluated) by :func:`parse_expression`.
+"""
 
 # --- package API (kept in step with tools/relayout.py) ---
-from ._expr import ALLOWED_FUNCTIONS, RESERVED_NAMES, parse_expression  # noqa: F401
+from ._expr import ALLOWED_FUNCTIONS, RESERVED_NAMES, check_name, parse_expression  # noqa: F401
 from ._model import Drug, Model, Module, Observable, Parameter, Process, State, TIME, compose, input_symbol, vanishes_at_zero  # noqa: F401
 # --- end of package API ---
+
+__all__ = ['Model', 'State', 'Parameter', 'Process', 'Drug', 'Observable', 'Module', 'compose', 'parse_expression', 'check_name']
