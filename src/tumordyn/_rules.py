@@ -5,9 +5,12 @@ given per its on-treatment dosing while the rule is *on*; the rule switches *off
 when the observable falls below ``pause_below × baseline`` and *on* again when it
 climbs back to ``resume_at × baseline`` (Zhang et al. 2017, Nat Commun 8:1816).
 
-The switch times are found by the ODE solver's event location (scipy ``solve_ivp``
-``events``, terminal, with a direction): the integration segment ends exactly at the
-crossing, the rule toggles, and integration continues. A :class:`Regimen` is a fixed
+A regimen is turned once into array form (:class:`~tumordyn._dosing.RulePlan`). The switch
+times are located by the integrator: on the compiled Dormand–Prince engine (``method="auto"``
+or ``"dopri5"``, :mod:`tumordyn._fast`) by root finding on each accepted step's dense output;
+on the scipy methods by ``solve_ivp`` terminal events with a direction
+(:func:`integrate_with_rules`). Either way the integration segment ends at the crossing, the
+rule toggles, and integration continues. A :class:`Regimen` is a fixed
 :class:`~tumordyn.Schedule` plus a tuple of rules; ``schedule + rule`` builds one.
 """
 
@@ -22,10 +25,11 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from ._schedule import Dose, Infusion, Schedule
-from .errors import SolverError, SpecificationError, UnknownNameError
+from .errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._compile import CompiledModel
+    from ._dosing import RulePlan
     from ._model import Model
     from ._solve import SolverOptions
 
@@ -332,114 +336,118 @@ def as_regimen(value: Any, what: str = "schedule") -> Regimen:
     )
 
 
-# --------------------------------------------------------------------------- event-driven integration
+# --------------------------------------------------------------------------- event-driven integration (scipy)
 
 
-def _watch(compiled: CompiledModel, name: str) -> tuple[str, int]:
-    if name in compiled.state_names:
-        return "state", compiled.state_names.index(name)
-    return "obs", compiled.observable_names.index(name)
-
-
-def _value(compiled: CompiledModel, kind: str, idx: int, t: float, y: np.ndarray, p: np.ndarray,
+def _value(compiled: CompiledModel, rules: RulePlan, j: int, t: float, y: np.ndarray, p: np.ndarray,
            u: np.ndarray) -> float:
-    if kind == "state":
-        return float(y[idx])
+    """The quantity rule ``j`` watches, at ``(t, y)`` with inputs ``u``."""
+    if rules.state[j] >= 0:
+        return float(y[rules.state[j]])
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.asarray(compiled.observe(t, y, p, u), dtype=float).reshape(-1)[idx])
+        return float(np.asarray(compiled.observe(t, y, p, u), dtype=float).reshape(-1)[rules.obs[j]])
 
 
 def integrate_with_rules(
     compiled: CompiledModel,
-    regimen: Regimen,
+    rules: RulePlan,
     p: np.ndarray,
     y0: np.ndarray,
+    baselines: np.ndarray,
     t_eval: np.ndarray,
-    t0: float,
-    t_end: float,
     opts: SolverOptions,
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int], Schedule, tuple[RuleEvent, ...]]:
-    """Integrate under a fixed schedule plus adaptive rules, switching rules at located events.
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int], list[tuple[float, int, float, float]],
+           np.ndarray]:
+    """Integrate one patient under a rule plan with ``solve_ivp``, switching rules at located events.
+
+    The scipy counterpart of the compiled engine's rule handling (same plan arrays, same semantics): at
+    each breakpoint and after each switch the rules are checked against the state; at a breakpoint the
+    fixed doses and the gated doses of the rules that are on are given; between stops ``solve_ivp``
+    integrates with one terminal event per rule (watched − threshold, in the rule's direction).
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        ``model.compiled``.
+    rules : RulePlan
+        The regimen's plan (``rules.dosing`` is the fixed dosing).
+    p, y0 : numpy.ndarray
+        Parameters and initial state.
+    baselines : numpy.ndarray
+        The patient's rule baselines, shape ``(n_rules,)`` (:meth:`RulePlan.baselines`).
+    t_eval : numpy.ndarray
+        Output times (days).
+    opts : SolverOptions
+        Settings; ``opts.method`` a scipy method.
 
     Returns
     -------
     ys, us : numpy.ndarray
-        States and infusion rates at ``t_eval`` (as :func:`tumordyn._simulate.integrate`).
+        States and infusion rates at ``t_eval``.
     counters : tuple of int
         ``(nfev, njev, nlu, n_segments, n_doses_applied)``.
-    realised : Schedule
-        The doses and infusions actually given.
-    events : tuple of RuleEvent
-        The rule switches, in time order.
+    events : list of tuple
+        ``(time, 2 × rule + action, value, threshold)`` per switch (action 0 pause, 1 resume).
+    given : numpy.ndarray
+        Whether each rule was on at each breakpoint, shape ``(n_b, n_rules)``.
+
+    Raises
+    ------
+    SolverError
+        On a failed segment, or (status ``TOO_MANY_SWITCHES``) after more than :data:`_MAX_SWITCHES` switches.
     """
     from ._scipy_engine import check_segment, euler_step, is_tiny_segment, solve_segment
 
-    fixed = regimen.schedule
-    rules = regimen.rules
-    drug_index = {d: i for i, d in enumerate(compiled.drug_names)}
-    templates = [r.template(t0, t_end) for r in rules]
-    watch = [_watch(compiled, r.observable) for r in rules]
-    cand = np.unique(np.concatenate([fixed.breakpoints(t0, t_end)] + [s.breakpoints(t0, t_end) for s in templates]))
+    plan = rules.dosing
+    t0, t_end = plan.t0, plan.t_end
+    cand = plan.breaks
+    n_r = rules.n_rules
     u_zero = np.zeros(compiled.n_drugs)
-    baselines = []
-    for r, (kind, idx) in zip(rules, watch):
-        b = r.baseline if r.baseline is not None else _value(compiled, kind, idx, t0, y0, p, u_zero)
-        if not (math.isfinite(b) and b > 0):
-            raise SpecificationError(
-                f"adaptive rule for {r.drug!r}: the baseline of {r.observable!r} at t0={t0:g} days is {b:g}; "
-                "it must be > 0 (give baseline=...)"
-            )
-        baselines.append(b)
-    on = [r.start_on for r in rules]
+    on = [bool(x) for x in rules.start_on]
+    given = np.zeros((cand.size, n_r), dtype=bool)
+    lo = [float(rules.pause[j] * baselines[j]) for j in range(n_r)]
+    hi = [float(rules.resume[j] * baselines[j]) for j in range(n_r)]
 
     ys = np.empty((t_eval.size, compiled.n_states))
     us = np.zeros((t_eval.size, compiled.n_drugs))
     y = y0.astype(float).copy()
     nonneg = compiled.nonnegative
     atol = opts.atol
-    nfev = njev = nlu = nseg = ndoses = 0
-    given: list[Dose] = []
-    pieces: list[Infusion] = []
-    events: list[RuleEvent] = []
+    nfev = njev = nlu = nseg = 0
+    ndoses = plan.n_doses
+    events: list[tuple[float, int, float, float]] = []
     k = 0
     tc = float(t0)
     at_breakpoint = True
     while True:
-        u = np.zeros(compiled.n_drugs)
         # 1. rules consistent with the current state (checked before any dose now)
-        for j, r in enumerate(rules):
-            kind, idx = watch[j]
-            v = _value(compiled, kind, idx, tc, y, p, u)
-            if on[j] and v < r.pause_below * baselines[j]:
+        for j in range(n_r):
+            v = _value(compiled, rules, j, tc, y, p, u_zero)
+            if on[j] and v < lo[j]:
                 on[j] = False
-                events.append(RuleEvent(tc, r.drug, "pause", r.observable, v, r.pause_below * baselines[j]))
-            elif not on[j] and v >= r.resume_at * baselines[j]:
+                events.append((tc, 2 * j, v, lo[j]))
+            elif not on[j] and v >= hi[j]:
                 on[j] = True
-                events.append(RuleEvent(tc, r.drug, "resume", r.observable, v, r.resume_at * baselines[j]))
+                events.append((tc, 2 * j + 1, v, hi[j]))
+        row = int(np.searchsorted(cand, tc, side="right")) - 1
         # 2. bolus doses due now (fixed ones at breakpoints; gated ones while on)
         if at_breakpoint:
-            due: dict[str, float] = {}
-            for drug, amount in fixed.bolus_at(tc).items():
-                due[drug] = due.get(drug, 0.0) + amount
-            given.extend(d for d in fixed.doses if d.time == tc and d.amount > 0)
-            for j, s in enumerate(templates):
-                if on[j]:
-                    for drug, amount in s.bolus_at(tc).items():
-                        due[drug] = due.get(drug, 0.0) + amount
-                    given.extend(d for d in s.doses if d.time == tc and d.amount > 0)
-            for drug, amount in due.items():
-                comp, inc = compiled.dose_jump(drug_index[drug], amount, p)
+            due = np.array(plan.bolus[row])
+            for j in range(n_r):
+                given[row, j] = on[j]
+                if on[j] and rules.n_bolus[row, j] > 0:
+                    due[rules.drug[j]] += rules.bolus[row, j]
+                    ndoses += int(rules.n_bolus[row, j])
+            for d in np.flatnonzero(due).tolist():
+                comp, inc = compiled.dose_jump(d, float(due[d]), p)
                 if comp >= 0:
                     y[comp] += inc
-            ndoses = len(given)
         # 3. infusion rates until the next breakpoint
-        for drug, rate in fixed.infusion_rates(tc).items():
-            u[drug_index[drug]] += rate
-        for j, s in enumerate(templates):
+        u = np.array(plan.rates[row])
+        for j in range(n_r):
             if on[j]:
-                for drug, rate in s.infusion_rates(tc).items():
-                    u[drug_index[drug]] += rate
-        nxt = int(np.searchsorted(cand, tc, side="right"))
+                u[rules.drug[j]] += rules.rates[row, j]
+        nxt = row + 1
         last = nxt >= cand.size or tc >= t_end
         t_next = t_end if last else float(cand[nxt])
         k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
@@ -455,8 +463,6 @@ def integrate_with_rules(
             ys[at_tc:k_end] = y
             us[at_tc:k_end] = u
             y = euler_step(compiled, y, tc, t_next, p, u)
-            for drug_i in np.flatnonzero(u > 0):
-                pieces.append(Infusion(compiled.drug_names[drug_i], tc, t_next, float(u[drug_i])))
             nseg += 1
             nfev += 1
             k = k_end
@@ -465,13 +471,12 @@ def integrate_with_rules(
             continue
         # 4. integrate to the next breakpoint, stopping at the first rule switch
         ev_funcs = []
-        for j, r in enumerate(rules):
-            kind, idx = watch[j]
-            thr = (r.pause_below if on[j] else r.resume_at) * baselines[j]
+        for j in range(n_r):
+            thr = lo[j] if on[j] else hi[j]
 
-            def g(t: float, yy: np.ndarray, *args: Any, _k: str = kind, _i: int = idx, _thr: float = thr,
+            def g(t: float, yy: np.ndarray, *args: Any, _j: int = j, _thr: float = thr,
                   _u: np.ndarray = u) -> float:
-                return _value(compiled, _k, _i, t, yy, p, _u) - _thr
+                return _value(compiled, rules, _j, t, yy, p, _u) - _thr
 
             g.terminal = True  # type: ignore[attr-defined]
             g.direction = -1.0 if on[j] else 1.0  # type: ignore[attr-defined]
@@ -519,20 +524,16 @@ def integrate_with_rules(
         k = at_tc + n_out
         y = np.array(y_stop, dtype=float)
         y[nonneg] = np.maximum(y[nonneg], 0.0)
-        for drug_i in np.flatnonzero(u > 0) if t_stop > tc else ():
-            pieces.append(Infusion(compiled.drug_names[drug_i], tc, t_stop, float(u[drug_i])))
         if fired is not None:
-            r = rules[fired]
-            kind, idx = watch[fired]
-            thr = (r.pause_below if on[fired] else r.resume_at) * baselines[fired]
-            events.append(RuleEvent(t_stop, r.drug, "pause" if on[fired] else "resume", r.observable,
-                                    _value(compiled, kind, idx, t_stop, y, p, u), thr))
+            thr = lo[fired] if on[fired] else hi[fired]
+            events.append((t_stop, 2 * fired + (0 if on[fired] else 1),
+                           _value(compiled, rules, fired, t_stop, y, p, u), thr))
             on[fired] = not on[fired]
             if len(events) > _MAX_SWITCHES:
                 raise SolverError(
-                    f"adaptive rule for {r.drug!r} switched more than {_MAX_SWITCHES} times by t = {t_stop:g} days "
-                    "(chattering); widen the gap between pause_below and resume_at",
-                    t=t_stop,
+                    f"adaptive rule for {rules.regimen.rules[fired].drug!r} switched more than {_MAX_SWITCHES} "
+                    f"times by t = {t_stop:g} days (chattering); widen the gap between pause_below and resume_at",
+                    t=t_stop, status=SolverStatus.TOO_MANY_SWITCHES,
                 )
             at_breakpoint = bool(np.any(cand == t_stop))
             if t_stop >= t_end:
@@ -543,21 +544,4 @@ def integrate_with_rules(
         else:
             at_breakpoint = True
         tc = t_stop
-    realised = Schedule(doses=given, infusions=_merge(pieces))
-    return ys, us, (nfev, njev, nlu, nseg, ndoses), realised, tuple(events)
-
-
-def _merge(pieces: list[Infusion]) -> list[Infusion]:
-    """Join back-to-back pieces of one drug at one rate into single infusions."""
-    out: list[Infusion] = []
-    last: dict[str, int] = {}
-    for inf in sorted(pieces, key=lambda i: (i.start, i.drug)):
-        j = last.get(inf.drug)
-        if j is not None and out[j].end == inf.start and out[j].rate == inf.rate:
-            out[j] = Infusion(inf.drug, out[j].start, inf.end, inf.rate)
-        else:
-            last[inf.drug] = len(out)
-            out.append(inf)
-    return out
-
-
+    return ys, us, (nfev, njev, nlu, nseg, ndoses), events, given

@@ -268,11 +268,16 @@ class ScipyEngine:
         self.name = method
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+
+        With adaptive rules (``problem.rules``), each patient goes through
+        :func:`tumordyn._rules.integrate_with_rules` (solver events locate the switches).
+        """
         c = problem.compiled
         opts = replace(options, method=self.name)
         B = problem.n_patients
         te = problem.t_eval
+        rp = problem.rules
         ys = np.full((B, te.size, c.n_states), np.nan)
         status = np.zeros(B, dtype=np.int64)
         t_reached = np.full(B, problem.plan.t_end)
@@ -280,15 +285,46 @@ class ScipyEngine:
         counts = np.zeros((B, 3), dtype=np.int64)
         messages = [""] * B
         errors: list[SolverError | None] = [None] * B
+        if rp is not None:
+            from ._rules import integrate_with_rules
+
+            base = rp.baselines(c, problem.params, problem.y0)
+            us = np.full((B, te.size, c.n_drugs), np.nan)
+            logs: list[Any] = [([], np.zeros((rp.dosing.breaks.size, rp.n_rules), dtype=bool))] * B
+            seg_dose = np.zeros((B, 2), dtype=np.int64)
         for j in range(B):
             try:
-                ys[j], counts[j] = integrate(c, problem.plan, problem.params[j], problem.y0[j], te, opts)
+                if rp is None:
+                    ys[j], counts[j] = integrate(c, problem.plan, problem.params[j], problem.y0[j], te, opts)
+                else:
+                    ys[j], us[j], cnt, ev, given = integrate_with_rules(c, rp, problem.params[j], problem.y0[j],
+                                                                        base[j], te, opts)
+                    counts[j], seg_dose[j] = cnt[:3], cnt[3:]
+                    logs[j] = (ev, given)
             except SolverError as err:
                 status[j] = int(err.status)
                 t_reached[j] = err.t
                 bad_state[j] = err.state_index
                 messages[j] = err.solver_message
                 errors[j] = err
+                if rp is not None:
+                    ys[j] = np.nan
+                    us[j] = np.nan
+        rule_log = None
+        if rp is not None:
+            from ._solve import RuleLog
+
+            m = max([len(ev) for ev, _ in logs] + [1])
+            n_ev = np.array([len(ev) for ev, _ in logs], dtype=np.int64)
+            ev_t = np.zeros((B, m))
+            ev_code = np.zeros((B, m), dtype=np.int64)
+            ev_val = np.zeros((B, m))
+            ev_thr = np.zeros((B, m))
+            for j, (ev, _) in enumerate(logs):
+                for e, (t, code, v, thr) in enumerate(ev):
+                    ev_t[j, e], ev_code[j, e], ev_val[j, e], ev_thr[j, e] = t, code, v, thr
+            rule_log = RuleLog(us, n_ev, ev_t, ev_code, ev_val, ev_thr, np.stack([g for _, g in logs]),
+                               seg_dose[:, 0].copy(), seg_dose[:, 1].copy())
         return Solution(te, ys, problem.plan.rates_at(te), status, t_reached, bad_state, tuple(messages),
                         counts[:, 0], counts[:, 1], counts[:, 2], (self.name,) * B, problem.plan.n_segments,
-                        problem.plan.n_doses, errors=tuple(errors))
+                        problem.plan.n_doses, errors=tuple(errors), rules=rule_log)

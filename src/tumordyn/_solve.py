@@ -36,13 +36,15 @@ from .errors import NegativeStateError, SolverError, SolverStatus, Specification
 
 if TYPE_CHECKING:
     from ._compile import CompiledModel
-    from ._dosing import DosingPlan
+    from ._dosing import DosingPlan, RulePlan
+    from ._rules import RuleEvent
 
 __all__ = [
     "Solver",
     "SolverOptions",
     "Problem",
     "Solution",
+    "RuleLog",
     "Engine",
     "SCIPY_METHODS",
     "IMPLICIT_METHODS",
@@ -210,6 +212,10 @@ class Problem:
         Initial states, shape ``(B, n_states)`` (before any dose at ``plan.t0``).
     t_eval : numpy.ndarray
         Sorted output times within the plan's window, shape ``(k,)`` (days).
+    rules : RulePlan or None
+        Adaptive rules (state-dependent dosing), shared by the patients; ``plan`` is then
+        ``rules.dosing`` (the fixed doses on the breakpoints of the fixed schedule and the rules'
+        templates). ``None``: a fixed schedule.
     """
 
     compiled: CompiledModel
@@ -217,8 +223,11 @@ class Problem:
     params: np.ndarray
     y0: np.ndarray
     t_eval: np.ndarray
+    rules: RulePlan | None = None
 
     def __post_init__(self) -> None:
+        if self.rules is not None and self.rules.dosing is not self.plan:
+            raise SpecificationError("Problem: with adaptive rules the dosing plan must be rules.dosing")
         # C-contiguous and writable: what the compiled engine's typed signature takes
         p = np.require(np.atleast_2d(np.asarray(self.params, dtype=float)), requirements=["C", "W"])
         y = np.require(np.atleast_2d(np.asarray(self.y0, dtype=float)), requirements=["C", "W"])
@@ -239,7 +248,75 @@ class Problem:
 
     def subset(self, rows: np.ndarray) -> Problem:
         """The same problem for some patients only."""
-        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval)
+        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval, self.rules)
+
+
+@dataclass(frozen=True, eq=False)
+class RuleLog:
+    """What adaptive rules did, per patient (part of a :class:`Solution` of a problem with rules).
+
+    Attributes
+    ----------
+    u : numpy.ndarray
+        Infusion rates in force at the output times (right-continuous), shape ``(B, k, n_drugs)``
+        (dose units per day); they depend on each patient's switches. NaN for a failed patient.
+    n_events : numpy.ndarray
+        Switches recorded per patient, shape ``(B,)``.
+    event_t, event_code, event_value, event_threshold : numpy.ndarray
+        Shape ``(B, m)``, the first ``n_events[j]`` columns used: time (days), ``2 × rule + action``
+        (action 0 pause, 1 resume), watched value and threshold crossed (its unit).
+    given : numpy.ndarray
+        Whether each rule was on at each breakpoint of the plan (its template doses there given), shape
+        ``(B, n_b, n_rules)``.
+    n_segments, n_doses : numpy.ndarray
+        Integration segments (switches cut segments) and bolus doses applied (fixed + gated), per patient.
+    """
+
+    u: np.ndarray
+    n_events: np.ndarray
+    event_t: np.ndarray
+    event_code: np.ndarray
+    event_value: np.ndarray
+    event_threshold: np.ndarray
+    given: np.ndarray
+    n_segments: np.ndarray
+    n_doses: np.ndarray
+
+    def events(self, j: int, rules: RulePlan) -> tuple[RuleEvent, ...]:
+        """Patient ``j``'s switches as :class:`~tumordyn.RuleEvent` s, in time order."""
+        from ._rules import RuleEvent
+
+        out = []
+        for e in range(int(self.n_events[j])):
+            code = int(self.event_code[j, e])
+            r = rules.regimen.rules[code // 2]
+            out.append(RuleEvent(float(self.event_t[j, e]), r.drug, "resume" if code % 2 else "pause", r.observable,
+                                 float(self.event_value[j, e]), float(self.event_threshold[j, e])))
+        return tuple(out)
+
+    def switch_times(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Patient ``j``'s switch times (days) and rule indices."""
+        m = int(self.n_events[j])
+        return self.event_t[j, :m], self.event_code[j, :m] // 2
+
+    @staticmethod
+    def merge(base: RuleLog, rows: np.ndarray, other: RuleLog) -> RuleLog:
+        """``base`` with the patients ``rows`` replaced by ``other``'s."""
+        m = max(base.event_t.shape[1], other.event_t.shape[1])
+
+        def widen(a: np.ndarray) -> np.ndarray:
+            return np.pad(a, ((0, 0), (0, m - a.shape[1])))
+
+        arrays = []
+        for name in ("u", "n_events", "event_t", "event_code", "event_value", "event_threshold", "given",
+                     "n_segments", "n_doses"):
+            a, b = getattr(base, name), getattr(other, name)
+            if name.startswith("event_"):
+                a, b = widen(a), widen(b)
+            a = np.array(a)
+            a[rows] = b
+            arrays.append(a)
+        return RuleLog(*arrays)
 
 
 @dataclass(frozen=True, eq=False)
@@ -272,6 +349,9 @@ class Solution:
     errors : tuple
         The engine's own error per patient where it raised one (its message is the most specific),
         else empty or ``None``.
+    rules : RuleLog or None
+        With adaptive rules: each patient's switches, gated doses, rates and counters (``u``,
+        ``n_segments`` and ``n_doses_applied`` above are then those of the fixed schedule alone).
     """
 
     t: np.ndarray
@@ -288,6 +368,7 @@ class Solution:
     n_segments: int
     n_doses_applied: int
     errors: tuple[SolverError | None, ...] = field(default=(), repr=False)
+    rules: RuleLog | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> np.ndarray:
@@ -320,6 +401,8 @@ class Solution:
             SolverStatus.NON_FINITE: "produced non-finite values",
             SolverStatus.STIFF: "stopped: the problem became stiff",
             SolverStatus.FAILED: "failed",
+            SolverStatus.TOO_MANY_SWITCHES: "stopped: adaptive rules switched too often (chattering; widen the gap "
+                                            "between pause_below and resume_at)",
         }[status]
         i = int(self.bad_state[j])
         if status == SolverStatus.NON_FINITE and i >= 0:
@@ -358,7 +441,9 @@ class Solution:
             errors[j] = other.errors[k] if other.errors else None
         return Solution(base.t, y, base.u, arrays["status"], arrays["t_reached"], arrays["bad_state"],
                         tuple(messages), arrays["nfev"], arrays["njev"], arrays["nlu"], tuple(methods),
-                        base.n_segments, base.n_doses_applied, tuple(errors))
+                        base.n_segments, base.n_doses_applied, tuple(errors),
+                        None if base.rules is None or other.rules is None
+                        else RuleLog.merge(base.rules, rows, other.rules))
 
 
 class Engine(Protocol):
