@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ._dosing import DosingPlan
+from ._dosing import DosingPlan, RulePlan
 from ._integrate import solve
 from ._solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
 from ._distributions import (
@@ -135,13 +135,22 @@ class _ChunkOut:
     wall_time: float
 
 
-def _solve(task: _Task, schedule: Schedule, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
+def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int]:
-    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev."""
+    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev.
+
+    ``schedule`` is a Schedule or a Regimen with adaptive rules (then one batched solve on the compiled
+    engine, each patient switching its rules in the kernel).
+    """
     compiled = task.model.compiled
     opts = task.solver.options
-    plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
-    sol = solve(Problem(compiled, plan, P.T, Y0.T, grid), opts)
+    if isinstance(schedule, Schedule):
+        plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
+        problem = Problem(compiled, plan, P.T, Y0.T, grid)
+    else:
+        rules = RulePlan.build(compiled, schedule, 0.0, t_end)
+        problem = Problem(compiled, rules.dosing, P.T, Y0.T, grid, rules)
+    sol = solve(problem, opts)
     failed = ~sol.ok
     messages = [str(sol.error(j, compiled)) if failed[j] else "" for j in range(P.shape[1])]
     y = np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0)))
@@ -179,10 +188,11 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     trajectories: dict[str, np.ndarray] = {}
     grid = task.grid
     for name, regimen in task.regimens:
-        if isinstance(regimen, Schedule):
+        if isinstance(regimen, Schedule) or task.solver.options.method == COMPILED_METHOD:
+            # a schedule, or a Regimen with adaptive rules on the compiled engine: one batched solve
             y, t_reached, failed, messages, nf = _solve(task, regimen, P, Y0, grid, task.t_end)
             nfev += nf
-        else:  # a Regimen with adaptive rules: patient by patient through td.simulate
+        else:  # a Regimen with adaptive rules under method="batch": patient by patient through td.simulate
             y = np.full((compiled.n_states, grid.size, b), np.nan)
             t_reached = np.full(b, task.t_end)
             failed = np.zeros(b, dtype=bool)
@@ -708,7 +718,10 @@ class Cohort:
             One schedule, a mapping ``{name: schedule}``, or a sequence of
             schedules (named ``"regimen 0"``, ...). Time 0 is the start of
             treatment. A :class:`~tumordyn.Regimen` with adaptive rules is
-            simulated patient by patient (:func:`tumordyn.simulate`), not batched.
+            simulated in one batched solve on the compiled engine (``method="numba"``), each patient
+            switching its rules where its own trajectory crosses the thresholds; with
+            ``method="batch"`` (the numpy engine runs no rules) patient by patient through
+            :func:`tumordyn.simulate`.
         executor : concurrent.futures.Executor or dask.distributed.Client, optional
             Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` is
             used through ``client.get_executor()``. ``None``: in this process.
@@ -785,6 +798,8 @@ class Cohort:
             for rule in getattr(reg, "rules", ()):
                 if rule.drug not in compiled.drug_names:
                     raise UnknownNameError("drug", rule.drug, compiled.drug_names, f"adaptive rule of regimen {name!r}")
+            if not isinstance(reg, Schedule):
+                reg.validate(model, t_end=t_end, t0=0.0, where=f"regimen {name!r}")
         if measure not in compiled.state_names and measure not in compiled.observable_names:
             raise UnknownNameError("state or observable", measure, compiled.state_names + compiled.observable_names,
                                    "`measure`")
