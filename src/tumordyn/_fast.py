@@ -44,6 +44,7 @@ from __future__ import annotations
 import functools
 import math
 import time as _time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -770,7 +771,11 @@ def _compiled_batch(parallel: bool) -> Any:
     _core_nb = base["core"]
     _prange = numba.prange
     fn = _batch_par_py if parallel else _batch_seq_py
-    return numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
+    with warnings.catch_warnings():
+        # numba notes that passing two function pointers of one type (the RHS and the observables) unifies
+        # first-class function types, an "experimental" feature; the signature is explicit, nothing is inferred
+        warnings.simplefilter("ignore", numba.errors.NumbaExperimentalFeatureWarning)
+        return numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
 
 
 # ----------------------------------------------------------------------------------
