@@ -27,6 +27,16 @@ What
   vector; the integrator steps exactly to every breakpoint and reports outputs
   through the dense output. Values at a dose time are after the dose, as in
   :func:`tumordyn.simulate`.
+* Adaptive rules (a :class:`~tumordyn._dosing.RulePlan` in the problem) run in the
+  same loop: at each breakpoint the rules are checked against the state before
+  the doses, gated doses are given only while their rule is on, gated infusion
+  rates add only while on; after each accepted step each rule's switching
+  function g(t) = watched(y(t)) - threshold is evaluated and a crossing in the
+  rule's direction is located by Illinois-modified regula falsi (bounded
+  iterations) on the step's 4th-order dense output; the step ends at the root,
+  the rule toggles, the switch is recorded and a new sub-segment starts. A
+  watched observable is compiled with numba alongside the RHS
+  (:func:`fast_observe`).
 * Failures return a status and the time reached; the Python wrappers raise
   :class:`~tumordyn.errors.SolverError` (step size underflow, too many steps,
   non-finite values) or :class:`~tumordyn.errors.NegativeStateError`.

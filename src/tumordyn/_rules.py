@@ -55,7 +55,9 @@ class RuleEvent:
     Attributes
     ----------
     time : float
-        When the rule switched (days), located by the solver's event finder.
+        When the rule switched (days): located by root finding on the compiled engine's dense output,
+        or by scipy's event finder on the scipy methods; a switch found by the check at a breakpoint
+        is at that breakpoint.
     drug : str
         The drug the rule gates.
     action : str
