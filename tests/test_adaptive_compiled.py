@@ -27,7 +27,7 @@ from tumordyn.errors import SolverError, SolverStatus, SpecificationError
 pytestmark = pytest.mark.skipif(not numba_available(), reason="needs numba")
 
 SWITCH_DAYS = 1e-6  # switch times: compiled vs scipy (days)
-TIGHT = dict(rtol=1e-10, atol=1e-8)
+TIGHT = {"rtol": 1e-10, "atol": 1e-8}
 R_GROW, K_KILL = 0.05, 0.15  # 1/day
 
 

@@ -241,7 +241,7 @@ class RulePlan:
             The fixed schedule's doses in the window, the gated doses given, and the infusions split at
             every switch and breakpoint then joined back (adjacent pieces at one rate become one).
         """
-        from ._schedule import Dose, Infusion
+        from ._schedule import Infusion
 
         plan = self.dosing
         breaks = plan.breaks
@@ -314,14 +314,14 @@ def _build_rules(drug_names: tuple[str, ...], state_names: tuple[str, ...], obs_
         for inf in tmpl.infusions:
             if inf.rate > 0:
                 rates[(breaks >= inf.start) & (breaks < inf.end), j] += inf.rate
-    arrays = dict(
-        drug=drug, state=state, obs=obs,
-        pause=np.array([r.pause_below for r in rules], dtype=float),
-        resume=np.array([r.resume_at for r in rules], dtype=float),
-        baseline=np.array([math.nan if r.baseline is None else r.baseline for r in rules], dtype=float),
-        start_on=np.array([r.start_on for r in rules], dtype=np.bool_),
-        bolus=bolus, n_bolus=n_bolus, rates=rates,
-    )
+    arrays = {
+        "drug": drug, "state": state, "obs": obs,
+        "pause": np.array([r.pause_below for r in rules], dtype=float),
+        "resume": np.array([r.resume_at for r in rules], dtype=float),
+        "baseline": np.array([math.nan if r.baseline is None else r.baseline for r in rules], dtype=float),
+        "start_on": np.array([r.start_on for r in rules], dtype=np.bool_),
+        "bolus": bolus, "n_bolus": n_bolus, "rates": rates,
+    }
     for arr in arrays.values():
         arr.flags.writeable = False
     return RulePlan(regimen, dosing, templates=templates, **arrays)

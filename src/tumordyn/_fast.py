@@ -893,7 +893,7 @@ def fast_observe(compiled: CompiledModel) -> Any | None:
         return None
     try:
         fn = _observe_from_source(compiled.source["observe"])
-    except Exception:  # numba's typing errors: the capability is absent, whatever the message
+    except Exception:  # noqa: BLE001 - numba's typing errors: the capability is absent, whatever the message
         fn = None
     compiled.__dict__["_fast_observe"] = fn
     return fn
@@ -1093,7 +1093,7 @@ class CompiledEngine:
                         plan.n_doses, errors, rule_log)
 
     def _run(self, rhs: Any, obs: Any, te: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
-             dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,  # noqa: N803
+             dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
              options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
              base: np.ndarray, with_u: bool, room: int, max_switches: int, n_obs: int, n_drugs: int,
              ) -> tuple[np.ndarray, ...]:
