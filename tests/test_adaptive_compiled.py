@@ -308,6 +308,7 @@ def test_adaptive_cohort_equals_patient_by_patient_simulate():
         assert r["best_overall_response"][j] == rec.best_overall_response
         assert r["best_percent_change"][j] == pytest.approx(
             ro.best_percent_change(tr, "lesion_diameter", scans=plan), rel=1e-9)
+        assert r["final_tumor_burden"][j] == pytest.approx(tr["tumor_burden"][-1], rel=1e-12)
         ttp = ro.time_to_progression(tr, None, "lesion_diameter")
         assert (math.isinf(ttp) and math.isinf(r["time_to_progression"][j])) or \
             r["time_to_progression"][j] == pytest.approx(ttp, rel=1e-9)

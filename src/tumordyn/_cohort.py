@@ -136,11 +136,12 @@ class _ChunkOut:
 
 
 def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int]:
-    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev.
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int, np.ndarray | None]:
+    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev, rates.
 
     ``schedule`` is a Schedule or a Regimen with adaptive rules (then one batched solve on the compiled
-    engine, each patient switching its rules in the kernel).
+    engine, each patient switching its rules in the kernel, and ``rates`` is each patient's infusion rates
+    at the output times, shape ``(n_drugs, k, b)``; ``None`` for a schedule).
     """
     compiled = task.model.compiled
     opts = task.solver.options
@@ -154,7 +155,8 @@ def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.n
     failed = ~sol.ok
     messages = [str(sol.error(j, compiled)) if failed[j] else "" for j in range(P.shape[1])]
     y = np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0)))
-    return y, np.array(sol.t_reached), failed, messages, int(sol.nfev.sum())
+    rates = None if sol.rules is None else np.ascontiguousarray(np.transpose(sol.rules.u, (2, 1, 0)))
+    return y, np.array(sol.t_reached), failed, messages, int(sol.nfev.sum()), rates
 
 
 #: The solve-layer engine of each cohort method.
@@ -175,7 +177,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     n_fallback = 0
     dead = np.zeros(b, dtype=bool)
     if task.run_in > 0:
-        y_run, t_r, f_r, msg_r, nf = _solve(task, Schedule(), P, Y0, np.array([0.0, task.run_in]), task.run_in)
+        y_run, t_r, f_r, msg_r, nf, _ = _solve(task, Schedule(), P, Y0, np.array([0.0, task.run_in]), task.run_in)
         nfev += nf
         Y0 = np.where(f_r[None, :], Y0, y_run[:, -1, :])
         for j in np.flatnonzero(f_r).tolist():
@@ -188,12 +190,14 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     trajectories: dict[str, np.ndarray] = {}
     grid = task.grid
     for name, regimen in task.regimens:
+        rates = None  # per-patient infusion rates (n_drugs, k, b) where rules make them differ
         if isinstance(regimen, Schedule) or task.solver.options.method == COMPILED_METHOD:
             # a schedule, or a Regimen with adaptive rules on the compiled engine: one batched solve
-            y, t_reached, failed, messages, nf = _solve(task, regimen, P, Y0, grid, task.t_end)
+            y, t_reached, failed, messages, nf, rates = _solve(task, regimen, P, Y0, grid, task.t_end)
             nfev += nf
         else:  # a Regimen with adaptive rules under method="batch": patient by patient through td.simulate
             y = np.full((compiled.n_states, grid.size, b), np.nan)
+            rates = np.full((compiled.n_drugs, grid.size, b), np.nan)
             t_reached = np.full(b, task.t_end)
             failed = np.zeros(b, dtype=bool)
             messages = [""] * b
@@ -205,6 +209,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                                   params=dict(zip(compiled.param_names, P[:, j])),
                                   initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol)
                     y[:, :, j] = tr.y.T
+                    rates[:, :, j] = tr.u.T
                     nfev += tr.stats.nfev
                 except (SolverError, NegativeStateError) as err:
                     failed[j] = True
@@ -223,6 +228,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                     continue
                 y = np.array(y, copy=True) if not y.flags.writeable else y
                 y[:, :, j] = tr.y.T
+                if rates is not None:
+                    rates[:, :, j] = tr.u.T
                 failed[j] = False
                 n_fallback += 1
                 nfev += tr.stats.nfev
@@ -230,6 +237,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
             failures.append((int(task.patients[j]), name, float(t_reached[j]), messages[j]))
         sched = regimen if isinstance(regimen, Schedule) else regimen.schedule
         u = DosingPlan.build(compiled.drug_names, sched, 0.0, task.t_end).rates_at(grid).T
+        if rates is not None:  # the rates each patient actually received (its u[:, -1] is (n_drugs, b))
+            u = np.where(np.isnan(rates), u[:, :, None], rates)
         readouts[name] = _readouts(model, grid, y, p_rows, u, failed, task.readout, task.t_end)
         if task.keep_trajectories:
             trajectories[name] = np.array(y, dtype=float)
