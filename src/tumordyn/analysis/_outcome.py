@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from .._model import Model
-    from .._schedule import Schedule
-    from .._trajectory import Trajectory
+    from ..spec import Model
+    from ..dosing import Schedule
+    from ..trajectory import Trajectory
 
 __all__ = ["OutcomeMap", "outcome_map"]
 
@@ -205,7 +205,7 @@ def outcome_map(
     SpecificationError
         For ranges outside bounds, equal axes or a bad grid size.
     """
-    from .._simulate import simulate
+    from ..trajectory import simulate
 
     check_model(model)
     if param_x == param_y:

@@ -10,7 +10,7 @@ import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
-from .._model import input_symbol
+from ..spec import input_symbol
 from ..errors import SolverError, SpecificationError, UnknownNameError
 from ._system import _real, check_model
 
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from .._model import Model
-    from .._schedule import Schedule
-    from .._trajectory import Trajectory
+    from ..spec import Model
+    from ..dosing import Schedule
+    from ..trajectory import Trajectory
 
 __all__ = ["Sensitivity", "sensitivity"]
 
@@ -201,7 +201,7 @@ def sensitivity(
     SolverError
         If a simulation fails.
     """
-    from .._simulate import simulate
+    from ..trajectory import simulate
 
     check_model(model)
     if statistic not in _STATISTICS:

@@ -60,13 +60,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._negative import NEGATIVE_SLACK
-from ._solve import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
-from .errors import SolverStatus, SpecificationError
+from ..numerics import NEGATIVE_SLACK
+from ._problem import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
+from ..errors import SolverStatus, SpecificationError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan, RulePlan
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan, RulePlan
 
 __all__ = [
     "numba_available",
@@ -1016,7 +1016,7 @@ class CompiledEngine:
             If a rule watches an observable numba cannot compile (:func:`supports_rules`), or a rule's
             baseline is not > 0.
         """
-        from ._rules import _MAX_SWITCHES
+        from ..dosing import _MAX_SWITCHES
 
         c = problem.compiled
         ff = fast_functions(c)
@@ -1069,8 +1069,8 @@ class CompiledEngine:
         errors: tuple = ()
         rule_log = None
         if rp is not None:
-            from ._solve import RuleLog
-            from .errors import SolverError
+            from ._problem import RuleLog
+            from ..errors import SolverError
 
             chatter = np.flatnonzero(status == _SWITCHES)
             if chatter.size:

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._fit import _finite, _make_plan, quantities_batch, solve_batch
-from ._schedule import Schedule
-from ._simulate import resolve_options
-from .errors import SpecificationError, UnknownNameError
+from ..dosing import Schedule
+from ..trajectory import resolve_options
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ._model import Model
+    from ..spec import Model
 
 __all__ = ["synthetic_data", "NOISE_MODELS"]
 
@@ -115,7 +115,7 @@ def synthetic_data(
     import pandas as pd
 
     from ._fit import _per_subject, _schedules
-    from ._model import Model
+    from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")

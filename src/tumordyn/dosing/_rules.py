@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from ._schedule import Dose, Infusion, Schedule
-from .errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._compile import CompiledModel
-    from ._dosing import RulePlan
-    from ._model import Model
-    from ._solve import SolverOptions
+    from ..numerics import CompiledModel
+    from ._plan import RulePlan
+    from ..spec import Model
+    from ..solve import SolverOptions
 
 __all__ = ["AdaptiveRule", "Regimen", "RuleEvent", "as_regimen"]
 
@@ -398,7 +398,7 @@ def integrate_with_rules(
     SolverError
         On a failed segment, or (status ``TOO_MANY_SWITCHES``) after more than :data:`_MAX_SWITCHES` switches.
     """
-    from ._scipy_engine import check_segment, euler_step, is_tiny_segment, solve_segment
+    from ..solve import check_segment, euler_step, is_tiny_segment, solve_segment
 
     plan = rules.dosing
     t0, t_end = plan.t0, plan.t_end

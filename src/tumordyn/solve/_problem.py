@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ._negative import NEGATIVE_SLACK
-from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..numerics import NEGATIVE_SLACK
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan, RulePlan
-    from ._rules import RuleEvent
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan, RulePlan
+    from ..dosing import RuleEvent
 
 __all__ = [
     "Solver",
@@ -284,7 +284,7 @@ class RuleLog:
 
     def events(self, j: int, rules: RulePlan) -> tuple[RuleEvent, ...]:
         """Patient ``j``'s switches as :class:`~tumordyn.RuleEvent` s, in time order."""
-        from ._rules import RuleEvent
+        from ..dosing import RuleEvent
 
         out = []
         for e in range(int(self.n_events[j])):

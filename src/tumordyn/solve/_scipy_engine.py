@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._negative import NEGATIVE_SLACK
-from ._solve import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
-from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
+from ..numerics import NEGATIVE_SLACK
+from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan
 
 __all__ = ["ScipyEngine", "integrate", "solve_segment", "check_segment", "euler_step", "is_tiny_segment"]
 
@@ -286,7 +286,7 @@ class ScipyEngine:
         messages = [""] * B
         errors: list[SolverError | None] = [None] * B
         if rp is not None:
-            from ._rules import integrate_with_rules
+            from ..dosing import integrate_with_rules
 
             base = rp.baselines(c, problem.params, problem.y0)
             us = np.full((B, te.size, c.n_drugs), np.nan)
@@ -312,7 +312,7 @@ class ScipyEngine:
                     us[j] = np.nan
         rule_log = None
         if rp is not None:
-            from ._solve import RuleLog
+            from ._problem import RuleLog
 
             m = max([len(ev) for ev, _ in logs] + [1])
             n_ev = np.array([len(ev) for ev, _ in logs], dtype=np.int64)

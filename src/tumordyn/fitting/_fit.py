@@ -35,23 +35,23 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._schedule import Schedule
-from ._dosing import DosingPlan
-from ._integrate import solve
-from ._negative import NEGATIVE_SLACK
-from ._simulate import SolverStats, resolve_options
-from ._solve import COMPILED_METHOD, IMPLICIT_METHODS, Problem, SolverOptions
-from .errors import SolverStatus
-from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from ..dosing import Schedule
+from ..dosing import DosingPlan
+from ..solve import solve
+from ..numerics import NEGATIVE_SLACK
+from ..trajectory import SolverStats, resolve_options
+from ..solve import COMPILED_METHOD, IMPLICIT_METHODS, Problem, SolverOptions
+from ..errors import SolverStatus
+from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     import lmfit
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ._compile import CompiledModel
-    from ._model import Model
-    from ._trajectory import Trajectory
+    from ..numerics import CompiledModel
+    from ..spec import Model
+    from ..trajectory import Trajectory
 
 __all__ = ["fit", "FitResult", "FAILED_SOLVE_RESIDUAL", "LOG_FLOOR"]
 
@@ -860,7 +860,7 @@ def fit(
     """
     import lmfit
 
-    from ._model import Model
+    from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
@@ -880,7 +880,7 @@ def fit(
     opts = resolve_options(c, solver, rtol, atol, np.inf)
     engine = "scipy"
     if solver in ("auto", "dopri5"):
-        from ._fast import numba_available
+        from ..solve import numba_available
 
         if numba_available():
             engine = "compiled"
@@ -1139,8 +1139,8 @@ class FitResult:
         t_eval : sequence of float, optional
             Output times (days) within ``[t0, t_end]``; default a fine grid.
         """
-        from ._simulate import _check_t_eval
-        from ._trajectory import Trajectory
+        from ..trajectory import _check_t_eval
+        from ..trajectory import Trajectory
 
         p = self._problem
         pv, iv = p.subject_values(self.params, subject)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import SpecificationError, UnknownNameError
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     import pandas as pd
