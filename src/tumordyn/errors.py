@@ -121,6 +121,8 @@ class SolverStatus(enum.IntEnum):
     NEGATIVE_STATE = 5
     #: The scipy integrator reported another failure (its message is kept).
     FAILED = 6
+    #: Adaptive rules switched more than ``Solver.max_switches`` times (chattering).
+    TOO_MANY_SWITCHES = 7
 
 
 class SolverError(TumordynError, RuntimeError):

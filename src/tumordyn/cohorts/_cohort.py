@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..dosing import DosingPlan, check_schedule
+from ..dosing import DosingPlan, RulePlan, check_schedule
 from ..solve import solve
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
 from ._distributions import (
@@ -136,17 +136,28 @@ class _ChunkOut:
     wall_time: float
 
 
-def _solve(task: _Task, schedule: Schedule, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int]:
-    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev."""
+def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int, np.ndarray | None]:
+    """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev, rates.
+
+    ``schedule`` is a Schedule or a Regimen with adaptive rules (then one batched solve on the compiled
+    engine, each patient switching its rules in the kernel, and ``rates`` is each patient's infusion rates
+    at the output times, shape ``(n_drugs, k, b)``; ``None`` for a schedule).
+    """
     compiled = compile_model(task.model)
     opts = task.solver.options
-    plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
-    sol = solve(Problem(compiled, plan, P.T, Y0.T, grid), opts)
+    if isinstance(schedule, Schedule):
+        plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
+        problem = Problem(compiled, plan, P.T, Y0.T, grid)
+    else:
+        rules = RulePlan.build(compiled, schedule, 0.0, t_end)
+        problem = Problem(compiled, rules.dosing, P.T, Y0.T, grid, rules)
+    sol = solve(problem, opts)
     failed = ~sol.ok
     messages = [str(sol.error(j, compiled)) if failed[j] else "" for j in range(P.shape[1])]
     y = np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0)))
-    return y, np.array(sol.t_reached), failed, messages, int(sol.nfev.sum())
+    rates = None if sol.rules is None else np.ascontiguousarray(np.transpose(sol.rules.u, (2, 1, 0)))
+    return y, np.array(sol.t_reached), failed, messages, int(sol.nfev.sum()), rates
 
 
 #: The solve-layer engine of each cohort method.
@@ -167,7 +178,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     n_fallback = 0
     dead = np.zeros(b, dtype=bool)
     if task.run_in > 0:
-        y_run, t_r, f_r, msg_r, nf = _solve(task, Schedule(), P, Y0, np.array([0.0, task.run_in]), task.run_in)
+        y_run, t_r, f_r, msg_r, nf, _ = _solve(task, Schedule(), P, Y0, np.array([0.0, task.run_in]), task.run_in)
         nfev += nf
         Y0 = np.where(f_r[None, :], Y0, y_run[:, -1, :])
         for j in np.flatnonzero(f_r).tolist():
@@ -180,11 +191,14 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     trajectories: dict[str, np.ndarray] = {}
     grid = task.grid
     for name, regimen in task.regimens:
-        if isinstance(regimen, Schedule):
-            y, t_reached, failed, messages, nf = _solve(task, regimen, P, Y0, grid, task.t_end)
+        rates = None  # per-patient infusion rates (n_drugs, k, b) where rules make them differ
+        if isinstance(regimen, Schedule) or task.solver.options.method == COMPILED_METHOD:
+            # a schedule, or a Regimen with adaptive rules on the compiled engine: one batched solve
+            y, t_reached, failed, messages, nf, rates = _solve(task, regimen, P, Y0, grid, task.t_end)
             nfev += nf
-        else:  # a Regimen with adaptive rules: patient by patient through td.simulate
+        else:  # a Regimen with adaptive rules under method="batch": patient by patient through td.simulate
             y = np.full((compiled.n_states, grid.size, b), np.nan)
+            rates = np.full((compiled.n_drugs, grid.size, b), np.nan)
             t_reached = np.full(b, task.t_end)
             failed = np.zeros(b, dtype=bool)
             messages = [""] * b
@@ -196,6 +210,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                                   params=dict(zip(compiled.param_names, P[:, j])),
                                   initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol)
                     y[:, :, j] = tr.y.T
+                    rates[:, :, j] = tr.u.T
                     nfev += tr.stats.nfev
                 except (SolverError, NegativeStateError) as err:
                     failed[j] = True
@@ -214,6 +229,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                     continue
                 y = np.array(y, copy=True) if not y.flags.writeable else y
                 y[:, :, j] = tr.y.T
+                if rates is not None:
+                    rates[:, :, j] = tr.u.T
                 failed[j] = False
                 n_fallback += 1
                 nfev += tr.stats.nfev
@@ -221,6 +238,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
             failures.append((int(task.patients[j]), name, float(t_reached[j]), messages[j]))
         sched = regimen if isinstance(regimen, Schedule) else regimen.schedule
         u = DosingPlan.build(compiled.drug_names, sched, 0.0, task.t_end).rates_at(grid).T
+        if rates is not None:  # the rates each patient actually received (its u[:, -1] is (n_drugs, b))
+            u = np.where(np.isnan(rates), u[:, :, None], rates)
         readouts[name] = _readouts(model, grid, y, p_rows, u, failed, task.readout, task.t_end)
         if task.keep_trajectories:
             trajectories[name] = np.array(y, dtype=float)
@@ -709,7 +728,10 @@ class Cohort:
             One schedule, a mapping ``{name: schedule}``, or a sequence of
             schedules (named ``"regimen 0"``, ...). Time 0 is the start of
             treatment. A :class:`~tumordyn.Regimen` with adaptive rules is
-            simulated patient by patient (:func:`tumordyn.simulate`), not batched.
+            simulated in one batched solve on the compiled engine (``method="numba"``), each patient
+            switching its rules where its own trajectory crosses the thresholds; with
+            ``method="batch"`` (the numpy engine runs no rules) patient by patient through
+            :func:`tumordyn.simulate`.
         executor : concurrent.futures.Executor or dask.distributed.Client, optional
             Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` is
             used through ``client.get_executor()``. ``None``: in this process.
@@ -781,6 +803,8 @@ class Cohort:
             for rule in getattr(reg, "rules", ()):
                 if rule.drug not in compiled.drug_names:
                     raise UnknownNameError("drug", rule.drug, compiled.drug_names, f"adaptive rule of regimen {name!r}")
+            if not isinstance(reg, Schedule):
+                reg.validate(model, t_end=t_end, t0=0.0, where=f"regimen {name!r}")
         if measure not in compiled.state_names and measure not in compiled.observable_names:
             raise UnknownNameError("state or observable", measure, compiled.state_names + compiled.observable_names,
                                    "`measure`")

@@ -7,8 +7,8 @@ array form of a schedule, :class:`DosingPlan`, built once per schedule and windo
 """
 
 # --- package API (kept in step with tools/relayout.py) ---
-from ._plan import DosingPlan, check_schedule  # noqa: F401
-from ._rules import AdaptiveRule, Regimen, RuleEvent, as_regimen, integrate_with_rules  # noqa: F401
+from ._plan import DosingPlan, RulePlan, check_schedule  # noqa: F401
+from ._rules import AdaptiveRule, Regimen, RuleEvent, as_regimen  # noqa: F401
 from ._schedule import Dose, Infusion, Schedule  # noqa: F401
 # --- end of package API ---
 

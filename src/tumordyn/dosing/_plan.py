@@ -1,17 +1,23 @@
-"""A schedule turned once into the array form every engine consumes.
+"""A schedule (and a regimen's adaptive rules) turned once into the array form every engine consumes.
 
 :class:`DosingPlan` is the immutable dosing of one simulation window: the breakpoints (dose times,
 infusion starts and ends, ``t0`` and ``t_end``), the summed bolus amount of each drug due at each
 breakpoint, and the infusion rates in force from each breakpoint to the next. No engine reads a
 :class:`~tumordyn.Schedule` while it integrates; each reads a plan, so all of them apply the same
 doses and count them by one rule (a dose of amount 0 is no dose).
+
+:class:`RulePlan` adds the adaptive rules of a :class:`~tumordyn.Regimen` in array form: per rule the
+gated drug, the watched state or observable, the pause/resume fractions, the baseline, ``start_on``
+and the rule's template doses and infusion rates on the breakpoints of the fixed plan. The compiled
+engine and the scipy rules path both read it; neither re-reads a rule object while integrating.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +28,7 @@ from ..numerics import compile_model
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
 
-__all__ = ["check_no_direct_bolus", "DosingPlan", "check_schedule"]
+__all__ = ["DosingPlan", "RulePlan", "check_no_direct_bolus", "check_schedule"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,9 +96,15 @@ class DosingPlan:
 
 @functools.lru_cache(maxsize=256)
 def _build(drug_names: tuple[str, ...], schedule: Schedule, t0: float, t_end: float) -> DosingPlan:
+    breaks = np.ascontiguousarray(schedule.breakpoints(t0, t_end), dtype=float)
+    return _on_breaks(drug_names, schedule, t0, t_end, breaks)
+
+
+def _on_breaks(drug_names: tuple[str, ...], schedule: Schedule, t0: float, t_end: float,
+               breaks: np.ndarray) -> DosingPlan:
+    """The plan of ``schedule`` on given breakpoints (a superset of the schedule's own)."""
     n_drugs = len(drug_names)
     drug_index = {d: i for i, d in enumerate(drug_names)}
-    breaks = np.ascontiguousarray(schedule.breakpoints(t0, t_end), dtype=float)
     bolus = np.zeros((breaks.size, n_drugs))
     rates = np.zeros((breaks.size, n_drugs))
     doses = [d for d in schedule.doses if d.amount > 0 and t0 <= d.time <= t_end]
@@ -107,6 +119,213 @@ def _build(drug_names: tuple[str, ...], schedule: Schedule, t0: float, t_end: fl
     for arr in (breaks, bolus, rates):
         arr.flags.writeable = False
     return DosingPlan(t0, t_end, drug_names, breaks, bolus, rates, len(doses))
+
+
+@dataclass(frozen=True, eq=False)
+class RulePlan:
+    """The adaptive rules of a regimen as read-only arrays, on the breakpoints of its fixed dosing.
+
+    Built once per (model structure, regimen, window) by :meth:`build` (memoised). Rule ``j`` gates
+    drug ``drug[j]``; it watches state ``state[j]`` (or, if that is -1, observable ``obs[j]``); it
+    pauses when the watched value falls below ``pause[j] × baseline`` and resumes when it climbs back
+    to ``resume[j] × baseline``.
+
+    Attributes
+    ----------
+    regimen : Regimen
+        The regimen the plan was built from (for names in messages and the realised schedule only).
+    dosing : DosingPlan
+        The fixed schedule on the union of its own and the rules' template breakpoints (days).
+    drug : numpy.ndarray
+        Gated drug index per rule (into ``dosing.drug_names``), shape ``(n_rules,)``.
+    state, obs : numpy.ndarray
+        Watched state index, or -1; watched observable index, or -1; shape ``(n_rules,)``.
+    pause, resume : numpy.ndarray
+        Pause and resume fractions of the baseline (dimensionless), shape ``(n_rules,)``.
+    baseline : numpy.ndarray
+        Baseline of the watched quantity (its unit); NaN means "its value at ``t0``, before any dose",
+        computed per patient (:meth:`baselines`).
+    start_on : numpy.ndarray
+        Whether each rule starts on (bool), shape ``(n_rules,)``.
+    bolus : numpy.ndarray
+        Template bolus amount of the rule's drug due at each breakpoint, shape ``(n_b, n_rules)``
+        (dose units); given only if the rule is on at that breakpoint.
+    n_bolus : numpy.ndarray
+        Number of template doses (amount > 0) at each breakpoint, shape ``(n_b, n_rules)``.
+    rates : numpy.ndarray
+        Template infusion rate of the rule's drug in force from each breakpoint to the next, shape
+        ``(n_b, n_rules)`` (dose units per day); it contributes only while the rule is on.
+    templates : tuple of Schedule
+        Each rule's template over the window (to list the doses actually given).
+    """
+
+    regimen: Any
+    dosing: DosingPlan
+    drug: np.ndarray
+    state: np.ndarray
+    obs: np.ndarray
+    pause: np.ndarray
+    resume: np.ndarray
+    baseline: np.ndarray
+    start_on: np.ndarray
+    bolus: np.ndarray
+    n_bolus: np.ndarray
+    rates: np.ndarray
+    templates: tuple[Schedule, ...]
+
+    @classmethod
+    def build(cls, compiled: CompiledModel, regimen: Any, t0: float, t_end: float) -> RulePlan:
+        """The rule plan of ``regimen`` (validated against the model) over ``[t0, t_end]`` days."""
+        return _build_rules(tuple(compiled.drug_names), tuple(compiled.state_names),
+                            tuple(compiled.observable_names), regimen, float(t0), float(t_end))
+
+    @property
+    def n_rules(self) -> int:
+        """Number of rules."""
+        return int(self.drug.size)
+
+    @property
+    def watches_observable(self) -> bool:
+        """Whether some rule watches an observable (not a state)."""
+        return bool(np.any(self.state < 0))
+
+    def baselines(self, compiled: CompiledModel, params: np.ndarray, y0: np.ndarray) -> np.ndarray:
+        """Each patient's rule baselines, shape ``(B, n_rules)`` (the watched quantity's unit).
+
+        A rule without an explicit baseline takes the watched value at ``t0`` before any dose.
+
+        Raises
+        ------
+        SpecificationError
+            If a baseline is not finite and > 0.
+        """
+        params = np.atleast_2d(params)
+        y0 = np.atleast_2d(y0)
+        B = y0.shape[0]
+        out = np.empty((B, self.n_rules))
+        obs_vals = None
+        for j in range(self.n_rules):
+            if not np.isnan(self.baseline[j]):
+                out[:, j] = self.baseline[j]
+            elif self.state[j] >= 0:
+                out[:, j] = y0[:, self.state[j]]
+            else:
+                if obs_vals is None:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        obs_vals = np.asarray(compiled.observe(self.dosing.t0, y0.T, params.T,
+                                                               np.zeros(compiled.n_drugs)), dtype=float)
+                    obs_vals = obs_vals.reshape(len(compiled.observable_names), B)
+                out[:, j] = obs_vals[self.obs[j]]
+        bad = ~(np.isfinite(out) & (out > 0))
+        if np.any(bad):
+            i, j = (int(v) for v in np.argwhere(bad)[0])
+            r = self.regimen.rules[j]
+            raise SpecificationError(
+                f"adaptive rule for {r.drug!r}: the baseline of {r.observable!r} at t0={self.dosing.t0:g} days is "
+                f"{out[i, j]:g}{f' (patient {i})' if B > 1 else ''}; it must be > 0 (give baseline=...)"
+            )
+        return out
+
+    def realised(self, given: np.ndarray, event_times: np.ndarray, event_rules: np.ndarray) -> Schedule:
+        """The doses and infusions one patient actually received.
+
+        Parameters
+        ----------
+        given : numpy.ndarray
+            Whether rule ``j``'s template doses at breakpoint ``b`` were given, shape ``(n_b, n_rules)``.
+        event_times, event_rules : numpy.ndarray
+            The patient's rule switches in time order: time (days) and rule index.
+
+        Returns
+        -------
+        Schedule
+            The fixed schedule's doses in the window, the gated doses given, and the infusions split at
+            every switch and breakpoint then joined back (adjacent pieces at one rate become one).
+        """
+        from ._schedule import Infusion
+
+        plan = self.dosing
+        breaks = plan.breaks
+        sched = self.regimen.schedule
+        doses = [d for d in sched.doses if d.amount > 0 and plan.t0 <= d.time <= plan.t_end]
+        rows = {float(t): b for b, t in enumerate(breaks.tolist())}
+        for j, tmpl in enumerate(self.templates):
+            doses.extend(d for d in tmpl.doses if d.amount > 0 and given[rows[float(d.time)], j])
+        doses.sort(key=lambda d: d.time)  # stable: the fixed doses first at one time, as given
+        # infusion pieces: between consecutive stops (breakpoints and switches), the rates in force
+        stops = np.unique(np.concatenate([breaks, np.asarray(event_times, dtype=float)]))
+        on = self.start_on.copy()
+        ev = 0
+        n_ev = len(event_times)
+        pieces: list[Infusion] = []
+        for a, b_ in zip(stops[:-1].tolist(), stops[1:].tolist()):
+            while ev < n_ev and event_times[ev] <= a:
+                on[event_rules[ev]] = not on[event_rules[ev]]
+                ev += 1
+            row = int(np.searchsorted(breaks, a, side="right")) - 1
+            u = plan.rates[row].copy()
+            for j in range(self.n_rules):
+                if on[j]:
+                    u[self.drug[j]] += self.rates[row, j]
+            for d in np.flatnonzero(u > 0).tolist():
+                pieces.append(Infusion(plan.drug_names[d], a, b_, float(u[d])))
+        return Schedule(doses=doses, infusions=_merge(pieces))
+
+
+def _merge(pieces: list[Any]) -> list[Any]:
+    """Join back-to-back pieces of one drug at one rate into single infusions."""
+    from ._schedule import Infusion
+
+    out: list[Any] = []
+    last: dict[str, int] = {}
+    for inf in sorted(pieces, key=lambda i: (i.start, i.drug)):
+        j = last.get(inf.drug)
+        if j is not None and out[j].end == inf.start and out[j].rate == inf.rate:
+            out[j] = Infusion(inf.drug, out[j].start, inf.end, inf.rate)
+        else:
+            last[inf.drug] = len(out)
+            out.append(inf)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _build_rules(drug_names: tuple[str, ...], state_names: tuple[str, ...], obs_names: tuple[str, ...],
+                 regimen: Any, t0: float, t_end: float) -> RulePlan:
+    rules = regimen.rules
+    templates = tuple(r.template(t0, t_end) for r in rules)
+    breaks = np.unique(np.concatenate([regimen.schedule.breakpoints(t0, t_end)]
+                                      + [s.breakpoints(t0, t_end) for s in templates]))
+    breaks = np.ascontiguousarray(breaks, dtype=float)
+    dosing = _on_breaks(drug_names, regimen.schedule, t0, t_end, breaks)
+    n_r, n_b = len(rules), breaks.size
+    drug = np.array([drug_names.index(r.drug) for r in rules], dtype=np.int64)
+    state = np.array([state_names.index(r.observable) if r.observable in state_names else -1 for r in rules],
+                     dtype=np.int64)
+    obs = np.array([obs_names.index(r.observable) if s < 0 else -1 for r, s in zip(rules, state)],
+                   dtype=np.int64)
+    bolus = np.zeros((n_b, n_r))
+    n_bolus = np.zeros((n_b, n_r), dtype=np.int64)
+    rates = np.zeros((n_b, n_r))
+    for j, tmpl in enumerate(templates):
+        for d in tmpl.doses:
+            if d.amount > 0 and t0 <= d.time <= t_end:
+                b = int(np.searchsorted(breaks, d.time))
+                bolus[b, j] += d.amount
+                n_bolus[b, j] += 1
+        for inf in tmpl.infusions:
+            if inf.rate > 0:
+                rates[(breaks >= inf.start) & (breaks < inf.end), j] += inf.rate
+    arrays = {
+        "drug": drug, "state": state, "obs": obs,
+        "pause": np.array([r.pause_below for r in rules], dtype=float),
+        "resume": np.array([r.resume_at for r in rules], dtype=float),
+        "baseline": np.array([math.nan if r.baseline is None else r.baseline for r in rules], dtype=float),
+        "start_on": np.array([r.start_on for r in rules], dtype=np.bool_),
+        "bolus": bolus, "n_bolus": n_bolus, "rates": rates,
+    }
+    for arr in arrays.values():
+        arr.flags.writeable = False
+    return RulePlan(regimen, dosing, templates=templates, **arrays)
 
 
 def check_schedule(compiled: CompiledModel, schedule: Schedule, *, t0: float, t_end: float | None,

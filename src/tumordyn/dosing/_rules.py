@@ -5,9 +5,12 @@ given per its on-treatment dosing while the rule is *on*; the rule switches *off
 when the observable falls below ``pause_below × baseline`` and *on* again when it
 climbs back to ``resume_at × baseline`` (Zhang et al. 2017, Nat Commun 8:1816).
 
-The switch times are found by the ODE solver's event location (scipy ``solve_ivp``
-``events``, terminal, with a direction): the integration segment ends exactly at the
-crossing, the rule toggles, and integration continues. A :class:`Regimen` is a fixed
+A regimen is turned once into array form (:class:`~tumordyn._dosing.RulePlan`). The switch
+times are located by the integrator: on the compiled Dormand–Prince engine (``method="auto"``
+or ``"dopri5"``, :mod:`tumordyn._fast`) by root finding on each accepted step's dense output;
+on the scipy methods by ``solve_ivp`` terminal events with a direction
+(:func:`integrate_with_rules`). Either way the integration segment ends at the crossing, the
+rule toggles, and integration continues. A :class:`Regimen` is a fixed
 :class:`~tumordyn.Schedule` plus a tuple of rules; ``schedule + rule`` builds one.
 """
 
@@ -25,17 +28,13 @@ from .._validate import real_number as _number
 from ..numerics import compile_model
 from ._plan import check_no_direct_bolus
 from ._schedule import Dose, Infusion, Schedule
-from ..errors import SolverError, SpecificationError, UnknownNameError
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..numerics import CompiledModel
     from ..spec import Model
-    from ..solve import SolverOptions
 
 __all__ = ["AdaptiveRule", "Regimen", "RuleEvent", "as_regimen"]
 
-#: Most rule switches in one simulation before it is stopped as chattering.
-_MAX_SWITCHES = 10_000
 
 
 
@@ -48,7 +47,9 @@ class RuleEvent:
     Attributes
     ----------
     time : float
-        When the rule switched (days), located by the solver's event finder.
+        When the rule switched (days): located by root finding on the compiled engine's dense output,
+        or by scipy's event finder on the scipy methods; a switch found by the check at a breakpoint
+        is at that breakpoint.
     drug : str
         The drug the rule gates.
     action : str
@@ -322,234 +323,3 @@ def as_regimen(value: Any, what: str = "schedule") -> Regimen:
     raise TypeError(
         f"`{what}` must be a Schedule, a Regimen, an AdaptiveRule or None, got {type(value).__name__}"
     )
-
-
-# --------------------------------------------------------------------------- event-driven integration
-
-
-def _watch(compiled: CompiledModel, name: str) -> tuple[str, int]:
-    if name in compiled.state_names:
-        return "state", compiled.state_names.index(name)
-    return "obs", compiled.observable_names.index(name)
-
-
-def _value(compiled: CompiledModel, kind: str, idx: int, t: float, y: np.ndarray, p: np.ndarray,
-           u: np.ndarray) -> float:
-    if kind == "state":
-        return float(y[idx])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.asarray(compiled.observe(t, y, p, u), dtype=float).reshape(-1)[idx])
-
-
-def integrate_with_rules(
-    compiled: CompiledModel,
-    regimen: Regimen,
-    p: np.ndarray,
-    y0: np.ndarray,
-    t_eval: np.ndarray,
-    t0: float,
-    t_end: float,
-    opts: SolverOptions,
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int], Schedule, tuple[RuleEvent, ...]]:
-    """Integrate under a fixed schedule plus adaptive rules, switching rules at located events.
-
-    Returns
-    -------
-    ys, us : numpy.ndarray
-        States and infusion rates at ``t_eval`` (as :func:`tumordyn._simulate.integrate`).
-    counters : tuple of int
-        ``(nfev, njev, nlu, n_segments, n_doses_applied)``.
-    realised : Schedule
-        The doses and infusions actually given.
-    events : tuple of RuleEvent
-        The rule switches, in time order.
-    """
-    from ..solve import check_segment, euler_step, is_tiny_segment, solve_segment
-
-    fixed = regimen.schedule
-    rules = regimen.rules
-    drug_index = {d: i for i, d in enumerate(compiled.drug_names)}
-    templates = [r.template(t0, t_end) for r in rules]
-    watch = [_watch(compiled, r.observable) for r in rules]
-    cand = np.unique(np.concatenate([fixed.breakpoints(t0, t_end)] + [s.breakpoints(t0, t_end) for s in templates]))
-    u_zero = np.zeros(compiled.n_drugs)
-    baselines = []
-    for r, (kind, idx) in zip(rules, watch):
-        b = r.baseline if r.baseline is not None else _value(compiled, kind, idx, t0, y0, p, u_zero)
-        if not (math.isfinite(b) and b > 0):
-            raise SpecificationError(
-                f"adaptive rule for {r.drug!r}: the baseline of {r.observable!r} at t0={t0:g} days is {b:g}; "
-                "it must be > 0 (give baseline=...)"
-            )
-        baselines.append(b)
-    on = [r.start_on for r in rules]
-
-    ys = np.empty((t_eval.size, compiled.n_states))
-    us = np.zeros((t_eval.size, compiled.n_drugs))
-    y = y0.astype(float).copy()
-    nonneg = compiled.nonnegative
-    atol = opts.atol
-    nfev = njev = nlu = nseg = ndoses = 0
-    given: list[Dose] = []
-    pieces: list[Infusion] = []
-    events: list[RuleEvent] = []
-    k = 0
-    tc = float(t0)
-    at_breakpoint = True
-    while True:
-        u = np.zeros(compiled.n_drugs)
-        # 1. rules consistent with the current state (checked before any dose now)
-        for j, r in enumerate(rules):
-            kind, idx = watch[j]
-            v = _value(compiled, kind, idx, tc, y, p, u)
-            if on[j] and v < r.pause_below * baselines[j]:
-                on[j] = False
-                events.append(RuleEvent(tc, r.drug, "pause", r.observable, v, r.pause_below * baselines[j]))
-            elif not on[j] and v >= r.resume_at * baselines[j]:
-                on[j] = True
-                events.append(RuleEvent(tc, r.drug, "resume", r.observable, v, r.resume_at * baselines[j]))
-        # 2. bolus doses due now (fixed ones at breakpoints; gated ones while on)
-        if at_breakpoint:
-            due: dict[str, float] = {}
-            for drug, amount in fixed.bolus_at(tc).items():
-                due[drug] = due.get(drug, 0.0) + amount
-            given.extend(d for d in fixed.doses if d.time == tc and d.amount > 0)
-            for j, s in enumerate(templates):
-                if on[j]:
-                    for drug, amount in s.bolus_at(tc).items():
-                        due[drug] = due.get(drug, 0.0) + amount
-                    given.extend(d for d in s.doses if d.time == tc and d.amount > 0)
-            for drug, amount in due.items():
-                comp, inc = compiled.dose_jump(drug_index[drug], amount, p)
-                if comp >= 0:
-                    y[comp] += inc
-            ndoses = len(given)
-        # 3. infusion rates until the next breakpoint
-        for drug, rate in fixed.infusion_rates(tc).items():
-            u[drug_index[drug]] += rate
-        for j, s in enumerate(templates):
-            if on[j]:
-                for drug, rate in s.infusion_rates(tc).items():
-                    u[drug_index[drug]] += rate
-        nxt = int(np.searchsorted(cand, tc, side="right"))
-        last = nxt >= cand.size or tc >= t_end
-        t_next = t_end if last else float(cand[nxt])
-        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
-        at_tc = k
-        while at_tc < k_end and t_eval[at_tc] == tc:
-            ys[at_tc] = y
-            us[at_tc] = u
-            at_tc += 1
-        if last:
-            k = k_end
-            break
-        if is_tiny_segment(tc, t_next):
-            ys[at_tc:k_end] = y
-            us[at_tc:k_end] = u
-            y = euler_step(compiled, y, tc, t_next, p, u)
-            for drug_i in np.flatnonzero(u > 0):
-                pieces.append(Infusion(compiled.drug_names[drug_i], tc, t_next, float(u[drug_i])))
-            nseg += 1
-            nfev += 1
-            k = k_end
-            at_breakpoint = True
-            tc = t_next
-            continue
-        # 4. integrate to the next breakpoint, stopping at the first rule switch
-        ev_funcs = []
-        for j, r in enumerate(rules):
-            kind, idx = watch[j]
-            thr = (r.pause_below if on[j] else r.resume_at) * baselines[j]
-
-            def g(t: float, yy: np.ndarray, *args: Any, _k: str = kind, _i: int = idx, _thr: float = thr,
-                  _u: np.ndarray = u) -> float:
-                return _value(compiled, _k, _i, t, yy, p, _u) - _thr
-
-            g.terminal = True  # type: ignore[attr-defined]
-            g.direction = -1.0 if on[j] else 1.0  # type: ignore[attr-defined]
-            ev_funcs.append(g)
-        inner = t_eval[at_tc:k_end]
-        seg_eval = np.append(inner, t_next)
-        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs)
-        nseg += 1
-        nfev += int(sol.nfev)
-        njev += int(sol.njev)
-        nlu += int(sol.nlu)
-        if sol.status == -1:
-            raise SolverError(
-                f"integration of model {compiled.model_name!r} failed in the segment [{tc:g}, {t_next:g}] days",
-                t=float(sol.t[-1]) if sol.t.size else tc,
-                solver_message=str(sol.message),
-            )
-        fired = None
-        if sol.status == 1:
-            te = min((float(tev[0]), j) for j, tev in enumerate(sol.t_events) if len(tev))
-            fired = te[1]
-            t_stop = te[0]
-            y_stop = np.asarray(sol.y_events[fired][0], dtype=float)
-            n_out = int(np.searchsorted(inner, t_stop, side="left"))
-            sy = np.asarray(sol.y, dtype=float).reshape(compiled.n_states, -1)
-            seg = sy[:, : min(n_out, sy.shape[1])]
-            n_out = seg.shape[1]
-        else:
-            if sol.y.shape[1] != seg_eval.size:
-                raise SolverError(
-                    f"integration of model {compiled.model_name!r} failed in the segment [{tc:g}, {t_next:g}] days",
-                    t=float(sol.t[-1]) if sol.t.size else tc,
-                    solver_message=str(sol.message),
-                )
-            t_stop = t_next
-            n_out = inner.size
-            seg = sol.y[:, :n_out]
-            y_stop = sol.y[:, -1]
-        check_segment(compiled, np.column_stack([seg, y_stop]), np.append(inner[:n_out], t_stop), nonneg, atol,
-                      opts.rtol)
-        seg = seg.copy()
-        seg[nonneg] = np.maximum(seg[nonneg], 0.0)
-        ys[at_tc:at_tc + n_out] = seg.T
-        us[at_tc:at_tc + n_out] = u
-        k = at_tc + n_out
-        y = np.array(y_stop, dtype=float)
-        y[nonneg] = np.maximum(y[nonneg], 0.0)
-        for drug_i in np.flatnonzero(u > 0) if t_stop > tc else ():
-            pieces.append(Infusion(compiled.drug_names[drug_i], tc, t_stop, float(u[drug_i])))
-        if fired is not None:
-            r = rules[fired]
-            kind, idx = watch[fired]
-            thr = (r.pause_below if on[fired] else r.resume_at) * baselines[fired]
-            events.append(RuleEvent(t_stop, r.drug, "pause" if on[fired] else "resume", r.observable,
-                                    _value(compiled, kind, idx, t_stop, y, p, u), thr))
-            on[fired] = not on[fired]
-            if len(events) > _MAX_SWITCHES:
-                raise SolverError(
-                    f"adaptive rule for {r.drug!r} switched more than {_MAX_SWITCHES} times by t = {t_stop:g} days "
-                    "(chattering); widen the gap between pause_below and resume_at",
-                    t=t_stop,
-                )
-            at_breakpoint = bool(np.any(cand == t_stop))
-            if t_stop >= t_end:
-                # the switch happened exactly at the horizon: record the final state and stop
-                ys[k:] = y
-                us[k:] = u
-                break
-        else:
-            at_breakpoint = True
-        tc = t_stop
-    realised = Schedule(doses=given, infusions=_merge(pieces))
-    return ys, us, (nfev, njev, nlu, nseg, ndoses), realised, tuple(events)
-
-
-def _merge(pieces: list[Infusion]) -> list[Infusion]:
-    """Join back-to-back pieces of one drug at one rate into single infusions."""
-    out: list[Infusion] = []
-    last: dict[str, int] = {}
-    for inf in sorted(pieces, key=lambda i: (i.start, i.drug)):
-        j = last.get(inf.drug)
-        if j is not None and out[j].end == inf.start and out[j].rate == inf.rate:
-            out[j] = Infusion(inf.drug, out[j].start, inf.end, inf.rate)
-        else:
-            last[inf.drug] = len(out)
-            out.append(inf)
-    return out
-
-

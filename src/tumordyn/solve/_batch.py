@@ -38,7 +38,7 @@ import numpy as np
 
 from ..numerics import NEGATIVE_SLACK
 from ._problem import BATCH_METHOD, Problem, Solution, SolverOptions
-from ..errors import SolverStatus
+from ..errors import SolverStatus, SpecificationError
 from ..numerics import compile_model
 
 if TYPE_CHECKING:
@@ -141,7 +141,18 @@ class BatchEngine:
     name = BATCH_METHOD
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+
+        Adaptive rules are not supported on this engine (its fixed layout steps all patients between
+        shared breakpoints; per-patient switch times would break that layout): a problem with rules
+        raises :class:`~tumordyn.errors.SpecificationError`. Use ``"dopri5"`` (compiled, batched) or a
+        scipy method.
+        """
+        if problem.rules is not None:
+            raise SpecificationError(
+                "method 'batch' does not run adaptive rules; use 'auto' or 'dopri5' (compiled engine, batched) "
+                "or a scipy method such as 'LSODA'"
+            )
         sol = solve_batch(problem.compiled, problem.plan, problem.params.T, problem.y0.T, problem.t_eval,
                           rtol=options.rtol, atol=options.atol, max_step=options.max_step,
                           max_steps=options.max_steps)

@@ -27,6 +27,16 @@ What
   vector; the integrator steps exactly to every breakpoint and reports outputs
   through the dense output. Values at a dose time are after the dose, as in
   :func:`tumordyn.simulate`.
+* Adaptive rules (a :class:`~tumordyn._dosing.RulePlan` in the problem) run in the
+  same loop: at each breakpoint the rules are checked against the state before
+  the doses, gated doses are given only while their rule is on, gated infusion
+  rates add only while on; after each accepted step each rule's switching
+  function g(t) = watched(y(t)) - threshold is evaluated and a crossing in the
+  rule's direction is located by Illinois-modified regula falsi (bounded
+  iterations) on the step's 4th-order dense output; the step ends at the root,
+  the rule toggles, the switch is recorded and a new sub-segment starts. A
+  watched observable is compiled with numba alongside the RHS
+  (:func:`fast_observe`).
 * Failures return a status and the time reached; the Python wrappers raise
   :class:`~tumordyn.errors.SolverError` (step size underflow, too many steps,
   non-finite values) or :class:`~tumordyn.errors.NegativeStateError`.
@@ -44,6 +54,7 @@ from __future__ import annotations
 import functools
 import math
 import time as _time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +63,10 @@ import numpy as np
 from ..numerics import NEGATIVE_SLACK
 from ._problem import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
 from ..errors import SolverStatus, SpecificationError
-from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
-    from ..dosing import DosingPlan
+    from ..dosing import DosingPlan, RulePlan
 
 __all__ = [
     "numba_available",
@@ -64,6 +74,8 @@ __all__ = [
     "FastFunctions",
     "fast_functions",
     "CompiledEngine",
+    "fast_observe",
+    "supports_rules",
     "rhs_call_cost",
     "DEFAULT_MAX_STEPS",
 ]
@@ -76,9 +88,11 @@ _OK, _UNDERFLOW, _MAX_STEPS, _NONFINITE, _STIFF, _NEGATIVE = (
     int(SolverStatus.OK), int(SolverStatus.STEP_SIZE_UNDERFLOW), int(SolverStatus.TOO_MANY_STEPS),
     int(SolverStatus.NON_FINITE), int(SolverStatus.STIFF), int(SolverStatus.NEGATIVE_STATE),
 )
-# slots of the integer stats array
-_NFEV, _NACC, _NREJ, _NSEG, _BADSTATE = 0, 1, 2, 3, 4
-_N_STATS = 5
+_SWITCHES = int(SolverStatus.TOO_MANY_SWITCHES)
+# slots of the integer stats array: evaluations, accepted and rejected steps, (sub-)segments, the state (or
+# rule) to blame, rule switches, gated doses given
+_NFEV, _NACC, _NREJ, _NSEG, _BADSTATE, _NEV, _NDOSE = 0, 1, 2, 3, 4, 5, 6
+_N_STATS = 7
 
 
 @functools.lru_cache(maxsize=1)
@@ -130,6 +144,7 @@ _D1, _D3, _D4, _D5, _D6, _D7 = (
 
 def _core_py(
     rhs: Any,
+    obs: Any,
     t_eval: np.ndarray,
     breaks: np.ndarray,
     bolus: np.ndarray,
@@ -145,15 +160,50 @@ def _core_py(
     max_step: float,
     max_steps: int,
     detect_stiff: bool,
+    r_drug: np.ndarray,
+    r_state: np.ndarray,
+    r_obs: np.ndarray,
+    n_obs: int,
+    r_pause: np.ndarray,
+    r_resume: np.ndarray,
+    r_base: np.ndarray,
+    r_start: np.ndarray,
+    r_bolus: np.ndarray,
+    r_nbolus: np.ndarray,
+    r_rates: np.ndarray,
+    max_switches: int,
     ys: np.ndarray,
+    us: np.ndarray,
     stats: np.ndarray,
     t_reached: np.ndarray,
+    ev_t: np.ndarray,
+    ev_code: np.ndarray,
+    ev_val: np.ndarray,
+    ev_thr: np.ndarray,
+    r_given: np.ndarray,
 ) -> int:
-    """Integrate one patient across all segments; fill ``ys`` (n_t, n) and ``stats``. Returns a status."""
+    """Integrate one patient across all segments; fill ``ys`` (n_t, n) and ``stats``. Returns a status.
+
+    Adaptive rules (``n_rules = r_drug.shape[0]``, none for a fixed schedule): rule ``j`` gates drug
+    ``r_drug[j]`` and watches state ``r_state[j]`` or (if -1) observable ``r_obs[j]`` (``obs`` writes the
+    ``n_obs`` observables). At each breakpoint and after each switch the rules are checked against the
+    state (pause if on and below ``r_pause[j] * r_base[j]``, resume if off and at or above
+    ``r_resume[j] * r_base[j]``); then the breakpoint's fixed doses and the gated doses of the rules that
+    are on are given (``r_given[b, j]``), and the rates are the fixed ones plus those of the rules that are
+    on. After each accepted step the switching function g_j = watched - threshold is evaluated; a
+    crossing in the rule's direction is located by Illinois-modified regula falsi on the step's
+    4th-order dense output, the step ends there, the rule toggles and a new sub-segment starts. Switches
+    are written to ``ev_*`` (up to their length; ``stats[_NEV]`` counts all of them); more than
+    ``max_switches`` switches end the solve with ``TOO_MANY_SWITCHES``. ``us`` (rates at the outputs) is
+    written when it has ``n_t`` rows.
+    """
     n = y0.shape[0]
     n_drugs = rates.shape[1]
     n_t = t_eval.shape[0]
     n_b = breaks.shape[0]
+    n_r = r_drug.shape[0]
+    write_u = us.shape[0] == n_t
+    ev_cap = ev_t.shape[0]
     y = y0.copy()
     y1 = np.empty(n)
     yst = np.empty(n)
@@ -164,299 +214,506 @@ def _core_py(
     k5 = np.empty(n)
     k6 = np.empty(n)
     k7 = np.empty(n)
+    # dense output coefficients of the last accepted step (Hairer's CONTD5)
+    dq1 = np.empty(n)
+    dq2 = np.empty(n)
+    dq3 = np.empty(n)
+    dq4 = np.empty(n)
+    yd = np.empty(n)
     u = np.empty(n_drugs)
+    u_zero = np.zeros(n_drugs)
+    amt = np.empty(n_drugs)
+    ob = np.empty(max(n_obs, 1))
+    on = np.empty(n_r, dtype=np.bool_)
+    thr = np.empty(n_r)
+    gold = np.empty(n_r)
+    gnew = np.empty(n_r)
+    for j in range(n_r):
+        on[j] = r_start[j]
     # per segment: the largest |y_i| seen and the amount removed by projecting onto y_i >= 0 while the rate
     # at zero pointed below zero (what the unprojected solution would have undershot); see _negative.py
     segmax = np.empty(n)
     deficit = np.empty(n)
     eps = 2.220446049250313e-16
-    for i in range(_N_STATS):
+    for i in range(stats.shape[0]):
         stats[i] = 0
     t_reached[0] = breaks[0]
     k = 0  # next output index
     nsteps = 0
     for b in range(n_b):
         tb = breaks[b]
-        # doses due now (exact jumps)
+        # rules consistent with the state now (before any dose now)
+        for j in range(n_r):
+            if r_state[j] >= 0:
+                v = y[r_state[j]]
+            else:
+                obs(tb, y, p, u_zero, ob)
+                v = ob[r_obs[j]]
+            lo = r_pause[j] * r_base[j]
+            hi = r_resume[j] * r_base[j]
+            if on[j] and v < lo:
+                on[j] = False
+                if stats[_NEV] < ev_cap:
+                    e = stats[_NEV]
+                    ev_t[e] = tb
+                    ev_code[e] = 2 * j
+                    ev_val[e] = v
+                    ev_thr[e] = lo
+                stats[_NEV] += 1
+            elif (not on[j]) and v >= hi:
+                on[j] = True
+                if stats[_NEV] < ev_cap:
+                    e = stats[_NEV]
+                    ev_t[e] = tb
+                    ev_code[e] = 2 * j + 1
+                    ev_val[e] = v
+                    ev_thr[e] = hi
+                stats[_NEV] += 1
+        # doses due now (exact jumps): the fixed ones and the gated ones of the rules that are on
         for d in range(n_drugs):
-            amt = bolus[b, d]
+            amt[d] = bolus[b, d]
+        for j in range(n_r):
+            r_given[b, j] = on[j]
+            if on[j] and r_nbolus[b, j] > 0:
+                amt[r_drug[j]] += r_bolus[b, j]
+                stats[_NDOSE] += r_nbolus[b, j]
+        for d in range(n_drugs):
             c = dose_comp[d]
-            if amt != 0.0 and c >= 0:
+            if amt[d] != 0.0 and c >= 0:
                 vol = p[vol_idx[d]] if vol_idx[d] >= 0 else vol_const[d]
-                y[c] += amt / vol
+                y[c] += amt[d] / vol
         for d in range(n_drugs):
             u[d] = rates[b, d]
+        for j in range(n_r):
+            if on[j]:
+                u[r_drug[j]] += r_rates[b, j]
         # outputs at the breakpoint itself (after the doses)
         while k < n_t and t_eval[k] == tb:
             for i in range(n):
                 ys[k, i] = y[i]
+            if write_u:
+                for d in range(n_drugs):
+                    us[k, d] = u[d]
             k += 1
         if b == n_b - 1:
             break
         t_next = breaks[b + 1]
         t = tb
         t_reached[0] = t
-        stats[_NSEG] += 1
-        for i in range(n):
-            segmax[i] = abs(y[i])
-            deficit[i] = 0.0
-        # --- initial step (Hairer's HINIT) ---
-        rhs(t, y, p, u, k1)
-        stats[_NFEV] += 1
-        finite = True
-        for i in range(n):
-            if not math.isfinite(k1[i]):
-                finite = False
-        if not finite:
-            return _NONFINITE
-        hmax = min(max_step, t_next - t)
-        dnf = 0.0
-        dny = 0.0
-        for i in range(n):
-            sk = atol[i] + rtol * abs(y[i])
-            dnf += (k1[i] / sk) ** 2
-            dny += (y[i] / sk) ** 2
-        if dnf <= 1e-10 or dny <= 1e-10:
-            h = 1e-6
-        else:
-            h = 0.01 * math.sqrt(dny / dnf)
-        h = min(h, hmax)
-        for i in range(n):
-            y1[i] = y[i] + h * k1[i]
-        rhs(t + h, y1, p, u, k2)
-        stats[_NFEV] += 1
-        der2 = 0.0
-        for i in range(n):
-            sk = atol[i] + rtol * abs(y[i])
-            der2 += ((k2[i] - k1[i]) / sk) ** 2
-        der2 = math.sqrt(der2) / h
-        der12 = max(abs(der2), math.sqrt(dnf))
-        if not math.isfinite(der12):
-            h1 = max(1e-6, h * 1e-3)
-        elif der12 <= 1e-15:
-            h1 = max(1e-6, h * 1e-3)
-        else:
-            h1 = (0.01 / der12) ** 0.2
-        h = min(100.0 * h, h1, hmax)
-        # --- steps ---
-        facold = 1e-4
-        reject = False
-        last_nonfinite = False
-        iasti = 0
-        nonsti = 0
+        # sub-segments of [tb, t_next]: each ends at t_next or at a rule switch (bounded by max_switches)
         while True:
-            if t_next - t <= 16.0 * eps * max(abs(t_next), 1e-300):
-                # what is left of the segment is below the smallest resolvable step (e.g. a dose at 5e-324
-                # days): one Euler step, exact to rounding here
-                dt = t_next - t
-                for i in range(n):
-                    y[i] += dt * k1[i]
-                while k < n_t and t_eval[k] < t_next:
-                    for i in range(n):
-                        ys[k, i] = max(y[i], 0.0) if nonneg[i] else y[i]
-                    k += 1
-                t = t_next
-                t_reached[0] = t
-                break
-            if nsteps >= max_steps:
-                t_reached[0] = t
-                return _MAX_STEPS
-            hmin = 16.0 * eps * max(abs(t), 1e-300)
-            if h < hmin:
-                t_reached[0] = t
-                return _NONFINITE if last_nonfinite else _UNDERFLOW
-            last = False
-            if t + 1.01 * h >= t_next:
-                h = t_next - t
-                last = True
-            nsteps += 1
+            stats[_NSEG] += 1
             for i in range(n):
-                y1[i] = y[i] + h * _A21 * k1[i]
-            rhs(t + _C2 * h, y1, p, u, k2)
+                segmax[i] = abs(y[i])
+                deficit[i] = 0.0
+            # --- initial step (Hairer's HINIT) ---
+            rhs(t, y, p, u, k1)
+            stats[_NFEV] += 1
+            finite = True
             for i in range(n):
-                y1[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
-            rhs(t + _C3 * h, y1, p, u, k3)
+                if not math.isfinite(k1[i]):
+                    finite = False
+            if not finite:
+                return _NONFINITE
+            hmax = min(max_step, t_next - t)
+            dnf = 0.0
+            dny = 0.0
             for i in range(n):
-                y1[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-            rhs(t + _C4 * h, y1, p, u, k4)
+                sk = atol[i] + rtol * abs(y[i])
+                dnf += (k1[i] / sk) ** 2
+                dny += (y[i] / sk) ** 2
+            if dnf <= 1e-10 or dny <= 1e-10:
+                h = 1e-6
+            else:
+                h = 0.01 * math.sqrt(dny / dnf)
+            h = min(h, hmax)
             for i in range(n):
-                y1[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
-            rhs(t + _C5 * h, y1, p, u, k5)
+                y1[i] = y[i] + h * k1[i]
+            rhs(t + h, y1, p, u, k2)
+            stats[_NFEV] += 1
+            der2 = 0.0
             for i in range(n):
-                yst[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i])
-            tph = t_next if last else t + h
-            rhs(tph, yst, p, u, k6)
-            for i in range(n):
-                y1[i] = y[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i])
-            rhs(tph, y1, p, u, k7)
-            stats[_NFEV] += 6
-            err = 0.0
-            for i in range(n):
-                e = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])
-                sk = atol[i] + rtol * max(abs(y[i]), abs(y1[i]))
-                err += (e / sk) ** 2
-            err = math.sqrt(err / n)
-            if not math.isfinite(err):
-                # a step into non-finite values: shrink hard and retry
-                stats[_NREJ] += 1
-                last_nonfinite = True
-                reject = True
-                h *= 0.1
-                continue
+                sk = atol[i] + rtol * abs(y[i])
+                der2 += ((k2[i] - k1[i]) / sk) ** 2
+            der2 = math.sqrt(der2) / h
+            der12 = max(abs(der2), math.sqrt(dnf))
+            if not math.isfinite(der12):
+                h1 = max(1e-6, h * 1e-3)
+            elif der12 <= 1e-15:
+                h1 = max(1e-6, h * 1e-3)
+            else:
+                h1 = (0.01 / der12) ** 0.2
+            h = min(100.0 * h, h1, hmax)
+            # --- switching functions at the start of the sub-segment ---
+            for j in range(n_r):
+                thr[j] = (r_pause[j] if on[j] else r_resume[j]) * r_base[j]
+                if r_state[j] >= 0:
+                    gold[j] = y[r_state[j]] - thr[j]
+                else:
+                    obs(t, y, p, u, ob)
+                    gold[j] = ob[r_obs[j]] - thr[j]
+            fired = -1
+            t_root = t
+            # --- steps ---
+            facold = 1e-4
+            reject = False
             last_nonfinite = False
-            # non-negative states (Shampine et al. 2005, as MATLAB's NonNegative option): a step whose
-            # undershoot below zero exceeds the tolerance is rejected; an accepted step is projected to >= 0
-            # below. The RHS reads these states clipped at zero, so the FSAL derivative stays valid.
-            if err <= 1.0:
-                errnn = 0.0
-                for i in range(n):
-                    if nonneg[i] and y1[i] < 0.0:
-                        errnn = max(errnn, -y1[i] / (atol[i] + rtol * abs(y[i])))
-                if errnn > 1.0:
-                    err = errnn
-            fac11 = err**0.17
-            fac = fac11 / facold**0.04
-            fac = max(0.1, min(5.0, fac / 0.9))
-            hnew = h / fac
-            if err <= 1.0:
-                # accepted
-                facold = max(err, 1e-4)
-                stats[_NACC] += 1
-                if detect_stiff:
-                    stnum = 0.0
-                    stden = 0.0
+            iasti = 0
+            nonsti = 0
+            while True:
+                if t_next - t <= 16.0 * eps * max(abs(t_next), 1e-300):
+                    # what is left of the segment is below the smallest resolvable step (e.g. a dose at 5e-324
+                    # days): one Euler step, exact to rounding here
+                    dt = t_next - t
                     for i in range(n):
-                        stnum += (k7[i] - k6[i]) ** 2
-                        stden += (y1[i] - yst[i]) ** 2
-                    if stden > 0.0 and h * math.sqrt(stnum / stden) > 3.25:
-                        nonsti = 0
-                        iasti += 1
-                        if iasti == 15:
-                            t_reached[0] = t
-                            return _STIFF
-                    else:
-                        nonsti += 1
-                        if nonsti == 6:
-                            iasti = 0
-                # dense output for the outputs inside (t, t + h), strictly before t_next
-                if k < n_t and t_eval[k] < t_next and t_eval[k] <= tph:
-                    # Hairer's CONTD5 coefficients, built only when needed
-                    while k < n_t and t_eval[k] < t_next and t_eval[k] <= tph:
-                        theta = (t_eval[k] - t) / h
-                        theta1 = 1.0 - theta
+                        y[i] += dt * k1[i]
+                    while k < n_t and t_eval[k] < t_next:
+                        for i in range(n):
+                            ys[k, i] = max(y[i], 0.0) if nonneg[i] else y[i]
+                        if write_u:
+                            for d in range(n_drugs):
+                                us[k, d] = u[d]
+                        k += 1
+                    t = t_next
+                    t_reached[0] = t
+                    break
+                if nsteps >= max_steps:
+                    t_reached[0] = t
+                    return _MAX_STEPS
+                hmin = 16.0 * eps * max(abs(t), 1e-300)
+                if h < hmin:
+                    t_reached[0] = t
+                    return _NONFINITE if last_nonfinite else _UNDERFLOW
+                last = False
+                if t + 1.01 * h >= t_next:
+                    h = t_next - t
+                    last = True
+                nsteps += 1
+                for i in range(n):
+                    y1[i] = y[i] + h * _A21 * k1[i]
+                rhs(t + _C2 * h, y1, p, u, k2)
+                for i in range(n):
+                    y1[i] = y[i] + h * (_A31 * k1[i] + _A32 * k2[i])
+                rhs(t + _C3 * h, y1, p, u, k3)
+                for i in range(n):
+                    y1[i] = y[i] + h * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
+                rhs(t + _C4 * h, y1, p, u, k4)
+                for i in range(n):
+                    y1[i] = y[i] + h * (_A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i])
+                rhs(t + _C5 * h, y1, p, u, k5)
+                for i in range(n):
+                    yst[i] = y[i] + h * (_A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i])
+                tph = t_next if last else t + h
+                rhs(tph, yst, p, u, k6)
+                for i in range(n):
+                    y1[i] = y[i] + h * (_A71 * k1[i] + _A73 * k3[i] + _A74 * k4[i] + _A75 * k5[i] + _A76 * k6[i])
+                rhs(tph, y1, p, u, k7)
+                stats[_NFEV] += 6
+                err = 0.0
+                for i in range(n):
+                    e = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])
+                    sk = atol[i] + rtol * max(abs(y[i]), abs(y1[i]))
+                    err += (e / sk) ** 2
+                err = math.sqrt(err / n)
+                if not math.isfinite(err):
+                    # a step into non-finite values: shrink hard and retry
+                    stats[_NREJ] += 1
+                    last_nonfinite = True
+                    reject = True
+                    h *= 0.1
+                    continue
+                last_nonfinite = False
+                # non-negative states (Shampine et al. 2005, as MATLAB's NonNegative option): a step whose
+                # undershoot below zero exceeds the tolerance is rejected; an accepted step is projected to
+                # >= 0 below. The RHS reads these states clipped at zero, so the FSAL derivative stays valid.
+                if err <= 1.0:
+                    errnn = 0.0
+                    for i in range(n):
+                        if nonneg[i] and y1[i] < 0.0:
+                            errnn = max(errnn, -y1[i] / (atol[i] + rtol * abs(y[i])))
+                    if errnn > 1.0:
+                        err = errnn
+                fac11 = err**0.17
+                fac = fac11 / facold**0.04
+                fac = max(0.1, min(5.0, fac / 0.9))
+                hnew = h / fac
+                if err <= 1.0:
+                    # accepted
+                    facold = max(err, 1e-4)
+                    stats[_NACC] += 1
+                    if detect_stiff:
+                        stnum = 0.0
+                        stden = 0.0
+                        for i in range(n):
+                            stnum += (k7[i] - k6[i]) ** 2
+                            stden += (y1[i] - yst[i]) ** 2
+                        if stden > 0.0 and h * math.sqrt(stnum / stden) > 3.25:
+                            nonsti = 0
+                            iasti += 1
+                            if iasti == 15:
+                                t_reached[0] = t
+                                return _STIFF
+                        else:
+                            nonsti += 1
+                            if nonsti == 6:
+                                iasti = 0
+                    need_dense = k < n_t and t_eval[k] < t_next and t_eval[k] <= tph
+                    # switching functions at the end of the step: a crossing in a rule's direction?
+                    crossed = False
+                    for j in range(n_r):
+                        if r_state[j] >= 0:
+                            gnew[j] = y1[r_state[j]] - thr[j]
+                        else:
+                            obs(tph, y1, p, u, ob)
+                            gnew[j] = ob[r_obs[j]] - thr[j]
+                        if on[j]:
+                            if gold[j] >= 0.0 and gnew[j] <= 0.0:
+                                crossed = True
+                        elif gold[j] <= 0.0 and gnew[j] >= 0.0:
+                            crossed = True
+                    if need_dense or crossed:
                         for i in range(n):
                             ydiff = y1[i] - y[i]
                             bspl = h * k1[i] - ydiff
-                            r4 = ydiff - h * k7[i] - bspl
-                            r5 = h * (
-                                _D1 * k1[i] + _D3 * k3[i] + _D4 * k4[i] + _D5 * k5[i] + _D6 * k6[i] + _D7 * k7[i]
-                            )
-                            v = y[i] + theta * (ydiff + theta1 * (bspl + theta * (r4 + theta1 * r5)))
-                            if nonneg[i]:
-                                if v < -NEGATIVE_SLACK * (atol[i] + rtol * max(segmax[i], abs(y1[i]))):
-                                    t_reached[0] = t_eval[k]
+                            dq1[i] = ydiff
+                            dq2[i] = bspl
+                            dq3[i] = ydiff - h * k7[i] - bspl
+                            dq4[i] = h * (_D1 * k1[i] + _D3 * k3[i] + _D4 * k4[i] + _D5 * k5[i] + _D6 * k6[i]
+                                          + _D7 * k7[i])
+                    if crossed:
+                        # locate each crossing on the dense output; the earliest ends the step
+                        t_root = tph
+                        for j in range(n_r):
+                            if on[j]:
+                                hit = gold[j] >= 0.0 and gnew[j] <= 0.0
+                            else:
+                                hit = gold[j] <= 0.0 and gnew[j] >= 0.0
+                            if not hit:
+                                continue
+                            if gold[j] == 0.0:
+                                tr = t
+                            elif gnew[j] == 0.0:
+                                tr = tph
+                            else:
+                                # Illinois (modified regula falsi) on theta in [0, 1], bracket kept
+                                a = 0.0
+                                fa = gold[j]
+                                bb = 1.0
+                                fb = gnew[j]
+                                side = 0
+                                c = 1.0
+                                for _it in range(200):
+                                    c = (a * fb - bb * fa) / (fb - fa)
+                                    if not (c > a and c < bb):
+                                        c = 0.5 * (a + bb)
+                                    th1 = 1.0 - c
+                                    if r_state[j] >= 0:
+                                        ii = r_state[j]
+                                        fc = (y[ii] + c * (dq1[ii] + th1 * (dq2[ii] + c * (dq3[ii] + th1 * dq4[ii])))
+                                              - thr[j])
+                                    else:
+                                        for i in range(n):
+                                            yd[i] = y[i] + c * (dq1[i] + th1 * (dq2[i] + c * (dq3[i] + th1 * dq4[i])))
+                                        obs(t + c * h, yd, p, u, ob)
+                                        fc = ob[r_obs[j]] - thr[j]
+                                    if fc == 0.0 or not math.isfinite(fc):
+                                        break
+                                    if (fc > 0.0) == (fa > 0.0):
+                                        a = c
+                                        fa = fc
+                                        if side == -1:
+                                            fb *= 0.5
+                                        side = -1
+                                    else:
+                                        bb = c
+                                        fb = fc
+                                        if side == 1:
+                                            fa *= 0.5
+                                        side = 1
+                                    if (bb - a) * h <= 4.0 * eps * max(abs(t), abs(h)):
+                                        c = bb
+                                        break
+                                tr = t + c * h if c < 1.0 else tph
+                            if fired < 0 or tr < t_root:
+                                fired = j
+                                t_root = tr
+                        if fired < 0:
+                            t_root = tph
+                    # dense output for the outputs inside (t, t + h), strictly before t_next (and before a switch)
+                    if need_dense:
+                        while k < n_t and t_eval[k] < t_next and t_eval[k] <= tph and (
+                                fired < 0 or t_eval[k] < t_root):
+                            theta = (t_eval[k] - t) / h
+                            theta1 = 1.0 - theta
+                            for i in range(n):
+                                v = y[i] + theta * (dq1[i] + theta1 * (dq2[i] + theta * (dq3[i] + theta1 * dq4[i])))
+                                if nonneg[i]:
+                                    if v < -NEGATIVE_SLACK * (atol[i] + rtol * max(segmax[i], abs(y1[i]))):
+                                        t_reached[0] = t_eval[k]
+                                        stats[_BADSTATE] = i
+                                        return _NEGATIVE
+                                    if v < 0.0:
+                                        v = 0.0
+                                ys[k, i] = v
+                            if write_u:
+                                for d in range(n_drugs):
+                                    us[k, d] = u[d]
+                            k += 1
+                    if fired >= 0:
+                        # end the step at the switch: the state there from the dense output
+                        theta = (t_root - t) / h
+                        theta1 = 1.0 - theta
+                        for i in range(n):
+                            yd[i] = y[i] + theta * (dq1[i] + theta1 * (dq2[i] + theta * (dq3[i] + theta1 * dq4[i])))
+                        for i in range(n):
+                            segmax[i] = max(segmax[i], abs(yd[i]))
+                            y[i] = yd[i]
+                        t = t_root
+                        t_reached[0] = t
+                        break
+                    t = tph
+                    t_reached[0] = t
+                    for i in range(n):
+                        segmax[i] = max(segmax[i], abs(y1[i]))
+                        if nonneg[i] and y1[i] < 0.0:
+                            if k7[i] < 0.0:
+                                # the rate at zero points below zero: the model itself leaves y_i >= 0
+                                deficit[i] -= y1[i]
+                                if deficit[i] > NEGATIVE_SLACK * (atol[i] + rtol * segmax[i]):
                                     stats[_BADSTATE] = i
                                     return _NEGATIVE
-                                if v < 0.0:
-                                    v = 0.0
-                            ys[k, i] = v
-                        k += 1
-                t = tph
-                t_reached[0] = t
-                for i in range(n):
-                    segmax[i] = max(segmax[i], abs(y1[i]))
-                    if nonneg[i] and y1[i] < 0.0:
-                        if k7[i] < 0.0:
-                            # the rate at zero points below zero: the model itself leaves y_i >= 0
-                            deficit[i] -= y1[i]
-                            if deficit[i] > NEGATIVE_SLACK * (atol[i] + rtol * segmax[i]):
-                                stats[_BADSTATE] = i
-                                return _NEGATIVE
+                            y[i] = 0.0
+                        else:
+                            y[i] = y1[i]
+                        k1[i] = k7[i]  # FSAL
+                    for j in range(n_r):
+                        gold[j] = gnew[j]
+                    if last:
+                        break
+                    if reject:
+                        hnew = min(hnew, h)
+                    reject = False
+                    h = min(hnew, max_step)
+                else:
+                    stats[_NREJ] += 1
+                    hnew = h / min(5.0, fac11 / 0.9)
+                    reject = True
+                    h = hnew
+            # end of sub-segment: check and clip the non-negative states
+            for i in range(n):
+                if nonneg[i]:
+                    if y[i] < -NEGATIVE_SLACK * (atol[i] + rtol * segmax[i]):
+                        t_reached[0] = t
+                        stats[_BADSTATE] = i
+                        return _NEGATIVE
+                    if y[i] < 0.0:
                         y[i] = 0.0
-                    else:
-                        y[i] = y1[i]
-                    k1[i] = k7[i]  # FSAL
-                if last:
-                    break
-                if reject:
-                    hnew = min(hnew, h)
-                reject = False
-                h = min(hnew, max_step)
+            if fired < 0:
+                break
+            # a rule switched at t: record it, toggle the rule
+            j = fired
+            if r_state[j] >= 0:
+                v = y[r_state[j]]
             else:
-                stats[_NREJ] += 1
-                hnew = h / min(5.0, fac11 / 0.9)
-                reject = True
-                h = hnew
-        # end of segment: check and clip the non-negative states
-        for i in range(n):
-            if nonneg[i]:
-                if y[i] < -NEGATIVE_SLACK * (atol[i] + rtol * segmax[i]):
-                    t_reached[0] = t_next
-                    stats[_BADSTATE] = i
-                    return _NEGATIVE
-                if y[i] < 0.0:
-                    y[i] = 0.0
+                obs(t, y, p, u, ob)
+                v = ob[r_obs[j]]
+            if stats[_NEV] < ev_cap:
+                e = stats[_NEV]
+                ev_t[e] = t
+                ev_code[e] = 2 * j if on[j] else 2 * j + 1
+                ev_val[e] = v
+                ev_thr[e] = thr[j]
+            stats[_NEV] += 1
+            on[j] = not on[j]
+            if stats[_NEV] > max_switches:
+                stats[_BADSTATE] = j
+                return _SWITCHES
+            if t >= t_next:
+                break  # the switch fell on the breakpoint: continue there
+            # the other rules checked at the switch (no dose here), the rates from now on, outputs at t
+            for j in range(n_r):
+                if r_state[j] >= 0:
+                    v = y[r_state[j]]
+                else:
+                    obs(t, y, p, u_zero, ob)
+                    v = ob[r_obs[j]]
+                lo = r_pause[j] * r_base[j]
+                hi = r_resume[j] * r_base[j]
+                if on[j] and v < lo:
+                    on[j] = False
+                    if stats[_NEV] < ev_cap:
+                        e = stats[_NEV]
+                        ev_t[e] = t
+                        ev_code[e] = 2 * j
+                        ev_val[e] = v
+                        ev_thr[e] = lo
+                    stats[_NEV] += 1
+                elif (not on[j]) and v >= hi:
+                    on[j] = True
+                    if stats[_NEV] < ev_cap:
+                        e = stats[_NEV]
+                        ev_t[e] = t
+                        ev_code[e] = 2 * j + 1
+                        ev_val[e] = v
+                        ev_thr[e] = hi
+                    stats[_NEV] += 1
+            for d in range(n_drugs):
+                u[d] = rates[b, d]
+            for j in range(n_r):
+                if on[j]:
+                    u[r_drug[j]] += r_rates[b, j]
+            while k < n_t and t_eval[k] == t:
+                for i in range(n):
+                    ys[k, i] = y[i]
+                if write_u:
+                    for d in range(n_drugs):
+                        us[k, d] = u[d]
+                k += 1
     t_reached[0] = breaks[n_b - 1]
     return _OK
 
 
 def _batch_seq_py(
-    rhs: Any,
-    t_eval: np.ndarray,
-    breaks: np.ndarray,
-    bolus: np.ndarray,
-    rates: np.ndarray,
-    dose_comp: np.ndarray,
-    vol_idx: np.ndarray,
-    vol_const: np.ndarray,
-    P: np.ndarray,  # noqa: N803
-    Y0: np.ndarray,  # noqa: N803
-    rtol: float,
-    atol: np.ndarray,
-    nonneg: np.ndarray,
-    max_step: float,
-    max_steps: int,
-    detect_stiff: bool,
-    ys: np.ndarray,
-    stats: np.ndarray,
-    t_reached: np.ndarray,
-    status: np.ndarray,
+    rhs: Any, obs: Any, t_eval: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
+    dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray,
+    P: np.ndarray, Y0: np.ndarray,  # noqa: N803
+    rtol: float, atol: np.ndarray, nonneg: np.ndarray, max_step: float, max_steps: int, detect_stiff: bool,
+    r_drug: np.ndarray, r_state: np.ndarray, r_obs: np.ndarray, n_obs: int, r_pause: np.ndarray,
+    r_resume: np.ndarray, R_base: np.ndarray, r_start: np.ndarray, r_bolus: np.ndarray,  # noqa: N803
+    r_nbolus: np.ndarray, r_rates: np.ndarray, max_switches: int,
+    ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
+    ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
 ) -> None:
-    """Loop the compiled core over patients (rows of ``P`` and ``Y0``), one thread."""
+    """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), one thread."""
     for j in range(P.shape[0]):
         status[j] = _core_nb(
-            rhs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
-            rtol, atol, nonneg, max_step, max_steps, detect_stiff, ys[j], stats[j], t_reached[j : j + 1],
+            rhs, obs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
+            rtol, atol, nonneg, max_step, max_steps, detect_stiff,
+            r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
+            max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
+            r_given[j],
         )  # fmt: skip
 
 
 def _batch_par_py(
-    rhs: Any,
-    t_eval: np.ndarray,
-    breaks: np.ndarray,
-    bolus: np.ndarray,
-    rates: np.ndarray,
-    dose_comp: np.ndarray,
-    vol_idx: np.ndarray,
-    vol_const: np.ndarray,
-    P: np.ndarray,  # noqa: N803
-    Y0: np.ndarray,  # noqa: N803
-    rtol: float,
-    atol: np.ndarray,
-    nonneg: np.ndarray,
-    max_step: float,
-    max_steps: int,
-    detect_stiff: bool,
-    ys: np.ndarray,
-    stats: np.ndarray,
-    t_reached: np.ndarray,
-    status: np.ndarray,
+    rhs: Any, obs: Any, t_eval: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
+    dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray,
+    P: np.ndarray, Y0: np.ndarray,  # noqa: N803
+    rtol: float, atol: np.ndarray, nonneg: np.ndarray, max_step: float, max_steps: int, detect_stiff: bool,
+    r_drug: np.ndarray, r_state: np.ndarray, r_obs: np.ndarray, n_obs: int, r_pause: np.ndarray,
+    r_resume: np.ndarray, R_base: np.ndarray, r_start: np.ndarray, r_bolus: np.ndarray,  # noqa: N803
+    r_nbolus: np.ndarray, r_rates: np.ndarray, max_switches: int,
+    ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
+    ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
 ) -> None:
-    """Loop the compiled core over patients (rows of ``P`` and ``Y0``), in numba's threads."""
+    """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), in numba's threads."""
     for j in _prange(P.shape[0]):
         status[j] = _core_nb(
-            rhs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
-            rtol, atol, nonneg, max_step, max_steps, detect_stiff, ys[j], stats[j], t_reached[j : j + 1],
+            rhs, obs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
+            rtol, atol, nonneg, max_step, max_steps, detect_stiff,
+            r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
+            max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
+            r_given[j],
         )  # fmt: skip
 
 
@@ -478,17 +735,22 @@ def _compiled() -> dict[str, Any]:
     barr = types.boolean[::1]
     rhs_sig = types.void(types.float64, arr1, arr1, arr1, arr1)
     fty = types.FunctionType(rhs_sig)
+    iarr2 = types.int64[:, ::1]
     core_sig = types.int64(
-        fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr1, arr1,
-        types.float64, arr1, barr, types.float64, types.int64, types.boolean, arr2, iarr, arr1,
+        fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr1, arr1,
+        types.float64, arr1, barr, types.float64, types.int64, types.boolean,
+        iarr, iarr, iarr, types.int64, arr1, arr1, arr1, barr, arr2, iarr2, arr2, types.int64,
+        arr2, arr2, iarr, arr1, arr1, iarr, arr1, arr1, types.boolean[:, ::1],
     )  # fmt: skip
     core = numba.njit(core_sig, cache=True, error_model="numpy")(_core_py)
     call = numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py)
     loop = numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py)
+    arr3 = types.float64[:, :, ::1]
     batch_sig = types.void(
-        fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
+        fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
-        types.float64[:, :, ::1], types.int64[:, ::1], arr1, iarr,
+        iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
+        arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr,
     )  # fmt: skip
     return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop}
 
@@ -519,7 +781,11 @@ def _compiled_batch(parallel: bool) -> Any:
     _core_nb = base["core"]
     _prange = numba.prange
     fn = _batch_par_py if parallel else _batch_seq_py
-    return numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
+    with warnings.catch_warnings():
+        # numba notes that passing two function pointers of one type (the RHS and the observables) unifies
+        # first-class function types, an "experimental" feature; the signature is explicit, nothing is inferred
+        warnings.simplefilter("ignore", numba.errors.NumbaExperimentalFeatureWarning)
+        return numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
 
 
 # ----------------------------------------------------------------------------------
@@ -571,12 +837,13 @@ class FastFunctions:
         return out
 
 
-def _rewrite_in_place(source: str) -> str:
-    """Turn the generated ``rhs(t, y, p, u)`` returning a new array into ``rhs_into(t, y, p, u, out)``."""
+def _rewrite_in_place(source: str, name: str = "rhs") -> str:
+    """Turn the generated ``rhs(t, y, p, u)`` (or ``observe``) returning a new array into
+    ``rhs_into(t, y, p, u, out)`` (``observe_into``)."""
     lines = source.rstrip("\n").split("\n")
-    if not lines[0].startswith("def rhs(t, y, p, u):"):
-        raise SpecificationError("unexpected generated RHS source: cannot build the compiled RHS")
-    out_lines = ["def rhs_into(t, y, p, u, out):"]
+    if not lines[0].startswith(f"def {name}(t, y, p, u):"):
+        raise SpecificationError(f"unexpected generated {name} source: cannot build the compiled {name}")
+    out_lines = [f"def {name}_into(t, y, p, u, out):"]
     for line in lines[1:]:
         s = line.strip()
         if s.startswith("out = numpy."):
@@ -600,6 +867,43 @@ def _rhs_from_source(source: str) -> FastFunctions:
     # a C callback: passing it to the integrator costs far less per call than passing a dispatcher
     fn = numba.cfunc(_compiled()["rhs_sig"], error_model="numpy")(namespace["rhs_into"])
     return FastFunctions(rhs=fn, compile_time=_time.perf_counter() - started, source=src)
+
+
+@functools.lru_cache(maxsize=64)
+def _observe_from_source(source: str) -> Any:
+    import numba
+
+    src = _rewrite_in_place(source, "observe")
+    namespace: dict[str, Any] = {"numpy": np, "math": math}
+    exec(compile(src, "<tumordyn generated observe_into>", "exec"), namespace)  # noqa: S102 - generated by sympy
+    return numba.cfunc(_compiled()["rhs_sig"], error_model="numpy")(namespace["observe_into"])
+
+
+def fast_observe(compiled: CompiledModel) -> Any | None:
+    """The numba-compiled observables ``observe_into(t, y, p, u, out)`` of a model, or ``None``.
+
+    Compiled alongside the RHS (same function-pointer type) the first time an adaptive rule watches an
+    observable; ``out`` has one entry per observable (their units). ``None`` when numba cannot compile the
+    generated code (a capability check: adaptive rules on such an observable then run on the scipy path).
+    """
+    cached = compiled.__dict__.get("_fast_observe", False)
+    if cached is not False:
+        return cached
+    if not numba_available():
+        return None
+    try:
+        fn = _observe_from_source(compiled.source["observe"])
+    except Exception:  # noqa: BLE001 - numba's typing errors: the capability is absent, whatever the message
+        fn = None
+    compiled.__dict__["_fast_observe"] = fn
+    return fn
+
+
+def supports_rules(compiled: CompiledModel, rules: RulePlan | None) -> bool:
+    """Whether the compiled engine can run these adaptive rules (observables it watches compile)."""
+    if rules is None or not rules.watches_observable:
+        return True
+    return fast_observe(compiled) is not None
 
 
 def fast_functions(compiled: CompiledModel) -> FastFunctions:
@@ -657,6 +961,23 @@ def _kernel_plan(plan: DosingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy()
 
 
+@functools.lru_cache(maxsize=64)
+def _kernel_rules(rules: RulePlan) -> tuple[np.ndarray, ...]:
+    """Writable copies of a rule plan's arrays, as the kernel takes them (keyed on the plan's identity)."""
+    return (rules.drug.copy(), rules.state.copy(), rules.obs.copy(), rules.pause.copy(), rules.resume.copy(),
+            rules.start_on.copy(), rules.bolus.copy(), rules.n_bolus.copy(), rules.rates.copy())
+
+
+def _no_rules(n_b: int) -> tuple[np.ndarray, ...]:
+    i0 = np.zeros(0, dtype=np.int64)
+    f0 = np.zeros(0)
+    return (i0, i0, i0, f0, f0, np.zeros(0, dtype=np.bool_), np.zeros((n_b, 0)), np.zeros((n_b, 0), dtype=np.int64),
+            np.zeros((n_b, 0)))
+
+
+#: Switch records kept per patient in a large batch; a patient with more is solved again with room for all.
+_EVENT_ROOM = 64
+
 #: The compiled core's messages by status (its statuses are SolverStatus codes).
 _MESSAGES = {
     int(SolverStatus.STEP_SIZE_UNDERFLOW): "step size underflow",
@@ -664,6 +985,7 @@ _MESSAGES = {
     int(SolverStatus.NON_FINITE): "non-finite values",
     int(SolverStatus.STIFF): "stiffness detected",
     int(SolverStatus.NEGATIVE_STATE): "a non-negative state fell below zero",
+    int(SolverStatus.TOO_MANY_SWITCHES): "adaptive rules switched too often",
 }
 
 
@@ -683,34 +1005,123 @@ class CompiledEngine:
         self.parallel = bool(parallel)
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+
+        With adaptive rules (``problem.rules``) the switches are located in the kernel; the solution's
+        :attr:`~tumordyn._solve.Solution.rules` holds each patient's switches, gated doses given and rates.
+
+        Raises
+        ------
+        SpecificationError
+            If a rule watches an observable numba cannot compile (:func:`supports_rules`), or a rule's
+            baseline is not > 0.
+        """
+        max_switches = options.max_switches
+
         c = problem.compiled
         ff = fast_functions(c)
         plan = problem.plan
+        rp = problem.rules
         dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
         breaks, bolus, rates = _kernel_plan(plan)
         te = problem.t_eval
         B = problem.n_patients
-        ys = np.empty((B, te.size, c.n_states))
-        stats = np.zeros((B, _N_STATS), dtype=np.int64)
-        t_reached = np.zeros(B)
-        status = np.zeros(B, dtype=np.int64)
-        fn = _compiled_batch(self.parallel)
-        fn(
-            ff.rhs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
-            problem.params, problem.y0, float(options.rtol), np.array(options.atol, dtype=float),
-            nonneg, float(options.max_step), int(options.max_steps),
-            bool(detect_stiff), ys, stats, t_reached, status,
-        )  # fmt: skip
+        n_b = breaks.size
+        obs = ff.rhs  # never called without a rule on an observable
+        if rp is None:
+            rarr = _no_rules(n_b)
+            base = np.zeros((B, 0))
+            room = 0
+        else:
+            if not supports_rules(c, rp):
+                raise SpecificationError(
+                    f"model {c.model_name!r}: an adaptive rule watches an observable the compiled engine cannot "
+                    "compile; use a scipy method (e.g. method='LSODA')"
+                )
+            if rp.watches_observable:
+                obs = fast_observe(c)
+            rarr = _kernel_rules(rp)
+            base = np.ascontiguousarray(rp.baselines(c, problem.params, problem.y0))
+            room = max_switches + 1 if B <= 8 else _EVENT_ROOM
+        out = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, problem.params,
+                        problem.y0, options, nonneg, detect_stiff, rarr, base, rp is not None, room,
+                        int(max_switches), len(c.observable_names), c.n_drugs)
+        ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given = out
+        if rp is not None and room < max_switches + 1:
+            # patients with more switches than the room kept: solved again with room for every switch
+            over = np.flatnonzero(stats[:, _NEV] > room)
+            if over.size:
+                more = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
+                                 problem.params[over], problem.y0[over], options, nonneg, detect_stiff, rarr,
+                                 np.ascontiguousarray(base[over]), True, max_switches + 1, int(max_switches),
+                                 len(c.observable_names), c.n_drugs)
+                ys[over], us[over], stats[over], t_reached[over], status[over] = more[:5]
+                pad = max_switches + 1
+                ev_t, ev_code, ev_val, ev_thr = (np.pad(a, ((0, 0), (0, pad - room))) for a in
+                                                 (ev_t, ev_code, ev_val, ev_thr))
+                ev_t[over], ev_code[over], ev_val[over], ev_thr[over] = more[5:9]
+                given[over] = more[9]
         failed = status != _OK
         ys[failed] = np.nan
         t_reached[~failed] = plan.t_end
         bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
         messages = tuple(_MESSAGES.get(int(x), "") for x in status)
+        errors: tuple = ()
+        rule_log = None
+        if rp is not None:
+            from ._problem import RuleLog
+            from ..errors import SolverError
+
+            chatter = np.flatnonzero(status == _SWITCHES)
+            if chatter.size:
+                errs: list = [None] * B
+                for j in chatter.tolist():
+                    drug = rp.regimen.rules[int(stats[j, _BADSTATE])].drug
+                    errs[j] = SolverError(
+                        f"adaptive rule for {drug!r} switched more than {max_switches} times by t = "
+                        f"{t_reached[j]:g} days (chattering); widen the gap between pause_below and resume_at",
+                        t=float(t_reached[j]), status=SolverStatus.TOO_MANY_SWITCHES,
+                    )
+                errors = tuple(errs)
+            us[failed] = np.nan
+            n_ev = np.minimum(stats[:, _NEV], ev_t.shape[1])
+            rule_log = RuleLog(us, n_ev, ev_t, ev_code, ev_val, ev_thr, given, np.array(stats[:, _NSEG]),
+                               plan.n_doses + np.array(stats[:, _NDOSE]))
         zeros = np.zeros(B, dtype=np.int64)
         return Solution(te, ys, plan.rates_at(te), status, t_reached, bad_state, messages,
                         np.array(stats[:, _NFEV]), zeros, zeros.copy(), (FAST_METHOD,) * B, plan.n_segments,
-                        plan.n_doses)
+                        plan.n_doses, errors, rule_log)
+
+    def _run(self, rhs: Any, obs: Any, te: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
+             dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
+             options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
+             base: np.ndarray, with_u: bool, room: int, max_switches: int, n_obs: int, n_drugs: int,
+             ) -> tuple[np.ndarray, ...]:
+        """One call of the batched kernel; returns its output arrays."""
+        B = P.shape[0]
+        n = Y0.shape[1]
+        n_r = rarr[0].size
+        ys = np.empty((B, te.size, n))
+        us = np.zeros((B, te.size if with_u else 0, n_drugs))
+        stats = np.zeros((B, _N_STATS), dtype=np.int64)
+        t_reached = np.zeros(B)
+        status = np.zeros(B, dtype=np.int64)
+        ev_t = np.zeros((B, room))
+        ev_code = np.zeros((B, room), dtype=np.int64)
+        ev_val = np.zeros((B, room))
+        ev_thr = np.zeros((B, room))
+        given = np.zeros((B, breaks.size, n_r), dtype=np.bool_)
+        r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = rarr
+        fn = _compiled_batch(self.parallel)
+        fn(
+            rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
+            np.ascontiguousarray(P), np.ascontiguousarray(Y0), float(options.rtol),
+            np.array(options.atol, dtype=float), nonneg, float(options.max_step), int(options.max_steps),
+            bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume, base, r_start, r_bolus,
+            r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
+            status,
+        )  # fmt: skip
+        return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given
 
 
 def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time: bool = True) -> float:

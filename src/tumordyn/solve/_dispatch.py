@@ -2,7 +2,10 @@
 
 :func:`solve` is the only place that picks an engine and the only fallback policy: for
 ``method="auto"``, the compiled Dormand–Prince engine with stiffness detection, then LSODA for the
-patients whose :class:`~tumordyn.errors.SolverStatus` is in :data:`FALLBACK_STATUSES`.
+patients whose :class:`~tumordyn.errors.SolverStatus` is in :data:`FALLBACK_STATUSES`. Problems with
+adaptive rules take the same route: the compiled engine locates the switches itself; only a rule on an
+observable numba cannot compile (:func:`tumordyn._fast.supports_rules`, a capability check) sends an
+``"auto"`` solve to LSODA.
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -
     if options.method != "auto":
         return engine_for(options.method, parallel).solve(problem, options)
     first = auto_method()
+    if first == COMPILED_METHOD and not _fast.supports_rules(problem.compiled, problem.rules):
+        first = "LSODA"
     if first != COMPILED_METHOD:
         return engine_for(first).solve(problem, options)
     sol = engine_for(COMPILED_METHOD, parallel).solve(problem, options, detect_stiff=True)

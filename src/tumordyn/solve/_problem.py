@@ -38,7 +38,8 @@ from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
-    from ..dosing import DosingPlan
+    from ..dosing import DosingPlan, RulePlan
+    from ..dosing import RuleEvent
 
 __all__ = [
     "Solver",
@@ -46,12 +47,14 @@ __all__ = [
     "SolverOptions",
     "Problem",
     "Solution",
+    "RuleLog",
     "Engine",
     "SCIPY_METHODS",
     "IMPLICIT_METHODS",
     "COMPILED_METHOD",
     "BATCH_METHOD",
     "DEFAULT_MAX_STEPS",
+    "DEFAULT_MAX_SWITCHES",
 ]
 
 #: ``scipy.integrate.solve_ivp`` methods.
@@ -64,6 +67,8 @@ COMPILED_METHOD = "dopri5"
 BATCH_METHOD = "batch"
 #: Default cap on the number of steps (accepted + rejected) of one patient's solve.
 DEFAULT_MAX_STEPS = 1_000_000
+#: Most adaptive-rule switches in one patient's solve before it stops as chattering.
+DEFAULT_MAX_SWITCHES = 10_000
 #: Every value ``Solver.method`` accepts.
 ALL_METHODS = ("auto", COMPILED_METHOD, BATCH_METHOD, *SCIPY_METHODS)
 
@@ -123,12 +128,15 @@ class Solver:
     max_steps : int, optional
         Step budget of one patient's solve (accepted + rejected steps) on the Dormand–Prince
         engines; running out ends the solve with :attr:`SolverStatus.TOO_MANY_STEPS`.
+    max_switches : int, optional
+        Most adaptive-rule switches in one patient's solve (default 10,000); more ends it with
+        :attr:`SolverStatus.TOO_MANY_SWITCHES` (chattering), on every engine.
 
     Examples
     --------
     >>> import tumordyn as td
     >>> td.Solver(method="LSODA", rtol=1e-8)
-    Solver(method='LSODA', rtol=1e-08, atol=None, max_step=inf, max_steps=1000000)
+    Solver(method='LSODA', rtol=1e-08, atol=None, max_step=inf, max_steps=1000000, max_switches=10000)
     """
 
     method: str = "auto"
@@ -136,6 +144,7 @@ class Solver:
     atol: float | Mapping[str, float] | None = None
     max_step: float = math.inf
     max_steps: int = DEFAULT_MAX_STEPS
+    max_switches: int = DEFAULT_MAX_SWITCHES
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, str) or self.method not in ALL_METHODS:
@@ -166,15 +175,19 @@ class Solver:
         if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, (int, np.integer)) or self.max_steps < 1:
             raise SpecificationError(f"`max_steps` must be a positive integer, got {self.max_steps!r}")
         object.__setattr__(self, "max_steps", int(self.max_steps))
+        if (isinstance(self.max_switches, bool) or not isinstance(self.max_switches, (int, np.integer))
+                or self.max_switches < 1):
+            raise SpecificationError(f"`max_switches` must be a positive integer, got {self.max_switches!r}")
+        object.__setattr__(self, "max_switches", int(self.max_switches))
 
     def __hash__(self) -> int:
         atol = tuple(sorted(self.atol.items())) if isinstance(self.atol, Mapping) else self.atol
-        return hash((self.method, self.rtol, atol, self.max_step, self.max_steps))
+        return hash((self.method, self.rtol, atol, self.max_step, self.max_steps, self.max_switches))
 
     def __repr__(self) -> str:
         atol = dict(self.atol) if isinstance(self.atol, Mapping) else self.atol
         return (f"Solver(method={self.method!r}, rtol={self.rtol!r}, atol={atol!r}, max_step={self.max_step!r}, "
-                f"max_steps={self.max_steps!r})")
+                f"max_steps={self.max_steps!r}, max_switches={self.max_switches!r})")
 
     def options(self, compiled: CompiledModel) -> SolverOptions:
         """These settings resolved against a model: per-state absolute tolerances as an array.
@@ -193,7 +206,7 @@ class Solver:
         elif self.atol is not None:
             a[:] = self.atol
         a.flags.writeable = False
-        return SolverOptions(self.method, self.rtol, a, self.max_step, self.max_steps)
+        return SolverOptions(self.method, self.rtol, a, self.max_step, self.max_steps, self.max_switches)
 
 
 @dataclass(frozen=True)
@@ -212,6 +225,8 @@ class SolverOptions:
         Largest step (days).
     max_steps : int
         Step budget of one patient's solve.
+    max_switches : int
+        Most adaptive-rule switches in one patient's solve.
     """
 
     method: str
@@ -219,6 +234,7 @@ class SolverOptions:
     atol: np.ndarray
     max_step: float
     max_steps: int = DEFAULT_MAX_STEPS
+    max_switches: int = DEFAULT_MAX_SWITCHES
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,6 +253,10 @@ class Problem:
         Initial states, shape ``(B, n_states)`` (before any dose at ``plan.t0``).
     t_eval : numpy.ndarray
         Sorted output times within the plan's window, shape ``(k,)`` (days).
+    rules : RulePlan or None
+        Adaptive rules (state-dependent dosing), shared by the patients; ``plan`` is then
+        ``rules.dosing`` (the fixed doses on the breakpoints of the fixed schedule and the rules'
+        templates). ``None``: a fixed schedule.
     """
 
     compiled: CompiledModel
@@ -244,8 +264,11 @@ class Problem:
     params: np.ndarray
     y0: np.ndarray
     t_eval: np.ndarray
+    rules: RulePlan | None = None
 
     def __post_init__(self) -> None:
+        if self.rules is not None and self.rules.dosing is not self.plan:
+            raise SpecificationError("Problem: with adaptive rules the dosing plan must be rules.dosing")
         # C-contiguous and writable: what the compiled engine's typed signature takes
         p = np.require(np.atleast_2d(np.asarray(self.params, dtype=float)), requirements=["C", "W"])
         y = np.require(np.atleast_2d(np.asarray(self.y0, dtype=float)), requirements=["C", "W"])
@@ -266,7 +289,75 @@ class Problem:
 
     def subset(self, rows: np.ndarray) -> Problem:
         """The same problem for some patients only."""
-        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval)
+        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval, self.rules)
+
+
+@dataclass(frozen=True, eq=False)
+class RuleLog:
+    """What adaptive rules did, per patient (part of a :class:`Solution` of a problem with rules).
+
+    Attributes
+    ----------
+    u : numpy.ndarray
+        Infusion rates in force at the output times (right-continuous), shape ``(B, k, n_drugs)``
+        (dose units per day); they depend on each patient's switches. NaN for a failed patient.
+    n_events : numpy.ndarray
+        Switches recorded per patient, shape ``(B,)``.
+    event_t, event_code, event_value, event_threshold : numpy.ndarray
+        Shape ``(B, m)``, the first ``n_events[j]`` columns used: time (days), ``2 × rule + action``
+        (action 0 pause, 1 resume), watched value and threshold crossed (its unit).
+    given : numpy.ndarray
+        Whether each rule was on at each breakpoint of the plan (its template doses there given), shape
+        ``(B, n_b, n_rules)``.
+    n_segments, n_doses : numpy.ndarray
+        Integration segments (switches cut segments) and bolus doses applied (fixed + gated), per patient.
+    """
+
+    u: np.ndarray
+    n_events: np.ndarray
+    event_t: np.ndarray
+    event_code: np.ndarray
+    event_value: np.ndarray
+    event_threshold: np.ndarray
+    given: np.ndarray
+    n_segments: np.ndarray
+    n_doses: np.ndarray
+
+    def events(self, j: int, rules: RulePlan) -> tuple[RuleEvent, ...]:
+        """Patient ``j``'s switches as :class:`~tumordyn.RuleEvent` s, in time order."""
+        from ..dosing import RuleEvent
+
+        out = []
+        for e in range(int(self.n_events[j])):
+            code = int(self.event_code[j, e])
+            r = rules.regimen.rules[code // 2]
+            out.append(RuleEvent(float(self.event_t[j, e]), r.drug, "resume" if code % 2 else "pause", r.observable,
+                                 float(self.event_value[j, e]), float(self.event_threshold[j, e])))
+        return tuple(out)
+
+    def switch_times(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Patient ``j``'s switch times (days) and rule indices."""
+        m = int(self.n_events[j])
+        return self.event_t[j, :m], self.event_code[j, :m] // 2
+
+    @staticmethod
+    def merge(base: RuleLog, rows: np.ndarray, other: RuleLog) -> RuleLog:
+        """``base`` with the patients ``rows`` replaced by ``other``'s."""
+        m = max(base.event_t.shape[1], other.event_t.shape[1])
+
+        def widen(a: np.ndarray) -> np.ndarray:
+            return np.pad(a, ((0, 0), (0, m - a.shape[1])))
+
+        arrays = []
+        for name in ("u", "n_events", "event_t", "event_code", "event_value", "event_threshold", "given",
+                     "n_segments", "n_doses"):
+            a, b = getattr(base, name), getattr(other, name)
+            if name.startswith("event_"):
+                a, b = widen(a), widen(b)
+            a = np.array(a)
+            a[rows] = b
+            arrays.append(a)
+        return RuleLog(*arrays)
 
 
 @dataclass(frozen=True, eq=False)
@@ -299,6 +390,9 @@ class Solution:
     errors : tuple
         The engine's own error per patient where it raised one (its message is the most specific),
         else empty or ``None``.
+    rules : RuleLog or None
+        With adaptive rules: each patient's switches, gated doses, rates and counters (``u``,
+        ``n_segments`` and ``n_doses_applied`` above are then those of the fixed schedule alone).
     """
 
     t: np.ndarray
@@ -315,6 +409,7 @@ class Solution:
     n_segments: int
     n_doses_applied: int
     errors: tuple[SolverError | None, ...] = field(default=(), repr=False)
+    rules: RuleLog | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> np.ndarray:
@@ -347,6 +442,8 @@ class Solution:
             SolverStatus.NON_FINITE: "produced non-finite values",
             SolverStatus.STIFF: "stopped: the problem became stiff",
             SolverStatus.FAILED: "failed",
+            SolverStatus.TOO_MANY_SWITCHES: "stopped: adaptive rules switched too often (chattering; widen the gap "
+                                            "between pause_below and resume_at)",
         }[status]
         i = int(self.bad_state[j])
         if status == SolverStatus.NON_FINITE and i >= 0:
@@ -385,7 +482,9 @@ class Solution:
             errors[j] = other.errors[k] if other.errors else None
         return Solution(base.t, y, base.u, arrays["status"], arrays["t_reached"], arrays["bad_state"],
                         tuple(messages), arrays["nfev"], arrays["njev"], arrays["nlu"], tuple(methods),
-                        base.n_segments, base.n_doses_applied, tuple(errors))
+                        base.n_segments, base.n_doses_applied, tuple(errors),
+                        None if base.rules is None or other.rules is None
+                        else RuleLog.merge(base.rules, rows, other.rules))
 
 
 class Engine(Protocol):

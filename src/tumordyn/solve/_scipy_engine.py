@@ -22,7 +22,7 @@ from ..errors import NegativeStateError, SolverError, SolverStatus, Specificatio
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
-    from ..dosing import DosingPlan
+    from ..dosing import DosingPlan, RulePlan
 
 __all__ = ["ScipyEngine", "integrate", "solve_segment", "check_segment", "euler_step", "is_tiny_segment"]
 
@@ -268,11 +268,16 @@ class ScipyEngine:
         self.name = method
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
+        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+
+        With adaptive rules (``problem.rules``), each patient goes through
+        :func:`tumordyn._rules.integrate_with_rules` (solver events locate the switches).
+        """
         c = problem.compiled
         opts = replace(options, method=self.name)
         B = problem.n_patients
         te = problem.t_eval
+        rp = problem.rules
         ys = np.full((B, te.size, c.n_states), np.nan)
         status = np.zeros(B, dtype=np.int64)
         t_reached = np.full(B, problem.plan.t_end)
@@ -280,15 +285,255 @@ class ScipyEngine:
         counts = np.zeros((B, 3), dtype=np.int64)
         messages = [""] * B
         errors: list[SolverError | None] = [None] * B
+        if rp is not None:
+
+            base = rp.baselines(c, problem.params, problem.y0)
+            us = np.full((B, te.size, c.n_drugs), np.nan)
+            logs: list[Any] = [([], np.zeros((rp.dosing.breaks.size, rp.n_rules), dtype=bool))] * B
+            seg_dose = np.zeros((B, 2), dtype=np.int64)
         for j in range(B):
             try:
-                ys[j], counts[j] = integrate(c, problem.plan, problem.params[j], problem.y0[j], te, opts)
+                if rp is None:
+                    ys[j], counts[j] = integrate(c, problem.plan, problem.params[j], problem.y0[j], te, opts)
+                else:
+                    ys[j], us[j], cnt, ev, given = integrate_with_rules(c, rp, problem.params[j], problem.y0[j],
+                                                                        base[j], te, opts)
+                    counts[j], seg_dose[j] = cnt[:3], cnt[3:]
+                    logs[j] = (ev, given)
             except SolverError as err:
                 status[j] = int(err.status)
                 t_reached[j] = err.t
                 bad_state[j] = err.state_index
                 messages[j] = err.solver_message
                 errors[j] = err
+                if rp is not None:
+                    ys[j] = np.nan
+                    us[j] = np.nan
+        rule_log = None
+        if rp is not None:
+            from ._problem import RuleLog
+
+            m = max([len(ev) for ev, _ in logs] + [1])
+            n_ev = np.array([len(ev) for ev, _ in logs], dtype=np.int64)
+            ev_t = np.zeros((B, m))
+            ev_code = np.zeros((B, m), dtype=np.int64)
+            ev_val = np.zeros((B, m))
+            ev_thr = np.zeros((B, m))
+            for j, (ev, _) in enumerate(logs):
+                for e, (t, code, v, thr) in enumerate(ev):
+                    ev_t[j, e], ev_code[j, e], ev_val[j, e], ev_thr[j, e] = t, code, v, thr
+            rule_log = RuleLog(us, n_ev, ev_t, ev_code, ev_val, ev_thr, np.stack([g for _, g in logs]),
+                               seg_dose[:, 0].copy(), seg_dose[:, 1].copy())
         return Solution(te, ys, problem.plan.rates_at(te), status, t_reached, bad_state, tuple(messages),
                         counts[:, 0], counts[:, 1], counts[:, 2], (self.name,) * B, problem.plan.n_segments,
-                        problem.plan.n_doses, errors=tuple(errors))
+                        problem.plan.n_doses, errors=tuple(errors), rules=rule_log)
+
+
+# --------------------------------------------------------------------------- event-driven integration (scipy)
+
+
+def _value(compiled: CompiledModel, rules: RulePlan, j: int, t: float, y: np.ndarray, p: np.ndarray,
+           u: np.ndarray) -> float:
+    """The quantity rule ``j`` watches, at ``(t, y)`` with inputs ``u``."""
+    if rules.state[j] >= 0:
+        return float(y[rules.state[j]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.asarray(compiled.observe(t, y, p, u), dtype=float).reshape(-1)[rules.obs[j]])
+
+
+def integrate_with_rules(
+    compiled: CompiledModel,
+    rules: RulePlan,
+    p: np.ndarray,
+    y0: np.ndarray,
+    baselines: np.ndarray,
+    t_eval: np.ndarray,
+    opts: SolverOptions,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int], list[tuple[float, int, float, float]],
+           np.ndarray]:
+    """Integrate one patient under a rule plan with ``solve_ivp``, switching rules at located events.
+
+    The scipy counterpart of the compiled engine's rule handling (same plan arrays, same semantics): at
+    each breakpoint and after each switch the rules are checked against the state; at a breakpoint the
+    fixed doses and the gated doses of the rules that are on are given; between stops ``solve_ivp``
+    integrates with one terminal event per rule (watched − threshold, in the rule's direction).
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        ``compile_model(model)``.
+    rules : RulePlan
+        The regimen's plan (``rules.dosing`` is the fixed dosing).
+    p, y0 : numpy.ndarray
+        Parameters and initial state.
+    baselines : numpy.ndarray
+        The patient's rule baselines, shape ``(n_rules,)`` (:meth:`RulePlan.baselines`).
+    t_eval : numpy.ndarray
+        Output times (days).
+    opts : SolverOptions
+        Settings; ``opts.method`` a scipy method.
+
+    Returns
+    -------
+    ys, us : numpy.ndarray
+        States and infusion rates at ``t_eval``.
+    counters : tuple of int
+        ``(nfev, njev, nlu, n_segments, n_doses_applied)``.
+    events : list of tuple
+        ``(time, 2 × rule + action, value, threshold)`` per switch (action 0 pause, 1 resume).
+    given : numpy.ndarray
+        Whether each rule was on at each breakpoint, shape ``(n_b, n_rules)``.
+
+    Raises
+    ------
+    SolverError
+        On a failed segment, or (status ``TOO_MANY_SWITCHES``) after more than ``opts.max_switches`` switches (:class:`~tumordyn.Solver`).
+    """
+
+    plan = rules.dosing
+    t0, t_end = plan.t0, plan.t_end
+    cand = plan.breaks
+    n_r = rules.n_rules
+    u_zero = np.zeros(compiled.n_drugs)
+    on = [bool(x) for x in rules.start_on]
+    given = np.zeros((cand.size, n_r), dtype=bool)
+    lo = [float(rules.pause[j] * baselines[j]) for j in range(n_r)]
+    hi = [float(rules.resume[j] * baselines[j]) for j in range(n_r)]
+
+    ys = np.empty((t_eval.size, compiled.n_states))
+    us = np.zeros((t_eval.size, compiled.n_drugs))
+    y = y0.astype(float).copy()
+    nonneg = compiled.nonnegative
+    atol = opts.atol
+    nfev = njev = nlu = nseg = 0
+    ndoses = plan.n_doses
+    events: list[tuple[float, int, float, float]] = []
+    k = 0
+    tc = float(t0)
+    at_breakpoint = True
+    while True:
+        # 1. rules consistent with the current state (checked before any dose now)
+        for j in range(n_r):
+            v = _value(compiled, rules, j, tc, y, p, u_zero)
+            if on[j] and v < lo[j]:
+                on[j] = False
+                events.append((tc, 2 * j, v, lo[j]))
+            elif not on[j] and v >= hi[j]:
+                on[j] = True
+                events.append((tc, 2 * j + 1, v, hi[j]))
+        row = int(np.searchsorted(cand, tc, side="right")) - 1
+        # 2. bolus doses due now (fixed ones at breakpoints; gated ones while on)
+        if at_breakpoint:
+            due = np.array(plan.bolus[row])
+            for j in range(n_r):
+                given[row, j] = on[j]
+                if on[j] and rules.n_bolus[row, j] > 0:
+                    due[rules.drug[j]] += rules.bolus[row, j]
+                    ndoses += int(rules.n_bolus[row, j])
+            for d in np.flatnonzero(due).tolist():
+                comp, inc = compiled.dose_jump(d, float(due[d]), p)
+                if comp >= 0:
+                    y[comp] += inc
+        # 3. infusion rates until the next breakpoint
+        u = np.array(plan.rates[row])
+        for j in range(n_r):
+            if on[j]:
+                u[rules.drug[j]] += rules.rates[row, j]
+        nxt = row + 1
+        last = nxt >= cand.size or tc >= t_end
+        t_next = t_end if last else float(cand[nxt])
+        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
+        at_tc = k
+        while at_tc < k_end and t_eval[at_tc] == tc:
+            ys[at_tc] = y
+            us[at_tc] = u
+            at_tc += 1
+        if last:
+            k = k_end
+            break
+        if is_tiny_segment(tc, t_next):
+            ys[at_tc:k_end] = y
+            us[at_tc:k_end] = u
+            y = euler_step(compiled, y, tc, t_next, p, u)
+            nseg += 1
+            nfev += 1
+            k = k_end
+            at_breakpoint = True
+            tc = t_next
+            continue
+        # 4. integrate to the next breakpoint, stopping at the first rule switch
+        ev_funcs = []
+        for j in range(n_r):
+            thr = lo[j] if on[j] else hi[j]
+
+            def g(t: float, yy: np.ndarray, *args: Any, _j: int = j, _thr: float = thr,
+                  _u: np.ndarray = u) -> float:
+                return _value(compiled, rules, _j, t, yy, p, _u) - _thr
+
+            g.terminal = True  # type: ignore[attr-defined]
+            g.direction = -1.0 if on[j] else 1.0  # type: ignore[attr-defined]
+            ev_funcs.append(g)
+        inner = t_eval[at_tc:k_end]
+        seg_eval = np.append(inner, t_next)
+        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs)
+        nseg += 1
+        nfev += int(sol.nfev)
+        njev += int(sol.njev)
+        nlu += int(sol.nlu)
+        if sol.status == -1:
+            raise SolverError(
+                f"integration of model {compiled.model_name!r} failed in the segment [{tc:g}, {t_next:g}] days",
+                t=float(sol.t[-1]) if sol.t.size else tc,
+                solver_message=str(sol.message),
+            )
+        fired = None
+        if sol.status == 1:
+            te = min((float(tev[0]), j) for j, tev in enumerate(sol.t_events) if len(tev))
+            fired = te[1]
+            t_stop = te[0]
+            y_stop = np.asarray(sol.y_events[fired][0], dtype=float)
+            n_out = int(np.searchsorted(inner, t_stop, side="left"))
+            sy = np.asarray(sol.y, dtype=float).reshape(compiled.n_states, -1)
+            seg = sy[:, : min(n_out, sy.shape[1])]
+            n_out = seg.shape[1]
+        else:
+            if sol.y.shape[1] != seg_eval.size:
+                raise SolverError(
+                    f"integration of model {compiled.model_name!r} failed in the segment [{tc:g}, {t_next:g}] days",
+                    t=float(sol.t[-1]) if sol.t.size else tc,
+                    solver_message=str(sol.message),
+                )
+            t_stop = t_next
+            n_out = inner.size
+            seg = sol.y[:, :n_out]
+            y_stop = sol.y[:, -1]
+        check_segment(compiled, np.column_stack([seg, y_stop]), np.append(inner[:n_out], t_stop), nonneg, atol,
+                      opts.rtol)
+        seg = seg.copy()
+        seg[nonneg] = np.maximum(seg[nonneg], 0.0)
+        ys[at_tc:at_tc + n_out] = seg.T
+        us[at_tc:at_tc + n_out] = u
+        k = at_tc + n_out
+        y = np.array(y_stop, dtype=float)
+        y[nonneg] = np.maximum(y[nonneg], 0.0)
+        if fired is not None:
+            thr = lo[fired] if on[fired] else hi[fired]
+            events.append((t_stop, 2 * fired + (0 if on[fired] else 1),
+                           _value(compiled, rules, fired, t_stop, y, p, u), thr))
+            on[fired] = not on[fired]
+            if len(events) > opts.max_switches:
+                raise SolverError(
+                    f"adaptive rule for {rules.regimen.rules[fired].drug!r} switched more than {opts.max_switches} "
+                    f"times by t = {t_stop:g} days (chattering); widen the gap between pause_below and resume_at",
+                    t=t_stop, status=SolverStatus.TOO_MANY_SWITCHES,
+                )
+            at_breakpoint = bool(np.any(cand == t_stop))
+            if t_stop >= t_end:
+                # the switch happened exactly at the horizon: record the final state and stop
+                ys[k:] = y
+                us[k:] = u
+                break
+        else:
+            at_breakpoint = True
+        tc = t_stop
+    return ys, us, (nfev, njev, nlu, nseg, ndoses), events, given

@@ -18,13 +18,12 @@ from __future__ import annotations
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_window as _check_window, time_value as _check_time
-from ..dosing import DosingPlan, check_schedule
+from .._validate import check_window as _check_window
+from ..dosing import DosingPlan, RulePlan, check_schedule
 from ..solve import SolverStats, solve
 from ..dosing import Schedule
 from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
@@ -132,9 +131,11 @@ def simulate(
         Doses and infusions; ``None`` means no treatment. Every dose in
         ``[t0, t_end]`` is applied exactly once (a dose at ``t_end`` included).
         A :class:`~tumordyn.Regimen` (e.g. ``schedule + td.AdaptiveRule(...)``)
-        adds state-dependent rules: their switch times are located by solver
-        events, ``traj.schedule`` is then the *realised* schedule (the doses
-        actually given) and ``traj.events`` the switches.
+        adds state-dependent rules: their switch times are located by the
+        integrator (root finding on the compiled engine's dense output, or
+        scipy's event location on the scipy methods), ``traj.schedule`` is then
+        the *realised* schedule (the doses actually given) and ``traj.events``
+        the switches.
     t_end : float
         Horizon (days), greater than ``t0``.
     t_eval : array_like, optional
@@ -152,8 +153,8 @@ def simulate(
         one or the other).
     method : str, optional
         ``"auto"``: the compiled integrator ``"dopri5"`` when numba is installed
-        and the schedule has no adaptive rules (falling back to LSODA if the
-        problem turns out stiff), else LSODA. ``"dopri5"``: the compiled
+        (falling back to LSODA if the problem turns out stiff or exhausts the
+        step budget), else LSODA; adaptive rules included. ``"dopri5"``: the compiled
         Dormand–Prince 5(4) integrator (see the performance docs). Or a
         ``scipy.integrate.solve_ivp`` method: ``"LSODA"``, ``"RK45"``,
         ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``; implicit methods use
@@ -197,7 +198,7 @@ def simulate(
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
-    from ..dosing import as_regimen, integrate_with_rules
+    from ..dosing import as_regimen
 
     regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
     schedule = regimen.schedule
@@ -213,14 +214,18 @@ def simulate(
 
     started = _time.perf_counter()
     events: tuple = ()
-    if regimen.rules:  # state-dependent rules: scipy path with solver events; records the doses given
-        if opts.method not in ("auto", *SCIPY_METHODS):
-            raise SpecificationError(
-                f"method {opts.method!r} does not support adaptive rules; use 'auto' or a scipy method"
-            )
-        rule_opts = replace(opts, method="LSODA" if opts.method == "auto" else opts.method)
-        ys, us, counters, schedule, events = integrate_with_rules(compiled, regimen, p, y0, te, t0, t_end, rule_opts)
-        stats = SolverStats(rule_opts.method, *counters, wall_time=_time.perf_counter() - started)
+    if regimen.rules:
+        # state-dependent rules: one plan with the rules in array form; the engine locates the switches
+        rules = RulePlan.build(compiled, regimen, t0, t_end)
+        sol = solve(Problem(compiled, rules.dosing, p[None, :], y0[None, :], te, rules), opts)
+        sol.raise_first_failure(compiled)
+        log = sol.rules
+        assert log is not None
+        ys, us = sol.y[0], log.u[0]
+        events = log.events(0, rules)
+        schedule = rules.realised(log.given[0], *log.switch_times(0))
+        stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]),
+                            int(log.n_segments[0]), int(log.n_doses[0]), wall_time=_time.perf_counter() - started)
     else:
         plan = DosingPlan.build(compiled.drug_names, schedule, t0, t_end)
         sol = solve(Problem(compiled, plan, p[None, :], y0[None, :], te), opts)
