@@ -142,6 +142,50 @@ _D1, _D3, _D4, _D5, _D6, _D7 = (
 )
 
 
+def _check_rules_py(
+    obs: Any, t: float, y: np.ndarray, p: np.ndarray, u_zero: np.ndarray, ob: np.ndarray, on: np.ndarray,
+    r_state: np.ndarray, r_obs: np.ndarray, r_pause: np.ndarray, r_resume: np.ndarray, r_base: np.ndarray,
+    stats: np.ndarray, ev_t: np.ndarray, ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray,
+) -> None:
+    """Check every rule against the state at ``t`` (a breakpoint, or a switch of another rule).
+
+    A rule that is on while its watched value is below ``r_pause * r_base`` pauses; one that is off
+    while the value is at or above ``r_resume * r_base`` resumes. Each switch is counted in
+    ``stats[_NEV]`` and recorded in ``ev_*`` while they have room.
+    """
+    ev_cap = ev_t.shape[0]
+    for j in range(r_state.shape[0]):
+        if r_state[j] >= 0:
+            v = y[r_state[j]]
+        else:
+            obs(t, y, p, u_zero, ob)
+            v = ob[r_obs[j]]
+        lo = r_pause[j] * r_base[j]
+        hi = r_resume[j] * r_base[j]
+        if on[j] and v < lo:
+            on[j] = False
+            thr_j = lo
+            code = 2 * j
+        elif (not on[j]) and v >= hi:
+            on[j] = True
+            thr_j = hi
+            code = 2 * j + 1
+        else:
+            continue
+        if stats[_NEV] < ev_cap:
+            e = stats[_NEV]
+            ev_t[e] = t
+            ev_code[e] = code
+            ev_val[e] = v
+            ev_thr[e] = thr_j
+        stats[_NEV] += 1
+
+
+#: The rule check the kernel calls: the Python function, replaced by its numba compilation in
+#: :func:`_compiled` before the kernel is compiled (numba resolves the global then).
+_check_rules: Any = _check_rules_py
+
+
 def _core_py(
     rhs: Any,
     obs: Any,
@@ -243,32 +287,7 @@ def _core_py(
     for b in range(n_b):
         tb = breaks[b]
         # rules consistent with the state now (before any dose now)
-        for j in range(n_r):
-            if r_state[j] >= 0:
-                v = y[r_state[j]]
-            else:
-                obs(tb, y, p, u_zero, ob)
-                v = ob[r_obs[j]]
-            lo = r_pause[j] * r_base[j]
-            hi = r_resume[j] * r_base[j]
-            if on[j] and v < lo:
-                on[j] = False
-                if stats[_NEV] < ev_cap:
-                    e = stats[_NEV]
-                    ev_t[e] = tb
-                    ev_code[e] = 2 * j
-                    ev_val[e] = v
-                    ev_thr[e] = lo
-                stats[_NEV] += 1
-            elif (not on[j]) and v >= hi:
-                on[j] = True
-                if stats[_NEV] < ev_cap:
-                    e = stats[_NEV]
-                    ev_t[e] = tb
-                    ev_code[e] = 2 * j + 1
-                    ev_val[e] = v
-                    ev_thr[e] = hi
-                stats[_NEV] += 1
+        _check_rules(obs, tb, y, p, u_zero, ob, on, r_state, r_obs, r_pause, r_resume, r_base, stats, ev_t, ev_code, ev_val, ev_thr)
         # doses due now (exact jumps): the fixed ones and the gated ones of the rules that are on
         for d in range(n_drugs):
             amt[d] = bolus[b, d]
@@ -631,32 +650,7 @@ def _core_py(
             if t >= t_next:
                 break  # the switch fell on the breakpoint: continue there
             # the other rules checked at the switch (no dose here), the rates from now on, outputs at t
-            for j in range(n_r):
-                if r_state[j] >= 0:
-                    v = y[r_state[j]]
-                else:
-                    obs(t, y, p, u_zero, ob)
-                    v = ob[r_obs[j]]
-                lo = r_pause[j] * r_base[j]
-                hi = r_resume[j] * r_base[j]
-                if on[j] and v < lo:
-                    on[j] = False
-                    if stats[_NEV] < ev_cap:
-                        e = stats[_NEV]
-                        ev_t[e] = t
-                        ev_code[e] = 2 * j
-                        ev_val[e] = v
-                        ev_thr[e] = lo
-                    stats[_NEV] += 1
-                elif (not on[j]) and v >= hi:
-                    on[j] = True
-                    if stats[_NEV] < ev_cap:
-                        e = stats[_NEV]
-                        ev_t[e] = t
-                        ev_code[e] = 2 * j + 1
-                        ev_val[e] = v
-                        ev_thr[e] = hi
-                    stats[_NEV] += 1
+            _check_rules(obs, t, y, p, u_zero, ob, on, r_state, r_obs, r_pause, r_resume, r_base, stats, ev_t, ev_code, ev_val, ev_thr)
             for d in range(n_drugs):
                 u[d] = rates[b, d]
             for j in range(n_r):
@@ -742,6 +736,8 @@ def _compiled() -> dict[str, Any]:
         iarr, iarr, iarr, types.int64, arr1, arr1, arr1, barr, arr2, iarr2, arr2, types.int64,
         arr2, arr2, iarr, arr1, arr1, iarr, arr1, arr1, types.boolean[:, ::1],
     )  # fmt: skip
+    global _check_rules
+    _check_rules = numba.njit(cache=True, error_model="numpy")(_check_rules_py)
     core = numba.njit(core_sig, cache=True, error_model="numpy")(_core_py)
     call = numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py)
     loop = numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py)
