@@ -303,7 +303,11 @@ def test_adaptive_cohort_equals_patient_by_patient_simulate():
     for j in range(cohort.n):
         tr = td.simulate(m, reg, t_end=365.0, t_eval=res.t, params=cohort.patient_params(j),
                          initial=cohort.patient_initial(j), method="dopri5", rtol=1e-8)
-        np.testing.assert_allclose(res.trajectory(j, "adaptive").y, tr.y, rtol=1e-12, atol=0)
+        kept = res.trajectory(j, "adaptive")  # re-simulated from the kept start: switches, doses given, rates
+        np.testing.assert_allclose(kept.y, tr.y, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(kept.u, tr.u, rtol=0, atol=0)
+        assert [(e.time, e.action) for e in kept.events] == [(e.time, e.action) for e in tr.events]
+        assert kept.schedule == tr.schedule
         rec = ro.recist(tr, plan, "lesion_diameter")
         assert r["best_overall_response"][j] == rec.best_overall_response
         assert r["best_percent_change"][j] == pytest.approx(
@@ -361,3 +365,24 @@ def test_two_rules_on_two_drugs_switch_as_on_the_scipy_path():
     assert_same_switches(comp, ref)
     assert comp.schedule == ref.schedule
     assert comp.stats.n_doses_applied == ref.stats.n_doses_applied
+
+
+def test_simulate_batch_with_a_regimen_equals_simulate_per_patient():
+    """Each row of simulate_batch switches its rules on its own trajectory, as simulate does for it."""
+    m = td.models.tumor_immune_tme()
+    c = compile_model(m)
+    P = np.tile(c.param_vector(), (3, 1))
+    P[:, c.param_names.index("r_S")] *= [0.8, 1.0, 1.2]
+    te = np.linspace(0.0, 200.0, 51)
+    reg = tme_regimen(200.0)
+    switches = set()
+    for method in ("dopri5", "LSODA"):
+        ys = td.simulate_batch(m, P, reg, t_end=200.0, t_eval=te, method=method, rtol=1e-8)
+        for j in range(3):
+            one = td.simulate(m, reg, t_end=200.0, t_eval=te, params=dict(zip(c.param_names, P[j])),
+                              method=method, rtol=1e-8)
+            np.testing.assert_allclose(ys[j], one.y, rtol=1e-9, atol=1e-9)
+            switches.add(tuple(round(e.time, 3) for e in one.events))
+    assert len(switches) > 1 and all(switches), "patients switch, and at different times"
+    with pytest.raises(SpecificationError, match="rules"):
+        td.simulate_batch(m, P, reg, t_end=200.0, method="batch")

@@ -859,7 +859,8 @@ class Cohort:
         started = _time.perf_counter()
         outs = _execute(tasks, ex, progress)
         wall = _time.perf_counter() - started
-        return CohortResult._assemble(self, regs, outs, grid, scan_t, t_end, run_in, measure, method, wall)
+        return CohortResult._assemble(self, regs, outs, grid, scan_t, t_end, run_in, measure, method, wall,
+                                      solver.options)
 
 
 def _normalise_regimens(regimens: Any) -> tuple[tuple[str, Any], ...]:
@@ -975,13 +976,15 @@ class CohortResult:
         self._baseline_states: np.ndarray
         self._baseline_obs: np.ndarray
         self._failures: list[tuple[int, str, float, str]]
+        self._options: SolverOptions
 
     @classmethod
     def _assemble(cls, cohort: Cohort, regs: tuple[tuple[str, Any], ...], outs: list[_ChunkOut], grid: np.ndarray,
                   scan_t: np.ndarray, t_end: float, run_in: float, measure: str, method: str,
-                  wall: float) -> CohortResult:
+                  wall: float, options: SolverOptions) -> CohortResult:
         self = cls()
         self.cohort = cohort
+        self._options = options
         self.regimens = tuple(n for n, _ in regs)
         self.schedules = MappingProxyType(dict(regs))
         self.scan_times = scan_t
@@ -1278,25 +1281,35 @@ class CohortResult:
     def trajectory(self, patient: int, regimen: str | None = None) -> Trajectory:
         """One patient's trajectory on the output grid (needs ``keep_trajectories=True``).
 
+        Under a regimen with adaptive rules the patient is simulated again from its state at
+        treatment start (after any run-in, before the first dose) with the cohort's solver
+        settings, so that the trajectory also carries the rule switches (``events``), the doses
+        actually given (``schedule``) and the infusion rates the patient received (``u``); its
+        states agree with the kept ones to the solver tolerance.
+
         Returns
         -------
         Trajectory
             Times :attr:`t` (days from treatment start), states and observables.
         """
-        from ..solve import SolverStats
-        from ..trajectory import Trajectory
+        from ..solve import Solver, SolverStats
+        from ..trajectory import Trajectory, simulate
 
         name = self._check_regimen(regimen)
         if not self._traj:
             raise SpecificationError("trajectories were not kept: simulate(..., keep_trajectories=True)")
         j = self.cohort._index(patient)
-        sched = self.schedules[name]
-        sched = sched if isinstance(sched, Schedule) else sched.schedule
+        reg = self.schedules[name]
         c = compile_model(self.cohort.model)
-        u = np.zeros((self.t.size, c.n_drugs))
-        for i, drug in enumerate(c.drug_names):
-            if sched.infusions:
-                u[:, i] = [sched.infusion_rates(float(t)).get(drug, 0.0) for t in self.t]
+        if not isinstance(reg, Schedule) and reg.rules:
+            o = self._options
+            solver = Solver(method="auto", rtol=o.rtol, atol=dict(zip(c.state_names, map(float, o.atol))),
+                            max_step=o.max_step)
+            return simulate(self.cohort.model, reg, t_end=float(self.t[-1]), t_eval=self.t,
+                            params=dict(zip(c.param_names, self.cohort.param_matrix[:, j])),
+                            initial=dict(zip(c.state_names, self._baseline_states[:, j])), solver=solver)
+        sched = reg if isinstance(reg, Schedule) else reg.schedule
+        u = DosingPlan.build(c.drug_names, sched, float(self.t[0]), float(self.t[-1])).rates_at(self.t)
         return Trajectory(t=self.t, y=self._traj[name][:, :, j].T, u=u, params=self.cohort.param_matrix[:, j],
                           model=self.cohort.model, schedule=sched,
                           stats=SolverStats(self.stats.method, 0, 0, 0, 0, 0, 0.0))

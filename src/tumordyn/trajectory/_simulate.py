@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validate import check_window as _check_window
-from ..dosing import DosingPlan, RulePlan, check_schedule
+from ..dosing import DosingPlan, RulePlan, as_regimen, check_schedule
 from ..solve import SolverStats, solve
 from ..dosing import Schedule
 from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
@@ -198,7 +198,6 @@ def simulate(
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
-    from ..dosing import as_regimen
 
     regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
     schedule = regimen.schedule
@@ -308,7 +307,7 @@ def _batch_params(compiled: CompiledModel, params: Any) -> np.ndarray:
 def simulate_batch(
     model: Model,
     params: np.ndarray,
-    schedule: Schedule | None = None,
+    schedule: Any = None,
     *,
     t_end: float,
     t_eval: Any = None,
@@ -339,8 +338,11 @@ def simulate_batch(
         One full parameter vector per row, columns in the order
         ``compile_model(model).param_names`` (build one from defaults with
         ``compile_model(model).param_vector()``). Checked for finiteness and bounds.
-    schedule : Schedule, optional
-        Doses and infusions shared by all patients (``None``: no treatment).
+    schedule : Schedule, Regimen or AdaptiveRule, optional
+        Doses and infusions shared by all patients (``None``: no treatment). A
+        :class:`~tumordyn.Regimen` with adaptive rules is applied to each patient separately:
+        each switches its rules on its own trajectory (baselines per patient), in the kernel of the
+        compiled engine or with solver events on a scipy method (the ``"batch"`` method refuses rules).
     t_end : float
         Horizon (days).
     t_eval : array_like, optional
@@ -389,22 +391,27 @@ def simulate_batch(
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
-    if schedule is None:
-        schedule = Schedule()
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"`schedule` must be a tumordyn Schedule (or None), got {type(schedule).__name__}")
+
+    regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
+    schedule = regimen.schedule
     if on_error not in ("raise", "nan"):
         raise SpecificationError(f"`on_error` must be 'raise' or 'nan', got {on_error!r}")
     t0, t_end = _check_window(t0, t_end)
     compiled = compile_model(model)
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
+    if regimen.rules:
+        regimen.validate(model, t_end=t_end, t0=t0)
     te = check_t_eval(t_eval, t0, t_end)
     P = _batch_params(compiled, params)  # noqa: N806
     Y0 = _batch_initial(compiled, initial, P.shape[0])  # noqa: N806
     opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step, max_steps=max_steps,
                        default_method=COMPILED_METHOD).options(compiled)
-    plan = DosingPlan.build(compiled.drug_names, schedule, t0, t_end)
-    sol = solve(Problem(compiled, plan, P, Y0, te), opts, parallel=bool(parallel))
+    if regimen.rules:  # the rules in array form; each patient switches them on its own trajectory
+        rules = RulePlan.build(compiled, regimen, t0, t_end)
+        problem = Problem(compiled, rules.dosing, P, Y0, te, rules)
+    else:
+        problem = Problem(compiled, DosingPlan.build(compiled.drug_names, schedule, t0, t_end), P, Y0, te)
+    sol = solve(problem, opts, parallel=bool(parallel))
     if on_error == "raise":
         sol.raise_first_failure(compiled, lambda j: f" (params row {j})")
     ys = sol.y
