@@ -54,10 +54,10 @@ def test_compiled_engine_is_used_when_numba_is_available(logistic):
         pytest.skip("numba not installed")
     import warnings
 
-    import tumordyn._fit as fitmod
+    from tumordyn._fast import CompiledEngine
 
     calls = []
-    original = fitmod._Problem._compiled_preds
+    original = CompiledEngine.solve
 
     def spy(self, *args, **kwargs):
         calls.append(1)
@@ -67,9 +67,10 @@ def test_compiled_engine_is_used_when_numba_is_available(logistic):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(fitmod._Problem, "_compiled_preds", spy)
+            mp.setattr(CompiledEngine, "solve", spy)
             res = td.fit(logistic, df, free=["r", "K"], scale="linear", solver="auto")
     assert calls, "the compiled engine was never called"
+    assert res.engine == "dopri5"
     assert res.params["r"].value == pytest.approx(0.6, rel=1e-5)
 
 
@@ -203,7 +204,7 @@ def test_plain_arrays_and_no_mutation(logistic):
 def test_any_lmfit_method(logistic):
     df = logistic_df({"A": (10.0, 0.6, 800.0)})
     for method in ("leastsq", "nelder"):
-        res = td.fit(logistic, df, free=["r"], params={"K": 800.0}, method=method)
+        res = td.fit(logistic, df, free=["r"], params={"K": 800.0}, optimizer=method)
         assert res.params["r"].value == pytest.approx(0.6, rel=1e-3)
 
 
@@ -345,8 +346,8 @@ def test_missing_columns_and_types(logistic, good):
         td.fit(logistic, good, free=["r"], scale="log10")
     with pytest.raises(TypeError, match="Model"):
         td.fit("logistic", good, free=["r"])
-    with pytest.raises(SpecificationError, match="unknown lmfit `method` 'levenberg'"):
-        td.fit(logistic, good, free=["r"], method="levenberg")
+    with pytest.raises(SpecificationError, match="unknown lmfit `optimizer` 'levenberg'"):
+        td.fit(logistic, good, free=["r"], optimizer="levenberg")
 
 
 def test_bounds(logistic, good):

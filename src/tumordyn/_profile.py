@@ -231,7 +231,7 @@ def profile_likelihood(
     """
     from scipy.stats import chi2
 
-    from ._fit import FitResult, _run
+    from ._fit import FitResult, run_minimizer
 
     if not isinstance(result, FitResult):
         raise TypeError(f"`result` must be a FitResult from tumordyn.fit, got {type(result).__name__}")
@@ -291,7 +291,7 @@ def profile_likelihood(
         if len(fitted) == 1:
             return delta(float(np.sum(problem.residual(pars) ** 2))), start
         before = problem.n_failed
-        sub = _run(problem, pars, result.method, dict(fit_kws))
+        sub = run_minimizer(problem, pars, result.optimizer, dict(fit_kws))
         return delta(sub.chisqr), (sub.params if problem.n_failed == before else start)
 
     profiles = {}
