@@ -29,7 +29,7 @@ import warnings
 import re
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -123,7 +123,7 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         )
     if len(df) == 0:
         raise SpecificationError("`data` has no rows")
-    out = pd.DataFrame(index=df.index)
+    out: dict[str, Any] = {}  # the clean columns, made into one DataFrame at the end
     subj = df["subject"]
     bad = subj.isna().to_numpy()
     if bad.any():
@@ -142,9 +142,9 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
                 "it must be a finite number"
             )
         out[col] = vals
-    if "sigma" in out.columns and np.any(out["sigma"].to_numpy() <= 0):
-        i = int(np.argmax(out["sigma"].to_numpy() <= 0))
-        raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: sigma must be > 0, got {out['sigma'].iloc[i]}")
+    if "sigma" in out and np.any(out["sigma"] <= 0):
+        i = int(np.argmax(out["sigma"] <= 0))
+        raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: sigma must be > 0, got {out['sigma'][i]}")
     obs = df["observable"]
     known = set(quantities)
     for i, name in enumerate(obs):
@@ -160,17 +160,17 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
             raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, got NaN")
         out["censored"] = cens.astype(bool)
     else:
-        out["censored"] = False
+        out["censored"] = np.zeros(len(df), dtype=bool)
     if scale == "log":
-        bad = out["value"].to_numpy() <= 0
+        bad = out["value"] <= 0
         if bad.any():
             i = int(np.argmax(bad))
             raise SpecificationError(
-                f"`data` {_row_name(df.index[i], i)}: value {out['value'].iloc[i]} of {out['observable'].iloc[i]!r} "
+                f"`data` {_row_name(df.index[i], i)}: value {out['value'][i]} of {out['observable'].iloc[i]!r} "
                 "is not positive, which the log scale cannot take; use scale='linear', or mark it censored "
                 "at the detection limit"
             )
-    return out
+    return pd.DataFrame(out, index=df.index)
 
 
 def _check_scale(scale: str) -> str:
@@ -295,6 +295,16 @@ class _Subject:
     ob_ti: np.ndarray
     ob_qi: np.ndarray  # ... and observable index
     problems: dict[int, Problem]  # solve problems by number of copies, refilled per evaluation
+    _obs: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+    def obs_index(self, B: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For ``B`` copies, flattened over (copy, observable row): copy, time index, observable index, position."""
+        idx = self._obs.get(B)
+        if idx is None:
+            m = self.ob.size
+            idx = self._obs[B] = (np.repeat(np.arange(B), m), np.tile(self.ob_ti, B), np.tile(self.ob_qi, B),
+                                  np.arange(B * m))
+        return idx
 
 
 class _Problem:
@@ -425,19 +435,6 @@ class _Problem:
         self.n_solves = 0
         self._subject_arrays()
         self.set_solver(solver)
-        if len(self._engines) > 1:
-            try:  # one trial solve at the start values: any problem other than a failed solve -> LSODA
-                self._solve_subject(0, self._subject_problem(0, self.P0[:, :1].T, self.Y00[:, :1].T))
-            except SolverError:
-                pass
-            except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
-                warnings.warn(
-                    f"the {self.engine} fit engine is unavailable ({type(err).__name__}: {err}); fitting with "
-                    f"scipy's LSODA instead (slower, same optimum)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                self._engine = len(self._engines) - 1
 
     # -- integration -----------------------------------------------------------------
     def _subject_arrays(self) -> None:
@@ -517,15 +514,10 @@ class _Problem:
         out[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
         if sub.ob.size:
             c = self.compiled
-            m = sub.ob.size
-            Y2 = y[:, sub.ob_ti, :].reshape(B * m, c.n_states).T
-            P2 = np.repeat(prob.params, m, axis=0).T
-            U2 = np.tile(sol.u[sub.ob_ti], (B, 1)).T
-            T2 = np.tile(sub.t_eval[sub.ob_ti], B)
+            rep, ti, qq, cols = sub.obs_index(B)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(T2, Y2, P2, U2), dtype=float)
-            obs = np.broadcast_to(obs, (len(c.observable_names), B * m))
-            out[:, sub.ob] = obs[np.tile(sub.ob_qi, B), np.arange(B * m)].reshape(B, m)
+                obs = np.asarray(c.observe(sub.t_eval[ti], y[rep, ti].T, prob.params[rep].T, sol.u[ti].T), dtype=float)
+            out[:, sub.ob] = np.broadcast_to(obs, (len(c.observable_names), cols.size))[qq, cols].reshape(B, -1)
         return out
 
     def _with_switch(self, compute: Any) -> Any:
@@ -581,6 +573,25 @@ class _Problem:
         r = (self._transform(pred) - self.target) * self.scale_factor
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
+
+    def start_predictions(self, params: Mapping[str, Any]) -> np.ndarray:
+        """:meth:`predictions` at the start values; an engine that fails other than by a failed solve (the
+        compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`."""
+        try:
+            return self.predictions(params)
+        except SolverError:
+            raise
+        except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
+            if self._engine + 1 >= len(self._engines):
+                raise
+            warnings.warn(
+                f"the {self.engine} fit engine is unavailable ({type(err).__name__}: {err}); fitting with "
+                "scipy's LSODA instead (slower, same optimum)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._engine = len(self._engines) - 1
+            return self.predictions(params)
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
@@ -869,7 +880,7 @@ def fit(
             "at least one more point than free parameters is needed"
         )
     try:
-        problem.predictions(pars)
+        problem.start_predictions(pars)
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
