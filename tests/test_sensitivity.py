@@ -17,8 +17,8 @@ def test_forward_matches_finite_differences_kuznetsov():
     m = td.models.kuznetsov1994()
     for statistic in ("final", "auc"):
         fwd = td.sensitivity(m, readout="T", t_end=60.0, statistic=statistic)
-        fd = td.sensitivity(m, readout="T", t_end=60.0, statistic=statistic, method="finite-difference")
-        assert fwd.method == "forward" and fd.method == "finite-difference"
+        fd = td.sensitivity(m, readout="T", t_end=60.0, statistic=statistic, algorithm="finite-difference")
+        assert fwd.algorithm == "forward" and fd.algorithm == "finite-difference"
         assert fwd.value == pytest.approx(fd.value, rel=1e-7)
         np.testing.assert_allclose(fwd.derivatives, fd.derivatives, rtol=2e-4)
         np.testing.assert_allclose(fwd.elasticities, fd.elasticities, rtol=2e-4, atol=1e-7)
@@ -55,7 +55,7 @@ def test_infusion_and_callable_readout():
     m = td.models.one_compartment_pk()
     sched = td.Schedule.infusion("drug", 20.0, 0.5, 2.5) + td.Schedule.at("drug", 30.0, [1.0])
     fwd = td.sensitivity(m, sched, readout="C", t_end=3.0)
-    fd = td.sensitivity(m, sched, readout="C", t_end=3.0, method="finite-difference")
+    fd = td.sensitivity(m, sched, readout="C", t_end=3.0, algorithm="finite-difference")
     np.testing.assert_allclose(fwd.derivatives, fd.derivatives, rtol=1e-5)
     assert fwd.elasticity["V"] == pytest.approx(-1.0, rel=1e-7)  # C is proportional to 1/V
 
@@ -63,7 +63,7 @@ def test_infusion_and_callable_readout():
         return float(traj["C"].max())
 
     sc = td.sensitivity(m, sched, readout=peak, t_end=3.0, parameters=["V"])
-    assert sc.method == "finite-difference" and sc.statistic == "callable" and sc.readout == "peak"
+    assert sc.algorithm == "finite-difference" and sc.statistic == "callable" and sc.readout == "peak"
     assert sc.parameters == ("V",)
     assert sc.elasticity["V"] == pytest.approx(-1.0, rel=1e-4)
 
@@ -91,7 +91,7 @@ def test_sensitivity_bad_input():
     with pytest.raises(td.SpecificationError, match="statistic"):
         td.sensitivity(m, readout="T", t_end=10.0, statistic="max")
     with pytest.raises(td.SpecificationError, match="finite differences"):
-        td.sensitivity(m, readout=lambda tr: 1.0, t_end=10.0, method="forward")
+        td.sensitivity(m, readout=lambda tr: 1.0, t_end=10.0, algorithm="forward")
     with pytest.raises(TypeError, match="readout"):
         td.sensitivity(m, readout=3, t_end=10.0)
     with pytest.raises(td.SpecificationError, match="outside its bounds"):
