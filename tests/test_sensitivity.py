@@ -98,3 +98,26 @@ def test_sensitivity_bad_input():
         td.sensitivity(m, readout="T", t_end=10.0, params={"a": 50.0})
     with pytest.raises(td.UnknownNameError):
         td.sensitivity(td.models.one_compartment_pk(), td.Schedule.at("aspirin", 1.0, [0.0]), readout="C", t_end=1.0)
+
+
+def test_solver_object_is_honoured_and_method_is_a_deprecated_alias():
+    m = td.models.one_compartment_pk()
+    sched = td.Schedule.at("drug", 100.0, [0.0, 1.0])
+    base = td.sensitivity(m, sched, readout="C", t_end=3.0)
+    tight = td.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(method="BDF", rtol=1e-11))
+    loose = td.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(method="RK23", rtol=1e-3))
+    np.testing.assert_allclose(tight.derivatives, base.derivatives, rtol=1e-6)
+    assert not np.array_equal(loose.derivatives, tight.derivatives)  # the settings reach the integrator
+    np.testing.assert_allclose(loose.derivatives, tight.derivatives, rtol=1e-2)
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        old = td.sensitivity(m, sched, readout="C", t_end=3.0, method="finite-difference")
+    new = td.sensitivity(m, sched, readout="C", t_end=3.0, algorithm="finite-difference")
+    np.testing.assert_array_equal(old.derivatives, new.derivatives)
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        assert new.method == "finite-difference"
+    with pytest.raises(td.SpecificationError, match="not both"):
+        td.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(), rtol=1e-8)
+    with pytest.raises(td.UnknownNameError, match="nope"):
+        td.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(atol={"nope": 1.0}))
+    with pytest.raises(td.SpecificationError, match="algorithm"):
+        td.sensitivity(m, sched, readout="C", t_end=3.0, algorithm="adjoint")

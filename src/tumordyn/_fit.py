@@ -24,6 +24,7 @@ letter, digit or underscore replaced by ``_`` (``"P-01"`` → ``P_01``).
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 import re
@@ -478,6 +479,13 @@ class _Problem:
         else:
             self._engines = [(solver.method, ScipyEngine(solver.method, joint=True).solve, opts)]
         self._engine = 0
+
+    def with_solver(self, solver: Solver) -> _Problem:
+        """A copy of this problem integrated with other solver settings (for refits, e.g. profiles)."""
+        other = copy.copy(self)
+        other._sub = [replace(sub, problems={}, _obs={}) for sub in self._sub]
+        other.set_solver(solver)
+        return other
 
     @property
     def engine(self) -> str:
