@@ -423,13 +423,18 @@ def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions) ->
     atol = np.repeat(opts.atol, B)
     clip = np.repeat(nonneg, B)
 
+    last: list[Any] = [None, None]  # the inputs of the current segment and their (n_drugs, B) matrix
+
+    def inputs(u: np.ndarray) -> np.ndarray:
+        if last[0] is not u:  # u is one array per segment: the matrix is built once per segment
+            last[0], last[1] = u, np.repeat(u[:, None], B, axis=1)
+        return last[1]
+
     def fun(t: float, z: np.ndarray, u: np.ndarray) -> np.ndarray:
-        U = np.broadcast_to(u[:, None], (u.size, B))
-        return np.asarray(rhs(t, z.reshape(n, B), P, U), dtype=float).reshape(-1)
+        return np.asarray(rhs(t, z.reshape(n, B), P, inputs(u)), dtype=float).reshape(-1)
 
     def jfun(t: float, z: np.ndarray, u: np.ndarray) -> np.ndarray:
-        U = np.broadcast_to(u[:, None], (u.size, B))
-        jb = np.asarray(jac(t, z.reshape(n, B), P, U), dtype=float)  # (n, n, B)
+        jb = np.asarray(jac(t, z.reshape(n, B), P, inputs(u)), dtype=float)  # (n, n, B)
         out = np.zeros((n, B, n, B))
         out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
         return out.reshape(n * B, n * B)
