@@ -2,15 +2,18 @@
 
 Data flow: a tidy table of observations (``subject, time, observable, value``,
 optional ``sigma`` and ``censored``) is checked once and turned into index
-arrays; the model's compiled right-hand side (``model.compiled``) is reused for
-every residual call; all subjects are integrated *together* as one batch (the
-generated code works on state matrices of shape ``(n_states, B)``), exactly at
-every dose, and only at the observation times.
+arrays; each subject's dosing plan (:class:`~tumordyn._dosing.DosingPlan`),
+output times and solve problems are built once per fit; every residual call
+integrates each subject through the one solve layer (:func:`tumordyn._integrate.solve`
+or :class:`~tumordyn._scipy_engine.ScipyEngine`), exactly at every dose, and only at
+the subject's observation times. Engine switches are decided on
+:class:`~tumordyn.errors.SolverStatus` codes.
 
-Leastsq-type methods get a Jacobian by *internal numerical differentiation*:
-the unperturbed subjects and one perturbed copy per free parameter are
-integrated in the same batch, so they share one step-size sequence and the
-finite differences are free of integrator noise.
+Leastsq-type optimizers get a Jacobian by *internal numerical differentiation*:
+per subject, the unperturbed copy and one perturbed copy per free parameter that
+concerns it are integrated in the same call (on a scipy method as one system, so
+they share one step-size sequence and the finite differences are free of integrator
+noise).
 
 Parameter naming in the lmfit :class:`~lmfit.Parameters`:
 
@@ -40,7 +43,7 @@ from ._integrate import solve
 from ._schedule import Schedule
 from ._scipy_engine import ScipyEngine
 from ._simulate import SolverStats
-from ._solve import BATCH_METHOD, COMPILED_METHOD, Problem, Solution, Solver, SolverOptions
+from ._solve import BATCH_METHOD, COMPILED_METHOD, Problem, Solution, Solver
 from .errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -48,7 +51,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ._compile import CompiledModel
     from ._model import Model
     from ._trajectory import Trajectory
 
@@ -848,8 +850,6 @@ def fit(
     >>> round(res.params["r"].value, 4), round(res.params["K"].value, 1)
     (0.6, 800.0)
     """
-    import lmfit
-
     from ._model import Model
 
     if not isinstance(model, Model):
