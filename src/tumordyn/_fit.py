@@ -467,19 +467,19 @@ class _Problem:
         c = self.compiled
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
-        lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve, replace(opts, method="LSODA"))
+        lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
         if solver.method in ("auto", COMPILED_METHOD):
             if numba_available():
-                self._engines = [(COMPILED_METHOD, solve, replace(opts, method=COMPILED_METHOD)), lsoda]
+                self._engines = [(COMPILED_METHOD, None, replace(opts, method=COMPILED_METHOD)), lsoda]
             elif solver.method == COMPILED_METHOD:
                 raise SpecificationError("solver method 'dopri5' needs numba (pip install 'tumordyn[fast]'); use "
                                          "'auto' or 'LSODA'")
             else:
                 self._engines = [lsoda]
         elif solver.method == BATCH_METHOD:
-            self._engines = [(BATCH_METHOD, solve, opts), lsoda]
+            self._engines = [(BATCH_METHOD, None, opts), lsoda]
         else:
-            self._engines = [(solver.method, ScipyEngine(solver.method, joint=True).solve, opts)]
+            self._engines = [(solver.method, ScipyEngine(solver.method, joint=True).solve_many, opts)]
         self._engine = 0
 
     def with_solver(self, solver: Solver) -> _Problem:
@@ -501,22 +501,32 @@ class _Problem:
         prob = cache.get(B)
         if prob is None:
             sub = self._sub[j]
-            prob = cache[B] = Problem(self.compiled, sub.plan, params, y0, sub.t_eval)
+            prob = cache[B] = Problem(self.compiled, sub.plan, np.array(params), np.array(y0), sub.t_eval)  # own buffers
         else:
             prob.params[...] = params
             prob.y0[...] = y0
         return prob
 
-    def _solve_subject(self, j: int, prob: Problem) -> np.ndarray:
-        """Predictions of subject ``j``'s rows by every row of ``prob``, shape ``(B, n_rows)``.
+    def _solve_subjects(self, probs: list[Problem]) -> list[np.ndarray]:
+        """Predictions of subject ``j``'s rows by every row of ``probs[j]``, each of shape ``(B_j, n_rows_j)``.
 
+        The compiled and batch engines go through :func:`~tumordyn._integrate.solve` one subject at a
+        time; a scipy method integrates all subjects as one system (``ScipyEngine.solve_many``).
         Raises the :class:`SolverError` of the first failed copy (its status decides an engine switch).
         """
         self.n_solves += 1
-        _, run, opts = self._engines[self._engine]
-        sol: Solution = run(prob, opts)
-        if sol.status.any():
-            sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+        _, run_many, opts = self._engines[self._engine]
+        out = []
+        sols = run_many(probs, opts) if run_many is not None else None
+        for j, prob in enumerate(probs):
+            sol: Solution = sols[j] if sols is not None else solve(prob, opts)
+            if sol.status.any():
+                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+            out.append(self._read(j, prob, sol))
+        return out
+
+    def _read(self, j: int, prob: Problem, sol: Solution) -> np.ndarray:
+        """The values of subject ``j``'s rows in ``sol`` (states, or observables computed here)."""
         sub = self._sub[j]
         y = sol.y
         B = y.shape[0]
@@ -609,8 +619,9 @@ class _Problem:
 
         def compute() -> np.ndarray:
             pred = np.empty(self.target.size)
-            for j, sub in enumerate(self._sub):
-                pred[sub.rows] = self._solve_subject(j, self._subject_problem(j, P[:, j:j + 1].T, Y0[:, j:j + 1].T))[0]
+            probs = [self._subject_problem(j, P[:, j:j + 1].T, Y0[:, j:j + 1].T) for j in range(len(self._sub))]
+            for sub, pj in zip(self._sub, self._solve_subjects(probs)):
+                pred[sub.rows] = pj[0]
             return pred
 
         return self._with_switch(compute)
@@ -652,14 +663,17 @@ class _Problem:
 
         def compute() -> np.ndarray:
             J = np.zeros((self.target.size, len(names)))
-            for j, sub in enumerate(self._sub):
+            probs = []
+            for j in range(len(self._sub)):
                 ks = ks_of[j]
                 Pj = np.repeat(P[:, j][None, :], 1 + ks.size, axis=0)
                 Yj = np.repeat(Y0[:, j][None, :], 1 + ks.size, axis=0)
                 for r, k in enumerate(ks.tolist(), start=1):
                     v = var[k]
                     (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
-                pred = self._solve_subject(j, self._subject_problem(j, Pj, Yj))
+                probs.append(self._subject_problem(j, Pj, Yj))
+            for j, (sub, pred) in enumerate(zip(self._sub, self._solve_subjects(probs))):
+                ks = ks_of[j]
                 R = self._rows_residual(pred, sub.rows)
                 J[np.ix_(sub.rows, ks)] = ((R[1:] - R[0]) / steps[ks][:, None]).T
             return J

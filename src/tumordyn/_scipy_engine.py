@@ -11,7 +11,7 @@ adaptive-rule path (:mod:`tumordyn._rules`).
 from __future__ import annotations
 
 from dataclasses import replace
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,10 @@ from ._negative import NEGATIVE_SLACK
 from ._solve import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
 from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
 
+from ._dosing import DosingPlan
+
 if TYPE_CHECKING:
     from ._compile import CompiledModel
-    from ._dosing import DosingPlan
 
 __all__ = [
     "ScipyEngine",
@@ -33,6 +34,7 @@ __all__ = [
     "integrate_plan",
     "model_system",
     "joint_system",
+    "stack_plans",
     "solve_segment",
     "check_segment",
     "euler_step",
@@ -407,27 +409,36 @@ def integrate(
     return integrate_plan(model_system(compiled, p, opts), plan, y0, t_eval, opts)
 
 
-def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions) -> PlanSystem:
+def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions,
+                 group: np.ndarray | None = None) -> PlanSystem:
     """``B`` patients (columns of ``P``, shape ``(n_params, B)``) as one system of ``n_states * B`` components.
 
     Component ``i * B + b`` is state ``i`` of patient ``b``. One integration of the joint system
     gives every patient the same step-size sequence: differences between patients (e.g. finite
     differences of a fit's Jacobian) are then free of integrator noise.
+
+    With ``group`` (shape ``(B,)``, values ``0..K-1``) patient ``b`` follows plan ``group[b]`` of a
+    plan made by :func:`stack_plans` from ``K`` plans: its inputs and bolus amounts are the drug
+    columns ``group[b] * n_drugs + d``.
     """
     rhs, jac = compiled.rhs, compiled.jac
     n = compiled.n_states
+    nd = compiled.n_drugs
     B = P.shape[1]
     cols = np.arange(B)
+    group = np.zeros(B, dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+    K = int(group.max()) + 1 if B else 1
+    members = [np.flatnonzero(group == k) for k in range(K)]
+    P_of = [np.ascontiguousarray(P[:, m]) for m in members]
     nonneg = compiled.nonnegative
     names = compiled.state_names
     atol = np.repeat(opts.atol, B)
     clip = np.repeat(nonneg, B)
-
     last: list[Any] = [None, None]  # the inputs of the current segment and their (n_drugs, B) matrix
 
     def inputs(u: np.ndarray) -> np.ndarray:
         if last[0] is not u:  # u is one array per segment: the matrix is built once per segment
-            last[0], last[1] = u, np.repeat(u[:, None], B, axis=1)
+            last[0], last[1] = u, np.ascontiguousarray(u.reshape(K, nd)[group].T)
         return last[1]
 
     def fun(t: float, z: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -441,10 +452,11 @@ def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions) ->
 
     def jump(z: np.ndarray, amounts: np.ndarray) -> None:
         Z = z.reshape(n, B)  # a view: written in place
-        for d in np.flatnonzero(amounts).tolist():
-            comp, inc = compiled.dose_jump(d, float(amounts[d]), P)
+        A = amounts.reshape(K, nd)
+        for k, d in zip(*np.nonzero(A)):
+            comp, inc = compiled.dose_jump(int(d), float(A[k, d]), P_of[k])
             if comp >= 0:
-                Z[comp] += inc
+                Z[comp, members[k]] += inc
 
     def check(seg: np.ndarray, times: np.ndarray) -> None:
         try:
@@ -461,6 +473,38 @@ def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions) ->
 
     return PlanSystem(fun, jfun, jump, check, clip, atol, f"model {compiled.model_name!r}",
                       lambda i: f"state {names[i // B]!r}")
+
+
+def stack_plans(plans: Sequence[DosingPlan]) -> DosingPlan:
+    """Several dosing plans with one start as one plan on the union of their breakpoints.
+
+    Drug column ``k * n_drugs + d`` of the result is drug ``d`` of ``plans[k]``: its bolus amounts
+    at plan ``k``'s breakpoints and the rates plan ``k`` has in force (after its ``t_end``, those in
+    force at its ``t_end``). The window ends at the latest ``t_end``. For :func:`joint_system` with
+    ``group``.
+
+    Raises
+    ------
+    SpecificationError
+        If the plans start at different times or have different drugs.
+    """
+    first = plans[0]
+    for p in plans[1:]:
+        if p.t0 != first.t0 or p.drug_names != first.drug_names:
+            raise SpecificationError("stack_plans: the plans must share t0 and drugs; got "
+                                     f"t0 {p.t0} vs {first.t0}, drugs {p.drug_names} vs {first.drug_names}")
+    nd = len(first.drug_names)
+    breaks = np.unique(np.concatenate([p.breaks for p in plans]))
+    bolus = np.zeros((breaks.size, nd * len(plans)))
+    rates = np.zeros((breaks.size, nd * len(plans)))
+    for k, p in enumerate(plans):
+        idx = np.clip(np.searchsorted(p.breaks, breaks, side="right") - 1, 0, p.breaks.size - 1)
+        rates[:, k * nd:(k + 1) * nd] = p.rates[idx]
+        at = np.isin(breaks, p.breaks)
+        bolus[at, k * nd:(k + 1) * nd] = p.bolus[np.searchsorted(p.breaks, breaks[at])]
+    names = tuple(f"{d}[{k}]" for k in range(len(plans)) for d in first.drug_names)
+    return DosingPlan(first.t0, max(p.t_end for p in plans), names, breaks, bolus, rates,
+                      sum(p.n_doses for p in plans))
 
 
 class ScipyEngine:
@@ -487,7 +531,7 @@ class ScipyEngine:
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
         """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`)."""
         if self.joint:
-            return self._solve_joint(problem, options)
+            return self._solve_joint([problem], options)[0]
         c = problem.compiled
         opts = replace(options, method=self.name)
         B = problem.n_patients
@@ -512,29 +556,51 @@ class ScipyEngine:
                         counts[:, 0], counts[:, 1], counts[:, 2], (self.name,) * B, problem.plan.n_segments,
                         problem.plan.n_doses, errors=tuple(errors))
 
-    def _solve_joint(self, problem: Problem, options: SolverOptions) -> Solution:
-        c = problem.compiled
+    def solve_many(self, problems: Sequence[Problem], options: SolverOptions) -> list[Solution]:
+        """Integrate several problems of one model (each with its own plan and output times).
+
+        With ``joint=True`` all their patients are integrated as one system on the union of the
+        plans' breakpoints (:func:`stack_plans`), so every patient shares one step-size sequence and
+        a multi-subject fit makes one ``solve_ivp`` call per segment; a failure is then every
+        patient's. Otherwise each problem is solved on its own.
+        """
+        if not self.joint:
+            return [self.solve(p, options) for p in problems]
+        return self._solve_joint(list(problems), options)
+
+    def _solve_joint(self, problems: list[Problem], options: SolverOptions) -> list[Solution]:
+        c = problems[0].compiled
         opts = replace(options, method=self.name)
-        B = problem.n_patients
         n = c.n_states
-        te = problem.t_eval
-        system = joint_system(c, np.ascontiguousarray(problem.params.T), opts)
-        status = np.zeros(B, dtype=np.int64)
-        t_reached = np.full(B, problem.plan.t_end)
-        bad_state = np.full(B, -1, dtype=np.int64)
-        counts = np.zeros((B, 3), dtype=np.int64)
+        sizes = [p.n_patients for p in problems]
+        B = sum(sizes)
+        plan = problems[0].plan if len(problems) == 1 else stack_plans([p.plan for p in problems])
+        group = np.repeat(np.arange(len(problems)), sizes)
+        P = np.ascontiguousarray(np.concatenate([p.params for p in problems]).T)
+        Y0 = np.concatenate([p.y0 for p in problems])
+        te = problems[0].t_eval if len(problems) == 1 else np.unique(np.concatenate([p.t_eval for p in problems]))
+        system = joint_system(c, P, opts, group)
+        status, t_reached, bad_state = 0, plan.t_end, -1
+        counts = (0, 0, 0)
         message = ""
         error: SolverError | None = None
         try:
-            zs, counters = integrate_plan(system, problem.plan, problem.y0.T.reshape(-1), te, opts)
+            zs, counts = integrate_plan(system, plan, Y0.T.reshape(-1), te, opts)
             ys = zs.reshape(te.size, n, B).transpose(2, 0, 1)
-            counts[:] = counters  # one joint solve: its counts, reported for every patient
         except SolverError as err:
             ys = np.full((B, te.size, n), np.nan)
-            status[:] = int(err.status)
-            t_reached[:] = err.t
-            bad_state[:] = err.state_index
+            status, t_reached, bad_state = int(err.status), err.t, err.state_index
             message, error = err.solver_message, err
-        return Solution(te, ys, problem.plan.rates_at(te), status, t_reached, bad_state, (message,) * B,
-                        counts[:, 0], counts[:, 1], counts[:, 2], (self.name,) * B, problem.plan.n_segments,
-                        problem.plan.n_doses, errors=(error,) * B)
+        out = []
+        start = 0
+        for p, b in zip(problems, sizes):
+            ti = np.searchsorted(te, p.t_eval)
+            y = ys[start:start + b][:, ti]
+            start += b
+            one = np.ones(b, dtype=np.int64)
+            # one joint solve: its counts are reported for every patient
+            out.append(Solution(p.t_eval, y, p.plan.rates_at(p.t_eval), one * status,
+                                np.full(b, p.plan.t_end if status == 0 else t_reached), one * bad_state,
+                                (message,) * b, one * counts[0], one * counts[1], one * counts[2], (self.name,) * b,
+                                p.plan.n_segments, p.plan.n_doses, errors=(error,) * b))
+        return out
