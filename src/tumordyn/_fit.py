@@ -1190,7 +1190,7 @@ class FitResult:
         t_eval : sequence of float, optional
             Output times (days) within ``[t0, t_end]``; default a fine grid.
         """
-        from ._simulate import _check_t_eval
+        from ._simulate import check_t_eval
         from ._trajectory import Trajectory
 
         p = self._problem
@@ -1202,7 +1202,7 @@ class FitResult:
         t_end = finite_value(t_end, "`t_end`")
         if t_end <= p.t0:
             t_end = p.t0 + 1.0
-        te = _check_t_eval(t_eval, p.t0, t_end)
+        te = check_t_eval(t_eval, p.t0, t_end)
         sched = p.schedules[subject]
         c = p.compiled
         plan = DosingPlan.build(c.drug_names, sched, p.t0, t_end)

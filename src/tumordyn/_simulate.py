@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ._model import Model
     from ._trajectory import Trajectory
 
-__all__ = ["simulate", "simulate_batch", "SolverStats", "METHODS", "default_times", "make_solver"]
+__all__ = ["simulate", "simulate_batch", "SolverStats", "METHODS", "default_times", "make_solver", "check_t_eval"]
 
 #: Integration methods: scipy's ``solve_ivp`` methods.
 METHODS = SCIPY_METHODS
@@ -92,7 +92,16 @@ def _check_window(t0: Any, t_end: Any) -> tuple[float, float]:
     return t0, t_end
 
 
-def _check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
+def check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
+    """Output times (days) as a sorted float array within ``[t0, t_end]``; ``None`` gives :func:`default_times`.
+
+    Raises
+    ------
+    TypeError
+        If ``t_eval`` is not a sequence of numbers.
+    SpecificationError
+        For an empty, non-finite, unsorted or out-of-window ``t_eval`` (the entry is named).
+    """
     if t_eval is None:
         return default_times(t0, t_end)
     try:
@@ -112,6 +121,9 @@ def _check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
             f"`t_eval` must lie within [t0, t_end] = [{t0}, {t_end}] days; got [{te[0]}, {te[-1]}]"
         )
     return te
+
+
+_check_t_eval = check_t_eval  # the former private name (kept for callers on other branches)
 
 
 def make_solver(solver: Solver | None, *, method: str | None = None, rtol: float | None = None,
@@ -244,7 +256,7 @@ def simulate(
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
     if regimen.rules:
         regimen.validate(model, t_end=t_end, t0=t0)
-    te = _check_t_eval(t_eval, t0, t_end)
+    te = check_t_eval(t_eval, t0, t_end)
     p = compiled.param_vector(params)
     y0 = compiled.initial_vector(initial)
     opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
@@ -431,7 +443,7 @@ def simulate_batch(
     t0, t_end = _check_window(t0, t_end)
     compiled = model.compiled
     check_schedule(compiled, schedule, t0=t0, t_end=t_end, where=f"model {model.name!r}")
-    te = _check_t_eval(t_eval, t0, t_end)
+    te = check_t_eval(t_eval, t0, t_end)
     P = _batch_params(compiled, params)  # noqa: N806
     Y0 = _batch_initial(compiled, initial, P.shape[0])  # noqa: N806
     opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step, max_steps=max_steps,
