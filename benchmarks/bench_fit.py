@@ -9,7 +9,7 @@ The hand-written fit has a plain Python right-hand side, one ``solve_ivp``
 last line) it integrates with the numba-compiled Dormand–Prince loop of
 ``tumordyn._fast``, all copies of a subject (base and finite-difference
 perturbations) in one compiled call; with ``solver="LSODA"`` (also printed) it
-integrates each subject's base and perturbed copies as one LSODA system.
+integrates all subjects and perturbed copies as one LSODA system.
 The numba compilation (once per model structure, cached) is done in a warm-up
 run outside the timing; times are the best of 5 runs.
 
@@ -111,7 +111,7 @@ def main(repeat: int = 5) -> None:
     chi_rel = abs(res.chisqr - ref.chisqr) / ref.chisqr
     print(f"data: {data['subject'].nunique()} subjects x {len(TIMES)} points, 5 free parameters")
     print(f"tumordyn.fit (compiled dopri5): {t_td * 1e3:8.1f} ms  nfev={res.lmfit_result.nfev:4d} chisqr={res.chisqr:.8g}")
-    print(f"tumordyn.fit, solver='LSODA' (joint scipy path per subject): {t_lsoda * 1e3:8.1f} ms  "
+    print(f"tumordyn.fit, solver='LSODA' (joint scipy path): {t_lsoda * 1e3:8.1f} ms  "
           f"nfev={res_lsoda.lmfit_result.nfev:4d} chisqr={res_lsoda.chisqr:.8g}  speedup={t_hand / t_lsoda:.1f}")
     print(f"hand-written : {t_hand * 1e3:8.1f} ms  nfev={ref.nfev:4d} chisqr={ref.chisqr:.8g}")
     for n in names:

@@ -11,9 +11,9 @@ the subject's observation times. Engine switches are decided on
 
 Leastsq-type optimizers get a Jacobian by *internal numerical differentiation*:
 per subject, the unperturbed copy and one perturbed copy per free parameter that
-concerns it are integrated in the same call (on a scipy method as one system, so
-they share one step-size sequence and the finite differences are free of integrator
-noise).
+concerns it are integrated in the same call (on a scipy method all subjects and copies
+as one system, so they share one step-size sequence and the finite differences are
+free of integrator noise).
 
 Parameter naming in the lmfit :class:`~lmfit.Parameters`:
 
@@ -459,8 +459,8 @@ class _Problem:
 
         ``"auto"``/``"dopri5"``: the compiled engine, then (for the rest of the fit, on a
         :data:`_SWITCH_STATUSES` status) LSODA; ``"batch"``: the numpy Dormand–Prince engine, then
-        LSODA; a scipy method: that method. Scipy methods integrate each subject's copies (base
-        and finite-difference perturbations) as one system, so they share one step-size sequence.
+        LSODA; a scipy method: that method. Scipy methods integrate all subjects and their copies
+        (base and finite-difference perturbations) as one system, so they share one step-size sequence.
         """
         from ._fast import numba_available
 
@@ -520,7 +520,7 @@ class _Problem:
         sols = run_many(probs, opts) if run_many is not None else None
         for j, prob in enumerate(probs):
             sol: Solution = sols[j] if sols is not None else solve(prob, opts)
-            if sol.status.any():
+            if np.any(sol.status != SolverStatus.OK):
                 sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
             out.append(self._read(j, prob, sol))
         return out
@@ -552,7 +552,7 @@ class _Problem:
                     self._engine = engine + 1
                     continue
                 raise
-        return compute()
+        raise AssertionError("unreachable: the last engine either returns or raises")
 
     # -- lmfit parameters ------------------------------------------------------------
     def make_params(self) -> lmfit.Parameters:
@@ -809,8 +809,8 @@ def fit(
         compiled Dormand–Prince engine when numba is installed, switching to LSODA for the rest of
         the fit if it reports the problem stiff or runs out of steps (a step budget of
         :data:`COMPILED_MAX_STEPS` per subject and solve when the settings come as keywords);
-        LSODA without numba. A scipy method (``"LSODA"``, ``"BDF"``, ...) integrates each
-        subject's base and perturbed copies as one system.
+        LSODA without numba. A scipy method (``"LSODA"``, ``"BDF"``, ...) integrates all
+        subjects and their perturbed copies as one system.
     rtol : float, optional
         Relative ODE tolerance when ``solver`` is not a :class:`~tumordyn.Solver` (default 1e-8,
         tighter than for plain simulation).
