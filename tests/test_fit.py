@@ -450,11 +450,19 @@ def test_solver_object_is_honoured(tumor):
     assert tight.trajectory("A").stats.method == "LSODA"
 
 
-def test_explicit_engine_out_of_steps_switches_to_lsoda_on_status(logistic):
-    df = logistic_df({"A": (10.0, 0.6, 800.0)})
-    res = td.fit(logistic, df, free=["r", "K"], solver=td.Solver(method="batch", rtol=1e-8, max_steps=3))
-    assert res.engine == "LSODA"  # the batch engine reported TOO_MANY_STEPS
+@pytest.mark.parametrize("method", ["batch", "dopri5"])
+def test_explicit_engine_out_of_steps_switches_to_lsoda_on_status(logistic, method):
+    from tumordyn._fast import numba_available
+
+    if method == "dopri5" and not numba_available():
+        pytest.skip("numba not installed")
+    df = logistic_df({"A": (10.0, 0.6, 800.0), "B": (10.0, 0.6, 800.0)}, times=np.arange(0.0, 20.0, 1.5))
+    res = td.fit(logistic, df, free=["r", "K"], solver=td.Solver(method=method, rtol=1e-8, max_steps=3))
+    assert res.engine == "LSODA"  # the explicit engine reported TOO_MANY_STEPS
+    assert res.n_failed_solves == 0  # the switch redoes the evaluation: no penalised residuals
     assert res.params["r"].value == pytest.approx(0.6, rel=1e-6)
+    ample = td.fit(logistic, df, free=["r", "K"], solver=td.Solver(method=method, rtol=1e-8))
+    assert ample.engine == method
 
 
 def test_bad_solver_settings_raise_library_errors(logistic):
