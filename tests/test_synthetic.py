@@ -125,3 +125,5 @@ def test_solver_is_honoured_and_checked(logistic):
     np.testing.assert_allclose(a["true_value"], b["true_value"], rtol=1e-2)
     with pytest.raises(SpecificationError, match="not both"):
         td.synthetic_data(logistic, None, T, "N", solver=td.Solver(), rtol=1e-6)
+    with pytest.raises(TypeError, match="Solver"):
+        td.synthetic_data(logistic, None, T, "N", solver="LSODA")

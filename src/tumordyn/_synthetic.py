@@ -88,9 +88,10 @@ def synthetic_data(
     t0 : float
         Start of simulation (days).
     solver : Solver, optional
-        How to integrate (as for :func:`~tumordyn.simulate`); default ``td.Solver(rtol=1e-8)``.
+        How to integrate (as for :func:`~tumordyn.simulate`); default
+        ``td.Solver(method="LSODA", rtol=1e-8)``.
     rtol : float, optional
-        Relative ODE tolerance, shorthand for ``solver=td.Solver(rtol=rtol)`` (default 1e-8).
+        Relative ODE tolerance, shorthand for ``solver=td.Solver(method="LSODA", rtol=rtol)`` (default 1e-8).
 
     Returns
     -------
@@ -132,7 +133,11 @@ def synthetic_data(
         raise SpecificationError(f"`sigma` must be >= 0, got {sigma}")
     t0 = finite_value(t0, "`t0`")
     c = model.compiled
-    opts = make_solver(solver, rtol=1e-8 if solver is None and rtol is None else rtol).options(c)
+    if solver is None:  # the default: LSODA at rtol 1e-8 (as before the solve layer)
+        solver = make_solver(None, method="LSODA", rtol=1e-8 if rtol is None else rtol)
+    else:  # a Solver, and not also rtol (TypeError / SpecificationError otherwise)
+        solver = make_solver(solver, rtol=rtol)
+    opts = solver.options(c)
     quantities = c.state_names + c.observable_names
     obs = [observables] if isinstance(observables, str) else list(observables)
     if not obs:
