@@ -8,24 +8,24 @@ The public surface is deliberately small; everything is built and passed explici
 
 from . import errors, models
 from . import io  # model files and SBML; libsbml is imported only when SBML is used
-from ._model import Drug, Model, Module, Observable, Parameter, Process, State, compose
-from ._schedule import Dose, Infusion, Schedule
-from ._rules import AdaptiveRule, Regimen, RuleEvent
+from .spec import Drug, Model, Module, Observable, Parameter, Process, State, compose
+from .dosing import Dose, Infusion, Schedule
+from .dosing import AdaptiveRule, Regimen, RuleEvent
 from . import readouts, regimens
-from ._compare import Comparison, compare
+from .comparison import Comparison, compare
 from .readouts import ScanPlan
-from ._search import SearchResult, search_schedule
-from ._simulate import SolverStats, simulate, simulate_batch
-from ._solve import Solver
+from .comparison import SearchResult, search_schedule
+from .trajectory import SolverStats, simulate, simulate_batch
+from .solve import Solver
 from .errors import SolverStatus
-from ._trajectory import Trajectory
-from . import cohort_plots
-from ._cohort import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation
-from ._distributions import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform
-from ._fit import FitResult, fit
-from ._profile import ParameterProfile, ProfileResult, profile_likelihood
-from ._selection import growth_model, growth_models, select_models
-from ._synthetic import synthetic_data
+from .trajectory import Trajectory
+from .cohorts import plots as cohort_plots
+from .cohorts import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation
+from .cohorts import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform
+from .fitting import FitResult, fit
+from .fitting import ParameterProfile, ProfileResult, profile_likelihood
+from .fitting import growth_model, growth_models, select_models
+from .fitting import synthetic_data
 from . import analysis
 from .analysis import (
     Bifurcation,

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from ._rules import AdaptiveRule, Regimen
-from .models._default import STANDARD_DOSES  # drug -> (amount in mg, interval in days); re-exported here
-from ._schedule import Dose, Infusion, Schedule
+from .dosing import AdaptiveRule, Regimen
+from .models import STANDARD_DOSES  # drug -> (amount in mg, interval in days); re-exported here
+from .dosing import Dose, Infusion, Schedule
 from .errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._model import Model
+    from .spec import Model
 
 __all__ = [
     "STANDARD_DOSES",

@@ -40,8 +40,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "tumordyn.testing needs hypothesis: install the 'test' extra, pip install \"tumordyn[test]\""
     ) from exc
 
-from ._model import Model
-from ._schedule import Dose, Infusion, Schedule
+from .spec import Model
+from .dosing import Dose, Infusion, Schedule
 from .errors import SpecificationError, UnknownNameError
 
 __all__ = ["parameters", "initial_states", "schedules", "models", "value_in", "BUILTIN_MODELS"]

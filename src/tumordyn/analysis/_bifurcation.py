@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from .._model import Model
+    from ..spec import Model
 
 __all__ = ["Bifurcation", "bifurcation", "check_range"]
 

@@ -18,7 +18,7 @@ from ._system import ReducedSystem, classify, reduce_model
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .._model import Model
+    from ..spec import Model
 
 __all__ = ["Equilibria", "equilibria", "find_equilibria", "polish"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._solve import Solver
+from ..solve import Solver
 from ..errors import SolverError, SpecificationError, UnknownNameError
 from ._bifurcation import check_range
 from ._system import _real, check_model
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from .._model import Model
-    from .._schedule import Schedule
-    from .._trajectory import Trajectory
+    from ..spec import Model
+    from ..dosing import Schedule
+    from ..trajectory import Trajectory
 
 __all__ = ["OutcomeMap", "outcome_map"]
 
@@ -210,7 +210,7 @@ def outcome_map(
     SpecificationError
         For ranges outside bounds, equal axes, a bad grid size, or both ``solver`` and ``rtol``.
     """
-    from .._simulate import make_solver, simulate
+    from ..trajectory import make_solver, simulate
 
     check_model(model)
     slv = make_solver(solver, rtol=rtol)

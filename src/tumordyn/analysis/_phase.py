@@ -15,7 +15,7 @@ from ._system import _real, check_model, classify, reduce_model
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from .._model import Model
+    from ..spec import Model
 
 __all__ = ["phase_portrait"]
 

@@ -12,11 +12,11 @@ import warnings
 import numpy as np
 import sympy as sp
 
-from .._dosing import DosingPlan
-from .._model import input_symbol
-from .._scipy_engine import PlanSystem, integrate_plan
-from .._simulate import make_solver
-from .._solve import SCIPY_METHODS, Solver, SolverOptions
+from ..dosing import DosingPlan
+from ..spec import input_symbol
+from ..solve import PlanSystem, integrate_plan
+from ..trajectory import make_solver
+from ..solve import SCIPY_METHODS, Solver, SolverOptions
 from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._system import _real, check_model
 
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from .._model import Model
-    from .._schedule import Schedule
-    from .._trajectory import Trajectory
+    from ..spec import Model
+    from ..dosing import Schedule
+    from ..trajectory import Trajectory
 
 __all__ = ["Sensitivity", "sensitivity"]
 
@@ -226,7 +226,7 @@ def sensitivity(
     SolverError
         If a simulation fails.
     """
-    from .._simulate import simulate
+    from ..trajectory import simulate
 
     check_model(model)
     if statistic not in _STATISTICS:

@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import sympy as sp
 
-from .._model import input_symbol
+from ..spec import input_symbol
 from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
-    from .._model import Model
+    from ..spec import Model
 
 __all__ = ["ReducedSystem", "reduce_model", "check_model", "classify"]
 
 
 def check_model(model: Any) -> None:
     """Raise ``TypeError`` unless ``model`` is a tumordyn :class:`~tumordyn.Model`."""
-    from .._model import Model
+    from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")

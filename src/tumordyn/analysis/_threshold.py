@@ -14,7 +14,7 @@ from ..errors import SpecificationError, UnknownNameError
 from ._system import check_model, reduce_model
 
 if TYPE_CHECKING:
-    from .._model import Model
+    from ..spec import Model
 
 __all__ = ["Threshold", "tumor_free_threshold", "default_tumor_states"]
 

@@ -22,8 +22,8 @@ from typing import Any
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from .._expr import parse_expression
-from .._model import Drug, Model, Observable, Parameter, Process, State
+from ..spec import parse_expression
+from ..spec import Drug, Model, Observable, Parameter, Process, State
 from ..errors import SpecificationError
 
 __all__ = ["save_model", "load_model", "model_to_dict", "model_from_dict", "FORMAT_VERSION", "expr_to_text"]

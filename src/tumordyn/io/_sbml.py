@@ -19,9 +19,9 @@ from typing import Any
 
 import sympy as sp
 
-from .._expr import ALLOWED_FUNCTIONS, RESERVED_NAMES
-from .._model import TIME, Model, Observable, Parameter, Process, State, _vanishes_at_zero, input_symbol
-from .._schedule import Schedule
+from ..spec import ALLOWED_FUNCTIONS, RESERVED_NAMES
+from ..spec import TIME, Model, Observable, Parameter, Process, State, _vanishes_at_zero, input_symbol
+from ..dosing import Schedule
 from ..errors import SpecificationError
 
 __all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError"]

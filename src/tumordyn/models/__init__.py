@@ -42,3 +42,7 @@ __all__ = [
     "tumor_observables",
     "emax",
 ]
+
+# --- package API (kept in step with tools/relayout.py) ---
+from ._default import STANDARD_DOSES  # noqa: F401
+# --- end of package API ---

@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 import sympy as sp
 
-from .._model import Model, Module, Parameter, compose
+from ..spec import Model, Module, Parameter, compose
 from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
 
 __all__ = ["tumor_immune_tme", "STANDARD_DOSES"]

@@ -13,7 +13,7 @@ import math
 
 import sympy as sp
 
-from .._model import Drug, Module, Observable, Parameter, Process, State
+from ..spec import Drug, Module, Observable, Parameter, Process, State
 from ..errors import SpecificationError
 
 __all__ = [

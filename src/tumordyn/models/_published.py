@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .._model import Drug, Model, Observable, Parameter, Process, State
+from ..spec import Drug, Model, Observable, Parameter, Process, State
 
 __all__ = ["kuznetsov1994", "zhang2017"]
 

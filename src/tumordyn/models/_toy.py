@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 import sympy as sp
 
-from .._model import Drug, Model, Observable, Parameter, Process, State
+from ..spec import Drug, Model, Observable, Parameter, Process, State
 from ..errors import SpecificationError
 
 __all__ = ["logistic_growth", "logistic_solution", "gompertz_growth", "gompertz_solution",

@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import SpecificationError, UnknownNameError
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
-    from ._solve import Solver
+    from ..solve import Solver
     import pandas as pd
     from matplotlib.figure import Figure
 

@@ -9,20 +9,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import readouts as ro
+from .. import readouts as ro
 from ._compare import output_times, readout_row
-from ._rules import as_regimen
-from .errors import SpecificationError, UnknownNameError
-from ._solve import Solver
+from ..dosing import as_regimen
+from ..errors import SpecificationError, UnknownNameError
+from ..solve import Solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ._model import Model
-    from ._rules import Regimen
-    from ._schedule import Schedule
-    from ._trajectory import Trajectory
+    from ..spec import Model
+    from ..dosing import Regimen
+    from ..dosing import Schedule
+    from ..trajectory import Trajectory
 
 __all__ = ["search_schedule", "SearchResult"]
 
@@ -202,7 +202,7 @@ def search_schedule(
     >>> len(res.surface)
     3
     """
-    from ._simulate import make_solver, simulate
+    from ..trajectory import make_solver, simulate
 
     slv = make_solver(solver)
     if (grid is None) == (bounds is None):

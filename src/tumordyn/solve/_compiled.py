@@ -49,13 +49,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._negative import NEGATIVE_SLACK
-from ._solve import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
-from .errors import SolverStatus, SpecificationError
+from ..numerics import NEGATIVE_SLACK
+from ._problem import COMPILED_METHOD, DEFAULT_MAX_STEPS, Problem, Solution, SolverOptions
+from ..errors import SolverStatus, SpecificationError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan
 
 __all__ = [
     "numba_available",

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from .errors import SpecificationError, UnknownNameError
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

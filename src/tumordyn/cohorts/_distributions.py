@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 from scipy.stats import qmc
 
-from .errors import SpecificationError
+from ..errors import SpecificationError
 
 __all__ = [
     "Distribution",

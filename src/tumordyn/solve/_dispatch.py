@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._batch import BatchEngine
-from . import _fast
-from ._fast import CompiledEngine
+from . import _compiled as _fast
+from ._compiled import CompiledEngine
 from ._scipy_engine import ScipyEngine
-from ._solve import (
+from ._problem import (
     ALL_METHODS,
     BATCH_METHOD,
     COMPILED_METHOD,
@@ -23,7 +23,7 @@ from ._solve import (
     Solution,
     SolverOptions,
 )
-from .errors import SolverStatus, SpecificationError
+from ..errors import SolverStatus, SpecificationError
 
 __all__ = ["solve", "engine_for", "auto_method", "FALLBACK_STATUSES"]
 

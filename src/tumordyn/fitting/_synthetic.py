@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._dosing import DosingPlan
+from ..dosing import DosingPlan
 from ._fit import finite_value, per_subject, subject_schedules
-from ._integrate import solve
-from ._schedule import Schedule
-from ._simulate import make_solver
-from ._solve import Problem, Solver
-from .errors import SpecificationError, UnknownNameError
+from ..solve import solve
+from ..dosing import Schedule
+from ..trajectory import make_solver
+from ..solve import Problem, Solver
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ._model import Model
+    from ..spec import Model
 
 __all__ = ["synthetic_data", "NOISE_MODELS"]
 
@@ -122,7 +122,7 @@ def synthetic_data(
     """
     import pandas as pd
 
-    from ._model import Model
+    from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy as sp
 
-from ._model import Drug, Model, Observable, Parameter, Process, State
-from .errors import SpecificationError
+from ..spec import Drug, Model, Observable, Parameter, Process, State
+from ..errors import SpecificationError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import UnknownNameError
+from ..errors import UnknownNameError
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from ._model import Model
-    from ._schedule import Schedule
+    from ..spec import Model
+    from ..dosing import Schedule
     from ._simulate import SolverStats
 
 __all__ = ["Trajectory"]

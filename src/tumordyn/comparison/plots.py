@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._schedule import Schedule
+from ..dosing import Schedule
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from ._schedule import Dose, Infusion, Schedule
-from .errors import SolverError, SpecificationError, UnknownNameError
+from ..errors import SolverError, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._compile import CompiledModel
-    from ._model import Model
-    from ._solve import SolverOptions
+    from ..numerics import CompiledModel
+    from ..spec import Model
+    from ..solve import SolverOptions
 
 __all__ = ["AdaptiveRule", "Regimen", "RuleEvent", "as_regimen"]
 
@@ -372,7 +372,7 @@ def integrate_with_rules(
     events : tuple of RuleEvent
         The rule switches, in time order.
     """
-    from ._scipy_engine import check_segment, euler_step, is_tiny_segment, solve_segment
+    from ..solve import check_segment, euler_step, is_tiny_segment, solve_segment
 
     fixed = regimen.schedule
     rules = regimen.rules

@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._dosing import DosingPlan, check_schedule
-from ._integrate import solve
-from ._schedule import Schedule
-from ._solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
-from .errors import SpecificationError
+from ..dosing import DosingPlan, check_schedule
+from ..solve import solve
+from ..dosing import Schedule
+from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
+from ..errors import SpecificationError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._model import Model
+    from ..numerics import CompiledModel
+    from ..spec import Model
     from ._trajectory import Trajectory
 
 __all__ = ["simulate", "simulate_batch", "SolverStats", "METHODS", "default_times", "make_solver", "check_t_eval"]
@@ -242,12 +242,12 @@ def simulate(
     >>> traj["N"].round(1)
     array([ 10. ,  ...])
     """
-    from ._model import Model
+    from ..spec import Model
     from ._trajectory import Trajectory
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
-    from ._rules import as_regimen, integrate_with_rules
+    from ..dosing import as_regimen, integrate_with_rules
 
     regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
     schedule = regimen.schedule
@@ -430,7 +430,7 @@ def simulate_batch(
     >>> td.simulate_batch(m, P, t_end=10.0, t_eval=[0, 10]).shape
     (3, 2, 1)
     """
-    from ._model import Model
+    from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")

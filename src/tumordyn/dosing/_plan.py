@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._schedule import Schedule
-from .errors import SpecificationError
+from ..errors import SpecificationError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
+    from ..numerics import CompiledModel
 
 __all__ = ["DosingPlan", "check_schedule"]
 

@@ -38,21 +38,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._dosing import DosingPlan
-from ._integrate import solve
-from ._schedule import Schedule
-from ._scipy_engine import ScipyEngine
-from ._simulate import SolverStats
-from ._solve import BATCH_METHOD, COMPILED_METHOD, Problem, Solution, Solver
-from .errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..dosing import DosingPlan
+from ..solve import solve
+from ..dosing import Schedule
+from ..solve import ScipyEngine
+from ..trajectory import SolverStats
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, Solution, Solver
+from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     import lmfit
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ._model import Model
-    from ._trajectory import Trajectory
+    from ..spec import Model
+    from ..trajectory import Trajectory
 
 __all__ = [
     "fit",
@@ -462,7 +462,7 @@ class _Problem:
         LSODA; a scipy method: that method. Scipy methods integrate all subjects and their copies
         (base and finite-difference perturbations) as one system, so they share one step-size sequence.
         """
-        from ._fast import numba_available
+        from ..solve import numba_available
 
         c = self.compiled
         opts = solver.options(c)
@@ -864,7 +864,7 @@ def fit(
     >>> round(res.params["r"].value, 4), round(res.params["K"].value, 1)
     (0.6, 800.0)
     """
-    from ._model import Model
+    from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
@@ -1190,8 +1190,8 @@ class FitResult:
         t_eval : sequence of float, optional
             Output times (days) within ``[t0, t_end]``; default a fine grid.
         """
-        from ._simulate import check_t_eval
-        from ._trajectory import Trajectory
+        from ..trajectory import check_t_eval
+        from ..trajectory import Trajectory
 
         p = self._problem
         pv, iv = p.subject_values(self.params, subject)

@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ._dosing import DosingPlan
-from ._integrate import solve
-from ._solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
+from ..dosing import DosingPlan
+from ..solve import solve
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
 from ._distributions import (
     SAMPLING_METHODS,
     Distribution,
@@ -51,21 +51,21 @@ from ._distributions import (
     correlation_matrix,
     sample,
 )
-from ._recist import (
+from ..readouts import (
     RECIST_CATEGORIES,
     best_percent_change_continuous,
     recist_arrays,
     time_to_progression_continuous,
     values_at,
 )
-from ._schedule import Schedule
-from .errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from ..dosing import Schedule
+from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ._model import Model
-    from ._trajectory import Trajectory
+    from ..spec import Model
+    from ..trajectory import Trajectory
 
 __all__ = [
     "Cohort",
@@ -154,7 +154,7 @@ _ENGINE = {"numba": COMPILED_METHOD, "batch": BATCH_METHOD}
 
 def _run_chunk(task: _Task) -> _ChunkOut:
     """Simulate one chunk of patients under every regimen and reduce to readouts (runs in a worker)."""
-    from ._simulate import simulate
+    from ..trajectory import simulate
 
     started = _time.perf_counter()
     model = task.model
@@ -540,7 +540,7 @@ class Cohort:
         sampling: str = "sobol",
         correlation: Any = None,
     ) -> None:
-        from ._model import Model
+        from ..spec import Model
 
         if not isinstance(model, Model):
             raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
@@ -766,11 +766,11 @@ class Cohort:
         -------
         CohortResult
         """
-        from ._simulate import _check_time, resolve_options
-        from .readouts import ScanPlan
+        from ..trajectory import _check_time, resolve_options
+        from ..readouts import ScanPlan
 
         if solver is not None:  # one Solver object in place of the separate keywords
-            from ._simulate import make_solver
+            from ..trajectory import make_solver
 
             solver = make_solver(solver)
             if solver.method not in ("auto", BATCH_METHOD, COMPILED_METHOD):
@@ -815,11 +815,11 @@ class Cohort:
         if method not in COHORT_METHODS:
             raise SpecificationError(f"unknown method {method!r}; choose one of {', '.join(COHORT_METHODS)}")
         if method == "auto":
-            from ._fast import numba_available
+            from ..solve import numba_available
 
             method = "numba" if numba_available() else "batch"
         if method == "numba":
-            from ._fast import numba_available
+            from ..solve import numba_available
 
             if not numba_available():
                 raise SpecificationError("method='numba' needs numba (pip install 'tumordyn[fast]'); use 'batch'")
@@ -856,7 +856,7 @@ class Cohort:
 
 
 def _normalise_regimens(regimens: Any) -> tuple[tuple[str, Any], ...]:
-    from ._rules import Regimen
+    from ..dosing import Regimen
 
     def check(name: str, r: Any) -> Any:
         if isinstance(r, Regimen):
@@ -1276,8 +1276,8 @@ class CohortResult:
         Trajectory
             Times :attr:`t` (days from treatment start), states and observables.
         """
-        from ._simulate import SolverStats
-        from ._trajectory import Trajectory
+        from ..trajectory import SolverStats
+        from ..trajectory import Trajectory
 
         name = self._check_regimen(regimen)
         if not self._traj:
@@ -1297,7 +1297,7 @@ class CohortResult:
     # -- plots ----------------------------------------------------------------------------
     def waterfall(self, regimen: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
         """Waterfall plot of best percent change (see :func:`tumordyn.cohort_plots.waterfall`)."""
-        from .cohort_plots import waterfall
+        from .plots import waterfall
 
         name = self._check_regimen(regimen)
         ro = self._readouts[name]
@@ -1307,13 +1307,13 @@ class CohortResult:
     def plot_kaplan_meier(self, regimen: str | None = None, ax: Any = None, *, endpoint: str = "scan",
                           **kwargs: Any) -> Any:
         """Kaplan–Meier curves of time to progression per regimen (see :func:`tumordyn.cohort_plots.km_plot`)."""
-        from .cohort_plots import km_plot
+        from .plots import km_plot
 
         return km_plot(self.kaplan_meier(regimen, endpoint=endpoint), ax=ax, **kwargs)
 
     def spider(self, regimen: str | None = None, ax: Any = None, *, n_patients: int = 30, **kwargs: Any) -> Any:
         """Spider plot of percent change at the scans (see :func:`tumordyn.cohort_plots.spider`)."""
-        from .cohort_plots import spider
+        from .plots import spider
 
         name = self._check_regimen(regimen)
         ro = self._readouts[name]
@@ -1323,7 +1323,7 @@ class CohortResult:
 
     def swimmer(self, regimen: str | None = None, ax: Any = None, *, n_patients: int = 30, **kwargs: Any) -> Any:
         """Swimmer plot of time on study (see :func:`tumordyn.cohort_plots.swimmer`)."""
-        from .cohort_plots import swimmer
+        from .plots import swimmer
 
         name = self._check_regimen(regimen)
         ro = self._readouts[name]

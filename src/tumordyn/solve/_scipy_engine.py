@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from ._negative import NEGATIVE_SLACK
-from ._solve import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
-from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
+from ..numerics import NEGATIVE_SLACK
+from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
 
-from ._dosing import DosingPlan
+from ..dosing import DosingPlan
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
+    from ..numerics import CompiledModel
 
 __all__ = [
     "ScipyEngine",

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar, Union
 import sympy as sp
 
 from ._expr import check_name, parse_expression
-from .errors import SpecificationError, UnknownNameError
+from ..errors import SpecificationError, UnknownNameError
 
 __all__ = [
     "State",
@@ -1058,7 +1058,7 @@ class Model:
     @cached_property
     def compiled(self):  # noqa: ANN201 - returns tumordyn._compile.CompiledModel
         """The compiled numeric system (generated once per model and reused)."""
-        from ._compile import CompiledModel
+        from ..numerics import CompiledModel
 
         return CompiledModel(self)
 

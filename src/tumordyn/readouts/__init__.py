@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import _recist as core
-from .errors import SpecificationError
+from ..errors import SpecificationError
 
 # numpy >= 2.0 names it trapezoid; numpy 1.x (supported down to 1.24) only has trapz
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -47,7 +47,7 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from ._trajectory import Trajectory
+    from ..trajectory import Trajectory
 
 __all__ = [
     "MONTH",
@@ -86,7 +86,7 @@ _IRECIST_ORDER = ("iCR", "iPR", "iSD", "iUPD", "iCPD")
 
 
 def _check_traj(traj: object, what: str) -> None:
-    from ._trajectory import Trajectory
+    from ..trajectory import Trajectory
 
     if not isinstance(traj, Trajectory):
         raise TypeError(f"{what}: expected a tumordyn Trajectory, got {type(traj).__name__}")
@@ -960,7 +960,7 @@ def mean_suppression(traj: Trajectory, state: str = "P") -> float:
 
 
 def _drug(traj: Trajectory, drug: str, what: str) -> int:
-    from .errors import UnknownNameError
+    from ..errors import UnknownNameError
 
     _check_traj(traj, what)
     names = traj.model.drugs.names
@@ -1067,3 +1067,7 @@ def total_amount(traj: Trajectory, drug: str) -> float:
     _drug(traj, drug, "total_amount")
     t0, t1 = float(traj.t[0]), float(traj.t[-1])
     return float(traj.schedule.between(t0, t1 + 1e-12 * max(1.0, abs(t1))).amount_total(drug))
+
+# --- package API (kept in step with tools/relayout.py) ---
+from ._recist import RECIST_CATEGORIES, best_percent_change_continuous, recist_arrays, time_to_progression_continuous, values_at  # noqa: F401
+# --- end of package API ---

@@ -30,11 +30,11 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
-from ._model import TIME, input_symbol
-from .errors import SpecificationError, UnknownNameError
+from ..spec import TIME, input_symbol
+from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
-    from ._model import Model
+    from ..spec import Model
 
 __all__ = ["CompiledModel"]
 

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ._negative import NEGATIVE_SLACK
-from .errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..numerics import NEGATIVE_SLACK
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan
 
 __all__ = [
     "Solver",

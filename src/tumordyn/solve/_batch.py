@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._negative import NEGATIVE_SLACK
-from ._solve import BATCH_METHOD, Problem, Solution, SolverOptions
-from .errors import SolverStatus
+from ..numerics import NEGATIVE_SLACK
+from ._problem import BATCH_METHOD, Problem, Solution, SolverOptions
+from ..errors import SolverStatus
 
 if TYPE_CHECKING:
-    from ._compile import CompiledModel
-    from ._dosing import DosingPlan
+    from ..numerics import CompiledModel
+    from ..dosing import DosingPlan
 
 __all__ = ["BatchSolution", "BatchEngine", "solve_batch"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import sympy as sp
 
-from .errors import SpecificationError, UnknownNameError, UnsafeExpressionError
+from ..errors import SpecificationError, UnknownNameError, UnsafeExpressionError
 
 __all__ = ["parse_expression", "ALLOWED_FUNCTIONS", "check_name", "RESERVED_NAMES"]
 

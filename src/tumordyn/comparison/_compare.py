@@ -10,18 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import readouts as ro
-from ._rules import AdaptiveRule, Regimen, as_regimen
-from ._schedule import Dose, Infusion, Schedule
-from .errors import SpecificationError, UnknownNameError
-from ._solve import Solver
+from .. import readouts as ro
+from ..dosing import AdaptiveRule, Regimen, as_regimen
+from ..dosing import Dose, Infusion, Schedule
+from ..errors import SpecificationError, UnknownNameError
+from ..solve import Solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ._model import Model
-    from ._trajectory import Trajectory
+    from ..spec import Model
+    from ..trajectory import Trajectory
 
 __all__ = ["compare", "Comparison", "readout_row", "KEY_COLUMNS"]
 
@@ -131,7 +131,7 @@ def output_times(regimen: Regimen, t_end: float, scan_t: np.ndarray) -> np.ndarr
 
     Scans then read exact values, and :func:`tumordyn.readouts.auc` sees every dose jump.
     """
-    from ._simulate import default_times
+    from ..trajectory import default_times
 
     doses = [d.time for d in regimen.schedule.doses]
     for r in regimen.rules:
@@ -227,8 +227,8 @@ def compare(
     >>> list(cmp.to_dataframe().index)
     ['none', 'anti-PD-1']
     """
-    from ._model import Model
-    from ._simulate import make_solver, simulate
+    from ..spec import Model
+    from ..trajectory import make_solver, simulate
 
     slv = make_solver(solver, method=method, rtol=rtol)
     if not isinstance(model, Model):
@@ -409,7 +409,7 @@ class Comparison:
         """
         import matplotlib.pyplot as plt
 
-        from .plotting import dose_timeline
+        from .plots import dose_timeline
 
         names = list(self.trajectories)
         colors = {n: f"C{i % 10}" for i, n in enumerate(names)}
