@@ -9,7 +9,7 @@ The hand-written fit has a plain Python right-hand side, one ``solve_ivp``
 last line) it integrates with the numba-compiled Dormand–Prince loop of
 ``tumordyn.solve._compiled``, all copies of a subject (base and finite-difference
 perturbations) in one compiled call; with ``solver="LSODA"`` (also printed) it
-integrates all subjects and perturbed copies as one batched LSODA system.
+integrates all subjects and perturbed copies as one LSODA system.
 The numba compilation (once per model structure, cached) is done in a warm-up
 run outside the timing; times are the best of 5 runs.
 
@@ -87,7 +87,7 @@ def fit_by_hand(data):
 def fit_tumordyn(model, schedules, data, solver="auto"):
     return td.fit(model, data, free=FREE, initial_free=INIT_FREE, schedules=schedules,
                   initial={"S": START["init_S"], "R": START["init_R"]},
-                  params={k: START[k] for k in FREE}, rtol=RTOL, atol=ATOL, method="least_squares", solver=solver)
+                  params={k: START[k] for k in FREE}, rtol=RTOL, atol=ATOL, optimizer="least_squares", solver=solver)
 
 
 def best_of(f, repeat):
@@ -112,7 +112,7 @@ def main(repeat: int = 5) -> None:
     chi_rel = abs(res.chisqr - ref.chisqr) / ref.chisqr
     print(f"data: {data['subject'].nunique()} subjects x {len(TIMES)} points, 5 free parameters")
     print(f"tumordyn.fit (compiled dopri5): {t_td * 1e3:8.1f} ms  nfev={res.lmfit_result.nfev:4d} chisqr={res.chisqr:.8g}")
-    print(f"tumordyn.fit, solver='LSODA' (batched scipy path): {t_lsoda * 1e3:8.1f} ms  "
+    print(f"tumordyn.fit, solver='LSODA' (joint scipy path): {t_lsoda * 1e3:8.1f} ms  "
           f"nfev={res_lsoda.lmfit_result.nfev:4d} chisqr={res_lsoda.chisqr:.8g}  speedup={t_hand / t_lsoda:.1f}")
     print(f"hand-written : {t_hand * 1e3:8.1f} ms  nfev={ref.nfev:4d} chisqr={ref.chisqr:.8g}")
     for n in names:

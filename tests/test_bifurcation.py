@@ -134,3 +134,20 @@ def test_outcome_map_parameters_and_bad_input():
         td.analysis.outcome_map(m, "s", (1e3, 2e3), "s", (1e3, 2e3), n=2)
     with pytest.raises(td.errors.UnknownNameError, match="readout"):
         td.analysis.outcome_map(m, "s", (1e3, 2e3), "n", (1e-8, 1e-7), n=2, readout="size")
+
+
+def test_outcome_map_solver_object_is_honoured():
+    m = td.models.kuznetsov1994()
+    seen = []
+
+    def escape(traj) -> bool:
+        seen.append(traj.stats.method)
+        return bool(traj["T"][-1] > 1e8)
+
+    om = td.analysis.outcome_map(m, "n", (1e-8, 1e-5), "s", (1e3, 5e4), n=(3, 2), log_x=True, t_end=2000.0,
+                        criterion=escape, solver=td.Solver(method="BDF", rtol=1e-8))
+    ref = td.analysis.outcome_map(m, "n", (1e-8, 1e-5), "s", (1e3, 5e4), n=(3, 2), log_x=True, t_end=2000.0, threshold=1e8)
+    assert set(seen) == {"BDF"} and len(seen) == 6
+    np.testing.assert_array_equal(om.escape, ref.escape)
+    with pytest.raises(td.errors.SpecificationError, match="not both"):
+        td.analysis.outcome_map(m, "n", (1e-8, 1e-5), "s", (1e3, 5e4), n=2, solver=td.Solver(), rtol=1e-6)

@@ -340,3 +340,15 @@ def test_progress_bar_only_when_asked(capsys):
     assert "cohort" in capsys.readouterr().err
     cohort.simulate(td.Schedule(), **_SMALL_KW)  # progress=False
     assert capsys.readouterr().err == ""
+
+
+def test_solver_object_in_place_of_the_keywords():
+    cohort = td.Cohort(_model(), _dists(), n=8, seed=3)
+    regs = {"targeted": td.Schedule.every("targeted", 100.0, 7.0, until=56.0)}
+    a = cohort.simulate(regs, t_end=56.0, solver=td.Solver(method="batch", rtol=1e-8), progress=False)
+    b = cohort.simulate(regs, t_end=56.0, method="batch", rtol=1e-8, progress=False)
+    pd.testing.assert_frame_equal(a.to_dataframe(), b.to_dataframe())
+    with pytest.raises(SpecificationError, match="cohort solver method"):
+        cohort.simulate(regs, t_end=56.0, solver=td.Solver(method="LSODA"), progress=False)
+    with pytest.raises(TypeError, match="Solver"):
+        cohort.simulate(regs, t_end=56.0, solver="batch", progress=False)

@@ -186,3 +186,17 @@ def test_adaptive_delays_progression_against_continuous_targeted(standard):
     ra, rc = df.loc["adaptive-targeted", "r_overtakes_s_day"], df.loc["targeted", "r_overtakes_s_day"]
     assert ta >= tc
     assert ra > rc or (math.isinf(ra) and math.isinf(rc))
+
+
+def test_solver_object_is_honoured(model):
+    regs = {"none": None, "anti-PD-1": td.regimens.monotherapy("anti_pd1", t_end=56.0)}
+    cmp = td.compare(model, regs, t_end=56.0, solver=td.Solver(method="LSODA", rtol=1e-9))
+    assert {cmp[n].stats.method for n in regs} == {"LSODA"}
+    ref = td.compare(model, regs, t_end=56.0)
+    np.testing.assert_allclose(cmp["anti-PD-1"]["tumor_burden"], ref["anti-PD-1"]["tumor_burden"], rtol=1e-4)
+    old = td.compare(model, regs, t_end=56.0, method="RK45", rtol=1e-7)  # the shorthand keywords still work
+    assert old["none"].stats.method == "RK45"
+    with pytest.raises(SpecificationError, match="not both"):
+        td.compare(model, regs, t_end=56.0, solver=td.Solver(), rtol=1e-6)
+    with pytest.raises(TypeError, match="Solver"):
+        td.compare(model, regs, t_end=56.0, solver="LSODA")

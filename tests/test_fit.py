@@ -54,10 +54,10 @@ def test_compiled_engine_is_used_when_numba_is_available(logistic):
         pytest.skip("numba not installed")
     import warnings
 
-    import tumordyn.fitting._fit as fitmod
+    from tumordyn.solve._compiled import CompiledEngine
 
     calls = []
-    original = fitmod._Problem._compiled_preds
+    original = CompiledEngine.solve
 
     def spy(self, *args, **kwargs):
         calls.append(1)
@@ -67,9 +67,10 @@ def test_compiled_engine_is_used_when_numba_is_available(logistic):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(fitmod._Problem, "_compiled_preds", spy)
+            mp.setattr(CompiledEngine, "solve", spy)
             res = td.fit(logistic, df, free=["r", "K"], scale="linear", solver="auto")
     assert calls, "the compiled engine was never called"
+    assert res.engine == "dopri5"
     assert res.params["r"].value == pytest.approx(0.6, rel=1e-5)
 
 
@@ -203,7 +204,7 @@ def test_plain_arrays_and_no_mutation(logistic):
 def test_any_lmfit_method(logistic):
     df = logistic_df({"A": (10.0, 0.6, 800.0)})
     for method in ("leastsq", "nelder"):
-        res = td.fit(logistic, df, free=["r"], params={"K": 800.0}, method=method)
+        res = td.fit(logistic, df, free=["r"], params={"K": 800.0}, optimizer=method)
         assert res.params["r"].value == pytest.approx(0.6, rel=1e-3)
 
 
@@ -345,8 +346,8 @@ def test_missing_columns_and_types(logistic, good):
         td.fit(logistic, good, free=["r"], scale="log10")
     with pytest.raises(TypeError, match="Model"):
         td.fit("logistic", good, free=["r"])
-    with pytest.raises(SpecificationError, match="unknown lmfit `method` 'levenberg'"):
-        td.fit(logistic, good, free=["r"], method="levenberg")
+    with pytest.raises(SpecificationError, match="unknown lmfit `optimizer` 'levenberg'"):
+        td.fit(logistic, good, free=["r"], optimizer="levenberg")
 
 
 def test_bounds(logistic, good):
@@ -427,3 +428,63 @@ def test_censored_residual_property(logistic, pred, cens):
     c = np.array(cens)
     np.testing.assert_allclose(r[~c], plain[~c])
     np.testing.assert_allclose(r[c], np.maximum(plain[c], 0.0))
+
+
+# ------------------------------------------------------------------ solver settings and renamed keywords
+def test_solver_object_is_honoured(tumor):
+    sch = {"A": td.Schedule.infusion("drug", 1.0, 8, 30), "B": td.Schedule.infusion("drug", 1.0, 12, 40)}
+    df = td.fitting.synthetic_data(tumor, sch, np.arange(0, 41, 4.0), "tumor_volume", sigma=0.1, seed=5,
+                           params={"r": 0.12, "K": 3000.0, "kill": 0.35}, initial={"S": 90.0, "R": 1.5})
+    kw = dict(free=["r", "kill"], schedules=sch, initial={"S": 90.0, "R": 1.5}, params={"K": 3000.0})
+    tight = td.fit(tumor, df, solver=td.Solver(method="LSODA", rtol=1e-11), **kw)
+    loose = td.fit(tumor, df, solver=td.Solver(method="RK23", rtol=1e-3), **kw)
+    default = td.fit(tumor, df, **kw)
+    assert tight.solver == td.Solver(method="LSODA", rtol=1e-11) and tight.engine == "LSODA"
+    assert loose.engine == "RK23"
+    # the settings reach the integrator: a loose tolerance moves the optimum, but only a little
+    assert loose.chisqr != tight.chisqr
+    assert loose.params["kill"].value == pytest.approx(tight.params["kill"].value, rel=1e-2)
+    for n in ("r", "kill"):
+        assert default.params[n].value == pytest.approx(tight.params[n].value, rel=1e-5)
+    # the fitted trajectory uses the fit's solver too
+    assert tight.trajectory("A").stats.method == "LSODA"
+
+
+@pytest.mark.parametrize("method", ["batch", "dopri5"])
+def test_explicit_engine_out_of_steps_switches_to_lsoda_on_status(logistic, method):
+    from tumordyn.solve._compiled import numba_available
+
+    if method == "dopri5" and not numba_available():
+        pytest.skip("numba not installed")
+    df = logistic_df({"A": (10.0, 0.6, 800.0), "B": (10.0, 0.6, 800.0)}, times=np.arange(0.0, 20.0, 1.5))
+    res = td.fit(logistic, df, free=["r", "K"], solver=td.Solver(method=method, rtol=1e-8, max_steps=3))
+    assert res.engine == "LSODA"  # the explicit engine reported TOO_MANY_STEPS
+    assert res.n_failed_solves == 0  # the switch redoes the evaluation: no penalised residuals
+    assert res.params["r"].value == pytest.approx(0.6, rel=1e-6)
+    ample = td.fit(logistic, df, free=["r", "K"], solver=td.Solver(method=method, rtol=1e-8))
+    assert ample.engine == method
+
+
+def test_bad_solver_settings_raise_library_errors(logistic):
+    df = logistic_df({"A": (10.0, 0.6, 800.0)})
+    with pytest.raises(UnknownNameError, match="nope"):
+        td.fit(logistic, df, free=["r"], solver=td.Solver(atol={"nope": 1.0}))
+    with pytest.raises(SpecificationError, match="not both"):
+        td.fit(logistic, df, free=["r"], solver=td.Solver(), rtol=1e-6)
+    with pytest.raises(SpecificationError, match="unknown method 'euler'"):
+        td.fit(logistic, df, free=["r"], solver="euler")
+    with pytest.raises(TypeError, match="solver"):
+        td.fit(logistic, df, free=["r"], solver=1e-8)
+
+
+def test_deprecated_method_keyword_warns_and_still_works(logistic):
+    df = logistic_df({"A": (10.0, 0.6, 800.0)})
+    with pytest.warns(DeprecationWarning, match="optimizer"):
+        old = td.fit(logistic, df, free=["r"], params={"K": 800.0}, method="leastsq")
+    new = td.fit(logistic, df, free=["r"], params={"K": 800.0}, optimizer="leastsq")
+    assert old.optimizer == new.optimizer == "leastsq"
+    assert old.params["r"].value == new.params["r"].value
+    with pytest.warns(DeprecationWarning, match="optimizer"):
+        assert new.method == "leastsq"
+    with pytest.warns(DeprecationWarning), pytest.raises(SpecificationError, match="not both"):
+        td.fit(logistic, df, free=["r"], optimizer="leastsq", method="nelder")

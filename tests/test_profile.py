@@ -122,3 +122,14 @@ def test_bad_arguments(full_fit):
         td.fitting.profile_likelihood(full_fit, grids={"r": [-1.0]})
     with pytest.raises(TypeError, match="FitResult"):
         td.fitting.profile_likelihood("fit")
+
+
+def test_solver_for_the_refits(full_fit):
+    prof = td.fitting.profile_likelihood(full_fit, ["r"], n_points=5, refine=False,
+                                 solver=td.Solver(method="LSODA", rtol=1e-10))
+    ref = td.fitting.profile_likelihood(full_fit, ["r"], n_points=5, refine=False)
+    np.testing.assert_allclose(prof["r"].values, ref["r"].values)
+    np.testing.assert_allclose(prof["r"].delta, ref["r"].delta, rtol=1e-4, atol=1e-6)
+    assert prof["r"].delta[prof["r"].values == full_fit.params["r"].value][0] == 0.0
+    with pytest.raises(SpecificationError, match="unknown method"):
+        td.fitting.profile_likelihood(full_fit, ["r"], solver="euler")

@@ -78,3 +78,18 @@ def test_search_errors():
         td.comparison.search_schedule(m, build, grid=[10, 20], t_end=T, budget={"cure": 5}, readout=log_final)
     with pytest.raises(UnknownNameError, match="readout"):
         td.comparison.search_schedule(m, build, grid=[10], t_end=T, readout="ttp")
+
+
+def test_solver_object_is_honoured():
+    seen = []
+
+    def final(traj) -> float:
+        seen.append(traj.stats.method)
+        return log_final(traj)
+
+    res = td.comparison.search_schedule(kill_model(), build, grid=[5, 10], t_end=T, readout=final, maximize=False,
+                             solver=td.Solver(method="Radau", rtol=1e-9))
+    assert seen and set(seen) == {"Radau"}
+    assert res.best_value == pytest.approx(math.log(N0) + R * T - K * 10.0, abs=1e-6)
+    with pytest.raises(TypeError, match="Solver"):
+        td.comparison.search_schedule(kill_model(), build, grid=[5], t_end=T, readout=log_final, solver="LSODA")

@@ -17,8 +17,8 @@ def test_forward_matches_finite_differences_kuznetsov():
     m = td.models.kuznetsov1994()
     for statistic in ("final", "auc"):
         fwd = td.analysis.sensitivity(m, readout="T", t_end=60.0, statistic=statistic)
-        fd = td.analysis.sensitivity(m, readout="T", t_end=60.0, statistic=statistic, method="finite-difference")
-        assert fwd.method == "forward" and fd.method == "finite-difference"
+        fd = td.analysis.sensitivity(m, readout="T", t_end=60.0, statistic=statistic, algorithm="finite-difference")
+        assert fwd.algorithm == "forward" and fd.algorithm == "finite-difference"
         assert fwd.value == pytest.approx(fd.value, rel=1e-7)
         np.testing.assert_allclose(fwd.derivatives, fd.derivatives, rtol=2e-4)
         np.testing.assert_allclose(fwd.elasticities, fd.elasticities, rtol=2e-4, atol=1e-7)
@@ -55,7 +55,7 @@ def test_infusion_and_callable_readout():
     m = td.models.one_compartment_pk()
     sched = td.Schedule.infusion("drug", 20.0, 0.5, 2.5) + td.Schedule.at("drug", 30.0, [1.0])
     fwd = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0)
-    fd = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, method="finite-difference")
+    fd = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, algorithm="finite-difference")
     np.testing.assert_allclose(fwd.derivatives, fd.derivatives, rtol=1e-5)
     assert fwd.elasticity["V"] == pytest.approx(-1.0, rel=1e-7)  # C is proportional to 1/V
 
@@ -63,7 +63,7 @@ def test_infusion_and_callable_readout():
         return float(traj["C"].max())
 
     sc = td.analysis.sensitivity(m, sched, readout=peak, t_end=3.0, parameters=["V"])
-    assert sc.method == "finite-difference" and sc.statistic == "callable" and sc.readout == "peak"
+    assert sc.algorithm == "finite-difference" and sc.statistic == "callable" and sc.readout == "peak"
     assert sc.parameters == ("V",)
     assert sc.elasticity["V"] == pytest.approx(-1.0, rel=1e-4)
 
@@ -91,10 +91,33 @@ def test_sensitivity_bad_input():
     with pytest.raises(td.errors.SpecificationError, match="statistic"):
         td.analysis.sensitivity(m, readout="T", t_end=10.0, statistic="max")
     with pytest.raises(td.errors.SpecificationError, match="finite differences"):
-        td.analysis.sensitivity(m, readout=lambda tr: 1.0, t_end=10.0, method="forward")
+        td.analysis.sensitivity(m, readout=lambda tr: 1.0, t_end=10.0, algorithm="forward")
     with pytest.raises(TypeError, match="readout"):
         td.analysis.sensitivity(m, readout=3, t_end=10.0)
     with pytest.raises(td.errors.SpecificationError, match="outside its bounds"):
         td.analysis.sensitivity(m, readout="T", t_end=10.0, params={"a": 50.0})
     with pytest.raises(td.errors.UnknownNameError):
         td.analysis.sensitivity(td.models.one_compartment_pk(), td.Schedule.at("aspirin", 1.0, [0.0]), readout="C", t_end=1.0)
+
+
+def test_solver_object_is_honoured_and_method_is_a_deprecated_alias():
+    m = td.models.one_compartment_pk()
+    sched = td.Schedule.at("drug", 100.0, [0.0, 1.0])
+    base = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0)
+    tight = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(method="BDF", rtol=1e-11))
+    loose = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(method="RK23", rtol=1e-3))
+    np.testing.assert_allclose(tight.derivatives, base.derivatives, rtol=1e-6)
+    assert not np.array_equal(loose.derivatives, tight.derivatives)  # the settings reach the integrator
+    np.testing.assert_allclose(loose.derivatives, tight.derivatives, rtol=1e-2)
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        old = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, method="finite-difference")
+    new = td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, algorithm="finite-difference")
+    np.testing.assert_array_equal(old.derivatives, new.derivatives)
+    with pytest.warns(DeprecationWarning, match="algorithm"):
+        assert new.method == "finite-difference"
+    with pytest.raises(td.errors.SpecificationError, match="not both"):
+        td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(), rtol=1e-8)
+    with pytest.raises(td.errors.UnknownNameError, match="nope"):
+        td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, solver=td.Solver(atol={"nope": 1.0}))
+    with pytest.raises(td.errors.SpecificationError, match="algorithm"):
+        td.analysis.sensitivity(m, sched, readout="C", t_end=3.0, algorithm="adjoint")

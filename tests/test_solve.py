@@ -131,3 +131,56 @@ def test_simulate_batch_on_any_engine_matches_single_solves(method: str) -> None
     ref = td.simulate_batch(m, P, sched, t_end=60.0, t_eval=te, method="DOP853", rtol=1e-11)
     scale = np.maximum(np.abs(ref), c.atol[None, None, :])
     assert np.max(np.abs(ys - ref) / scale) < 1e-4
+
+
+@pytest.mark.parametrize("method", ["LSODA", "BDF", "RK45"])
+def test_scipy_engine_joint_matches_one_at_a_time_and_fails_as_one(method: str) -> None:
+    from tumordyn.solve._scipy_engine import ScipyEngine
+
+    m = one_compartment_pk(half_life=2.0, volume=4.0)
+    c = compile_model(m)
+    plan = DosingPlan.build(c.drug_names, td.Schedule.at("drug", 40.0, [0.0, 3.0]) +
+                            td.Schedule.infusion("drug", 5.0, 1.0, 2.5), 0.0, 6.0)
+    P = np.tile(c.param_vector(), (3, 1))
+    P[:, c.param_names.index("V")] = [2.0, 4.0, 8.0]
+    te = np.array([0.0, 1.0, 2.0, 3.0, 6.0])
+    opts = td.Solver(method=method, rtol=1e-10, atol=1e-12).options(c)
+    prob = Problem(c, plan, P, np.zeros((3, 1)), te)
+    joint = ScipyEngine(method, joint=True).solve(prob, opts)
+    single = ScipyEngine(method).solve(prob, opts)
+    assert joint.y.shape == single.y.shape == (3, 5, 1) and joint.ok.all()
+    np.testing.assert_allclose(joint.y, single.y, rtol=1e-8)
+    np.testing.assert_array_equal(joint.u, single.u)
+    # a failure of the joint system is every patient's, with the library's status and the state named
+    cb = compile_model(_blowup_model())
+    bplan = DosingPlan.build(cb.drug_names, td.Schedule(), 0.0, 2.0)
+    sol = ScipyEngine(method, joint=True).solve(
+        Problem(cb, bplan, np.zeros((2, 0)), np.ones((2, 1)), np.array([0.0, 2.0])), td.Solver(method=method).options(cb))
+    assert np.all(sol.status == sol.status[0]) and sol.status[0] != SolverStatus.OK
+    assert np.all(np.isnan(sol.y)) and np.all(sol.t_reached < 1.5)
+    assert isinstance(sol.error(1, cb), SolverError)
+
+
+def test_scipy_engine_solve_many_stacks_different_plans() -> None:
+    from tumordyn.solve._scipy_engine import ScipyEngine, stack_plans
+
+    m = one_compartment_pk(half_life=2.0, volume=4.0)
+    c = compile_model(m)
+    plans = [DosingPlan.build(c.drug_names, td.Schedule.at("drug", 40.0, [0.0, 3.0]), 0.0, 6.0),
+             DosingPlan.build(c.drug_names, td.Schedule.infusion("drug", 5.0, 1.0, 2.5), 0.0, 4.0),
+             DosingPlan.build(c.drug_names, td.Schedule.at("drug", 10.0, [2.0]), 0.0, 5.0)]
+    stacked = stack_plans(plans)
+    assert stacked.t_end == 6.0 and stacked.n_doses == 3 and stacked.bolus.shape == (stacked.breaks.size, 3)
+    P = np.tile(c.param_vector(), (2, 1))
+    P[1, c.param_names.index("V")] = 8.0
+    tes = [np.array([0.0, 1.0, 3.0, 6.0]), np.array([0.5, 2.0, 4.0]), np.array([0.0, 2.0, 2.5, 5.0])]
+    probs = [Problem(c, pl, P, np.zeros((2, 1)), te) for pl, te in zip(plans, tes)]
+    opts = td.Solver(method="LSODA", rtol=1e-10, atol=1e-12).options(c)
+    joint = ScipyEngine("LSODA", joint=True).solve_many(probs, opts)
+    for prob, sol in zip(probs, joint):
+        alone = ScipyEngine("LSODA").solve(prob, opts)
+        assert sol.ok.all() and sol.y.shape == alone.y.shape
+        np.testing.assert_allclose(sol.y, alone.y, rtol=1e-7, atol=1e-10)
+        np.testing.assert_array_equal(sol.u, alone.u)
+    with pytest.raises(SpecificationError, match="share t0"):
+        stack_plans([plans[0], DosingPlan.build(c.drug_names, td.Schedule(), 1.0, 6.0)])

@@ -100,3 +100,30 @@ from hypothesis import strategies as st  # noqa: E402
 def test_noise_free_matches_closed_form_for_any_parameters(logistic, n0, r, k):
     df = td.fitting.synthetic_data(logistic, None, T, "N", sigma=0.0, params={"r": r, "K": k}, initial={"N": n0})
     np.testing.assert_allclose(df["value"], logistic_solution(T, n0, r, k), rtol=2e-5)  # global error, rtol=1e-8
+
+
+def test_true_values_equal_simulate_per_subject_with_schedules_and_observables():
+    m = td.fitting.growth_model("logistic", resistant=True)
+    sch = {"A": td.Schedule.infusion("drug", 1.0, 10, 40), "B": td.Schedule.infusion("drug", 2.0, 5, 15)}
+    times = {"A": [0.0, 3.0, 10.0, 25.0, 50.0], "B": [2.0, 5.0, 30.0]}
+    params = {"A": {"r": 0.12, "kill": 0.3}, "B": {"r": 0.2, "kill": 0.5}}
+    df = td.fitting.synthetic_data(m, sch, times, ["tumor_volume", "S"], sigma=0.0, params=params,
+                           initial={"S": 90.0, "R": 1.5})
+    for s in ("A", "B"):
+        tr = td.simulate(m, sch[s], t_end=times[s][-1], t_eval=times[s], params=params[s],
+                         initial={"S": 90.0, "R": 1.5}, rtol=1e-10)
+        for o in ("tumor_volume", "S"):
+            got = df[(df["subject"] == s) & (df["observable"] == o)]
+            np.testing.assert_allclose(got["time"], times[s])
+            np.testing.assert_allclose(got["true_value"], tr[o], rtol=1e-6)
+
+
+def test_solver_is_honoured_and_checked(logistic):
+    a = td.fitting.synthetic_data(logistic, None, T, "N", sigma=0.0, solver=td.Solver(method="RK23", rtol=1e-3))
+    b = td.fitting.synthetic_data(logistic, None, T, "N", sigma=0.0, solver=td.Solver(method="LSODA", rtol=1e-10))
+    assert not np.array_equal(a["true_value"], b["true_value"])  # the loose tolerance shows
+    np.testing.assert_allclose(a["true_value"], b["true_value"], rtol=1e-2)
+    with pytest.raises(SpecificationError, match="not both"):
+        td.fitting.synthetic_data(logistic, None, T, "N", solver=td.Solver(), rtol=1e-6)
+    with pytest.raises(TypeError, match="Solver"):
+        td.fitting.synthetic_data(logistic, None, T, "N", solver="LSODA")

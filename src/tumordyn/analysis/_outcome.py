@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..solve import Solver
 from ..errors import SolverError, SpecificationError, UnknownNameError
 from ._bifurcation import check_range
 from ._system import _real, check_model
@@ -157,7 +158,8 @@ def outcome_map(
     criterion: Callable[[Trajectory], bool] | None = None,
     log_x: bool = False,
     log_y: bool = False,
-    rtol: float = 1e-6,
+    solver: Solver | None = None,
+    rtol: float | None = None,
 ) -> OutcomeMap:
     """Simulate over a grid of two parameters (or initial values) and classify control vs escape.
 
@@ -191,8 +193,11 @@ def outcome_map(
         readout rule.
     log_x, log_y : bool, optional
         Geometric spacing along an axis.
+    solver : Solver, optional
+        How to integrate every simulation (as for :func:`tumordyn.simulate`); default ``td.Solver()``.
     rtol : float, optional
-        Relative tolerance of the simulations.
+        Relative tolerance of the simulations, shorthand for ``solver=td.Solver(rtol=rtol)``
+        (default 1e-6; give this or ``solver``).
 
     Returns
     -------
@@ -204,11 +209,12 @@ def outcome_map(
     UnknownNameError
         For an unknown parameter, state or readout name.
     SpecificationError
-        For ranges outside bounds, equal axes or a bad grid size.
+        For ranges outside bounds, equal axes, a bad grid size, or both ``solver`` and ``rtol``.
     """
-    from ..trajectory import simulate
+    from ..trajectory import make_solver, simulate
 
     check_model(model)
+    slv = make_solver(solver, rtol=rtol)
     if param_x == param_y:
         raise SpecificationError(f"the two axes must differ, both are {param_x!r}")
     if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
@@ -258,7 +264,7 @@ def outcome_map(
         for name, kind, v in ((param_x, kx, xs[i]), (param_y, ky, ys[j])):
             (p if kind == "parameter" else y0)[name] = float(v)
         try:
-            traj = simulate(model, schedule, t_end=t_end, t_eval=[0.0, t_end], params=p, initial=y0, rtol=rtol)
+            traj = simulate(model, schedule, t_end=t_end, t_eval=[0.0, t_end], params=p, initial=y0, solver=slv)
         except SolverError as exc:
             failed += 1
             if len(notes) < 10:

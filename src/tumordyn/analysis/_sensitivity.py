@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import warnings
+
 import numpy as np
 import sympy as sp
-from scipy.integrate import solve_ivp
 
+from ..dosing import DosingPlan
 from ..spec import input_symbol
-from ..errors import SolverError, SpecificationError, UnknownNameError
+from ..solve import PlanSystem, integrate_plan
+from ..trajectory import make_solver
+from ..solve import SCIPY_METHODS, Solver, SolverOptions
+from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._system import _real, check_model
 from ..numerics import compile_model
 
@@ -49,12 +55,13 @@ class Sensitivity:
     elasticities : numpy.ndarray
         Normalised sensitivities ``p / y · dy/dp`` (dimensionless: % change of
         the readout per % change of the parameter); NaN when the readout is 0.
-    method : str
-        ``"forward"`` (sensitivity equations) or ``"finite-difference"``.
+    algorithm : str
+        ``"forward"`` (sensitivity equations) or ``"finite-difference"`` (``method`` is a
+        deprecated alias).
     """
 
     def __init__(self, model: Model, readout: str, statistic: str, value: float, names: tuple[str, ...],
-                 pvals: np.ndarray, derivs: np.ndarray, method: str, t_end: float) -> None:
+                 pvals: np.ndarray, derivs: np.ndarray, algorithm: str, t_end: float) -> None:
         self.model = model
         self.readout = readout
         self.statistic = statistic
@@ -67,8 +74,14 @@ class Sensitivity:
         self.elasticities = np.asarray(el, dtype=float)
         for a in (self.param_values, self.derivatives, self.elasticities):
             a.flags.writeable = False
-        self.method = method
+        self.algorithm = algorithm
         self.t_end = float(t_end)
+
+    @property
+    def method(self) -> str:
+        """Deprecated alias of :attr:`algorithm` (emits :class:`DeprecationWarning`)."""
+        warnings.warn("Sensitivity.method is deprecated; use Sensitivity.algorithm", DeprecationWarning, stacklevel=2)
+        return self.algorithm
 
     def __getitem__(self, name: str) -> float:
         """Derivative with respect to parameter ``name``."""
@@ -103,14 +116,14 @@ class Sensitivity:
         what = f"AUC of {self.readout}" if self.statistic == "auc" else (
             f"{self.readout} at t = {self.t_end:g} d" if self.statistic == "final" else self.readout)
         ax.set_xlabel(f"elasticity of {what}  (p/y · dy/dp)")
-        ax.set_title(f"{self.model.name}: local sensitivities ({self.method})")
+        ax.set_title(f"{self.model.name}: local sensitivities ({self.algorithm})")
         return ax
 
     def __repr__(self) -> str:
         df = self.to_dataframe().head(5)
         top = ", ".join(f"{r.parameter}: {r.elasticity:+.3g}" for r in df.itertuples())
         return (f"Sensitivity of {self.readout} ({self.statistic}) = {self.value:.6g} in model {self.model.name!r} "
-                f"to {len(self.parameters)} parameters ({self.method}); largest elasticities {top}")
+                f"to {len(self.parameters)} parameters ({self.algorithm}); largest elasticities {top}")
 
 
 def _fd(model: Model, run: Callable[[dict[str, float]], float], base: dict[str, float], names: Sequence[str],
@@ -145,9 +158,11 @@ def sensitivity(
     initial: Mapping[str, float] | None = None,
     parameters: Sequence[str] | None = None,
     statistic: str = "final",
-    method: str = "auto",
-    rtol: float = 1e-8,
+    algorithm: str | None = None,
+    solver: Solver | None = None,
+    rtol: float | None = None,
     rel_step: float = 1e-4,
+    method: str | None = None,
 ) -> Sensitivity:
     """Local sensitivities of a readout to every parameter, with elasticities.
 
@@ -156,7 +171,8 @@ def sensitivity(
     :math:`\\dot y = f(y, p, u)` the sensitivities :math:`S = \\partial y / \\partial p`
     obey :math:`\\dot S = J S + \\partial f / \\partial p` with :math:`S(0) = 0`
     (initial values do not depend on parameters), integrated piecewise between
-    the schedule's breakpoints exactly like :func:`~tumordyn.simulate`. A bolus
+    the breakpoints of the schedule's dosing plan by the scipy engine's one dose loop
+    (:func:`tumordyn._scipy_engine.integrate_plan`), exactly like :func:`~tumordyn.simulate`. A bolus
     raises its compartment by amount/V; when the volume V is a parameter the
     sensitivity jumps by :math:`-\\text{amount}/V^2`. The readout's derivative
     is :math:`g_y S + g_p` at ``t_end`` (``"final"``) or its integral
@@ -181,12 +197,19 @@ def sensitivity(
         Parameters to differentiate by (default: all).
     statistic : {"final", "auc"}, optional
         Readout value at ``t_end`` or its area under the curve over ``[0, t_end]``.
-    method : {"auto", "forward", "finite-difference"}, optional
-        ``"auto"``: forward equations for a named readout, finite differences for a callable.
+    algorithm : {"auto", "forward", "finite-difference"}, optional
+        ``"auto"`` (default): forward equations for a named readout, finite differences for a callable.
+    solver : Solver, optional
+        How to integrate (default ``td.Solver(rtol=1e-8)``). The simulations use it as
+        :func:`~tumordyn.simulate` does; the forward sensitivity system is integrated with its
+        method when that is a scipy method (else LSODA), its ``rtol`` and ``max_step``, and an
+        absolute tolerance of 1/100 of its ``atol`` per state.
     rtol : float, optional
-        Relative tolerance of the integration (default 1e-8).
+        Relative tolerance, shorthand for ``solver=td.Solver(rtol=rtol)`` (default 1e-8).
     rel_step : float, optional
         Relative finite-difference step (default 1e-4).
+    method : str, optional
+        Deprecated alias of ``algorithm`` (emits :class:`DeprecationWarning`).
 
     Returns
     -------
@@ -198,7 +221,9 @@ def sensitivity(
     UnknownNameError
         For an unknown readout, parameter or state name.
     SpecificationError
-        For a bad ``statistic``/``method`` or out-of-bounds values.
+        For a bad ``statistic``/``algorithm``, out-of-bounds values, or both ``solver`` and ``rtol``.
+    TypeError
+        If ``solver`` is not a :class:`~tumordyn.Solver`.
     SolverError
         If a simulation fails.
     """
@@ -207,8 +232,18 @@ def sensitivity(
     check_model(model)
     if statistic not in _STATISTICS:
         raise SpecificationError(f"`statistic` must be one of {', '.join(_STATISTICS)}, got {statistic!r}")
-    if method not in ("auto", "forward", "finite-difference"):
-        raise SpecificationError(f"`method` must be 'auto', 'forward' or 'finite-difference', got {method!r}")
+    if method is not None:
+        warnings.warn("`method` of tumordyn.analysis.sensitivity is deprecated and will be removed in the next "
+                      "release; use `algorithm`", DeprecationWarning, stacklevel=2)
+        if algorithm is not None:
+            raise SpecificationError(f"give the algorithm once: `algorithm` ({algorithm!r}) or the deprecated "
+                                     f"`method` ({method!r}), not both")
+        algorithm = method
+    if algorithm is None:
+        algorithm = "auto"
+    if algorithm not in ("auto", "forward", "finite-difference"):
+        raise SpecificationError(f"`algorithm` must be 'auto', 'forward' or 'finite-difference', got {algorithm!r}")
+    slv = make_solver(solver, rtol=1e-8 if solver is None and rtol is None else rtol)
     rel_step = _real(rel_step, "`rel_step`")
     if not 0 < rel_step < 0.1:
         raise SpecificationError(f"`rel_step` must be in (0, 0.1), got {rel_step}")
@@ -227,35 +262,36 @@ def sensitivity(
     valid = model.states.names + model.observables.names
     if callable(readout):
         label = getattr(readout, "__name__", "readout")
-        if method == "forward":
-            raise SpecificationError("a callable readout is differentiated by finite differences; use method='auto'")
-        method = "finite-difference"
+        if algorithm == "forward":
+            raise SpecificationError("a callable readout is differentiated by finite differences; use algorithm='auto'")
+        algorithm = "finite-difference"
     elif isinstance(readout, str):
         if readout not in valid:
             raise UnknownNameError("readout", readout, valid, f"model {model.name!r}")
         label = readout
-        if method == "auto":
-            method = "forward"
+        if algorithm == "auto":
+            algorithm = "forward"
     else:
         raise TypeError(f"`readout` must be a state/observable name or a callable, got {type(readout).__name__}")
     # validates everything (schedule, names, bounds) and gives the nominal trajectory
     nominal = simulate(model, schedule, t_end=t_end, params=params, initial=initial, t_eval=[0.0, float(t_end)],
-                       rtol=rtol)
+                       solver=slv)
+    opts = slv.options(c)
+    plan = DosingPlan.build(c.drug_names, nominal.schedule, 0.0, float(t_end))
     p = c.param_vector(params)
     base = {n: float(v) for n, v in zip(c.param_names, p)}
     pvals = np.array([base[n] for n in names])
 
-    if method == "finite-difference":
+    if algorithm == "finite-difference":
         y_init = c.initial_vector(initial)
         funcs = None if callable(readout) else _build(model, readout, names[:1])
 
         def run(pp: dict[str, float]) -> float:
             if callable(readout):
-                traj = simulate(model, schedule, t_end=t_end, params=pp, initial=initial, rtol=rtol)
+                traj = simulate(model, schedule, t_end=t_end, params=pp, initial=initial, solver=slv)
                 return float(readout(traj))
             # the same integrator as the forward method (exact AUC), without sensitivities
-            return _forward(model, nominal.schedule, readout, statistic, c.param_vector(pp), y_init, names[:1],
-                            float(t_end), rtol, funcs)[0]
+            return _forward(model, plan, readout, statistic, c.param_vector(pp), y_init, names[:1], opts, funcs)[0]
 
         if callable(readout):
             if statistic != "final":
@@ -266,8 +302,7 @@ def sensitivity(
         value, d = _fd(model, run, base, names, rel_step)
         return Sensitivity(model, label, statistic_used, value, names, pvals, d, "finite-difference", t_end)
 
-    value, d = _forward(model, nominal.schedule, readout, statistic, p, c.initial_vector(initial), names,
-                        float(t_end), rtol)
+    value, d = _forward(model, plan, readout, statistic, p, c.initial_vector(initial), names, opts)
     return Sensitivity(model, label, statistic, value, names, pvals, d, "forward", t_end)
 
 
@@ -291,9 +326,10 @@ def _build(model: Model, readout: str, names: tuple[str, ...]) -> dict[str, Any]
     return {"J": J, "Fp": Fp, "f": f, "G": G, "Gx": Gx, "Gp": Gp, "sel": sel}
 
 
-def _forward(model: Model, schedule: Schedule, readout: str, statistic: str, p: np.ndarray, y0: np.ndarray,
-             names: tuple[str, ...], t_end: float, rtol: float,
+def _forward(model: Model, plan: DosingPlan, readout: str, statistic: str, p: np.ndarray, y0: np.ndarray,
+             names: tuple[str, ...], opts: SolverOptions,
              funcs: dict[str, Any] | None = None) -> tuple[float, np.ndarray]:
+    """The readout and its forward sensitivities at ``plan.t_end``, through the scipy engine's dose loop."""
     c = compile_model(model)
     if funcs is None:
         funcs = _build(model, readout, names)
@@ -328,42 +364,49 @@ def _forward(model: Model, schedule: Schedule, readout: str, statistic: str, p: 
         A[n + n * m, :n] = np.asarray(Gx(y, p, u), dtype=float).reshape(n)
         return A
 
-    drug_index = {d: i for i, d in enumerate(c.drug_names)}
+    # a bolus of a drug whose volume V is a differentiated parameter: d(amount/V)/dV = -amount/V^2
     vol_param = {}
     for d in model.drugs:
         if isinstance(d.volume, str) and d.volume in names:
-            vol_param[d.name] = names.index(d.volume)
-    z = np.zeros(size)
-    z[:n] = y0
-    atol = np.concatenate([c.atol * 1e-2, np.repeat(c.atol * 1e-2, m) / np.tile(np.maximum(np.abs(p[sel]), 1e-12), n),
-                           [1e-12], np.full(m, 1e-12)])
-    breaks = schedule.breakpoints(0.0, t_end)
-    u = np.zeros(c.n_drugs)
-    for b, tb in enumerate(breaks):
-        for drug, amount in schedule.bolus_at(tb).items():
-            comp, inc = c.dose_jump(drug_index[drug], amount, p)
+            vol_param[c.drug_names.index(d.name)] = names.index(d.volume)
+
+    def jump(z: np.ndarray, amounts: np.ndarray) -> None:
+        for d in np.flatnonzero(amounts).tolist():
+            amount = float(amounts[d])
+            comp, inc = c.dose_jump(d, amount, p)
             if comp >= 0:
                 z[comp] += inc
-                if drug in vol_param:
-                    j = vol_param[drug]
-                    V = p[sel[j]]
-                    z[n + comp * m + j] += -amount / V**2
-        u = np.zeros(c.n_drugs)
-        for drug, rate in schedule.infusion_rates(tb).items():
-            u[drug_index[drug]] = rate
-        if b == len(breaks) - 1:
-            break
-        t_next = float(breaks[b + 1])
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            sol = solve_ivp(aug, (tb, t_next), z, method="LSODA", rtol=rtol, atol=atol, args=(u,), jac=aug_jac)
-        if sol.status != 0 or not np.all(np.isfinite(sol.y[:, -1])):
-            raise SolverError(f"sensitivity integration of model {model.name!r} failed in [{tb:g}, {t_next:g}] days",
-                              t=float(sol.t[-1]) if sol.t.size else float(tb), solver_message=str(sol.message))
-        z = sol.y[:, -1].copy()
+                if d in vol_param:
+                    j = vol_param[d]
+                    z[n + comp * m + j] += -amount / p[sel[j]] ** 2
+
+    def check(seg: np.ndarray, times: np.ndarray) -> None:
+        finite = np.all(np.isfinite(seg), axis=0)
+        if not finite.all():
+            k = int(np.argmin(finite))
+            raise SolverError(f"sensitivity integration of model {model.name!r} produced non-finite values",
+                              t=float(times[k]), status=SolverStatus.NON_FINITE)
+
+    atol = np.concatenate([opts.atol * 1e-2,
+                           np.repeat(opts.atol * 1e-2, m) / np.tile(np.maximum(np.abs(p[sel]), 1e-12), n),
+                           [1e-12], np.full(m, 1e-12)])
+    names_aug = [f"state {s!r}" for s in c.state_names]
+
+    def label(i: int) -> str:
+        return names_aug[i] if i < n else "a sensitivity or the readout's integral"
+
+    system = PlanSystem(aug, aug_jac, jump, check, np.zeros(size, dtype=bool), atol,
+                        f"the sensitivity system of model {model.name!r}", label)
+    method = opts.method if opts.method in SCIPY_METHODS else "LSODA"
+    z0 = np.zeros(size)
+    z0[:n] = y0
+    zs, _ = integrate_plan(system, plan, z0, np.array([plan.t_end]), replace(opts, method=method))
+    z = zs[-1]
     y = clip(z[:n])
     S = z[n:n + n * m].reshape(n, m)
     if statistic == "auc":
         return float(z[n + n * m]), z[n + n * m + 1:].copy()
+    u = np.array(plan.rates[-1])
     value = float(G(y, p, u))
     d = np.asarray(Gx(y, p, u), dtype=float).reshape(n) @ S + np.asarray(Gp(y, p, u), dtype=float).reshape(m)
     return value, d

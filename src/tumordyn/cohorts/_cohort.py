@@ -719,6 +719,7 @@ class Cohort:
         increase: float = 0.2,
         min_increase: float = 5.0,
         min_measurable: float = 10.0,
+        solver: Any = None,
     ) -> CohortResult:
         """Simulate every patient under one or more regimens and compute the readouts.
 
@@ -779,6 +780,10 @@ class Cohort:
             RECIST 1.1 thresholds as in :func:`tumordyn.readouts.recist` (mm and
             fractions): CR below 5 mm, PR at −30% from baseline, PD at +20% and
             +5 mm over the nadir, measurable from 10 mm.
+        solver : Solver, optional
+            The settings ``method`` (``"auto"``, ``"batch"``, or ``"dopri5"`` for the numba loop),
+            ``rtol``, ``atol``, ``max_step`` and ``max_steps`` as one :class:`~tumordyn.Solver`, in place
+            of the keywords of the same names (a scipy method is refused: cohorts are batched).
 
         Returns
         -------
@@ -788,6 +793,14 @@ class Cohort:
         from ..trajectory import resolve_options
         from ..readouts import ScanPlan
 
+        if solver is not None:  # one Solver object in place of the separate keywords
+            from ..trajectory import make_solver
+
+            solver = make_solver(solver)
+            if solver.method not in ("auto", BATCH_METHOD, COMPILED_METHOD):
+                raise SpecificationError(f"cohort solver method must be 'auto', 'batch' or 'dopri5', got {solver.method!r}")
+            method = {COMPILED_METHOD: "numba"}.get(solver.method, solver.method)
+            rtol, atol, max_step, max_steps = solver.rtol, solver.atol, solver.max_step, solver.max_steps
         model = self._model
         compiled = compile_model(model)
         regs = _normalise_regimens(regimens)

@@ -14,6 +14,7 @@ from .. import readouts as ro
 from ..dosing import AdaptiveRule, Regimen, as_regimen
 from ..dosing import Dose, Infusion, Schedule
 from ..errors import SpecificationError, UnknownNameError
+from ..solve import Solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -170,8 +171,9 @@ def compare(
     initial: Mapping[str, float] | None = None,
     durable_months: float = 6.0,
     diameter: str = "lesion_diameter",
-    method: str = "auto",
-    rtol: float = 1e-6,
+    solver: Solver | None = None,
+    method: str | None = None,
+    rtol: float | None = None,
     progress: bool | None = None,
 ) -> Comparison:
     """Simulate one model under several regimens and tabulate the clinical readouts.
@@ -195,8 +197,10 @@ def compare(
         Months a response must last to count as durable (default 6).
     diameter : str
         Measured diameter observable for RECIST/iRECIST (default ``"lesion_diameter"``).
-    method, rtol
-        Passed to :func:`tumordyn.simulate`.
+    solver : Solver, optional
+        How to integrate every regimen (as for :func:`tumordyn.simulate`); default ``td.Solver()``.
+    method, rtol : optional
+        Shorthand for the same settings of :class:`~tumordyn.Solver` (give these or ``solver``).
     progress : bool, optional
         Show a progress bar; default only when stderr is a terminal.
 
@@ -209,7 +213,8 @@ def compare(
     Raises
     ------
     SpecificationError
-        For an empty regimen set, a scan plan outside the horizon or a dose after it.
+        For an empty regimen set, a scan plan outside the horizon, a dose after it, or both
+        ``solver`` and ``method``/``rtol``.
     UnknownNameError
         For a regimen naming a drug the model lacks (the regimen is named).
 
@@ -223,8 +228,9 @@ def compare(
     ['none', 'anti-PD-1']
     """
     from ..spec import Model
-    from ..trajectory import simulate
+    from ..trajectory import make_solver, simulate
 
+    slv = make_solver(solver, method=method, rtol=rtol)
     if not isinstance(model, Model):
         raise TypeError(f"compare: model must be a tumordyn Model, got {type(model).__name__}")
     if isinstance(t_end, bool) or not isinstance(t_end, (int, float)) or not (math.isfinite(t_end) and t_end > 0):
@@ -246,7 +252,7 @@ def compare(
     rows = []
     for name, reg in iterator:
         tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, t_end, scan_t), params=params,
-                      initial=initial, method=method, rtol=rtol)
+                      initial=initial, solver=slv)
         trajs[name] = tr
         rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter))
     import pandas as pd

@@ -13,6 +13,7 @@ from .. import readouts as ro
 from ._compare import output_times, readout_row
 from ..dosing import as_regimen
 from ..errors import SpecificationError, UnknownNameError
+from ..solve import Solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -133,6 +134,7 @@ def search_schedule(
     xtol: float = 0.5,
     max_evals: int = 40,
     progress: bool | None = None,
+    solver: Solver | None = None,
 ) -> SearchResult:
     """Choose one schedule parameter (priming lead time, dosing interval, dose split...) to optimise a readout.
 
@@ -176,6 +178,8 @@ def search_schedule(
         Largest number of evaluations in the refinement.
     progress : bool, optional
         Show a progress bar; default only when stderr is a terminal.
+    solver : Solver, optional
+        How to integrate every candidate (as for :func:`tumordyn.simulate`); default ``td.Solver()``.
 
     Returns
     -------
@@ -198,8 +202,9 @@ def search_schedule(
     >>> len(res.surface)
     3
     """
-    from ..trajectory import simulate
+    from ..trajectory import make_solver, simulate
 
+    slv = make_solver(solver)
     if (grid is None) == (bounds is None):
         raise SpecificationError("search_schedule: give exactly one of grid= (values to try) or bounds= (lo, hi)")
     if not callable(build):
@@ -222,7 +227,8 @@ def search_schedule(
             return records[x]
         sched = build(x)
         reg = as_regimen(sched, f"build({x:g})")
-        tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, float(t_end), scan_t), params=params)
+        tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, float(t_end), scan_t), params=params,
+                      solver=slv)
         if isinstance(readout, str):
             row = readout_row(tr, plan)
             if readout not in row:

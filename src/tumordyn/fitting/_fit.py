@@ -2,15 +2,18 @@
 
 Data flow: a tidy table of observations (``subject, time, observable, value``,
 optional ``sigma`` and ``censored``) is checked once and turned into index
-arrays; the model's compiled right-hand side (``compile_model(model)``) is reused for
-every residual call; all subjects are integrated *together* as one batch (the
-generated code works on state matrices of shape ``(n_states, B)``), exactly at
-every dose, and only at the observation times.
+arrays; each subject's dosing plan (:class:`~tumordyn._dosing.DosingPlan`),
+output times and solve problems are built once per fit; every residual call
+integrates each subject through the one solve layer (:func:`tumordyn._integrate.solve`
+or :class:`~tumordyn._scipy_engine.ScipyEngine`), exactly at every dose, and only at
+the subject's observation times. Engine switches are decided on
+:class:`~tumordyn.errors.SolverStatus` codes.
 
-Leastsq-type methods get a Jacobian by *internal numerical differentiation*:
-the unperturbed subjects and one perturbed copy per free parameter are
-integrated in the same batch, so they share one step-size sequence and the
-finite differences are free of integrator noise.
+Leastsq-type optimizers get a Jacobian by *internal numerical differentiation*:
+per subject, the unperturbed copy and one perturbed copy per free parameter that
+concerns it are integrated in the same call (on a scipy method all subjects and copies
+as one system, so they share one step-size sequence and the finite differences are
+free of integrator noise).
 
 Parameter naming in the lmfit :class:`~lmfit.Parameters`:
 
@@ -24,49 +27,54 @@ letter, digit or underscore replaced by ``_`` (``"P-01"`` → ``P_01``).
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 import re
 import time as _time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
-from .._validate import real_number as _finite
-from ..dosing import Schedule
-from ..dosing import DosingPlan
-from ..solve import solve
-from ..numerics import NEGATIVE_SLACK
-from ..solve import SolverStats
-from ..trajectory import resolve_options
-from ..solve import COMPILED_METHOD, IMPLICIT_METHODS, Problem, SolverOptions
-from ..errors import SolverStatus
-from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
+from .._validate import real_number as finite_value
+from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solution, Solver, SolverStats, solve
+from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     import lmfit
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ..numerics import CompiledModel
     from ..spec import Model
     from ..trajectory import Trajectory
 
-__all__ = ["fit", "FitResult", "FAILED_SOLVE_RESIDUAL", "LOG_FLOOR"]
+__all__ = [
+    "fit",
+    "FitResult",
+    "FAILED_SOLVE_RESIDUAL",
+    "LOG_FLOOR",
+    "COMPILED_MAX_STEPS",
+    "fit_solver",
+    "finite_value",
+    "per_subject",
+    "subject_schedules",
+    "run_minimizer",
+]
 
 #: Residual given to *every* data point when the ODE solve fails during a fit
 #: (:class:`~tumordyn.errors.SolverError` or :class:`~tumordyn.errors.NegativeStateError`):
 #: large and finite, so the optimizer rejects the step instead of receiving NaN.
 FAILED_SOLVE_RESIDUAL = 1.0e4
 
-#: Step cap (accepted + rejected) per subject and solve of the compiled integrator during a fit;
-#: beyond it the problem is taken as stiff and the fit switches to LSODA.
+#: Step cap (accepted + rejected) per subject and solve of the compiled integrator during a fit
+#: whose solver settings are given as keywords (a :class:`~tumordyn.Solver` brings its own
+#: ``max_steps``); beyond it the problem is taken as stiff and the fit switches to LSODA.
 COMPILED_MAX_STEPS = 100_000
-#: Statuses of the compiled engine after which a fit goes on with LSODA (stiff problems).
+#: Statuses of an explicit engine (compiled or batch) after which a fit goes on with LSODA (stiff problems).
 _SWITCH_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS, SolverStatus.STEP_SIZE_UNDERFLOW)
 
 #: Smallest model prediction used on the log scale (a prediction of 0 becomes this).
@@ -116,7 +124,7 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         )
     if len(df) == 0:
         raise SpecificationError("`data` has no rows")
-    out = pd.DataFrame(index=df.index)
+    out: dict[str, Any] = {}  # the clean columns, made into one DataFrame at the end
     subj = df["subject"]
     bad = subj.isna().to_numpy()
     if bad.any():
@@ -135,9 +143,9 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
                 "it must be a finite number"
             )
         out[col] = vals
-    if "sigma" in out.columns and np.any(out["sigma"].to_numpy() <= 0):
-        i = int(np.argmax(out["sigma"].to_numpy() <= 0))
-        raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: sigma must be > 0, got {out['sigma'].iloc[i]}")
+    if "sigma" in out and np.any(out["sigma"] <= 0):
+        i = int(np.argmax(out["sigma"] <= 0))
+        raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: sigma must be > 0, got {out['sigma'][i]}")
     obs = df["observable"]
     known = set(quantities)
     for i, name in enumerate(obs):
@@ -153,17 +161,17 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
             raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, got NaN")
         out["censored"] = cens.astype(bool)
     else:
-        out["censored"] = False
+        out["censored"] = np.zeros(len(df), dtype=bool)
     if scale == "log":
-        bad = out["value"].to_numpy() <= 0
+        bad = out["value"] <= 0
         if bad.any():
             i = int(np.argmax(bad))
             raise SpecificationError(
-                f"`data` {_row_name(df.index[i], i)}: value {out['value'].iloc[i]} of {out['observable'].iloc[i]!r} "
+                f"`data` {_row_name(df.index[i], i)}: value {out['value'][i]} of {out['observable'].iloc[i]!r} "
                 "is not positive, which the log scale cannot take; use scale='linear', or mark it censored "
                 "at the detection limit"
             )
-    return out
+    return pd.DataFrame(out, index=df.index)
 
 
 def _check_scale(scale: str) -> str:
@@ -195,8 +203,16 @@ def _modes(spec: Any, valid: Sequence[str], kind: str, arg: str, default: str, w
     return out
 
 
-def _per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> dict[Any, Mapping[str, float]]:
-    """``value`` is either one mapping for all subjects or a mapping subject -> mapping."""
+def per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> dict[Any, Mapping[str, float]]:
+    """One mapping per subject from ``value``: one mapping for all subjects, or a mapping subject -> mapping.
+
+    Raises
+    ------
+    UnknownNameError
+        For a subject key that is not in ``subjects``.
+    SpecificationError
+        If per-subject mappings and plain values are mixed.
+    """
     if value is None:
         return {s: {} for s in subjects}
     if not isinstance(value, Mapping):
@@ -212,7 +228,16 @@ def _per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> d
     return {s: dict(value) for s in subjects}
 
 
-def _schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float) -> dict[Any, Schedule]:
+def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float) -> dict[Any, Schedule]:
+    """The schedule of every subject (one for all, or one per subject), checked against ``model`` from ``t0`` days.
+
+    Raises
+    ------
+    UnknownNameError
+        For a subject key that is not in ``subjects`` or an unknown drug.
+    SpecificationError
+        For a subject without schedule, a dose before ``t0`` or a bolus of a direct-input drug.
+    """
     if schedules is None:
         out = {s: Schedule() for s in subjects}
     elif isinstance(schedules, Schedule):
@@ -245,144 +270,6 @@ def _schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float)
     return out
 
 
-# ----------------------------------------------------------------------------- batched engine
-@dataclass(frozen=True)
-class _Plan:
-    """Dosing of a set of subjects on the union of their breakpoints."""
-
-    t0: float
-    t_end: float
-    breaks: np.ndarray
-    events: tuple[tuple[tuple[int, int, float], ...], ...]  # per break: (subject, drug index, amount)
-    rates: tuple[np.ndarray, ...]  # per break: infusion rates (n_drugs, n_subjects)
-
-
-def _make_plan(compiled: CompiledModel, schedules: Sequence[Schedule], t0: float, t_end: float) -> _Plan:
-    breaks = np.unique(np.concatenate([s.breakpoints(t0, t_end) for s in schedules]))
-    didx = {d: i for i, d in enumerate(compiled.drug_names)}
-    events, rates = [], []
-    for tb in breaks:
-        ev = []
-        u = np.zeros((compiled.n_drugs, len(schedules)))
-        for j, s in enumerate(schedules):
-            for drug, amount in s.bolus_at(float(tb)).items():
-                if compiled.dose_compartment[didx[drug]] >= 0:
-                    ev.append((j, didx[drug], amount))
-            for drug, rate in s.infusion_rates(float(tb)).items():
-                u[didx[drug], j] = rate
-        events.append(tuple(ev))
-        rates.append(u)
-    return _Plan(t0, t_end, breaks, tuple(events), tuple(rates))
-
-
-def solve_batch(
-    compiled: CompiledModel,
-    plan: _Plan,
-    P: np.ndarray,
-    Y0: np.ndarray,
-    col_subject: np.ndarray,
-    t_eval: np.ndarray,
-    opts: SolverOptions,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Integrate ``B`` copies of the model at once (columns of ``P``/``Y0``), exactly at every dose.
-
-    Column ``b`` follows the schedule of subject ``col_subject[b]`` of ``plan``.
-
-    Returns
-    -------
-    ys : numpy.ndarray
-        States at ``t_eval``, shape ``(n_times, n_states, B)``.
-    us : numpy.ndarray
-        Infusion rates in force at ``t_eval``, shape ``(n_times, n_drugs, B)``.
-    nfev : int
-        Right-hand-side evaluations.
-    """
-    rhs, jac = compiled.rhs, compiled.jac
-    n, B = Y0.shape
-    ys = np.empty((t_eval.size, n, B))
-    us = np.zeros((t_eval.size, compiled.n_drugs, B))
-    y = np.array(Y0, dtype=float)
-    atol = np.repeat(opts.atol, B)
-    nonneg = np.repeat(compiled.nonnegative, B)
-    cols = np.arange(B)
-    breaks = plan.breaks
-    nfev = 0
-    k = 0
-    for b, tb in enumerate(breaks):
-        for j, d, amount in plan.events[b]:
-            sel = cols[col_subject == j]
-            if sel.size:
-                comp, inc = compiled.dose_jump(d, amount, P[:, sel])
-                y[comp, sel] += inc
-        U = plan.rates[b][:, col_subject]
-        last = b == len(breaks) - 1
-        t_next = plan.t_end if last else float(breaks[b + 1])
-        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
-        at_tb = k
-        while at_tb < k_end and t_eval[at_tb] == tb:
-            ys[at_tb] = y
-            us[at_tb] = U
-            at_tb += 1
-        if last:
-            break
-        inner = t_eval[at_tb:k_end]
-        seg_eval = np.append(inner, t_next)
-
-        def fun(t: float, yf: np.ndarray, P: np.ndarray = P, U: np.ndarray = U) -> np.ndarray:
-            return rhs(t, yf.reshape(n, B), P, U).reshape(-1)
-
-        kwargs: dict[str, Any] = {}
-        if opts.method in IMPLICIT_METHODS:
-
-            def jfun(t: float, yf: np.ndarray, P: np.ndarray = P, U: np.ndarray = U) -> np.ndarray:
-                jb = jac(t, yf.reshape(n, B), P, U)  # (n, n, B)
-                out = np.zeros((n, B, n, B))
-                out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
-                return out.reshape(n * B, n * B)
-
-            kwargs["jac"] = jfun
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            sol = solve_ivp(fun, (float(tb), t_next), y.reshape(-1), method=opts.method, t_eval=seg_eval,
-                            rtol=opts.rtol, atol=atol, max_step=opts.max_step, **kwargs)
-        nfev += int(sol.nfev)
-        if sol.status != 0 or sol.y.shape[1] != seg_eval.size:
-            raise SolverError(f"batched integration of model {compiled.model_name!r} failed in [{tb:g}, {t_next:g}] "
-                              "days", t=float(sol.t[-1]) if sol.t.size else float(tb),
-                              solver_message=str(sol.message))
-        seg = sol.y
-        if not np.all(np.isfinite(seg)):
-            raise SolverError(f"integration of model {compiled.model_name!r} produced non-finite values", t=float(tb))
-        low = seg[nonneg] < -NEGATIVE_SLACK * (atol[nonneg] + opts.rtol * np.max(np.abs(seg[nonneg]), axis=1))[:, None]
-        if np.any(low):
-            r, c = np.argwhere(low)[0]
-            i = int(np.flatnonzero(nonneg)[r]) // B
-            raise NegativeStateError(f"state {compiled.state_names[i]!r} of model {compiled.model_name!r} "
-                                     "fell below minus its absolute tolerance", t=float(seg_eval[c]))
-        seg[nonneg] = np.maximum(seg[nonneg], 0.0)
-        ys[at_tb:k_end] = seg[:, : inner.size].T.reshape(inner.size, n, B)
-        us[at_tb:k_end] = U
-        y = seg[:, -1].reshape(n, B).copy()
-        k = k_end
-    return ys, us, nfev
-
-
-def quantities_batch(
-    compiled: CompiledModel, ys: np.ndarray, us: np.ndarray, P: np.ndarray, t_eval: np.ndarray, with_obs: bool
-) -> np.ndarray:
-    """States and (optionally) observables, shape ``(n_times, n_states + n_observables, B)``."""
-    if not with_obs or not compiled.observable_names:
-        return ys
-    nt, n, B = ys.shape
-    k = len(compiled.observable_names)
-    Y2 = ys.transpose(1, 0, 2).reshape(n, nt * B)
-    U2 = us.transpose(1, 0, 2).reshape(compiled.n_drugs, nt * B)
-    P2 = np.tile(P, (1, nt))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        obs = np.asarray(compiled.observe(np.repeat(t_eval, B), Y2, P2, U2), dtype=float)
-    obs = np.broadcast_to(obs, (k, nt * B)).reshape(k, nt, B).transpose(1, 0, 2)
-    return np.concatenate([ys, obs], axis=1)
-
-
 # ----------------------------------------------------------------------------- the problem
 @dataclass(frozen=True)
 class _Var:
@@ -393,6 +280,32 @@ class _Var:
     index: int  # into the parameter vector or the state vector
     target: str  # model parameter or state name
     subjects: tuple[int, ...]
+
+
+@dataclass
+class _Subject:
+    """One subject's part of a fit, built once: rows, output times, dosing plan, where each row is read."""
+
+    rows: np.ndarray  # its rows of the data
+    t_eval: np.ndarray  # its observation times (days)
+    plan: DosingPlan
+    st: np.ndarray  # positions (within rows) of rows observing a state ...
+    st_ti: np.ndarray  # ... their time index into t_eval
+    st_qi: np.ndarray  # ... and state index
+    ob: np.ndarray  # positions of rows observing an observable ...
+    ob_ti: np.ndarray
+    ob_qi: np.ndarray  # ... and observable index
+    problems: dict[int, Problem]  # solve problems by number of copies, refilled per evaluation
+    _obs: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+
+    def obs_index(self, B: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For ``B`` copies, flattened over (copy, observable row): copy, time index, observable index, position."""
+        idx = self._obs.get(B)
+        if idx is None:
+            m = self.ob.size
+            idx = self._obs[B] = (np.repeat(np.arange(B), m), np.tile(self.ob_ti, B), np.tile(self.ob_qi, B),
+                                  np.arange(B * m))
+        return idx
 
 
 class _Problem:
@@ -411,13 +324,12 @@ class _Problem:
         scale: str,
         weights: Mapping[str, float],
         t0: float,
-        opts: SolverOptions,
+        solver: Solver,
         fd_step: float,
         init_bounds: Mapping[str, tuple[float, float]],
-        engine: str,
     ) -> None:
         c = compile_model(model)
-        self.model, self.compiled, self.df, self.scale, self.t0, self.opts = model, c, df, scale, t0, opts
+        self.model, self.compiled, self.df, self.scale, self.t0 = model, c, df, scale, t0
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
         self.subjects = tuple(df["subject"].drop_duplicates())
@@ -439,7 +351,6 @@ class _Problem:
             )
         self.t_eval = np.unique(times)
         self.t_end = float(self.t_eval[-1])
-        self.plan = _make_plan(c, [schedules[s] for s in self.subjects], t0, self.t_end)
         self.ti = np.searchsorted(self.t_eval, times)
         self.qi = np.array([qidx[o] for o in df["observable"]], dtype=np.int64)
         self.si = np.array([sidx[s] for s in df["subject"]], dtype=np.int64)
@@ -485,7 +396,7 @@ class _Problem:
             if name in (params or {}):
                 v = params[name]
                 if name in free:
-                    v = _finite(v, f"`params[{name!r}]`")
+                    v = finite_value(v, f"`params[{name!r}]`")
                     if not lo <= v <= hi:
                         raise SpecificationError(f"start value {v} of free parameter {name!r} is outside its "
                                                  f"bounds [{lo}, {hi}] ({spec.unit})")
@@ -520,23 +431,126 @@ class _Problem:
         clash = [v for v in self.vars if v in c.param_names and self.vars[v].kind == "init"]
         if clash:
             raise SpecificationError(f"fitted initial state name(s) {clash} clash with model parameter names")
+        self.var_subjects = {name: frozenset(v.subjects) for name, v in self.vars.items()}
         self.n_failed = 0
         self.n_solves = 0
-        self.engine = engine
-        if engine == "compiled":
-            try:  # one trial solve at the start values: any problem other than a failed solve -> scipy engine
-                self._setup_compiled()
-                self._compiled_preds(self.P0, self.Y00, np.arange(S))
-            except SolverError:
-                pass
-            except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
-                warnings.warn(
-                    f"the compiled fit engine is unavailable ({type(err).__name__}: {err}); fitting with scipy's "
-                    f"{self.opts.method if self.opts.method != 'dopri5' else 'LSODA'} instead (slower, same optimum)",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                self.engine = "scipy"
+        self._subject_arrays()
+        self.set_solver(solver)
+
+    # -- integration -----------------------------------------------------------------
+    def _subject_arrays(self) -> None:
+        """Per subject, once per fit: its dosing plan, output times and where each of its rows is read."""
+        c = self.compiled
+        n = c.n_states
+        self._sub: list[_Subject] = []
+        for j, s in enumerate(self.subjects):
+            rows = self.sub_rows[j]
+            te = np.ascontiguousarray(self.sub_t[j])
+            t_end = float(te[-1]) if te[-1] > self.t0 else self.t0 + 1.0
+            plan = DosingPlan.build(c.drug_names, self.schedules[s], self.t0, t_end)
+            ti, qi = self.sub_ti[rows], self.qi[rows]
+            st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
+            self._sub.append(_Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {}))
+
+    def set_solver(self, solver: Solver) -> None:
+        """Choose the engines of the fit from ``solver`` (resolved against the model once).
+
+        ``"auto"``/``"dopri5"``: the compiled engine, then (for the rest of the fit, on a
+        :data:`_SWITCH_STATUSES` status) LSODA; ``"batch"``: the numpy Dormand–Prince engine, then
+        LSODA; a scipy method: that method. Scipy methods integrate all subjects and their copies
+        (base and finite-difference perturbations) as one system, so they share one step-size sequence.
+        """
+        from ..solve import numba_available
+
+        c = self.compiled
+        opts = solver.options(c)
+        self.solver, self.opts = solver, opts
+        lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
+        if solver.method in ("auto", COMPILED_METHOD):
+            if numba_available():
+                self._engines = [(COMPILED_METHOD, None, replace(opts, method=COMPILED_METHOD)), lsoda]
+            elif solver.method == COMPILED_METHOD:
+                raise SpecificationError("solver method 'dopri5' needs numba (pip install 'tumordyn[fast]'); use "
+                                         "'auto' or 'LSODA'")
+            else:
+                self._engines = [lsoda]
+        elif solver.method == BATCH_METHOD:
+            self._engines = [(BATCH_METHOD, None, opts), lsoda]
+        else:
+            self._engines = [(solver.method, ScipyEngine(solver.method, joint=True).solve_many, opts)]
+        self._engine = 0
+
+    def with_solver(self, solver: Solver) -> _Problem:
+        """A copy of this problem integrated with other solver settings (for refits, e.g. profiles)."""
+        other = copy.copy(self)
+        other._sub = [replace(sub, problems={}, _obs={}) for sub in self._sub]
+        other.set_solver(solver)
+        return other
+
+    @property
+    def engine(self) -> str:
+        """The method integrating the fit now (``"dopri5"``, ``"batch"`` or a scipy method)."""
+        return self._engines[self._engine][0]
+
+    def _subject_problem(self, j: int, params: np.ndarray, y0: np.ndarray) -> Problem:
+        """Subject ``j``'s problem for the rows of ``params``/``y0``; built once per number of rows, then refilled."""
+        cache = self._sub[j].problems
+        B = params.shape[0]
+        prob = cache.get(B)
+        if prob is None:
+            sub = self._sub[j]
+            prob = cache[B] = Problem(self.compiled, sub.plan, np.array(params), np.array(y0), sub.t_eval)  # own buffers
+        else:
+            prob.params[...] = params
+            prob.y0[...] = y0
+        return prob
+
+    def _solve_subjects(self, probs: list[Problem]) -> list[np.ndarray]:
+        """Predictions of subject ``j``'s rows by every row of ``probs[j]``, each of shape ``(B_j, n_rows_j)``.
+
+        The compiled and batch engines go through :func:`~tumordyn._integrate.solve` one subject at a
+        time; a scipy method integrates all subjects as one system (``ScipyEngine.solve_many``).
+        Raises the :class:`SolverError` of the first failed copy (its status decides an engine switch).
+        """
+        self.n_solves += 1
+        _, run_many, opts = self._engines[self._engine]
+        out = []
+        sols = run_many(probs, opts) if run_many is not None else None
+        for j, prob in enumerate(probs):
+            sol: Solution = sols[j] if sols is not None else solve(prob, opts)
+            if np.any(sol.status != SolverStatus.OK):
+                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+            out.append(self._read(j, prob, sol))
+        return out
+
+    def _read(self, j: int, prob: Problem, sol: Solution) -> np.ndarray:
+        """The values of subject ``j``'s rows in ``sol`` (states, or observables computed here)."""
+        sub = self._sub[j]
+        y = sol.y
+        B = y.shape[0]
+        out = np.empty((B, sub.rows.size))
+        out[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
+        if sub.ob.size:
+            c = self.compiled
+            rep, ti, qq, cols = sub.obs_index(B)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                obs = np.asarray(c.observe(sub.t_eval[ti], y[rep, ti].T, prob.params[rep].T, sol.u[ti].T), dtype=float)
+            out[:, sub.ob] = np.broadcast_to(obs, (len(c.observable_names), cols.size))[qq, cols].reshape(B, -1)
+        return out
+
+    def _with_switch(self, compute: Any) -> Any:
+        """``compute()``; an explicit engine that reports a :data:`_SWITCH_STATUSES` status hands the rest of
+        the fit to LSODA and ``compute`` is done again (one integrator per evaluation keeps it consistent)."""
+        for _ in range(len(self._engines)):  # bounded: at most one switch per engine
+            engine = self._engine
+            try:
+                return compute()
+            except SolverError as err:
+                if err.status in _SWITCH_STATUSES and engine + 1 < len(self._engines):
+                    self._engine = engine + 1
+                    continue
+                raise
+        raise AssertionError("unreachable: the last engine either returns or raises")
 
     # -- lmfit parameters ------------------------------------------------------------
     def make_params(self) -> lmfit.Parameters:
@@ -578,67 +592,37 @@ class _Problem:
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
 
-    def column_preds(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
-        """Predictions of the rows of subject ``col_subject[b]`` by column ``b`` of ``P``/``Y0``.
-
-        Raises :class:`SolverError` if any column fails.
-        """
-        self.n_solves += 1
-        c = self.compiled
-        if self.engine == "compiled":
-            return self._compiled_preds(P, Y0, col_subject)
-        ys, us, _ = solve_batch(c, self.plan, P, Y0, col_subject, self.t_eval, self.opts)
-        Q = quantities_batch(c, ys, us, P, self.t_eval, self.with_obs)
-        return [Q[self.ti[self.sub_rows[j]], self.qi[self.sub_rows[j]], b] for b, j in enumerate(col_subject)]
-
-    def _setup_compiled(self) -> None:
-        """Per-subject dosing plans and output times for the compiled engine (through the one solve layer)."""
-        c = self.compiled
-        self._compiled_opts = replace(self.opts, method=COMPILED_METHOD, max_steps=COMPILED_MAX_STEPS)
-        self._sub_plan = []
-        for j, s in enumerate(self.subjects):
-            te = np.ascontiguousarray(self.sub_t[j])
-            t_end = float(te[-1]) if te[-1] > self.t0 else self.t0 + 1.0
-            self._sub_plan.append((te, DosingPlan.build(c.drug_names, self.schedules[s], self.t0, t_end)))
-
-    def _compiled_preds(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
-        c = self.compiled
-        out: list[np.ndarray | None] = [None] * len(col_subject)
-        for j in np.unique(col_subject):
-            bs = np.flatnonzero(col_subject == j)
-            te, plan = self._sub_plan[j]
-            sol = solve(Problem(c, plan, P[:, bs].T, Y0[:, bs].T, te), self._compiled_opts)
-            sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
-            u_te = sol.u
-            rows = self.sub_rows[j]
-            for k, b in enumerate(bs):
-                q = sol.y[k]
-                if self.with_obs:
-                    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                        obs = np.asarray(c.observe(te, q.T, P[:, b], u_te.T), dtype=float)
-                    q = np.concatenate([q, np.broadcast_to(obs, (obs.shape[0], te.size)).T], axis=1)
-                out[b] = q[self.sub_ti[rows], self.qi[rows]]
-        return out  # type: ignore[return-value]
-
-    def _preds_or_switch(self, P: np.ndarray, Y0: np.ndarray, col_subject: np.ndarray) -> list[np.ndarray]:
+    def start_predictions(self, params: Mapping[str, Any]) -> np.ndarray:
+        """:meth:`predictions` at the start values; an engine that fails other than by a failed solve (the
+        compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`."""
         try:
-            return self.column_preds(P, Y0, col_subject)
-        except SolverError as err:
-            # the explicit compiled integrator gives up on stiff problems: switch to LSODA for the
-            # rest of the fit (one integrator throughout keeps the objective function consistent)
-            if self.engine == "compiled" and err.status in _SWITCH_STATUSES:
-                self.engine = "scipy"
-                return self.column_preds(P, Y0, col_subject)
+            return self.predictions(params)
+        except SolverError:
             raise
+        except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
+            if self._engine + 1 >= len(self._engines):
+                raise
+            warnings.warn(
+                f"the {self.engine} fit engine is unavailable ({type(err).__name__}: {err}); fitting with "
+                "scipy's LSODA instead (slower, same optimum)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._engine = len(self._engines) - 1
+            return self.predictions(params)
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
         P, Y0 = self.matrices(params)
-        S = len(self.subjects)
-        pred = np.empty(self.target.size)
-        for j, pj in enumerate(self._preds_or_switch(P, Y0, np.arange(S))):
-            pred[self.sub_rows[j]] = pj
-        return pred
+
+        def compute() -> np.ndarray:
+            pred = np.empty(self.target.size)
+            probs = [self._subject_problem(j, P[:, j:j + 1].T, Y0[:, j:j + 1].T) for j in range(len(self._sub))]
+            for sub, pj in zip(self._sub, self._solve_subjects(probs)):
+                pred[sub.rows] = pj[0]
+            return pred
+
+        return self._with_switch(compute)
 
     def residual(self, params: Mapping[str, Any]) -> np.ndarray:
         try:
@@ -658,42 +642,44 @@ class _Problem:
     def jacobian(self, params: Mapping[str, Any]) -> np.ndarray:
         """d residual / d (varying parameters) by forward differences.
 
-        The base and every perturbed copy are integrated in one call (one batch
-        on the scipy engine, so they share a step-size sequence).
+        Per subject, the base and every perturbed copy that concerns it are integrated in one
+        call (as one system on a scipy engine, so they share a step-size sequence).
         """
         names = [n for n, p in params.items() if p.vary]
-        S = len(self.subjects)
         P, Y0 = self.matrices(params)
-        col_subject = [np.arange(S)]
-        Ps, Ys, steps = [P], [Y0], []
-        for name in names:
-            v, par = self.vars[name], params[name]
+        values, steps = np.empty(len(names)), np.empty(len(names))
+        for k, name in enumerate(names):
+            par = params[name]
             x = float(par.value)
             h = self.fd_step * (abs(x) if x != 0 else 1.0)
             if x + h > par.max:
                 h = -h
-            sel = np.array(v.subjects)
-            Pk, Yk = P[:, sel].copy(), Y0[:, sel].copy()
-            (Pk if v.kind == "param" else Yk)[v.index] = x + h
-            Ps.append(Pk)
-            Ys.append(Yk)
-            col_subject.append(sel)
-            steps.append(h)
-        cs = np.concatenate(col_subject)
+            values[k], steps[k] = x, h
+        var = [self.vars[n] for n in names]
+        ks_of = [np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
+                 for j in range(len(self.subjects))]
+
+        def compute() -> np.ndarray:
+            J = np.zeros((self.target.size, len(names)))
+            probs = []
+            for j in range(len(self._sub)):
+                ks = ks_of[j]
+                Pj = np.repeat(P[:, j][None, :], 1 + ks.size, axis=0)
+                Yj = np.repeat(Y0[:, j][None, :], 1 + ks.size, axis=0)
+                for r, k in enumerate(ks.tolist(), start=1):
+                    v = var[k]
+                    (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
+                probs.append(self._subject_problem(j, Pj, Yj))
+            for j, (sub, pred) in enumerate(zip(self._sub, self._solve_subjects(probs))):
+                ks = ks_of[j]
+                R = self._rows_residual(pred, sub.rows)
+                J[np.ix_(sub.rows, ks)] = ((R[1:] - R[0]) / steps[ks][:, None]).T
+            return J
+
         try:
-            cols = self._preds_or_switch(np.concatenate(Ps, axis=1), np.concatenate(Ys, axis=1), cs)
+            J = self._with_switch(compute)
         except SolverError:
             return self._jacobian_fallback(params, names)
-        base = np.empty(self.target.size)
-        for j in range(S):
-            base[self.sub_rows[j]] = self._rows_residual(cols[j], self.sub_rows[j])
-        J = np.zeros((self.target.size, len(names)))
-        b = S
-        for k in range(len(names)):
-            for j in col_subject[k + 1]:
-                rows = self.sub_rows[j]
-                J[rows, k] = (self._rows_residual(cols[b], rows) - base[rows]) / steps[k]
-                b += 1
         if not np.all(np.isfinite(J)):
             return self._jacobian_fallback(params, names)
         return J
@@ -724,7 +710,6 @@ class _Problem:
 
 
 
-
 def _check_bounds(b: Any, name: str) -> tuple[float, float]:
     try:
         lo, hi = b
@@ -750,12 +735,13 @@ def fit(
     scale: str = "log",
     weights: Mapping[str, float] | None = None,
     t0: float = 0.0,
-    method: str = "least_squares",
-    solver: str = "auto",
-    rtol: float = 1e-8,
+    optimizer: str | None = None,
+    solver: Solver | str | None = None,
+    rtol: float | None = None,
     atol: float | Mapping[str, float] | None = None,
     fd_step: float = 1e-6,
     fit_kws: Mapping[str, Any] | None = None,
+    method: str | None = None,
 ) -> FitResult:
     r"""Fit model parameters (and optionally initial states) to observations of many subjects.
 
@@ -804,18 +790,29 @@ def fit(
         Weight (> 0) per observable name; default 1.
     t0 : float
         Start of every subject's simulation and schedule (days). Default 0.
-    method : str
-        Any :func:`lmfit.minimize` method; default ``"leastsq"`` (Levenberg–Marquardt).
-    solver : str
-        ODE method (see :func:`~tumordyn.simulate`); ``"auto"`` is LSODA.
-    rtol : float
-        Relative ODE tolerance (default 1e-8, tighter than for plain simulation).
+    optimizer : str, optional
+        Any :func:`lmfit.minimize` method; default ``"least_squares"`` (scipy's trust-region
+        reflective least squares, with the Jacobian described in the notes).
+    solver : Solver or str, optional
+        How to integrate: a :class:`~tumordyn.Solver` (method, ``rtol``, ``atol``, ``max_step``,
+        ``max_steps``), or a method name with ``rtol``/``atol`` below. Default ``"auto"``: the
+        compiled Dormand–Prince engine when numba is installed, switching to LSODA for the rest of
+        the fit if it reports the problem stiff or runs out of steps (a step budget of
+        :data:`COMPILED_MAX_STEPS` per subject and solve when the settings come as keywords);
+        LSODA without numba. A scipy method (``"LSODA"``, ``"BDF"``, ...) integrates all
+        subjects and their perturbed copies as one system.
+    rtol : float, optional
+        Relative ODE tolerance when ``solver`` is not a :class:`~tumordyn.Solver` (default 1e-8,
+        tighter than for plain simulation).
     atol : float or mapping, optional
-        Absolute ODE tolerance (default: the states' spec values).
+        Absolute ODE tolerance (state units) when ``solver`` is not a :class:`~tumordyn.Solver`
+        (default: the states' spec values).
     fd_step : float
         Relative finite-difference step of the Jacobian (leastsq-type methods).
     fit_kws : mapping, optional
         Extra keyword arguments for :func:`lmfit.minimize` (e.g. ``{"max_nfev": 500}``).
+    method : str, optional
+        Deprecated alias of ``optimizer`` (emits :class:`DeprecationWarning`; removed in the next release).
 
     Returns
     -------
@@ -834,6 +831,8 @@ def fit(
         For an unknown observable, subject, parameter or state.
     SolverError
         If the model cannot be solved at the start values.
+    TypeError
+        If ``solver`` is neither a :class:`~tumordyn.Solver` nor a method name.
 
     Notes
     -----
@@ -855,37 +854,25 @@ def fit(
     >>> round(res.params["r"].value, 4), round(res.params["K"].value, 1)
     (0.6, 800.0)
     """
-    import lmfit
-
     from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
     scale = _check_scale(scale)
     c = compile_model(model)
-    t0 = _finite(t0, "`t0`")
+    t0 = finite_value(t0, "`t0`")
     df = tidy_data(data, c.state_names + c.observable_names, scale, model.name)
     free_m = _modes(free, c.param_names, "parameter", "free", "shared", f"model {model.name!r}")
     init_m = _modes(initial_free, c.state_names, "state", "initial_free", "subject", f"model {model.name!r}")
     if not free_m and not init_m:
         raise SpecificationError("nothing to fit: `free` and `initial_free` are empty")
     subjects = list(df["subject"].drop_duplicates())
-    sched = _schedules(schedules, subjects, model, t0)
-    init = _per_subject(initial, subjects, "initial", "state name to value")
-    if not isinstance(method, str) or method.lower() not in _lmfit_methods():
-        raise SpecificationError(f"unknown lmfit `method` {method!r}; choose one of {', '.join(_lmfit_methods())}")
-    opts = resolve_options(c, solver, rtol, atol, np.inf)
-    engine = "scipy"
-    if solver in ("auto", "dopri5"):
-        from ..solve import numba_available
-
-        if numba_available():
-            engine = "compiled"
-            if opts.method == "dopri5":  # the scipy fallback of a stiff problem
-                opts = resolve_options(c, "LSODA", rtol, atol, np.inf)
-        elif solver == "dopri5":
-            raise SpecificationError("solver 'dopri5' needs numba (pip install 'tumordyn[fast]'); use 'auto' or 'LSODA'")
-    fd_step = _finite(fd_step, "`fd_step`")
+    sched = subject_schedules(schedules, subjects, model, t0)
+    init = per_subject(initial, subjects, "initial", "state name to value")
+    optimizer = _optimizer(optimizer, method)
+    slv = fit_solver(solver, rtol, atol)
+    slv.options(c)  # atol names checked against the model
+    fd_step = finite_value(fd_step, "`fd_step`")
     if not 0 < fd_step < 0.1:
         raise SpecificationError(f"`fd_step` must be in (0, 0.1), got {fd_step}")
     init_bounds = {}
@@ -896,7 +883,7 @@ def fit(
         else:
             param_bounds[name] = b
     problem = _Problem(model, df, free_m, init_m, sched, params or {}, init, param_bounds, scale,
-                       weights or {}, t0, opts, fd_step, init_bounds, engine)
+                       weights or {}, t0, slv, fd_step, init_bounds)
     pars = problem.make_params()
     nvar = len(pars)
     if len(df) <= nvar:
@@ -905,11 +892,52 @@ def fit(
             "at least one more point than free parameters is needed"
         )
     try:
-        problem.predictions(pars)
+        problem.start_predictions(pars)
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    return _run(problem, pars, method, dict(fit_kws or {}))
+    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}))
+
+
+def fit_solver(solver: Solver | str | None, rtol: float | None = None,
+               atol: float | Mapping[str, float] | None = None) -> Solver:
+    """The :class:`~tumordyn.Solver` of a fit: ``solver`` itself, or a method name (default ``"auto"``) with
+    ``rtol`` (default 1e-8), ``atol`` and a step budget of :data:`COMPILED_MAX_STEPS`.
+
+    Raises
+    ------
+    TypeError
+        If ``solver`` is neither a :class:`~tumordyn.Solver`, a method name nor ``None``.
+    SpecificationError
+        For an unknown method, bad tolerances, or ``rtol``/``atol`` given together with a
+        :class:`~tumordyn.Solver`.
+    """
+    if isinstance(solver, Solver):
+        given = sorted(k for k, v in (("rtol", rtol), ("atol", atol)) if v is not None)
+        if given:
+            raise SpecificationError(f"give the solver settings in `solver` or as keywords, not both (got {given} "
+                                     f"and solver={solver!r})")
+        return solver
+    if solver is not None and not isinstance(solver, str):
+        raise TypeError(f"`solver` must be a tumordyn.Solver or a method name, got {type(solver).__name__}")
+    return Solver(method="auto" if solver is None else solver, rtol=1e-8 if rtol is None else rtol, atol=atol,
+                  max_steps=COMPILED_MAX_STEPS)
+
+
+def _optimizer(optimizer: str | None, method: str | None) -> str:
+    """The lmfit method of a fit, from ``optimizer`` or its deprecated alias ``method``."""
+    if method is not None:
+        warnings.warn("`method` of tumordyn.fit is deprecated and will be removed in the next release; "
+                      "use `optimizer` (the lmfit method)", DeprecationWarning, stacklevel=3)
+        if optimizer is not None:
+            raise SpecificationError(f"give the lmfit method once: `optimizer` ({optimizer!r}) or the deprecated "
+                                     f"`method` ({method!r}), not both")
+        optimizer = method
+    if optimizer is None:
+        return "least_squares"
+    if not isinstance(optimizer, str) or optimizer.lower() not in _lmfit_methods():
+        raise SpecificationError(f"unknown lmfit `optimizer` {optimizer!r}; choose one of {', '.join(_lmfit_methods())}")
+    return optimizer
 
 
 def _lmfit_methods() -> tuple[str, ...]:
@@ -919,9 +947,12 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def _run(problem: _Problem, pars: lmfit.Parameters, method: str, fit_kws: dict[str, Any]) -> FitResult:
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any]) -> FitResult:
+    """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
+    batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`."""
     import lmfit
 
+    method = optimizer
     kws = dict(fit_kws)
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
@@ -953,8 +984,13 @@ class FitResult:
         Subject labels, in order of first appearance in ``data``.
     scale : str
         ``"log"`` or ``"linear"``.
-    method : str
-        lmfit method used.
+    optimizer : str
+        lmfit method used (``method`` is a deprecated alias).
+    solver : Solver
+        The solver settings of the fit.
+    engine : str
+        The method integrating the fit at its end (``"dopri5"``, or ``"LSODA"`` after a switch on a
+        stiff problem, or the scipy/batch method asked for).
     chisqr, redchi, aic, bic : float
         Sum of squared residuals, reduced chi-square and lmfit's information
         criteria :math:`n\\ln(\\chi^2/n) + 2k` and :math:`n\\ln(\\chi^2/n) + k\\ln n`.
@@ -978,7 +1014,9 @@ class FitResult:
         self.data = problem.df
         self.subjects = problem.subjects
         self.scale = problem.scale
-        self.method = method
+        self.optimizer = method
+        self.solver = problem.solver
+        self.engine = problem.engine
         self.chisqr = float(result.chisqr)
         self.redchi = float(result.redchi)
         self.aic = float(result.aic)
@@ -988,6 +1026,12 @@ class FitResult:
         self.success = bool(result.success)
         self.n_failed_solves = n_failed_solves
         self.wall_time = wall_time
+
+    @property
+    def method(self) -> str:
+        """Deprecated alias of :attr:`optimizer` (emits :class:`DeprecationWarning`)."""
+        warnings.warn("FitResult.method is deprecated; use FitResult.optimizer", DeprecationWarning, stacklevel=2)
+        return self.optimizer
 
     @property
     def free(self) -> dict[str, str]:
@@ -1090,7 +1134,7 @@ class FitResult:
         p = self._problem
         head = [
             f"[[tumordyn fit]] model {self.model.name!r}, {len(self.subjects)} subject(s), "
-            f"{self.ndata} points, scale={self.scale}, method={self.method}",
+            f"{self.ndata} points, scale={self.scale}, optimizer={self.optimizer}, engine={self.engine}",
             f"    free: {', '.join(f'{k} ({v})' for k, v in p.free.items()) or '-'}",
             f"    initial_free: {', '.join(f'{k} ({v})' for k, v in p.initial_free.items()) or '-'}",
             f"    sigma given: {p.known_sigma}; censored points: {int(p.censored.sum())}; "
@@ -1145,20 +1189,22 @@ class FitResult:
             t_end = float(self.data.loc[self.data["subject"] == subject, "time"].max())
             if t_eval is not None:
                 t_end = max(t_end, float(np.max(t_eval)))
-        t_end = _finite(t_end, "`t_end`")
+        t_end = finite_value(t_end, "`t_end`")
         if t_end <= p.t0:
             t_end = p.t0 + 1.0
         te = check_t_eval(t_eval, p.t0, t_end)
         sched = p.schedules[subject]
-        plan = _make_plan(p.compiled, [sched], p.t0, t_end)
-        P = np.array([pv[n] for n in p.compiled.param_names])[:, None]
-        Y0 = np.array([iv[n] for n in p.compiled.state_names])[:, None]
+        c = p.compiled
+        plan = DosingPlan.build(c.drug_names, sched, p.t0, t_end)
+        P = np.array([pv[n] for n in c.param_names])
+        Y0 = np.array([iv[n] for n in c.state_names])
         started = _time.perf_counter()
-        ys, us, nfev = solve_batch(p.compiled, plan, P, Y0, np.zeros(1, dtype=int), te, p.opts)
-        stats = SolverStats(p.opts.method, nfev, 0, 0, len(plan.breaks) - 1,
-                            sum(len(e) for e in plan.events), _time.perf_counter() - started)
-        return Trajectory(te, ys[:, :, 0], us[:, :, 0], P[:, 0], self.model,
-                          sched.between(p.t0, math.nextafter(t_end, math.inf)), stats)
+        sol = solve(Problem(c, plan, P[None, :], Y0[None, :], te), p.opts)  # the fit's solver settings
+        sol.raise_first_failure(c, lambda k: f" (subject {subject!r})")
+        stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]), plan.n_segments,
+                            plan.n_doses, _time.perf_counter() - started)
+        return Trajectory(te, sol.y[0], sol.u, P, self.model, sched.between(p.t0, math.nextafter(t_end, math.inf)),
+                          stats)
 
     def predict(self, times: Sequence[float] | None = None, subjects: Sequence[Any] | None = None,
                 observables: Sequence[str] | None = None) -> pd.DataFrame:

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
+    from ..solve import Solver
     import pandas as pd
     from matplotlib.figure import Figure
 
@@ -185,6 +186,7 @@ def profile_likelihood(
     flat_tol: float = 1e-3,
     refine: bool = True,
     progress: bool | None = None,
+    solver: Solver | str | None = None,
 ) -> ProfileResult:
     r"""Profile likelihood of fitted parameters, with an identifiability verdict for each.
 
@@ -215,6 +217,10 @@ def profile_likelihood(
         evaluation a refit) instead of linear interpolation between grid points.
     progress : bool, optional
         Show a tqdm progress bar (default: when stderr is a terminal).
+    solver : Solver or str, optional
+        How to integrate the refits (a :class:`~tumordyn.Solver` or a method name, as for
+        :func:`~tumordyn.fit`); default the fit's own solver settings. With other settings,
+        :math:`\chi^2_{\min}` is re-evaluated at the best fit with them, so :math:`\Delta` is 0 there.
 
     Returns
     -------
@@ -231,7 +237,7 @@ def profile_likelihood(
     """
     from scipy.stats import chi2
 
-    from ._fit import FitResult, _run
+    from ._fit import FitResult, fit_solver, run_minimizer
 
     if not isinstance(result, FitResult):
         raise TypeError(f"`result` must be a FitResult from tumordyn.fit, got {type(result).__name__}")
@@ -249,6 +255,9 @@ def profile_likelihood(
     threshold = float(chi2.ppf(level, 1))
     problem = result._problem
     chi_best = result.chisqr
+    if solver is not None:
+        problem = problem.with_solver(fit_solver(solver))
+        chi_best = float(np.sum(problem.residual(result.params) ** 2))
     n = result.ndata
 
     def delta(chisqr: float) -> float:
@@ -291,7 +300,7 @@ def profile_likelihood(
         if len(fitted) == 1:
             return delta(float(np.sum(problem.residual(pars) ** 2))), start
         before = problem.n_failed
-        sub = _run(problem, pars, result.method, dict(fit_kws))
+        sub = run_minimizer(problem, pars, result.optimizer, dict(fit_kws))
         return delta(sub.chisqr), (sub.params if problem.n_failed == before else start)
 
     profiles = {}

@@ -6,15 +6,17 @@ against it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._fit import _finite, _make_plan, quantities_batch, solve_batch
+from ..dosing import DosingPlan
+from ._fit import finite_value, per_subject, subject_schedules
+from ..solve import solve
 from ..dosing import Schedule
-from ..trajectory import resolve_options
+from ..trajectory import make_solver
+from ..solve import Problem, Solver
 from ..errors import SpecificationError, UnknownNameError
 from ..numerics import compile_model
 
@@ -43,7 +45,8 @@ def synthetic_data(
     params: Mapping[Any, Any] | None = None,
     initial: Mapping[Any, Any] | None = None,
     t0: float = 0.0,
-    rtol: float = 1e-8,
+    solver: Solver | None = None,
+    rtol: float | None = None,
 ) -> pd.DataFrame:
     r"""Simulate noisy observations of ``model`` for one or more subjects.
 
@@ -85,8 +88,11 @@ def synthetic_data(
         Initial states, for all subjects or per subject, like ``params``.
     t0 : float
         Start of simulation (days).
-    rtol : float
-        Relative ODE tolerance.
+    solver : Solver, optional
+        How to integrate (as for :func:`~tumordyn.simulate`); default
+        ``td.Solver(method="LSODA", rtol=1e-8)``.
+    rtol : float, optional
+        Relative ODE tolerance, shorthand for ``solver=td.Solver(method="LSODA", rtol=rtol)`` (default 1e-8).
 
     Returns
     -------
@@ -104,7 +110,9 @@ def synthetic_data(
         ``times``/``params``/``initial`` that is not simulated.
     SpecificationError
         For an unknown noise model, a negative ``sigma``, a non-positive
-        detection limit or times before ``t0``.
+        detection limit, times before ``t0``, or both ``solver`` and ``rtol``.
+    SolverError
+        If a subject's simulation fails (the message names the subject).
 
     Examples
     --------
@@ -115,18 +123,22 @@ def synthetic_data(
     """
     import pandas as pd
 
-    from ._fit import _per_subject, _schedules
     from ..spec import Model
 
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
     if noise not in NOISE_MODELS:
         raise SpecificationError(f"`noise` must be one of {', '.join(NOISE_MODELS)}, got {noise!r}")
-    sigma = _finite(sigma, "`sigma`")
+    sigma = finite_value(sigma, "`sigma`")
     if sigma < 0:
         raise SpecificationError(f"`sigma` must be >= 0, got {sigma}")
-    t0 = _finite(t0, "`t0`")
+    t0 = finite_value(t0, "`t0`")
     c = compile_model(model)
+    if solver is None:  # the default: LSODA at rtol 1e-8 (as before the solve layer)
+        solver = make_solver(None, method="LSODA", rtol=1e-8 if rtol is None else rtol)
+    else:  # a Solver, and not also rtol (TypeError / SpecificationError otherwise)
+        solver = make_solver(solver, rtol=rtol)
+    opts = solver.options(c)
     quantities = c.state_names + c.observable_names
     obs = [observables] if isinstance(observables, str) else list(observables)
     if not obs:
@@ -146,14 +158,14 @@ def synthetic_data(
         subj = list(subjects)
     if not subj:
         raise SpecificationError("no subjects to simulate")
-    sched = _schedules(schedules, subj, model, t0)
+    sched = subject_schedules(schedules, subj, model, t0)
     lods: dict[str, float] = {}
     if lod is not None:
         items = lod.items() if isinstance(lod, Mapping) else [(o, lod) for o in obs]
         for o, v in items:
             if o not in obs:
                 raise UnknownNameError("observable", o, obs, "`lod`")
-            v = _finite(v, f"`lod` of {o!r}")
+            v = finite_value(v, f"`lod` of {o!r}")
             if v <= 0:
                 raise SpecificationError(f"`lod` of {o!r} must be > 0, got {v}")
             lods[o] = v
@@ -175,24 +187,27 @@ def synthetic_data(
         if te[0] < t0:
             raise SpecificationError(f"`times` of subject {s!r} include {te[0]} days, before t0 = {t0} days")
         tarr[s] = te
-    pmap = _per_subject(params, subj, "params", "parameter name to value")
-    imap = _per_subject(initial, subj, "initial", "state name to value")
+    pmap = per_subject(params, subj, "params", "parameter name to value")
+    imap = per_subject(initial, subj, "initial", "state name to value")
     P = np.column_stack([c.param_vector(pmap[s], where=f"params of subject {s!r}") for s in subj])
     Y0 = np.column_stack([c.initial_vector(imap[s], where=f"initial of subject {s!r}") for s in subj])
-    t_eval = np.unique(np.concatenate(list(tarr.values())))
-    t_end = float(t_eval[-1]) if t_eval[-1] > t0 else t0
-    plan = _make_plan(c, [sched[s] for s in subj], t0, t_end)
-    opts = resolve_options(c, "auto", rtol, None, math.inf)
-    ys, us, _ = solve_batch(c, plan, P, Y0, np.arange(len(subj)), t_eval, opts)
-    Q = quantities_batch(c, ys, us, P, t_eval, with_obs=True)
-
     rng = np.random.default_rng(seed)
     rows = []
     for j, s in enumerate(subj):
-        ti = np.searchsorted(t_eval, tarr[s])
+        te = tarr[s]
+        t_end = float(te[-1]) if te[-1] > t0 else t0
+        plan = DosingPlan.build(c.drug_names, sched[s], t0, t_end)
+        sol = solve(Problem(c, plan, P[:, j][None, :], Y0[:, j][None, :], te), opts)
+        sol.raise_first_failure(c, lambda k: f" (subject {s!r})")
+        y = sol.y[0]  # (times, states)
+        if any(o in c.observable_names for o in obs):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                ob = np.asarray(c.observe(te, y.T, P[:, j], sol.u.T), dtype=float)
+            ob = np.broadcast_to(ob, (len(c.observable_names), te.size))
         for o in obs:
-            f = Q[ti, quantities.index(o), j]
-            rows.append(pd.DataFrame({"subject": [s] * ti.size, "time": tarr[s], "observable": o, "true_value": f}))
+            f = y[:, c.state_names.index(o)] if o in c.state_names else ob[c.observable_names.index(o)]
+            rows.append(pd.DataFrame({"subject": [s] * te.size, "time": te, "observable": o,
+                                      "true_value": np.array(f)}))
     df = pd.concat(rows, ignore_index=True)
     f = df["true_value"].to_numpy(dtype=float)
     eps = rng.standard_normal(f.size)

@@ -16,7 +16,9 @@ Engines
     The same method vectorised over patients in numpy, with per-patient step control
     (:mod:`tumordyn._batch`); needs no compiler.
 ``"LSODA"``, ``"RK45"``, ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``
-    ``scipy.integrate.solve_ivp``, one patient at a time (:mod:`tumordyn._simulate`).
+    ``scipy.integrate.solve_ivp`` between the plan's breakpoints (:mod:`tumordyn._scipy_engine`), one
+    patient at a time, or all patients of one or several problems as one system (``joint=True``, what
+    a fit's finite differences use).
 
 Every engine returns a :class:`Solution` in one layout: states ``(patients, times, states)``.
 """
@@ -34,7 +36,6 @@ import numpy as np
 from .._validate import real_number
 from ..numerics import NEGATIVE_SLACK
 from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
-from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel

@@ -11,6 +11,8 @@ adaptive-rule path (:mod:`tumordyn._rules`).
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,11 +22,25 @@ from ..numerics import NEGATIVE_SLACK
 from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
 from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
 
+from ..dosing import DosingPlan
+
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
-    from ..dosing import DosingPlan, RulePlan
+    from ..dosing import RulePlan
 
-__all__ = ["ScipyEngine", "integrate", "solve_segment", "check_segment", "euler_step", "is_tiny_segment"]
+__all__ = [
+    "ScipyEngine",
+    "PlanSystem",
+    "integrate",
+    "integrate_plan",
+    "model_system",
+    "joint_system",
+    "stack_plans",
+    "solve_segment",
+    "check_segment",
+    "euler_step",
+    "is_tiny_segment",
+]
 
 
 #: Segments shorter than this (relative to the time, days) take one Euler step instead of a solve.
@@ -91,8 +107,8 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
         )
 
 
-def _finite_rhs(t: float, y: np.ndarray, rhs: Any, p: np.ndarray, u: np.ndarray) -> np.ndarray:
-    out = rhs(t, y, p, u)
+def _finite_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray) -> np.ndarray:
+    out = fun(t, y, u)
     if not np.isfinite(out).all():
         raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
     return out
@@ -123,6 +139,50 @@ def euler_step(compiled: CompiledModel, y: np.ndarray, t0: float, t1: float, p: 
     return y
 
 
+def _solve_ivp_segment(
+    fun: Any,
+    jac: Any,
+    z: np.ndarray,
+    t0: float,
+    t1: float,
+    u: np.ndarray,
+    seg_eval: np.ndarray | None,
+    opts: SolverOptions,
+    atol: np.ndarray,
+    what: str,
+    label: Callable[[int], str],
+    events: list[Any] | None = None,
+) -> Any:
+    """One ``solve_ivp`` call of ``fun(t, z, u)`` over ``[t0, t1]`` days with constant inputs ``u``.
+
+    Implicit methods get ``jac(t, z, u)`` (when given); LSODA stops at the first non-finite
+    derivative (scipy's LSODA otherwise loops forever on a solution that blows up).
+
+    Raises
+    ------
+    SolverError
+        If the right-hand side becomes non-finite under LSODA (status ``NON_FINITE``, with the time).
+    """
+    kwargs: dict[str, Any] = {}
+    args: tuple[Any, ...] = (u,)
+    f = fun
+    if jac is not None and opts.method in IMPLICIT_METHODS:
+        kwargs["jac"] = jac
+    if opts.method == "LSODA":
+        f, args = _finite_rhs, (fun, u)
+        if jac is not None:
+            kwargs["jac"] = lambda t, yy, ff, uu: jac(t, yy, uu)  # same extra args as _finite_rhs
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            return solve_ivp(f, (t0, t1), z, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
+                             atol=atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
+        except _NonFiniteDerivative as exc:
+            raise SolverError(
+                f"the right-hand side of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
+                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
+            ) from None
+
+
 def solve_segment(
     compiled: CompiledModel,
     y: np.ndarray,
@@ -150,25 +210,179 @@ def solve_segment(
     SolverError
         If the right-hand side becomes non-finite under LSODA (with the time).
     """
-    fun: Any = compiled.rhs_single
-    args: tuple[Any, ...] = (p, u)
-    kwargs: dict[str, Any] = {}
-    if opts.method in IMPLICIT_METHODS:
-        kwargs["jac"] = compiled.jac
-    if opts.method == "LSODA":
-        jac = compiled.jac
-        fun, args = _finite_rhs, (compiled.rhs_single, p, u)
-        kwargs["jac"] = lambda t, yy, f, pp, uu: jac(t, yy, pp, uu)  # same extra args as _finite_rhs
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        try:
-            return solve_ivp(fun, (t0, t1), y, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
-                             atol=opts.atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
-        except _NonFiniteDerivative as exc:
+    system = model_system(compiled, p, opts)
+    return _solve_ivp_segment(system.fun, system.jac, y, t0, t1, u, seg_eval, opts, opts.atol, system.what,
+                              system.label, events)
+
+
+@dataclass(frozen=True)
+class PlanSystem:
+    """An ODE system driven by a dosing plan: what :func:`integrate_plan` integrates.
+
+    The model itself (:func:`model_system`), the model with its forward sensitivities
+    (:mod:`tumordyn.analysis._sensitivity`), or several patients integrated as one system
+    (:class:`ScipyEngine` with ``joint=True``) all go through the one dose loop of
+    :func:`integrate_plan`.
+
+    Attributes
+    ----------
+    fun : callable
+        ``fun(t, z, u) -> dz/dt`` with ``u`` the infusion rates in force, shape ``(n_drugs,)``.
+    jac : callable or None
+        ``jac(t, z, u) -> d fun / d z`` (used by the implicit methods), or ``None``.
+    jump : callable
+        ``jump(z, amounts)``: applies the bolus amounts due at a breakpoint (shape ``(n_drugs,)``,
+        dose units, not all zero) to ``z`` in place.
+    check : callable
+        ``check(seg, times)``: raises :class:`~tumordyn.errors.SolverError` (or
+        :class:`~tumordyn.errors.NegativeStateError`) for values of a segment, shape ``(size, k)``,
+        that must not be accepted.
+    clip : numpy.ndarray
+        Boolean mask of the components read as ``max(z, 0)`` after each segment (non-negative states).
+    atol : numpy.ndarray
+        Absolute tolerance per component.
+    what : str
+        What is integrated, for messages (e.g. ``"model 'x'"``).
+    label : callable
+        ``label(i)``: the name of component ``i`` in messages (e.g. ``"state 'S'"``).
+    """
+
+    fun: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
+    jac: Callable[[float, np.ndarray, np.ndarray], np.ndarray] | None
+    jump: Callable[[np.ndarray, np.ndarray], None]
+    check: Callable[[np.ndarray, np.ndarray], None]
+    clip: np.ndarray
+    atol: np.ndarray
+    what: str
+    label: Callable[[int], str]
+
+
+def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) -> PlanSystem:
+    """The model with parameter vector ``p`` as a :class:`PlanSystem` (one patient)."""
+    rhs_single, jac = compiled.rhs_single, compiled.jac
+    nonneg = compiled.nonnegative
+    names = compiled.state_names
+
+    def jump(y: np.ndarray, amounts: np.ndarray) -> None:
+        for d in np.flatnonzero(amounts).tolist():
+            comp, inc = compiled.dose_jump(d, float(amounts[d]), p)
+            if comp >= 0:
+                y[comp] += inc
+
+    return PlanSystem(
+        fun=lambda t, y, u: rhs_single(t, y, p, u),
+        jac=lambda t, y, u: jac(t, y, p, u),
+        jump=jump,
+        check=lambda seg, times: check_segment(compiled, seg, times, nonneg, opts.atol, opts.rtol),
+        clip=nonneg,
+        atol=opts.atol,
+        what=f"model {compiled.model_name!r}",
+        label=lambda i: f"state {names[i]!r}",
+    )
+
+
+def integrate_plan(
+    system: PlanSystem,
+    plan: DosingPlan,
+    z0: np.ndarray,
+    t_eval: np.ndarray,
+    opts: SolverOptions,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Integrate ``system`` segment by segment between the plan's breakpoints with ``solve_ivp``.
+
+    The one dose loop of the scipy engine: at each breakpoint the bolus amounts due then are
+    applied once (``system.jump``), the infusion rates in force until the next breakpoint are
+    set, and ``solve_ivp`` integrates up to the next breakpoint (never over a dose). Values at a
+    dose time are after the dose; components in ``system.clip`` are read as ``max(z, 0)``.
+    Segments far shorter than any step (:func:`is_tiny_segment`) take one Euler step.
+    The loop is bounded by the number of breakpoints.
+
+    Parameters
+    ----------
+    system : PlanSystem
+        The right-hand side, Jacobian, bolus map and checks.
+    plan : DosingPlan
+        Breakpoints, bolus amounts and infusion rates.
+    z0 : numpy.ndarray
+        State at ``plan.t0`` before any dose, shape ``(size,)``.
+    t_eval : numpy.ndarray
+        Sorted output times within ``[plan.t0, plan.t_end]`` (days).
+    opts : SolverOptions
+        Method (a scipy method), ``rtol`` and ``max_step`` (``system.atol`` is the absolute tolerance).
+
+    Returns
+    -------
+    zs : numpy.ndarray
+        Values at ``t_eval``, shape ``(len(t_eval), size)``.
+    counters : tuple of int
+        ``(nfev, njev, nlu)``.
+
+    Raises
+    ------
+    SolverError
+        With its :class:`~tumordyn.errors.SolverStatus` and the time reached.
+    """
+    breaks = plan.breaks
+    z = np.array(z0, dtype=float)
+    zs = np.empty((t_eval.size, z.size))
+    clip = system.clip
+    nfev = njev = nlu = 0
+    k = 0  # next output index
+    n_b = breaks.size
+    for b in range(n_b):
+        tb = float(breaks[b])
+        amounts = plan.bolus[b]
+        if amounts.any():  # bolus doses due now, applied exactly once (same drug, same time: amounts add up)
+            system.jump(z, amounts)
+        u = np.array(plan.rates[b])
+        last = b == n_b - 1
+        t_next = plan.t_end if last else float(breaks[b + 1])
+        # outputs in [tb, t_next) come from this segment; t_end gets the post-dose final state
+        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
+        at_tb = k
+        while at_tb < k_end and t_eval[at_tb] == tb:
+            zs[at_tb] = z
+            at_tb += 1
+        if last:
+            break
+        if is_tiny_segment(tb, t_next):
+            # one Euler step (exact to rounding): scipy's LSODA loops forever on such a segment
+            zs[at_tb:k_end] = z
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = z + (t_next - tb) * np.asarray(system.fun(tb, z, u), dtype=float)
+            if not np.all(np.isfinite(z)):
+                raise SolverError(f"integration of {system.what} produced non-finite values", t=tb,
+                                  status=SolverStatus.NON_FINITE)
+            z[clip] = np.maximum(z[clip], 0.0)
+            nfev += 1
+            k = k_end
+            continue
+        inner = t_eval[at_tb:k_end]
+        seg_eval = np.append(inner, t_next)
+        sol = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, seg_eval, opts, system.atol,
+                                 system.what, system.label)
+        nfev += int(sol.nfev)
+        njev += int(sol.njev)
+        nlu += int(sol.nlu)
+        if sol.status != 0 or sol.y.shape[1] != seg_eval.size:
+            # with output times, solve_ivp keeps only those reached: solve the segment again without
+            # them (the failure path only) to learn the time the integrator reached
+            probe = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, None, opts, system.atol,
+                                       system.what, system.label)
+            t_reached = float(np.asarray(probe.t)[-1]) if np.size(probe.t) else tb
             raise SolverError(
-                f"the right-hand side of model {compiled.model_name!r} became non-finite "
-                f"(state {compiled.state_names[exc.index]!r}; the solution blows up?)",
-                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
-            ) from None
+                f"integration of {system.what} failed in the segment [{tb:g}, {t_next:g}] days",
+                t=t_reached,
+                solver_message=str(sol.message),
+                status=SolverStatus.FAILED,
+            )
+        seg = sol.y
+        system.check(seg, seg_eval)
+        seg[clip] = np.maximum(seg[clip], 0.0)
+        zs[at_tb:k_end] = seg[:, : inner.size].T
+        z = seg[:, -1].copy()
+        k = k_end
+    return zs, (nfev, njev, nlu)
 
 
 def integrate(
@@ -179,7 +393,7 @@ def integrate(
     t_eval: np.ndarray,
     opts: SolverOptions,
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Integrate one patient segment by segment between the plan's breakpoints with ``solve_ivp``.
+    """Integrate one patient between the plan's breakpoints with ``solve_ivp`` (:func:`integrate_plan`).
 
     Returns
     -------
@@ -193,86 +407,139 @@ def integrate(
     SolverError
         With its :class:`~tumordyn.errors.SolverStatus` and the time reached.
     """
-    breaks = plan.breaks
-    ys = np.empty((t_eval.size, compiled.n_states))
-    y = np.array(y0, dtype=float)
+    return integrate_plan(model_system(compiled, p, opts), plan, y0, t_eval, opts)
+
+
+def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions,
+                 group: np.ndarray | None = None) -> PlanSystem:
+    """``B`` patients (columns of ``P``, shape ``(n_params, B)``) as one system of ``n_states * B`` components.
+
+    Component ``i * B + b`` is state ``i`` of patient ``b``. One integration of the joint system
+    gives every patient the same step-size sequence: differences between patients (e.g. finite
+    differences of a fit's Jacobian) are then free of integrator noise.
+
+    With ``group`` (shape ``(B,)``, values ``0..K-1``) patient ``b`` follows plan ``group[b]`` of a
+    plan made by :func:`stack_plans` from ``K`` plans: its inputs and bolus amounts are the drug
+    columns ``group[b] * n_drugs + d``.
+    """
+    rhs, jac = compiled.rhs, compiled.jac
+    n = compiled.n_states
+    nd = compiled.n_drugs
+    B = P.shape[1]
+    cols = np.arange(B)
+    group = np.zeros(B, dtype=np.int64) if group is None else np.asarray(group, dtype=np.int64)
+    K = int(group.max()) + 1 if B else 1
+    members = [np.flatnonzero(group == k) for k in range(K)]
+    P_of = [np.ascontiguousarray(P[:, m]) for m in members]
     nonneg = compiled.nonnegative
-    atol = opts.atol
-    nfev = njev = nlu = 0
-    k = 0  # next output index
-    n_b = breaks.size
-    for b in range(n_b):
-        tb = float(breaks[b])
-        # bolus doses due now, applied exactly once (same drug, same time: amounts add up)
-        for d in np.flatnonzero(plan.bolus[b]).tolist():
-            comp, inc = compiled.dose_jump(d, float(plan.bolus[b, d]), p)
+    names = compiled.state_names
+    atol = np.repeat(opts.atol, B)
+    clip = np.repeat(nonneg, B)
+    last: list[Any] = [None, None]  # the inputs of the current segment and their (n_drugs, B) matrix
+
+    def inputs(u: np.ndarray) -> np.ndarray:
+        if last[0] is not u:  # u is one array per segment: the matrix is built once per segment
+            last[0], last[1] = u, np.ascontiguousarray(u.reshape(K, nd)[group].T)
+        return last[1]
+
+    def fun(t: float, z: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return np.asarray(rhs(t, z.reshape(n, B), P, inputs(u)), dtype=float).reshape(-1)
+
+    def jfun(t: float, z: np.ndarray, u: np.ndarray) -> np.ndarray:
+        jb = np.asarray(jac(t, z.reshape(n, B), P, inputs(u)), dtype=float)  # (n, n, B)
+        out = np.zeros((n, B, n, B))
+        out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
+        return out.reshape(n * B, n * B)
+
+    def jump(z: np.ndarray, amounts: np.ndarray) -> None:
+        Z = z.reshape(n, B)  # a view: written in place
+        A = amounts.reshape(K, nd)
+        for k, d in zip(*np.nonzero(A)):
+            comp, inc = compiled.dose_jump(int(d), float(A[k, d]), P_of[k])
             if comp >= 0:
-                y[comp] += inc
-        u = np.array(plan.rates[b])
-        last = b == n_b - 1
-        t_next = plan.t_end if last else float(breaks[b + 1])
-        # outputs in [tb, t_next) come from this segment; t_end gets the post-dose final state
-        k_end = t_eval.size if last else int(np.searchsorted(t_eval, t_next, side="left"))
-        at_tb = k
-        while at_tb < k_end and t_eval[at_tb] == tb:
-            ys[at_tb] = y
-            at_tb += 1
-        if last:
-            break
-        if is_tiny_segment(tb, t_next):
-            ys[at_tb:k_end] = y
-            y = euler_step(compiled, y, tb, t_next, p, u)
-            nfev += 1
-            k = k_end
-            continue
-        inner = t_eval[at_tb:k_end]
-        seg_eval = np.append(inner, t_next)
-        sol = solve_segment(compiled, y, tb, t_next, p, u, seg_eval, opts)
-        nfev += int(sol.nfev)
-        njev += int(sol.njev)
-        nlu += int(sol.nlu)
-        if sol.status != 0 or sol.y.shape[1] != seg_eval.size:
-            # with output times, solve_ivp keeps only those reached: solve the segment again without
-            # them (the failure path only) to learn the time the integrator reached
-            probe = solve_segment(compiled, y, tb, t_next, p, u, None, opts)
-            t_reached = float(np.asarray(probe.t)[-1]) if np.size(probe.t) else tb
-            raise SolverError(
-                f"integration of model {compiled.model_name!r} failed in the segment [{tb:g}, {t_next:g}] days",
-                t=t_reached,
-                solver_message=str(sol.message),
-                status=SolverStatus.FAILED,
-            )
-        seg = sol.y
-        check_segment(compiled, seg, seg_eval, nonneg, atol, opts.rtol)
-        seg[nonneg] = np.maximum(seg[nonneg], 0.0)
-        n_inner = inner.size
-        ys[at_tb:k_end] = seg[:, :n_inner].T
-        y = seg[:, -1].copy()
-        k = k_end
-    return ys, (nfev, njev, nlu)
+                Z[comp, members[k]] += inc
+
+    def check(seg: np.ndarray, times: np.ndarray) -> None:
+        try:
+            check_segment(compiled, seg, times, clip, atol, opts.rtol)
+        except SolverError as err:  # name the state, not the joint component
+            if err.status == SolverStatus.NON_FINITE:
+                i = int(np.argmax(~np.all(np.isfinite(seg), axis=1))) // B
+                what = "became non-finite"
+            else:
+                i = err.state_index // B
+                what = "fell below zero beyond its error tolerance"
+            raise type(err)(f"integration of model {compiled.model_name!r} ({B} patients as one system): "
+                            f"state {names[i]!r} {what}", t=err.t, status=err.status, state_index=i) from None
+
+    return PlanSystem(fun, jfun, jump, check, clip, atol, f"model {compiled.model_name!r}",
+                      lambda i: f"state {names[i // B]!r}")
+
+
+def stack_plans(plans: Sequence[DosingPlan]) -> DosingPlan:
+    """Several dosing plans with one start as one plan on the union of their breakpoints.
+
+    Drug column ``k * n_drugs + d`` of the result is drug ``d`` of ``plans[k]``: its bolus amounts
+    at plan ``k``'s breakpoints and the rates plan ``k`` has in force (after its ``t_end``, those in
+    force at its ``t_end``). The window ends at the latest ``t_end``. For :func:`joint_system` with
+    ``group``.
+
+    Raises
+    ------
+    SpecificationError
+        If the plans start at different times or have different drugs.
+    """
+    first = plans[0]
+    for p in plans[1:]:
+        if p.t0 != first.t0 or p.drug_names != first.drug_names:
+            raise SpecificationError("stack_plans: the plans must share t0 and drugs; got "
+                                     f"t0 {p.t0} vs {first.t0}, drugs {p.drug_names} vs {first.drug_names}")
+    nd = len(first.drug_names)
+    breaks = np.unique(np.concatenate([p.breaks for p in plans]))
+    bolus = np.zeros((breaks.size, nd * len(plans)))
+    rates = np.zeros((breaks.size, nd * len(plans)))
+    for k, p in enumerate(plans):
+        idx = np.clip(np.searchsorted(p.breaks, breaks, side="right") - 1, 0, p.breaks.size - 1)
+        rates[:, k * nd:(k + 1) * nd] = p.rates[idx]
+        at = np.isin(breaks, p.breaks)
+        bolus[at, k * nd:(k + 1) * nd] = p.bolus[np.searchsorted(p.breaks, breaks[at])]
+    names = tuple(f"{d}[{k}]" for k in range(len(plans)) for d in first.drug_names)
+    return DosingPlan(first.t0, max(p.t_end for p in plans), names, breaks, bolus, rates,
+                      sum(p.n_doses for p in plans))
 
 
 class ScipyEngine:
-    """``scipy.integrate.solve_ivp`` behind the one solve interface, one patient at a time.
+    """``scipy.integrate.solve_ivp`` behind the one solve interface.
 
     Parameters
     ----------
     method : str
         A ``solve_ivp`` method (:data:`~tumordyn._solve.SCIPY_METHODS`); implicit methods get the
         analytic Jacobian.
+    joint : bool, optional
+        ``False`` (default): one patient at a time. ``True``: all patients of a problem as one
+        system (:func:`joint_system`), so they share one step-size sequence (what a fit's
+        finite-difference Jacobian needs); a failure then fails every patient of the problem with
+        the same status.
     """
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, joint: bool = False) -> None:
         if method not in SCIPY_METHODS:
             raise SpecificationError(f"unknown scipy method {method!r}; choose one of {', '.join(SCIPY_METHODS)}")
         self.name = method
+        self.joint = bool(joint)
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+        """Integrate every patient of ``problem`` (see :class:`tumordyn.solve.Engine`).
 
         With adaptive rules (``problem.rules``), each patient goes through
-        :func:`tumordyn._rules.integrate_with_rules` (solver events locate the switches).
+        :func:`integrate_with_rules` (solver events locate the switches); the joint mode takes no rules.
         """
+        if self.joint:
+            if problem.rules is not None:
+                raise SpecificationError("the joint scipy engine integrates fixed schedules only; "
+                                         "adaptive rules are solved patient by patient")
+            return self._solve_joint([problem], options)[0]
         c = problem.compiled
         opts = replace(options, method=self.name)
         B = problem.n_patients
@@ -327,6 +594,55 @@ class ScipyEngine:
         return Solution(te, ys, problem.plan.rates_at(te), status, t_reached, bad_state, tuple(messages),
                         counts[:, 0], counts[:, 1], counts[:, 2], (self.name,) * B, problem.plan.n_segments,
                         problem.plan.n_doses, errors=tuple(errors), rules=rule_log)
+
+    def solve_many(self, problems: Sequence[Problem], options: SolverOptions) -> list[Solution]:
+        """Integrate several problems of one model (each with its own plan and output times).
+
+        With ``joint=True`` all their patients are integrated as one system on the union of the
+        plans' breakpoints (:func:`stack_plans`), so every patient shares one step-size sequence and
+        a multi-subject fit makes one ``solve_ivp`` call per segment; a failure is then every
+        patient's. Otherwise each problem is solved on its own.
+        """
+        if not self.joint:
+            return [self.solve(p, options) for p in problems]
+        return self._solve_joint(list(problems), options)
+
+    def _solve_joint(self, problems: list[Problem], options: SolverOptions) -> list[Solution]:
+        c = problems[0].compiled
+        opts = replace(options, method=self.name)
+        n = c.n_states
+        sizes = [p.n_patients for p in problems]
+        B = sum(sizes)
+        plan = problems[0].plan if len(problems) == 1 else stack_plans([p.plan for p in problems])
+        group = np.repeat(np.arange(len(problems)), sizes)
+        P = np.ascontiguousarray(np.concatenate([p.params for p in problems]).T)
+        Y0 = np.concatenate([p.y0 for p in problems])
+        te = problems[0].t_eval if len(problems) == 1 else np.unique(np.concatenate([p.t_eval for p in problems]))
+        system = joint_system(c, P, opts, group)
+        status, t_reached, bad_state = 0, plan.t_end, -1
+        counts = (0, 0, 0)
+        message = ""
+        error: SolverError | None = None
+        try:
+            zs, counts = integrate_plan(system, plan, Y0.T.reshape(-1), te, opts)
+            ys = zs.reshape(te.size, n, B).transpose(2, 0, 1)
+        except SolverError as err:
+            ys = np.full((B, te.size, n), np.nan)
+            status, t_reached, bad_state = int(err.status), err.t, err.state_index
+            message, error = err.solver_message, err
+        out = []
+        start = 0
+        for p, b in zip(problems, sizes):
+            ti = np.searchsorted(te, p.t_eval)
+            y = ys[start:start + b][:, ti]
+            start += b
+            one = np.ones(b, dtype=np.int64)
+            # one joint solve: its counts are reported for every patient
+            out.append(Solution(p.t_eval, y, p.plan.rates_at(p.t_eval), one * status,
+                                np.full(b, p.plan.t_end if status == 0 else t_reached), one * bad_state,
+                                (message,) * b, one * counts[0], one * counts[1], one * counts[2], (self.name,) * b,
+                                p.plan.n_segments, p.plan.n_doses, errors=(error,) * b))
+        return out
 
 
 # --------------------------------------------------------------------------- event-driven integration (scipy)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from ..spec import Model
     from ._trajectory import Trajectory
 
-__all__ = ["simulate", "simulate_batch", "METHODS", "default_times", "make_solver"]
+__all__ = ["simulate", "simulate_batch", "METHODS", "default_times", "make_solver", "check_t_eval"]
 
 #: Integration methods: scipy's ``solve_ivp`` methods.
 METHODS = SCIPY_METHODS
@@ -54,6 +54,15 @@ def default_times(t0: float, t_end: float) -> np.ndarray:
 
 
 def check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
+    """Output times (days) as a sorted float array within ``[t0, t_end]``; ``None`` gives :func:`default_times`.
+
+    Raises
+    ------
+    TypeError
+        If ``t_eval`` is not a sequence of numbers.
+    SpecificationError
+        For an empty, non-finite, unsorted or out-of-window ``t_eval`` (the entry is named).
+    """
     if t_eval is None:
         return default_times(t0, t_end)
     try:
@@ -73,6 +82,8 @@ def check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
             f"`t_eval` must lie within [t0, t_end] = [{t0}, {t_end}] days; got [{te[0]}, {te[-1]}]"
         )
     return te
+
+
 
 
 def make_solver(solver: Solver | None, *, method: str | None = None, rtol: float | None = None,
