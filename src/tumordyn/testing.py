@@ -43,7 +43,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .spec import Model
 from .dosing import Dose, Infusion, Schedule
 from .errors import SpecificationError, UnknownNameError
-from .numerics import compile_model
 
 __all__ = ["parameters", "initial_states", "schedules", "models", "value_in", "BUILTIN_MODELS"]
 

@@ -23,7 +23,6 @@ import numpy as np
 
 from ._schedule import Schedule
 from ..errors import SpecificationError
-from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel

@@ -39,7 +39,6 @@ import numpy as np
 from ..numerics import NEGATIVE_SLACK
 from ._problem import BATCH_METHOD, Problem, Solution, SolverOptions
 from ..errors import SolverStatus, SpecificationError
-from ..numerics import compile_model
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
