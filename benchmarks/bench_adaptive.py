@@ -3,7 +3,7 @@
 The default model ``td.models.tumor_immune_tme()`` with log-normal between-patient variability (CV 30%)
 on ``r_S``, ``r_R``, ``k_T``, ``k_E`` and ``d_E`` (as ``bench_cohort.py``), 365 days, rtol 1e-6 and the
 model's per-state atol, daily outputs and RECIST readouts, in this process
-(``td.Cohort(...).simulate(..., method="numba")``):
+(``td.Cohort(...).simulate(..., method="dopri5")``):
 
 * **fixed**: anti-PD-1 every 21 days (200 mg) + the targeted drug weekly (100 mg);
 * **adaptive**: the same anti-PD-1, and the weekly targeted doses gated by an
@@ -57,7 +57,7 @@ def make_cohort(model: td.Model, n: int, seed: int = 2024) -> td.Cohort:
 
 def timed(cohort: td.Cohort, regimen: object) -> tuple[float, float, td.cohorts.CohortResult]:
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    res = cohort.simulate({"r": regimen}, t_end=T_END, method="numba", progress=False)
+    res = cohort.simulate({"r": regimen}, t_end=T_END, method="dopri5", progress=False)
     return time.process_time() - cpu0, time.perf_counter() - wall0, res
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     warm = time.perf_counter()
     small = make_cohort(model, 8)
     for reg in (fixed, adaptive):
-        small.simulate({"r": reg}, t_end=T_END, method="numba", progress=False)
+        small.simulate({"r": reg}, t_end=T_END, method="dopri5", progress=False)
     print(f"warm-up (code generation, numba compile or cache load): {time.perf_counter() - warm:.2f} s")
     cohort = make_cohort(model, args.n)
     rows = {}

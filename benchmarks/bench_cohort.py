@@ -60,6 +60,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
+from tumordyn.cohorts._cohort import COHORT_METHODS
 from tumordyn.numerics import compile_model
 
 T_END = 365.0
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000, help="patients (default 10000)")
     ap.add_argument("--workers", type=int, default=2, help="processes of the pool (default 2; 0: no pool)")
-    ap.add_argument("--method", default="auto", choices=td._cohort.COHORT_METHODS, help="cohort engine")
+    ap.add_argument("--method", default="auto", choices=COHORT_METHODS, help="cohort engine")
     ap.add_argument("--n-handwritten", type=int, default=50, help="patients timed for the hand-written loop")
     ap.add_argument("--n-roadrunner", type=int, default=200, help="patients timed for the libRoadRunner loop")
     args = ap.parse_args(argv)

@@ -159,7 +159,7 @@ def test_numba_engine_agrees_with_batch_engine():
     cohort = td.Cohort(_model(), _dists(), n=16, seed=8)
     kw = dict(t_end=84.0, scans=td.readouts.ScanPlan(interval=28.0), progress=False, rtol=1e-8)
     a = cohort.simulate(_regimens(84.0), method="batch", **kw).to_dataframe()
-    b = cohort.simulate(_regimens(84.0), method="numba", **kw).to_dataframe()
+    b = cohort.simulate(_regimens(84.0), method="dopri5", **kw).to_dataframe()
     np.testing.assert_allclose(a["best_percent_change"], b["best_percent_change"], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(a["final_tumor_burden"], b["final_tumor_burden"], rtol=1e-5)
     assert (a["best_overall_response"] == b["best_overall_response"]).all()
@@ -196,9 +196,9 @@ def test_dask_local_cluster(processes):
     assert out.stats.n_chunks == 4
 
 
-@pytest.mark.parametrize("method", ["batch", pytest.param("numba", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("method", ["batch", pytest.param("dopri5", marks=pytest.mark.slow)])
 def test_failed_patient_reported_rest_kept(method):
-    if method == "numba":
+    if method == "dopri5":
         pytest.importorskip("numba")
     m = td.models.logistic_growth()
     cohort = td.Cohort(m, {"r": td.cohorts.Uniform(0.05, 1.0)}, n=16, seed=0, sampling="random")
@@ -285,7 +285,7 @@ def test_sensitivity_and_responders(result):
 
 def test_sensitivity_rbd_fast(result):
     pytest.importorskip("SALib")
-    s1 = result.sensitivity("combo", method="rbd_fast")
+    s1 = result.sensitivity("combo", algorithm="rbd_fast")
     assert set(s1.columns) == {"S1", "S1_conf"}
     assert s1["S1"].idxmax() == "k_T"  # the drug's potency explains most of the variance of the best change
 

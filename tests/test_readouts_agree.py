@@ -68,7 +68,7 @@ CASES = {
     "default": (td.models.tumor_immune_tme, lambda m: td.regimens.standard_regimens(m, T_END), "lesion_diameter"),
     "small": (small_model, lambda m: small_regimens(), "diam_mm"),
 }
-ENGINES = [pytest.param("numba", marks=pytest.mark.skipif(not numba_available(), reason="needs numba")), "batch"]
+ENGINES = [pytest.param("dopri5", marks=pytest.mark.skipif(not numba_available(), reason="needs numba")), "batch"]
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -216,7 +216,7 @@ def test_cohort_equals_compare(case, engine):
     for name, res in cohort_results(case, engine).items():
         ref, ours = cmp[name], res.trajectory(0, name)
         np.testing.assert_array_equal(ours.t, ref.t)
-        same = bool(getattr(res.schedules[name], "rules", ())) or (engine == "numba" and ref.stats.method == "dopri5")
+        same = bool(getattr(res.schedules[name], "rules", ())) or (engine == "dopri5" and ref.stats.method == "dopri5")
         where = f"{case['name']}/{engine}/{name}"
         if same:
             n_same += 1
@@ -228,4 +228,4 @@ def test_cohort_equals_compare(case, engine):
             pct_abs = 100 * 2 * EPS * float(np.max(ref[diam]) / ref[diam][0])
             assert_same(cohort_readouts(res, name), compare_readouts(df.loc[name]), pct_abs=pct_abs,
                         ttp_abs=TTP_DAYS, where=where)
-    assert n_same >= (len(case["regimens"]) if engine == "numba" else 1)  # every regimen / the adaptive ones
+    assert n_same >= (len(case["regimens"]) if engine == "dopri5" else 1)  # every regimen / the adaptive ones

@@ -63,23 +63,26 @@ def real_number(
     SpecificationError
         If it is NaN, infinite (unless ``allow_inf``) or below ``minimum``.
     """
-    rule = "a number" if allow_inf else "a finite number"
-    if minimum is not None:
-        rule += f" {'>' if strict else '>='} {fmt_number(minimum)}"
-    if unit:
-        rule += f" ({unit})"
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a real number ({rule}), got {value!r} of type {type(value).__name__}")
+    def rule() -> str:
+        text = "a number" if allow_inf else "a finite number"
+        if minimum is not None:
+            text += f" {'>' if strict else '>='} {fmt_number(minimum)}"
+        return text + (f" ({unit})" if unit else "")
+
+    kind = type(value)
+    if kind is not float and kind is not int:  # the common cases skip the slower abstract checks
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value.item()
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{what} must be a real number ({rule()}), got {value!r} of type {type(value).__name__}")
     try:
         x = float(value)
     except OverflowError:
         x = math.inf if value > 0 else -math.inf
-    if math.isnan(x) or (math.isinf(x) and not allow_inf):
-        raise SpecificationError(f"{what} must be finite ({rule}), got {x!r}")
+    if x != x or (not allow_inf and (x == math.inf or x == -math.inf)):
+        raise SpecificationError(f"{what} must be finite ({rule()}), got {x!r}")
     if minimum is not None and (x < minimum or (strict and x == minimum)):
-        raise SpecificationError(f"{what} must be {rule}, got {x!r}")
+        raise SpecificationError(f"{what} must be {rule()}, got {x!r}")
     return x + 0.0  # turns -0.0 into 0.0
 
 

@@ -38,6 +38,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable
 
+import warnings
+
 import numpy as np
 
 from ..dosing import DosingPlan, RulePlan, check_schedule
@@ -77,10 +79,11 @@ __all__ = [
     "COHORT_METHODS",
 ]
 
-#: Integration engines of :meth:`Cohort.simulate`: ``"batch"`` (numpy-vectorised
-#: Dormand–Prince over the chunk), ``"numba"`` (the compiled loop of
-#: :mod:`tumordyn._fast`), ``"auto"`` (numba when installed, else batch).
-COHORT_METHODS = ("auto", "batch", "numba")
+#: Integration methods of :meth:`Cohort.simulate` (the :class:`~tumordyn.Solver` names): ``"batch"``
+#: (numpy-vectorised Dormand–Prince over the chunk), ``"dopri5"`` (the compiled Dormand–Prince loop,
+#: numba), ``"auto"`` (dopri5 when numba is installed, else batch). ``"numba"``, the former name of
+#: ``"dopri5"``, is accepted until 0.3 with a DeprecationWarning.
+COHORT_METHODS = ("auto", "batch", "dopri5")
 
 #: RECIST categories, best first; ``"NE"``: not evaluable (baseline lesion not
 #: measurable, or the patient's solve failed).
@@ -161,7 +164,7 @@ def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.n
 
 
 #: The solve-layer engine of each cohort method.
-_ENGINE = {"numba": COMPILED_METHOD, "batch": BATCH_METHOD}
+_ENGINE = {COMPILED_METHOD: COMPILED_METHOD, BATCH_METHOD: BATCH_METHOD}
 
 
 def _run_chunk(task: _Task) -> _ChunkOut:
@@ -729,7 +732,7 @@ class Cohort:
             One schedule, a mapping ``{name: schedule}``, or a sequence of
             schedules (named ``"regimen 0"``, ...). Time 0 is the start of
             treatment. A :class:`~tumordyn.Regimen` with adaptive rules is
-            simulated in one batched solve on the compiled engine (``method="numba"``), each patient
+            simulated in one batched solve on the compiled engine (``method="dopri5"``), each patient
             switching its rules where its own trajectory crosses the thresholds; with
             ``method="batch"`` (the numpy engine runs no rules) patient by patient through
             :func:`tumordyn.simulate`.
@@ -757,11 +760,12 @@ class Cohort:
         chunk_size : int, optional
             Patients per batched solve (default: ``n`` split evenly over the
             executor's workers in chunks of at most 2048).
-        method : {"auto", "batch", "numba"}, optional
-            Integration engine (see :data:`COHORT_METHODS`); ``"auto"`` uses the
-            numba loop when numba is installed (fastest on this model: see the
-            docs page *Cohorts*), else the numpy batch. Both are Dormand–Prince
-            5(4) with per-patient step control and agree to the tolerance.
+        method : {"auto", "batch", "dopri5"}, optional
+            Integration method, as in :class:`~tumordyn.Solver` (see :data:`COHORT_METHODS`);
+            ``"auto"`` uses the compiled ``"dopri5"`` loop when numba is installed (fastest on this
+            model: see the docs page *Cohorts*), else the numpy ``"batch"``. Both are Dormand–Prince
+            5(4) with per-patient step control and agree to the tolerance. (``"numba"`` is the
+            deprecated former name of ``"dopri5"``.)
         rtol : float, optional
             Relative tolerance (default 1e-6).
         atol : float or mapping, optional
@@ -781,7 +785,7 @@ class Cohort:
             fractions): CR below 5 mm, PR at −30% from baseline, PD at +20% and
             +5 mm over the nadir, measurable from 10 mm.
         solver : Solver, optional
-            The settings ``method`` (``"auto"``, ``"batch"``, or ``"dopri5"`` for the numba loop),
+            The settings ``method`` (``"auto"``, ``"batch"`` or ``"dopri5"``),
             ``rtol``, ``atol``, ``max_step`` and ``max_steps`` as one :class:`~tumordyn.Solver`, in place
             of the keywords of the same names (a scipy method is refused: cohorts are batched).
 
@@ -799,7 +803,7 @@ class Cohort:
             solver = make_solver(solver)
             if solver.method not in ("auto", BATCH_METHOD, COMPILED_METHOD):
                 raise SpecificationError(f"cohort solver method must be 'auto', 'batch' or 'dopri5', got {solver.method!r}")
-            method = {COMPILED_METHOD: "numba"}.get(solver.method, solver.method)
+            method = solver.method
             rtol, atol, max_step, max_steps = solver.rtol, solver.atol, solver.max_step, solver.max_steps
         model = self._model
         compiled = compile_model(model)
@@ -832,17 +836,21 @@ class Cohort:
             if grid.ndim != 1 or not np.all(np.isfinite(grid)) or np.any(grid < 0) or np.any(grid > t_end):
                 raise SpecificationError(f"`t_eval` must be a 1-D array of finite times within [0, {t_end}] days")
         grid = np.unique(np.concatenate([grid, scan_t, [0.0, t_end]]))
+        if method == "numba":
+            warnings.warn("Cohort.simulate(method='numba') is now method='dopri5' (the Solver's name); "
+                          "'numba' is removed in tumordyn 0.3", DeprecationWarning, stacklevel=2)
+            method = COMPILED_METHOD
         if method not in COHORT_METHODS:
             raise SpecificationError(f"unknown method {method!r}; choose one of {', '.join(COHORT_METHODS)}")
         if method == "auto":
             from ..solve import numba_available
 
-            method = "numba" if numba_available() else "batch"
-        if method == "numba":
+            method = COMPILED_METHOD if numba_available() else BATCH_METHOD
+        if method == COMPILED_METHOD:
             from ..solve import numba_available
 
             if not numba_available():
-                raise SpecificationError("method='numba' needs numba (pip install 'tumordyn[fast]'); use 'batch'")
+                raise SpecificationError("method='dopri5' needs numba (pip install numba); use 'batch'")
         opts = resolve_options(compiled, "RK45", rtol, atol, max_step)
         max_steps = _check_positive_int(max_steps, "max_steps")
         solver = _SolverConfig(replace(opts, method=_ENGINE[method], max_steps=max_steps), bool(fallback))
@@ -940,7 +948,7 @@ class CohortStats:
     Attributes
     ----------
     method : str
-        Engine used (``"batch"`` or ``"numba"``).
+        Integration method used (``"batch"`` or ``"dopri5"``).
     n_patients, n_regimens, n_chunks : int
         Sizes.
     nfev : int
@@ -1199,7 +1207,8 @@ class CohortResult:
         ).set_index("regimen")
 
     def sensitivity(self, regimen: str | None = None, outcome: str = "best_percent_change",
-                    method: str = "prcc", inputs: Sequence[str] | None = None) -> pd.DataFrame:
+                    algorithm: str = "prcc", inputs: Sequence[str] | None = None, *,
+                    method: str | None = None) -> pd.DataFrame:
         """Global sensitivity of a per-patient outcome to the sampled quantities.
 
         Parameters
@@ -1209,19 +1218,25 @@ class CohortResult:
         outcome : str, optional
             A 1-D readout (see :meth:`readouts`), default ``"best_percent_change"``;
             ``"response"`` is 1 for CR/PR and 0 otherwise.
-        method : {"prcc", "rbd_fast"}, optional
+        algorithm : {"prcc", "rbd_fast"}, optional
             Partial rank correlation (:func:`partial_rank_correlation`, default), or
             first-order Sobol indices estimated from the cohort's sample by RBD-FAST
             (``SALib.analyze.rbd_fast``, optional dependency ``tumordyn[salib]``;
             meant for independent inputs).
         inputs : sequence of str, optional
             Sampled quantities to analyse (default all non-fixed).
+        method : str, optional
+            Deprecated name of ``algorithm`` (removed in 0.3).
 
         Returns
         -------
         pandas.DataFrame
             ``prcc`` and ``p_value`` (PRCC), or ``S1`` and ``S1_conf`` (RBD-FAST), by input.
         """
+        if method is not None:
+            warnings.warn("CohortResult.sensitivity(method=...) is now algorithm=...; method= is removed in 0.3",
+                          DeprecationWarning, stacklevel=2)
+            algorithm = method
         name = self._check_regimen(regimen)
         ro = self._readouts[name]
         if outcome == "response":
@@ -1239,21 +1254,21 @@ class CohortResult:
         if not names:
             raise SpecificationError("sensitivity(): the cohort has no sampled (non-fixed) quantity")
         X = np.column_stack([self.cohort._values[nm] for nm in names])
-        if method == "prcc":
+        if algorithm == "prcc":
             return partial_rank_correlation(X, y, names)
-        if method == "rbd_fast":
+        if algorithm == "rbd_fast":
             import pandas as pd
 
             try:
                 from SALib.analyze import rbd_fast
             except ImportError:  # pragma: no cover - optional dependency
-                raise ImportError("method='rbd_fast' needs SALib: pip install 'tumordyn[salib]'") from None
+                raise ImportError("algorithm='rbd_fast' needs SALib: pip install 'tumordyn[salib]'") from None
             ok = np.isfinite(y)
             problem = {"num_vars": len(names), "names": names,
                        "bounds": [[float(X[:, j].min()), float(X[:, j].max())] for j in range(len(names))]}
             res = rbd_fast.analyze(problem, X[ok], y[ok], print_to_console=False, seed=self.cohort.seed % (2**32))
             return pd.DataFrame({"S1": res["S1"], "S1_conf": res["S1_conf"]}, index=pd.Index(names, name="input"))
-        raise SpecificationError(f"`method` must be 'prcc' or 'rbd_fast', got {method!r}")
+        raise SpecificationError(f"`algorithm` must be 'prcc' or 'rbd_fast', got {algorithm!r}")
 
     def responders(self, regimen: str | None = None) -> pd.DataFrame:
         """Responders (CR/PR) against non-responders (SD/PD) on baseline biomarkers.

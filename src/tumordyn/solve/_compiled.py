@@ -781,7 +781,11 @@ def _compiled_batch(parallel: bool) -> Any:
         # numba notes that passing two function pointers of one type (the RHS and the observables) unifies
         # first-class function types, an "experimental" feature; the signature is explicit, nothing is inferred
         warnings.simplefilter("ignore", numba.errors.NumbaExperimentalFeatureWarning)
-        return numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
+        kernel = numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
+    # The kernel has one explicit signature: call its compiled entry point directly. Going through the
+    # dispatcher would re-derive the numba type of every argument on every call (for the two
+    # function-pointer arguments that means building a FunctionType each time, tens of microseconds).
+    return kernel.overloads[kernel.signatures[0]].entry_point
 
 
 # ----------------------------------------------------------------------------------
@@ -1108,12 +1112,13 @@ class CompiledEngine:
         ev_thr = np.zeros((B, room))
         given = np.zeros((B, breaks.size, n_r), dtype=np.bool_)
         r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = rarr
-        fn = _compiled_batch(self.parallel)
+        fn = _compiled_batch(self.parallel)  # the compiled entry point: argument types must match exactly
         fn(
-            rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
-            np.ascontiguousarray(P), np.ascontiguousarray(Y0), float(options.rtol),
+            rhs, obs, np.ascontiguousarray(te, dtype=float), breaks, bolus, rates, dose_comp, vol_idx, vol_const,
+            np.ascontiguousarray(P, dtype=float), np.ascontiguousarray(Y0, dtype=float), float(options.rtol),
             np.array(options.atol, dtype=float), nonneg, float(options.max_step), int(options.max_steps),
-            bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume, base, r_start, r_bolus,
+            bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
+            np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
             status,
         )  # fmt: skip
