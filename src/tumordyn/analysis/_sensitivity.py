@@ -172,7 +172,7 @@ def sensitivity(
     obey :math:`\\dot S = J S + \\partial f / \\partial p` with :math:`S(0) = 0`
     (initial values do not depend on parameters), integrated piecewise between
     the breakpoints of the schedule's dosing plan by the scipy engine's one dose loop
-    (:func:`tumordyn._scipy_engine.integrate_plan`), exactly like :func:`~tumordyn.simulate`. A bolus
+    (:func:`tumordyn.solve._scipy_engine.integrate_plan`), exactly like :func:`~tumordyn.simulate`. A bolus
     raises its compartment by amount/V; when the volume V is a parameter the
     sensitivity jumps by :math:`-\\text{amount}/V^2`. The readout's derivative
     is :math:`g_y S + g_p` at ``t_end`` (``"final"``) or its integral

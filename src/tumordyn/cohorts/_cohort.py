@@ -4,10 +4,10 @@ Data flow
 ---------
 1. :class:`Cohort` samples every patient's parameters (and optionally initial
    states) once, in the parent process, from seeded distributions
-   (:mod:`tumordyn._distributions`): the same seed gives the same patients.
+   (:mod:`tumordyn.cohorts._distributions`): the same seed gives the same patients.
 2. :meth:`Cohort.simulate` splits the patients into chunks; each chunk is one
    batched solve per regimen (many patients per right-hand-side call, with
-   per-patient step-size control: :mod:`tumordyn._batch`), run in the calling
+   per-patient step-size control: :mod:`tumordyn.solve._batch`), run in the calling
    process or on any :class:`concurrent.futures.Executor` (a process pool, or a
    Dask cluster through ``client.get_executor()``). Chunk results are put back
    in patient order, so the numbers do not depend on the executor.
@@ -21,7 +21,7 @@ Data flow
    Kaplan–Meier, spider, swimmer).
 
 The readouts are computed on the batch arrays by the array functions of
-:mod:`tumordyn._recist`, the same ones :mod:`tumordyn.readouts` calls for one
+:mod:`tumordyn.readouts._recist`, the same ones :mod:`tumordyn.readouts` calls for one
 :class:`~tumordyn.Trajectory` (and :func:`tumordyn.compare` through it): the
 test-suite checks that a patient gets the same numbers from all three.
 """
@@ -287,7 +287,7 @@ def _series_many(model: Model, y: np.ndarray, p_rows: list[Any], names: tuple[st
 
 def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], u: np.ndarray,
               failed: np.ndarray, opt: _ReadoutOptions, t_end: float) -> dict[str, np.ndarray]:
-    """Per-patient readouts of a chunk: the batched reduction through :mod:`tumordyn._recist`.
+    """Per-patient readouts of a chunk: the batched reduction through :mod:`tumordyn.readouts._recist`.
 
     The same array functions compute :func:`tumordyn.readouts.recist`,
     :func:`~tumordyn.readouts.best_percent_change`,
@@ -1344,7 +1344,7 @@ class CohortResult:
 
     # -- plots ----------------------------------------------------------------------------
     def waterfall(self, regimen: str | None = None, ax: Any = None, **kwargs: Any) -> Any:
-        """Waterfall plot of best percent change (see :func:`tumordyn.cohort_plots.waterfall`)."""
+        """Waterfall plot of best percent change (see :func:`tumordyn.cohorts.plots.waterfall`)."""
         from .plots import waterfall
 
         name = self._check_regimen(regimen)
@@ -1354,13 +1354,13 @@ class CohortResult:
 
     def plot_kaplan_meier(self, regimen: str | None = None, ax: Any = None, *, endpoint: str = "scan",
                           **kwargs: Any) -> Any:
-        """Kaplan–Meier curves of time to progression per regimen (see :func:`tumordyn.cohort_plots.km_plot`)."""
+        """Kaplan–Meier curves of time to progression per regimen (see :func:`tumordyn.cohorts.plots.km_plot`)."""
         from .plots import km_plot
 
         return km_plot(self.kaplan_meier(regimen, endpoint=endpoint), ax=ax, **kwargs)
 
     def spider(self, regimen: str | None = None, ax: Any = None, *, n_patients: int = 30, **kwargs: Any) -> Any:
-        """Spider plot of percent change at the scans (see :func:`tumordyn.cohort_plots.spider`)."""
+        """Spider plot of percent change at the scans (see :func:`tumordyn.cohorts.plots.spider`)."""
         from .plots import spider
 
         name = self._check_regimen(regimen)
@@ -1370,7 +1370,7 @@ class CohortResult:
                       title=kwargs.pop("title", f"Change from baseline: {name}"), **kwargs)
 
     def swimmer(self, regimen: str | None = None, ax: Any = None, *, n_patients: int = 30, **kwargs: Any) -> Any:
-        """Swimmer plot of time on study (see :func:`tumordyn.cohort_plots.swimmer`)."""
+        """Swimmer plot of time on study (see :func:`tumordyn.cohorts.plots.swimmer`)."""
         from .plots import swimmer
 
         name = self._check_regimen(regimen)

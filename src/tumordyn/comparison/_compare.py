@@ -304,7 +304,7 @@ class Comparison:
     def to_dataframe(self) -> pd.DataFrame:
         """The readouts, one row per regimen (indexed by name), one column per readout.
 
-        Columns and units: see :data:`tumordyn._compare.COLUMN_HELP` and the *Compare*
+        Columns and units: see :data:`tumordyn.comparison._compare.COLUMN_HELP` and the *Compare*
         docs page; ``auc_<drug>`` (drug concentration × day) and ``doses_<drug>``.
         Times not reached within the horizon are ``inf``.
 

@@ -5,11 +5,11 @@ given per its on-treatment dosing while the rule is *on*; the rule switches *off
 when the observable falls below ``pause_below × baseline`` and *on* again when it
 climbs back to ``resume_at × baseline`` (Zhang et al. 2017, Nat Commun 8:1816).
 
-A regimen is turned once into array form (:class:`~tumordyn._dosing.RulePlan`). The switch
+A regimen is turned once into array form (:class:`~tumordyn.dosing._plan.RulePlan`). The switch
 times are located by the integrator: on the compiled Dormand–Prince engine (``method="auto"``
-or ``"dopri5"``, :mod:`tumordyn._fast`) by root finding on each accepted step's dense output;
+or ``"dopri5"``, :mod:`tumordyn.solve._compiled`) by root finding on each accepted step's dense output;
 on the scipy methods by ``solve_ivp`` terminal events with a direction
-(:func:`integrate_with_rules`). Either way the integration segment ends at the crossing, the
+(``integrate_with_rules`` in :mod:`tumordyn.solve._scipy_engine`). Either way the integration segment ends at the crossing, the
 rule toggles, and integration continues. A :class:`Regimen` is a fixed
 :class:`~tumordyn.Schedule` plus a tuple of rules; ``schedule + rule`` builds one.
 """

@@ -2,10 +2,10 @@
 
 Data flow: a tidy table of observations (``subject, time, observable, value``,
 optional ``sigma`` and ``censored``) is checked once and turned into index
-arrays; each subject's dosing plan (:class:`~tumordyn._dosing.DosingPlan`),
+arrays; each subject's dosing plan (:class:`~tumordyn.dosing._plan.DosingPlan`),
 output times and solve problems are built once per fit; every residual call
-integrates each subject through the one solve layer (:func:`tumordyn._integrate.solve`
-or :class:`~tumordyn._scipy_engine.ScipyEngine`), exactly at every dose, and only at
+integrates each subject through the one solve layer (:func:`tumordyn.solve._dispatch.solve`
+or :class:`~tumordyn.solve._scipy_engine.ScipyEngine`), exactly at every dose, and only at
 the subject's observation times. Engine switches are decided on
 :class:`~tumordyn.errors.SolverStatus` codes.
 
@@ -508,7 +508,7 @@ class _Problem:
     def _solve_subjects(self, probs: list[Problem]) -> list[np.ndarray]:
         """Predictions of subject ``j``'s rows by every row of ``probs[j]``, each of shape ``(B_j, n_rows_j)``.
 
-        The compiled and batch engines go through :func:`~tumordyn._integrate.solve` one subject at a
+        The compiled and batch engines go through :func:`~tumordyn.solve._dispatch.solve` one subject at a
         time; a scipy method integrates all subjects as one system (``ScipyEngine.solve_many``).
         Raises the :class:`SolverError` of the first failed copy (its status decides an engine switch).
         """

@@ -4,7 +4,7 @@ Layout (``format_version = 1``): top-level ``format_version``, ``name``,
 ``description``, ``check_positivity`` and arrays of tables ``states``,
 ``parameters``, ``processes``, ``drugs``, ``observables``. Every expression is
 stored as text printed by sympy (floats with all 17 significant digits) and read
-back with the safe parser :func:`tumordyn._expr.parse_expression` (an AST
+back with the safe parser :func:`tumordyn.spec._expr.parse_expression` (an AST
 whitelist: numbers, names, arithmetic and a few mathematical functions; never
 ``eval``).
 """
@@ -42,7 +42,7 @@ class _ExactPrinter(StrPrinter):
 
 
 def expr_to_text(expr: sp.Expr, where: str = "expression") -> str:
-    """Print a sympy expression as text that :func:`~tumordyn._expr.parse_expression` reads back identically.
+    """Print a sympy expression as text that :func:`~tumordyn.spec._expr.parse_expression` reads back identically.
 
     Parameters
     ----------

@@ -24,7 +24,7 @@ Conventions
   Eisenhauer et al. 2009, Eur J Cancer 45:228–247).
 * The tumor-response readouts (RECIST, best percent change, time to progression,
   duration of response) are computed by the array functions of
-  :mod:`tumordyn._recist`, which :class:`tumordyn.Cohort` also uses on whole
+  :mod:`tumordyn.readouts._recist`, which :class:`tumordyn.Cohort` also uses on whole
   batches of patients, so a patient's readouts do not depend on the entry point.
 """
 
@@ -603,7 +603,7 @@ class RecistResult:
 
 def _classify(d: float, base: float, low: float, *, cr_below: float, response: float, increase: float,
               min_increase: float) -> str:
-    """RECIST 1.1 category of one scan (the rule of :func:`tumordyn._recist.classify`)."""
+    """RECIST 1.1 category of one scan (the rule of :func:`tumordyn.readouts._recist.classify`)."""
     code = core.classify(d, base, low, cr_below=cr_below, response=response, increase=increase,
                          min_increase=min_increase)
     return _RECIST_ORDER[int(code)]
@@ -626,7 +626,7 @@ def _check_recist_args(traj: Trajectory, scans: ScanPlan | None, observable: str
 def _recist_arrays(traj: Trajectory, scans: ScanPlan | None, observable: str, what: str, *,
                    cr_below: float = 5.0, response: float = 0.3, increase: float = 0.2, min_increase: float = 5.0,
                    min_measurable: float = 10.0) -> tuple[np.ndarray, core.RecistArrays]:
-    """Scan times and RECIST 1.1 arrays of one trajectory (one column of :func:`tumordyn._recist.recist_arrays`)."""
+    """Scan times and RECIST 1.1 arrays of one trajectory (one column of :func:`tumordyn.readouts._recist.recist_arrays`)."""
     ts, d = _check_recist_args(traj, scans, observable, what, min_measurable)
     arr = core.recist_arrays(ts, d, t_end=float(traj.t[-1]), cr_below=cr_below, response=response,
                              increase=increase, min_increase=min_increase)

@@ -20,7 +20,7 @@ step of each patient. Step-size control stays **per patient**:
   breakpoint are the values after the dose there (right-continuous).
 
 A patient whose integration fails (non-finite values, step size underflow, too
-many steps, a non-negative state below the band of :mod:`tumordyn._negative`) is
+many steps, a non-negative state below the band of :mod:`tumordyn.numerics._negative`) is
 marked failed with its :class:`~tumordyn.errors.SolverStatus`, the time reached and
 the reason; the others continue.
 
@@ -140,7 +140,7 @@ class BatchEngine:
     name = BATCH_METHOD
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+        """Integrate every patient of ``problem`` (see :class:`tumordyn.solve._problem.Engine`).
 
         Adaptive rules are not supported on this engine (its fixed layout steps all patients between
         shared breakpoints; per-patient switch times would break that layout): a problem with rules
@@ -371,7 +371,7 @@ def _segment(
         newly_failed = np.zeros(m, dtype=bool)
         if np.any(accept):
             ai = np.flatnonzero(accept)
-            # a non-negative state below the band (tumordyn._negative): the patient fails, as in simulate()
+            # a non-negative state below the band (tumordyn.numerics._negative): the patient fails, as in simulate()
             segmax[:, ai] = np.maximum(segmax[:, ai], np.abs(y_new[:, ai]))
             limit = -neg_slack * (atol + rtol * segmax[:, ai])
             low = np.any(y_new[:, ai] < limit, axis=0)

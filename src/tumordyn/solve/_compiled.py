@@ -27,7 +27,7 @@ What
   vector; the integrator steps exactly to every breakpoint and reports outputs
   through the dense output. Values at a dose time are after the dose, as in
   :func:`tumordyn.simulate`.
-* Adaptive rules (a :class:`~tumordyn._dosing.RulePlan` in the problem) run in the
+* Adaptive rules (a :class:`~tumordyn.dosing._plan.RulePlan` in the problem) run in the
   same loop: at each breakpoint the rules are checked against the state before
   the doses, gated doses are given only while their rule is on, gated infusion
   rates add only while on; after each accepted step each rule's switching
@@ -44,7 +44,7 @@ What
 The integrator itself is compiled once per installation (numba's on-disk cache)
 against a function-pointer type; only the model's RHS is compiled per model
 structure (about a second). The compiled functions are kept on the model's
-:class:`~tumordyn._compile.CompiledModel` and in a small private cache keyed by
+:class:`~tumordyn.numerics._compile.CompiledModel` and in a small private cache keyed by
 the generated source text, so models that differ only in default values
 (``model.with_defaults(...)``) share them.
 """
@@ -1005,10 +1005,10 @@ class CompiledEngine:
         self.parallel = bool(parallel)
 
     def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
-        """Integrate every patient of ``problem`` (see :class:`tumordyn._solve.Engine`).
+        """Integrate every patient of ``problem`` (see :class:`tumordyn.solve._problem.Engine`).
 
         With adaptive rules (``problem.rules``) the switches are located in the kernel; the solution's
-        :attr:`~tumordyn._solve.Solution.rules` holds each patient's switches, gated doses given and rates.
+        :attr:`~tumordyn.solve._problem.Solution.rules` holds each patient's switches, gated doses given and rates.
 
         Raises
         ------

@@ -1,10 +1,10 @@
-"""The one dispatcher: a :class:`~tumordyn._solve.Problem` to the engine its method names.
+"""The one dispatcher: a :class:`~tumordyn.solve._problem.Problem` to the engine its method names.
 
 :func:`solve` is the only place that picks an engine and the only fallback policy: for
 ``method="auto"``, the compiled Dormand–Prince engine with stiffness detection, then LSODA for the
 patients whose :class:`~tumordyn.errors.SolverStatus` is in :data:`FALLBACK_STATUSES`. Problems with
 adaptive rules take the same route: the compiled engine locates the switches itself; only a rule on an
-observable numba cannot compile (:func:`tumordyn._fast.supports_rules`, a capability check) sends an
+observable numba cannot compile (:func:`tumordyn.solve._compiled.supports_rules`, a capability check) sends an
 ``"auto"`` solve to LSODA.
 """
 

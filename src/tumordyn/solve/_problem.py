@@ -1,7 +1,7 @@
 """One solve layer: solver settings, a problem, a solution and the engine interface.
 
-The dispatcher with the one fallback policy is :func:`tumordyn._integrate.solve`. Every simulation in tumordyn — :func:`~tumordyn.simulate`, :func:`~tumordyn.simulate_batch`,
-cohorts and fits — builds a :class:`Problem` (a compiled model, a :class:`~tumordyn._dosing.DosingPlan`,
+The dispatcher with the one fallback policy is :func:`tumordyn.solve._dispatch.solve`. Every simulation in tumordyn — :func:`~tumordyn.simulate`, :func:`~tumordyn.simulate_batch`,
+cohorts and fits — builds a :class:`Problem` (a compiled model, a :class:`~tumordyn.dosing._plan.DosingPlan`,
 one parameter vector and initial state per patient, output times) and hands it to :func:`solve`
 with a :class:`Solver`. :func:`solve` picks the engine the solver's ``method`` names, and for
 ``method="auto"`` applies the one fallback policy: the compiled Dormand–Prince engine with stiffness
@@ -11,12 +11,12 @@ detection first, and LSODA for the patients it reports :attr:`~SolverStatus.STIF
 Engines
 -------
 ``"dopri5"``
-    The compiled Dormand–Prince 5(4) integrator (numba; :mod:`tumordyn._fast`).
+    The compiled Dormand–Prince 5(4) integrator (numba; :mod:`tumordyn.solve._compiled`).
 ``"batch"``
     The same method vectorised over patients in numpy, with per-patient step control
-    (:mod:`tumordyn._batch`); needs no compiler.
+    (:mod:`tumordyn.solve._batch`); needs no compiler.
 ``"LSODA"``, ``"RK45"``, ``"DOP853"``, ``"RK23"``, ``"BDF"``, ``"Radau"``
-    ``scipy.integrate.solve_ivp`` between the plan's breakpoints (:mod:`tumordyn._scipy_engine`), one
+    ``scipy.integrate.solve_ivp`` between the plan's breakpoints (:mod:`tumordyn.solve._scipy_engine`), one
     patient at a time, or all patients of one or several problems as one system (``joint=True``, what
     a fit's finite differences use).
 
@@ -493,7 +493,7 @@ class Engine(Protocol):
 
     Contract: ``solve`` integrates every patient exactly at every dose of the plan (a bolus at a
     breakpoint is applied once, before the outputs at that time), reads non-negative states clipped
-    at zero and reports an undershoot beyond the :data:`~tumordyn._negative.NEGATIVE_SLACK` band as
+    at zero and reports an undershoot beyond the :data:`~tumordyn.numerics._negative.NEGATIVE_SLACK` band as
     :attr:`SolverStatus.NEGATIVE_STATE`, reports every failure as a status with the time reached
     (it never raises for a failed solve, never hangs: every loop has a bound), and fills a failed
     patient's rows of ``y`` with NaN.

@@ -5,7 +5,7 @@ breakpoint the bolus doses due then are applied once, the infusion rates in forc
 breakpoint are set, and ``solve_ivp`` integrates up to the next breakpoint: the solver never steps
 over a dose. Values reported at a dose time are the values after the dose (right-continuous).
 The pieces (:func:`solve_segment`, :func:`check_segment`, :func:`euler_step`) also serve the
-adaptive-rule path (:mod:`tumordyn._rules`).
+adaptive-rule path (:mod:`tumordyn.dosing._rules`).
 """
 
 from __future__ import annotations
@@ -514,7 +514,7 @@ class ScipyEngine:
     Parameters
     ----------
     method : str
-        A ``solve_ivp`` method (:data:`~tumordyn._solve.SCIPY_METHODS`); implicit methods get the
+        A ``solve_ivp`` method (:data:`~tumordyn.solve._problem.SCIPY_METHODS`); implicit methods get the
         analytic Jacobian.
     joint : bool, optional
         ``False`` (default): one patient at a time. ``True``: all patients of a problem as one

@@ -9,8 +9,8 @@ are the values *after* the dose (right-continuous), including a dose at the
 horizon.
 
 Both entry points validate their input, turn the schedule into a
-:class:`~tumordyn._dosing.DosingPlan` once and hand a :class:`~tumordyn._solve.Problem`
-to the one dispatcher :func:`tumordyn._integrate.solve`.
+:class:`~tumordyn.dosing._plan.DosingPlan` once and hand a :class:`~tumordyn.solve._problem.Problem`
+to the one dispatcher :func:`tumordyn.solve._dispatch.solve`.
 """
 
 from __future__ import annotations
