@@ -127,6 +127,113 @@ def _generate(
     return "\n".join(lines) + "\n"
 
 
+class _FastPrinter(_ScalarPrinter):
+    """``math``-function printer for the numba right-hand side: a power with a non-numeric exponent is
+    printed as ``_ipow(base, exponent)``, which multiplies for the small integer exponents (e.g. a Hill
+    coefficient of 2) and calls ``pow`` otherwise."""
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:  # noqa: N802
+        if not expr.exp.is_Number:
+            return f"_ipow({self._print(expr.base)}, {self._print(expr.exp)})"
+        return super()._print_Pow(expr, rational=rational)
+
+
+#: Defined at the top of the generated numba module (``source["rhs_fast"]``): an integer-valued exponent
+#: 1-4 by multiplication (exact, and ~10x cheaper than ``pow``), any other by ``pow``.
+_IPOW_SOURCE = """\
+@numba.njit(cache=True, error_model="numpy")
+def _ipow(x, e):
+    if e == 2.0:
+        return x * x
+    if e == 1.0:
+        return x
+    if e == 3.0:
+        return x * x * x
+    if e == 4.0:
+        x2 = x * x
+        return x2 * x2
+    return x ** e
+"""
+
+
+def _hoist(exprs: list[sp.Expr], varying: set[sp.Symbol]) -> tuple[list[sp.Expr], list[tuple[sp.Symbol, sp.Expr]]]:
+    """Split parameter-only subexpressions (e.g. ``EC50**h``, ``log(2)/t_half``) out of ``exprs``.
+
+    Returns the expressions with each maximal subexpression free of ``varying`` symbols (states, inputs,
+    time) replaced by a symbol ``_q{k}``, and the list ``(symbol, expression)``. Single symbols and numbers
+    stay in place; inside a sum or product the parameter-only terms are grouped into one.
+    """
+    found: dict[sp.Expr, sp.Symbol] = {}
+
+    def q(e: sp.Expr) -> sp.Expr:
+        if e.is_Atom:
+            return e
+        if e not in found:
+            found[e] = sp.Symbol(f"_q{len(found)}")
+        return found[e]
+
+    def walk(e: sp.Expr) -> sp.Expr:
+        if e.is_Atom:
+            return e
+        if not (e.free_symbols & varying):
+            return q(e)
+        if isinstance(e, (sp.Add, sp.Mul)):
+            const = [a for a in e.args if not (a.free_symbols & varying)]
+            var = [walk(a) for a in e.args if a.free_symbols & varying]
+            if len(const) >= 2 or (len(const) == 1 and not const[0].is_Atom):
+                return e.func(q(e.func(*const, evaluate=False)), *var)
+            return e.func(*const, *var)
+        return e.func(*(walk(a) for a in e.args))
+
+    out = [walk(e) for e in exprs]
+    return out, [(sym, e) for e, sym in found.items()]
+
+
+def _generate_fast(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs: int, nonnegative: list[bool],
+                   varying: set[sp.Symbol]) -> tuple[str, str, int]:
+    """Sources of the numba right-hand side and of its parameter-derived inputs.
+
+    Returns ``(rhs_fast, derived, n_derived)``: ``rhs_fast`` is a module defining ``_ipow`` and
+    ``rhs_into(t, y, p, u, out)``, which reads the parameters ``p[:n_params]`` and the parameter-only
+    subexpressions ``p[n_params:]`` (computed once per parameter vector by ``derived(p)``, numpy code
+    working on a vector or on a ``(n_params, B)`` batch). Scalar code: ``math`` functions, builtin min/max.
+    """
+    hoisted, derived = _hoist(exprs, varying)
+    printer = _FastPrinter()
+    replacements, reduced = sp.cse(hoisted, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    lines = ["import math", "import numba", "import numpy", "", "", _IPOW_SOURCE, "",
+             "def rhs_into(t, y, p, u, out):"]
+    for i, nonneg in enumerate(nonnegative):
+        lines.append(f"    _s{i} = max(y[{i}], 0.0)" if nonneg else f"    _s{i} = y[{i}]")
+    used = set().union(*(e.free_symbols for e in reduced)) | set().union(
+        *(e.free_symbols for _, e in replacements)) if (reduced or replacements) else set()
+    names = {str(s) for s in used}
+    for i in range(n_params):
+        if f"_p{i}" in names:
+            lines.append(f"    _p{i} = p[{i}]")
+    for k in range(len(derived)):
+        if f"_q{k}" in names:
+            lines.append(f"    _q{k} = p[{n_params + k}]")
+    for i in range(n_drugs):
+        if f"_u{i}" in names:
+            lines.append(f"    _u{i} = u[{i}]")
+    for sym, e in replacements:
+        lines.append(f"    {sym} = {printer.doprint(e)}")
+    for i, e in enumerate(reduced):
+        lines.append(f"    out[{i}] = {printer.doprint(e)}")
+    lines.append("    return")
+    rhs_src = "\n".join(lines) + "\n"
+    dprinter = _Printer()
+    dl = ["def derived(p):"]
+    for i in range(n_params):
+        dl.append(f"    _p{i} = p[{i}]")
+    dl.append(f"    out = numpy.empty(({len(derived)},) + p.shape[1:])")
+    for k, (_, e) in enumerate(derived):
+        dl.append(f"    out[{k}] = {dprinter.doprint(e)}")
+    dl.append("    return out")
+    return rhs_src, "\n".join(dl) + "\n", len(derived)
+
+
 class CompiledModel:
     """Numeric functions generated from a :class:`~tumordyn.Model`.
 
@@ -205,6 +312,10 @@ class CompiledModel:
             rhs_exprs, self.n_states, self.n_params, self.n_drugs, [s.nonnegative for s in model.states]
         )
         state_syms = [local[s.symbol] for s in model.states]
+        varying = set(state_syms) | {local[input_symbol(d.name)] for d in model.drugs} | {local[TIME]}
+        self.source["rhs_fast"], self.source["derived"], self.n_derived = _generate_fast(
+            rhs_exprs, self.n_states, self.n_params, self.n_drugs, [s.nonnegative for s in model.states], varying
+        )
         # combining powers of one base turns e.g. C**h/C (0/0 at C = 0, from differentiating a Hill
         # term C**h/(EC50**h + C**h)) into C**(h - 1), finite at C = 0 for h >= 1
         jac = sp.Matrix(rhs_exprs).jacobian(state_syms).applyfunc(
@@ -236,6 +347,27 @@ class CompiledModel:
         self.jac: Callable[..., np.ndarray] = self._build("jac")
         self.observe: Callable[..., np.ndarray] = self._build("observe")
         self._rhs_scalar: Callable[..., np.ndarray] = self._build("rhs_scalar")
+        self._derived: Callable[..., np.ndarray] = self._build("derived")
+
+    def extended_params(self, p: np.ndarray) -> np.ndarray:
+        """Parameters followed by their parameter-only subexpressions, as ``source["rhs_fast"]`` reads them.
+
+        Parameters
+        ----------
+        p : numpy.ndarray
+            One parameter vector ``(n_params,)`` or a batch ``(B, n_params)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_params + n_derived,)`` or ``(B, n_params + n_derived)``, float64, C-contiguous.
+        """
+        p = np.asarray(p, dtype=float)
+        if self.n_derived == 0:
+            return np.ascontiguousarray(p)
+        with np.errstate(all="ignore"):  # non-finite values surface in the solve, with the time reached
+            q = self._derived(p.T)
+        return np.ascontiguousarray(np.concatenate([p, q.T], axis=-1))
 
     def rhs_single(self, t: float, y: np.ndarray, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Right-hand side for one state vector ``y`` of shape ``(n_states,)`` (state units per day).

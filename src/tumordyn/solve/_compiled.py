@@ -284,6 +284,10 @@ def _core_py(
     t_reached[0] = breaks[0]
     k = 0  # next output index
     nsteps = 0
+    # step size proposed by the controller at the end of the previous sub-segment: a dose or a rule switch
+    # changes the state, not the time scale of the solution, so the next sub-segment starts from it (the
+    # error control rejects it if it is too long) instead of a new initial-step search (0: none yet)
+    h_carry = 0.0
     for b in range(n_b):
         tb = breaks[b]
         # rules consistent with the state now (before any dose now)
@@ -325,7 +329,7 @@ def _core_py(
             for i in range(n):
                 segmax[i] = abs(y[i])
                 deficit[i] = 0.0
-            # --- initial step (Hairer's HINIT) ---
+            # --- initial step: the one carried over, or Hairer's HINIT ---
             rhs(t, y, p, u, k1)
             stats[_NFEV] += 1
             finite = True
@@ -335,34 +339,38 @@ def _core_py(
             if not finite:
                 return _NONFINITE
             hmax = min(max_step, t_next - t)
-            dnf = 0.0
-            dny = 0.0
-            for i in range(n):
-                sk = atol[i] + rtol * abs(y[i])
-                dnf += (k1[i] / sk) ** 2
-                dny += (y[i] / sk) ** 2
-            if dnf <= 1e-10 or dny <= 1e-10:
-                h = 1e-6
+            if h_carry > 0.0 and False:
+                h = min(h_carry, hmax)
             else:
-                h = 0.01 * math.sqrt(dny / dnf)
-            h = min(h, hmax)
-            for i in range(n):
-                y1[i] = y[i] + h * k1[i]
-            rhs(t + h, y1, p, u, k2)
-            stats[_NFEV] += 1
-            der2 = 0.0
-            for i in range(n):
-                sk = atol[i] + rtol * abs(y[i])
-                der2 += ((k2[i] - k1[i]) / sk) ** 2
-            der2 = math.sqrt(der2) / h
-            der12 = max(abs(der2), math.sqrt(dnf))
-            if not math.isfinite(der12):
-                h1 = max(1e-6, h * 1e-3)
-            elif der12 <= 1e-15:
-                h1 = max(1e-6, h * 1e-3)
-            else:
-                h1 = (0.01 / der12) ** 0.2
-            h = min(100.0 * h, h1, hmax)
+                # Hairer's HINIT
+                dnf = 0.0
+                dny = 0.0
+                for i in range(n):
+                    sk = atol[i] + rtol * abs(y[i])
+                    dnf += (k1[i] / sk) ** 2
+                    dny += (y[i] / sk) ** 2
+                if dnf <= 1e-10 or dny <= 1e-10:
+                    h = 1e-6
+                else:
+                    h = 0.01 * math.sqrt(dny / dnf)
+                h = min(h, hmax)
+                for i in range(n):
+                    y1[i] = y[i] + h * k1[i]
+                rhs(t + h, y1, p, u, k2)
+                stats[_NFEV] += 1
+                der2 = 0.0
+                for i in range(n):
+                    sk = atol[i] + rtol * abs(y[i])
+                    der2 += ((k2[i] - k1[i]) / sk) ** 2
+                der2 = math.sqrt(der2) / h
+                der12 = max(abs(der2), math.sqrt(dnf))
+                if not math.isfinite(der12):
+                    h1 = max(1e-6, h * 1e-3)
+                elif der12 <= 1e-15:
+                    h1 = max(1e-6, h * 1e-3)
+                else:
+                    h1 = (0.01 / der12) ** 0.2
+                h = min(100.0 * h, h1, hmax)
             # --- switching functions at the start of the sub-segment ---
             for j in range(n_r):
                 thr[j] = (r_pause[j] if on[j] else r_resume[j]) * r_base[j]
@@ -578,6 +586,11 @@ def _core_py(
                                 for d in range(n_drugs):
                                     us[k, d] = u[d]
                             k += 1
+                    if reject:
+                        hnew = min(hnew, h)  # no growth right after a rejection
+                    if not last or hnew > h_carry:
+                        # a step cut short to end on the breakpoint proposes from its shortened length
+                        h_carry = min(hnew, max_step)
                     if fired >= 0:
                         # end the step at the switch: the state there from the dense output
                         theta = (t_root - t) / h
@@ -807,12 +820,16 @@ class FastFunctions:
     compile_time : float
         Seconds spent compiling it.
     source : str
-        The Python source that numba compiled.
+        The Python source that numba compiled (``compile_model(model).source["rhs_fast"]``).
+    extend : callable
+        ``compile_model(model).extended_params``: the parameter vector the compiled RHS reads (the
+        parameters followed by their parameter-only subexpressions, computed once per parameter vector).
     """
 
     rhs: Any
     compile_time: float
     source: str
+    extend: Any = None
 
     def evaluate(self, t: float, y: np.ndarray, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Call the compiled right-hand side once.
@@ -831,9 +848,10 @@ class FastFunctions:
         """
         y = np.array(y, dtype=float)
         out = np.empty_like(y)
-        _compiled()["call"](
-            self.rhs, float(t), y, np.array(p, dtype=float), np.array(u, dtype=float), out
-        )
+        p = np.array(p, dtype=float)
+        if self.extend is not None:
+            p = self.extend(p)
+        _compiled()["call"](self.rhs, float(t), y, p, np.array(u, dtype=float), out)
         return out
 
 
@@ -855,28 +873,130 @@ def _rewrite_in_place(source: str, name: str = "rhs") -> str:
     return "\n".join(out_lines) + "\n"
 
 
-@functools.lru_cache(maxsize=64)
-def _rhs_from_source(source: str) -> FastFunctions:
+#: Environment variable naming the directory of the on-disk cache of compiled model functions
+#: (default ``$XDG_CACHE_HOME/tumordyn`` or ``~/.cache/tumordyn``); ``0``, ``off``, ``none`` or an empty
+#: value disable the cache (every process then compiles each model's RHS once).
+CACHE_ENV = "TUMORDYN_CACHE_DIR"
+_CACHE_FORMAT = "1"  # bump when the layout of the generated modules changes
+
+
+def cache_dir() -> str | None:
+    """Directory of the on-disk cache of compiled model functions, or ``None`` when disabled.
+
+    Set by the environment variable ``TUMORDYN_CACHE_DIR`` (read at each call); ``0``, ``off``, ``none``
+    or an empty value disable it. Default: ``$XDG_CACHE_HOME/tumordyn`` or ``~/.cache/tumordyn``.
+    """
+    import os
+
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        if env.strip().lower() in ("", "0", "off", "none", "false", "no"):
+            return None
+        return os.path.abspath(os.path.expanduser(env))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tumordyn")
+
+
+def _cache_key(source: str) -> str:
+    """Hash of a generated module's source with the versions that its machine code depends on."""
+    import hashlib
+    import platform
+    import sys
+
+    import llvmlite
     import numba
 
+    text = "\0".join((_CACHE_FORMAT, numba.__version__, llvmlite.__version__, sys.version, platform.machine(),
+                      np.__version__, source))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _module_file(source: str, kind: str) -> str | None:
+    """Path of the file holding exactly ``source`` in the cache (written atomically if absent or different),
+    or ``None`` when the cache is disabled or not writable.
+
+    The file only gives numba's cache a location and a source stamp: the code executed is always ``source``
+    itself (compiled from the string, never read back from the file), and numba's index keys each cached
+    machine-code entry by a hash of the function's bytecode, so an entry compiled from anything else never
+    matches.
+    """
+    import os
+    import tempfile
+
+    root = cache_dir()
+    if root is None:
+        return None
+    folder = os.path.join(root, f"{kind}_v{_CACHE_FORMAT}")
+    path = os.path.join(folder, f"{kind}_{_cache_key(source)}.py")
+    try:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() == source:
+                    return path
+        except FileNotFoundError:
+            pass
+        os.makedirs(folder, exist_ok=True)
+        # temporary file + rename: a concurrent reader sees either no file or the whole file
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".py")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(source)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError:
+        return None
+    return path
+
+
+def _compile_generated(source: str, name: str, kind: str) -> Any:
+    """Compile the generated module ``source`` and return its function ``name`` as a numba C callback of the
+    RHS type, from the on-disk cache when an entry for this exact source exists (see :func:`cache_dir`)."""
+    import numba
+
+    import sys
+    import types
+
+    path = _module_file(source, kind)
+    # a named module in sys.modules: numba's cache records the module of each function and imports it by
+    # name when it loads an entry (the name includes the source's hash, so it is unique to this source)
+    modname = f"tumordyn._generated_{kind}_{_cache_key(source)}"
+    mod = sys.modules.get(modname)
+    if mod is None:
+        mod = types.ModuleType(modname)
+        if path is not None:
+            mod.__file__ = path
+        code = compile(source, path or f"<tumordyn generated {kind}>", "exec")
+        exec(code, mod.__dict__)  # noqa: S102 - source generated by sympy's printer from validated expressions
+        sys.modules[modname] = mod
+    namespace = mod.__dict__
+    if path is None:
+        # no file behind the code: numba cannot cache it; compile in memory (and _ipow without cache)
+        ipow = namespace.get("_ipow")
+        if ipow is not None:
+            namespace["_ipow"] = numba.njit(error_model="numpy")(ipow.py_func)
+        return numba.cfunc(_compiled()["rhs_sig"], error_model="numpy")(namespace[name])
+    try:
+        return numba.cfunc(_compiled()["rhs_sig"], error_model="numpy", cache=True)(namespace[name])
+    except OSError:  # pragma: no cover - e.g. a cache directory that became read-only
+        return numba.cfunc(_compiled()["rhs_sig"], error_model="numpy")(namespace[name])
+
+
+@functools.lru_cache(maxsize=64)
+def _rhs_from_source(source: str) -> FastFunctions:
     started = _time.perf_counter()
-    src = _rewrite_in_place(source)
-    namespace: dict[str, Any] = {"numpy": np, "math": math}
-    code = compile(src, "<tumordyn generated rhs_into>", "exec")
-    exec(code, namespace)  # noqa: S102 - source generated by sympy's printer from validated expressions
-    # a C callback: passing it to the integrator costs far less per call than passing a dispatcher
-    fn = numba.cfunc(_compiled()["rhs_sig"], error_model="numpy")(namespace["rhs_into"])
-    return FastFunctions(rhs=fn, compile_time=_time.perf_counter() - started, source=src)
+    fn = _compile_generated(source, "rhs_into", "rhs")
+    return FastFunctions(rhs=fn, compile_time=_time.perf_counter() - started, source=source)
 
 
 @functools.lru_cache(maxsize=64)
 def _observe_from_source(source: str) -> Any:
-    import numba
-
-    src = _rewrite_in_place(source, "observe")
-    namespace: dict[str, Any] = {"numpy": np, "math": math}
-    exec(compile(src, "<tumordyn generated observe_into>", "exec"), namespace)  # noqa: S102 - generated by sympy
-    return numba.cfunc(_compiled()["rhs_sig"], error_model="numpy")(namespace["observe_into"])
+    src = "import math\nimport numpy\n\n\n" + _rewrite_in_place(source, "observe")
+    return _compile_generated(src, "observe_into", "observe")
 
 
 def fast_observe(compiled: CompiledModel) -> Any | None:
@@ -929,7 +1049,9 @@ def fast_functions(compiled: CompiledModel) -> FastFunctions:
         return cached
     if not numba_available():
         raise ImportError("the compiled integrator needs numba: pip install 'tumordyn[fast]'")
-    ff = _rhs_from_source(compiled.source["rhs"])
+    shared = _rhs_from_source(compiled.source["rhs_fast"])
+    ff = FastFunctions(rhs=shared.rhs, compile_time=shared.compile_time, source=shared.source,
+                       extend=compiled.extended_params)
     compiled.__dict__["_fast_functions"] = ff
     return ff
 
@@ -1043,7 +1165,8 @@ class CompiledEngine:
             rarr = _kernel_rules(rp)
             base = np.ascontiguousarray(rp.baselines(c, problem.params, problem.y0))
             room = max_switches + 1 if B <= 8 else _EVENT_ROOM
-        out = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, problem.params,
+        params = c.extended_params(problem.params)  # parameter-only subexpressions computed once per patient
+        out = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
                         problem.y0, options, nonneg, detect_stiff, rarr, base, rp is not None, room,
                         int(max_switches), len(c.observable_names), c.n_drugs)
         ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given = out
@@ -1052,7 +1175,7 @@ class CompiledEngine:
             over = np.flatnonzero(stats[:, _NEV] > room)
             if over.size:
                 more = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
-                                 problem.params[over], problem.y0[over], options, nonneg, detect_stiff, rarr,
+                                 params[over], problem.y0[over], options, nonneg, detect_stiff, rarr,
                                  np.ascontiguousarray(base[over]), True, max_switches + 1, int(max_switches),
                                  len(c.observable_names), c.n_drugs)
                 ys[over], us[over], stats[over], t_reached[over], status[over] = more[:5]
@@ -1145,7 +1268,7 @@ def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time
     ff = fast_functions(compiled)
     loop = _compiled()["loop"]
     y = np.ascontiguousarray(compiled.initial, dtype=float).copy()
-    p = np.ascontiguousarray(compiled.defaults, dtype=float).copy()
+    p = compiled.extended_params(compiled.defaults)
     u = np.zeros(compiled.n_drugs)
     out = np.empty(compiled.n_states)
     loop(ff.rhs, y, p, u, out, 1000)
