@@ -761,7 +761,15 @@ def _compiled() -> dict[str, Any]:
         iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
         arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr,
     )  # fmt: skip
-    return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop}
+    return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
+            "loop_states": functools.partial(_loop_states, numba, fty)}
+
+
+@functools.lru_cache(maxsize=None)
+def _loop_states(numba: Any, fty: Any) -> Any:
+    t = numba.types
+    return numba.njit(t.float64(fty, t.float64[:, ::1], t.float64[::1], t.float64[::1], t.float64[::1], t.int64),
+                      cache=True)(_loop_states_py)
 
 
 def _call_py(f: Any, t: float, y: np.ndarray, p: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
@@ -777,6 +785,20 @@ def _loop_py(f: Any, y: np.ndarray, p: np.ndarray, u: np.ndarray, out: np.ndarra
         f(0.5, y, p, u, out)
         s += out[0]
     y[0] = y0
+    return s
+
+
+def _loop_states_py(f: Any, states: np.ndarray, p: np.ndarray, u: np.ndarray, out: np.ndarray, n: int) -> float:
+    """Call ``f`` ``n`` times, cycling through the rows of ``states`` (the cost of the RHS on those states)."""
+    s = 0.0
+    m = states.shape[0]
+    j = 0
+    for _ in range(n):
+        f(0.5, states[j], p, u, out)
+        s += out[0]
+        j += 1
+        if j == m:
+            j = 0
     return s
 
 
@@ -806,6 +828,21 @@ def _compiled_batch(parallel: bool) -> Any:
 # ----------------------------------------------------------------------------------
 
 
+class _Address:
+    """A compiled function's address in numba's wrapper-address protocol.
+
+    Passing a ``CFunc`` to compiled code makes numba compare signatures on every call; this object
+    hands over the address directly (the type is fixed by the kernel's explicit signature)."""
+
+    __slots__ = ("address",)
+
+    def __init__(self, address: int) -> None:
+        self.address = address
+
+    def __wrapper_address__(self) -> int:  # noqa: PLW3201 - numba's protocol name
+        return self.address
+
+
 @dataclass(frozen=True)
 class FastFunctions:
     """Numba-compiled right-hand side of one model structure.
@@ -821,6 +858,9 @@ class FastFunctions:
         Seconds spent compiling it.
     source : str
         The Python source that numba compiled (``compile_model(model).source["rhs_fast"]``).
+    pointer : object
+        ``rhs``'s address in numba's wrapper-address protocol, what the kernel is passed (cheaper per
+        call than the ``CFunc``, whose signature numba compares on every call).
     extend : callable
         ``compile_model(model).extended_params``: the parameter vector the compiled RHS reads (the
         parameters followed by their parameter-only subexpressions, computed once per parameter vector).
@@ -830,6 +870,7 @@ class FastFunctions:
     compile_time: float
     source: str
     extend: Any = None
+    pointer: Any = None
 
     def evaluate(self, t: float, y: np.ndarray, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Call the compiled right-hand side once.
@@ -1051,7 +1092,7 @@ def fast_functions(compiled: CompiledModel) -> FastFunctions:
         raise ImportError("the compiled integrator needs numba: pip install 'tumordyn[fast]'")
     shared = _rhs_from_source(compiled.source["rhs_fast"])
     ff = FastFunctions(rhs=shared.rhs, compile_time=shared.compile_time, source=shared.source,
-                       extend=compiled.extended_params)
+                       extend=compiled.extended_params, pointer=_Address(shared.rhs.address))
     compiled.__dict__["_fast_functions"] = ff
     return ff
 
@@ -1149,7 +1190,7 @@ class CompiledEngine:
         te = problem.t_eval
         B = problem.n_patients
         n_b = breaks.size
-        obs = ff.rhs  # never called without a rule on an observable
+        obs = ff.pointer  # never called without a rule on an observable
         if rp is None:
             rarr = _no_rules(n_b)
             base = np.zeros((B, 0))
@@ -1161,12 +1202,12 @@ class CompiledEngine:
                     "compile; use a scipy method (e.g. method='LSODA')"
                 )
             if rp.watches_observable:
-                obs = fast_observe(c)
+                obs = _Address(fast_observe(c).address)
             rarr = _kernel_rules(rp)
             base = np.ascontiguousarray(rp.baselines(c, problem.params, problem.y0))
             room = max_switches + 1 if B <= 8 else _EVENT_ROOM
         params = c.extended_params(problem.params)  # parameter-only subexpressions computed once per patient
-        out = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
+        out = self._run(ff.pointer, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
                         problem.y0, options, nonneg, detect_stiff, rarr, base, rp is not None, room,
                         int(max_switches), len(c.observable_names), c.n_drugs)
         ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given = out
@@ -1174,7 +1215,7 @@ class CompiledEngine:
             # patients with more switches than the room kept: solved again with room for every switch
             over = np.flatnonzero(stats[:, _NEV] > room)
             if over.size:
-                more = self._run(ff.rhs, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
+                more = self._run(ff.pointer, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
                                  params[over], problem.y0[over], options, nonneg, detect_stiff, rarr,
                                  np.ascontiguousarray(base[over]), True, max_switches + 1, int(max_switches),
                                  len(c.observable_names), c.n_drugs)
@@ -1248,8 +1289,12 @@ class CompiledEngine:
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given
 
 
-def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time: bool = True) -> float:
+def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time: bool = True,
+                  states: np.ndarray | None = None, params: np.ndarray | None = None) -> float:
     """Seconds per call of the compiled RHS, measured in a tight numba loop (the floor of any integrator).
+
+    Measure it on the states a solve visits (``states``, e.g. a trajectory's ``y``): the cost of some
+    terms depends on the values (e.g. ``pow`` of a drug concentration that is zero before the first dose).
 
     Parameters
     ----------
@@ -1259,6 +1304,11 @@ def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time
         Calls to time.
     cpu_time : bool, optional
         Measure the thread's CPU time (robust on a shared machine) rather than wall time.
+    states : numpy.ndarray, optional
+        States ``(m, n_states)`` to cycle through (default: the model's initial state, varied in the last
+        bits).
+    params : numpy.ndarray, optional
+        Parameter vector ``(n_params,)`` (default: the model's defaults).
 
     Returns
     -------
@@ -1268,11 +1318,18 @@ def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time
     ff = fast_functions(compiled)
     loop = _compiled()["loop"]
     y = np.ascontiguousarray(compiled.initial, dtype=float).copy()
-    p = compiled.extended_params(compiled.defaults)
+    p = compiled.extended_params(compiled.defaults if params is None else params)
     u = np.zeros(compiled.n_drugs)
     out = np.empty(compiled.n_states)
-    loop(ff.rhs, y, p, u, out, 1000)
     clock = _time.thread_time if cpu_time else _time.perf_counter
+    if states is not None:
+        ys = np.array(states, dtype=float, order="C").reshape(-1, compiled.n_states)  # a writable copy
+        loop_s = _compiled()["loop_states"]()
+        loop_s(ff.rhs, ys, p, u, out, 1000)
+        started = clock()
+        loop_s(ff.rhs, ys, p, u, out, n_calls)
+        return (clock() - started) / n_calls
+    loop(ff.rhs, y, p, u, out, 1000)
     started = clock()
     loop(ff.rhs, y, p, u, out, n_calls)
     return (clock() - started) / n_calls
