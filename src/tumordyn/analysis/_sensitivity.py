@@ -19,7 +19,7 @@ from ..trajectory import make_solver
 from ..solve import SCIPY_METHODS, Solver, SolverOptions
 from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._system import _real, check_model
-from ..numerics import compile_model
+from ..numerics import compile_model, jacobian_expressions
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -316,13 +316,13 @@ def _build(model: Model, readout: str, names: tuple[str, ...]) -> dict[str, Any]
     rhs = sp.Matrix(list(model.rhs_expressions().values()))
     g = xs[c.state_names.index(readout)] if readout in c.state_names else model.observable_expressions()[readout]
     args = [xs, ps, us]
-    J = sp.lambdify(args, rhs.jacobian(xs), modules="numpy", cse=True)
-    Fp = sp.lambdify(args, rhs.jacobian([ps[k] for k in sel]), modules="numpy", cse=True)
+    J = sp.lambdify(args, jacobian_expressions(rhs, xs), modules="numpy", cse=True)
+    Fp = sp.lambdify(args, jacobian_expressions(rhs, [ps[k] for k in sel]), modules="numpy", cse=True)
     f = sp.lambdify(args, list(rhs), modules="numpy", cse=True)
     gm = sp.Matrix([g])
     G = sp.lambdify(args, g, modules="numpy")
-    Gx = sp.lambdify(args, gm.jacobian(xs), modules="numpy", cse=True)
-    Gp = sp.lambdify(args, gm.jacobian([ps[k] for k in sel]), modules="numpy", cse=True)
+    Gx = sp.lambdify(args, jacobian_expressions(gm, xs), modules="numpy", cse=True)
+    Gp = sp.lambdify(args, jacobian_expressions(gm, [ps[k] for k in sel]), modules="numpy", cse=True)
     return {"J": J, "Fp": Fp, "f": f, "G": G, "Gx": Gx, "Gp": Gp, "sel": sel}
 
 

@@ -5,8 +5,8 @@ Jacobian, observables, parameter and state vectors), built on first use and reus
 """
 
 # --- package API (kept in step with tools/relayout.py) ---
-from ._compile import CompiledModel, compile_model  # noqa: F401
+from ._compile import CompiledModel, compile_model, jacobian_expressions  # noqa: F401
 from ._negative import NEGATIVE_SLACK  # noqa: F401
 # --- end of package API ---
 
-__all__ = ['CompiledModel', 'compile_model']
+__all__ = ['CompiledModel', 'compile_model', 'jacobian_expressions']

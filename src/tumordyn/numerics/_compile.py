@@ -36,7 +36,7 @@ from ..errors import SpecificationError, UnknownNameError
 if TYPE_CHECKING:
     from ..spec import Model
 
-__all__ = ["CompiledModel", "compile_model"]
+__all__ = ["CompiledModel", "compile_model", "jacobian_expressions"]
 
 
 class _Printer(NumPyPrinter):
@@ -86,7 +86,7 @@ def _generate_scalar(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs
     which is what the per-step cost of scipy's integrators is made of.
     """
     printer = _ScalarPrinter()
-    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"))
 
     def unpack(prefix: str, n: int, arr: str) -> str:
         if n == 0:
@@ -114,7 +114,7 @@ def _generate(
     zero_fill: bool,
 ) -> str:
     printer = _Printer()
-    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols("_x"))
     lines = [f"def {fname}(t, y, p, u):"]
     lines += ["    " + h for h in header]
     for sym, e in replacements:
@@ -139,9 +139,10 @@ class _FastPrinter(_ScalarPrinter):
 
 
 #: Defined at the top of the generated numba module (``source["rhs_fast"]``): an integer-valued exponent
-#: 1-4 by multiplication (exact, and ~10x cheaper than ``pow``), any other by ``pow``.
+#: 1-4 by multiplication (exact, and ~10x cheaper than ``pow``), any other by ``pow``. ``_CACHE`` (whether
+#: numba caches it on disk) is set in the module's namespace by whoever executes the source.
 _IPOW_SOURCE = """\
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=_CACHE, error_model="numpy")
 def _ipow(x, e):
     if e == 2.0:
         return x * x
@@ -200,7 +201,7 @@ def _generate_fast(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs: 
     """
     hoisted, derived = _hoist(exprs, varying)
     printer = _FastPrinter()
-    replacements, reduced = sp.cse(hoisted, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    replacements, reduced = sp.cse(hoisted, symbols=sp.numbered_symbols("_x"))
     lines = ["import math", "import numba", "import numpy", "", "", _IPOW_SOURCE, "",
              "def rhs_into(t, y, p, u, out):"]
     for i, nonneg in enumerate(nonnegative):
@@ -238,6 +239,60 @@ def _generate_fast(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs: 
         sl.append(f"    {names}{',' if n_params == 1 else ''} = p")
     sl.append("    return [" + ", ".join(sprinter.doprint(e) for _, e in derived) + "]")
     return rhs_src, "\n".join(dl) + "\n" + "\n\n" + "\n".join(sl) + "\n", len(derived)
+
+
+#: Lower bound put on the argument of ``log(x)`` in a term ``x**a * log(x)`` (see :func:`jacobian_expressions`).
+_LOG_FLOOR = sp.Float("1e-300")
+
+
+def _finite_at_zero(e: sp.Expr) -> sp.Expr:
+    """``x**a * log(x)`` (the derivative of ``x**a`` with respect to ``a``) as ``x**a * log(max(x, 1e-300))``.
+
+    At ``x = 0`` with ``a > 0`` the term is 0, but evaluated as written it is ``0 * -inf = nan``; with the
+    floor it is ``0 * -690.8 = 0``. For ``x >= 1e-300`` nothing changes. Only logs whose argument is also
+    a factor of the product, bare or raised to a symbolic or positive power, are bounded, so a genuine
+    singularity (e.g. ``log(x) / x``) still evaluates to inf/nan.
+    """
+
+    def fix(m: sp.Expr) -> sp.Expr:
+        bases = set()
+        for f in m.args:
+            if f.is_Pow and (not f.exp.is_Number or f.exp > 0):
+                bases.add(f.base)
+            elif f.is_Symbol:
+                bases.add(f)
+        new = [sp.log(sp.Max(f.args[0], _LOG_FLOOR)) if isinstance(f, sp.log) and f.args[0] in bases else f
+               for f in m.args]
+        return m.func(*new)
+
+    return e.replace(lambda x: x.is_Mul and any(isinstance(f, sp.log) for f in x.args), fix)
+
+
+def jacobian_expressions(exprs: Any, symbols: list[sp.Symbol]) -> sp.Matrix:
+    """Derivatives of ``exprs`` with respect to ``symbols``, in a form that is finite where the function is.
+
+    Differentiating a Hill term ``C**h / (EC50**h + C**h)`` gives ``h*C**h/C`` with respect to ``C`` (0/0 at
+    ``C = 0``) and ``C**h*log(C)`` with respect to ``h`` (``0 * -inf`` at ``C = 0``). Powers of one base
+    are combined (``h*C**(h - 1)``, finite at 0 for ``h >= 1``) and such logs bounded below
+    (:func:`_finite_at_zero`), so the Jacobians with respect to states and parameters are finite at a zero
+    drug concentration. Sums are not factored.
+
+    Parameters
+    ----------
+    exprs : sequence of sympy.Expr or sympy.Matrix
+        The functions (e.g. a model's right-hand sides).
+    symbols : list of sympy.Symbol
+        The variables.
+
+    Returns
+    -------
+    sympy.Matrix
+        Shape ``(len(exprs), len(symbols))``.
+    """
+    mat = exprs if isinstance(exprs, sp.MatrixBase) else sp.Matrix(list(exprs))
+    return mat.jacobian(symbols).applyfunc(
+        lambda e: _finite_at_zero(sp.powsimp(e, combine="exp", force=True))
+    )
 
 
 class CompiledModel:
@@ -324,9 +379,7 @@ class CompiledModel:
         )
         # combining powers of one base turns e.g. C**h/C (0/0 at C = 0, from differentiating a Hill
         # term C**h/(EC50**h + C**h)) into C**(h - 1), finite at C = 0 for h >= 1
-        jac = sp.Matrix(rhs_exprs).jacobian(state_syms).applyfunc(
-            lambda e: sp.powsimp(e, combine="exp", force=True)
-        )
+        jac = jacobian_expressions(rhs_exprs, state_syms)
         entries = [(i, j) for i in range(self.n_states) for j in range(self.n_states) if jac[i, j] != 0]
         self.jac_sparsity = np.zeros((self.n_states, self.n_states), dtype=bool)
         for i, j in entries:
