@@ -138,7 +138,7 @@ def test_compiled_once_and_reused() -> None:
     assert compile_model(m).param_names == m.parameters.names
     assert compile_model(m).drug_names == m.drugs.names
     assert compile_model(m).observable_names == m.observables.names
-    assert set(compile_model(m).source) == {"rhs", "rhs_scalar", "jac", "observe"}
+    assert set(compile_model(m).source) == {"rhs", "rhs_scalar", "jac", "observe", "rhs_fast", "derived"}
     # the generated code never evaluates user text, only indexes arrays and calls numpy
     for src in compile_model(m).source.values():
         assert "eval(" not in src and "import" not in src

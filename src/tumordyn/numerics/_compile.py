@@ -21,6 +21,7 @@ expressions (never from user text) and is kept on the object
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable
@@ -194,7 +195,8 @@ def _generate_fast(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs: 
                    varying: set[sp.Symbol]) -> tuple[str, str, int]:
     """Sources of the numba right-hand side and of its parameter-derived inputs.
 
-    Returns ``(rhs_fast, derived, n_derived)``: ``rhs_fast`` is a module defining ``_ipow`` and
+    Returns ``(rhs_fast, derived, n_derived)``: ``rhs_fast`` is module source (executed in a namespace
+    holding ``math``, ``numpy``, ``numba`` and ``_CACHE``) defining ``_ipow`` and
     ``rhs_into(t, y, p, u, out)``, which reads the parameters ``p[:n_params]`` and the parameter-only
     subexpressions ``p[n_params:]`` (computed once per parameter vector by ``derived(p)``, numpy code
     working on a vector or on a ``(n_params, B)`` batch). Scalar code: ``math`` functions, builtin min/max.
@@ -202,8 +204,7 @@ def _generate_fast(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs: 
     hoisted, derived = _hoist(exprs, varying)
     printer = _FastPrinter()
     replacements, reduced = sp.cse(hoisted, symbols=sp.numbered_symbols("_x"))
-    lines = ["import math", "import numba", "import numpy", "", "", _IPOW_SOURCE, "",
-             "def rhs_into(t, y, p, u, out):"]
+    lines = [_IPOW_SOURCE, "", "def rhs_into(t, y, p, u, out):"]
     for i, nonneg in enumerate(nonnegative):
         lines.append(f"    _s{i} = max(y[{i}], 0.0)" if nonneg else f"    _s{i} = y[{i}]")
     used = set().union(*(e.free_symbols for e in reduced)) | set().union(
@@ -295,6 +296,31 @@ def jacobian_expressions(exprs: Any, symbols: list[sp.Symbol]) -> sp.Matrix:
     )
 
 
+class _Sources(Mapping):
+    """The generated sources by name (a read-only mapping); some are generated on first access."""
+
+    def __init__(self, makers: dict[str, Callable[[], str]]) -> None:
+        self._done: dict[str, str] = {}
+        self._makers = makers
+
+    def _set(self, key: str, value: str) -> None:
+        self._done[key] = value
+
+    def __getitem__(self, key: str) -> str:
+        if key not in self._done:
+            maker = self._makers.get(key)
+            if maker is None:
+                raise KeyError(key)
+            self._done[key] = maker()
+        return self._done[key]
+
+    def __iter__(self) -> Any:
+        return iter(list(self._done) + [k for k in self._makers if k not in self._done])
+
+    def __len__(self) -> int:
+        return len(set(self._done) | set(self._makers))
+
+
 class CompiledModel:
     """Numeric functions generated from a :class:`~tumordyn.Model`.
 
@@ -311,7 +337,9 @@ class CompiledModel:
     observe : callable
         ``observe(t, y, p, u) -> observables`` of shape ``(k,) + y.shape[1:]``.
     source : dict of str to str
-        The generated Python source of ``rhs``, ``jac`` and ``observe``.
+        The generated Python source of ``rhs``, ``observe``, ``rhs_fast`` (the numba right-hand side,
+        which reads the parameters extended by :meth:`extended_params`) and ``derived``; ``jac`` and
+        ``rhs_scalar`` are generated on first access (only the scipy path needs them).
     nonnegative : numpy.ndarray of bool
         Which states are non-negative.
     atol : numpy.ndarray
@@ -365,27 +393,48 @@ class CompiledModel:
         local[TIME] = sp.Symbol("t")
 
         rhs_exprs = [e.xreplace(local) for e in model.rhs_expressions().values()]
-        self.source: dict[str, str] = {}
-        self.source["rhs"] = _generate(
-            "rhs", rhs_exprs, [str(i) for i in range(self.n_states)], header, "y.shape", zero_fill=False
-        )
-        self.source["rhs_scalar"] = _generate_scalar(
-            rhs_exprs, self.n_states, self.n_params, self.n_drugs, [s.nonnegative for s in model.states]
-        )
         state_syms = [local[s.symbol] for s in model.states]
+        nonneg = [s.nonnegative for s in model.states]
+        # the scalar RHS and the Jacobian (the scipy path, implicit methods) are generated on first use
+        self.source: _Sources = _Sources({
+            "rhs_scalar": lambda: _generate_scalar(rhs_exprs, self.n_states, self.n_params, self.n_drugs, nonneg),
+            "jac": lambda: self._jac_source(rhs_exprs, state_syms, header),
+        })
+        self.source._set("rhs", _generate(
+            "rhs", rhs_exprs, [str(i) for i in range(self.n_states)], header, "y.shape", zero_fill=False
+        ))
         varying = set(state_syms) | {local[input_symbol(d.name)] for d in model.drugs} | {local[TIME]}
-        self.source["rhs_fast"], self.source["derived"], self.n_derived = _generate_fast(
-            rhs_exprs, self.n_states, self.n_params, self.n_drugs, [s.nonnegative for s in model.states], varying
+        rhs_fast, derived, self.n_derived = _generate_fast(
+            rhs_exprs, self.n_states, self.n_params, self.n_drugs, nonneg, varying
         )
-        # combining powers of one base turns e.g. C**h/C (0/0 at C = 0, from differentiating a Hill
-        # term C**h/(EC50**h + C**h)) into C**(h - 1), finite at C = 0 for h >= 1
+        self.source._set("rhs_fast", rhs_fast)
+        self.source._set("derived", derived)
+        obs_exprs = [e.xreplace(local) for e in model.observable_expressions().values()]
+        self.source._set("observe", _generate(
+            "observe",
+            obs_exprs,
+            [str(i) for i in range(len(obs_exprs))],
+            header,
+            f"({len(obs_exprs)},) + y.shape[1:]",
+            zero_fill=False,
+        ))
+        self.rhs: Callable[..., np.ndarray] = self._build("rhs")
+        self.observe: Callable[..., np.ndarray] = self._build("observe")
+        namespace: dict[str, Any] = {"numpy": np, "math": math}
+        exec(compile(self.source["derived"], f"<tumordyn generated derived of {self.model_name}>", "exec"),  # noqa: S102
+             namespace)  # source generated by sympy's printer from validated expressions
+        self._derived: Callable[..., np.ndarray] = namespace["derived"]
+        self._derived_scalar: Callable[..., list] = namespace["derived_scalar"]
+
+    def _jac_source(self, rhs_exprs: list[sp.Expr], state_syms: list[sp.Symbol], header: list[str]) -> str:
         jac = jacobian_expressions(rhs_exprs, state_syms)
         entries = [(i, j) for i in range(self.n_states) for j in range(self.n_states) if jac[i, j] != 0]
-        self.jac_sparsity = np.zeros((self.n_states, self.n_states), dtype=bool)
+        sparsity = np.zeros((self.n_states, self.n_states), dtype=bool)
         for i, j in entries:
-            self.jac_sparsity[i, j] = True
-        self.jac_sparsity.flags.writeable = False
-        self.source["jac"] = _generate(
+            sparsity[i, j] = True
+        sparsity.flags.writeable = False
+        self.__dict__["jac_sparsity"] = sparsity
+        return _generate(
             "jac",
             [jac[i, j] for i, j in entries],
             [f"{i}, {j}" for i, j in entries],
@@ -393,24 +442,21 @@ class CompiledModel:
             f"({self.n_states}, {self.n_states}) + y.shape[1:]",
             zero_fill=True,
         )
-        obs_exprs = [e.xreplace(local) for e in model.observable_expressions().values()]
-        self.source["observe"] = _generate(
-            "observe",
-            obs_exprs,
-            [str(i) for i in range(len(obs_exprs))],
-            header,
-            f"({len(obs_exprs)},) + y.shape[1:]",
-            zero_fill=False,
-        )
-        self.rhs: Callable[..., np.ndarray] = self._build("rhs")
-        self.jac: Callable[..., np.ndarray] = self._build("jac")
-        self.observe: Callable[..., np.ndarray] = self._build("observe")
-        self._rhs_scalar: Callable[..., np.ndarray] = self._build("rhs_scalar")
-        namespace: dict[str, Any] = {"numpy": np, "math": math}
-        exec(compile(self.source["derived"], f"<tumordyn generated derived of {self.model_name}>", "exec"),  # noqa: S102
-             namespace)  # source generated by sympy's printer from validated expressions
-        self._derived: Callable[..., np.ndarray] = namespace["derived"]
-        self._derived_scalar: Callable[..., list] = namespace["derived_scalar"]
+
+    @functools.cached_property
+    def jac(self) -> Callable[..., np.ndarray]:
+        """``jac(t, y, p, u) -> d(dy/dt)/dy`` of shape ``(n, n) + y.shape[1:]`` (generated on first use)."""
+        return self._build("jac")
+
+    @functools.cached_property
+    def jac_sparsity(self) -> np.ndarray:
+        """Which entries of the Jacobian can be non-zero, ``(n_states, n_states)`` bool (read-only)."""
+        self.source["jac"]  # noqa: B018 - generating the Jacobian sets it
+        return self.__dict__["jac_sparsity"]
+
+    @functools.cached_property
+    def _rhs_scalar(self) -> Callable[..., np.ndarray]:
+        return self._build("rhs_scalar")
 
     def extended_params(self, p: np.ndarray) -> np.ndarray:
         """Parameters followed by their parameter-only subexpressions, as ``source["rhs_fast"]`` reads them.

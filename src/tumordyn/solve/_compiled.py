@@ -1009,7 +1009,9 @@ def _compile_generated(source: str, name: str, kind: str) -> Any:
     mod = sys.modules.get(modname)
     if mod is None:
         mod = types.ModuleType(modname)
-        mod.__dict__["_CACHE"] = path is not None  # read by the generated decorators (numba caches need a file)
+        # what the generated source uses: math, numpy, numba, and _CACHE (read by its decorators: numba's
+        # on-disk cache needs a file behind the code)
+        mod.__dict__.update(math=math, numpy=np, numba=numba, _CACHE=path is not None)
         if path is not None:
             mod.__file__ = path
         code = compile(source, path or f"<tumordyn generated {kind}>", "exec")
@@ -1033,7 +1035,7 @@ def _rhs_from_source(source: str) -> FastFunctions:
 
 @functools.lru_cache(maxsize=64)
 def _observe_from_source(source: str) -> Any:
-    src = "import math\nimport numpy\n\n\n" + _rewrite_in_place(source, "observe")
+    src = _rewrite_in_place(source, "observe")
     return _compile_generated(src, "observe_into", "observe")
 
 
