@@ -752,8 +752,9 @@ def _compiled() -> dict[str, Any]:
     global _check_rules
     _check_rules = numba.njit(cache=True, error_model="numpy")(_check_rules_py)
     core = numba.njit(core_sig, cache=True, error_model="numpy")(_core_py)
-    call = numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py)
-    loop = numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py)
+    # helpers for single calls and timing, loaded on first use (a simulation needs neither)
+    call = _Lazy(lambda: numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py))
+    loop = _Lazy(lambda: numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py))
     arr3 = types.float64[:, :, ::1]
     batch_sig = types.void(
         fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
@@ -770,6 +771,19 @@ def _loop_states(numba: Any, fty: Any) -> Any:
     t = numba.types
     return numba.njit(t.float64(fty, t.float64[:, ::1], t.float64[::1], t.float64[::1], t.float64[::1], t.int64),
                       cache=True)(_loop_states_py)
+
+
+class _Lazy:
+    """A compiled helper built on its first call (then reused)."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._fn: Any = None
+
+    def __call__(self, *args: Any) -> Any:
+        if self._fn is None:
+            self._fn = self._build()
+        return self._fn(*args)
 
 
 def _call_py(f: Any, t: float, y: np.ndarray, p: np.ndarray, u: np.ndarray, out: np.ndarray) -> None:
