@@ -284,10 +284,6 @@ def _core_py(
     t_reached[0] = breaks[0]
     k = 0  # next output index
     nsteps = 0
-    # step size proposed by the controller at the end of the previous sub-segment: a dose or a rule switch
-    # changes the state, not the time scale of the solution, so the next sub-segment starts from it (the
-    # error control rejects it if it is too long) instead of a new initial-step search (0: none yet)
-    h_carry = 0.0
     for b in range(n_b):
         tb = breaks[b]
         # rules consistent with the state now (before any dose now)
@@ -329,7 +325,7 @@ def _core_py(
             for i in range(n):
                 segmax[i] = abs(y[i])
                 deficit[i] = 0.0
-            # --- initial step: the one carried over, or Hairer's HINIT ---
+            # --- initial step (Hairer's HINIT) ---
             rhs(t, y, p, u, k1)
             stats[_NFEV] += 1
             finite = True
@@ -339,38 +335,34 @@ def _core_py(
             if not finite:
                 return _NONFINITE
             hmax = min(max_step, t_next - t)
-            if h_carry > 0.0 and False:
-                h = min(h_carry, hmax)
+            dnf = 0.0
+            dny = 0.0
+            for i in range(n):
+                sk = atol[i] + rtol * abs(y[i])
+                dnf += (k1[i] / sk) ** 2
+                dny += (y[i] / sk) ** 2
+            if dnf <= 1e-10 or dny <= 1e-10:
+                h = 1e-6
             else:
-                # Hairer's HINIT
-                dnf = 0.0
-                dny = 0.0
-                for i in range(n):
-                    sk = atol[i] + rtol * abs(y[i])
-                    dnf += (k1[i] / sk) ** 2
-                    dny += (y[i] / sk) ** 2
-                if dnf <= 1e-10 or dny <= 1e-10:
-                    h = 1e-6
-                else:
-                    h = 0.01 * math.sqrt(dny / dnf)
-                h = min(h, hmax)
-                for i in range(n):
-                    y1[i] = y[i] + h * k1[i]
-                rhs(t + h, y1, p, u, k2)
-                stats[_NFEV] += 1
-                der2 = 0.0
-                for i in range(n):
-                    sk = atol[i] + rtol * abs(y[i])
-                    der2 += ((k2[i] - k1[i]) / sk) ** 2
-                der2 = math.sqrt(der2) / h
-                der12 = max(abs(der2), math.sqrt(dnf))
-                if not math.isfinite(der12):
-                    h1 = max(1e-6, h * 1e-3)
-                elif der12 <= 1e-15:
-                    h1 = max(1e-6, h * 1e-3)
-                else:
-                    h1 = (0.01 / der12) ** 0.2
-                h = min(100.0 * h, h1, hmax)
+                h = 0.01 * math.sqrt(dny / dnf)
+            h = min(h, hmax)
+            for i in range(n):
+                y1[i] = y[i] + h * k1[i]
+            rhs(t + h, y1, p, u, k2)
+            stats[_NFEV] += 1
+            der2 = 0.0
+            for i in range(n):
+                sk = atol[i] + rtol * abs(y[i])
+                der2 += ((k2[i] - k1[i]) / sk) ** 2
+            der2 = math.sqrt(der2) / h
+            der12 = max(abs(der2), math.sqrt(dnf))
+            if not math.isfinite(der12):
+                h1 = max(1e-6, h * 1e-3)
+            elif der12 <= 1e-15:
+                h1 = max(1e-6, h * 1e-3)
+            else:
+                h1 = (0.01 / der12) ** 0.2
+            h = min(100.0 * h, h1, hmax)
             # --- switching functions at the start of the sub-segment ---
             for j in range(n_r):
                 thr[j] = (r_pause[j] if on[j] else r_resume[j]) * r_base[j]
@@ -586,11 +578,6 @@ def _core_py(
                                 for d in range(n_drugs):
                                     us[k, d] = u[d]
                             k += 1
-                    if reject:
-                        hnew = min(hnew, h)  # no growth right after a rejection
-                    if not last or hnew > h_carry:
-                        # a step cut short to end on the breakpoint proposes from its shortened length
-                        h_carry = min(hnew, max_step)
                     if fired >= 0:
                         # end the step at the switch: the state there from the dense output
                         theta = (t_root - t) / h
