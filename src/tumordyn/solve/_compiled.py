@@ -11,10 +11,13 @@ under a millisecond.
 
 What
 ----
-* The right-hand side is the model's generated numpy code
-  (``compile_model(model).source["rhs"]``) rewritten to write into a preallocated
-  output and compiled with :func:`numba.njit`; non-negative states are read
-  clipped at zero exactly as in the numpy code.
+* The right-hand side is generated for numba (``compile_model(model).source["rhs_fast"]``):
+  it writes into a preallocated output, reads the parameter vector extended by its
+  parameter-only subexpressions (``compile_model(model).extended_params``, computed once
+  per patient), multiplies for integer-valued symbolic exponents (``_ipow``), and reads
+  non-negative states clipped at zero exactly as the numpy code does. It is compiled as a
+  numba C callback and cached on disk by model structure (:func:`cache_dir`), so a second
+  process compiles nothing.
 * The integrator is the explicit Runge–Kutta pair of Dormand & Prince 5(4)
   (local extrapolation, FSAL) with the PI step-size controller, the initial
   step selection and the 4th-order dense output of Hairer, Nørsett & Wanner,
@@ -43,7 +46,7 @@ What
 
 The integrator itself is compiled once per installation (numba's on-disk cache)
 against a function-pointer type; only the model's RHS is compiled per model
-structure (about a second). The compiled functions are kept on the model's
+structure (well under a second, once: then loaded from the disk cache). The compiled functions are kept on the model's
 :class:`~tumordyn.numerics._compile.CompiledModel` and in a small private cache keyed by
 the generated source text, so models that differ only in default values
 (``model.with_defaults(...)``) share them.
