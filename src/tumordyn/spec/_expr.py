@@ -48,20 +48,23 @@ _MAX_DEPTH = 200
 _MAX_BRACKETS = 100
 _MAX_POWER_BITS = 4096
 _MAX_NODES = 50_000
-_MAX_FUNCTION_ARGS = 32
+_MAX_FUNCTION_ARGS = 16
+_MAX_MINMAX_PAIRS = 500
 _SHORT_CHAIN = 64
 
 #: Default limits of :func:`parse_expression` (documented in docs/io.md; each can be passed as a keyword):
 #: ``max_length`` characters, ``max_depth`` levels of nesting of the parsed tree, ``max_brackets`` levels of
 #: brackets, ``max_nodes`` syntax-tree nodes, ``max_function_args`` arguments of one ``min``/``max`` (after
-#: flattening nested ones; sympy compares them pairwise, quadratic in their number), ``max_power_bits``
-#: bits of an exactly evaluated ``number**number``.
+#: flattening nested ones; sympy compares them pairwise, quadratic in their number), ``max_minmax_pairs``
+#: argument pairs compared by all ``min``/``max`` calls of one expression together (about 1 ms each),
+#: ``max_power_bits`` bits of an exactly evaluated ``number**number``.
 EXPRESSION_LIMITS: dict[str, int] = {
     "max_length": _MAX_LENGTH,
     "max_depth": _MAX_DEPTH,
     "max_brackets": _MAX_BRACKETS,
     "max_nodes": _MAX_NODES,
     "max_function_args": _MAX_FUNCTION_ARGS,
+    "max_minmax_pairs": _MAX_MINMAX_PAIRS,
     "max_power_bits": _MAX_POWER_BITS,
 }
 
@@ -202,6 +205,7 @@ def parse_expression(
     max_brackets: int = _MAX_BRACKETS,
     max_nodes: int = _MAX_NODES,
     max_function_args: int = _MAX_FUNCTION_ARGS,
+    max_minmax_pairs: int = _MAX_MINMAX_PAIRS,
     max_power_bits: int = _MAX_POWER_BITS,
 ) -> sp.Expr:
     """Parse a mathematical expression from text into sympy, without running code.
@@ -217,10 +221,11 @@ def parse_expression(
         If given, every name must be one of these (or ``t``, the time in days).
     where : str, optional
         What the expression belongs to, used in error messages.
-    max_length, max_depth, max_brackets, max_nodes, max_function_args, max_power_bits : int, optional
-        Limits checked before any symbolic work (defaults in :data:`EXPRESSION_LIMITS`): characters,
-        nesting of the syntax tree (a long sum or product is wide, not deep), bracket nesting, syntax-tree
-        nodes, arguments of one ``min``/``max`` after flattening, bits of an exact ``number**number``.
+    max_length, max_depth, max_brackets, max_nodes, max_function_args, max_minmax_pairs, max_power_bits : int
+        Limits checked before the symbolic work they bound (defaults in :data:`EXPRESSION_LIMITS`):
+        characters, nesting of the syntax tree (a long sum or product is wide, not deep), bracket
+        nesting, syntax-tree nodes, arguments of one ``min``/``max`` after flattening, argument pairs
+        compared by all ``min``/``max`` calls together, bits of an exact ``number**number``.
 
     Returns
     -------
@@ -270,6 +275,7 @@ def parse_expression(
             f"{odd[1]!r} (a lookalike of another name); write {odd[1]!r} if that is meant"
         )
     nodes = 0
+    pairs = 0
 
     def parse_tree(piece: str) -> ast.AST:
         nonlocal nodes
@@ -410,6 +416,13 @@ def parse_expression(
                     raise UnsafeExpressionError(
                         f"{where}: {fname}() has {n_args} arguments (nested calls flattened); at most "
                         f"{max_function_args} are allowed (max_function_args)"
+                    )
+                nonlocal pairs
+                pairs += n_args * (n_args - 1) // 2
+                if pairs > max_minmax_pairs:
+                    raise UnsafeExpressionError(
+                        f"{where}: the min()/max() calls of {shown} compare more than {max_minmax_pairs} pairs of "
+                        "arguments together (max_minmax_pairs)"
                     )
                 return func(*args)  # type: ignore[operator]
             if len(args) != 1:
