@@ -49,14 +49,14 @@ _MAX_BRACKETS = 100
 _MAX_POWER_BITS = 4096
 _MAX_NODES = 50_000
 _MAX_FUNCTION_ARGS = 16
-_MAX_MINMAX_PAIRS = 500
+_MAX_MINMAX_PAIRS = 200
 _SHORT_CHAIN = 64
 
 #: Default limits of :func:`parse_expression` (documented in docs/io.md; each can be passed as a keyword):
 #: ``max_length`` characters, ``max_depth`` levels of nesting of the parsed tree, ``max_brackets`` levels of
 #: brackets, ``max_nodes`` syntax-tree nodes, ``max_function_args`` arguments of one ``min``/``max`` (after
 #: flattening nested ones; sympy compares them pairwise, quadratic in their number), ``max_minmax_pairs``
-#: argument pairs compared by all ``min``/``max`` calls of one expression together (about 1 ms each),
+#: argument pairs compared by all ``min``/``max`` calls of one expression together (1-6 ms each),
 #: ``max_power_bits`` bits of an exactly evaluated ``number**number``.
 EXPRESSION_LIMITS: dict[str, int] = {
     "max_length": _MAX_LENGTH,
