@@ -562,6 +562,10 @@ def _a(word: str) -> str:
 #: sign queries); larger ones are checked numerically at sampled points, with a SymbolicBudgetWarning.
 SYMBOLIC_BUDGET = 60
 
+#: Largest rate (in tree nodes) whose sign is queried symbolically (sympy's assumptions: roughly linear,
+#: about 0.1 ms per node); larger ones are checked numerically, with a SymbolicBudgetWarning.
+SIGN_BUDGET = 2_000
+
 _SAMPLE_SEED = 20_261_130
 
 
@@ -606,9 +610,9 @@ def _numerically_zero(expr: sp.Expr) -> bool:
     return all(abs(v) <= 1e-9 * max(s, 1e-300) for v, s in zip(values, scales))
 
 
-def _budget_warning(what: str, expr: sp.Expr) -> None:
+def _budget_warning(what: str, expr: sp.Expr, budget: int | None = None) -> None:
     warnings.warn(
-        f"{what}: the expression has more than {SYMBOLIC_BUDGET} nodes, too large for a symbolic proof "
+        f"{what}: the expression has more than {budget or SYMBOLIC_BUDGET} nodes, too large for a symbolic proof "
         "within budget; checked numerically at 5 sampled points instead",
         SymbolicBudgetWarning,
         stacklevel=3,
@@ -967,8 +971,8 @@ class Model:
                 s = self.states[k]
                 if c <= 0 or not s.nonnegative:
                     continue
-                if _tree_size(p.rate, SYMBOLIC_BUDGET) > SYMBOLIC_BUDGET:
-                    _budget_warning(f"sign of the rate of process {p.name!r} at {k} = 0", p.rate)
+                if _tree_size(p.rate, SIGN_BUDGET) > SIGN_BUDGET:
+                    _budget_warning(f"sign of the rate of process {p.name!r} at {k} = 0", p.rate, SIGN_BUDGET)
                     values = _sample_values(p.rate.subs(s.symbol, 0))
                     negative = values is not None and all(v < 0 for v in values)
                     at_zero = p.rate.subs(s.symbol, 0)
