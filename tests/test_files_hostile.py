@@ -394,3 +394,19 @@ def test_fuzz_expressions_end_in_an_expression_or_a_named_error(tokens):
     except SpecificationError:
         pass
     assert time.perf_counter() - t0 < 5.0, text
+
+
+@pytest.mark.parametrize("text", ["-" * 10_000 + "x", "x**" * 5_000 + "x", "exp(" * 150 + "x" + ")" * 150,
+                                  "(" * 150 + "x" + ")" * 150])
+def test_deep_expressions_are_named_errors_not_recursion_errors(text):
+    with pytest.raises(UnsafeExpressionError, match="nested|max_depth|brackets"):
+        parse_expression(text)
+
+
+def test_log_floor_validation_and_draws():
+    from tumordyn.testing import parameters
+
+    with pytest.raises(SpecificationError, match="log_floor"):
+        parameters(MODEL, around_defaults=None, log_floor=0.0)
+    with pytest.raises(SpecificationError, match="log_floor"):
+        parameters(MODEL, around_defaults=None, log_floor=True)
