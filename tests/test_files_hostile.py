@@ -312,7 +312,14 @@ def load_bytes(tmp_path, raw: bytes, ext: str):
     return out
 
 
-GOOD = {ext: (save_model(MODEL, f"/tmp/_tumordyn_fuzz_seed_{os.getpid()}.{ext}").read_bytes()) for ext in ("toml", "json")}
+def _good_files() -> dict[str, bytes]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        return {ext: save_model(MODEL, os.path.join(d, f"seed.{ext}")).read_bytes() for ext in ("toml", "json")}
+
+
+GOOD = _good_files()
 
 hostile_values = st.one_of(
     st.integers(min_value=-(10**500), max_value=10**500),
