@@ -52,7 +52,60 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-plot", action="store_true", help="do not draw the figure")
     c.add_argument("--csv", default=None, metavar="PATH", help="also write every readout column to a CSV file")
     c.add_argument("--full", action="store_true", help="print every readout column, not only the key ones")
+    c.add_argument("--force", action="store_true",
+                   help="overwrite existing output files (without it, an existing --out or --csv is an error)")
     return parser
+
+
+class _OutputError(Exception):
+    """An output file cannot be written (exit status 1)."""
+
+
+def _check_output(path: str, force: bool, what: str) -> None:
+    """Refuse an existing output without --force, and anything that is not a regular file, before computing."""
+    if os.path.lexists(path):
+        if os.path.isdir(path) or not os.path.isfile(path):
+            raise _OutputError(f"{what} {path!r} exists and is not a regular file")
+        if not force:
+            raise _OutputError(f"{what} {path!r} already exists; pass --force to overwrite it")
+
+
+def _write_atomically(path: str, write) -> None:  # noqa: ANN001 - write(temp_path) writes the content
+    """Write through ``write(temp_path)`` to a temporary file next to ``path``, fsync it, then rename it
+    over ``path``: ``path`` is either the complete new file or untouched. Errors are :class:`_OutputError`."""
+    import tempfile
+
+    directory = os.path.dirname(path) or "."
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise _OutputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        if os.path.getsize(tmp) == 0:
+            raise _OutputError(f"cannot write {path!r}: nothing was written")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except _OutputError:
+        _remove(tmp)
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the writer (OSError, a backend's ValueError...)
+        _remove(tmp)
+        raise _OutputError(f"cannot write {path!r}: {exc}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _describe(name: str) -> str:
@@ -77,6 +130,17 @@ def _compare(args: argparse.Namespace) -> int:
         for n in STANDARD_REGIMEN_NAMES:
             print(f"{n:28s} {_describe(n)}")
         return 0
+    outputs = ([(args.csv, "--csv")] if args.csv else []) + ([] if args.no_plot else [(args.out, "--out")])
+    if args.csv and not args.no_plot and os.path.abspath(args.csv) == os.path.abspath(args.out):
+        raise _OutputError("--csv and --out name the same file")
+    for path, what in outputs:  # before the (long) computation
+        _check_output(path, args.force, what)
+    if not args.no_plot:
+        from matplotlib.figure import Figure
+
+        ext = os.path.splitext(args.out)[1].lower().lstrip(".")
+        if ext not in Figure().canvas.get_supported_filetypes():
+            raise _OutputError(f"cannot write {args.out!r}: unknown figure format {ext!r} (use .png, .pdf or .svg)")
     model = td.models.tumor_immune_tme()
     regs = td.regimens.standard_regimens(model, args.t_end, lead_time=args.lead_time)
     if args.regimens:
@@ -89,10 +153,8 @@ def _compare(args: argparse.Namespace) -> int:
     cmp = td.compare(model, regs, t_end=args.t_end, scans=td.readouts.ScanPlan(interval=args.scan_interval))
     print(cmp.table(full=args.full))
     if args.csv:
-        d = os.path.dirname(args.csv)
-        if d:
-            os.makedirs(d, exist_ok=True)
-        cmp.to_dataframe().to_csv(args.csv)
+        df = cmp.to_dataframe()
+        _write_atomically(args.csv, lambda tmp: df.to_csv(tmp))
         print(f"wrote {args.csv}")
     if not args.no_plot:
         import matplotlib
@@ -102,11 +164,10 @@ def _compare(args: argparse.Namespace) -> int:
         import matplotlib.pyplot as plt
 
         fig = cmp.plot()
-        d = os.path.dirname(args.out)
-        if d:
-            os.makedirs(d, exist_ok=True)
-        fig.savefig(args.out, dpi=110)
-        plt.close(fig)
+        try:
+            _write_atomically(args.out, lambda tmp: fig.savefig(tmp, dpi=110, format=ext))
+        finally:
+            plt.close(fig)
         print(f"wrote {args.out}")
     return 0
 
@@ -122,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 2 for bad arguments or input.
+        Exit status: 0 on success, 2 for bad arguments or input, 1 when an output file cannot be
+        written (an existing output without ``--force``, a directory that cannot be created, a
+        failed write; outputs are written atomically, so a failed write leaves no partial file).
     """
     from .errors import SpecificationError, UnknownNameError
 
@@ -133,7 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return _compare(args)
-    except (SpecificationError, UnknownNameError) as err:
+    except _OutputError as err:
+        print(f"tumordyn {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except (SpecificationError, UnknownNameError, ValueError, TypeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"tumordyn {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -24,6 +24,10 @@ __all__ = [
     "SolverError",
     "SolverStatus",
     "NegativeStateError",
+    "ModelFileError",
+    "LimitExceededError",
+    "TumordynWarning",
+    "SymbolicBudgetWarning",
     "closest_names",
 ]
 
@@ -38,6 +42,45 @@ class SpecificationError(TumordynError, ValueError):
 
 class UnsafeExpressionError(SpecificationError):
     """An expression given as text uses a construct that is not allowed (no code is ever run)."""
+
+
+class ModelFileError(SpecificationError):
+    """A model file cannot be read or written: not a regular file, too large, not UTF-8, malformed
+    TOML/JSON, a duplicated key, or a write that would not read back.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    """
+
+    def __init__(self, message: str, path: object = "") -> None:
+        self.path = str(path)
+        super().__init__(message)
+
+
+class LimitExceededError(ModelFileError):
+    """A model file exceeds a documented limit (size, nesting depth, number of entries); see
+    :data:`tumordyn.io.FILE_LIMITS`.
+
+    Attributes
+    ----------
+    limit : str
+        Name of the limit (``"max_bytes"``, ``"max_depth"``...).
+    """
+
+    def __init__(self, message: str, path: object = "", limit: str = "") -> None:
+        self.limit = limit
+        super().__init__(message, path)
+
+
+class TumordynWarning(UserWarning):
+    """Base class of the warnings tumordyn issues."""
+
+
+class SymbolicBudgetWarning(TumordynWarning):
+    """A symbolic check (a simplification or a positivity proof) exceeded its budget and a numeric
+    check at sampled points was made instead."""
 
 
 def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:

@@ -122,6 +122,7 @@ def parameters(
     around_defaults: float | None = 2.0,
     ranges: Mapping[str, tuple[float, float]] | None = None,
     fixed: Mapping[str, float] | None = None,
+    log_floor: float | None = None,
 ) -> st.SearchStrategy[dict[str, float]]:
     """Parameter dictionaries within the model's bounds.
 
@@ -139,6 +140,11 @@ def parameters(
         Explicit ``(low, high)`` per parameter (in its unit), clipped to its bounds.
     fixed : mapping, optional
         Values to use as they are (checked against the bounds).
+    log_floor : float, optional
+        Full-bounds log-uniform draws (with ``around_defaults=None``): a range whose low end is 0 is
+        drawn log-uniformly in ``[log_floor, high]`` (and exactly 0 about one time in eight) instead
+        of uniformly, so tiny values — the far corner of the bounds where solvers struggle — are
+        sampled as often as large ones. E.g. ``log_floor=1e-300`` reaches near-subnormal values.
 
     Returns
     -------
@@ -157,6 +163,9 @@ def parameters(
     ranges = dict(ranges or {})
     fixed = dict(fixed or {})
     _names(model, [*ranges, *fixed], "parameter")
+    if log_floor is not None and not (isinstance(log_floor, (int, float)) and not isinstance(log_floor, bool)
+                                      and 0 < log_floor < math.inf):
+        raise SpecificationError(f"log_floor must be a finite number > 0 or None, got {log_floor!r}")
     out: dict[str, st.SearchStrategy[float]] = {}
     for n in chosen:
         p = model.parameters[n]
@@ -171,7 +180,10 @@ def parameters(
                 raise SpecificationError(f"range of parameter {n!r} does not meet its bounds [{lo}, {hi}]")
         else:
             a, b = _range_near(p.default, lo, hi, around_defaults)
-        out[n] = value_in(a, b)
+        if log_floor is not None and a == 0.0 and b > log_floor:
+            out[n] = st.one_of(st.just(0.0), *[value_in(float(log_floor), b, log=True)] * 7)
+        else:
+            out[n] = value_in(a, b)
     for n in fixed:
         if n not in out:
             out[n] = st.just(model.parameters[n].check_value(fixed[n], "fixed"))

@@ -7,7 +7,7 @@
   ``pip install "tumordyn[sbml]"``; libsbml is imported only when called).
 """
 
-from ._files import FORMAT_VERSION, load_model, model_from_dict, model_to_dict, save_model
+from ._files import FILE_LIMITS, FORMAT_VERSION, load_model, model_from_dict, model_to_dict, save_model
 from ._sbml import SBMLUnitError, SBMLUnsupportedError, from_sbml, to_sbml
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "model_to_dict",
     "model_from_dict",
     "FORMAT_VERSION",
+    "FILE_LIMITS",
     "to_sbml",
     "from_sbml",
     "SBMLUnsupportedError",

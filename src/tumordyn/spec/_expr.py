@@ -10,15 +10,20 @@ never called on user text.
 from __future__ import annotations
 
 import ast
+import io
 import keyword
 import math
+import re
+import tokenize
+import unicodedata
 from collections.abc import Iterable
 
 import sympy as sp
 
 from ..errors import SpecificationError, UnknownNameError, UnsafeExpressionError
 
-__all__ = ["parse_expression", "ALLOWED_FUNCTIONS", "check_name", "RESERVED_NAMES"]
+__all__ = ["parse_expression", "ALLOWED_FUNCTIONS", "check_name", "RESERVED_NAMES", "EXPRESSION_LIMITS",
+           "check_real_constants"]
 
 #: Functions a text expression may call, by the name used in the text.
 ALLOWED_FUNCTIONS: dict[str, object] = {
@@ -42,6 +47,73 @@ _MAX_LENGTH = 20_000
 _MAX_DEPTH = 200
 _MAX_BRACKETS = 100
 _MAX_POWER_BITS = 4096
+_MAX_NODES = 50_000
+_MAX_FUNCTION_ARGS = 16
+_MAX_MINMAX_PAIRS = 200
+_SHORT_CHAIN = 64
+
+#: Default limits of :func:`parse_expression` (documented in docs/io.md; each can be passed as a keyword):
+#: ``max_length`` characters, ``max_depth`` levels of nesting of the parsed tree, ``max_brackets`` levels of
+#: brackets, ``max_nodes`` syntax-tree nodes, ``max_function_args`` arguments of one ``min``/``max`` (after
+#: flattening nested ones; sympy compares them pairwise, quadratic in their number), ``max_minmax_pairs``
+#: argument pairs compared by all ``min``/``max`` calls of one expression together (1-6 ms each),
+#: ``max_power_bits`` bits of an exactly evaluated ``number**number``.
+EXPRESSION_LIMITS: dict[str, int] = {
+    "max_length": _MAX_LENGTH,
+    "max_depth": _MAX_DEPTH,
+    "max_brackets": _MAX_BRACKETS,
+    "max_nodes": _MAX_NODES,
+    "max_function_args": _MAX_FUNCTION_ARGS,
+    "max_minmax_pairs": _MAX_MINMAX_PAIRS,
+    "max_power_bits": _MAX_POWER_BITS,
+}
+
+_WORD = re.compile(r"\w+")
+
+
+def _non_nfkc_word(text: str) -> tuple[str, str] | None:
+    """The first word of ``text`` that NFKC normalisation changes (Python's parser would silently rename it)."""
+    if text.isascii():
+        return None
+    for word in _WORD.findall(text):
+        norm = unicodedata.normalize("NFKC", word)
+        if norm != word and word.isidentifier():  # other words are syntax errors for the parser anyway
+            return word, norm
+    return None
+
+
+def check_real_constants(expr: sp.Expr, where: str) -> None:
+    """Refuse constants that are not real or not representable as a finite float.
+
+    A negative number to a non-integer power (``(-8)**(1/3)``) is complex; a number beyond
+    the float range (``1e308*10``) overflows when compiled. Both would otherwise be computed
+    silently wrong (the imaginary part dropped, or ``inf``).
+
+    Raises
+    ------
+    SpecificationError
+        Naming the constant and ``where``.
+    """
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise SpecificationError(f"{where}: {_shorten(str(expr))} evaluates to an infinite or undefined constant")
+    if expr.has(sp.I):
+        raise SpecificationError(f"{where}: {_shorten(str(expr))} contains an imaginary number; expressions must be real")
+    for p in expr.atoms(sp.Pow):
+        b, e = p.args
+        if b.is_number and e.is_number and b.is_extended_negative and e.is_integer is not True:
+            raise SpecificationError(
+                f"{where}: the constant {p} (a negative number to a non-integer power) is complex; "
+                "expressions must be real"
+            )
+    for n in expr.atoms(sp.Number):
+        try:
+            finite = math.isfinite(float(n))
+        except (OverflowError, ValueError):
+            finite = False
+        if not finite:
+            raise SpecificationError(
+                f"{where}: the constant {_shorten(str(n))} overflows a float (largest about 1.8e308)"
+            )
 
 #: Named constants a text expression may use.
 _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
@@ -79,6 +151,12 @@ def check_name(name: object, kind: str) -> str:
         )
     if name.startswith("_"):
         raise SpecificationError(f"{kind} name {name!r} is not allowed: names may not start with '_'")
+    norm = unicodedata.normalize("NFKC", name)
+    if norm != name:
+        raise SpecificationError(
+            f"{kind} name {name!r} is not allowed: it is not in Unicode NFKC normal form, and Python (and "
+            f"expressions) would read it as {norm!r}; use {norm!r}"
+        )
     if name in RESERVED_NAMES:
         raise SpecificationError(
             f"{kind} name {name!r} is reserved (time 't' and the functions "
@@ -122,6 +200,13 @@ def parse_expression(
     allowed_names: Iterable[str] | None = None,
     *,
     where: str = "expression",
+    max_length: int = _MAX_LENGTH,
+    max_depth: int = _MAX_DEPTH,
+    max_brackets: int = _MAX_BRACKETS,
+    max_nodes: int = _MAX_NODES,
+    max_function_args: int = _MAX_FUNCTION_ARGS,
+    max_minmax_pairs: int = _MAX_MINMAX_PAIRS,
+    max_power_bits: int = _MAX_POWER_BITS,
 ) -> sp.Expr:
     """Parse a mathematical expression from text into sympy, without running code.
 
@@ -136,6 +221,11 @@ def parse_expression(
         If given, every name must be one of these (or ``t``, the time in days).
     where : str, optional
         What the expression belongs to, used in error messages.
+    max_length, max_depth, max_brackets, max_nodes, max_function_args, max_minmax_pairs, max_power_bits : int
+        Limits checked before the symbolic work they bound (defaults in :data:`EXPRESSION_LIMITS`):
+        characters, nesting of the syntax tree (a long sum or product is wide, not deep), bracket
+        nesting, syntax-tree nodes, arguments of one ``min``/``max`` after flattening, argument pairs
+        compared by all ``min``/``max`` calls together, bits of an exact ``number**number``.
 
     Returns
     -------
@@ -151,8 +241,10 @@ def parse_expression(
         For a name outside ``allowed_names``.
     SpecificationError
         For text that is not a Python expression, a reserved name (``nan``,
-        ``inf``...), or a constant that is not finite or not real (``1e400``,
-        ``1/0``, ``sqrt(-1)``).
+        ``inf``...), a constant that is not finite or not real (``1e400``,
+        ``1/0``, ``sqrt(-1)``, ``(-8)**(1/3)``, ``1e308*10``), or a name that
+        Unicode NFKC normalisation would change (fullwidth ``Ｋ`` would silently
+        become ``K``).
     TypeError
         If ``text`` is not a string.
 
@@ -170,20 +262,39 @@ def parse_expression(
     if not isinstance(text, str):
         raise TypeError(f"{where}: expected a string expression, got {type(text).__name__}")
     shown = _shorten(text)
-    if len(text) > _MAX_LENGTH:
-        raise UnsafeExpressionError(f"{where}: expression is longer than {_MAX_LENGTH} characters")
+    if len(text) > max_length:
+        raise UnsafeExpressionError(f"{where}: expression is longer than {max_length} characters (max_length)")
     if "__" in text:
         raise UnsafeExpressionError(f"{where}: double underscores (dunder names) are not allowed in {shown}")
-    if _bracket_depth(text) > _MAX_BRACKETS:
-        raise UnsafeExpressionError(f"{where}: brackets nested deeper than {_MAX_BRACKETS} levels in {shown}")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise SpecificationError(f"{where}: cannot parse {shown} as an expression: {exc.msg}") from None
-    except (RecursionError, MemoryError):
-        raise UnsafeExpressionError(f"{where}: expression {shown} is too deeply nested to parse") from None
-    except ValueError as exc:  # e.g. null bytes, integers with too many digits
-        raise SpecificationError(f"{where}: cannot parse {shown} as an expression: {exc}") from None
+    if _bracket_depth(text) > max_brackets:
+        raise UnsafeExpressionError(f"{where}: brackets nested deeper than {max_brackets} levels in {shown}")
+    odd = _non_nfkc_word(text)
+    if odd is not None:
+        raise SpecificationError(
+            f"{where}: {odd[0]!r} in {shown} is not in Unicode NFKC normal form: Python would read it as "
+            f"{odd[1]!r} (a lookalike of another name); write {odd[1]!r} if that is meant"
+        )
+    nodes = 0
+    pairs = 0
+
+    def parse_tree(piece: str) -> ast.AST:
+        nonlocal nodes
+        try:
+            tree = ast.parse(piece.strip(), mode="eval")
+        except SyntaxError as exc:
+            raise SpecificationError(f"{where}: cannot parse {shown} as an expression: {exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise UnsafeExpressionError(f"{where}: expression {shown} is too deeply nested to parse") from None
+        except ValueError as exc:  # e.g. null bytes, integers with too many digits
+            raise SpecificationError(f"{where}: cannot parse {shown} as an expression: {exc}") from None
+        for _ in ast.walk(tree):  # iterative, bounded by the text length
+            nodes += 1
+            if nodes > max_nodes:
+                raise UnsafeExpressionError(
+                    f"{where}: expression {shown} has more than {max_nodes} syntax nodes (max_nodes)"
+                )
+        return tree
+
     allowed = None if allowed_names is None else set(allowed_names) | {"t"}
 
     def chain(node: ast.BinOp, ops: tuple[type, ...]) -> list[tuple[ast.operator | None, ast.AST]]:
@@ -205,13 +316,19 @@ def parse_expression(
                 bits = max(int(base.p).bit_length(), int(base.q).bit_length())
             else:
                 bits = abs(int(sp.Float(base)._mpf_[2])) + 53  # binary exponent of a Float
-            if abs(float(exponent)) * bits > _MAX_POWER_BITS:
+            if abs(float(exponent)) * bits > max_power_bits:
                 raise UnsafeExpressionError(f"{where}: the number {base}**{exponent} is too large")
+        if (isinstance(base, sp.Number) and isinstance(exponent, sp.Number) and base < 0
+                and not exponent.is_integer):
+            raise SpecificationError(
+                f"{where}: the constant ({base})**({exponent}) in {shown} is complex (a negative number to a "
+                "non-integer power); expressions must be real"
+            )
         return base**exponent
 
     def walk(node: ast.AST, depth: int) -> sp.Expr:
-        if depth > _MAX_DEPTH:
-            raise UnsafeExpressionError(f"{where}: expression nested deeper than {_MAX_DEPTH} levels")
+        if depth > max_depth:
+            raise UnsafeExpressionError(f"{where}: expression nested deeper than {max_depth} levels (max_depth)")
         if isinstance(node, ast.Expression):
             return walk(node.body, depth + 1)
         if isinstance(node, ast.Constant):
@@ -251,9 +368,20 @@ def parse_expression(
             group = (ast.Add, ast.Sub) if isinstance(node.op, (ast.Add, ast.Sub)) else (ast.Mult, ast.Div)
             items = chain(node, group)
             out = walk(items[0][1], depth + 1)
+            if len(items) <= _SHORT_CHAIN:
+                for operator, operand in items[1:]:
+                    out = _BINOPS[type(operator)](out, walk(operand, depth + 1))
+                return out
+            # a long chain is built in one go: adding term by term is quadratic in the number of terms
+            terms = [out]
             for operator, operand in items[1:]:
-                out = _BINOPS[type(operator)](out, walk(operand, depth + 1))
-            return out
+                x = walk(operand, depth + 1)
+                if isinstance(operator, ast.Sub):
+                    x = -x
+                elif isinstance(operator, ast.Div):
+                    x = sp.Pow(x, -1)
+                terms.append(x)
+            return sp.Add(*terms) if group[0] is ast.Add else sp.Mul(*terms)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 return -walk(node.operand, depth + 1)
@@ -281,21 +409,99 @@ def parse_expression(
             args = [walk(a, depth + 1) for a in node.args]
             func = ALLOWED_FUNCTIONS[fname]
             if fname in {"min", "Min", "max", "Max"}:
+                # sympy compares the arguments pairwise (quadratic, with assumption queries): bound their number,
+                # counting those of nested calls of the same function, which sympy flattens
+                n_args = sum(len(a.args) if isinstance(a, func) else 1 for a in args)  # type: ignore[arg-type]
+                if n_args > max_function_args:
+                    raise UnsafeExpressionError(
+                        f"{where}: {fname}() has {n_args} arguments (nested calls flattened); at most "
+                        f"{max_function_args} are allowed (max_function_args)"
+                    )
+                nonlocal pairs
+                pairs += n_args * (n_args - 1) // 2
+                if pairs > max_minmax_pairs:
+                    raise UnsafeExpressionError(
+                        f"{where}: the min()/max() calls of {shown} compare more than {max_minmax_pairs} pairs of "
+                        "arguments together (max_minmax_pairs)"
+                    )
                 return func(*args)  # type: ignore[operator]
             if len(args) != 1:
                 raise UnsafeExpressionError(f"{where}: {fname}() takes exactly one argument")
             return func(args[0])  # type: ignore[operator]
         raise UnsafeExpressionError(f"{where}: {_describe(node)} is not allowed in {shown}")
 
+    def parse_wide(piece: str, level: int) -> sp.Expr:
+        # A long sum or product is wide, not deep, but Python's parser builds it as a left-nested tree and
+        # may refuse it as too deep: split it at its top-level operators first (bounded: two levels).
+        if level < 2 and len(piece) > _WIDE_TEXT:
+            parts = _split_top_level(piece, ("+", "-") if level == 0 else ("*", "/"))
+            if parts is not None and len(parts) > 1:
+                terms = [parse_wide(part, level + 1) for _, part in parts]
+                if len(terms) <= _SHORT_CHAIN:  # as the parser would combine them, operation by operation
+                    out = terms[0]
+                    for (op, _), x in zip(parts[1:], terms[1:]):
+                        out = _BINOPS[_OPS[op]](out, x)
+                    return out
+                for i, (op, _) in enumerate(parts):
+                    if op == "-":
+                        terms[i] = -terms[i]
+                    elif op == "/":
+                        terms[i] = sp.Pow(terms[i], -1)
+                return sp.Add(*terms) if level == 0 else sp.Mul(*terms)
+            if level == 0:
+                return parse_wide(piece, 1)
+        return walk(parse_tree(piece), 0)
+
     try:
-        out = walk(tree, 0)
+        out = parse_wide(text, 0)
     except RecursionError:
         raise UnsafeExpressionError(f"{where}: expression {shown} is too deeply nested") from None
-    if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise SpecificationError(f"{where}: {shown} evaluates to an infinite or undefined constant ({out})")
-    if out.has(sp.I):
-        raise SpecificationError(f"{where}: {shown} contains an imaginary number ({out}); expressions must be real")
+    check_real_constants(out, f"{where} ({shown})")
     return out
+
+
+_WIDE_TEXT = 1_000
+_OPS = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div}
+_OPERAND_END = {tokenize.NAME, tokenize.NUMBER}
+
+
+def _split_top_level(text: str, ops: tuple[str, ...]) -> list[tuple[str, str]] | None:
+    """Split ``text`` at its binary operators ``ops`` outside brackets: ``[(op, piece), ...]`` (first op '').
+
+    ``None`` if the text does not tokenize (the parser then reports the error). Unary signs (after an
+    operator or an opening bracket, or at the start) are not split at.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return None
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(pos: tuple[int, int]) -> int:
+        return starts[pos[0] - 1] + pos[1]
+
+    skip = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+    depth = 0
+    prev: tokenize.TokenInfo | None = None
+    parts: list[tuple[str, str]] = []
+    op, begin = "", 0
+    for tok in tokens:
+        if tok.type in skip:
+            continue
+        if tok.type == tokenize.OP:
+            if tok.string in "([{":
+                depth += 1
+            elif tok.string in ")]}":
+                depth -= 1
+            elif (depth == 0 and tok.string in ops and prev is not None
+                  and (prev.type in _OPERAND_END or prev.string in ")]}")):
+                parts.append((op, text[begin:offset(tok.start)]))
+                op, begin = tok.string, offset(tok.end)
+        prev = tok
+    parts.append((op, text[begin:]))
+    return parts
 
 
 def _shorten(text: str, limit: int = 80) -> str:

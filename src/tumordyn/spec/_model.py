@@ -25,8 +25,8 @@ from typing import Any, Generic, TypeVar, Union
 import sympy as sp
 
 from .._validate import real_number as _finite_float
-from ._expr import check_name, parse_expression
-from ..errors import SpecificationError, UnknownNameError
+from ._expr import check_name, check_real_constants, parse_expression
+from ..errors import SpecificationError, SymbolicBudgetWarning, UnknownNameError
 
 __all__ = [
     "State",
@@ -90,6 +90,7 @@ def _check_sympy_expr(expr: sp.Expr, where: str) -> None:
         raise SpecificationError(f"{where}: expression {expr} contains an infinite or undefined constant")
     if expr.has(sp.I):
         raise SpecificationError(f"{where}: expression {expr} contains the imaginary unit; expressions must be real")
+    check_real_constants(expr, where)
     undefined = expr.atoms(sp.core.function.AppliedUndef)
     if undefined:
         raise SpecificationError(
@@ -557,16 +558,94 @@ def _a(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
+#: Largest expression (in tree nodes) given to an unbounded symbolic routine (``simplify``, ``limit``,
+#: sign queries); larger ones are checked numerically at sampled points, with a SymbolicBudgetWarning.
+SYMBOLIC_BUDGET = 60
+
+#: Largest rate (in tree nodes) whose sign is queried symbolically (sympy's assumptions: roughly linear,
+#: about 0.1 ms per node); larger ones are checked numerically, with a SymbolicBudgetWarning.
+SIGN_BUDGET = 2_000
+
+_SAMPLE_SEED = 20_261_130
+
+
+def _tree_size(expr: sp.Expr, limit: int) -> int:
+    """Nodes of ``expr``, counted up to ``limit + 1`` (bounded work)."""
+    n = 0
+    for _ in sp.preorder_traversal(expr):
+        n += 1
+        if n > limit:
+            break
+    return n
+
+
+def _sample_values(expr: sp.Expr, positive: bool = True, n: int = 5) -> list[float] | None:
+    """Values of ``expr`` with each symbol replaced by a seeded log-uniform draw in [0.01, 100] (no code run).
+
+    Returns ``None`` if a value is not a finite real number at some point.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    out = []
+    for _ in range(n):
+        point = {s: sp.Float(float(10 ** rng.uniform(-2, 2))) for s in symbols}
+        try:
+            v = complex(sp.N(expr.xreplace(point)))
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+            return None
+        if v.imag != 0 or not math.isfinite(v.real):
+            return None
+        out.append(v.real)
+    return out
+
+
+def _numerically_zero(expr: sp.Expr) -> bool:
+    """Whether ``expr`` is zero at every sampled point, to 1e-9 of the size of its terms."""
+    values = _sample_values(expr)
+    scales = _sample_values(sp.Add(*[abs(a) for a in sp.Add.make_args(expr)]))
+    if values is None or scales is None:
+        return False
+    return all(abs(v) <= 1e-9 * max(s, 1e-300) for v, s in zip(values, scales))
+
+
+def _budget_warning(what: str, expr: sp.Expr, budget: int | None = None) -> None:
+    warnings.warn(
+        f"{what}: the expression has more than {budget or SYMBOLIC_BUDGET} nodes, too large for a symbolic proof "
+        "within budget; checked numerically at 5 sampled points instead",
+        SymbolicBudgetWarning,
+        stacklevel=3,
+    )
+
+
 def vanishes_at_zero(rate: sp.Expr, state: sp.Symbol) -> bool:
+    """Whether ``rate`` is zero when ``state`` is zero (symbolically, or numerically beyond the budget).
+
+    Symbolic routines that can run unbounded (``simplify``, ``limit``) only see expressions of at most
+    :data:`SYMBOLIC_BUDGET` nodes; a larger one is checked numerically at sampled points, with a
+    :class:`~tumordyn.errors.SymbolicBudgetWarning`.
+    """
     if state not in rate.free_symbols:
         return False
     at_zero = rate.subs(state, 0)
     if at_zero == 0:
         return True
+    within = _tree_size(rate, SYMBOLIC_BUDGET) <= SYMBOLIC_BUDGET
     if at_zero.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-        limit = sp.limit(rate, state, 0, "+")
-        return limit == 0
-    return sp.simplify(at_zero) == 0
+        if within:
+            limit = sp.limit(rate, state, 0, "+")
+            return limit == 0
+        _budget_warning(f"structural positivity of {state} (limit at 0)", rate)
+        near = _sample_values(rate.subs(state, sp.Float(1e-12)))
+        far = _sample_values(rate.subs(state, sp.Float(1.0)))
+        if near is None or far is None:
+            return False
+        return all(abs(a) <= 1e-6 * max(abs(b), 1e-300) for a, b in zip(near, far))
+    if _tree_size(at_zero, SYMBOLIC_BUDGET) <= SYMBOLIC_BUDGET:
+        return sp.simplify(at_zero) == 0
+    _budget_warning(f"structural positivity of {state}", at_zero)
+    return _numerically_zero(at_zero)
 
 
 class Model:
@@ -892,8 +971,15 @@ class Model:
                 s = self.states[k]
                 if c <= 0 or not s.nonnegative:
                     continue
-                at_zero = p.rate.xreplace(assumed).subs(assumed[s.symbol], 0)
-                if at_zero.is_negative is True:
+                if _tree_size(p.rate, SIGN_BUDGET) > SIGN_BUDGET:
+                    _budget_warning(f"sign of the rate of process {p.name!r} at {k} = 0", p.rate, SIGN_BUDGET)
+                    values = _sample_values(p.rate.subs(s.symbol, 0))
+                    negative = values is not None and all(v < 0 for v in values)
+                    at_zero = p.rate.subs(s.symbol, 0)
+                else:
+                    at_zero = p.rate.xreplace(assumed).subs(assumed[s.symbol], 0)
+                    negative = at_zero.is_negative is True
+                if negative:
                     problems.append(
                         f"process {p.name!r} produces non-negative state {k!r} but its rate {p.rate} is negative "
                         f"({at_zero}) when {k} = 0, which would drive {k} below zero; check the sign"
