@@ -522,28 +522,32 @@ class _Problem:
         """
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
+        c = self.compiled
         out = []
         sols = run_many(probs, opts) if run_many is not None else None
+        pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
             sol: Solution = sols[j] if sols is not None else solve(prob, opts)
             if np.any(sol.status != SolverStatus.OK):
-                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
-            out.append(self._read(j, prob, sol))
-        return out
-
-    def _read(self, j: int, prob: Problem, sol: Solution) -> np.ndarray:
-        """The values of subject ``j``'s rows in ``sol`` (states, or observables computed here)."""
-        sub = self._sub[j]
-        y = sol.y
-        B = y.shape[0]
-        out = np.empty((B, sub.rows.size))
-        out[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
-        if sub.ob.size:
-            c = self.compiled
-            rep, ti, qq, cols = sub.obs_index(B)
+                sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
+            sub = self._sub[j]
+            y = sol.y
+            B = y.shape[0]
+            pj = np.empty((B, sub.rows.size))
+            pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
+            if sub.ob.size:
+                rep, ti, qq, cols = sub.obs_index(B)
+                pending.append((pj, sub.ob, B, qq, cols, sub.t_eval[ti], y[rep, ti], prob.params[rep], sol.u[ti]))
+            out.append(pj)
+        if pending:
+            t_all, y_all, p_all, u_all = (np.concatenate([x[k] for x in pending]) for k in range(5, 9))
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(sub.t_eval[ti], y[rep, ti].T, prob.params[rep].T, sol.u[ti].T), dtype=float)
-            out[:, sub.ob] = np.broadcast_to(obs, (len(c.observable_names), cols.size))[qq, cols].reshape(B, -1)
+                obs = np.asarray(c.observe(t_all, y_all.T, p_all.T, u_all.T), dtype=float)
+            obs = np.broadcast_to(obs, (len(c.observable_names), t_all.size))
+            start = 0
+            for pj, ob, B, qq, cols, *_ in pending:
+                pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
+                start += cols.size
         return out
 
     def _with_switch(self, compute: Any) -> Any:
