@@ -101,10 +101,10 @@ _SCRIPT = textwrap.dedent("""
 
     model = td.models.tumor_immune_tme()
     cohort = td.Cohort(model, {"r_S": td.cohorts.LogNormal(median=0.05, cv=0.3)}, n=4000, seed=1)
-    sched = td.Schedule.every("targeted", 100.0, 1.0, until=3000.0)
+    sched = td.Schedule.every("targeted", 100.0, 1.0, until=300.0)
     def run(ex):
         try:
-            cohort.simulate(sched, ex, t_end=3000.0, method="batch", chunk_size=8, progress=False)
+            cohort.simulate(sched, ex, t_end=300.0, method="batch", chunk_size=4, progress=False)
         except CohortInterrupted as err:
             print("INTERRUPTED", err, flush=True)
             raise SystemExit(130)

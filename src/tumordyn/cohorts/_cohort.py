@@ -943,9 +943,12 @@ class Cohort:
         started = _time.perf_counter()
         try:
             outs = _execute(tasks, ex, progress, owned)
-        finally:
+        except BaseException:
             if owned:
-                ex.shutdown(wait=True, cancel_futures=True)
+                _stop_pool_workers(ex)
+            raise
+        if owned:
+            ex.shutdown(wait=True)
         wall = _time.perf_counter() - started
         return CohortResult._assemble(self, regs, outs, grid, scan_t, t_end, run_in, measure, method, wall,
                                       solver.options)
@@ -1010,14 +1013,17 @@ _FIRST_PPID: int | None = None
 
 
 def _stop_pool_workers(executor: Any) -> None:
-    """Terminate the worker processes of a process pool the library made itself (never a user's pool)."""
-    procs = getattr(executor, "_processes", None) or {}
-    for proc in list(procs.values()):
+    """Shut down a process pool the library made itself (never a user's pool) at once: cancel its queue,
+    terminate its workers and unblock its queue feeder (a worker killed mid-read leaves it blocked on a full
+    pipe, and ``concurrent.futures`` joins it at exit)."""
+    procs = list((getattr(executor, "_processes", None) or {}).values())  # before shutdown() forgets them
+    call_queue = getattr(executor, "_call_queue", None)
+    for proc in procs:
         try:
             proc.terminate()
         except Exception:  # noqa: BLE001 - already gone
             pass
-    for proc in list(procs.values()):
+    for proc in procs:
         try:
             proc.join(timeout=5)
             if proc.is_alive():
@@ -1025,6 +1031,11 @@ def _stop_pool_workers(executor: Any) -> None:
                 proc.join(timeout=5)
         except Exception:  # noqa: BLE001 - already gone
             pass
+    try:  # no reader is left: the feeder's blocked write fails instead of waiting for ever
+        call_queue._reader.close()  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - another Python's internals; the workers are gone anyway
+        pass
+    executor.shutdown(wait=False)  # not cancel_futures: the broken pool fails its pending futures itself
 
 
 def _make_pool(model: Model, workers: int | None) -> Executor:
@@ -1073,10 +1084,11 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool | Non
                 bar.update(tasks[i].patients.size)
             return [r for r in results if r is not None]
         except BaseException as err:
-            n_cancelled = sum(1 for f in futures if f.cancel())
-            if owned:
-                executor.shutdown(wait=False, cancel_futures=True)
+            if owned:  # its workers are terminated: every chunk not done fails with the pool (none is waited for)
+                n_cancelled = sum(1 for f in futures if not f.done())
                 _stop_pool_workers(executor)
+            else:
+                n_cancelled = sum(1 for f in futures if f.cancel())
             if isinstance(err, KeyboardInterrupt) and not isinstance(err, CohortInterrupted):
                 raise CohortInterrupted(finished, n_cancelled, len(tasks)) from None
             raise
