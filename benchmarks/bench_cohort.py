@@ -8,10 +8,15 @@ log-normal between-patient variability (CV 30%) on ``r_S``, ``r_R``, ``k_T``,
 * **tumordyn**: ``td.Cohort(...).simulate(regimen, t_end=365)``, the whole
   pipeline (batched solves with per-patient step control, daily outputs,
   RECIST readouts at scans every 8 weeks, continuous time to progression), in
-  this process and on a ``ProcessPoolExecutor`` with ``--workers`` processes
+  this process on one thread (``parallel=False``), in this process on numba's
+  threads (the default), and on a ``ProcessPoolExecutor`` with ``--workers`` processes
   (warmed up first: the pool, the model's code generation and numba's
-  compilation are not timed; the warm-up time is printed). The faster of the
-  two is reported.
+  compilation are not timed; the warm-up time is printed). Each parallel
+  configuration prints its parallel efficiency (one-thread wall time /
+  (workers × its wall time)) with the load average, and whether its readouts are
+  identical to one thread's. The per-chunk setup of a pool worker is printed as
+  it was (each chunk's unpickled model compiled again) and as it is (one compiled
+  model per worker). The fastest configuration is reported.
 * **hand-written loop**: one ``scipy.integrate.solve_ivp`` LSODA call per
   patient, segment by segment between doses, with the model's equations typed
   out by hand (``benchmarks/bench_patient_year.py``'s ``handwritten_rhs_factory``
