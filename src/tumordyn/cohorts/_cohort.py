@@ -835,7 +835,9 @@ class Cohort:
         parallel : bool, optional
             Spread each chunk's compiled solve over numba's threads (``prange`` over patients;
             ``numba.set_num_threads`` sets how many). Default: True in this process with the compiled
-            ``"dopri5"`` engine, False on an executor (its workers are the parallelism). Each patient's
+            ``"dopri5"`` engine when called from the main thread, False on an executor (its workers are
+            the parallelism) or from another thread (numba's ``workqueue`` threading layer takes no
+            concurrent parallel launches; pass True with the ``omp`` or ``tbb`` layer). Each patient's
             numbers are the same bit for bit whatever the thread count, chunk size or executor.
         solver : Solver, optional
             The settings ``method`` (``"auto"``, ``"batch"`` or ``"dopri5"``),
@@ -911,7 +913,9 @@ class Cohort:
         if owned and ex != "processes":
             raise SpecificationError(f"`executor` as text must be 'processes', got {ex!r}")
         if parallel is None:
-            parallel = ex is None and method == COMPILED_METHOD
+            # not from another thread: numba's "workqueue" threading layer (no TBB / OpenMP) takes no
+            # concurrent parallel launches
+            parallel = ex is None and method == COMPILED_METHOD and threading.current_thread() is threading.main_thread()
         elif not isinstance(parallel, (bool, np.bool_)):
             raise TypeError(f"`parallel` must be True, False or None, got {parallel!r}")
         solver = _SolverConfig(replace(opts, method=_ENGINE[method], max_steps=max_steps), bool(fallback),
