@@ -8,10 +8,15 @@ log-normal between-patient variability (CV 30%) on ``r_S``, ``r_R``, ``k_T``,
 * **tumordyn**: ``td.Cohort(...).simulate(regimen, t_end=365)``, the whole
   pipeline (batched solves with per-patient step control, daily outputs,
   RECIST readouts at scans every 8 weeks, continuous time to progression), in
-  this process and on a ``ProcessPoolExecutor`` with ``--workers`` processes
+  this process on one thread (``parallel=False``), in this process on numba's
+  threads (the default), and on a ``ProcessPoolExecutor`` with ``--workers`` processes
   (warmed up first: the pool, the model's code generation and numba's
-  compilation are not timed; the warm-up time is printed). The faster of the
-  two is reported.
+  compilation are not timed; the warm-up time is printed). Each parallel
+  configuration prints its parallel efficiency (one-thread wall time /
+  (workers × its wall time)) with the load average, and whether its readouts are
+  identical to one thread's. The per-chunk setup of a pool worker is printed as
+  it was (each chunk's unpickled model compiled again) and as it is (one compiled
+  model per worker). The fastest configuration is reported.
 * **hand-written loop**: one ``scipy.integrate.solve_ivp`` LSODA call per
   patient, segment by segment between doses, with the model's equations typed
   out by hand (``benchmarks/bench_patient_year.py``'s ``handwritten_rhs_factory``
@@ -49,6 +54,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import pickle
 import resource
 import sys
 import time
@@ -218,6 +224,20 @@ def run_roadrunner(rr: Any, params: dict[str, float], n_points: int) -> np.ndarr
 # ----------------------------------------------------------------------------- main
 
 
+def chunk_setup_probe(blob: bytes) -> tuple[float, float]:
+    """In a pool worker: seconds to get a chunk's model ready, before (each chunk's unpickled copy compiled
+    again) and now (the worker's one compiled model, found by structure)."""
+    from tumordyn.cohorts._cohort import worker_model
+
+    t0 = time.perf_counter()
+    compile_model(pickle.loads(blob))
+    t1 = time.perf_counter()
+    worker_model(pickle.loads(blob))  # the first call of a worker compiles, like the line above
+    t2 = time.perf_counter()
+    worker_model(pickle.loads(blob))
+    return t1 - t0, time.perf_counter() - t2
+
+
 def peak_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -246,13 +266,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"warm-up in this process (code generation, numba compilation): {time.perf_counter() - started:.2f} s")
     kw = dict(t_end=T_END, method=args.method)
     started, cpu0 = time.perf_counter(), time.process_time()
-    res = cohort.simulate(sched, **kw)
+    res = cohort.simulate(sched, parallel=False, **kw)
     t_seq, cpu_lib = time.perf_counter() - started, (time.process_time() - cpu0) / args.n
-    print(f"tumordyn, 1 process ({res.stats.method}): {t_seq:.2f} s = {t_seq / args.n * 1e3:.3f} ms/patient "
-          f"(CPU {cpu_lib * 1e3:.3f} ms/patient)")
-    timings = {"1 process": t_seq}
+    print(f"tumordyn, 1 process, 1 thread ({res.stats.method}): {t_seq:.2f} s = {t_seq / args.n * 1e3:.3f} "
+          f"ms/patient (CPU {cpu_lib * 1e3:.3f} ms/patient)")
+    timings = {"1 process, 1 thread": t_seq}
+    cores = os.cpu_count() or 1
+    if args.method != "batch":
+        import numba
+
+        threads = numba.get_num_threads()
+        make_cohort(model, 8).simulate(sched, progress=False, **kw)  # warm-up of the prange kernel
+        started, cpu0 = time.perf_counter(), time.process_time()
+        res_thr = cohort.simulate(sched, **kw)  # the default: numba threads over patients
+        t_thr, cpu_thr = time.perf_counter() - started, time.process_time() - cpu0
+        same = res_thr.to_dataframe().equals(res.to_dataframe())
+        print(f"tumordyn, 1 process, {threads} threads (default): {t_thr:.2f} s = {t_thr / args.n * 1e3:.3f} "
+              f"ms/patient (CPU {cpu_thr / args.n * 1e3:.3f} ms/patient; identical readouts to 1 thread: {same}); "
+              f"parallel efficiency {t_seq / (t_thr * threads):.0%} on {threads} threads "
+              f"(speed-up {t_seq / t_thr:.2f}x, load {os.getloadavg()[0]:.1f})")
+        timings[f"1 process, {threads} threads"] = t_thr
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as ex:
+            setup = list(ex.map(chunk_setup_probe, [pickle.dumps(model)] * (2 * args.workers)))
+            print(f"per-chunk setup in a pool worker (unpickle the model, get its compiled form): before "
+                  f"(compile_model of each chunk's copy) {np.median([s[0] for s in setup]) * 1e3:.0f} ms; "
+                  f"now (worker_model, one compiled model per worker) {np.median([s[1] for s in setup]) * 1e3:.2f} ms")
             started = time.perf_counter()
             make_cohort(model, 4 * args.workers).simulate(sched, ex, chunk_size=4, progress=False, **kw)
             print(f"warm-up of {args.workers} workers: {time.perf_counter() - started:.2f} s")
@@ -261,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
             t_pool = time.perf_counter() - started
         same = res_pool.to_dataframe().equals(res.to_dataframe())
         print(f"tumordyn, {args.workers} processes: {t_pool:.2f} s = {t_pool / args.n * 1e3:.3f} ms/patient "
-              f"(identical readouts to 1 process: {same})")
+              f"(identical readouts to 1 process: {same}); parallel efficiency "
+              f"{t_seq / (t_pool * args.workers):.0%}")
         timings[f"{args.workers} processes"] = t_pool
+    print(f"machine: {cores} cores, load {os.getloadavg()[0]:.1f}")
     best = min(timings, key=timings.get)  # type: ignore[arg-type]
     t_lib = timings[best]
     per_lib = t_lib / args.n

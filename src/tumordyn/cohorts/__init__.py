@@ -3,10 +3,10 @@ several regimens, and read response rates and survival (Kaplan–Meier).
 """
 
 # --- package API (kept in step with tools/relayout.py) ---
-from ._cohort import Cohort, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation  # noqa: F401
+from ._cohort import Cohort, CohortInterrupted, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation  # noqa: F401
 from ._distributions import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform  # noqa: F401
 # --- end of package API ---
 
 from . import plots  # noqa: E402
 
-__all__ = ["plots", 'Cohort', 'CohortResult', 'CohortStats', 'KaplanMeier', 'kaplan_meier', 'partial_rank_correlation', 'Distribution', 'LogNormal', 'Normal', 'TruncatedNormal', 'Uniform', 'Fixed']
+__all__ = ["plots", 'Cohort', 'CohortInterrupted', 'CohortResult', 'CohortStats', 'KaplanMeier', 'kaplan_meier', 'partial_rank_correlation', 'Distribution', 'LogNormal', 'Normal', 'TruncatedNormal', 'Uniform', 'Fixed']

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
+import threading
 import time as _time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
@@ -72,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Cohort",
+    "CohortInterrupted",
     "CohortResult",
     "KaplanMeier",
     "kaplan_meier",
@@ -108,6 +111,7 @@ class _ReadoutOptions:
 class _SolverConfig:
     options: SolverOptions  # what the solve layer reads (method: the engine)
     fallback: bool  # retry failed patients with LSODA
+    parallel: bool = False  # spread each batched compiled solve over numba's threads (prange over patients)
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class _Task:
     solver: _SolverConfig
     keep_trajectories: bool
     shared: np.ndarray  # (n_params,) parameters equal for the whole cohort (passed as scalars)
+    origin_pid: int = 0  # the process that submitted the chunk (a worker orphaned by its death stops)
 
 
 @dataclass
@@ -155,10 +160,10 @@ def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.n
     else:
         rules = RulePlan.build(compiled, schedule, 0.0, t_end)
         problem = Problem(compiled, rules.dosing, P.T, Y0.T, grid, rules)
-    sol = solve(problem, opts)
+    sol = solve(problem, opts, parallel=task.solver.parallel)
     failed = ~sol.ok
     messages = [str(sol.error(j, compiled)) if failed[j] else "" for j in range(P.shape[1])]
-    y = np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0)))
+    y = np.transpose(sol.y, (2, 1, 0))  # a view (n, k, b): a contiguous copy costs ~10% of a cohort's CPU
     rates = None if sol.rules is None else np.ascontiguousarray(np.transpose(sol.rules.u, (2, 1, 0)))
     return y, np.array(sol.t_reached), failed, messages, int(sol.nfev.sum()), rates
 
@@ -167,12 +172,45 @@ def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.n
 _ENGINE = {COMPILED_METHOD: COMPILED_METHOD, BATCH_METHOD: BATCH_METHOD}
 
 
+#: The models this process has compiled, by structure (``Model`` equality and hash are structural): a
+#: worker process receives a fresh unpickled copy of the model with every chunk, and ``compile_model``
+#: caches on the instance, so without this each chunk would generate the model's code again.
+_WORKER_MODELS: dict[Model, Model] = {}
+_WORKER_MODELS_MAX = 8
+_WORKER_LOCK = threading.Lock()
+
+
+def worker_model(model: Model) -> Model:
+    """This process's one instance of ``model``'s structure, compiled once and reused by every later chunk.
+
+    Process-pool and Dask workers call it for each chunk; the first chunk of a worker compiles the model
+    (code generation; numba's compiled kernel is cached on disk), later chunks reuse it.
+    """
+    with _WORKER_LOCK:
+        own = _WORKER_MODELS.get(model)
+        if own is None:
+            if len(_WORKER_MODELS) >= _WORKER_MODELS_MAX:
+                _WORKER_MODELS.pop(next(iter(_WORKER_MODELS)))
+            own = _WORKER_MODELS[model] = model
+    compile_model(own)
+    return own
+
+
+def _init_worker(model: Model) -> None:
+    """Initializer of a process pool made by the library: compile ``model`` once in the new worker."""
+    worker_model(model)
+
+
 def _run_chunk(task: _Task) -> _ChunkOut:
     """Simulate one chunk of patients under every regimen and reduce to readouts (runs in a worker)."""
     from ..trajectory import simulate
 
     started = _time.perf_counter()
-    model = task.model
+    if _origin_gone(task.origin_pid):  # the parent died: nobody reads this chunk (no orphan computing on)
+        os._exit(1)
+    model = worker_model(task.model)
+    if model is not task.model:
+        task = replace(task, model=model)
     compiled = compile_model(model)
     b = task.patients.size
     P, Y0 = task.params, task.y0
@@ -194,6 +232,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     trajectories: dict[str, np.ndarray] = {}
     grid = task.grid
     for name, regimen in task.regimens:
+        if _origin_gone(task.origin_pid):
+            os._exit(1)
         rates = None  # per-patient infusion rates (n_drugs, k, b) where rules make them differ
         if isinstance(regimen, Schedule) or task.solver.options.method == COMPILED_METHOD:
             # a schedule, or a Regimen with adaptive rules on the compiled engine: one batched solve
@@ -723,6 +763,7 @@ class Cohort:
         min_increase: float = 5.0,
         min_measurable: float = 10.0,
         solver: Any = None,
+        parallel: bool | None = None,
     ) -> CohortResult:
         """Simulate every patient under one or more regimens and compute the readouts.
 
@@ -736,10 +777,17 @@ class Cohort:
             switching its rules where its own trajectory crosses the thresholds; with
             ``method="batch"`` (the numpy engine runs no rules) patient by patient through
             :func:`tumordyn.simulate`.
-        executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        executor : concurrent.futures.Executor, dask.distributed.Client or "processes", optional
             Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` is
-            used through ``client.get_executor()``. ``None``: in this process.
-            The numbers do not depend on the executor.
+            used through ``client.get_executor()``. ``"processes"``: a process pool of
+            ``os.cpu_count()`` workers made for this call (each compiles the model once, in its
+            initializer) and shut down at its end. ``None`` (default): in this process, on numba's
+            threads where numba is installed (see ``parallel``). The numbers do not depend on the
+            executor. Every worker process compiles the model once and reuses it for all its chunks.
+            Ctrl-C cancels the chunks not started and raises :class:`CohortInterrupted` (a
+            ``KeyboardInterrupt``; no partial result is kept); a pool made with ``"processes"`` is shut
+            down and its workers terminated at once, a user's executor finishes only the chunks already
+            running (shut it down yourself, e.g. with a ``with`` block).
         t_end : float, optional
             Horizon (days after treatment start). Default 365.
         scans : ScanPlan, optional
@@ -784,6 +832,13 @@ class Cohort:
             RECIST 1.1 thresholds as in :func:`tumordyn.readouts.recist` (mm and
             fractions): CR below 5 mm, PR at −30% from baseline, PD at +20% and
             +5 mm over the nadir, measurable from 10 mm.
+        parallel : bool, optional
+            Spread each chunk's compiled solve over numba's threads (``prange`` over patients;
+            ``numba.set_num_threads`` sets how many). Default: True in this process with the compiled
+            ``"dopri5"`` engine when called from the main thread, False on an executor (its workers are
+            the parallelism) or from another thread (numba's ``workqueue`` threading layer takes no
+            concurrent parallel launches; pass True with the ``omp`` or ``tbb`` layer). Each patient's
+            numbers are the same bit for bit whatever the thread count, chunk size or executor.
         solver : Solver, optional
             The settings ``method`` (``"auto"``, ``"batch"`` or ``"dopri5"``),
             ``rtol``, ``atol``, ``max_step`` and ``max_steps`` as one :class:`~tumordyn.Solver`, in place
@@ -853,11 +908,23 @@ class Cohort:
                 raise SpecificationError("method='dopri5' needs numba (pip install numba); use 'batch'")
         opts = resolve_options(compiled, "RK45", rtol, atol, max_step)
         max_steps = _check_positive_int(max_steps, "max_steps")
-        solver = _SolverConfig(replace(opts, method=_ENGINE[method], max_steps=max_steps), bool(fallback))
+        ex = executor
+        owned = isinstance(ex, str)
+        if owned and ex != "processes":
+            raise SpecificationError(f"`executor` as text must be 'processes', got {ex!r}")
+        if parallel is None:
+            # not from another thread: numba's "workqueue" threading layer (no TBB / OpenMP) takes no
+            # concurrent parallel launches
+            parallel = ex is None and method == COMPILED_METHOD and threading.current_thread() is threading.main_thread()
+        elif not isinstance(parallel, (bool, np.bool_)):
+            raise TypeError(f"`parallel` must be True, False or None, got {parallel!r}")
+        solver = _SolverConfig(replace(opts, method=_ENGINE[method], max_steps=max_steps), bool(fallback),
+                               bool(parallel) and method == COMPILED_METHOD)
         readout = _ReadoutOptions(measure, scan_t, float(cr_below), float(response), float(increase),
                                   float(min_increase), float(min_measurable))
-        ex = executor
-        if ex is not None and not isinstance(ex, Executor):
+        if owned:
+            ex = _make_pool(model, None)
+        elif ex is not None and not isinstance(ex, Executor):
             if hasattr(ex, "get_executor"):  # dask.distributed.Client
                 ex = ex.get_executor()
             else:
@@ -867,7 +934,7 @@ class Cohort:
                 )
         if chunk_size is None:
             workers = int(getattr(ex, "_max_workers", 2) or 2) if ex is not None else 1
-            n_chunks = max(workers, math.ceil(self._n / 2048))
+            n_chunks = workers * math.ceil(math.ceil(self._n / 2048) / workers)  # a multiple of the workers
             chunk_size = math.ceil(self._n / n_chunks)
         chunk_size = _check_positive_int(chunk_size, "chunk_size")
         shared = np.all(self._P == self._P[:, :1], axis=1)
@@ -876,9 +943,16 @@ class Cohort:
             sl = slice(start, min(self._n, start + chunk_size))
             tasks.append(_Task(model, regs, np.arange(sl.start, sl.stop), np.array(self._P[:, sl]),
                                np.array(self._Y0[:, sl]), t_end, run_in, grid, readout, solver,
-                               bool(keep_trajectories), shared))
+                               bool(keep_trajectories), shared, os.getpid()))
         started = _time.perf_counter()
-        outs = _execute(tasks, ex, progress)
+        try:
+            outs = _execute(tasks, ex, progress, owned)
+        except BaseException:
+            if owned:
+                _stop_pool_workers(ex)
+            raise
+        if owned:
+            ex.shutdown(wait=True)
         wall = _time.perf_counter() - started
         return CohortResult._assemble(self, regs, outs, grid, scan_t, t_end, run_in, measure, method, wall,
                                       solver.options)
@@ -913,27 +987,115 @@ def _normalise_regimens(regimens: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(out)
 
 
-def _execute(tasks: list[_Task], executor: Executor | None, progress: bool | None) -> list[_ChunkOut]:
+class CohortInterrupted(KeyboardInterrupt):
+    """Ctrl-C (``KeyboardInterrupt``) during :meth:`Cohort.simulate`: the chunks not yet run were cancelled.
+
+    A subclass of :class:`KeyboardInterrupt`, so code that catches that keeps working. No partial
+    :class:`CohortResult` is built: the chunks finished before the interrupt are discarded
+    (``n_finished`` of ``n_chunks`` had finished; ``n_cancelled`` never started).
+    """
+
+    def __init__(self, n_finished: int, n_cancelled: int, n_chunks: int) -> None:
+        self.n_finished, self.n_cancelled, self.n_chunks = n_finished, n_cancelled, n_chunks
+        super().__init__(f"cohort simulation interrupted: {n_finished} of {n_chunks} chunks had finished "
+                         f"(discarded, no partial result is kept), {n_cancelled} pending chunks cancelled")
+
+
+def _origin_gone(origin_pid: int) -> bool:
+    """Whether this worker process was started by ``origin_pid`` (the process that submitted the chunk)
+    and that process has died since (the worker is an orphan: nobody will read its results)."""
+    global _FIRST_PPID
+    if origin_pid == os.getpid():
+        return False
+    ppid = os.getppid()
+    if _FIRST_PPID is None:
+        _FIRST_PPID = ppid
+    return _FIRST_PPID == origin_pid and ppid != origin_pid
+
+
+_FIRST_PPID: int | None = None
+
+
+def _stop_pool_workers(executor: Any) -> None:
+    """Shut down a process pool the library made itself (never a user's pool) at once: cancel its queue,
+    terminate its workers and unblock its queue feeder (a worker killed mid-read leaves it blocked on a full
+    pipe, and ``concurrent.futures`` joins it at exit)."""
+    procs = list((getattr(executor, "_processes", None) or {}).values())  # before shutdown() forgets them
+    call_queue = getattr(executor, "_call_queue", None)
+    for proc in procs:
+        try:
+            proc.terminate()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    for proc in procs:
+        try:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    try:  # no reader is left: the feeder's blocked write fails instead of waiting for ever
+        call_queue._reader.close()  # type: ignore[union-attr]
+    except Exception:  # noqa: BLE001 - another Python's internals; the workers are gone anyway
+        pass
+    executor.shutdown(wait=False)  # not cancel_futures: the broken pool fails its pending futures itself
+
+
+def _make_pool(model: Model, workers: int | None) -> Executor:
+    """A process pool for one cohort run; each worker compiles ``model`` once, in its initializer."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,))
+
+
+def _execute(tasks: list[_Task], executor: Executor | None, progress: bool | None,
+             owned: bool = False) -> list[_ChunkOut]:
+    """Run the chunks in order (in this process) or on ``executor``; results in patient order.
+
+    On ``KeyboardInterrupt`` (Ctrl-C) the pending chunks are cancelled, the chunks running on workers are
+    not waited for (a pool made by the library, ``owned``, is shut down and its workers terminated; a
+    user's executor keeps its running chunks, which end on their own), and :class:`CohortInterrupted` is
+    raised; no partial result is kept.
+    """
     from tqdm.auto import tqdm
 
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     bar = tqdm(total=sum(t.patients.size for t in tasks), unit="patient", desc="cohort", disable=disable)
+    finished = 0
     try:
         if executor is None:
             outs = []
-            for t in tasks:
-                outs.append(_run_chunk(t))
-                bar.update(t.patients.size)
+            try:
+                for t in tasks:
+                    outs.append(_run_chunk(t))
+                    finished += 1
+                    bar.update(t.patients.size)
+            except KeyboardInterrupt:
+                raise CohortInterrupted(finished, len(tasks) - finished - 1, len(tasks)) from None
             return outs
         from concurrent.futures import as_completed
 
-        futures = {executor.submit(_run_chunk, t): i for i, t in enumerate(tasks)}
-        results: list[_ChunkOut | None] = [None] * len(tasks)
-        for fut in as_completed(futures):
-            i = futures[fut]
-            results[i] = fut.result()
-            bar.update(tasks[i].patients.size)
-        return [r for r in results if r is not None]
+        futures: dict[Any, int] = {}
+        try:
+            for i, t in enumerate(tasks):
+                futures[executor.submit(_run_chunk, t)] = i
+            results: list[_ChunkOut | None] = [None] * len(tasks)
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                finished += 1
+                bar.update(tasks[i].patients.size)
+            return [r for r in results if r is not None]
+        except BaseException as err:
+            if owned:  # its workers are terminated: every chunk not done fails with the pool (none is waited for)
+                n_cancelled = sum(1 for f in futures if not f.done())
+                _stop_pool_workers(executor)
+            else:
+                n_cancelled = sum(1 for f in futures if f.cancel())
+            if isinstance(err, KeyboardInterrupt) and not isinstance(err, CohortInterrupted):
+                raise CohortInterrupted(finished, n_cancelled, len(tasks)) from None
+            raise
     finally:
         bar.close()
 

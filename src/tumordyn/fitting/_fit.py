@@ -75,7 +75,11 @@ FAILED_SOLVE_RESIDUAL = 1.0e4
 #: ``max_steps``); beyond it the problem is taken as stiff and the fit switches to LSODA.
 COMPILED_MAX_STEPS = 100_000
 #: Statuses of an explicit engine (compiled or batch) after which a fit goes on with LSODA (stiff problems).
-_SWITCH_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS, SolverStatus.STEP_SIZE_UNDERFLOW)
+#: Not a step size underflow or non-finite values: those mark a trial solution that blows up (a singularity
+#: within the data's time window), which an implicit method does not cure; that trial gets the penalised
+#: residual (:data:`FAILED_SOLVE_RESIDUAL`) and the fit stays on its engine, as :func:`tumordyn.solve.solve`
+#: does for ``method="auto"`` (handing such a trial to LSODA could grind on it without end).
+_SWITCH_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS)
 
 #: Smallest model prediction used on the log scale (a prediction of 0 becomes this).
 LOG_FLOOR = 1.0e-300
@@ -432,6 +436,9 @@ class _Problem:
         if clash:
             raise SpecificationError(f"fitted initial state name(s) {clash} clash with model parameter names")
         self.var_subjects = {name: frozenset(v.subjects) for name, v in self.vars.items()}
+        # per variable, once: into which matrix, which row, which subject columns (matrices() runs per evaluation)
+        self._var_where = [(v.kind == "param", v.index, np.array(v.subjects, dtype=np.intp)) for v in self.vars.values()]
+        self._var_names = tuple(self.vars)
         self.n_failed = 0
         self.n_solves = 0
         self._subject_arrays()
@@ -465,6 +472,7 @@ class _Problem:
         c = self.compiled
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
+        self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
         lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
         if solver.method in ("auto", COMPILED_METHOD):
             if numba_available():
@@ -514,28 +522,32 @@ class _Problem:
         """
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
+        c = self.compiled
         out = []
         sols = run_many(probs, opts) if run_many is not None else None
+        pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
             sol: Solution = sols[j] if sols is not None else solve(prob, opts)
             if np.any(sol.status != SolverStatus.OK):
-                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
-            out.append(self._read(j, prob, sol))
-        return out
-
-    def _read(self, j: int, prob: Problem, sol: Solution) -> np.ndarray:
-        """The values of subject ``j``'s rows in ``sol`` (states, or observables computed here)."""
-        sub = self._sub[j]
-        y = sol.y
-        B = y.shape[0]
-        out = np.empty((B, sub.rows.size))
-        out[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
-        if sub.ob.size:
-            c = self.compiled
-            rep, ti, qq, cols = sub.obs_index(B)
+                sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
+            sub = self._sub[j]
+            y = sol.y
+            B = y.shape[0]
+            pj = np.empty((B, sub.rows.size))
+            pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
+            if sub.ob.size:
+                rep, ti, qq, cols = sub.obs_index(B)
+                pending.append((pj, sub.ob, B, qq, cols, sub.t_eval[ti], y[rep, ti], prob.params[rep], sol.u[ti]))
+            out.append(pj)
+        if pending:
+            t_all, y_all, p_all, u_all = (np.concatenate([x[k] for x in pending]) for k in range(5, 9))
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(sub.t_eval[ti], y[rep, ti].T, prob.params[rep].T, sol.u[ti].T), dtype=float)
-            out[:, sub.ob] = np.broadcast_to(obs, (len(c.observable_names), cols.size))[qq, cols].reshape(B, -1)
+                obs = np.asarray(c.observe(t_all, y_all.T, p_all.T, u_all.T), dtype=float)
+            obs = np.broadcast_to(obs, (len(c.observable_names), t_all.size))
+            start = 0
+            for pj, ob, B, qq, cols, *_ in pending:
+                pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
+                start += cols.size
         return out
 
     def _with_switch(self, compute: Any) -> Any:
@@ -575,11 +587,24 @@ class _Problem:
         return pars
 
     def matrices(self, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        return self._matrices(self._values(params))
+
+    def _values(self, params: Mapping[str, Any]) -> np.ndarray:
+        return np.array([params[name].value for name in self._var_names], dtype=float)
+
+    def _matrices(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         P, Y0 = self.P0.copy(), self.Y00.copy()
-        for name, v in self.vars.items():
-            val = float(params[name].value)
-            (P if v.kind == "param" else Y0)[v.index, list(v.subjects)] = val
+        for (is_param, i, cols), val in zip(self._var_where, values.tolist()):
+            (P if is_param else Y0)[i, cols] = val
         return P, Y0
+
+    def _memo_for(self, values: np.ndarray) -> np.ndarray | None:
+        """The predictions of the last successful solve if it was at these exact values on this engine (the
+        optimizer asks for the Jacobian where it just evaluated the residual; lmfit evaluates the start twice)."""
+        m = self._memo
+        if m is not None and m[0] == self._engine and np.array_equal(m[1], values):
+            return m[2]
+        return None
 
     # -- residuals -------------------------------------------------------------------
     def _transform(self, x: np.ndarray) -> np.ndarray:
@@ -613,7 +638,11 @@ class _Problem:
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
-        P, Y0 = self.matrices(params)
+        values = self._values(params)
+        memo = self._memo_for(values)
+        if memo is not None:
+            return memo.copy()
+        P, Y0 = self._matrices(values)
 
         def compute() -> np.ndarray:
             pred = np.empty(self.target.size)
@@ -622,7 +651,9 @@ class _Problem:
                 pred[sub.rows] = pj[0]
             return pred
 
-        return self._with_switch(compute)
+        pred = self._with_switch(compute)
+        self._memo = (self._engine, values, pred.copy())
+        return pred
 
     def residual(self, params: Mapping[str, Any]) -> np.ndarray:
         try:
@@ -646,7 +677,8 @@ class _Problem:
         call (as one system on a scipy engine, so they share a step-size sequence).
         """
         names = [n for n, p in params.items() if p.vary]
-        P, Y0 = self.matrices(params)
+        allv = self._values(params)
+        P, Y0 = self._matrices(allv)
         values, steps = np.empty(len(names)), np.empty(len(names))
         for k, name in enumerate(names):
             par = params[name]
@@ -661,17 +693,25 @@ class _Problem:
 
         def compute() -> np.ndarray:
             J = np.zeros((self.target.size, len(names)))
+            # the compiled engine solves each copy on its own (the same numbers bit for bit in any batch):
+            # the base copy is the last residual's solve when the optimizer asks at the same point; a
+            # joint scipy engine integrates base and copies as one system, so they are solved together
+            base = (self._memo_for(allv) if self._engines[self._engine][0] == COMPILED_METHOD
+                    and all(ks.size for ks in ks_of) else None)
+            first = 0 if base is None else 1
             probs = []
             for j in range(len(self._sub)):
                 ks = ks_of[j]
-                Pj = np.repeat(P[:, j][None, :], 1 + ks.size, axis=0)
-                Yj = np.repeat(Y0[:, j][None, :], 1 + ks.size, axis=0)
-                for r, k in enumerate(ks.tolist(), start=1):
+                Pj = np.repeat(P[:, j][None, :], 1 - first + ks.size, axis=0)
+                Yj = np.repeat(Y0[:, j][None, :], 1 - first + ks.size, axis=0)
+                for r, k in enumerate(ks.tolist(), start=1 - first):
                     v = var[k]
                     (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
                 probs.append(self._subject_problem(j, Pj, Yj))
             for j, (sub, pred) in enumerate(zip(self._sub, self._solve_subjects(probs))):
                 ks = ks_of[j]
+                if base is not None:
+                    pred = np.concatenate([base[sub.rows][None, :], pred])
                 R = self._rows_residual(pred, sub.rows)
                 J[np.ix_(sub.rows, ks)] = ((R[1:] - R[0]) / steps[ks][:, None]).T
             return J
