@@ -25,7 +25,7 @@ from ..dosing import Schedule, check_schedule
 from ..errors import SpecificationError
 from ..numerics import compile_model
 
-__all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError"]
+__all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError", "SBMLLimitError"]
 
 
 class SBMLUnsupportedError(SpecificationError):
@@ -44,6 +44,26 @@ class SBMLUnsupportedError(SpecificationError):
 
 class SBMLUnitError(SpecificationError):
     """The units declared in an SBML model are inconsistent or cannot be converted."""
+
+
+class SBMLLimitError(SpecificationError):
+    """An SBML document exceeds a documented limit (size, XML nesting depth, expression size, number size).
+
+    The limits (module constants of ``tumordyn.io._sbml``, and the ``max_bytes`` / ``max_depth``
+    arguments of :func:`from_sbml`) are checked before libsbml sees the text, so hostile
+    documents are refused in bounded time and memory.
+    """
+
+
+#: Largest SBML document :func:`from_sbml` reads, in bytes (``max_bytes=`` overrides).
+MAX_BYTES = 50_000_000
+#: Deepest XML element nesting :func:`from_sbml` accepts (``max_depth=`` overrides); SBML's own
+#: structure takes about 8 levels, the rest is MathML.
+MAX_DEPTH = 250
+#: Largest expression (tree nodes, shared subexpressions counted each time) an import may build.
+MAX_EXPRESSION_NODES = 200_000
+#: Largest number (in bits) a power of two numbers may produce (as the text parser).
+MAX_POWER_BITS = 4096
 
 
 def _libsbml() -> Any:
@@ -428,8 +448,26 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         L.AST_FUNCTION_DELAY: "delay",
         L.AST_FUNCTION_PIECEWISE: "piecewise",
     }
-    if hasattr(L, "AST_FUNCTION_RATE_OF"):
-        named_unsupported[L.AST_FUNCTION_RATE_OF] = "rateOf"
+    rate_of = getattr(L, "AST_FUNCTION_RATE_OF", None)
+
+    def exp_(x: sp.Expr) -> sp.Expr:
+        return sp.exp(x)
+
+    # hyperbolic functions and their inverses, exactly, in terms of exp, log and sqrt
+    hyperbolic = {
+        "AST_FUNCTION_SINH": lambda x: (exp_(x) - exp_(-x)) / 2,
+        "AST_FUNCTION_COSH": lambda x: (exp_(x) + exp_(-x)) / 2,
+        "AST_FUNCTION_SECH": lambda x: 2 / (exp_(x) + exp_(-x)),
+        "AST_FUNCTION_CSCH": lambda x: 2 / (exp_(x) - exp_(-x)),
+        "AST_FUNCTION_COTH": lambda x: (exp_(x) + exp_(-x)) / (exp_(x) - exp_(-x)),
+        "AST_FUNCTION_ARCSINH": lambda x: sp.log(x + sp.sqrt(x**2 + 1)),
+        "AST_FUNCTION_ARCCOSH": lambda x: sp.log(x + sp.sqrt(x - 1) * sp.sqrt(x + 1)),
+        "AST_FUNCTION_ARCTANH": lambda x: (sp.log(1 + x) - sp.log(1 - x)) / 2,
+        "AST_FUNCTION_ARCSECH": lambda x: sp.log((1 + sp.sqrt(1 - x**2)) / x),
+        "AST_FUNCTION_ARCCSCH": lambda x: sp.log(1 / x + sp.sqrt(1 / x**2 + 1)),
+        "AST_FUNCTION_ARCCOTH": lambda x: (sp.log(x + 1) - sp.log(x - 1)) / 2,
+    }
+    hyper = {getattr(L, k): f for k, f in hyperbolic.items() if hasattr(L, k)}
 
     def walk(a: Any) -> sp.Expr:
         t = a.getType()
@@ -448,7 +486,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             base, exponent = walk(kids[0]), walk(kids[1])
             if isinstance(exponent, sp.Float) and float(exponent).is_integer() and abs(float(exponent)) < 1e6:
                 exponent = sp.Integer(int(float(exponent)))  # x^2.0 -> x**2 (same value, simpler code)
-            return base**exponent
+            return _power(base, exponent, where)
         if t == L.AST_INTEGER:
             return sp.Integer(a.getInteger())
         if t in (L.AST_REAL, L.AST_REAL_E):
@@ -493,6 +531,15 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             return sp.Max(*(walk(k) for k in kids))
         if hasattr(L, "AST_FUNCTION_MIN") and t == L.AST_FUNCTION_MIN:
             return sp.Min(*(walk(k) for k in kids))
+        if t in hyper and len(kids) == 1:
+            return hyper[t](walk(kids[0]))
+        if rate_of is not None and t == rate_of:
+            if len(kids) != 1 or kids[0].getType() != L.AST_NAME:
+                raise _unsupported("rateOf", f"rateOf of an expression (not an identifier) in {where}")
+            n = kids[0].getName()
+            if (local is not None and n in local) or n not in names:
+                raise _unsupported("rateOf", f"rateOf({n}) of a local or unknown identifier in {where}")
+            return RATE_OF(names[n])
         if t == L.AST_FUNCTION:
             fname = a.getName()
             if fname not in funcs:
@@ -510,11 +557,94 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             raise _unsupported("logical and relational operators", f"{label[4:].lower()} in {where}")
         if label.startswith("AST_FUNCTION_"):
             fn = label[len("AST_FUNCTION_"):].lower()
-            raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, tanh, "
-                                                 "max, min and function definitions")
+            raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, "
+                                                 "max, min, the hyperbolic functions and their inverses, rateOf "
+                                                 "and function definitions")
         raise _unsupported(label[4:].lower() if label.startswith("AST_") else label, f"in {where}")
 
     return walk(ast)
+
+
+def _tree_size(e: sp.Expr, memo: dict[sp.Expr, int]) -> int:
+    """Number of nodes of ``e`` as a tree (shared subexpressions counted every time), memoised."""
+    stack = [e]
+    while stack:
+        x = stack[-1]
+        if x in memo:
+            stack.pop()
+            continue
+        todo = [a for a in x.args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        memo[x] = min(1 + sum(memo[a] for a in x.args), 1 << 62)
+    return memo[e]
+
+
+def _resolve(defs: Mapping[sp.Symbol, sp.Expr], label: str, what: str, numeric: bool = False,
+             max_nodes: int | None = None) -> dict[sp.Symbol, sp.Expr]:
+    """Substitute definitions into each other in dependency order (one pass, cycles refused).
+
+    With ``numeric``, definitions that cannot be evaluated (a symbol without a value) are left
+    out instead of refused. The result's expressions are limited to ``max_nodes`` tree nodes
+    (default :data:`MAX_EXPRESSION_NODES`): chained rules such as ``x_k+1 = x_k * (x_k + 1)`` grow
+    exponentially.
+    """
+    limit = MAX_EXPRESSION_NODES if max_nodes is None else max_nodes
+    deps = {k: [d for d in e.free_symbols if d in defs and d != k] for k, e in defs.items()}
+    for k, e in defs.items():
+        if k in e.free_symbols:
+            raise SpecificationError(f"{label}: {what}: {k.name!r} depends on itself")
+    done: dict[sp.Symbol, sp.Expr] = {}
+    state: dict[sp.Symbol, int] = {}
+    memo: dict[sp.Expr, int] = {}
+    for root in defs:
+        if root in done:
+            continue
+        stack = [root]
+        while stack:
+            k = stack[-1]
+            if k in done:
+                stack.pop()
+                continue
+            state[k] = 1
+            pending = [d for d in deps[k] if d not in done]
+            for d in pending:
+                if state.get(d) == 1:
+                    raise SpecificationError(f"{label}: {what} depend on each other in a cycle "
+                                             f"({d.name!r} and {k.name!r})")
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            e = defs[k].xreplace({d: done[d] for d in deps[k]})
+            if numeric and e.free_symbols:
+                pass  # not evaluable (yet): kept symbolic, the caller decides
+            if _tree_size(e, memo) > limit:
+                raise SBMLLimitError(f"{label}: {what}: the expression of {k.name!r} grows beyond {limit} "
+                                     "nodes once the definitions it uses are substituted (limit "
+                                     "tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
+            done[k] = e
+            state[k] = 2
+    return done
+
+
+#: ``rateOf(x)`` while importing: replaced by x's rate of change once the processes are known.
+RATE_OF = sp.Function("sbml_rateOf")
+
+
+def _power(base: sp.Expr, exponent: sp.Expr, where: str) -> sp.Expr:
+    """``base ** exponent``, refusing a power of two numbers too large to hold (sympy computes it exactly)."""
+    if isinstance(base, sp.Number) and isinstance(exponent, sp.Number) and base not in (0, 1, -1):
+        if isinstance(base, sp.Rational):
+            bits = max(int(base.p).bit_length(), int(base.q).bit_length())
+        else:
+            bits = abs(int(sp.Float(base)._mpf_[2])) + 53
+        if abs(float(exponent)) * bits > MAX_POWER_BITS:
+            raise SBMLLimitError(f"{where}: the number {base}^{exponent} is too large "
+                                 f"(over {MAX_POWER_BITS} bits)")
+    return base**exponent
 
 
 def _name_map(ids: list[str]) -> dict[str, str]:
@@ -629,6 +759,25 @@ def from_sbml(
         For a time unit that is not a multiple of seconds, or (with
         ``check_units``) inconsistent units.
     """
+    return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
+                        check_units=check_units)[0]
+
+
+def _import_sbml(
+    source: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    nonnegative: bool | str = "auto",
+    time_unit: float | None = None,
+    check_units: bool = False,
+) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
+    """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
+
+    The mapping is ``id -> (value, compartment size, has_only_substance_units)``: ``value`` is the
+    id's SBML value (a species' amount or concentration as its ``hasOnlySubstanceUnits`` says) as an
+    expression of the model's states, parameters and ``t``; ``compartment size`` likewise for species
+    (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
+    """
     libsbml = _libsbml()
     doc, label = _read_document(libsbml, source)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
@@ -654,11 +803,6 @@ def from_sbml(
     for r in m.getListOfRules():
         if r.isAlgebraic():
             raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
-    if doc.getLevel() >= 3 and m.isSetConversionFactor():
-        raise _unsupported("conversion factors", f"model conversionFactor in {where0}")
-    for c in m.getListOfCompartments():
-        if not c.getConstant():
-            raise _unsupported("non-constant compartments", f"compartment {c.getId()!r} in {where0}")
     for r in m.getListOfReactions():
         if r.isSetFast() and r.getFast():
             raise _unsupported("fast reactions", f"reaction {r.getId()!r} in {where0}")
@@ -669,9 +813,6 @@ def from_sbml(
                 raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
             if doc.getLevel() >= 3 and (not ref.getConstant() or ref.isSetId()):
                 raise _unsupported("variable stoichiometry", f"non-constant species reference in {r.getId()!r}")
-    for s in m.getListOfSpecies():
-        if doc.getLevel() >= 3 and s.isSetConversionFactor():
-            raise _unsupported("conversion factors", f"species {s.getId()!r} in {where0}")
 
     if check_units:
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
@@ -739,6 +880,16 @@ def from_sbml(
         e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local)
         return e.xreplace({TIME: time_expr}) if per_day != 1.0 else e
 
+    # -- kinetic laws (an SBML reaction id used in math stands for the reaction's rate) ---------
+    level3 = doc.getLevel() >= 3
+    reactions = list(m.getListOfReactions())
+    kinetic: dict[str, sp.Expr] = {}
+    for r in reactions:
+        kl = r.getKineticLaw()
+        lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
+        local = {lp.getId(): sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"]) for lp in lps}
+        kinetic[r.getId()] = conv(kl.getMath(), f"kinetic law of reaction {r.getId()!r}", local=local)
+
     # -- rules -----------------------------------------------------------------------------
     assign: dict[str, sp.Expr] = {}
     rate_rules: dict[str, sp.Expr] = {}
@@ -748,82 +899,126 @@ def from_sbml(
             assign[v] = conv(r.getMath(), f"assignment rule for {v!r}")
         elif r.isRate():
             rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
-    # resolve assignment rules in terms of states, parameters and t
-    subs = {sym[v]: e for v, e in assign.items()}
-    for _ in range(len(subs) + 1):
-        new = {k: e.xreplace(subs) for k, e in subs.items()}
-        if new == subs:
-            break
-        subs = new
-    else:
-        raise SpecificationError(f"{label}: assignment rules depend on each other in a cycle")
-    if any(e.free_symbols & set(subs) for e in subs.values()):
-        raise SpecificationError(f"{label}: assignment rules depend on each other in a cycle")
+    for v in list(assign) + list(rate_rules):
+        if v not in sym or m.getReaction(v) is not None:
+            raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
 
-    # -- values ----------------------------------------------------------------------------
-    comp_size: dict[str, float] = {}
-    values: dict[str, float] = {}
+    # -- compartments: constant unless a rule changes them (events are refused above) -----------
+    species = list(m.getListOfSpecies())
+    species_ids = {s.getId() for s in species}
+    varying = {c.getId() for c in m.getListOfCompartments() if c.getId() in assign or c.getId() in rate_rules}
     for c in m.getListOfCompartments():
-        comp_size[c.getId()] = c.getSize() if c.isSetSize() else 1.0
-        values[c.getId()] = comp_size[c.getId()]
+        if c.getSpatialDimensions() == 0 and c.getId() in varying:
+            raise _unsupported("non-constant compartments", f"zero-dimensional compartment {c.getId()!r} with a rule")
+    taken = set(nm.values())
+
+    def fresh(base: str) -> str:
+        n = base
+        while n in taken:
+            n += "_"
+        taken.add(n)
+        return n
+
+    # species whose SBML value is a concentration in a compartment that changes size are held as
+    # amounts (SBML conserves the amount when the size changes): state or parameter <id>_amount
+    amount_name: dict[str, str] = {}
+    for s in species:
+        i = s.getId()
+        if (s.getCompartment() in varying and not s.getHasOnlySubstanceUnits() and i not in assign
+                and i not in rate_rules and not (s.getConstant() and s.getBoundaryCondition())
+                and not s.getConstant()):
+            amount_name[i] = fresh(f"{nm[i]}_amount")
+
+    # -- definitions: assignment rules, reaction rates, amounts -> resolved expressions ------------
+    defs: dict[sp.Symbol, sp.Expr] = {sym[v]: e for v, e in assign.items()}
+    defs.update({sym[rid]: e for rid, e in kinetic.items()})
+    for i, an in amount_name.items():
+        defs[sym[i]] = sp.Symbol(an) / sym[m.getSpecies(i).getCompartment()]
+    subs = _resolve(defs, label, "assignment rules")
+    for rid in kinetic:
+        kinetic[rid] = subs[sym[rid]]
+
+    # -- values at t = 0 ---------------------------------------------------------------------------
+    init: dict[sp.Symbol, sp.Expr] = {}
+    for c in m.getListOfCompartments():
+        init[sym[c.getId()]] = sp.Float(c.getSize()) if c.isSetSize() else sp.Float(1.0)
     for p in m.getListOfParameters():
         if p.isSetValue():
-            values[p.getId()] = p.getValue()
-    species = list(m.getListOfSpecies())
+            init[sym[p.getId()]] = sp.Float(p.getValue())
     for s in species:
-        size = comp_size.get(s.getCompartment(), 1.0)
+        size = sym[s.getCompartment()]
+        hosu = s.getHasOnlySubstanceUnits()
         if s.isSetInitialAmount():
-            values[s.getId()] = s.getInitialAmount() if s.getHasOnlySubstanceUnits() else s.getInitialAmount() / size
+            a0 = sp.Float(s.getInitialAmount())
+            init[sym[s.getId()]] = a0 if hosu else a0 / size
         elif s.isSetInitialConcentration():
-            values[s.getId()] = (s.getInitialConcentration() * size if s.getHasOnlySubstanceUnits()
-                                 else s.getInitialConcentration())
-    init_assign = {ia.getSymbol(): conv(ia.getMath(), f"initial assignment of {ia.getSymbol()!r}")
-                   for ia in m.getListOfInitialAssignments()}
-    pending = dict(init_assign)
-    for _ in range(len(pending) + 1):
-        if not pending:
-            break
-        env = {sym[k]: sp.Float(v) for k, v in values.items() if k in sym and k not in pending}
-        env[TIME] = sp.Integer(0)
-        progressed = False
-        for k, e in list(pending.items()):
-            val = e.xreplace(subs).xreplace(env)
-            if not val.free_symbols:
-                try:
-                    values[k] = float(val)
-                except TypeError:
-                    raise SpecificationError(f"{label}: initial assignment of {k!r} is not a real number") from None
-                del pending[k]
-                progressed = True
-        if not progressed:
-            break
-    if pending:
-        raise SpecificationError(f"{label}: cannot evaluate initial assignment(s) of {sorted(pending)}")
+            c0 = sp.Float(s.getInitialConcentration())
+            init[sym[s.getId()]] = c0 * size if hosu else c0
+    for ia in m.getListOfInitialAssignments():
+        k = ia.getSymbol()
+        if k not in sym:
+            raise _unsupported("initial assignment of a species reference",
+                               f"initial assignment of {k!r} in {where0}")
+        init[sym[k]] = conv(ia.getMath(), f"initial assignment of {k!r}")
+    for v, e in assign.items():
+        init[sym[v]] = e
+    for rid, e in kinetic.items():
+        init[sym[rid]] = e
+    for k in list(init):
+        init[k] = init[k].xreplace({TIME: sp.Integer(0)})
+    init_order = _resolve(init, label, "initial assignments and assignment rules", numeric=True)
+    values: dict[str, float] = {}
+    for i in ids:
+        v0 = init_order.get(sym[i])
+        if v0 is not None and not v0.free_symbols:
+            try:
+                values[i] = float(v0)
+            except TypeError:
+                raise SpecificationError(f"{label}: the initial value of {i!r} is not a real number") from None
+    for i, an in amount_name.items():
+        c = m.getSpecies(i).getCompartment()
+        if i in values and c in values:
+            values[an] = values[i] * values[c]
 
     # -- states, parameters ----------------------------------------------------------------
     states: list[State] = []
     state_ids: list[str] = []
     params: list[Parameter] = []
-    species_ids = {s.getId() for s in species}
 
-    def param(i: str, unit: str = "", desc: str = "") -> None:
+    def no_value(i: str) -> None:
+        e = init_order.get(sym[i]) if i in sym else None
+        if e is not None and e.has(RATE_OF):
+            raise _unsupported("rateOf", f"rateOf in the initial value of {i!r} in {where0}")
+        raise SpecificationError(f"{label}: {i!r} has no (finite) value")
+
+    def param(i: str, unit: str = "", desc: str = "", pname_: str | None = None) -> None:
         if i not in values or not math.isfinite(values[i]):
+            no_value(i)
             raise SpecificationError(f"{label}: {i!r} has no (finite) value")
         v = float(values[i])
-        params.append(Parameter(nm[i], v, (0.0, math.inf) if v >= 0 else (-math.inf, math.inf), unit or "1",
-                                desc, f"SBML {label}"))
+        params.append(Parameter(pname_ or nm[i], v, (0.0, math.inf) if v >= 0 else (-math.inf, math.inf),
+                                unit or "1", desc, f"SBML {label}"))
 
     for c in m.getListOfCompartments():
-        if c.getId() not in assign and c.getId() not in rate_rules:
-            param(c.getId(), "1", f"size of compartment {c.getName() or c.getId()}")
+        i = c.getId()
+        if i in rate_rules:
+            state_ids.append(i)
+        elif i not in assign:
+            param(i, "1", f"size of compartment {c.getName() or i}")
     for s in species:
         i = s.getId()
         if i in assign:
             continue
-        if i not in values:
+        if i not in values and i not in init:
             raise SpecificationError(f"{label}: species {i!r} has no initial value")
         desc = s.getName() or i
-        if i in rate_rules or not (s.getBoundaryCondition() or s.getConstant()):
+        if i in amount_name:
+            if s.getBoundaryCondition():
+                values.setdefault(amount_name[i], math.nan)
+                param(amount_name[i], "1", f"amount of boundary species {desc}", pname_=amount_name[i])
+            else:
+                state_ids.append(i)
+        elif i in rate_rules or not (s.getBoundaryCondition() or s.getConstant()):
             state_ids.append(i)
         else:
             param(i, "1", f"boundary species {desc}")
@@ -835,9 +1030,9 @@ def from_sbml(
             state_ids.append(i)
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
-    for r in m.getListOfReactions():
+    for r in reactions:
         kl = r.getKineticLaw()
-        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
+        lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
         for lp in lps:
             gid = f"{r.getId()}_{lp.getId()}"
             values[gid] = lp.getValue()
@@ -847,6 +1042,7 @@ def from_sbml(
     procs: list[Process] = []
     scale = sp.Float(per_day) if per_day != 1.0 else sp.Integer(1)
     proc_names = set()
+    state_name = {i: amount_name.get(i, nm[i]) for i in state_ids}
 
     def pname(base: str) -> str:
         n = base
@@ -855,32 +1051,49 @@ def from_sbml(
         proc_names.add(n)
         return n
 
+    def factor(i: str) -> float:
+        """Conversion factor of species ``i`` (SBML L3: species', else the model's, else 1)."""
+        s = m.getSpecies(i)
+        cf = s.getConversionFactor() if level3 and s.isSetConversionFactor() else (
+            m.getConversionFactor() if level3 and m.isSetConversionFactor() else "")
+        if not cf:
+            return 1.0
+        p = m.getParameter(cf)
+        if p is None or not p.getConstant() or cf not in values:
+            raise _unsupported("non-constant conversion factors", f"conversion factor {cf!r} of species {i!r}")
+        return float(values[cf])
+
     dynamic = set(state_ids)
-    for r in m.getListOfReactions():
-        kl = r.getKineticLaw()
-        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
-        local = {lp.getId(): sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"]) for lp in lps}
-        rate = conv(kl.getMath(), f"kinetic law of reaction {r.getId()!r}", local=local).xreplace(subs)
+    for r in reactions:
+        rate = kinetic[r.getId()]
         refs = [(ref, -1) for ref in r.getListOfReactants()] + [(ref, 1) for ref in r.getListOfProducts()]
-        refs = [(ref, sign) for ref, sign in refs if ref.getSpecies() in dynamic]
+        # boundary species (even with a rate rule) and rule-driven species get no flux
+        refs = [(ref, sign) for ref, sign in refs if ref.getSpecies() in dynamic
+                and ref.getSpecies() not in rate_rules and not m.getSpecies(ref.getSpecies()).getBoundaryCondition()]
         if not refs:
             continue
         comps = {m.getSpecies(ref.getSpecies()).getCompartment() for ref, _ in refs}
-        conc = [not m.getSpecies(ref.getSpecies()).getHasOnlySubstanceUnits() for ref, _ in refs]
+        conc = [not m.getSpecies(ref.getSpecies()).getHasOnlySubstanceUnits() and ref.getSpecies() not in amount_name
+                for ref, _ in refs]
         divide_by: sp.Expr | None = None
         if all(conc) and len(comps) == 1:
             divide_by = sym[comps.pop()]
         consumes: dict[str, float] = {}
         produces: dict[str, float] = {}
         for ref, sign in refs:
-            s = m.getSpecies(ref.getSpecies())
-            c = float(ref.getStoichiometry())
-            if divide_by is None and not s.getHasOnlySubstanceUnits():
-                c /= comp_size.get(s.getCompartment(), 1.0)
+            i = ref.getSpecies()
+            s = m.getSpecies(i)
+            c = float(ref.getStoichiometry()) if (not level3 or ref.isSetStoichiometry()) else math.nan
+            if not math.isfinite(c):
+                raise _unsupported("variable stoichiometry", f"species reference to {i!r} in reaction "
+                                   f"{r.getId()!r} has no stoichiometry")
+            c *= factor(i)
+            if divide_by is None and not s.getHasOnlySubstanceUnits() and i not in amount_name:
+                c /= values[s.getCompartment()]
             if c == 0:
                 continue
             target = consumes if (sign < 0) == (c > 0) else produces
-            target[nm[s.getId()]] = target.get(nm[s.getId()], 0.0) + abs(c)
+            target[state_name[i]] = target.get(state_name[i], 0.0) + abs(c)
         if not consumes and not produces:
             continue
         if divide_by is not None:
@@ -890,8 +1103,46 @@ def from_sbml(
     for v, e in rate_rules.items():
         if v not in dynamic:
             raise SpecificationError(f"{label}: rate rule for {v!r}, which is not a species or parameter")
-        procs.append(Process(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, produces=nm[v],
+        procs.append(Process(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, produces=state_name[v],
                              description=f"SBML rate rule for {v}"))
+
+    # -- rateOf(x): x's rate of change, in model time units ---------------------------------
+    def has_rate_of(e: sp.Expr) -> bool:
+        return e.has(RATE_OF)
+
+    if any(has_rate_of(p.rate) for p in procs) or any(has_rate_of(subs[sym[v]]) for v in assign):
+        rhs: dict[str, sp.Expr] = {}
+        for p in procs:
+            for k, c in p.produces:
+                rhs[k] = rhs.get(k, sp.Integer(0)) + sp.Float(c) * p.rate
+            for k, c in p.consumes:
+                rhs[k] = rhs.get(k, sp.Integer(0)) - sp.Float(c) * p.rate
+        by_symbol = {sym[i]: i for i in ids}
+
+        def rate_of_value(x: sp.Expr) -> sp.Expr:
+            i = by_symbol.get(x)
+            if i is None:
+                raise _unsupported("rateOf", f"rateOf of {x} in {where0}")
+            if i in amount_name:
+                raise _unsupported("rateOf", f"rateOf({i}) of a species in a compartment that changes size "
+                                   f"in {where0}")
+            if i in assign:
+                raise _unsupported("rateOf", f"rateOf({i}) of an assignment-rule variable in {where0}")
+            if i in state_name:
+                return rhs.get(state_name[i], sp.Integer(0)) / scale
+            return sp.Integer(0)  # a constant
+
+        def replace_rate_of(e: sp.Expr) -> sp.Expr:
+            for _ in range(len(rhs) + 2):
+                if not has_rate_of(e):
+                    return e
+                e = e.replace(RATE_OF, rate_of_value)
+            raise _unsupported("rateOf", f"rateOf terms that depend on each other in a cycle in {where0}")
+
+        procs = [Process(p.name, replace_rate_of(p.rate), consumes=dict(p.consumes), produces=dict(p.produces),
+                         description=p.description) for p in procs]
+        for v in assign:
+            subs[sym[v]] = replace_rate_of(subs[sym[v]])
 
     nonneg: dict[str, bool] = {}
     for i in state_ids:
@@ -907,23 +1158,40 @@ def from_sbml(
     if nonnegative == "auto":
         for p in procs:
             for k, _ in p.consumes:
-                orig = next(i for i in state_ids if nm[i] == k)
+                orig = next(i for i in state_ids if state_name[i] == k)
                 if nonneg[orig] and not vanishes_at_zero(p.rate, sp.Symbol(k)):
                     nonneg[orig] = False
     for i in state_ids:
         s = m.getSpecies(i) if i in species_ids else None
-        desc = (s.getName() if s is not None else m.getParameter(i).getName()) or i
-        v = values.get(i)
+        obj = s if s is not None else (m.getParameter(i) or m.getCompartment(i))
+        desc = obj.getName() or i
+        v = values.get(amount_name.get(i, i))
         if v is None or not math.isfinite(v):
-            raise SpecificationError(f"{label}: {i!r} has no (finite) initial value")
-        states.append(State(nm[i], float(v), "1", desc, nonneg[i], atol=1e-10 * max(1.0, abs(v))))
+            no_value(i)
+        if i in amount_name:
+            desc = f"amount of {desc} (SBML species in a compartment that changes size)"
+        states.append(State(state_name[i], float(v), "1", desc, nonneg[i], atol=1e-10 * max(1.0, abs(v))))
+    if not states:
+        raise _unsupported("models without ODE states",
+                           f"{where0} has no species or parameter that changes by a reaction or a rate rule "
+                           "(a tumordyn model needs at least one state)")
 
     observables = []
-    state_names = {nm[i] for i in state_ids}
-    for v, e in subs.items():
-        if e.free_symbols - {TIME} <= {sp.Symbol(p.name) for p in params} | {sp.Symbol(s) for s in state_names}:
-            observables.append(Observable(v.name, e, "", f"SBML assignment rule for {v.name}"))
-    return Model(
+    known = {sp.Symbol(p.name) for p in params} | {sp.Symbol(n) for n in state_name.values()} | {TIME}
+    for v in assign:
+        e = subs[sym[v]]
+        if e.free_symbols <= known:
+            observables.append(Observable(nm[v], e, "", f"SBML assignment rule for {v}"))
+    outputs: dict[str, tuple[sp.Expr, sp.Expr | None, bool]] = {}
+    for i in ids:
+        val = subs.get(sym[i], sym[i])
+        s_ = m.getSpecies(i)
+        if s_ is not None:
+            c_ = sym[s_.getCompartment()]
+            outputs[i] = (val, subs.get(c_, c_), bool(s_.getHasOnlySubstanceUnits()))
+        else:
+            outputs[i] = (val, None, False)
+    model = Model(
         name or (m.getId() or "sbml_model"),
         states=states,
         parameters=params,
@@ -931,3 +1199,4 @@ def from_sbml(
         observables=observables,
         description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
     )
+    return model, outputs
