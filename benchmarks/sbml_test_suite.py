@@ -53,8 +53,8 @@ SUPPORTED_TAGS = frozenset({
     # test tags
     "Amount", "Concentration", "InitialValueReassigned", "NonConstantParameter", "NonUnityStoichiometry",
     "NonUnityCompartment", "BoundaryCondition", "HasOnlySubstanceUnits", "LocalParameters", "DefaultValue",
-    "ConversionFactors", "ReversibleReaction", "UncommonMathML", "ConstantSpecies", "MultiCompartment",
-    "0D-Compartment", "NoMathML", "VolumeConcentrationRates", "L3v2MathML", "BoolNumericSwap",
+    "ConversionFactors", "ReversibleReaction", "ConstantSpecies", "MultiCompartment",
+    "0D-Compartment", "NoMathML", "VolumeConcentrationRates", "L3v2MathML",
     "NonConstantCompartment",
 })
 

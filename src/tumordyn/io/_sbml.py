@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sympy as sp
 
@@ -537,7 +537,9 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             if len(kids) != 1 or kids[0].getType() != L.AST_NAME:
                 raise _unsupported("rateOf", f"rateOf of an expression (not an identifier) in {where}")
             n = kids[0].getName()
-            if (local is not None and n in local) or n not in names:
+            if local is not None and n in local:
+                return sp.Integer(0)  # a kinetic law's local parameters are constants
+            if n not in names:
                 raise _unsupported("rateOf", f"rateOf({n}) of a local or unknown identifier in {where}")
             return RATE_OF(names[n])
         if t == L.AST_FUNCTION:
@@ -628,6 +630,14 @@ def _resolve(defs: Mapping[sp.Symbol, sp.Expr], label: str, what: str, numeric: 
             done[k] = e
             state[k] = 2
     return done
+
+
+class _Proc(NamedTuple):
+    name: str
+    rate: sp.Expr
+    consumes: tuple[tuple[str, float], ...]
+    produces: tuple[tuple[str, float], ...]
+    description: str
 
 
 #: ``rateOf(x)`` while importing: replaced by x's rate of change once the processes are known.
@@ -866,6 +876,8 @@ def _import_sbml(
     funcs: dict[str, tuple[list[sp.Symbol], sp.Expr]] = {}
     for fd in m.getListOfFunctionDefinitions():
         math_ = fd.getMath()
+        if math_ is None and not fd.isSetMath():
+            continue  # L3V2: a function definition without math (an error only where it is called)
         if math_ is None or not math_.isLambda():
             raise SpecificationError(f"{label}: function definition {fd.getId()!r} is not a lambda")
         nargs = math_.getNumBvars()
@@ -895,6 +907,8 @@ def _import_sbml(
     rate_rules: dict[str, sp.Expr] = {}
     for r in m.getListOfRules():
         v = r.getVariable()
+        if not r.isSetMath():
+            continue  # L3V2: a rule without math has no effect
         if r.isAssignment():
             assign[v] = conv(r.getMath(), f"assignment rule for {v!r}")
         elif r.isRate():
@@ -920,13 +934,13 @@ def _import_sbml(
         return n
 
     # species whose SBML value is a concentration in a compartment that changes size are held as
-    # amounts (SBML conserves the amount when the size changes): state or parameter <id>_amount
+    # amounts (SBML keeps the amount when the size changes, also for constant and boundary species):
+    # a state, or a parameter for constant/boundary species, named <id>_amount
     amount_name: dict[str, str] = {}
     for s in species:
         i = s.getId()
         if (s.getCompartment() in varying and not s.getHasOnlySubstanceUnits() and i not in assign
-                and i not in rate_rules and not (s.getConstant() and s.getBoundaryCondition())
-                and not s.getConstant()):
+                and i not in rate_rules):
             amount_name[i] = fresh(f"{nm[i]}_amount")
 
     # -- definitions: assignment rules, reaction rates, amounts -> resolved expressions ------------
@@ -956,6 +970,8 @@ def _import_sbml(
             init[sym[s.getId()]] = c0 * size if hosu else c0
     for ia in m.getListOfInitialAssignments():
         k = ia.getSymbol()
+        if not ia.isSetMath():
+            continue  # L3V2: an initial assignment without math has no effect
         if k not in sym:
             raise _unsupported("initial assignment of a species reference",
                                f"initial assignment of {k!r} in {where0}")
@@ -970,7 +986,7 @@ def _import_sbml(
     values: dict[str, float] = {}
     for i in ids:
         v0 = init_order.get(sym[i])
-        if v0 is not None and not v0.free_symbols:
+        if v0 is not None and not v0.free_symbols and not v0.has(RATE_OF):
             try:
                 values[i] = float(v0)
             except TypeError:
@@ -992,7 +1008,9 @@ def _import_sbml(
         raise SpecificationError(f"{label}: {i!r} has no (finite) value")
 
     def param(i: str, unit: str = "", desc: str = "", pname_: str | None = None) -> None:
-        if i not in values or not math.isfinite(values[i]):
+        if i in values and not math.isfinite(values[i]):
+            raise _unsupported("non-finite number", f"value {values[i]} of {i!r} in {where0}")
+        if i not in values:
             no_value(i)
             raise SpecificationError(f"{label}: {i!r} has no (finite) value")
         v = float(values[i])
@@ -1013,7 +1031,7 @@ def _import_sbml(
             raise SpecificationError(f"{label}: species {i!r} has no initial value")
         desc = s.getName() or i
         if i in amount_name:
-            if s.getBoundaryCondition():
+            if s.getBoundaryCondition() or s.getConstant():
                 values.setdefault(amount_name[i], math.nan)
                 param(amount_name[i], "1", f"amount of boundary species {desc}", pname_=amount_name[i])
             else:
@@ -1039,7 +1057,8 @@ def _import_sbml(
             param(gid, "1", f"local parameter {lp.getId()!r} of reaction {r.getId()!r}")
 
     # -- processes -------------------------------------------------------------------------
-    procs: list[Process] = []
+    procs: list[Any] = []
+    reversible: set[str] = set()
     scale = sp.Float(per_day) if per_day != 1.0 else sp.Integer(1)
     proc_names = set()
     state_name = {i: amount_name.get(i, nm[i]) for i in state_ids}
@@ -1098,13 +1117,16 @@ def _import_sbml(
             continue
         if divide_by is not None:
             rate = rate / divide_by
-        procs.append(Process(pname(nm[r.getId()]), rate * scale, consumes=consumes, produces=produces,
-                             description=r.getName() or r.getId()))
+        pn = pname(nm[r.getId()])
+        if r.getReversible():
+            reversible.add(pn)
+        procs.append(_Proc(pn, rate * scale, tuple(consumes.items()), tuple(produces.items()),
+                           r.getName() or r.getId()))
     for v, e in rate_rules.items():
         if v not in dynamic:
             raise SpecificationError(f"{label}: rate rule for {v!r}, which is not a species or parameter")
-        procs.append(Process(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, produces=state_name[v],
-                             description=f"SBML rate rule for {v}"))
+        procs.append(_Proc(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, (), ((state_name[v], 1.0),),
+                           f"SBML rate rule for {v}"))
 
     # -- rateOf(x): x's rate of change, in model time units ---------------------------------
     def has_rate_of(e: sp.Expr) -> bool:
@@ -1139,10 +1161,11 @@ def _import_sbml(
                 e = e.replace(RATE_OF, rate_of_value)
             raise _unsupported("rateOf", f"rateOf terms that depend on each other in a cycle in {where0}")
 
-        procs = [Process(p.name, replace_rate_of(p.rate), consumes=dict(p.consumes), produces=dict(p.produces),
-                         description=p.description) for p in procs]
+        procs = [p._replace(rate=replace_rate_of(p.rate)) for p in procs]
         for v in assign:
             subs[sym[v]] = replace_rate_of(subs[sym[v]])
+    procs = [Process(p.name, p.rate, consumes=dict(p.consumes), produces=dict(p.produces), description=p.description)
+             for p in procs]
 
     nonneg: dict[str, bool] = {}
     for i in state_ids:
@@ -1157,7 +1180,8 @@ def _import_sbml(
             raise SpecificationError(f"nonnegative must be True, False or 'auto', got {nonnegative!r}")
     if nonnegative == "auto":
         for p in procs:
-            for k, _ in p.consumes:
+            # a reversible reaction's products are consumed when its rate is negative
+            for k, _ in p.consumes + (p.produces if p.name in reversible else ()):
                 orig = next(i for i in state_ids if state_name[i] == k)
                 if nonneg[orig] and not vanishes_at_zero(p.rate, sp.Symbol(k)):
                     nonneg[orig] = False
