@@ -821,8 +821,9 @@ def _import_sbml(
         for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
             if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
                 raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
-            if doc.getLevel() >= 3 and (not ref.getConstant() or ref.isSetId()):
-                raise _unsupported("variable stoichiometry", f"non-constant species reference in {r.getId()!r}")
+            if doc.getLevel() >= 3 and not ref.getConstant():
+                raise _unsupported("variable stoichiometry", f"species reference to {ref.getSpecies()!r} with "
+                                   f"constant=\"false\" in reaction {r.getId()!r}")
 
     if check_units:
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
@@ -861,6 +862,11 @@ def _import_sbml(
     # -- names -----------------------------------------------------------------------------
     ids = ([c.getId() for c in m.getListOfCompartments()] + [s.getId() for s in m.getListOfSpecies()]
            + [p.getId() for p in m.getListOfParameters()] + [r.getId() for r in m.getListOfReactions()])
+    # species references with an id (L3, constant="true"): their stoichiometry is a constant parameter
+    ref_ids = {ref.getId(): ref for r in m.getListOfReactions()
+               for ref in list(r.getListOfReactants()) + list(r.getListOfProducts())
+               if doc.getLevel() >= 3 and ref.isSetId()}
+    ids += list(ref_ids)
     local_ids = []
     for r in m.getListOfReactions():
         kl = r.getKineticLaw()
@@ -914,6 +920,8 @@ def _import_sbml(
         elif r.isRate():
             rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
     for v in list(assign) + list(rate_rules):
+        if v in ref_ids:
+            raise _unsupported("variable stoichiometry", f"rule for the stoichiometry {v!r} in {where0}")
         if v not in sym or m.getReaction(v) is not None:
             raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
 
@@ -968,6 +976,8 @@ def _import_sbml(
         elif s.isSetInitialConcentration():
             c0 = sp.Float(s.getInitialConcentration())
             init[sym[s.getId()]] = c0 * size if hosu else c0
+    for k, ref in ref_ids.items():
+        init[sym[k]] = sp.Float(ref.getStoichiometry()) if ref.isSetStoichiometry() else sp.Float(1.0)
     for ia in m.getListOfInitialAssignments():
         k = ia.getSymbol()
         if not ia.isSetMath():
@@ -1048,6 +1058,8 @@ def _import_sbml(
             state_ids.append(i)
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
+    for k, ref in ref_ids.items():
+        param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
     for r in reactions:
         kl = r.getKineticLaw()
         lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
@@ -1102,7 +1114,10 @@ def _import_sbml(
         for ref, sign in refs:
             i = ref.getSpecies()
             s = m.getSpecies(i)
-            c = float(ref.getStoichiometry()) if (not level3 or ref.isSetStoichiometry()) else math.nan
+            if level3 and ref.isSetId():
+                c = values.get(ref.getId(), math.nan)
+            else:
+                c = float(ref.getStoichiometry()) if (not level3 or ref.isSetStoichiometry()) else math.nan
             if not math.isfinite(c):
                 raise _unsupported("variable stoichiometry", f"species reference to {i!r} in reaction "
                                    f"{r.getId()!r} has no stoichiometry")
