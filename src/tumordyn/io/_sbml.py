@@ -13,6 +13,7 @@ import keyword
 import math
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -564,7 +565,10 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
                                                  "and function definitions")
         raise _unsupported(label[4:].lower() if label.startswith("AST_") else label, f"in {where}")
 
-    return walk(ast)
+    try:
+        return walk(ast)
+    except RecursionError:
+        raise SBMLLimitError(f"{where}: MathML nested too deeply to convert") from None
 
 
 def _tree_size(e: sp.Expr, memo: dict[sp.Expr, int]) -> int:
@@ -677,16 +681,80 @@ def _name_map(ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _read_document(libsbml: Any, source: str | os.PathLike[str]) -> tuple[Any, str]:
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if isinstance(source, str) and text.lstrip().startswith("<"):
-            return libsbml.readSBMLFromString(text), "SBML string"
-        path = Path(text)
-        if not path.is_file():
-            raise FileNotFoundError(f"SBML file {text!r} does not exist (pass a path or an XML string)")
-        return libsbml.readSBMLFromFile(str(path)), path.name
-    raise TypeError(f"from_sbml() takes a path or an SBML string, got {type(source).__name__}")
+def _check_xml(data: bytes | str, label: str, max_depth: int) -> None:
+    """Stream the XML through expat before libsbml sees it: refuse nesting deeper than ``max_depth``
+    and any document type declaration (DTDs and entities have no place in SBML and are the vehicle
+    of entity-expansion attacks). Malformed XML is left for libsbml to report."""
+    import xml.parsers.expat
+
+    parser = xml.parsers.expat.ParserCreate()
+    depth = 0
+
+    class _Stop(Exception):
+        pass
+
+    def start(name: str, attrs: Any) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > max_depth:
+            raise SBMLLimitError(f"{label}: XML elements nested deeper than {max_depth} levels (line "
+                                 f"{parser.CurrentLineNumber}, element <{name}>); raise max_depth= to accept it")
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def doctype(*args: Any) -> None:
+        raise SBMLLimitError(f"{label}: document type declaration (DTD) at line {parser.CurrentLineNumber}: "
+                             "SBML does not use DTDs or entities")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as exc:
+        raise SpecificationError(f"{label}: malformed SBML (not well-formed XML: {exc})") from None
+
+
+def _read_document(libsbml: Any, source: str | os.PathLike[str], max_bytes: int = MAX_BYTES,
+                   max_depth: int = MAX_DEPTH) -> tuple[Any, str]:
+    for n, v in (("max_bytes", max_bytes), ("max_depth", max_depth)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise SpecificationError(f"{n} must be a positive integer, got {v!r}")
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"from_sbml() takes a path or an SBML string, got {type(source).__name__}")
+    text = os.fspath(source)
+    if isinstance(text, bytes):
+        raise TypeError("from_sbml() takes a path or an SBML string, got a bytes path")
+    if isinstance(source, str) and text.lstrip().startswith("<"):
+        label = "SBML string"
+        if len(text) > max_bytes:
+            raise SBMLLimitError(f"{label}: {len(text)} characters, over the limit of {max_bytes} bytes "
+                                 "(max_bytes=)")
+        _check_xml(text, label, max_depth)
+        return libsbml.readSBMLFromString(text), label
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"SBML file {text!r} does not exist (pass a path or an XML string)")
+    label = path.name
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecificationError(f"SBML file {text!r} is not a regular file (a device, FIFO or directory)")
+    if st.st_size > max_bytes:
+        raise SBMLLimitError(f"{label}: {st.st_size} bytes, over the limit of {max_bytes} bytes (max_bytes=)")
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SBMLLimitError(f"{label}: over the limit of {max_bytes} bytes (max_bytes=)")
+    _check_xml(data, label, max_depth)
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # not UTF-8: let libsbml read the file with the encoding it declares
+        return libsbml.readSBMLFromFile(str(path)), label
+    return libsbml.readSBMLFromString(decoded), label
 
 
 def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
@@ -705,6 +773,8 @@ def from_sbml(
     nonnegative: bool | str = "auto",
     time_unit: float | None = None,
     check_units: bool = False,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
 ) -> Model:
     """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
 
@@ -750,6 +820,12 @@ def from_sbml(
     check_units : bool, optional
         Run libsbml's unit-consistency check and raise :class:`SBMLUnitError`
         listing the inconsistencies (undeclared units are not errors).
+    max_bytes : int, optional
+        Largest document accepted (default :data:`MAX_BYTES`, 50 MB), checked before reading.
+    max_depth : int, optional
+        Deepest XML nesting accepted (default :data:`MAX_DEPTH`, 250 levels), checked by a
+        streaming pass of the stdlib's expat before libsbml sees the text (libsbml's reader
+        crashes on MathML nested thousands deep). Document type declarations are refused.
 
     Returns
     -------
@@ -768,9 +844,13 @@ def from_sbml(
     SBMLUnitError
         For a time unit that is not a multiple of seconds, or (with
         ``check_units``) inconsistent units.
+    SBMLLimitError
+        For a document over ``max_bytes``, nested deeper than ``max_depth``, with a DTD, with a
+        power of two numbers over :data:`MAX_POWER_BITS` bits, or whose assignment rules expand
+        to expressions over :data:`MAX_EXPRESSION_NODES` nodes.
     """
     return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
-                        check_units=check_units)[0]
+                        check_units=check_units, max_bytes=max_bytes, max_depth=max_depth)[0]
 
 
 def _import_sbml(
@@ -780,6 +860,8 @@ def _import_sbml(
     nonnegative: bool | str = "auto",
     time_unit: float | None = None,
     check_units: bool = False,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
 ) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
     """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
 
@@ -789,7 +871,7 @@ def _import_sbml(
     (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
     """
     libsbml = _libsbml()
-    doc, label = _read_document(libsbml, source)
+    doc, label = _read_document(libsbml, source, max_bytes, max_depth)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
               if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
     if errors:
