@@ -286,3 +286,27 @@ def test_entity_declarations_are_refused():
 def test_limits_must_be_positive_integers(bad):
     with pytest.raises(SpecificationError, match="positive integer"):
         from_sbml(doc(), max_depth=bad)
+
+
+def test_function_definitions_that_expand_exponentially_are_refused_in_bounded_time():
+    """f_k(x) := f_{k-1}(x) + exp(f_{k-1}(x)): 2^40 nodes once inlined 40 times."""
+    n = 40
+    fds = ['<functionDefinition id="f0"><math xmlns="http://www.w3.org/1998/Math/MathML"><lambda><bvar><ci> x </ci>'
+           '</bvar><apply><plus/><ci> x </ci><cn> 1 </cn></apply></lambda></math></functionDefinition>']
+    for k in range(1, n + 1):
+        fds.append(f'<functionDefinition id="f{k}"><math xmlns="http://www.w3.org/1998/Math/MathML"><lambda><bvar>'
+                   f'<ci> x </ci></bvar><apply><plus/><apply><ci> f{k - 1} </ci><ci> x </ci></apply><apply><exp/><apply>'
+                   f'<ci> f{k - 1} </ci><ci> x </ci></apply></apply></apply></lambda></math>'
+                   '</functionDefinition>')
+    text = doc(f"<apply><ci> f{n} </ci><ci> k </ci></apply>").replace(
+        "<listOfCompartments>", "<listOfFunctionDefinitions>" + "".join(fds) + "</listOfFunctionDefinitions>"
+        "<listOfCompartments>")
+    t0 = time.perf_counter()
+    with pytest.raises(SBMLLimitError, match="expands beyond"):
+        from_sbml(text)
+    assert time.perf_counter() - t0 < 30
+
+
+def test_mathml_just_inside_the_depth_limit_imports():
+    model = from_sbml(nested(240))
+    assert float(model.processes["r"].rate.subs(sp.Symbol("k"), 0)) == 240.0

@@ -550,7 +550,11 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             args, body = funcs[fname]
             if len(args) != len(kids):
                 raise SpecificationError(f"{where}: function {fname!r} takes {len(args)} arguments, got {len(kids)}")
-            return body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+            out = body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+            if _tree_size(out, {}) > MAX_EXPRESSION_NODES:
+                raise SBMLLimitError(f"{where}: the call of function {fname!r} expands beyond "
+                                     f"{MAX_EXPRESSION_NODES} nodes (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
+            return out
         if t in named_unsupported:
             construct = named_unsupported[t]
             raise _unsupported(construct, f"in {where}")
