@@ -191,7 +191,7 @@ def run_case(case_dir: str, engine: str) -> dict:
             raise FileNotFoundError("no SBML file")
         settings = parse_settings(settings_p)
         header, expected = read_expected(results_p)
-        cols = [header.index(v) for v in settings["variables"]]
+        cols = [1 + header[1:].index(v) for v in settings["variables"]]  # column 0 is time (a variable may be "Time")
         expected = [[row[c] for c in cols] for row in expected]
         sim = (run_tumordyn if engine == "tumordyn" else run_roadrunner)(xml, settings)
         if len(sim) != len(expected):

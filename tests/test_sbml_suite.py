@@ -60,7 +60,7 @@ def simulate_case(case: str) -> tuple[np.ndarray, np.ndarray, dict]:
     with open(SUITE / case / f"{case}-results.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     header = [h.strip() for h in rows[0]]
-    expected = np.array([[float(x) for x in r] for r in rows[1:] if r])[:, [header.index(v) for v in st["variables"]]]
+    expected = np.array([[float(x) for x in r] for r in rows[1:] if r])[:, [1 + header[1:].index(v) for v in st["variables"]]]
     return np.column_stack(cols), expected, st
 
 
@@ -147,11 +147,18 @@ def doc(kinetic: str = "<ci> k </ci>", extra: str = "", rules: str = "", species
 </sbml>"""
 
 
-def test_model_without_ode_states_is_refused_by_name():
-    text = doc().replace('boundaryCondition="false"', 'boundaryCondition="true"')
-    with pytest.raises(SBMLUnsupportedError) as err:
-        from_sbml(text)
-    assert err.value.construct == "models without ODE states"
+def test_model_without_ode_states_gets_one_constant_placeholder_state():
+    """Only boundary species and an assignment rule of t: the values are observables over time."""
+    rules = """<listOfRules><assignmentRule variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><times/><ci> k </ci><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">
+        t </csymbol></apply></math></assignmentRule></listOfRules>"""
+    text = doc(extra='<parameter id="p" constant="false"/>', rules=rules).replace(
+        'boundaryCondition="false"', 'boundaryCondition="true"')
+    model = from_sbml(text)
+    assert model.states.names == ("sbml_no_state",) and not model.processes
+    traj = td.simulate(model, t_end=4.0, t_eval=[0.0, 2.0, 4.0])
+    assert np.allclose(traj.to_dataframe()["p"].to_numpy(), [0.0, 1.0, 2.0])
+    assert np.all(traj.y == 0.0)
 
 
 @pytest.mark.parametrize("math_, construct", [

@@ -56,6 +56,10 @@ class SBMLLimitError(SpecificationError):
     """
 
 
+#: Avogadro's number as SBML Level 3 defines the ``avogadro`` csymbol (not the 2019 SI value 6.02214076e23).
+AVOGADRO = 6.02214179e23
+#: Name of the constant placeholder state of a model without ODE states (``_`` appended on a clash).
+NO_STATE = "sbml_no_state"
 #: Largest SBML document :func:`from_sbml` reads, in bytes (``max_bytes=`` overrides).
 MAX_BYTES = 50_000_000
 #: Deepest XML element nesting :func:`from_sbml` accepts (``max_depth=`` overrides); SBML's own
@@ -500,7 +504,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         if t == L.AST_NAME_TIME:
             return TIME
         if t == L.AST_NAME_AVOGADRO:
-            return sp.Float(6.02214076e23)
+            return sp.Float(AVOGADRO)
         if t == L.AST_CONSTANT_PI:
             return sp.pi
         if t == L.AST_CONSTANT_E:
@@ -1297,9 +1301,10 @@ def _import_sbml(
             desc = f"amount of {desc} (SBML species in a compartment that changes size)"
         states.append(State(state_name[i], float(v), "1", desc, nonneg[i], atol=1e-10 * max(1.0, abs(v))))
     if not states:
-        raise _unsupported("models without ODE states",
-                           f"{where0} has no species or parameter that changes by a reaction or a rate rule "
-                           "(a tumordyn model needs at least one state)")
+        # nothing changes by a reaction or a rate rule (e.g. only assignment rules of t): a tumordyn
+        # model needs a state, so one constant placeholder carries the time course of the observables
+        states.append(State(fresh(NO_STATE), 0.0, "1", "placeholder state (the SBML model has no ODE state; "
+                            "its values are the observables)", False))
 
     observables = []
     known = {sp.Symbol(p.name) for p in params} | {sp.Symbol(n) for n in state_name.values()} | {TIME}
