@@ -317,3 +317,33 @@ def test_function_definitions_that_expand_exponentially_are_refused_in_bounded_t
 def test_mathml_just_inside_the_depth_limit_imports():
     model = from_sbml(nested(240))
     assert float(model.processes["r"].rate.subs(sp.Symbol("k"), 0)) == 240.0
+
+
+def test_rate_of_an_assignment_rule_variable_follows_the_chain_rule():
+    """y := S^2 with dS/dt = -k S, p' = rateOf(y): p(t) - p(0) = S(t)^2 - S(0)^2."""
+    rules = """<listOfRules>
+      <assignmentRule variable="y"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><power/><ci> S </ci><cn type="integer"> 2 </cn></apply></math></assignmentRule>
+      <rateRule variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/rateOf"> rateOf </csymbol>
+        <ci> y </ci></apply></math></rateRule></listOfRules>"""
+    text = doc("<apply><times/><ci> k </ci><ci> S </ci></apply>",
+               extra='<parameter id="y" constant="false"/><parameter id="p" value="0" constant="false"/>', rules=rules)
+    model = from_sbml(text)
+    traj = td.simulate(model, t_end=2.0, t_eval=[0.0, 1.0, 2.0], rtol=1e-10, atol=1e-12, method="LSODA")
+    df = traj.to_dataframe()
+    s = np.exp(-0.5 * df.index.to_numpy())
+    assert np.allclose(df["p"].to_numpy(), s**2 - 1.0, rtol=1e-7, atol=1e-9)
+
+
+def test_rate_of_a_function_that_is_not_differentiable_everywhere_is_refused():
+    rules = """<listOfRules>
+      <assignmentRule variable="y"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><abs/><apply><minus/><ci> S </ci><cn> 0.5 </cn></apply></apply></math></assignmentRule>
+      <rateRule variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML">
+        <apply><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/rateOf"> rateOf </csymbol>
+        <ci> y </ci></apply></math></rateRule></listOfRules>"""
+    text = doc(extra='<parameter id="y" constant="false"/><parameter id="p" value="0" constant="false"/>', rules=rules)
+    with pytest.raises(SBMLUnsupportedError) as err:
+        from_sbml(text)
+    assert err.value.construct == "rateOf"

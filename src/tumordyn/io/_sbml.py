@@ -546,7 +546,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
                 return sp.Integer(0)  # a kinetic law's local parameters are constants
             if n not in names:
                 raise _unsupported("rateOf", f"rateOf({n}) of a local or unknown identifier in {where}")
-            return RATE_OF(names[n])
+            return RATE_OF(sp.Symbol(RATE_OF_PREFIX + n))  # the SBML id, kept out of substitutions
         if t == L.AST_FUNCTION:
             fname = a.getName()
             if fname not in funcs:
@@ -654,6 +654,12 @@ class _Proc(NamedTuple):
 
 #: ``rateOf(x)`` while importing: replaced by x's rate of change once the processes are known.
 RATE_OF = sp.Function("sbml_rateOf")
+RATE_OF_PREFIX = "rateOf:"
+
+
+def _rate_of_id(x: sp.Expr) -> str | None:
+    name = getattr(x, "name", "")
+    return name[len(RATE_OF_PREFIX):] if name.startswith(RATE_OF_PREFIX) else None
 
 
 def _power(base: sp.Expr, exponent: sp.Expr, where: str) -> sp.Expr:
@@ -1080,7 +1086,54 @@ def _import_sbml(
         init[sym[v]] = e
     for rid, e in kinetic.items():
         init[sym[rid]] = e
+    # rateOf of a constant is 0 (rateOf of what changes needs the processes: refused in initial values)
+    constant_syms = {sym[c.getId()] for c in m.getListOfCompartments() if c.getId() not in varying}
+    constant_syms |= {sym[p.getId()] for p in m.getListOfParameters() if p.getId() not in assign
+                      and p.getId() not in rate_rules}
+    constant_syms |= {sym[s.getId()] for s in species if s.getId() not in assign and s.getId() not in rate_rules
+                      and (s.getConstant() or s.getBoundaryCondition()) and s.getId() not in amount_name}
+    constant_syms |= {sym[k] for k in ref_ids}
+
+
+    def rate_of_constant(x: sp.Expr) -> sp.Expr:
+        """rateOf(x) at t = 0 in SBML terms: 0 for a constant, the rate rule, or the reactions' net flux."""
+        i = _rate_of_id(x)
+        if i not in sym:
+            return RATE_OF(x)
+        if sym[i] in constant_syms:
+            return sp.Integer(0)
+        if i in rate_rules and i not in amount_name:
+            return rate_rules[i]
+        sp_ = m.getSpecies(i) if i is not None else None
+        if sp_ is None or i in assign or i in amount_name or sp_.getBoundaryCondition():
+            return RATE_OF(x)
+        net: sp.Expr = sp.Integer(0)
+        for r in reactions:
+            for ref, sign in [(ref, -1) for ref in r.getListOfReactants()] + [(ref, 1) for ref in r.getListOfProducts()]:
+                if ref.getSpecies() != i:
+                    continue
+                if level3 and ref.isSetId():
+                    st: sp.Expr = sym[ref.getId()]
+                elif not level3 or ref.isSetStoichiometry():
+                    st = sp.Float(ref.getStoichiometry())
+                else:
+                    return RATE_OF(x)
+                net += sign * st * kinetic[r.getId()]
+        cf = sp_.getConversionFactor() if level3 and sp_.isSetConversionFactor() else (
+            m.getConversionFactor() if level3 and m.isSetConversionFactor() else "")
+        if cf:
+            net = net * sym[cf]
+        if not sp_.getHasOnlySubstanceUnits():
+            net = net / sym[sp_.getCompartment()]
+        return net
+
+    for r in reactions:
+        kl = r.getKineticLaw()
+        for lp in (list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())):
+            init[sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"])] = sp.Float(lp.getValue())
     for k in list(init):
+        if init[k].has(RATE_OF):
+            init[k] = init[k].replace(RATE_OF, rate_of_constant)
         init[k] = init[k].xreplace({TIME: sp.Integer(0)})
     init_order = _resolve(init, label, "initial assignments and assignment rules", numeric=True)
     values: dict[str, float] = {}
@@ -1244,17 +1297,25 @@ def _import_sbml(
                 rhs[k] = rhs.get(k, sp.Integer(0)) + sp.Float(c) * p.rate
             for k, c in p.consumes:
                 rhs[k] = rhs.get(k, sp.Integer(0)) - sp.Float(c) * p.rate
-        by_symbol = {sym[i]: i for i in ids}
 
         def rate_of_value(x: sp.Expr) -> sp.Expr:
-            i = by_symbol.get(x)
-            if i is None:
+            i = _rate_of_id(x)
+            if i not in sym:
                 raise _unsupported("rateOf", f"rateOf of {x} in {where0}")
             if i in amount_name:
                 raise _unsupported("rateOf", f"rateOf({i}) of a species in a compartment that changes size "
                                    f"in {where0}")
             if i in assign:
-                raise _unsupported("rateOf", f"rateOf({i}) of an assignment-rule variable in {where0}")
+                # d/dt e(states, t) = sum of de/dx * dx/dt + de/dt (t is model time times per_day)
+                e = subs[sym[i]]
+                d = sp.diff(e, TIME)
+                for k in e.free_symbols:
+                    if k.name in rhs:
+                        d += sp.diff(e, k) * rhs[k.name]
+                if d.has(sp.Derivative, sp.Heaviside, sp.sign, sp.Subs, sp.DiracDelta):
+                    raise _unsupported("rateOf", f"rateOf({i}) of an assignment rule that is not differentiable "
+                                       f"everywhere in {where0}")
+                return d / scale
             if i in state_name:
                 return rhs.get(state_name[i], sp.Integer(0)) / scale
             return sp.Integer(0)  # a constant
