@@ -83,10 +83,10 @@ def parse_tags(path: Path) -> tuple[list[str], list[str], str]:
     text = path.read_text(errors="replace")
 
     def field(name: str) -> str:
-        m = re.search(rf"^{name}:\s*(.*)$", text, re.M)
+        m = re.search(rf"^{name}:\s*(.*)$", text, re.MULTILINE)
         return m.group(1).strip() if m else ""
 
-    split = lambda s: [t.strip() for t in s.split(",") if t.strip()]  # noqa: E731
+    split = lambda s: [t.strip() for t in s.split(",") if t.strip()]
     return split(field("componentTags")), split(field("testTags")), field("testType")
 
 
@@ -128,7 +128,9 @@ def run_tumordyn(xml: Path, settings: dict) -> list[list[float]]:
     import sympy as sp
 
     import tumordyn as td
-    from tumordyn.io._sbml import _import_sbml  # the importer plus its id -> expression map
+    from tumordyn.io._sbml import (
+        _import_sbml,  # the importer plus its id -> expression map
+    )
     from tumordyn.spec import TIME
 
     model, outputs = _import_sbml(str(xml), time_unit=1.0)
@@ -227,6 +229,9 @@ def _worker(conn, engine: str) -> None:  # pragma: no cover - runs in a child
     warnings.simplefilter("ignore")
     if engine == "tumordyn":
         import tumordyn  # noqa: F401  (import once per worker)
+    else:  # libRoadRunner's integrator writes its warnings to the C stderr
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
     while True:
         case_dir = conn.recv()
         if case_dir is None:
@@ -307,6 +312,35 @@ def run_all(case_dirs: list[Path], engine: str, jobs: int, timeout: float, progr
     return results
 
 
+START, END = "<!-- sbml-test-suite:start -->", "<!-- sbml-test-suite:end -->"
+
+
+def markdown_table(rows: list[dict], engines: list[str]) -> str:
+    n = len(rows)
+    sup = [r for r in rows if r["all_supported"]]
+    lines = ["| | pass (all cases) | pass (tags all supported) | wrong | refused | crash | timeout |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for eng in engines:
+        key = "class" if eng == "tumordyn" else f"{eng}_class"
+        c = collections.Counter(r[key] for r in rows)
+        sp_ = sum(r[key] == "pass" for r in sup)
+        lines.append(f"| {eng} | {c['pass']} of {n} ({100 * c['pass'] / max(n, 1):.1f} %) | {sp_} of {len(sup)} "
+                     f"({100 * sp_ / max(len(sup), 1):.1f} %) | {c['wrong']} | {c['refused']} | {c['crash']} | "
+                     f"{c['timeout']} |")
+    cons = collections.Counter(r["construct"] for r in rows if r["class"] == "refused")
+    lines += ["", "tumordyn's refusals by first construct: "
+              + ", ".join(f"{k} {v}" for k, v in cons.most_common()) + "."]
+    return "\n".join(lines)
+
+
+def update_docs(path: Path, rows: list[dict], engines: list[str]) -> None:
+    text = path.read_text()
+    a, b = text.find(START), text.find(END)
+    if a < 0 or b < a:
+        raise SystemExit(f"{path}: no {START} ... {END} block")
+    path.write_text(text[: a + len(START)] + "\n" + markdown_table(rows, engines) + "\n" + text[b:])
+
+
 def _select(ids: list[str], spec: str | None) -> list[str]:
     if not spec:
         return ids
@@ -325,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 2))), help="worker processes")
     ap.add_argument("--cases", help="only these case numbers, e.g. 1-200,471")
     ap.add_argument("--roadrunner", action="store_true", help="also run libRoadRunner on the same cases")
+    ap.add_argument("--docs", help="rewrite the table between the sbml-test-suite markers of this Markdown file")
     args = ap.parse_args(argv)
 
     src = Path(args.dir)
@@ -333,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.mkdtemp(prefix="sbml-test-suite-")
         with tarfile.open(src) as tf:
             members = [mb for mb in tf.getmembers() if mb.isfile() and ".." not in mb.name and not mb.name.startswith("/")]
-            tf.extractall(tmp, members=members)  # noqa: S202 - names checked above
+            tf.extractall(tmp, members=members)
         cands = [p for p in Path(tmp).rglob("00001") if p.is_dir()]
         if not cands:
             print(f"no case 00001 in {src}", file=sys.stderr)
@@ -395,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
                 nsup_bad = [r["case"] for r in sup if r["class"] != "pass"]
                 if nsup_bad:
                     print(f"  all-supported cases not passing: {' '.join(nsup_bad[:60])}")
+        if args.docs:
+            update_docs(Path(args.docs), rows, engines)
         return 0
     finally:
         if tmp is not None:

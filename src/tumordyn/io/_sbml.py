@@ -20,13 +20,23 @@ from typing import Any, NamedTuple
 
 import sympy as sp
 
-from ..spec import ALLOWED_FUNCTIONS, RESERVED_NAMES
-from ..spec import TIME, Model, Observable, Parameter, Process, State, vanishes_at_zero, input_symbol
 from ..dosing import Schedule, check_schedule
 from ..errors import SpecificationError
 from ..numerics import compile_model
+from ..spec import (
+    ALLOWED_FUNCTIONS,
+    RESERVED_NAMES,
+    TIME,
+    Model,
+    Observable,
+    Parameter,
+    Process,
+    State,
+    input_symbol,
+    vanishes_at_zero,
+)
 
-__all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError", "SBMLLimitError"]
+__all__ = ["SBMLLimitError", "SBMLUnitError", "SBMLUnsupportedError", "from_sbml", "to_sbml"]
 
 
 class SBMLUnsupportedError(SpecificationError):
@@ -563,7 +573,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             construct = named_unsupported[t]
             raise _unsupported(construct, f"in {where}")
         label = tnames.get(t, str(t))
-        if label.startswith("AST_RELATIONAL") or label.startswith("AST_LOGICAL") or label in (
+        if label.startswith(("AST_RELATIONAL", "AST_LOGICAL")) or label in (
                 "AST_CONSTANT_TRUE", "AST_CONSTANT_FALSE"):
             raise _unsupported("logical and relational operators", f"{label[4:].lower()} in {where}")
         if label.startswith("AST_FUNCTION_"):
