@@ -802,18 +802,26 @@ def from_sbml(
 ) -> Model:
     """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
 
-    Supported: parameters, compartments (constant parameters), species (amounts
-    or concentrations, respecting ``hasOnlySubstanceUnits`` and compartment
-    sizes; boundary/constant species become parameters), reactions (one
-    process each; kinetic-law local parameters become global parameters named
-    ``<reaction>_<parameter>``), rate rules (one process ``rate_rule_<x>``
-    producing ``x``), assignment rules (substituted into every expression and
-    kept as observables), function definitions (inlined) and initial
-    assignments (evaluated). Refused with :class:`SBMLUnsupportedError` naming
-    the construct: events, algebraic rules, delays, piecewise, logical and
-    relational operators, other functions (trigonometric, floor...), fast
-    reactions, variable stoichiometry, non-constant compartments, conversion
-    factors, constraints and SBML packages.
+    Supported: parameters, compartments (constant parameters unless a rule
+    changes them; species in a compartment that changes size are held as
+    amounts ``<id>_amount``, as SBML prescribes), species (amounts or
+    concentrations, respecting ``hasOnlySubstanceUnits`` and compartment sizes;
+    boundary/constant species become parameters and never receive a reaction's
+    flux), reactions (one process each; kinetic-law local parameters become
+    global parameters named ``<reaction>_<parameter>``; a reaction id in math is
+    its rate), species references with ids (constant stoichiometry), conversion
+    factors, rate rules (one process ``rate_rule_<x>`` producing ``x``),
+    assignment rules (substituted into every expression and kept as
+    observables), function definitions (inlined), initial assignments
+    (evaluated in dependency order with the assignment rules at t = 0), the
+    hyperbolic functions and their inverses, and ``rateOf``. A model without ODE
+    states gets one constant placeholder state ``sbml_no_state``. Refused with
+    :class:`SBMLUnsupportedError` naming the construct: events, algebraic rules,
+    delays, piecewise, logical and relational operators, other functions
+    (trigonometric, floor...), fast reactions, variable stoichiometry,
+    constraints, non-finite values and SBML packages. Hostile documents (too
+    large, nested too deep, with a DTD, numbers or expressions that explode) are
+    refused with :class:`SBMLLimitError` before libsbml reads them.
 
     Names: SBML ids that are not valid tumordyn names (a leading underscore, a
     Python keyword, ``t`` or a function name such as ``exp``) get the prefix
