@@ -193,7 +193,30 @@ def test_conversion_factor_scales_the_species_change():
     text = doc(extra='<parameter id="cf" value="3" constant="true"/>').replace(
         'constant="false"/>', 'constant="false" conversionFactor="cf"/>', 1)
     model = from_sbml(text)
-    assert dict(model.processes["r"].consumes) == {"S": 3.0}
+    proc = model.processes["r"]
+    assert dict(proc.consumes) == {"S": 1.0}
+    assert sp.simplify(proc.rate - sp.Symbol("cf") * sp.Symbol("k")) == 0  # the factor stays a parameter
+    a = td.simulate(model, t_end=1.0, t_eval=[1.0], method="LSODA", rtol=1e-10, atol=1e-12).final["S"]
+    b = td.simulate(model, t_end=1.0, t_eval=[1.0], method="LSODA", rtol=1e-10, atol=1e-12, params={"cf": 1.0}).final["S"]
+    assert a == pytest.approx(1 - 1.5, rel=1e-8) and b == pytest.approx(1 - 0.5, rel=1e-8)
+
+
+def test_reaction_between_compartments_divides_by_each_compartment_symbolically():
+    """S1 (in c1, size 2) -> S2 (in c2, size 5), concentrations: d[S1]/dt = -v/c1, d[S2]/dt = v/c2, with
+    the sizes as parameters (changing one at simulation time acts as SBML says)."""
+    text = doc("<apply><times/><ci> k </ci><ci> S </ci><ci> c </ci></apply>",
+               species='<species id="P" compartment="c2" initialConcentration="0" hasOnlySubstanceUnits="false" '
+                       'boundaryCondition="false" constant="false"/>')
+    text = text.replace('<compartment id="c" size="1" constant="true"/>',
+                        '<compartment id="c" size="2" constant="true"/><compartment id="c2" size="5" constant="true"/>')
+    text = text.replace('hasOnlySubstanceUnits="true"', 'hasOnlySubstanceUnits="false"', 1)
+    text = text.replace("</listOfReactants>", '</listOfReactants><listOfProducts><speciesReference species="P" '
+                        'stoichiometry="1" constant="true"/></listOfProducts>')
+    model = from_sbml(text)
+    k, S, c, c2 = sp.symbols("k S c c2")
+    rates = {p.name: (p.rate, dict(p.consumes), dict(p.produces)) for p in model.processes}
+    assert sp.simplify(rates["r"][0] - k * S) == 0 and rates["r"][1] == {"S": 1.0}
+    assert sp.simplify(rates["r_2"][0] - k * S * c / c2) == 0 and rates["r_2"][2] == {"P": 1.0}
 
 
 # ------------------------------------------------------------------ hostile documents (issue 18)

@@ -1243,17 +1243,17 @@ def _import_sbml(
         proc_names.add(n)
         return n
 
-    def factor(i: str) -> float:
-        """Conversion factor of species ``i`` (SBML L3: species', else the model's, else 1)."""
+    def factor(i: str) -> sp.Expr:
+        """Conversion factor of species ``i`` (SBML L3: species', else the model's, else 1), as a symbol."""
         s = m.getSpecies(i)
         cf = s.getConversionFactor() if level3 and s.isSetConversionFactor() else (
             m.getConversionFactor() if level3 and m.isSetConversionFactor() else "")
         if not cf:
-            return 1.0
+            return sp.Integer(1)
         p = m.getParameter(cf)
         if p is None or not p.getConstant() or cf not in values:
             raise _unsupported("non-constant conversion factors", f"conversion factor {cf!r} of species {i!r}")
-        return float(values[cf])
+        return sym[cf]
 
     dynamic = set(state_ids)
     for r in reactions:
@@ -1262,42 +1262,39 @@ def _import_sbml(
         # boundary species (even with a rate rule) and rule-driven species get no flux
         refs = [(ref, sign) for ref, sign in refs if ref.getSpecies() in dynamic
                 and ref.getSpecies() not in rate_rules and not m.getSpecies(ref.getSpecies()).getBoundaryCondition()]
-        if not refs:
-            continue
-        comps = {m.getSpecies(ref.getSpecies()).getCompartment() for ref, _ in refs}
-        conc = [not m.getSpecies(ref.getSpecies()).getHasOnlySubstanceUnits() and ref.getSpecies() not in amount_name
-                for ref, _ in refs]
-        divide_by: sp.Expr | None = None
-        if all(conc) and len(comps) == 1:
-            divide_by = sym[comps.pop()]
-        consumes: dict[str, float] = {}
-        produces: dict[str, float] = {}
+        # each species' change is rate * multiplier * coefficient: the multiplier (conversion factor,
+        # stoichiometry given by id, 1/compartment size for concentrations) stays symbolic, so that
+        # parameters changed at simulation time act as SBML says; one process per distinct multiplier
+        groups: dict[sp.Expr, tuple[dict[str, float], dict[str, float]]] = {}
         for ref, sign in refs:
             i = ref.getSpecies()
             s = m.getSpecies(i)
+            mult = factor(i)
             if level3 and ref.isSetId():
-                c = values.get(ref.getId(), math.nan)
+                c = 1.0
+                mult = mult * sym[ref.getId()]
+            elif not level3 or ref.isSetStoichiometry():
+                c = float(ref.getStoichiometry())
             else:
-                c = float(ref.getStoichiometry()) if (not level3 or ref.isSetStoichiometry()) else math.nan
-            if not math.isfinite(c):
                 raise _unsupported("variable stoichiometry", f"species reference to {i!r} in reaction "
                                    f"{r.getId()!r} has no stoichiometry")
-            c *= factor(i)
-            if divide_by is None and not s.getHasOnlySubstanceUnits() and i not in amount_name:
-                c /= values[s.getCompartment()]
-            if c == 0:
-                continue
+            if not s.getHasOnlySubstanceUnits() and i not in amount_name:
+                mult = mult / sym[s.getCompartment()]
+            if c == 0 or not math.isfinite(c):
+                if c == 0:
+                    continue
+                raise _unsupported("non-finite number", f"stoichiometry {c} in reaction {r.getId()!r}")
+            consumes, produces = groups.setdefault(mult, ({}, {}))
             target = consumes if (sign < 0) == (c > 0) else produces
             target[state_name[i]] = target.get(state_name[i], 0.0) + abs(c)
-        if not consumes and not produces:
-            continue
-        if divide_by is not None:
-            rate = rate / divide_by
-        pn = pname(nm[r.getId()])
-        if r.getReversible():
-            reversible.add(pn)
-        procs.append(_Proc(pn, rate * scale, tuple(consumes.items()), tuple(produces.items()),
-                           r.getName() or r.getId()))
+        for k, (mult, (consumes, produces)) in enumerate(groups.items()):
+            if not consumes and not produces:
+                continue
+            pn = pname(nm[r.getId()] if k == 0 else f"{nm[r.getId()]}_{k + 1}")
+            if r.getReversible():
+                reversible.add(pn)
+            procs.append(_Proc(pn, rate * mult * scale, tuple(consumes.items()), tuple(produces.items()),
+                               r.getName() or r.getId()))
     for v, e in rate_rules.items():
         if v not in dynamic:
             raise SpecificationError(f"{label}: rate rule for {v!r}, which is not a species or parameter")
