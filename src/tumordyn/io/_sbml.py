@@ -606,12 +606,12 @@ def _tree_size(e: sp.Expr, memo: dict[sp.Expr, int]) -> int:
     return memo[e]
 
 
-def _resolve(defs: Mapping[sp.Symbol, sp.Expr], label: str, what: str, numeric: bool = False,
+def _resolve(defs: Mapping[sp.Symbol, sp.Expr], label: str, what: str,
              max_nodes: int | None = None) -> dict[sp.Symbol, sp.Expr]:
-    """Substitute definitions into each other in dependency order (one pass, cycles refused).
+    """Substitute definitions into each other in dependency order (one pass each, cycles refused).
 
-    With ``numeric``, definitions that cannot be evaluated (a symbol without a value) are left
-    out instead of refused. The result's expressions are limited to ``max_nodes`` tree nodes
+    Symbols without a definition stay as they are (for initial values, the caller checks that
+    what it needs evaluated to a number). The result's expressions are limited to ``max_nodes`` tree nodes
     (default :data:`MAX_EXPRESSION_NODES`): chained rules such as ``x_k+1 = x_k * (x_k + 1)`` grow
     exponentially.
     """
@@ -642,9 +642,7 @@ def _resolve(defs: Mapping[sp.Symbol, sp.Expr], label: str, what: str, numeric: 
                 stack.extend(pending)
                 continue
             stack.pop()
-            e = defs[k].xreplace({d: done[d] for d in deps[k]})
-            if numeric and e.free_symbols:
-                pass  # not evaluable (yet): kept symbolic, the caller decides
+            e = defs[k].xreplace({d: done[d] for d in deps[k]})  # may keep free symbols: the caller decides
             if _tree_size(e, memo) > limit:
                 raise SBMLLimitError(f"{label}: {what}: the expression of {k.name!r} grows beyond {limit} "
                                      "nodes once the definitions it uses are substituted (limit "
@@ -1153,7 +1151,7 @@ def _import_sbml(
         if init[k].has(RATE_OF):
             init[k] = init[k].replace(RATE_OF, rate_of_constant)
         init[k] = init[k].xreplace({TIME: sp.Integer(0)})
-    init_order = _resolve(init, label, "initial assignments and assignment rules", numeric=True)
+    init_order = _resolve(init, label, "initial assignments and assignment rules")
     values: dict[str, float] = {}
     for i in ids:
         v0 = init_order.get(sym[i])
