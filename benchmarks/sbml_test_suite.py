@@ -229,8 +229,9 @@ def _worker(conn, engine: str) -> None:  # pragma: no cover - runs in a child
     warnings.simplefilter("ignore")
     if engine == "tumordyn":
         import tumordyn  # noqa: F401  (import once per worker)
-    else:  # libRoadRunner's integrator writes its warnings to the C stderr
+    else:  # libRoadRunner's integrator writes its warnings to the C stdout and stderr
         devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
         os.dup2(devnull, 2)
     while True:
         case_dir = conn.recv()
