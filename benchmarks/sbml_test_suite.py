@@ -123,6 +123,23 @@ def case_files(case_dir: Path) -> tuple[Path | None, Path, Path, Path]:
 # -------------------------------------------------------------------------------------------
 # engines (run inside a worker)
 # -------------------------------------------------------------------------------------------
+def _np_max(*args):
+    import numpy as np
+
+    return np.maximum.reduce(np.broadcast_arrays(*args))
+
+
+def _np_min(*args):
+    import numpy as np
+
+    return np.minimum.reduce(np.broadcast_arrays(*args))
+
+
+#: Max/Min of arrays and scalars alike (sympy 1.12 prints them as ``amax((-5, t), axis=0)``).
+_NP_MINMAX = {"Max": _np_max, "Min": _np_min,
+              "amax": lambda seq, axis=0: _np_max(*seq), "amin": lambda seq, axis=0: _np_min(*seq)}
+
+
 def run_tumordyn(xml: Path, settings: dict) -> list[list[float]]:
     import numpy as np
     import sympy as sp
@@ -158,7 +175,7 @@ def run_tumordyn(xml: Path, settings: dict) -> list[list[float]]:
     syms = list(env)
     cols = []
     for e in exprs:
-        f = sp.lambdify(syms, e, modules="numpy")
+        f = sp.lambdify(syms, e, modules=[_NP_MINMAX, "numpy"])
         cols.append(np.broadcast_to(np.asarray(f(*(env[s] for s in syms)), dtype=float), (len(times),)))
     return [list(map(float, row)) for row in np.column_stack(cols)] if cols else [[] for _ in times]
 

@@ -27,6 +27,19 @@ SUITE = Path(__file__).parent / "data" / "sbml"
 CASES = sorted(p.name for p in SUITE.iterdir() if p.is_dir())
 
 
+def _np_max(*args):
+    return np.maximum.reduce(np.broadcast_arrays(*args))
+
+
+def _np_min(*args):
+    return np.minimum.reduce(np.broadcast_arrays(*args))
+
+
+# Max/Min of arrays and scalars alike (sympy 1.12 prints them as ``amax((-5, t), axis=0)``)
+NP_MINMAX = {"Max": _np_max, "Min": _np_min,
+             "amax": lambda seq, axis=0: _np_max(*seq), "amin": lambda seq, axis=0: _np_min(*seq)}
+
+
 def settings(case: str) -> dict:
     out: dict = {}
     for line in (SUITE / case / f"{case}-settings.txt").read_text().splitlines():
@@ -55,7 +68,7 @@ def simulate_case(case: str) -> tuple[np.ndarray, np.ndarray, dict]:
             val = val * size
         elif size is not None and v in st.get("concentration", []) and hosu:
             val = val / size
-        f = sp.lambdify(list(env), val, modules="numpy")
+        f = sp.lambdify(list(env), val, modules=[NP_MINMAX, "numpy"])
         cols.append(np.broadcast_to(np.asarray(f(*env.values()), dtype=float), times.shape))
     with open(SUITE / case / f"{case}-results.csv", newline="") as fh:
         rows = list(csv.reader(fh))
