@@ -384,3 +384,38 @@ def test_rate_of_a_function_that_is_not_differentiable_everywhere_is_refused():
     with pytest.raises(SBMLUnsupportedError) as err:
         from_sbml(text)
     assert err.value.construct == "rateOf"
+
+
+def test_yardstick_script_classifies_pass_wrong_and_refused(tmp_path):
+    """benchmarks/sbml_test_suite.py on three cases: one as copied (pass), one with a wrong expected
+    value (wrong), one with an event added (refused, construct 'events'); CSV and summary written."""
+    import shutil
+
+    for case in ("00001", "00471", "01225"):
+        shutil.copytree(SUITE / case, tmp_path / case)
+    res = tmp_path / "00471" / "00471-results.csv"
+    lines = res.read_text().splitlines()
+    cells = lines[-1].split(",")
+    cells[-1] = str(float(cells[-1]) * 1.01)
+    lines[-1] = ",".join(cells)
+    res.write_text("\n".join(lines) + "\n")
+    xml = tmp_path / "01225" / "01225-sbml-l3v2.xml"
+    xml.write_text(xml.read_text().replace("</model>", """<listOfEvents><event id="e" useValuesFromTriggerTime="true">
+      <trigger initialValue="true" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML">
+      <apply><gt/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time"> t </csymbol>
+      <cn> 1 </cn></apply></math></trigger></event></listOfEvents></model>"""))
+    out_csv = tmp_path / "out.csv"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(td.__file__).parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    script = Path(__file__).parents[1] / "benchmarks" / "sbml_test_suite.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path), "--csv", str(out_csv), "--jobs", "1",
+                          "--timeout", "120"], capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(out_csv, newline="") as fh:
+        rows = {r["case"]: r for r in csv.DictReader(fh)}
+    assert rows["00001"]["class"] == "pass"
+    assert rows["00471"]["class"] == "wrong" and float(rows["00471"]["scaled_error"]) > 1
+    assert rows["01225"]["class"] == "refused" and rows["01225"]["construct"] == "events"
+    assert rows["00001"]["component_tags"] == "Compartment Species Reaction Parameter"
+    assert "pass 1 of 3 (33.3 %)" in out.stdout
+    assert "pass 1, wrong 1, refused 1, crash 0, timeout 0" in out.stdout
