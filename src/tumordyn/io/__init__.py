@@ -8,7 +8,7 @@
 """
 
 from ._files import FILE_LIMITS, FORMAT_VERSION, load_model, model_from_dict, model_to_dict, save_model
-from ._sbml import SBMLUnitError, SBMLUnsupportedError, from_sbml, to_sbml
+from ._sbml import SBMLLimitError, SBMLUnitError, SBMLUnsupportedError, from_sbml, to_sbml
 
 __all__ = [
     "save_model",
@@ -21,4 +21,5 @@ __all__ = [
     "from_sbml",
     "SBMLUnsupportedError",
     "SBMLUnitError",
+    "SBMLLimitError",
 ]

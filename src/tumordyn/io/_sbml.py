@@ -13,19 +13,30 @@ import keyword
 import math
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sympy as sp
 
-from ..spec import ALLOWED_FUNCTIONS, RESERVED_NAMES
-from ..spec import TIME, Model, Observable, Parameter, Process, State, vanishes_at_zero, input_symbol
 from ..dosing import Schedule, check_schedule
 from ..errors import SpecificationError
 from ..numerics import compile_model
+from ..spec import (
+    ALLOWED_FUNCTIONS,
+    RESERVED_NAMES,
+    TIME,
+    Model,
+    Observable,
+    Parameter,
+    Process,
+    State,
+    input_symbol,
+    vanishes_at_zero,
+)
 
-__all__ = ["to_sbml", "from_sbml", "SBMLUnsupportedError", "SBMLUnitError"]
+__all__ = ["SBMLLimitError", "SBMLUnitError", "SBMLUnsupportedError", "from_sbml", "to_sbml"]
 
 
 class SBMLUnsupportedError(SpecificationError):
@@ -44,6 +55,30 @@ class SBMLUnsupportedError(SpecificationError):
 
 class SBMLUnitError(SpecificationError):
     """The units declared in an SBML model are inconsistent or cannot be converted."""
+
+
+class SBMLLimitError(SpecificationError):
+    """An SBML document exceeds a documented limit (size, XML nesting depth, expression size, number size).
+
+    The limits (module constants of ``tumordyn.io._sbml``, and the ``max_bytes`` / ``max_depth``
+    arguments of :func:`from_sbml`) are checked before libsbml sees the text, so hostile
+    documents are refused in bounded time and memory.
+    """
+
+
+#: Avogadro's number as SBML Level 3 defines the ``avogadro`` csymbol (not the 2019 SI value 6.02214076e23).
+AVOGADRO = 6.02214179e23
+#: Name of the constant placeholder state of a model without ODE states (``_`` appended on a clash).
+NO_STATE = "sbml_no_state"
+#: Largest SBML document :func:`from_sbml` reads, in bytes (``max_bytes=`` overrides).
+MAX_BYTES = 50_000_000
+#: Deepest XML element nesting :func:`from_sbml` accepts (``max_depth=`` overrides); SBML's own
+#: structure takes about 8 levels, the rest is MathML.
+MAX_DEPTH = 250
+#: Largest expression (tree nodes, shared subexpressions counted each time) an import may build.
+MAX_EXPRESSION_NODES = 200_000
+#: Largest number (in bits) a power of two numbers may produce (as the text parser).
+MAX_POWER_BITS = 4096
 
 
 def _libsbml() -> Any:
@@ -428,8 +463,26 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         L.AST_FUNCTION_DELAY: "delay",
         L.AST_FUNCTION_PIECEWISE: "piecewise",
     }
-    if hasattr(L, "AST_FUNCTION_RATE_OF"):
-        named_unsupported[L.AST_FUNCTION_RATE_OF] = "rateOf"
+    rate_of = getattr(L, "AST_FUNCTION_RATE_OF", None)
+
+    def exp_(x: sp.Expr) -> sp.Expr:
+        return sp.exp(x)
+
+    # hyperbolic functions and their inverses, exactly, in terms of exp, log and sqrt
+    hyperbolic = {
+        "AST_FUNCTION_SINH": lambda x: (exp_(x) - exp_(-x)) / 2,
+        "AST_FUNCTION_COSH": lambda x: (exp_(x) + exp_(-x)) / 2,
+        "AST_FUNCTION_SECH": lambda x: 2 / (exp_(x) + exp_(-x)),
+        "AST_FUNCTION_CSCH": lambda x: 2 / (exp_(x) - exp_(-x)),
+        "AST_FUNCTION_COTH": lambda x: (exp_(x) + exp_(-x)) / (exp_(x) - exp_(-x)),
+        "AST_FUNCTION_ARCSINH": lambda x: sp.log(x + sp.sqrt(x**2 + 1)),
+        "AST_FUNCTION_ARCCOSH": lambda x: sp.log(x + sp.sqrt(x - 1) * sp.sqrt(x + 1)),
+        "AST_FUNCTION_ARCTANH": lambda x: (sp.log(1 + x) - sp.log(1 - x)) / 2,
+        "AST_FUNCTION_ARCSECH": lambda x: sp.log((1 + sp.sqrt(1 - x**2)) / x),
+        "AST_FUNCTION_ARCCSCH": lambda x: sp.log(1 / x + sp.sqrt(1 / x**2 + 1)),
+        "AST_FUNCTION_ARCCOTH": lambda x: (sp.log(x + 1) - sp.log(x - 1)) / 2,
+    }
+    hyper = {getattr(L, k): f for k, f in hyperbolic.items() if hasattr(L, k)}
 
     def walk(a: Any) -> sp.Expr:
         t = a.getType()
@@ -448,7 +501,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             base, exponent = walk(kids[0]), walk(kids[1])
             if isinstance(exponent, sp.Float) and float(exponent).is_integer() and abs(float(exponent)) < 1e6:
                 exponent = sp.Integer(int(float(exponent)))  # x^2.0 -> x**2 (same value, simpler code)
-            return base**exponent
+            return _power(base, exponent, where)
         if t == L.AST_INTEGER:
             return sp.Integer(a.getInteger())
         if t in (L.AST_REAL, L.AST_REAL_E):
@@ -461,7 +514,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         if t == L.AST_NAME_TIME:
             return TIME
         if t == L.AST_NAME_AVOGADRO:
-            return sp.Float(6.02214076e23)
+            return sp.Float(AVOGADRO)
         if t == L.AST_CONSTANT_PI:
             return sp.pi
         if t == L.AST_CONSTANT_E:
@@ -493,6 +546,17 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             return sp.Max(*(walk(k) for k in kids))
         if hasattr(L, "AST_FUNCTION_MIN") and t == L.AST_FUNCTION_MIN:
             return sp.Min(*(walk(k) for k in kids))
+        if t in hyper and len(kids) == 1:
+            return hyper[t](walk(kids[0]))
+        if rate_of is not None and t == rate_of:
+            if len(kids) != 1 or kids[0].getType() != L.AST_NAME:
+                raise _unsupported("rateOf", f"rateOf of an expression (not an identifier) in {where}")
+            n = kids[0].getName()
+            if local is not None and n in local:
+                return sp.Integer(0)  # a kinetic law's local parameters are constants
+            if n not in names:
+                raise _unsupported("rateOf", f"rateOf({n}) of a local or unknown identifier in {where}")
+            return RATE_OF(sp.Symbol(RATE_OF_PREFIX + n))  # the SBML id, kept out of substitutions
         if t == L.AST_FUNCTION:
             fname = a.getName()
             if fname not in funcs:
@@ -500,21 +564,123 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             args, body = funcs[fname]
             if len(args) != len(kids):
                 raise SpecificationError(f"{where}: function {fname!r} takes {len(args)} arguments, got {len(kids)}")
-            return body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+            out = body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+            if _tree_size(out, {}) > MAX_EXPRESSION_NODES:
+                raise SBMLLimitError(f"{where}: the call of function {fname!r} expands beyond "
+                                     f"{MAX_EXPRESSION_NODES} nodes (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
+            return out
         if t in named_unsupported:
             construct = named_unsupported[t]
             raise _unsupported(construct, f"in {where}")
         label = tnames.get(t, str(t))
-        if label.startswith("AST_RELATIONAL") or label.startswith("AST_LOGICAL") or label in (
+        if label.startswith(("AST_RELATIONAL", "AST_LOGICAL")) or label in (
                 "AST_CONSTANT_TRUE", "AST_CONSTANT_FALSE"):
             raise _unsupported("logical and relational operators", f"{label[4:].lower()} in {where}")
         if label.startswith("AST_FUNCTION_"):
             fn = label[len("AST_FUNCTION_"):].lower()
-            raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, tanh, "
-                                                 "max, min and function definitions")
+            raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, "
+                                                 "max, min, the hyperbolic functions and their inverses, rateOf "
+                                                 "and function definitions")
         raise _unsupported(label[4:].lower() if label.startswith("AST_") else label, f"in {where}")
 
-    return walk(ast)
+    try:
+        return walk(ast)
+    except RecursionError:
+        raise SBMLLimitError(f"{where}: MathML nested too deeply to convert") from None
+
+
+def _tree_size(e: sp.Expr, memo: dict[sp.Expr, int]) -> int:
+    """Number of nodes of ``e`` as a tree (shared subexpressions counted every time), memoised."""
+    stack = [e]
+    while stack:
+        x = stack[-1]
+        if x in memo:
+            stack.pop()
+            continue
+        todo = [a for a in x.args if a not in memo]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        memo[x] = min(1 + sum(memo[a] for a in x.args), 1 << 62)
+    return memo[e]
+
+
+def _resolve(defs: Mapping[sp.Symbol, sp.Expr], label: str, what: str,
+             max_nodes: int | None = None) -> dict[sp.Symbol, sp.Expr]:
+    """Substitute definitions into each other in dependency order (one pass each, cycles refused).
+
+    Symbols without a definition stay as they are (for initial values, the caller checks that
+    what it needs evaluated to a number). The result's expressions are limited to ``max_nodes`` tree nodes
+    (default :data:`MAX_EXPRESSION_NODES`): chained rules such as ``x_k+1 = x_k * (x_k + 1)`` grow
+    exponentially.
+    """
+    limit = MAX_EXPRESSION_NODES if max_nodes is None else max_nodes
+    deps = {k: [d for d in e.free_symbols if d in defs and d != k] for k, e in defs.items()}
+    for k, e in defs.items():
+        if k in e.free_symbols:
+            raise SpecificationError(f"{label}: {what}: {k.name!r} depends on itself")
+    done: dict[sp.Symbol, sp.Expr] = {}
+    state: dict[sp.Symbol, int] = {}
+    memo: dict[sp.Expr, int] = {}
+    for root in defs:
+        if root in done:
+            continue
+        stack = [root]
+        while stack:
+            k = stack[-1]
+            if k in done:
+                stack.pop()
+                continue
+            state[k] = 1
+            pending = [d for d in deps[k] if d not in done]
+            for d in pending:
+                if state.get(d) == 1:
+                    raise SpecificationError(f"{label}: {what} depend on each other in a cycle "
+                                             f"({d.name!r} and {k.name!r})")
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            e = defs[k].xreplace({d: done[d] for d in deps[k]})  # may keep free symbols: the caller decides
+            if _tree_size(e, memo) > limit:
+                raise SBMLLimitError(f"{label}: {what}: the expression of {k.name!r} grows beyond {limit} "
+                                     "nodes once the definitions it uses are substituted (limit "
+                                     "tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
+            done[k] = e
+            state[k] = 2
+    return done
+
+
+class _Proc(NamedTuple):
+    name: str
+    rate: sp.Expr
+    consumes: tuple[tuple[str, float], ...]
+    produces: tuple[tuple[str, float], ...]
+    description: str
+
+
+#: ``rateOf(x)`` while importing: replaced by x's rate of change once the processes are known.
+RATE_OF = sp.Function("sbml_rateOf")
+RATE_OF_PREFIX = "rateOf:"
+
+
+def _rate_of_id(x: sp.Expr) -> str | None:
+    name = getattr(x, "name", "")
+    return name[len(RATE_OF_PREFIX):] if name.startswith(RATE_OF_PREFIX) else None
+
+
+def _power(base: sp.Expr, exponent: sp.Expr, where: str) -> sp.Expr:
+    """``base ** exponent``, refusing a power of two numbers too large to hold (sympy computes it exactly)."""
+    if isinstance(base, sp.Number) and isinstance(exponent, sp.Number) and base not in (0, 1, -1):
+        if isinstance(base, sp.Rational):
+            bits = max(int(base.p).bit_length(), int(base.q).bit_length())
+        else:
+            bits = abs(int(sp.Float(base)._mpf_[2])) + 53
+        if abs(float(exponent)) * bits > MAX_POWER_BITS:
+            raise SBMLLimitError(f"{where}: the number {base}^{exponent} is too large "
+                                 f"(over {MAX_POWER_BITS} bits)")
+    return base**exponent
 
 
 def _name_map(ids: list[str]) -> dict[str, str]:
@@ -537,16 +703,80 @@ def _name_map(ids: list[str]) -> dict[str, str]:
     return out
 
 
-def _read_document(libsbml: Any, source: str | os.PathLike[str]) -> tuple[Any, str]:
-    if isinstance(source, (str, os.PathLike)):
-        text = os.fspath(source)
-        if isinstance(source, str) and text.lstrip().startswith("<"):
-            return libsbml.readSBMLFromString(text), "SBML string"
-        path = Path(text)
-        if not path.is_file():
-            raise FileNotFoundError(f"SBML file {text!r} does not exist (pass a path or an XML string)")
-        return libsbml.readSBMLFromFile(str(path)), path.name
-    raise TypeError(f"from_sbml() takes a path or an SBML string, got {type(source).__name__}")
+def _check_xml(data: bytes | str, label: str, max_depth: int) -> None:
+    """Stream the XML through expat before libsbml sees it: refuse nesting deeper than ``max_depth``
+    and any document type declaration (DTDs and entities have no place in SBML and are the vehicle
+    of entity-expansion attacks). Malformed XML is left for libsbml to report."""
+    import xml.parsers.expat
+
+    parser = xml.parsers.expat.ParserCreate()
+    depth = 0
+
+    class _Stop(Exception):
+        pass
+
+    def start(name: str, attrs: Any) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > max_depth:
+            raise SBMLLimitError(f"{label}: XML elements nested deeper than {max_depth} levels (line "
+                                 f"{parser.CurrentLineNumber}, element <{name}>); raise max_depth= to accept it")
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    def doctype(*args: Any) -> None:
+        raise SBMLLimitError(f"{label}: document type declaration (DTD) at line {parser.CurrentLineNumber}: "
+                             "SBML does not use DTDs or entities")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
+    try:
+        parser.Parse(data, True)
+    except xml.parsers.expat.ExpatError as exc:
+        raise SpecificationError(f"{label}: malformed SBML (not well-formed XML: {exc})") from None
+
+
+def _read_document(libsbml: Any, source: str | os.PathLike[str], max_bytes: int = MAX_BYTES,
+                   max_depth: int = MAX_DEPTH) -> tuple[Any, str]:
+    for n, v in (("max_bytes", max_bytes), ("max_depth", max_depth)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise SpecificationError(f"{n} must be a positive integer, got {v!r}")
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"from_sbml() takes a path or an SBML string, got {type(source).__name__}")
+    text = os.fspath(source)
+    if isinstance(text, bytes):
+        raise TypeError("from_sbml() takes a path or an SBML string, got a bytes path")
+    if isinstance(source, str) and text.lstrip().startswith("<"):
+        label = "SBML string"
+        if len(text) > max_bytes:
+            raise SBMLLimitError(f"{label}: {len(text)} characters, over the limit of {max_bytes} bytes "
+                                 "(max_bytes=)")
+        _check_xml(text, label, max_depth)
+        return libsbml.readSBMLFromString(text), label
+    path = Path(text)
+    if not path.exists():
+        raise FileNotFoundError(f"SBML file {text!r} does not exist (pass a path or an XML string)")
+    label = path.name
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecificationError(f"SBML file {text!r} is not a regular file (a device, FIFO or directory)")
+    if st.st_size > max_bytes:
+        raise SBMLLimitError(f"{label}: {st.st_size} bytes, over the limit of {max_bytes} bytes (max_bytes=)")
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SBMLLimitError(f"{label}: over the limit of {max_bytes} bytes (max_bytes=)")
+    _check_xml(data, label, max_depth)
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # not UTF-8: let libsbml read the file with the encoding it declares
+        return libsbml.readSBMLFromFile(str(path)), label
+    return libsbml.readSBMLFromString(decoded), label
 
 
 def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
@@ -565,21 +795,31 @@ def from_sbml(
     nonnegative: bool | str = "auto",
     time_unit: float | None = None,
     check_units: bool = False,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
 ) -> Model:
     """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
 
-    Supported: parameters, compartments (constant parameters), species (amounts
-    or concentrations, respecting ``hasOnlySubstanceUnits`` and compartment
-    sizes; boundary/constant species become parameters), reactions (one
-    process each; kinetic-law local parameters become global parameters named
-    ``<reaction>_<parameter>``), rate rules (one process ``rate_rule_<x>``
-    producing ``x``), assignment rules (substituted into every expression and
-    kept as observables), function definitions (inlined) and initial
-    assignments (evaluated). Refused with :class:`SBMLUnsupportedError` naming
-    the construct: events, algebraic rules, delays, piecewise, logical and
-    relational operators, other functions (trigonometric, floor...), fast
-    reactions, variable stoichiometry, non-constant compartments, conversion
-    factors, constraints and SBML packages.
+    Supported: parameters, compartments (constant parameters unless a rule
+    changes them; species in a compartment that changes size are held as
+    amounts ``<id>_amount``, as SBML prescribes), species (amounts or
+    concentrations, respecting ``hasOnlySubstanceUnits`` and compartment sizes;
+    boundary/constant species become parameters and never receive a reaction's
+    flux), reactions (one process each; kinetic-law local parameters become
+    global parameters named ``<reaction>_<parameter>``; a reaction id in math is
+    its rate), species references with ids (constant stoichiometry), conversion
+    factors, rate rules (one process ``rate_rule_<x>`` producing ``x``),
+    assignment rules (substituted into every expression and kept as
+    observables), function definitions (inlined), initial assignments
+    (evaluated in dependency order with the assignment rules at t = 0), the
+    hyperbolic functions and their inverses, and ``rateOf``. A model without ODE
+    states gets one constant placeholder state ``sbml_no_state``. Refused with
+    :class:`SBMLUnsupportedError` naming the construct: events, algebraic rules,
+    delays, piecewise, logical and relational operators, other functions
+    (trigonometric, floor...), fast reactions, variable stoichiometry,
+    constraints, non-finite values and SBML packages. Hostile documents (too
+    large, nested too deep, with a DTD, numbers or expressions that explode) are
+    refused with :class:`SBMLLimitError` before libsbml reads them.
 
     Names: SBML ids that are not valid tumordyn names (a leading underscore, a
     Python keyword, ``t`` or a function name such as ``exp``) get the prefix
@@ -610,6 +850,12 @@ def from_sbml(
     check_units : bool, optional
         Run libsbml's unit-consistency check and raise :class:`SBMLUnitError`
         listing the inconsistencies (undeclared units are not errors).
+    max_bytes : int, optional
+        Largest document accepted (default :data:`MAX_BYTES`, 50 MB), checked before reading.
+    max_depth : int, optional
+        Deepest XML nesting accepted (default :data:`MAX_DEPTH`, 250 levels), checked by a
+        streaming pass of the stdlib's expat before libsbml sees the text (libsbml's reader
+        crashes on MathML nested thousands deep). Document type declarations are refused.
 
     Returns
     -------
@@ -628,9 +874,34 @@ def from_sbml(
     SBMLUnitError
         For a time unit that is not a multiple of seconds, or (with
         ``check_units``) inconsistent units.
+    SBMLLimitError
+        For a document over ``max_bytes``, nested deeper than ``max_depth``, with a DTD, with a
+        power of two numbers over :data:`MAX_POWER_BITS` bits, or whose assignment rules expand
+        to expressions over :data:`MAX_EXPRESSION_NODES` nodes.
+    """
+    return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
+                        check_units=check_units, max_bytes=max_bytes, max_depth=max_depth)[0]
+
+
+def _import_sbml(
+    source: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    nonnegative: bool | str = "auto",
+    time_unit: float | None = None,
+    check_units: bool = False,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
+    """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
+
+    The mapping is ``id -> (value, compartment size, has_only_substance_units)``: ``value`` is the
+    id's SBML value (a species' amount or concentration as its ``hasOnlySubstanceUnits`` says) as an
+    expression of the model's states, parameters and ``t``; ``compartment size`` likewise for species
+    (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
     """
     libsbml = _libsbml()
-    doc, label = _read_document(libsbml, source)
+    doc, label = _read_document(libsbml, source, max_bytes, max_depth)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
               if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]
     if errors:
@@ -654,11 +925,6 @@ def from_sbml(
     for r in m.getListOfRules():
         if r.isAlgebraic():
             raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
-    if doc.getLevel() >= 3 and m.isSetConversionFactor():
-        raise _unsupported("conversion factors", f"model conversionFactor in {where0}")
-    for c in m.getListOfCompartments():
-        if not c.getConstant():
-            raise _unsupported("non-constant compartments", f"compartment {c.getId()!r} in {where0}")
     for r in m.getListOfReactions():
         if r.isSetFast() and r.getFast():
             raise _unsupported("fast reactions", f"reaction {r.getId()!r} in {where0}")
@@ -667,11 +933,9 @@ def from_sbml(
         for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
             if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
                 raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
-            if doc.getLevel() >= 3 and (not ref.getConstant() or ref.isSetId()):
-                raise _unsupported("variable stoichiometry", f"non-constant species reference in {r.getId()!r}")
-    for s in m.getListOfSpecies():
-        if doc.getLevel() >= 3 and s.isSetConversionFactor():
-            raise _unsupported("conversion factors", f"species {s.getId()!r} in {where0}")
+            if doc.getLevel() >= 3 and not ref.getConstant():
+                raise _unsupported("variable stoichiometry", f"species reference to {ref.getSpecies()!r} with "
+                                   f"constant=\"false\" in reaction {r.getId()!r}")
 
     if check_units:
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
@@ -710,6 +974,11 @@ def from_sbml(
     # -- names -----------------------------------------------------------------------------
     ids = ([c.getId() for c in m.getListOfCompartments()] + [s.getId() for s in m.getListOfSpecies()]
            + [p.getId() for p in m.getListOfParameters()] + [r.getId() for r in m.getListOfReactions()])
+    # species references with an id (L3, constant="true"): their stoichiometry is a constant parameter
+    ref_ids = {ref.getId(): ref for r in m.getListOfReactions()
+               for ref in list(r.getListOfReactants()) + list(r.getListOfProducts())
+               if doc.getLevel() >= 3 and ref.isSetId()}
+    ids += list(ref_ids)
     local_ids = []
     for r in m.getListOfReactions():
         kl = r.getKineticLaw()
@@ -725,6 +994,8 @@ def from_sbml(
     funcs: dict[str, tuple[list[sp.Symbol], sp.Expr]] = {}
     for fd in m.getListOfFunctionDefinitions():
         math_ = fd.getMath()
+        if math_ is None and not fd.isSetMath():
+            continue  # L3V2: a function definition without math (an error only where it is called)
         if math_ is None or not math_.isLambda():
             raise SpecificationError(f"{label}: function definition {fd.getId()!r} is not a lambda")
         nargs = math_.getNumBvars()
@@ -739,91 +1010,202 @@ def from_sbml(
         e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local)
         return e.xreplace({TIME: time_expr}) if per_day != 1.0 else e
 
+    # -- kinetic laws (an SBML reaction id used in math stands for the reaction's rate) ---------
+    level3 = doc.getLevel() >= 3
+    reactions = list(m.getListOfReactions())
+    kinetic: dict[str, sp.Expr] = {}
+    for r in reactions:
+        kl = r.getKineticLaw()
+        lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
+        local = {lp.getId(): sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"]) for lp in lps}
+        kinetic[r.getId()] = conv(kl.getMath(), f"kinetic law of reaction {r.getId()!r}", local=local)
+
     # -- rules -----------------------------------------------------------------------------
     assign: dict[str, sp.Expr] = {}
     rate_rules: dict[str, sp.Expr] = {}
     for r in m.getListOfRules():
         v = r.getVariable()
+        if not r.isSetMath():
+            continue  # L3V2: a rule without math has no effect
         if r.isAssignment():
             assign[v] = conv(r.getMath(), f"assignment rule for {v!r}")
         elif r.isRate():
             rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
-    # resolve assignment rules in terms of states, parameters and t
-    subs = {sym[v]: e for v, e in assign.items()}
-    for _ in range(len(subs) + 1):
-        new = {k: e.xreplace(subs) for k, e in subs.items()}
-        if new == subs:
-            break
-        subs = new
-    else:
-        raise SpecificationError(f"{label}: assignment rules depend on each other in a cycle")
-    if any(e.free_symbols & set(subs) for e in subs.values()):
-        raise SpecificationError(f"{label}: assignment rules depend on each other in a cycle")
+    for v in list(assign) + list(rate_rules):
+        if v in ref_ids:
+            raise _unsupported("variable stoichiometry", f"rule for the stoichiometry {v!r} in {where0}")
+        if v not in sym or m.getReaction(v) is not None:
+            raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
 
-    # -- values ----------------------------------------------------------------------------
-    comp_size: dict[str, float] = {}
-    values: dict[str, float] = {}
+    # -- compartments: constant unless a rule changes them (events are refused above) -----------
+    species = list(m.getListOfSpecies())
+    species_ids = {s.getId() for s in species}
+    varying = {c.getId() for c in m.getListOfCompartments() if c.getId() in assign or c.getId() in rate_rules}
     for c in m.getListOfCompartments():
-        comp_size[c.getId()] = c.getSize() if c.isSetSize() else 1.0
-        values[c.getId()] = comp_size[c.getId()]
+        if c.getSpatialDimensions() == 0 and c.getId() in varying:
+            raise _unsupported("non-constant compartments", f"zero-dimensional compartment {c.getId()!r} with a rule")
+    taken = set(nm.values())
+
+    def fresh(base: str) -> str:
+        n = base
+        while n in taken:
+            n += "_"
+        taken.add(n)
+        return n
+
+    # species whose SBML value is a concentration in a compartment that changes size are held as
+    # amounts (SBML keeps the amount when the size changes, also for constant and boundary species):
+    # a state, or a parameter for constant/boundary species, named <id>_amount
+    amount_name: dict[str, str] = {}
+    for s in species:
+        i = s.getId()
+        if (s.getCompartment() in varying and not s.getHasOnlySubstanceUnits() and i not in assign
+                and i not in rate_rules):
+            amount_name[i] = fresh(f"{nm[i]}_amount")
+
+    # -- definitions: assignment rules, reaction rates, amounts -> resolved expressions ------------
+    defs: dict[sp.Symbol, sp.Expr] = {sym[v]: e for v, e in assign.items()}
+    defs.update({sym[rid]: e for rid, e in kinetic.items()})
+    for i, an in amount_name.items():
+        defs[sym[i]] = sp.Symbol(an) / sym[m.getSpecies(i).getCompartment()]
+    subs = _resolve(defs, label, "assignment rules")
+    for rid in kinetic:
+        kinetic[rid] = subs[sym[rid]]
+
+    # -- values at t = 0 ---------------------------------------------------------------------------
+    init: dict[sp.Symbol, sp.Expr] = {}
+    for c in m.getListOfCompartments():
+        init[sym[c.getId()]] = sp.Float(c.getSize()) if c.isSetSize() else sp.Float(1.0)
     for p in m.getListOfParameters():
         if p.isSetValue():
-            values[p.getId()] = p.getValue()
-    species = list(m.getListOfSpecies())
+            init[sym[p.getId()]] = sp.Float(p.getValue())
     for s in species:
-        size = comp_size.get(s.getCompartment(), 1.0)
+        size = sym[s.getCompartment()]
+        hosu = s.getHasOnlySubstanceUnits()
         if s.isSetInitialAmount():
-            values[s.getId()] = s.getInitialAmount() if s.getHasOnlySubstanceUnits() else s.getInitialAmount() / size
+            a0 = sp.Float(s.getInitialAmount())
+            init[sym[s.getId()]] = a0 if hosu else a0 / size
         elif s.isSetInitialConcentration():
-            values[s.getId()] = (s.getInitialConcentration() * size if s.getHasOnlySubstanceUnits()
-                                 else s.getInitialConcentration())
-    init_assign = {ia.getSymbol(): conv(ia.getMath(), f"initial assignment of {ia.getSymbol()!r}")
-                   for ia in m.getListOfInitialAssignments()}
-    pending = dict(init_assign)
-    for _ in range(len(pending) + 1):
-        if not pending:
-            break
-        env = {sym[k]: sp.Float(v) for k, v in values.items() if k in sym and k not in pending}
-        env[TIME] = sp.Integer(0)
-        progressed = False
-        for k, e in list(pending.items()):
-            val = e.xreplace(subs).xreplace(env)
-            if not val.free_symbols:
-                try:
-                    values[k] = float(val)
-                except TypeError:
-                    raise SpecificationError(f"{label}: initial assignment of {k!r} is not a real number") from None
-                del pending[k]
-                progressed = True
-        if not progressed:
-            break
-    if pending:
-        raise SpecificationError(f"{label}: cannot evaluate initial assignment(s) of {sorted(pending)}")
+            c0 = sp.Float(s.getInitialConcentration())
+            init[sym[s.getId()]] = c0 * size if hosu else c0
+    for k, ref in ref_ids.items():
+        init[sym[k]] = sp.Float(ref.getStoichiometry()) if ref.isSetStoichiometry() else sp.Float(1.0)
+    for ia in m.getListOfInitialAssignments():
+        k = ia.getSymbol()
+        if not ia.isSetMath():
+            continue  # L3V2: an initial assignment without math has no effect
+        if k not in sym:
+            raise _unsupported("initial assignment of a species reference",
+                               f"initial assignment of {k!r} in {where0}")
+        init[sym[k]] = conv(ia.getMath(), f"initial assignment of {k!r}")
+    for v, e in assign.items():
+        init[sym[v]] = e
+    for rid, e in kinetic.items():
+        init[sym[rid]] = e
+    # rateOf of a constant is 0 (rateOf of what changes needs the processes: refused in initial values)
+    constant_syms = {sym[c.getId()] for c in m.getListOfCompartments() if c.getId() not in varying}
+    constant_syms |= {sym[p.getId()] for p in m.getListOfParameters() if p.getId() not in assign
+                      and p.getId() not in rate_rules}
+    constant_syms |= {sym[s.getId()] for s in species if s.getId() not in assign and s.getId() not in rate_rules
+                      and (s.getConstant() or s.getBoundaryCondition()) and s.getId() not in amount_name}
+    constant_syms |= {sym[k] for k in ref_ids}
+
+
+    def rate_of_constant(x: sp.Expr) -> sp.Expr:
+        """rateOf(x) at t = 0 in SBML terms: 0 for a constant, the rate rule, or the reactions' net flux."""
+        i = _rate_of_id(x)
+        if i not in sym:
+            return RATE_OF(x)
+        if sym[i] in constant_syms:
+            return sp.Integer(0)
+        if i in rate_rules and i not in amount_name:
+            return rate_rules[i]
+        sp_ = m.getSpecies(i) if i is not None else None
+        if sp_ is None or i in assign or i in amount_name or sp_.getBoundaryCondition():
+            return RATE_OF(x)
+        net: sp.Expr = sp.Integer(0)
+        for r in reactions:
+            for ref, sign in [(ref, -1) for ref in r.getListOfReactants()] + [(ref, 1) for ref in r.getListOfProducts()]:
+                if ref.getSpecies() != i:
+                    continue
+                if level3 and ref.isSetId():
+                    st: sp.Expr = sym[ref.getId()]
+                elif not level3 or ref.isSetStoichiometry():
+                    st = sp.Float(ref.getStoichiometry())
+                else:
+                    return RATE_OF(x)
+                net += sign * st * kinetic[r.getId()]
+        cf = sp_.getConversionFactor() if level3 and sp_.isSetConversionFactor() else (
+            m.getConversionFactor() if level3 and m.isSetConversionFactor() else "")
+        if cf:
+            net = net * sym[cf]
+        if not sp_.getHasOnlySubstanceUnits():
+            net = net / sym[sp_.getCompartment()]
+        return net
+
+    for r in reactions:
+        kl = r.getKineticLaw()
+        for lp in (list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())):
+            init[sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"])] = sp.Float(lp.getValue())
+    for k in list(init):
+        if init[k].has(RATE_OF):
+            init[k] = init[k].replace(RATE_OF, rate_of_constant)
+        init[k] = init[k].xreplace({TIME: sp.Integer(0)})
+    init_order = _resolve(init, label, "initial assignments and assignment rules")
+    values: dict[str, float] = {}
+    for i in ids:
+        v0 = init_order.get(sym[i])
+        if v0 is not None and not v0.free_symbols and not v0.has(RATE_OF):
+            try:
+                values[i] = float(v0)
+            except TypeError:
+                raise SpecificationError(f"{label}: the initial value of {i!r} is not a real number") from None
+    for i, an in amount_name.items():
+        c = m.getSpecies(i).getCompartment()
+        if i in values and c in values:
+            values[an] = values[i] * values[c]
 
     # -- states, parameters ----------------------------------------------------------------
     states: list[State] = []
     state_ids: list[str] = []
     params: list[Parameter] = []
-    species_ids = {s.getId() for s in species}
 
-    def param(i: str, unit: str = "", desc: str = "") -> None:
-        if i not in values or not math.isfinite(values[i]):
+    def no_value(i: str) -> None:
+        e = init_order.get(sym[i]) if i in sym else None
+        if e is not None and e.has(RATE_OF):
+            raise _unsupported("rateOf", f"rateOf in the initial value of {i!r} in {where0}")
+        raise SpecificationError(f"{label}: {i!r} has no (finite) value")
+
+    def param(i: str, unit: str = "", desc: str = "", pname_: str | None = None) -> None:
+        if i in values and not math.isfinite(values[i]):
+            raise _unsupported("non-finite number", f"value {values[i]} of {i!r} in {where0}")
+        if i not in values:
+            no_value(i)
             raise SpecificationError(f"{label}: {i!r} has no (finite) value")
         v = float(values[i])
-        params.append(Parameter(nm[i], v, (0.0, math.inf) if v >= 0 else (-math.inf, math.inf), unit or "1",
-                                desc, f"SBML {label}"))
+        params.append(Parameter(pname_ or nm[i], v, (0.0, math.inf) if v >= 0 else (-math.inf, math.inf),
+                                unit or "1", desc, f"SBML {label}"))
 
     for c in m.getListOfCompartments():
-        if c.getId() not in assign and c.getId() not in rate_rules:
-            param(c.getId(), "1", f"size of compartment {c.getName() or c.getId()}")
+        i = c.getId()
+        if i in rate_rules:
+            state_ids.append(i)
+        elif i not in assign:
+            param(i, "1", f"size of compartment {c.getName() or i}")
     for s in species:
         i = s.getId()
         if i in assign:
             continue
-        if i not in values:
+        if i not in values and i not in init:
             raise SpecificationError(f"{label}: species {i!r} has no initial value")
         desc = s.getName() or i
-        if i in rate_rules or not (s.getBoundaryCondition() or s.getConstant()):
+        if i in amount_name:
+            if s.getBoundaryCondition() or s.getConstant():
+                values.setdefault(amount_name[i], math.nan)
+                param(amount_name[i], "1", f"amount of boundary species {desc}", pname_=amount_name[i])
+            else:
+                state_ids.append(i)
+        elif i in rate_rules or not (s.getBoundaryCondition() or s.getConstant()):
             state_ids.append(i)
         else:
             param(i, "1", f"boundary species {desc}")
@@ -835,18 +1217,22 @@ def from_sbml(
             state_ids.append(i)
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
-    for r in m.getListOfReactions():
+    for k, ref in ref_ids.items():
+        param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
+    for r in reactions:
         kl = r.getKineticLaw()
-        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
+        lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
         for lp in lps:
             gid = f"{r.getId()}_{lp.getId()}"
             values[gid] = lp.getValue()
             param(gid, "1", f"local parameter {lp.getId()!r} of reaction {r.getId()!r}")
 
     # -- processes -------------------------------------------------------------------------
-    procs: list[Process] = []
+    procs: list[Any] = []
+    reversible: set[str] = set()
     scale = sp.Float(per_day) if per_day != 1.0 else sp.Integer(1)
     proc_names = set()
+    state_name = {i: amount_name.get(i, nm[i]) for i in state_ids}
 
     def pname(base: str) -> str:
         n = base
@@ -855,43 +1241,110 @@ def from_sbml(
         proc_names.add(n)
         return n
 
+    def factor(i: str) -> sp.Expr:
+        """Conversion factor of species ``i`` (SBML L3: species', else the model's, else 1), as a symbol."""
+        s = m.getSpecies(i)
+        cf = s.getConversionFactor() if level3 and s.isSetConversionFactor() else (
+            m.getConversionFactor() if level3 and m.isSetConversionFactor() else "")
+        if not cf:
+            return sp.Integer(1)
+        p = m.getParameter(cf)
+        if p is None or not p.getConstant() or cf not in values:
+            raise _unsupported("non-constant conversion factors", f"conversion factor {cf!r} of species {i!r}")
+        return sym[cf]
+
     dynamic = set(state_ids)
-    for r in m.getListOfReactions():
-        kl = r.getKineticLaw()
-        lps = list(kl.getListOfLocalParameters()) if doc.getLevel() >= 3 else list(kl.getListOfParameters())
-        local = {lp.getId(): sp.Symbol(nm[f"{r.getId()}_{lp.getId()}"]) for lp in lps}
-        rate = conv(kl.getMath(), f"kinetic law of reaction {r.getId()!r}", local=local).xreplace(subs)
+    for r in reactions:
+        rate = kinetic[r.getId()]
         refs = [(ref, -1) for ref in r.getListOfReactants()] + [(ref, 1) for ref in r.getListOfProducts()]
-        refs = [(ref, sign) for ref, sign in refs if ref.getSpecies() in dynamic]
-        if not refs:
-            continue
-        comps = {m.getSpecies(ref.getSpecies()).getCompartment() for ref, _ in refs}
-        conc = [not m.getSpecies(ref.getSpecies()).getHasOnlySubstanceUnits() for ref, _ in refs]
-        divide_by: sp.Expr | None = None
-        if all(conc) and len(comps) == 1:
-            divide_by = sym[comps.pop()]
-        consumes: dict[str, float] = {}
-        produces: dict[str, float] = {}
+        # boundary species (even with a rate rule) and rule-driven species get no flux
+        refs = [(ref, sign) for ref, sign in refs if ref.getSpecies() in dynamic
+                and ref.getSpecies() not in rate_rules and not m.getSpecies(ref.getSpecies()).getBoundaryCondition()]
+        # each species' change is rate * multiplier * coefficient: the multiplier (conversion factor,
+        # stoichiometry given by id, 1/compartment size for concentrations) stays symbolic, so that
+        # parameters changed at simulation time act as SBML says; one process per distinct multiplier
+        groups: dict[sp.Expr, tuple[dict[str, float], dict[str, float]]] = {}
         for ref, sign in refs:
-            s = m.getSpecies(ref.getSpecies())
-            c = float(ref.getStoichiometry())
-            if divide_by is None and not s.getHasOnlySubstanceUnits():
-                c /= comp_size.get(s.getCompartment(), 1.0)
-            if c == 0:
-                continue
+            i = ref.getSpecies()
+            s = m.getSpecies(i)
+            mult = factor(i)
+            if level3 and ref.isSetId():
+                c = 1.0
+                mult = mult * sym[ref.getId()]
+            elif not level3 or ref.isSetStoichiometry():
+                c = float(ref.getStoichiometry())
+            else:
+                raise _unsupported("variable stoichiometry", f"species reference to {i!r} in reaction "
+                                   f"{r.getId()!r} has no stoichiometry")
+            if not s.getHasOnlySubstanceUnits() and i not in amount_name:
+                mult = mult / sym[s.getCompartment()]
+            if c == 0 or not math.isfinite(c):
+                if c == 0:
+                    continue
+                raise _unsupported("non-finite number", f"stoichiometry {c} in reaction {r.getId()!r}")
+            consumes, produces = groups.setdefault(mult, ({}, {}))
             target = consumes if (sign < 0) == (c > 0) else produces
-            target[nm[s.getId()]] = target.get(nm[s.getId()], 0.0) + abs(c)
-        if not consumes and not produces:
-            continue
-        if divide_by is not None:
-            rate = rate / divide_by
-        procs.append(Process(pname(nm[r.getId()]), rate * scale, consumes=consumes, produces=produces,
-                             description=r.getName() or r.getId()))
+            target[state_name[i]] = target.get(state_name[i], 0.0) + abs(c)
+        for k, (mult, (consumes, produces)) in enumerate(groups.items()):
+            if not consumes and not produces:
+                continue
+            pn = pname(nm[r.getId()] if k == 0 else f"{nm[r.getId()]}_{k + 1}")
+            if r.getReversible():
+                reversible.add(pn)
+            procs.append(_Proc(pn, rate * mult * scale, tuple(consumes.items()), tuple(produces.items()),
+                               r.getName() or r.getId()))
     for v, e in rate_rules.items():
         if v not in dynamic:
             raise SpecificationError(f"{label}: rate rule for {v!r}, which is not a species or parameter")
-        procs.append(Process(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, produces=nm[v],
-                             description=f"SBML rate rule for {v}"))
+        procs.append(_Proc(pname(f"rate_rule_{nm[v]}"), e.xreplace(subs) * scale, (), ((state_name[v], 1.0),),
+                           f"SBML rate rule for {v}"))
+
+    # -- rateOf(x): x's rate of change, in model time units ---------------------------------
+    def has_rate_of(e: sp.Expr) -> bool:
+        return e.has(RATE_OF)
+
+    if any(has_rate_of(p.rate) for p in procs) or any(has_rate_of(subs[sym[v]]) for v in assign):
+        rhs: dict[str, sp.Expr] = {}
+        for p in procs:
+            for k, c in p.produces:
+                rhs[k] = rhs.get(k, sp.Integer(0)) + sp.Float(c) * p.rate
+            for k, c in p.consumes:
+                rhs[k] = rhs.get(k, sp.Integer(0)) - sp.Float(c) * p.rate
+
+        def rate_of_value(x: sp.Expr) -> sp.Expr:
+            i = _rate_of_id(x)
+            if i not in sym:
+                raise _unsupported("rateOf", f"rateOf of {x} in {where0}")
+            if i in amount_name:
+                raise _unsupported("rateOf", f"rateOf({i}) of a species in a compartment that changes size "
+                                   f"in {where0}")
+            if i in assign:
+                # d/dt e(states, t) = sum of de/dx * dx/dt + de/dt (t is model time times per_day)
+                e = subs[sym[i]]
+                d = sp.diff(e, TIME)
+                for k in e.free_symbols:
+                    if k.name in rhs:
+                        d += sp.diff(e, k) * rhs[k.name]
+                if d.has(sp.Derivative, sp.Heaviside, sp.sign, sp.Subs, sp.DiracDelta):
+                    raise _unsupported("rateOf", f"rateOf({i}) of an assignment rule that is not differentiable "
+                                       f"everywhere in {where0}")
+                return d / scale
+            if i in state_name:
+                return rhs.get(state_name[i], sp.Integer(0)) / scale
+            return sp.Integer(0)  # a constant
+
+        def replace_rate_of(e: sp.Expr) -> sp.Expr:
+            for _ in range(len(rhs) + 2):
+                if not has_rate_of(e):
+                    return e
+                e = e.replace(RATE_OF, rate_of_value)
+            raise _unsupported("rateOf", f"rateOf terms that depend on each other in a cycle in {where0}")
+
+        procs = [p._replace(rate=replace_rate_of(p.rate)) for p in procs]
+        for v in assign:
+            subs[sym[v]] = replace_rate_of(subs[sym[v]])
+    procs = [Process(p.name, p.rate, consumes=dict(p.consumes), produces=dict(p.produces), description=p.description)
+             for p in procs]
 
     nonneg: dict[str, bool] = {}
     for i in state_ids:
@@ -906,24 +1359,43 @@ def from_sbml(
             raise SpecificationError(f"nonnegative must be True, False or 'auto', got {nonnegative!r}")
     if nonnegative == "auto":
         for p in procs:
-            for k, _ in p.consumes:
-                orig = next(i for i in state_ids if nm[i] == k)
+            # a reversible reaction's products are consumed when its rate is negative
+            for k, _ in p.consumes + (p.produces if p.name in reversible else ()):
+                orig = next(i for i in state_ids if state_name[i] == k)
                 if nonneg[orig] and not vanishes_at_zero(p.rate, sp.Symbol(k)):
                     nonneg[orig] = False
     for i in state_ids:
         s = m.getSpecies(i) if i in species_ids else None
-        desc = (s.getName() if s is not None else m.getParameter(i).getName()) or i
-        v = values.get(i)
+        obj = s if s is not None else (m.getParameter(i) or m.getCompartment(i))
+        desc = obj.getName() or i
+        v = values.get(amount_name.get(i, i))
         if v is None or not math.isfinite(v):
-            raise SpecificationError(f"{label}: {i!r} has no (finite) initial value")
-        states.append(State(nm[i], float(v), "1", desc, nonneg[i], atol=1e-10 * max(1.0, abs(v))))
+            no_value(i)
+        if i in amount_name:
+            desc = f"amount of {desc} (SBML species in a compartment that changes size)"
+        states.append(State(state_name[i], float(v), "1", desc, nonneg[i], atol=1e-10 * max(1.0, abs(v))))
+    if not states:
+        # nothing changes by a reaction or a rate rule (e.g. only assignment rules of t): a tumordyn
+        # model needs a state, so one constant placeholder carries the time course of the observables
+        states.append(State(fresh(NO_STATE), 0.0, "1", "placeholder state (the SBML model has no ODE state; "
+                            "its values are the observables)", False))
 
     observables = []
-    state_names = {nm[i] for i in state_ids}
-    for v, e in subs.items():
-        if e.free_symbols - {TIME} <= {sp.Symbol(p.name) for p in params} | {sp.Symbol(s) for s in state_names}:
-            observables.append(Observable(v.name, e, "", f"SBML assignment rule for {v.name}"))
-    return Model(
+    known = {sp.Symbol(p.name) for p in params} | {sp.Symbol(n) for n in state_name.values()} | {TIME}
+    for v in assign:
+        e = subs[sym[v]]
+        if e.free_symbols <= known:
+            observables.append(Observable(nm[v], e, "", f"SBML assignment rule for {v}"))
+    outputs: dict[str, tuple[sp.Expr, sp.Expr | None, bool]] = {}
+    for i in ids:
+        val = subs.get(sym[i], sym[i])
+        s_ = m.getSpecies(i)
+        if s_ is not None:
+            c_ = sym[s_.getCompartment()]
+            outputs[i] = (val, subs.get(c_, c_), bool(s_.getHasOnlySubstanceUnits()))
+        else:
+            outputs[i] = (val, None, False)
+    model = Model(
         name or (m.getId() or "sbml_model"),
         states=states,
         parameters=params,
@@ -931,3 +1403,4 @@ def from_sbml(
         observables=observables,
         description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
     )
+    return model, outputs
