@@ -10,13 +10,25 @@ adaptive-rule path (:mod:`tumordyn.dosing._rules`).
 
 from __future__ import annotations
 
+import ast
+import functools
+import math
+import re
+import sys
+import time
+import warnings
 from dataclasses import replace
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy.integrate import odeint, solve_ivp
+
+try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
+    from scipy.integrate import ODEintWarning
+except ImportError:  # pragma: no cover - scipy 1.10
+    from scipy.integrate._odepack_py import ODEintWarning
 
 from ..numerics import NEGATIVE_SLACK
 from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
@@ -54,6 +66,95 @@ class _NonFiniteDerivative(Exception):
         self.index = index
 
 
+class _BudgetExhausted(Exception):
+    """Raised from inside a right-hand side when a solve's step or wall-time budget runs out.
+
+    Raising from the right-hand side is what interrupts LSODA's own loop (scipy propagates the
+    exception out of the Fortran code at the next return of the callback).
+    """
+
+    def __init__(self, t: float, status: SolverStatus) -> None:
+        super().__init__(t, status)
+        self.t = float(t)
+        self.status = status
+
+
+#: The wall clock is read once every this many right-hand-side evaluations.
+_CLOCK_EVERY = 64
+#: Smallest positive normal double; parameters and states below it in magnitude are read as 0.
+_TINY = sys.float_info.min
+
+
+class Budget:
+    """The step (right-hand-side evaluation) and wall-time budget of one patient's scipy solve.
+
+    :meth:`wrap` returns a right-hand side that spends one unit per evaluation, checks the wall
+    clock every :data:`_CLOCK_EVERY` evaluations and raises :class:`_BudgetExhausted` (converted
+    to a :class:`~tumordyn.errors.SolverError` by the segment solvers) when either runs out.
+    """
+
+    __slots__ = ("left", "deadline", "max_steps", "max_seconds")
+
+    def __init__(self, opts: SolverOptions) -> None:
+        steps = getattr(opts, "scipy_max_steps", None)
+        self.max_steps = int(opts.max_steps if steps is None else steps)
+        self.left = self.max_steps
+        self.max_seconds = getattr(opts, "max_seconds", None)
+        self.deadline = None if self.max_seconds is None else time.perf_counter() + float(self.max_seconds)
+
+    def spend(self, t: float) -> None:
+        """One right-hand-side evaluation at time ``t`` (days)."""
+        self.left -= 1
+        if self.left < 0:
+            raise _BudgetExhausted(t, SolverStatus.TOO_MANY_STEPS)
+        if self.deadline is not None and self.left % _CLOCK_EVERY == 0 and time.perf_counter() > self.deadline:
+            raise _BudgetExhausted(t, SolverStatus.TIME_BUDGET)
+
+    def check_clock(self, t: float) -> None:
+        """Raise if the wall-time budget has run out (between segments)."""
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _BudgetExhausted(t, SolverStatus.TIME_BUDGET)
+
+    def error(self, exc: _BudgetExhausted, what: str) -> SolverError:
+        """The named error for an exhausted budget, with the time reached."""
+        if exc.status == SolverStatus.TIME_BUDGET:
+            text = (f"integration of {what} stopped: the wall-time budget of {self.max_seconds:g} s "
+                    "(Solver.max_seconds) ran out")
+        else:
+            text = (f"integration of {what} stopped: the step budget of {self.max_steps} right-hand-side "
+                    "evaluations (Solver.max_steps) ran out (the problem may be stiff or the solution "
+                    "ill-scaled; try method='LSODA', loosen rtol or raise max_steps)")
+        return SolverError(text, t=exc.t, status=exc.status)
+
+
+def clamped_jacobian(jac: np.ndarray, y: np.ndarray, nonneg: np.ndarray) -> np.ndarray:
+    """The Jacobian of the right-hand side as evaluated: zero columns for non-negative states below zero.
+
+    The generated right-hand side reads a non-negative state below zero as 0, so it does not
+    depend on that state there; the generated Jacobian differentiates the unclamped expressions.
+    Handing an implicit method the unclamped columns (e.g. -3e4/day for a clone that has died
+    out and undershot zero) makes its Newton iteration fail at every step size, and LSODA then
+    shrinks its step without end (issue 18: the hanging draws). ``jac`` is modified in place
+    (engines pass a fresh array) and returned.
+    """
+    neg = nonneg & (y < 0.0)
+    if neg.any():
+        jac[:, neg] = 0.0
+    return jac
+
+
+def flush_subnormal(x: np.ndarray) -> np.ndarray:
+    """A copy of ``x`` with subnormal entries (``0 < |x| < 2.2e-308``) set to 0.
+
+    Subnormal numbers carry no meaningful rate or amount in a model but slow floating-point
+    arithmetic down by orders of magnitude and let step-size control wander; the scipy engines
+    read them as 0, as the compiled engine does. The input is never modified.
+    """
+    x = np.array(x, dtype=float)
+    x[np.abs(x) < _TINY] = 0.0
+    return x
+
+
 
 
 def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, nonneg: np.ndarray,
@@ -87,6 +188,10 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
     NegativeStateError
         At the first time a non-negative state is below minus its error tolerance.
     """
+    if seg.size:
+        low, total = float(seg.min()), float(seg.sum())
+        if low >= 0.0 and total - total == 0.0:  # all finite and none negative: nothing to report
+            return
     if not np.all(np.isfinite(seg)):
         j = int(np.argmin(np.all(np.isfinite(seg), axis=0)))
         raise SolverError(
@@ -107,11 +212,155 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
         )
 
 
-def _finite_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray) -> np.ndarray:
+def _finite_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray, budget: Budget | None = None) -> np.ndarray:
+    if budget is not None:
+        budget.spend(t)
     out = fun(t, y, u)
     if not np.isfinite(out).all():
         raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
     return out
+
+
+def _budgeted_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray, budget: Budget) -> np.ndarray:
+    budget.spend(t)
+    return fun(t, y, u)
+
+
+# --------------------------------------------------------------------------- a float right-hand side with
+# the parameters bound once (the LSODA fast path)
+
+_STATIC_NAME = re.compile(r"_[pu]\d+\Z")
+_STATIC_CALLS = frozenset({"max", "min", "abs", "float"})
+
+
+class _Hoister(ast.NodeTransformer):
+    """Replace maximal subexpressions that depend on parameters and inputs only by precomputed names."""
+
+    def __init__(self, static: set[str]) -> None:
+        self.static = static
+        self.hoisted: list[tuple[str, ast.expr]] = []
+
+    def is_static(self, node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                if not (sub.id in self.static or sub.id in _STATIC_CALLS or sub.id == "math"):
+                    return False
+            elif not isinstance(sub, (ast.expr_context, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator,
+                                      ast.unaryop, ast.Call, ast.Attribute, ast.keyword)):
+                return False
+        return True
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.expr) and not isinstance(node, (ast.Name, ast.Constant)) and self.is_static(node):
+            name = f"_h{len(self.hoisted)}"
+            self.hoisted.append((name, node))
+            return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+        return self.generic_visit(node)
+
+
+def _factory_source(src: str) -> str:
+    """From the generated ``rhs_scalar(t, y, p, u)`` source, the source of ``bind(p, u, fallback)``.
+
+    ``bind`` unpacks the parameters and inputs once, evaluates every subexpression that depends on
+    them only (``EC50^h``, ``ln 2 / t_half``, ``1/V``...) once, and returns ``f(t, y)`` giving the
+    derivatives as a list of floats, computed exactly as ``rhs_scalar`` computes them (the same
+    expression trees, so the same floating-point results). Where float arithmetic raises, ``f``
+    returns ``fallback(t, y)`` (the numpy version, with inf/nan).
+    """
+    fn = ast.parse(src).body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    outer: list[ast.stmt] = []
+    inner: list[ast.stmt] = []
+    static: set[str] = set()
+    for stmt in fn.body:
+        if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
+                and isinstance(stmt.value.func, ast.Attribute) and isinstance(stmt.value.func.value, ast.Name)
+                and stmt.value.func.value.id in ("p", "u")):
+            outer.append(stmt)  # _p0, ... = p.tolist()
+            for tgt in ast.walk(stmt.targets[0]):
+                if isinstance(tgt, ast.Name):
+                    static.add(tgt.id)
+        else:
+            inner.append(stmt)
+    hoister = _Hoister(static)
+    body: list[ast.stmt] = []
+    for stmt in inner:
+        if isinstance(stmt, ast.Return):
+            value = stmt.value
+            assert isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.List)
+            stmt = ast.Return(value=hoister.visit(value.args[0]))
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and hoister.is_static(stmt.value):
+            name = stmt.targets[0].id  # a whole common subexpression of parameters only
+            outer.append(stmt)
+            static.add(name)
+            continue
+        elif isinstance(stmt, ast.Assign):
+            stmt = ast.Assign(targets=stmt.targets, value=hoister.visit(stmt.value))
+        body.append(stmt)
+    outer += [ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=e) for n, e in hoister.hoisted]
+    f_def = ast.FunctionDef(
+        name="f",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="t"), ast.arg(arg="y")], kwonlyargs=[],
+                           kw_defaults=[], defaults=[]),
+        body=[ast.Try(body=body,
+                      handlers=[ast.ExceptHandler(
+                          type=ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Load()) for n in
+                                               ("ArithmeticError", "ValueError", "TypeError")], ctx=ast.Load()),
+                          name=None,
+                          body=[ast.Return(value=ast.Call(func=ast.Name(id="fallback", ctx=ast.Load()),
+                                                          args=[ast.Name(id="t", ctx=ast.Load()),
+                                                                ast.Name(id="y", ctx=ast.Load())], keywords=[]))])],
+                      orelse=[], finalbody=[])],
+        decorator_list=[], returns=None, type_comment=None,
+    )
+    outer.append(f_def)
+    outer.append(ast.Return(value=ast.Name(id="f", ctx=ast.Load())))
+    bind = ast.FunctionDef(
+        name="bind",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="p"), ast.arg(arg="u"), ast.arg(arg="fallback")],
+                           kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=outer, decorator_list=[], returns=None, type_comment=None,
+    )
+    module = ast.Module(body=[bind], type_ignores=[])
+    return ast.unparse(ast.fix_missing_locations(module))
+
+
+@functools.lru_cache(maxsize=64)
+def _bind_factory(src: str, name: str) -> Callable[..., Any] | None:
+    """``bind(p, u, fallback)`` compiled from a generated scalar right-hand side (``None`` if its form is unknown)."""
+    try:
+        code = compile(_factory_source(src), f"<tumordyn bound rhs of {name}>", "exec")
+    except (AssertionError, SyntaxError, ValueError, AttributeError, IndexError):
+        return None
+    namespace: dict[str, Any] = {"math": math, "numpy": np}
+    exec(code, namespace)  # noqa: S102 - rewritten from the source sympy's printer generated
+    return namespace["bind"]
+
+
+def bound_rhs(compiled: CompiledModel, p: np.ndarray) -> Callable[[np.ndarray], Callable[[float, np.ndarray], Any]]:
+    """``bind(u) -> f(t, y)``: the model's right-hand side on floats with ``p`` and ``u`` bound once.
+
+    ``f`` returns the derivatives as a list of floats (what ``scipy.integrate.odeint`` takes without
+    an array per call). Falls back to ``compiled.rhs_single`` where the parameters cannot be bound
+    in float arithmetic (e.g. a parameter-only term divides by zero).
+    """
+    factory = _bind_factory(compiled.source["rhs_scalar"], compiled.model_name)
+    rhs, rhs_single = compiled.rhs, compiled.rhs_single
+
+    def bind(u: np.ndarray) -> Callable[[float, np.ndarray], Any]:
+        def fallback(t: float, y: np.ndarray) -> Any:
+            with np.errstate(all="ignore"):
+                return rhs(t, y, p, u)
+
+        if factory is not None:
+            try:
+                return factory(p, u, fallback)
+            except (ArithmeticError, ValueError, TypeError):
+                pass
+        return lambda t, y: rhs_single(t, y, p, u)
+
+    return bind
 
 
 def is_tiny_segment(t0: float, t1: float) -> bool:
@@ -152,27 +401,30 @@ def _solve_ivp_segment(
     what: str,
     label: Callable[[int], str],
     events: list[Any] | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """One ``solve_ivp`` call of ``fun(t, z, u)`` over ``[t0, t1]`` days with constant inputs ``u``.
 
     Implicit methods get ``jac(t, z, u)`` (when given); LSODA stops at the first non-finite
-    derivative (scipy's LSODA otherwise loops forever on a solution that blows up).
+    derivative (scipy's LSODA otherwise loops forever on a solution that blows up). Every
+    right-hand-side evaluation spends one unit of ``budget`` (one is made from ``opts`` if not given).
 
     Raises
     ------
     SolverError
-        If the right-hand side becomes non-finite under LSODA (status ``NON_FINITE``, with the time).
+        If the right-hand side becomes non-finite under LSODA (status ``NON_FINITE``, with the time), or
+        the budget runs out (``TOO_MANY_STEPS`` or ``TIME_BUDGET``, with the time reached).
     """
+    if budget is None:
+        budget = Budget(opts)
     kwargs: dict[str, Any] = {}
-    args: tuple[Any, ...] = (u,)
-    f = fun
+    f: Any = _budgeted_rhs
+    args: tuple[Any, ...] = (fun, u, budget)
     if jac is not None and opts.method in IMPLICIT_METHODS:
-        kwargs["jac"] = jac
+        kwargs["jac"] = lambda t, yy, ff, uu, bb: jac(t, yy, uu)  # same extra args as the right-hand side
     if opts.method == "LSODA":
-        f, args = _finite_rhs, (fun, u)
-        if jac is not None:
-            kwargs["jac"] = lambda t, yy, ff, uu: jac(t, yy, uu)  # same extra args as _finite_rhs
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        f = _finite_rhs
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
             return solve_ivp(f, (t0, t1), z, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
                              atol=atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
@@ -181,6 +433,101 @@ def _solve_ivp_segment(
                 f"the right-hand side of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
                 t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
             ) from None
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, what) from None
+
+
+def _odeint_segment(
+    system: PlanSystem,
+    z: np.ndarray,
+    t0: float,
+    t1: float,
+    u: np.ndarray,
+    inner: np.ndarray,
+    opts: SolverOptions,
+    budget: Budget,
+) -> tuple[np.ndarray, int, int]:
+    """LSODA over ``[t0, t1]`` days with ``scipy.integrate.odeint`` (the fast path of :func:`integrate_plan`).
+
+    Same method and tolerance semantics as ``solve_ivp(method="LSODA")`` (the same ODEPACK LSODA;
+    error weights ``rtol * |z_i| + atol_i``; ``t1`` a critical time the solver never steps past;
+    ``max_step``), but one call per segment with the outputs in its time grid and the inputs bound
+    once, instead of a Python loop around single steps. Every right-hand-side evaluation spends
+    one unit of ``budget`` and is checked for non-finite values (raised from inside the callback,
+    which interrupts LSODA).
+
+    Returns
+    -------
+    seg : numpy.ndarray
+        Values at ``inner`` and ``t1``, shape ``(size, len(inner) + 1)``.
+    nfev, njev : int
+        Right-hand-side and Jacobian evaluations.
+
+    Raises
+    ------
+    SolverError
+        ``NON_FINITE`` (with the component), ``TOO_MANY_STEPS`` or ``TIME_BUDGET`` (with the time
+        reached), or ``FAILED`` with LSODA's message and the time of its last successful step.
+    """
+    spend = budget.spend
+    isfinite = math.isfinite
+    if system.bind is not None:
+        g = system.bind(u)
+
+        def f(t: float, y: np.ndarray) -> Any:
+            spend(t)
+            out = g(t, y)
+            total = sum(out)
+            if total - total != 0.0:  # inf or nan somewhere (or an overflowing sum: then look closer)
+                for i, v in enumerate(out):
+                    if not isfinite(v):
+                        raise _NonFiniteDerivative(t, i)
+            return out
+    else:
+        fun = system.fun
+
+        def f(t: float, y: np.ndarray) -> Any:
+            spend(t)
+            out = fun(t, y, u)
+            if not np.isfinite(out).all():
+                raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
+            return out
+
+    jac = system.jac
+    dfun = None if jac is None else (lambda t, y: jac(t, y, u))
+    times = np.empty(inner.size + 2)
+    times[0] = t0
+    times[1:-1] = inner
+    times[-1] = t1
+    hmax = 0.0 if math.isinf(opts.max_step) else float(opts.max_step)
+    # LSODA's own step limit per output interval: never reached before the evaluation budget (a step
+    # takes at least one evaluation); it bounds the loop even so
+    mxstep = int(min(max(budget.left, 1) + 1, 2**31 - 1))
+    with warnings.catch_warnings(record=True) as caught, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        warnings.simplefilter("always")
+        try:
+            ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
+                              atol=system.atol, tcrit=times[-1:], hmax=hmax, mxstep=mxstep, printmessg=False)
+        except _NonFiniteDerivative as exc:
+            raise SolverError(
+                f"the right-hand side of {system.what} became non-finite ({system.label(exc.index)}; "
+                "the solution blows up?)",
+                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
+            ) from None
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, system.what) from None
+    if any(issubclass(w.category, ODEintWarning) for w in caught):
+        # the first output interval LSODA did not finish: its last successful step is the time reached
+        tcur = np.asarray(info["tcur"], dtype=float)
+        short = np.flatnonzero(tcur < times[1:] * (1.0 - 1e-12))
+        t_reached = float(tcur[short[0]]) if short.size else t0
+        raise SolverError(f"integration of {system.what} failed in the segment [{t0:g}, {t1:g}] days",
+                          t=max(t_reached, t0), solver_message=str(info.get("message", "")),
+                          status=SolverStatus.FAILED)
+    nfe = np.asarray(info["nfe"])
+    nje = np.asarray(info["nje"])
+    return ys[1:].T, int(nfe[-1]) if nfe.size else 0, int(nje[-1]) if nje.size else 0
 
 
 def solve_segment(
@@ -193,6 +540,7 @@ def solve_segment(
     seg_eval: np.ndarray,
     opts: SolverOptions,
     events: list[Any] | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """One ``solve_ivp`` call over ``[t0, t1]`` days with constant inputs ``u``.
 
@@ -212,7 +560,7 @@ def solve_segment(
     """
     system = model_system(compiled, p, opts)
     return _solve_ivp_segment(system.fun, system.jac, y, t0, t1, u, seg_eval, opts, opts.atol, system.what,
-                              system.label, events)
+                              system.label, events, budget)
 
 
 @dataclass(frozen=True)
@@ -245,6 +593,9 @@ class PlanSystem:
         What is integrated, for messages (e.g. ``"model 'x'"``).
     label : callable
         ``label(i)``: the name of component ``i`` in messages (e.g. ``"state 'S'"``).
+    bind : callable or None
+        ``bind(u) -> f(t, z)``: the right-hand side with the inputs ``u`` bound (a list or array of
+        floats), what the LSODA fast path (``scipy.integrate.odeint``) calls; ``None``: ``fun`` is used.
     """
 
     fun: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
@@ -255,29 +606,44 @@ class PlanSystem:
     atol: np.ndarray
     what: str
     label: Callable[[int], str]
+    bind: Callable[[np.ndarray], Callable[[float, np.ndarray], Any]] | None = None
 
 
 def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) -> PlanSystem:
-    """The model with parameter vector ``p`` as a :class:`PlanSystem` (one patient)."""
+    """The model with parameter vector ``p`` as a :class:`PlanSystem` (one patient).
+
+    Subnormal parameters (``0 < |p| < 2.2e-308``) are read as 0 (:func:`flush_subnormal`; ``p`` is not modified).
+    """
+    p = flush_subnormal(p)
     rhs_single, jac = compiled.rhs_single, compiled.jac
     nonneg = compiled.nonnegative
     names = compiled.state_names
 
+    jumps: dict[tuple[int, float], tuple[int, Any]] = {}  # (drug, amount) -> (state, increment)
+
     def jump(y: np.ndarray, amounts: np.ndarray) -> None:
         for d in np.flatnonzero(amounts).tolist():
-            comp, inc = compiled.dose_jump(d, float(amounts[d]), p)
+            key = (d, float(amounts[d]))
+            hit = jumps.get(key)
+            if hit is None:  # a schedule repeats few distinct amounts: each is converted once
+                hit = jumps[key] = compiled.dose_jump(d, key[1], p)
+            comp, inc = hit
             if comp >= 0:
                 y[comp] += inc
 
+    def jfun(t: float, y: np.ndarray, u: np.ndarray) -> np.ndarray:
+        return clamped_jacobian(jac(t, y, p, u), y, nonneg)
+
     return PlanSystem(
         fun=lambda t, y, u: rhs_single(t, y, p, u),
-        jac=lambda t, y, u: jac(t, y, p, u),
+        jac=jfun,
         jump=jump,
         check=lambda seg, times: check_segment(compiled, seg, times, nonneg, opts.atol, opts.rtol),
         clip=nonneg,
         atol=opts.atol,
         what=f"model {compiled.model_name!r}",
         label=lambda i: f"state {names[i]!r}",
+        bind=bound_rhs(compiled, p),
     )
 
 
@@ -323,8 +689,10 @@ def integrate_plan(
         With its :class:`~tumordyn.errors.SolverStatus` and the time reached.
     """
     breaks = plan.breaks
-    z = np.array(z0, dtype=float)
+    z = flush_subnormal(z0)
     zs = np.empty((t_eval.size, z.size))
+    budget = Budget(opts)
+    fast = opts.method == "LSODA"
     clip = system.clip
     nfev = njev = nlu = 0
     k = 0  # next output index
@@ -359,8 +727,32 @@ def integrate_plan(
             continue
         inner = t_eval[at_tb:k_end]
         seg_eval = np.append(inner, t_next)
+        try:
+            budget.check_clock(tb)
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, system.what) from None
+        if fast:
+            # outputs a rounding error after tb take the value at tb (LSODA refuses a first output
+            # that close to the start)
+            lead = 0
+            while lead < inner.size and is_tiny_segment(tb, float(inner[lead])):
+                lead += 1
+            zs[at_tb:at_tb + lead] = z
+            at_tb += lead
+            inner = inner[lead:]
+            seg_eval = seg_eval[lead:]
+            seg, n_f, n_j = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget)
+            nfev += n_f
+            njev += n_j
+            nlu += n_j  # LSODA factorises its iteration matrix once per Jacobian evaluation
+            system.check(seg, seg_eval)
+            seg[clip] = np.maximum(seg[clip], 0.0)
+            zs[at_tb:k_end] = seg[:, : inner.size].T
+            z = seg[:, -1].copy()
+            k = k_end
+            continue
         sol = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, seg_eval, opts, system.atol,
-                                 system.what, system.label)
+                                 system.what, system.label, budget=budget)
         nfev += int(sol.nfev)
         njev += int(sol.njev)
         nlu += int(sol.nlu)
@@ -368,7 +760,7 @@ def integrate_plan(
             # with output times, solve_ivp keeps only those reached: solve the segment again without
             # them (the failure path only) to learn the time the integrator reached
             probe = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, None, opts, system.atol,
-                                       system.what, system.label)
+                                       system.what, system.label, budget=Budget(opts))
             t_reached = float(np.asarray(probe.t)[-1]) if np.size(probe.t) else tb
             raise SolverError(
                 f"integration of {system.what} failed in the segment [{tb:g}, {t_next:g}] days",
@@ -449,7 +841,7 @@ def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions,
         jb = np.asarray(jac(t, z.reshape(n, B), P, inputs(u)), dtype=float)  # (n, n, B)
         out = np.zeros((n, B, n, B))
         out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
-        return out.reshape(n * B, n * B)
+        return clamped_jacobian(out.reshape(n * B, n * B), z, clip)
 
     def jump(z: np.ndarray, amounts: np.ndarray) -> None:
         Z = z.reshape(n, B)  # a view: written in place
@@ -718,7 +1110,9 @@ def integrate_with_rules(
 
     ys = np.empty((t_eval.size, compiled.n_states))
     us = np.zeros((t_eval.size, compiled.n_drugs))
-    y = y0.astype(float).copy()
+    p = flush_subnormal(p)
+    y = flush_subnormal(y0)
+    budget = Budget(opts)
     nonneg = compiled.nonnegative
     atol = opts.atol
     nfev = njev = nlu = nseg = 0
@@ -791,7 +1185,11 @@ def integrate_with_rules(
             ev_funcs.append(g)
         inner = t_eval[at_tc:k_end]
         seg_eval = np.append(inner, t_next)
-        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs)
+        try:
+            budget.check_clock(tc)
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, f"model {compiled.model_name!r}") from None
+        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs, budget)
         nseg += 1
         nfev += int(sol.nfev)
         njev += int(sol.njev)
