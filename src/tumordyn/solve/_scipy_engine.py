@@ -105,9 +105,14 @@ class Budget:
     def spend(self, t: float) -> None:
         """One right-hand-side evaluation at time ``t`` (days)."""
         self.left -= 1
+        if not self.left & (_CLOCK_EVERY - 1) or self.left < 0:
+            self.exhausted(t)
+
+    def exhausted(self, t: float) -> None:
+        """Raise :class:`_BudgetExhausted` if the evaluations or the wall time have run out."""
         if self.left < 0:
             raise _BudgetExhausted(t, SolverStatus.TOO_MANY_STEPS)
-        if self.deadline is not None and self.left % _CLOCK_EVERY == 0 and time.perf_counter() > self.deadline:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
             raise _BudgetExhausted(t, SolverStatus.TIME_BUDGET)
 
     def check_clock(self, t: float) -> None:
@@ -259,13 +264,15 @@ class _Hoister(ast.NodeTransformer):
 
 
 def _factory_source(src: str) -> str:
-    """From the generated ``rhs_scalar(t, y, p, u)`` source, the source of ``bind(p, u, fallback)``.
+    """From the generated ``rhs_scalar(t, y, p, u)`` source, the source of ``bind(p, u, fallback, budget, nonfinite)``.
 
     ``bind`` unpacks the parameters and inputs once, evaluates every subexpression that depends on
     them only (``EC50^h``, ``ln 2 / t_half``, ``1/V``...) once, and returns ``f(t, y)`` giving the
     derivatives as a list of floats, computed exactly as ``rhs_scalar`` computes them (the same
-    expression trees, so the same floating-point results). Where float arithmetic raises, ``f``
-    returns ``fallback(t, y)`` (the numpy version, with inf/nan).
+    expression trees, so the same floating-point results). ``f`` also spends one unit of ``budget``
+    per call (:meth:`Budget.exhausted` checks the budget and the clock every :data:`_CLOCK_EVERY`
+    calls) and hands a result with a non-finite sum to ``nonfinite(t, r)``. Where float arithmetic
+    raises, ``f`` uses ``fallback(t, y)`` (the numpy version, with inf/nan).
     """
     fn = ast.parse(src).body[0]
     assert isinstance(fn, ast.FunctionDef)
@@ -284,51 +291,56 @@ def _factory_source(src: str) -> str:
             inner.append(stmt)
     hoister = _Hoister(static)
     body: list[ast.stmt] = []
+    result: ast.expr | None = None
     for stmt in inner:
         if isinstance(stmt, ast.Return):
             value = stmt.value
             assert isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.List)
-            stmt = ast.Return(value=hoister.visit(value.args[0]))
-        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
-                and hoister.is_static(stmt.value):
-            name = stmt.targets[0].id  # a whole common subexpression of parameters only
-            outer.append(stmt)
-            static.add(name)
+            result = hoister.visit(value.args[0])
             continue
-        elif isinstance(stmt, ast.Assign):
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and hoister.is_static(stmt.value):
+            outer.append(stmt)  # a whole common subexpression of parameters only
+            static.add(stmt.targets[0].id)
+            continue
+        if isinstance(stmt, ast.Assign):
             stmt = ast.Assign(targets=stmt.targets, value=hoister.visit(stmt.value))
         body.append(stmt)
+    assert result is not None
     outer += [ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=e) for n, e in hoister.hoisted]
-    f_def = ast.FunctionDef(
-        name="f",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="t"), ast.arg(arg="y")], kwonlyargs=[],
-                           kw_defaults=[], defaults=[]),
-        body=[ast.Try(body=body,
-                      handlers=[ast.ExceptHandler(
-                          type=ast.Tuple(elts=[ast.Name(id=n, ctx=ast.Load()) for n in
-                                               ("ArithmeticError", "ValueError", "TypeError")], ctx=ast.Load()),
-                          name=None,
-                          body=[ast.Return(value=ast.Call(func=ast.Name(id="fallback", ctx=ast.Load()),
-                                                          args=[ast.Name(id="t", ctx=ast.Load()),
-                                                                ast.Name(id="y", ctx=ast.Load())], keywords=[]))])],
-                      orelse=[], finalbody=[])],
-        decorator_list=[], returns=None, type_comment=None,
-    )
-    outer.append(f_def)
-    outer.append(ast.Return(value=ast.Name(id="f", ctx=ast.Load())))
-    bind = ast.FunctionDef(
-        name="bind",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg="p"), ast.arg(arg="u"), ast.arg(arg="fallback")],
-                           kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=outer, decorator_list=[], returns=None, type_comment=None,
-    )
-    module = ast.Module(body=[bind], type_ignores=[])
-    return ast.unparse(ast.fix_missing_locations(module))
+
+    def block(stmts: list[ast.stmt], indent: str) -> list[str]:
+        return [indent + line for st in stmts for line in ast.unparse(ast.fix_missing_locations(st)).splitlines()]
+
+    lines = ["def bind(p, u, fallback, budget, nonfinite):"]
+    lines += block(outer, "    ")
+    lines += [
+        "    def f(t, y):",
+        "        budget.left -= 1",
+        f"        if not budget.left & {_CLOCK_EVERY - 1} or budget.left < 0:",
+        "            budget.exhausted(t)",
+        "        try:",
+    ]
+    lines += block(body, "            ")
+    lines += [
+        "            _r = " + ast.unparse(ast.fix_missing_locations(result)),
+        "        except (ArithmeticError, ValueError, TypeError):",
+        "            _r = fallback(t, y)",
+        "        _z = sum(_r)",
+        "        if _z - _z != 0.0:",
+        "            nonfinite(t, _r)",
+        "        return _r",
+        "    return f",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 @functools.lru_cache(maxsize=64)
 def _bind_factory(src: str, name: str) -> Callable[..., Any] | None:
-    """``bind(p, u, fallback)`` compiled from a generated scalar right-hand side (``None`` if its form is unknown)."""
+    """``bind(p, u, fallback, budget, nonfinite)`` compiled from a generated scalar right-hand side.
+
+    ``None`` if the source does not have the form :func:`_factory_source` knows.
+    """
     try:
         code = compile(_factory_source(src), f"<tumordyn bound rhs of {name}>", "exec")
     except (AssertionError, SyntaxError, ValueError, AttributeError, IndexError):
@@ -338,29 +350,55 @@ def _bind_factory(src: str, name: str) -> Callable[..., Any] | None:
     return namespace["bind"]
 
 
-def bound_rhs(compiled: CompiledModel, p: np.ndarray) -> Callable[[np.ndarray], Callable[[float, np.ndarray], Any]]:
-    """``bind(u) -> f(t, y)``: the model's right-hand side on floats with ``p`` and ``u`` bound once.
+def _nonfinite(t: float, r: Any) -> None:
+    """Raise :class:`_NonFiniteDerivative` for the first non-finite entry of ``r`` (none: an overflowing sum)."""
+    for i, v in enumerate(r):
+        if not math.isfinite(v):
+            raise _NonFiniteDerivative(t, i)
+
+
+#: ``bind(u, budget) -> f(t, z)`` (see :attr:`PlanSystem.bind`).
+Binder = Callable[[np.ndarray, "Budget"], Callable[[float, np.ndarray], Any]]
+
+
+def bound_rhs(compiled: CompiledModel, p: np.ndarray) -> Binder:
+    """``bind(u, budget) -> f(t, y)``: the model's right-hand side on floats with ``p`` and ``u`` bound once.
 
     ``f`` returns the derivatives as a list of floats (what ``scipy.integrate.odeint`` takes without
-    an array per call). Falls back to ``compiled.rhs_single`` where the parameters cannot be bound
-    in float arithmetic (e.g. a parameter-only term divides by zero).
+    an array per call), spends one unit of ``budget`` per call and raises :class:`_NonFiniteDerivative`
+    on a non-finite derivative. Falls back to ``compiled.rhs_single`` behind a Python wrapper where
+    the parameters cannot be bound in float arithmetic (e.g. a parameter-only term divides by zero).
     """
     factory = _bind_factory(compiled.source["rhs_scalar"], compiled.model_name)
     rhs, rhs_single = compiled.rhs, compiled.rhs_single
 
-    def bind(u: np.ndarray) -> Callable[[float, np.ndarray], Any]:
+    def bind(u: np.ndarray, budget: Budget) -> Callable[[float, np.ndarray], Any]:
         def fallback(t: float, y: np.ndarray) -> Any:
             with np.errstate(all="ignore"):
-                return rhs(t, y, p, u)
+                return rhs(t, y, p, u).tolist()
 
         if factory is not None:
             try:
-                return factory(p, u, fallback)
+                return factory(p, u, fallback, budget, _nonfinite)
             except (ArithmeticError, ValueError, TypeError):
                 pass
-        return lambda t, y: rhs_single(t, y, p, u)
+        return _guarded(lambda t, y: rhs_single(t, y, p, u), budget)
 
     return bind
+
+
+def _guarded(fun: Callable[[float, np.ndarray], Any], budget: Budget) -> Callable[[float, np.ndarray], Any]:
+    """``fun`` spending ``budget`` and raising :class:`_NonFiniteDerivative` on a non-finite derivative."""
+    spend = budget.spend
+
+    def f(t: float, y: np.ndarray) -> Any:
+        spend(t)
+        out = fun(t, y)
+        if not np.isfinite(out).all():
+            raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
+        return out
+
+    return f
 
 
 def is_tiny_segment(t0: float, t1: float) -> bool:
@@ -446,7 +484,9 @@ def _odeint_segment(
     inner: np.ndarray,
     opts: SolverOptions,
     budget: Budget,
-) -> tuple[np.ndarray, int, int]:
+    caught: list[warnings.WarningMessage],
+    h0: float = 0.0,
+) -> tuple[np.ndarray, int, int, float]:
     """LSODA over ``[t0, t1]`` days with ``scipy.integrate.odeint`` (the fast path of :func:`integrate_plan`).
 
     Same method and tolerance semantics as ``solve_ivp(method="LSODA")`` (the same ODEPACK LSODA;
@@ -454,7 +494,8 @@ def _odeint_segment(
     ``max_step``), but one call per segment with the outputs in its time grid and the inputs bound
     once, instead of a Python loop around single steps. Every right-hand-side evaluation spends
     one unit of ``budget`` and is checked for non-finite values (raised from inside the callback,
-    which interrupts LSODA).
+    which interrupts LSODA). The caller records warnings into ``caught`` (``odeint`` reports a
+    failure as an ``ODEintWarning``) and ignores floating-point warnings.
 
     Returns
     -------
@@ -469,30 +510,11 @@ def _odeint_segment(
         ``NON_FINITE`` (with the component), ``TOO_MANY_STEPS`` or ``TIME_BUDGET`` (with the time
         reached), or ``FAILED`` with LSODA's message and the time of its last successful step.
     """
-    spend = budget.spend
-    isfinite = math.isfinite
     if system.bind is not None:
-        g = system.bind(u)
-
-        def f(t: float, y: np.ndarray) -> Any:
-            spend(t)
-            out = g(t, y)
-            total = sum(out)
-            if total - total != 0.0:  # inf or nan somewhere (or an overflowing sum: then look closer)
-                for i, v in enumerate(out):
-                    if not isfinite(v):
-                        raise _NonFiniteDerivative(t, i)
-            return out
+        f = system.bind(u, budget)
     else:
         fun = system.fun
-
-        def f(t: float, y: np.ndarray) -> Any:
-            spend(t)
-            out = fun(t, y, u)
-            if not np.isfinite(out).all():
-                raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
-            return out
-
+        f = _guarded(lambda t, y: fun(t, y, u), budget)
     jac = system.jac
     dfun = None if jac is None else (lambda t, y: jac(t, y, u))
     times = np.empty(inner.size + 2)
@@ -503,31 +525,32 @@ def _odeint_segment(
     # LSODA's own step limit per output interval: never reached before the evaluation budget (a step
     # takes at least one evaluation); it bounds the loop even so
     mxstep = int(min(max(budget.left, 1) + 1, 2**31 - 1))
-    with warnings.catch_warnings(record=True) as caught, \
-            np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        warnings.simplefilter("always")
-        try:
-            ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
-                              atol=system.atol, tcrit=times[-1:], hmax=hmax, mxstep=mxstep, printmessg=False)
-        except _NonFiniteDerivative as exc:
-            raise SolverError(
-                f"the right-hand side of {system.what} became non-finite ({system.label(exc.index)}; "
-                "the solution blows up?)",
-                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
-            ) from None
-        except _BudgetExhausted as exc:
-            raise budget.error(exc, system.what) from None
-    if any(issubclass(w.category, ODEintWarning) for w in caught):
+    n_caught = len(caught)
+    try:
+        ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
+                          atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
+                          printmessg=False)
+    except _NonFiniteDerivative as exc:
+        raise SolverError(
+            f"the right-hand side of {system.what} became non-finite ({system.label(exc.index)}; "
+            "the solution blows up?)",
+            t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
+        ) from None
+    except _BudgetExhausted as exc:
+        raise budget.error(exc, system.what) from None
+    if any(issubclass(w.category, ODEintWarning) for w in caught[n_caught:]):
         # the first output interval LSODA did not finish: its last successful step is the time reached
         tcur = np.asarray(info["tcur"], dtype=float)
-        short = np.flatnonzero(tcur < times[1:] * (1.0 - 1e-12))
+        short = np.flatnonzero(tcur < times[1:] - 1e-12 * np.maximum(1.0, np.abs(times[1:])))
         t_reached = float(tcur[short[0]]) if short.size else t0
         raise SolverError(f"integration of {system.what} failed in the segment [{t0:g}, {t1:g}] days",
                           t=max(t_reached, t0), solver_message=str(info.get("message", "")),
                           status=SolverStatus.FAILED)
     nfe = np.asarray(info["nfe"])
     nje = np.asarray(info["nje"])
-    return ys[1:].T, int(nfe[-1]) if nfe.size else 0, int(nje[-1]) if nje.size else 0
+    hu = np.asarray(info["hu"])
+    return (ys[1:].T, int(nfe[-1]) if nfe.size else 0, int(nje[-1]) if nje.size else 0,
+            float(hu[-1]) if hu.size else 0.0)
 
 
 def solve_segment(
@@ -594,8 +617,10 @@ class PlanSystem:
     label : callable
         ``label(i)``: the name of component ``i`` in messages (e.g. ``"state 'S'"``).
     bind : callable or None
-        ``bind(u) -> f(t, z)``: the right-hand side with the inputs ``u`` bound (a list or array of
-        floats), what the LSODA fast path (``scipy.integrate.odeint``) calls; ``None``: ``fun`` is used.
+        ``bind(u, budget) -> f(t, z)``: the right-hand side with the inputs ``u`` bound (returning a
+        list or array of floats), spending one unit of the :class:`Budget` per call and raising on a
+        non-finite derivative; what the LSODA fast path (``scipy.integrate.odeint``) calls.
+        ``None``: ``fun`` is wrapped instead.
     """
 
     fun: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
@@ -606,7 +631,7 @@ class PlanSystem:
     atol: np.ndarray
     what: str
     label: Callable[[int], str]
-    bind: Callable[[np.ndarray], Callable[[float, np.ndarray], Any]] | None = None
+    bind: Binder | None = None
 
 
 def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) -> PlanSystem:
@@ -645,6 +670,92 @@ def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) ->
         label=lambda i: f"state {names[i]!r}",
         bind=bound_rhs(compiled, p),
     )
+
+
+def _integrate_plan_odeint(
+    system: PlanSystem,
+    plan: DosingPlan,
+    z: np.ndarray,
+    t_eval: np.ndarray,
+    opts: SolverOptions,
+    budget: Budget,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """:func:`integrate_plan` for LSODA: one ``odeint`` call per segment (:func:`_odeint_segment`).
+
+    The same dose loop (bolus at a breakpoint applied once, then the outputs at that time; values
+    clipped at zero for ``system.clip``; tiny segments crossed by one Euler step), with the per-segment
+    bookkeeping done once for the whole plan (output ranges, bolus flags) and the step size LSODA last
+    used offered as its first step in the next segment (no initial-step search at every dose).
+    """
+    breaks = plan.breaks
+    n_b = breaks.size
+    zs = np.empty((t_eval.size, z.size))
+    clip = system.clip
+    clip_col = clip[:, None]
+    nfev = njev = 0
+    tb_list = breaks.tolist()
+    # output ranges: [start[b], end[b]) come from segment b (the last one takes everything left)
+    start = np.searchsorted(t_eval, breaks, side="left").tolist()
+    end = start[1:] + [t_eval.size]
+    dosed = plan.bolus.any(axis=1).tolist()
+    h_last = 0.0
+    with warnings.catch_warnings(record=True) as caught, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        warnings.simplefilter("always", ODEintWarning)
+        for b in range(n_b):
+            tb = tb_list[b]
+            if dosed[b]:  # bolus doses due now, applied exactly once (same drug, same time: amounts add up)
+                system.jump(z, plan.bolus[b])
+            u = plan.rates[b]
+            last = b == n_b - 1
+            k, k_end = start[b], end[b]
+            # outputs at tb, and a rounding error after it, take the value after the doses at tb
+            while k < k_end and (t_eval[k] == tb or is_tiny_segment(tb, float(t_eval[k]))):
+                zs[k] = z
+                k += 1
+            if last:
+                zs[k:k_end] = z
+                break
+            t_next = tb_list[b + 1]
+            if is_tiny_segment(tb, t_next):
+                # one Euler step (exact to rounding): LSODA refuses (or loops on) such a segment
+                zs[k:k_end] = z
+                z = z + (t_next - tb) * np.asarray(system.fun(tb, z, u), dtype=float)
+                if not np.all(np.isfinite(z)):
+                    raise SolverError(f"integration of {system.what} produced non-finite values", t=tb,
+                                      status=SolverStatus.NON_FINITE)
+                z[clip] = np.maximum(z[clip], 0.0)
+                nfev += 1
+                continue
+            try:
+                budget.check_clock(tb)
+            except _BudgetExhausted as exc:
+                raise budget.error(exc, system.what) from None
+            inner = t_eval[k:k_end]
+            # the step size LSODA last used is its first attempt here; should LSODA fail from it (a dose
+            # can make the dynamics far faster), the segment is solved again from LSODA's own guess
+            h_first = min(h_last, 0.5 * (t_next - tb))
+            try:
+                seg, n_f, n_j, h_last = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget, caught,
+                                                        h_first)
+            except SolverError as err:
+                if err.status != SolverStatus.FAILED or h_first == 0.0:
+                    raise
+                seg, n_f, n_j, h_last = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget, caught)
+            nfev += n_f
+            njev += n_j
+            times = np.empty(inner.size + 1)
+            times[:-1] = inner
+            times[-1] = t_next
+            system.check(seg, times)
+            np.maximum(seg, 0.0, out=seg, where=clip_col)
+            zs[k:k_end] = seg[:, :-1].T
+            z = seg[:, -1].copy()
+    for w in caught:  # warnings other than LSODA's failure reports (already turned into errors) go on
+        if not issubclass(w.category, ODEintWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    # LSODA factorises its iteration matrix once per Jacobian evaluation
+    return zs, (nfev, njev, njev)
 
 
 def integrate_plan(
@@ -692,7 +803,8 @@ def integrate_plan(
     z = flush_subnormal(z0)
     zs = np.empty((t_eval.size, z.size))
     budget = Budget(opts)
-    fast = opts.method == "LSODA"
+    if opts.method == "LSODA":
+        return _integrate_plan_odeint(system, plan, z, t_eval, opts, budget)
     clip = system.clip
     nfev = njev = nlu = 0
     k = 0  # next output index
@@ -731,26 +843,6 @@ def integrate_plan(
             budget.check_clock(tb)
         except _BudgetExhausted as exc:
             raise budget.error(exc, system.what) from None
-        if fast:
-            # outputs a rounding error after tb take the value at tb (LSODA refuses a first output
-            # that close to the start)
-            lead = 0
-            while lead < inner.size and is_tiny_segment(tb, float(inner[lead])):
-                lead += 1
-            zs[at_tb:at_tb + lead] = z
-            at_tb += lead
-            inner = inner[lead:]
-            seg_eval = seg_eval[lead:]
-            seg, n_f, n_j = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget)
-            nfev += n_f
-            njev += n_j
-            nlu += n_j  # LSODA factorises its iteration matrix once per Jacobian evaluation
-            system.check(seg, seg_eval)
-            seg[clip] = np.maximum(seg[clip], 0.0)
-            zs[at_tb:k_end] = seg[:, : inner.size].T
-            z = seg[:, -1].copy()
-            k = k_end
-            continue
         sol = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, seg_eval, opts, system.atol,
                                  system.what, system.label, budget=budget)
         nfev += int(sol.nfev)
