@@ -49,7 +49,6 @@ class _HideNumba(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name == "numba" or name.startswith("numba."):
             raise ImportError(f"numba hidden by bench_patient_year.py --no-numba ({name})")
-        return None
 
 
 if __name__ == "__main__" and "--no-numba" in sys.argv:
@@ -60,8 +59,8 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
-from tumordyn.solve import _compiled as _fast
 from tumordyn.numerics import compile_model
+from tumordyn.solve import _compiled as _fast
 
 T_END = 365.0
 CELL_STATES = ("S", "R", "E", "X", "P")

@@ -17,9 +17,8 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import replace
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,15 +29,14 @@ try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
 except ImportError:  # pragma: no cover - scipy 1.10
     from scipy.integrate._odepack_py import ODEintWarning
 
+from ..dosing import DosingPlan
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
 from ..numerics import NEGATIVE_SLACK
 from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
-from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
-
-from ..dosing import DosingPlan
 
 if TYPE_CHECKING:
-    from ..numerics import CompiledModel
     from ..dosing import RulePlan
+    from ..numerics import CompiledModel
 
 __all__ = [
     "ScipyEngine",
@@ -93,7 +91,7 @@ class Budget:
     to a :class:`~tumordyn.errors.SolverError` by the segment solvers) when either runs out.
     """
 
-    __slots__ = ("left", "deadline", "max_steps", "max_seconds")
+    __slots__ = ("deadline", "left", "max_seconds", "max_steps")
 
     def __init__(self, opts: SolverOptions) -> None:
         steps = getattr(opts, "scipy_max_steps", None)
