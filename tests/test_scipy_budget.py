@@ -198,3 +198,21 @@ def test_ten_thousand_doses_on_lsoda_stay_linear() -> None:
     assert time.perf_counter() - started < 60.0
     assert traj.stats.n_doses_applied == n
     assert np.all(np.isfinite(traj.y))
+
+
+def test_lsoda_on_threads_gives_the_serial_answers() -> None:
+    # odeint keeps module state in older scipy: concurrent solves must not mix (or crash)
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = td.models.tumor_immune_tme()
+    schedule = td.Schedule.every("targeted", 100.0, 7.0, until=120.0)
+    draws = [{"r_S": 0.02 + 0.002 * i, "k_T": 0.1 + 0.01 * i} for i in range(8)]
+
+    def run(p: dict[str, float]) -> np.ndarray:
+        return td.simulate(model, schedule, t_end=120.0, params=p, method="LSODA").y
+
+    serial = [run(p) for p in draws]
+    with ThreadPoolExecutor(4) as ex:
+        threaded = list(ex.map(run, draws))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)

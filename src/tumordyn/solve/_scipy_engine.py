@@ -15,6 +15,7 @@ import functools
 import math
 import re
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -77,6 +78,10 @@ class _BudgetExhausted(Exception):
         self.status = status
 
 
+#: ``odeint`` keeps its callback in module state in older scipy (1.10 fails with a SystemError when two
+#: threads integrate at once): one solve at a time. The right-hand side is Python and holds the GIL
+#: anyway, so threads lose nothing; re-entrant so a right-hand side may itself solve.
+_ODEINT_LOCK = threading.RLock()
 #: The wall clock is read once every this many right-hand-side evaluations.
 _CLOCK_EVERY = 64
 #: Smallest positive normal double; parameters and states below it in magnitude are read as 0.
@@ -525,9 +530,10 @@ def _odeint_segment(
     mxstep = int(min(max(budget.left, 1) + 1, 2**31 - 1))
     n_caught = len(caught)
     try:
-        ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
-                          atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
-                          printmessg=False)
+        with _ODEINT_LOCK:
+            ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
+                              atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
+                              printmessg=False)
     except _NonFiniteDerivative as exc:
         raise SolverError(
             f"the right-hand side of {system.what} became non-finite ({system.label(exc.index)}; "
