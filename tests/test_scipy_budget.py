@@ -216,3 +216,40 @@ def test_lsoda_on_threads_gives_the_serial_answers() -> None:
         threaded = list(ex.map(run, draws))
     for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+#: A draw with the Hill exponent h_T = 0.56 < 1: the analytic Jacobian is infinite at C_T = 0 (where every
+#: solve starts), and LSODA, BDF and Radau reported non-finite values where DOP853 succeeds.
+HILL_BELOW_ONE = {
+    "r_S": 0.35247925799873475, "r_R": 0.06562199750215242, "K": 438783161209.3521, "mu": 0.0003626968570578484,
+    "s_E": 2648454.890397234, "p_E": 1.0681141763192169e-203, "g_E": 65552920.50675781, "K_E": 10494.590377602182,
+    "d_E": 0.00465072433227544, "x_max": 1.9388455782797698, "g_X": 21540195701.48007, "rho_0": 0.8612666847869941,
+    "rho_max": 1.20364689551713, "d_X": 5.822494169296447e-71, "k_E": 1.2819068900989982e-299,
+    "h_E": 358405727527.67004, "a_P": 7.738942975498113, "g_P": 171309899.7916491, "d_P": 0.06835010579388391,
+    "t_half_targeted": 0.01366372151927428, "V_targeted": 0.3633967492789967, "t_half_anti_pd1": 15.83798006945872,
+    "V_anti_pd1": 5.148655025717914, "t_half_priming": 0.043074489189006304, "V_priming": 71.79394304526653,
+    "v_cell": 4.143950224457914e-08, "v_inf": 0.0001440028750192577, "k_T": 1.3815650704757636,
+    "EC50_T": 0.004684571539832523, "h_T": 0.5558494560584192, "b_A": 5.052448186289596e-262,
+    "EC50_A": 1.6666042210165428, "k_P": 1.4135066960360943e-13, "EC50_P": 58.98705096601396,
+}
+
+
+@pytest.mark.parametrize("method", ["LSODA", "BDF", "Radau"])
+@pytest.mark.parametrize("params", [HILL_BELOW_ONE, {"h_T": 0.6}], ids=["draw", "defaults_h06"])
+def test_an_infinite_jacobian_entry_does_not_fail_an_implicit_method(method: str, params: dict[str, float]) -> None:
+    model = td.models.tumor_immune_tme()
+    schedule = td.Schedule.every("targeted", 100.0, 7.0, start=3.0, until=100.0)
+    ref = td.simulate(model, schedule, t_end=120, params=params, method="DOP853", rtol=1e-10,
+                      atol={s: 1e-6 for s in model.states.names})
+    got = td.simulate(model, schedule, t_end=120, params=params, method=method)
+    assert _max_rel_cells(got, ref) < 1e-3
+
+
+def test_scipy_failures_inside_a_step_are_named() -> None:
+    # whatever a scipy integrator raises inside a step comes out as a SolverError with a status
+    model = td.models.tumor_immune_tme()
+    for method in ("BDF", "Radau", "LSODA"):
+        try:
+            td.simulate(model, t_end=120, params=HILL_BELOW_ONE, method=method, rtol=1e-3)
+        except SolverError as err:
+            assert isinstance(err.status, SolverStatus)

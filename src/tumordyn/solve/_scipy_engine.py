@@ -65,6 +65,25 @@ class _NonFiniteDerivative(Exception):
         self.index = index
 
 
+class _NonFiniteJacobian(_NonFiniteDerivative):
+    """The Jacobian has a non-finite entry (in row ``index``): an implicit method cannot go on."""
+
+
+def _finite_jacobian(jac: np.ndarray, t: float) -> np.ndarray:
+    jac = np.asarray(jac, dtype=float)
+    if not np.isfinite(jac).all():
+        raise _NonFiniteJacobian(t, int(np.argmin(np.all(np.isfinite(jac.reshape(jac.shape[0], -1)), axis=1))))
+    return jac
+
+
+def _non_finite_error(exc: _NonFiniteDerivative, what: str, label: Callable[[int], str]) -> SolverError:
+    part = "Jacobian" if isinstance(exc, _NonFiniteJacobian) else "right-hand side"
+    return SolverError(
+        f"the {part} of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
+        t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
+    )
+
+
 class _BudgetExhausted(Exception):
     """Raised from inside a right-hand side when a solve's step or wall-time budget runs out.
 
@@ -148,6 +167,28 @@ def clamped_jacobian(jac: np.ndarray, y: np.ndarray, nonneg: np.ndarray) -> np.n
     neg = nonneg & (y < 0.0)
     if neg.any():
         jac[:, neg] = 0.0
+    return jac
+
+
+def repair_jacobian(jac: np.ndarray, fun: Callable[[np.ndarray], np.ndarray], y: np.ndarray,
+                    atol: np.ndarray) -> np.ndarray:
+    """``jac`` with its columns that hold a non-finite entry replaced by forward differences of ``fun``.
+
+    A Hill term ``C^h / (EC50^h + C^h)`` with ``h < 1`` has an infinite derivative at ``C = 0``
+    (every solve starts there before the first dose); an infinite entry in the iteration matrix
+    wrecks an implicit method's Newton iteration (LSODA and BDF/Radau then report non-finite values
+    where an explicit method succeeds). The Jacobian only steers the Newton iteration, not the
+    error control, so a finite-difference column (step ``sqrt(eps) * max(|y_j|, atol_j)``, upwards:
+    non-negative states are at or above 0) is as good there. ``jac`` is modified in place.
+    """
+    bad = ~np.all(np.isfinite(jac), axis=0)
+    if bad.any():
+        f0 = np.asarray(fun(y), dtype=float)
+        for j in np.flatnonzero(bad).tolist():
+            h = 1.4901161193847656e-08 * max(abs(float(y[j])), float(atol[j]))
+            yy = np.array(y, dtype=float)
+            yy[j] += h
+            jac[:, j] = (np.asarray(fun(yy), dtype=float) - f0) / ((y[j] + h) - y[j])
     return jac
 
 
@@ -462,7 +503,8 @@ def _solve_ivp_segment(
     f: Any = _budgeted_rhs
     args: tuple[Any, ...] = (fun, u, budget)
     if jac is not None and opts.method in IMPLICIT_METHODS:
-        kwargs["jac"] = lambda t, yy, ff, uu, bb: jac(t, yy, uu)  # same extra args as the right-hand side
+        # same extra args as the right-hand side; a non-finite entry stops the solve with its status
+        kwargs["jac"] = lambda t, yy, ff, uu, bb: _finite_jacobian(jac(t, yy, uu), t)
     if opts.method == "LSODA":
         f = _finite_rhs
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -470,12 +512,13 @@ def _solve_ivp_segment(
             return solve_ivp(f, (t0, t1), z, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
                              atol=atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
         except _NonFiniteDerivative as exc:
-            raise SolverError(
-                f"the right-hand side of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
-                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
-            ) from None
+            raise _non_finite_error(exc, what, label) from None
         except _BudgetExhausted as exc:
             raise budget.error(exc, what) from None
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            # scipy's own failures inside a step (e.g. a singular or non-finite iteration matrix)
+            raise SolverError(f"integration of {what} failed in the segment [{t0:g}, {t1:g}] days", t=t0,
+                              solver_message=f"{type(exc).__name__}: {exc}", status=SolverStatus.FAILED) from None
 
 
 def _odeint_segment(
@@ -519,7 +562,7 @@ def _odeint_segment(
         fun = system.fun
         f = _guarded(lambda t, y: fun(t, y, u), budget)
     jac = system.jac
-    dfun = None if jac is None else (lambda t, y: jac(t, y, u))
+    dfun = None if jac is None else (lambda t, y: _finite_jacobian(jac(t, y, u), t))
     times = np.empty(inner.size + 2)
     times[0] = t0
     times[1:-1] = inner
@@ -535,11 +578,7 @@ def _odeint_segment(
                               atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
                               printmessg=False)
     except _NonFiniteDerivative as exc:
-        raise SolverError(
-            f"the right-hand side of {system.what} became non-finite ({system.label(exc.index)}; "
-            "the solution blows up?)",
-            t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
-        ) from None
+        raise _non_finite_error(exc, system.what, system.label) from None
     except _BudgetExhausted as exc:
         raise budget.error(exc, system.what) from None
     if any(issubclass(w.category, ODEintWarning) for w in caught[n_caught:]):
@@ -660,8 +699,12 @@ def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) ->
             if comp >= 0:
                 y[comp] += inc
 
+    atol = opts.atol
+
     def jfun(t: float, y: np.ndarray, u: np.ndarray) -> np.ndarray:
-        return clamped_jacobian(jac(t, y, p, u), y, nonneg)
+        with np.errstate(all="ignore"):
+            J = clamped_jacobian(np.array(jac(t, y, p, u), dtype=float), y, nonneg)
+            return repair_jacobian(J, lambda yy: rhs_single(t, yy, p, u), y, atol)
 
     return PlanSystem(
         fun=lambda t, y, u: rhs_single(t, y, p, u),
@@ -937,7 +980,9 @@ def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions,
         jb = np.asarray(jac(t, z.reshape(n, B), P, inputs(u)), dtype=float)  # (n, n, B)
         out = np.zeros((n, B, n, B))
         out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
-        return clamped_jacobian(out.reshape(n * B, n * B), z, clip)
+        with np.errstate(all="ignore"):
+            J = clamped_jacobian(out.reshape(n * B, n * B), z, clip)
+            return repair_jacobian(J, lambda zz: fun(t, zz, u), z, atol)
 
     def jump(z: np.ndarray, amounts: np.ndarray) -> None:
         Z = z.reshape(n, B)  # a view: written in place
