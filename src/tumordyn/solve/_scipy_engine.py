@@ -581,6 +581,9 @@ def _odeint_segment(
         raise _non_finite_error(exc, system.what, system.label) from None
     except _BudgetExhausted as exc:
         raise budget.error(exc, system.what) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. a complex derivative (negative base ** fraction)
+        raise SolverError(f"integration of {system.what} failed in the segment [{t0:g}, {t1:g}] days", t=t0,
+                          solver_message=f"{type(exc).__name__}: {exc}", status=SolverStatus.FAILED) from None
     if any(issubclass(w.category, ODEintWarning) for w in caught[n_caught:]):
         # the first output interval LSODA did not finish: its last successful step is the time reached
         tcur = np.asarray(info["tcur"], dtype=float)
