@@ -28,11 +28,18 @@ solve visits, times the RHS evaluations used) and ``compile_warm_s=A compile_col
 tumordyn``; see :func:`compile_times`).
 
 Run: ``python benchmarks/bench_patient_year.py`` (``--help`` for options).
+
+``--no-numba`` hides numba (an import blocker installed before tumordyn is imported: the library
+behaves as if numba were not installed) and times the pure-scipy path (``method="LSODA"``, what
+``method="auto"`` uses without numba) against libRoadRunner in the same run; its last line is::
+
+    scipy_vs_roadrunner=X max_rel_diff=Z
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.abc
 import math
 import statistics
 import sys
@@ -40,13 +47,25 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+
+class _HideNumba(importlib.abc.MetaPathFinder):
+    """Refuse to import numba (``--no-numba``): tumordyn then runs as without the ``fast`` extra."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "numba" or name.startswith("numba."):
+            raise ImportError(f"numba hidden by bench_patient_year.py --no-numba ({name})")
+
+
+if __name__ == "__main__" and "--no-numba" in sys.argv:
+    sys.meta_path.insert(0, _HideNumba())
+
 import numpy as np
 import sympy as sp
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
-from tumordyn.solve import _compiled as _fast
 from tumordyn.numerics import compile_model
+from tumordyn.solve import _compiled as _fast
 
 T_END = 365.0
 CELL_STATES = ("S", "R", "E", "X", "P")
@@ -282,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cohort", type=int, default=1000, help="patients in the batch timing (0: skip)")
     parser.add_argument("--no-compile-times", dest="compile_times", action="store_false",
                         help="skip the compile-time subprocesses (model to first simulate, cold and warm)")
+    parser.add_argument("--no-numba", action="store_true",
+                        help="hide numba and time the pure-scipy path (LSODA) against libRoadRunner")
     args = parser.parse_args(argv)
+    if args.no_numba:
+        return main_no_numba(args)
 
     model = td.models.tumor_immune_tme()
     c = compile_model(model)
@@ -411,6 +434,62 @@ def main(argv: list[str] | None = None) -> int:
     if compile_line:
         print(compile_line)
     print(f"speedup_vs_handwritten={sp_hw:.1f} speedup_vs_roadrunner={sp_rr:.1f} max_rel_diff={d_fast:.2e}")
+    return 0
+
+
+def main_no_numba(args: argparse.Namespace) -> int:
+    """The pure-scipy path (numba hidden) against libRoadRunner, side by side in this run."""
+    if "numba" in sys.modules or _fast.numba_available():
+        print("numba is importable: run this script with --no-numba on its command line (the blocker must be "
+              "installed before tumordyn is imported)")
+        return 2
+    model = td.models.tumor_immune_tme()
+    c = compile_model(model)
+    schedule = build_schedule(dose_amounts())
+    names = c.state_names
+    params = {n: float(v) for n, v in zip(c.param_names, c.param_vector())}
+    atol = c.atol.copy()
+    t_out = np.linspace(0.0, T_END, int(T_END) + 1)
+    ref = td.simulate(model, schedule, t_end=T_END, t_eval=t_out, method="DOP853", rtol=1e-10,
+                      atol={n: a * 1e-4 for n, a in zip(names, atol)})
+    auto = td.simulate(model, schedule, t_end=T_END, t_eval=t_out)  # method="auto" without numba: LSODA
+    traj = td.simulate(model, schedule, t_end=T_END, t_eval=t_out, method="LSODA")
+    d_lsoda = max_rel_cells(traj.y[-1], ref.y[-1], names)
+    try:
+        rr = make_roadrunner(model, params, schedule, atol)
+        rr_y = run_roadrunner(rr, t_out.size)
+    except ImportError as exc:
+        print(f"libRoadRunner comparison skipped: {exc} (pip install 'tumordyn[bench]')")
+        rr = None
+    # interleaved, so both see the same load on a shared machine
+    lsoda_runs: list[Times] = []
+    rr_runs: list[Times] = []
+    for _ in range(args.repeats):
+        lsoda_runs.append(Times(lambda: td.simulate(model, schedule, t_end=T_END, t_eval=t_out, method="LSODA"), 1))
+        if rr is not None:
+            rr_runs.append(Times(lambda: run_roadrunner(rr, t_out.size), 1))
+
+    def med(runs: list[Times], clock: str) -> float:
+        return statistics.median([r.median(clock) for r in runs])
+
+    try:
+        import os
+
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        load = "n/a"
+    print(f"numba hidden; method='auto' ran {auto.stats.method!r}; load average {load}; {args.repeats} interleaved runs")
+    print(f"{'method':<36} {'median wall':>14} {'median CPU':>14} {'RHS evals':>10} {'max rel diff':>14}")
+    print(f"{'tumordyn method=LSODA (scipy)':<36} {med(lsoda_runs, 'wall') * 1e3:11.3f} ms "
+          f"{med(lsoda_runs, 'cpu') * 1e3:11.3f} ms {traj.stats.nfev:>10} {d_lsoda:14.2e}")
+    ratio = float("nan")
+    if rr is not None:
+        d_rr = max_rel_cells(rr_y[-1], ref.y[-1], names)
+        print(f"{'libRoadRunner (CVODE, SBML events)':<36} {med(rr_runs, 'wall') * 1e3:11.3f} ms "
+              f"{med(rr_runs, 'cpu') * 1e3:11.3f} ms {'-':>10} {d_rr:14.2e}")
+        ratio = med(lsoda_runs, args.clock) / med(rr_runs, args.clock)
+        print(f"tumordyn LSODA / libRoadRunner ({args.clock} medians) = {ratio:.2f} (goal of issue 13: <= 2)")
+    print(f"scipy_vs_roadrunner={ratio:.2f} max_rel_diff={d_lsoda:.2e}")
     return 0
 
 

@@ -166,6 +166,8 @@ class SolverStatus(enum.IntEnum):
     FAILED = 6
     #: Adaptive rules switched more than ``Solver.max_switches`` times (chattering).
     TOO_MANY_SWITCHES = 7
+    #: The wall-time budget (``Solver.max_seconds``) of one patient's solve ran out.
+    TIME_BUDGET = 8
 
 
 class SolverError(TumordynError, RuntimeError):

@@ -127,8 +127,13 @@ class Solver:
     max_step : float, optional
         Largest step (days); default unbounded.
     max_steps : int, optional
-        Step budget of one patient's solve (accepted + rejected steps) on the Dormand–Prince
-        engines; running out ends the solve with :attr:`SolverStatus.TOO_MANY_STEPS`.
+        Step budget of one patient's solve (default 1,000,000): accepted + rejected steps on the
+        Dormand–Prince engines, right-hand-side evaluations on the scipy engines (every step takes
+        at least one, so steps are bounded too); running out ends the solve with
+        :attr:`SolverStatus.TOO_MANY_STEPS` and the time reached.
+    max_seconds : float or None, optional
+        Wall-time budget of one patient's solve in seconds on the scipy engines (default ``None``:
+        none); running out ends the solve with :attr:`SolverStatus.TIME_BUDGET` and the time reached.
     max_switches : int, optional
         Most adaptive-rule switches in one patient's solve (default 10,000); more ends it with
         :attr:`SolverStatus.TOO_MANY_SWITCHES` (chattering), on every engine.
@@ -137,7 +142,7 @@ class Solver:
     --------
     >>> import tumordyn as td
     >>> td.Solver(method="LSODA", rtol=1e-8)
-    Solver(method='LSODA', rtol=1e-08, atol=None, max_step=inf, max_steps=1000000, max_switches=10000)
+    Solver(method='LSODA', rtol=1e-08, atol=None, max_step=inf, max_steps=1000000, max_switches=10000, max_seconds=None)
     """
 
     method: str = "auto"
@@ -146,6 +151,7 @@ class Solver:
     max_step: float = math.inf
     max_steps: int = DEFAULT_MAX_STEPS
     max_switches: int = DEFAULT_MAX_SWITCHES
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.method, str) or self.method not in ALL_METHODS:
@@ -180,15 +186,20 @@ class Solver:
                 or self.max_switches < 1):
             raise SpecificationError(f"`max_switches` must be a positive integer, got {self.max_switches!r}")
         object.__setattr__(self, "max_switches", int(self.max_switches))
+        if self.max_seconds is not None:
+            secs = _real(self.max_seconds, "max_seconds")
+            if not secs > 0:
+                raise SpecificationError(f"`max_seconds` must be > 0 seconds or None, got {secs}")
+            object.__setattr__(self, "max_seconds", secs)
 
     def __hash__(self) -> int:
         atol = tuple(sorted(self.atol.items())) if isinstance(self.atol, Mapping) else self.atol
-        return hash((self.method, self.rtol, atol, self.max_step, self.max_steps, self.max_switches))
+        return hash((self.method, self.rtol, atol, self.max_step, self.max_steps, self.max_switches, self.max_seconds))
 
     def __repr__(self) -> str:
         atol = dict(self.atol) if isinstance(self.atol, Mapping) else self.atol
         return (f"Solver(method={self.method!r}, rtol={self.rtol!r}, atol={atol!r}, max_step={self.max_step!r}, "
-                f"max_steps={self.max_steps!r}, max_switches={self.max_switches!r})")
+                f"max_steps={self.max_steps!r}, max_switches={self.max_switches!r}, max_seconds={self.max_seconds!r})")
 
     def options(self, compiled: CompiledModel) -> SolverOptions:
         """These settings resolved against a model: per-state absolute tolerances as an array.
@@ -207,7 +218,11 @@ class Solver:
         elif self.atol is not None:
             a[:] = self.atol
         a.flags.writeable = False
-        return SolverOptions(self.method, self.rtol, a, self.max_step, self.max_steps, self.max_switches)
+        # LSODA as the fallback of an explicit engine (a stiff problem that exhausted the explicit
+        # engine's budget) keeps at least the default budget
+        scipy_steps = self.max_steps if self.method in SCIPY_METHODS else max(self.max_steps, DEFAULT_MAX_STEPS)
+        return SolverOptions(self.method, self.rtol, a, self.max_step, self.max_steps, self.max_switches,
+                             self.max_seconds, scipy_steps)
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,14 @@ class SolverOptions:
         Step budget of one patient's solve.
     max_switches : int
         Most adaptive-rule switches in one patient's solve.
+    max_seconds : float or None
+        Wall-time budget of one patient's solve (seconds) on the scipy engines, or ``None``.
+    scipy_max_steps : int or None
+        Budget of right-hand-side evaluations of one patient's solve on the scipy engines:
+        ``max_steps`` when the solver names a scipy method; when a scipy engine is the fallback of an
+        explicit one (``"auto"``, ``"dopri5"``, ``"batch"``), at least :data:`DEFAULT_MAX_STEPS` (a
+        stiff problem that exhausted the explicit engine's budget is what the fallback is for).
+        ``None``: ``max_steps``.
     """
 
     method: str
@@ -236,6 +259,8 @@ class SolverOptions:
     max_step: float
     max_steps: int = DEFAULT_MAX_STEPS
     max_switches: int = DEFAULT_MAX_SWITCHES
+    max_seconds: float | None = None
+    scipy_max_steps: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -445,6 +470,7 @@ class Solution:
             SolverStatus.FAILED: "failed",
             SolverStatus.TOO_MANY_SWITCHES: "stopped: adaptive rules switched too often (chattering; widen the gap "
                                             "between pause_below and resume_at)",
+            SolverStatus.TIME_BUDGET: "stopped: the wall-time budget (max_seconds) ran out",
         }[status]
         i = int(self.bad_state[j])
         if status == SolverStatus.NON_FINITE and i >= 0:

@@ -10,23 +10,34 @@ adaptive-rule path (:mod:`tumordyn.dosing._rules`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+import ast
+import functools
+import math
+import re
+import sys
+import threading
+import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from scipy.integrate import odeint, solve_ivp
 
-from ..numerics import NEGATIVE_SLACK
-from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
-from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
+try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
+    from scipy.integrate import ODEintWarning
+except ImportError:  # pragma: no cover - scipy 1.10
+    from scipy.integrate._odepack_py import ODEintWarning
 
 from ..dosing import DosingPlan
+from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
+from ..numerics import NEGATIVE_SLACK
+from ._problem import IMPLICIT_METHODS, SCIPY_METHODS, Problem, Solution, SolverOptions
 
 if TYPE_CHECKING:
-    from ..numerics import CompiledModel
     from ..dosing import RulePlan
+    from ..numerics import CompiledModel
 
 __all__ = [
     "ScipyEngine",
@@ -52,6 +63,145 @@ class _NonFiniteDerivative(Exception):
         super().__init__(t, index)
         self.t = float(t)
         self.index = index
+
+
+class _NonFiniteJacobian(_NonFiniteDerivative):
+    """The Jacobian has a non-finite entry (in row ``index``): an implicit method cannot go on."""
+
+
+def _finite_jacobian(jac: np.ndarray, t: float) -> np.ndarray:
+    jac = np.asarray(jac, dtype=float)
+    if not np.isfinite(jac).all():
+        raise _NonFiniteJacobian(t, int(np.argmin(np.all(np.isfinite(jac.reshape(jac.shape[0], -1)), axis=1))))
+    return jac
+
+
+def _non_finite_error(exc: _NonFiniteDerivative, what: str, label: Callable[[int], str]) -> SolverError:
+    part = "Jacobian" if isinstance(exc, _NonFiniteJacobian) else "right-hand side"
+    return SolverError(
+        f"the {part} of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
+        t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
+    )
+
+
+class _BudgetExhausted(Exception):
+    """Raised from inside a right-hand side when a solve's step or wall-time budget runs out.
+
+    Raising from the right-hand side is what interrupts LSODA's own loop (scipy propagates the
+    exception out of the Fortran code at the next return of the callback).
+    """
+
+    def __init__(self, t: float, status: SolverStatus) -> None:
+        super().__init__(t, status)
+        self.t = float(t)
+        self.status = status
+
+
+#: ``odeint`` keeps its callback in module state in older scipy (1.10 fails with a SystemError when two
+#: threads integrate at once): one solve at a time. The right-hand side is Python and holds the GIL
+#: anyway, so threads lose nothing; re-entrant so a right-hand side may itself solve.
+_ODEINT_LOCK = threading.RLock()
+#: The wall clock is read once every this many right-hand-side evaluations.
+_CLOCK_EVERY = 64
+#: Smallest positive normal double; parameters and states below it in magnitude are read as 0.
+_TINY = sys.float_info.min
+
+
+class Budget:
+    """The step (right-hand-side evaluation) and wall-time budget of one patient's scipy solve.
+
+    :meth:`wrap` returns a right-hand side that spends one unit per evaluation, checks the wall
+    clock every :data:`_CLOCK_EVERY` evaluations and raises :class:`_BudgetExhausted` (converted
+    to a :class:`~tumordyn.errors.SolverError` by the segment solvers) when either runs out.
+    """
+
+    __slots__ = ("deadline", "left", "max_seconds", "max_steps")
+
+    def __init__(self, opts: SolverOptions) -> None:
+        steps = getattr(opts, "scipy_max_steps", None)
+        self.max_steps = int(opts.max_steps if steps is None else steps)
+        self.left = self.max_steps
+        self.max_seconds = getattr(opts, "max_seconds", None)
+        self.deadline = None if self.max_seconds is None else time.perf_counter() + float(self.max_seconds)
+
+    def spend(self, t: float) -> None:
+        """One right-hand-side evaluation at time ``t`` (days)."""
+        self.left -= 1
+        if not self.left & (_CLOCK_EVERY - 1) or self.left < 0:
+            self.exhausted(t)
+
+    def exhausted(self, t: float) -> None:
+        """Raise :class:`_BudgetExhausted` if the evaluations or the wall time have run out."""
+        if self.left < 0:
+            raise _BudgetExhausted(t, SolverStatus.TOO_MANY_STEPS)
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _BudgetExhausted(t, SolverStatus.TIME_BUDGET)
+
+    def check_clock(self, t: float) -> None:
+        """Raise if the wall-time budget has run out (between segments)."""
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise _BudgetExhausted(t, SolverStatus.TIME_BUDGET)
+
+    def error(self, exc: _BudgetExhausted, what: str) -> SolverError:
+        """The named error for an exhausted budget, with the time reached."""
+        if exc.status == SolverStatus.TIME_BUDGET:
+            text = (f"integration of {what} stopped: the wall-time budget of {self.max_seconds:g} s "
+                    "(Solver.max_seconds) ran out")
+        else:
+            text = (f"integration of {what} stopped: the step budget of {self.max_steps} right-hand-side "
+                    "evaluations (Solver.max_steps) ran out (the problem may be stiff or the solution "
+                    "ill-scaled; try method='LSODA', loosen rtol or raise max_steps)")
+        return SolverError(text, t=exc.t, status=exc.status)
+
+
+def clamped_jacobian(jac: np.ndarray, y: np.ndarray, nonneg: np.ndarray) -> np.ndarray:
+    """The Jacobian of the right-hand side as evaluated: zero columns for non-negative states below zero.
+
+    The generated right-hand side reads a non-negative state below zero as 0, so it does not
+    depend on that state there; the generated Jacobian differentiates the unclamped expressions.
+    Handing an implicit method the unclamped columns (e.g. -3e4/day for a clone that has died
+    out and undershot zero) makes its Newton iteration fail at every step size, and LSODA then
+    shrinks its step without end (issue 18: the hanging draws). ``jac`` is modified in place
+    (engines pass a fresh array) and returned.
+    """
+    neg = nonneg & (y < 0.0)
+    if neg.any():
+        jac[:, neg] = 0.0
+    return jac
+
+
+def repair_jacobian(jac: np.ndarray, fun: Callable[[np.ndarray], np.ndarray], y: np.ndarray,
+                    atol: np.ndarray) -> np.ndarray:
+    """``jac`` with its columns that hold a non-finite entry replaced by forward differences of ``fun``.
+
+    A Hill term ``C^h / (EC50^h + C^h)`` with ``h < 1`` has an infinite derivative at ``C = 0``
+    (every solve starts there before the first dose); an infinite entry in the iteration matrix
+    wrecks an implicit method's Newton iteration (LSODA and BDF/Radau then report non-finite values
+    where an explicit method succeeds). The Jacobian only steers the Newton iteration, not the
+    error control, so a finite-difference column (step ``sqrt(eps) * max(|y_j|, atol_j)``, upwards:
+    non-negative states are at or above 0) is as good there. ``jac`` is modified in place.
+    """
+    bad = ~np.all(np.isfinite(jac), axis=0)
+    if bad.any():
+        f0 = np.asarray(fun(y), dtype=float)
+        for j in np.flatnonzero(bad).tolist():
+            h = 1.4901161193847656e-08 * max(abs(float(y[j])), float(atol[j]))
+            yy = np.array(y, dtype=float)
+            yy[j] += h
+            jac[:, j] = (np.asarray(fun(yy), dtype=float) - f0) / ((y[j] + h) - y[j])
+    return jac
+
+
+def flush_subnormal(x: np.ndarray) -> np.ndarray:
+    """A copy of ``x`` with subnormal entries (``0 < |x| < 2.2e-308``) set to 0.
+
+    Subnormal numbers carry no meaningful rate or amount in a model but slow floating-point
+    arithmetic down by orders of magnitude and let step-size control wander; the scipy engines
+    read them as 0, as the compiled engine does. The input is never modified.
+    """
+    x = np.array(x, dtype=float)
+    x[np.abs(x) < _TINY] = 0.0
+    return x
 
 
 
@@ -87,6 +237,10 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
     NegativeStateError
         At the first time a non-negative state is below minus its error tolerance.
     """
+    if seg.size:
+        low, total = float(seg.min()), float(seg.sum())
+        if low >= 0.0 and total - total == 0.0:  # all finite and none negative: nothing to report
+            return
     if not np.all(np.isfinite(seg)):
         j = int(np.argmin(np.all(np.isfinite(seg), axis=0)))
         raise SolverError(
@@ -107,11 +261,188 @@ def check_segment(compiled: CompiledModel, seg: np.ndarray, times: np.ndarray, n
         )
 
 
-def _finite_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray) -> np.ndarray:
+def _finite_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray, budget: Budget | None = None) -> np.ndarray:
+    if budget is not None:
+        budget.spend(t)
     out = fun(t, y, u)
     if not np.isfinite(out).all():
         raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
     return out
+
+
+def _budgeted_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray, budget: Budget) -> np.ndarray:
+    budget.spend(t)
+    return fun(t, y, u)
+
+
+# --------------------------------------------------------------------------- a float right-hand side with
+# the parameters bound once (the LSODA fast path)
+
+_STATIC_NAME = re.compile(r"_[pu]\d+\Z")
+_STATIC_CALLS = frozenset({"max", "min", "abs", "float"})
+
+
+class _Hoister(ast.NodeTransformer):
+    """Replace maximal subexpressions that depend on parameters and inputs only by precomputed names."""
+
+    def __init__(self, static: set[str]) -> None:
+        self.static = static
+        self.hoisted: list[tuple[str, ast.expr]] = []
+
+    def is_static(self, node: ast.AST) -> bool:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                if not (sub.id in self.static or sub.id in _STATIC_CALLS or sub.id == "math"):
+                    return False
+            elif not isinstance(sub, (ast.expr_context, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator,
+                                      ast.unaryop, ast.Call, ast.Attribute, ast.keyword)):
+                return False
+        return True
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.expr) and not isinstance(node, (ast.Name, ast.Constant)) and self.is_static(node):
+            name = f"_h{len(self.hoisted)}"
+            self.hoisted.append((name, node))
+            return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+        return self.generic_visit(node)
+
+
+def _factory_source(src: str) -> str:
+    """From the generated ``rhs_scalar(t, y, p, u)`` source, the source of ``bind(p, u, fallback, budget, nonfinite)``.
+
+    ``bind`` unpacks the parameters and inputs once, evaluates every subexpression that depends on
+    them only (``EC50^h``, ``ln 2 / t_half``, ``1/V``...) once, and returns ``f(t, y)`` giving the
+    derivatives as a list of floats, computed exactly as ``rhs_scalar`` computes them (the same
+    expression trees, so the same floating-point results). ``f`` also spends one unit of ``budget``
+    per call (:meth:`Budget.exhausted` checks the budget and the clock every :data:`_CLOCK_EVERY`
+    calls) and hands a result with a non-finite sum to ``nonfinite(t, r)``. Where float arithmetic
+    raises, ``f`` uses ``fallback(t, y)`` (the numpy version, with inf/nan).
+    """
+    fn = ast.parse(src).body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    outer: list[ast.stmt] = []
+    inner: list[ast.stmt] = []
+    static: set[str] = set()
+    for stmt in fn.body:
+        if (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)
+                and isinstance(stmt.value.func, ast.Attribute) and isinstance(stmt.value.func.value, ast.Name)
+                and stmt.value.func.value.id in ("p", "u")):
+            outer.append(stmt)  # _p0, ... = p.tolist()
+            for tgt in ast.walk(stmt.targets[0]):
+                if isinstance(tgt, ast.Name):
+                    static.add(tgt.id)
+        else:
+            inner.append(stmt)
+    hoister = _Hoister(static)
+    body: list[ast.stmt] = []
+    result: ast.expr | None = None
+    for stmt in inner:
+        if isinstance(stmt, ast.Return):
+            value = stmt.value
+            assert isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.List)
+            result = hoister.visit(value.args[0])
+            continue
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+                and hoister.is_static(stmt.value):
+            outer.append(stmt)  # a whole common subexpression of parameters only
+            static.add(stmt.targets[0].id)
+            continue
+        if isinstance(stmt, ast.Assign):
+            stmt = ast.Assign(targets=stmt.targets, value=hoister.visit(stmt.value))
+        body.append(stmt)
+    assert result is not None
+    outer += [ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=e) for n, e in hoister.hoisted]
+
+    def block(stmts: list[ast.stmt], indent: str) -> list[str]:
+        return [indent + line for st in stmts for line in ast.unparse(ast.fix_missing_locations(st)).splitlines()]
+
+    lines = ["def bind(p, u, fallback, budget, nonfinite):"]
+    lines += block(outer, "    ")
+    lines += [
+        "    def f(t, y):",
+        "        budget.left -= 1",
+        f"        if not budget.left & {_CLOCK_EVERY - 1} or budget.left < 0:",
+        "            budget.exhausted(t)",
+        "        try:",
+    ]
+    lines += block(body, "            ")
+    lines += [
+        "            _r = " + ast.unparse(ast.fix_missing_locations(result)),
+        "        except (ArithmeticError, ValueError, TypeError):",
+        "            _r = fallback(t, y)",
+        "        _z = sum(_r)",
+        "        if _z - _z != 0.0:",
+        "            nonfinite(t, _r)",
+        "        return _r",
+        "    return f",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _bind_factory(src: str, name: str) -> Callable[..., Any] | None:
+    """``bind(p, u, fallback, budget, nonfinite)`` compiled from a generated scalar right-hand side.
+
+    ``None`` if the source does not have the form :func:`_factory_source` knows.
+    """
+    try:
+        code = compile(_factory_source(src), f"<tumordyn bound rhs of {name}>", "exec")
+    except (AssertionError, SyntaxError, ValueError, AttributeError, IndexError):
+        return None
+    namespace: dict[str, Any] = {"math": math, "numpy": np}
+    exec(code, namespace)  # noqa: S102 - rewritten from the source sympy's printer generated
+    return namespace["bind"]
+
+
+def _nonfinite(t: float, r: Any) -> None:
+    """Raise :class:`_NonFiniteDerivative` for the first non-finite entry of ``r`` (none: an overflowing sum)."""
+    for i, v in enumerate(r):
+        if not math.isfinite(v):
+            raise _NonFiniteDerivative(t, i)
+
+
+#: ``bind(u, budget) -> f(t, z)`` (see :attr:`PlanSystem.bind`).
+Binder = Callable[[np.ndarray, "Budget"], Callable[[float, np.ndarray], Any]]
+
+
+def bound_rhs(compiled: CompiledModel, p: np.ndarray) -> Binder:
+    """``bind(u, budget) -> f(t, y)``: the model's right-hand side on floats with ``p`` and ``u`` bound once.
+
+    ``f`` returns the derivatives as a list of floats (what ``scipy.integrate.odeint`` takes without
+    an array per call), spends one unit of ``budget`` per call and raises :class:`_NonFiniteDerivative`
+    on a non-finite derivative. Falls back to ``compiled.rhs_single`` behind a Python wrapper where
+    the parameters cannot be bound in float arithmetic (e.g. a parameter-only term divides by zero).
+    """
+    factory = _bind_factory(compiled.source["rhs_scalar"], compiled.model_name)
+    rhs, rhs_single = compiled.rhs, compiled.rhs_single
+
+    def bind(u: np.ndarray, budget: Budget) -> Callable[[float, np.ndarray], Any]:
+        def fallback(t: float, y: np.ndarray) -> Any:
+            with np.errstate(all="ignore"):
+                return rhs(t, y, p, u).tolist()
+
+        if factory is not None:
+            try:
+                return factory(p, u, fallback, budget, _nonfinite)
+            except (ArithmeticError, ValueError, TypeError):
+                pass
+        return _guarded(lambda t, y: rhs_single(t, y, p, u), budget)
+
+    return bind
+
+
+def _guarded(fun: Callable[[float, np.ndarray], Any], budget: Budget) -> Callable[[float, np.ndarray], Any]:
+    """``fun`` spending ``budget`` and raising :class:`_NonFiniteDerivative` on a non-finite derivative."""
+    spend = budget.spend
+
+    def f(t: float, y: np.ndarray) -> Any:
+        spend(t)
+        out = fun(t, y)
+        if not np.isfinite(out).all():
+            raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
+        return out
+
+    return f
 
 
 def is_tiny_segment(t0: float, t1: float) -> bool:
@@ -152,35 +483,120 @@ def _solve_ivp_segment(
     what: str,
     label: Callable[[int], str],
     events: list[Any] | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """One ``solve_ivp`` call of ``fun(t, z, u)`` over ``[t0, t1]`` days with constant inputs ``u``.
 
     Implicit methods get ``jac(t, z, u)`` (when given); LSODA stops at the first non-finite
-    derivative (scipy's LSODA otherwise loops forever on a solution that blows up).
+    derivative (scipy's LSODA otherwise loops forever on a solution that blows up). Every
+    right-hand-side evaluation spends one unit of ``budget`` (one is made from ``opts`` if not given).
 
     Raises
     ------
     SolverError
-        If the right-hand side becomes non-finite under LSODA (status ``NON_FINITE``, with the time).
+        If the right-hand side becomes non-finite under LSODA (status ``NON_FINITE``, with the time), or
+        the budget runs out (``TOO_MANY_STEPS`` or ``TIME_BUDGET``, with the time reached).
     """
+    if budget is None:
+        budget = Budget(opts)
     kwargs: dict[str, Any] = {}
-    args: tuple[Any, ...] = (u,)
-    f = fun
+    f: Any = _budgeted_rhs
+    args: tuple[Any, ...] = (fun, u, budget)
     if jac is not None and opts.method in IMPLICIT_METHODS:
-        kwargs["jac"] = jac
+        # same extra args as the right-hand side; a non-finite entry stops the solve with its status
+        kwargs["jac"] = lambda t, yy, ff, uu, bb: _finite_jacobian(jac(t, yy, uu), t)
     if opts.method == "LSODA":
-        f, args = _finite_rhs, (fun, u)
-        if jac is not None:
-            kwargs["jac"] = lambda t, yy, ff, uu: jac(t, yy, uu)  # same extra args as _finite_rhs
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        f = _finite_rhs
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
             return solve_ivp(f, (t0, t1), z, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
                              atol=atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
         except _NonFiniteDerivative as exc:
-            raise SolverError(
-                f"the right-hand side of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
-                t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
-            ) from None
+            raise _non_finite_error(exc, what, label) from None
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, what) from None
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            # scipy's own failures inside a step (e.g. a singular or non-finite iteration matrix)
+            raise SolverError(f"integration of {what} failed in the segment [{t0:g}, {t1:g}] days", t=t0,
+                              solver_message=f"{type(exc).__name__}: {exc}", status=SolverStatus.FAILED) from None
+
+
+def _odeint_segment(
+    system: PlanSystem,
+    z: np.ndarray,
+    t0: float,
+    t1: float,
+    u: np.ndarray,
+    inner: np.ndarray,
+    opts: SolverOptions,
+    budget: Budget,
+    caught: list[warnings.WarningMessage],
+    h0: float = 0.0,
+) -> tuple[np.ndarray, int, int, float]:
+    """LSODA over ``[t0, t1]`` days with ``scipy.integrate.odeint`` (the fast path of :func:`integrate_plan`).
+
+    Same method and tolerance semantics as ``solve_ivp(method="LSODA")`` (the same ODEPACK LSODA;
+    error weights ``rtol * |z_i| + atol_i``; ``t1`` a critical time the solver never steps past;
+    ``max_step``), but one call per segment with the outputs in its time grid and the inputs bound
+    once, instead of a Python loop around single steps. Every right-hand-side evaluation spends
+    one unit of ``budget`` and is checked for non-finite values (raised from inside the callback,
+    which interrupts LSODA). The caller records warnings into ``caught`` (``odeint`` reports a
+    failure as an ``ODEintWarning``) and ignores floating-point warnings.
+
+    Returns
+    -------
+    seg : numpy.ndarray
+        Values at ``inner`` and ``t1``, shape ``(size, len(inner) + 1)``.
+    nfev, njev : int
+        Right-hand-side and Jacobian evaluations.
+
+    Raises
+    ------
+    SolverError
+        ``NON_FINITE`` (with the component), ``TOO_MANY_STEPS`` or ``TIME_BUDGET`` (with the time
+        reached), or ``FAILED`` with LSODA's message and the time of its last successful step.
+    """
+    if system.bind is not None:
+        f = system.bind(u, budget)
+    else:
+        fun = system.fun
+        f = _guarded(lambda t, y: fun(t, y, u), budget)
+    jac = system.jac
+    dfun = None if jac is None else (lambda t, y: _finite_jacobian(jac(t, y, u), t))
+    times = np.empty(inner.size + 2)
+    times[0] = t0
+    times[1:-1] = inner
+    times[-1] = t1
+    hmax = 0.0 if math.isinf(opts.max_step) else float(opts.max_step)
+    # LSODA's own step limit per output interval: never reached before the evaluation budget (a step
+    # takes at least one evaluation); it bounds the loop even so
+    mxstep = int(min(max(budget.left, 1) + 1, 2**31 - 1))
+    n_caught = len(caught)
+    try:
+        with _ODEINT_LOCK:
+            ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
+                              atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
+                              printmessg=False)
+    except _NonFiniteDerivative as exc:
+        raise _non_finite_error(exc, system.what, system.label) from None
+    except _BudgetExhausted as exc:
+        raise budget.error(exc, system.what) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. a complex derivative (negative base ** fraction)
+        raise SolverError(f"integration of {system.what} failed in the segment [{t0:g}, {t1:g}] days", t=t0,
+                          solver_message=f"{type(exc).__name__}: {exc}", status=SolverStatus.FAILED) from None
+    if any(issubclass(w.category, ODEintWarning) for w in caught[n_caught:]):
+        # the first output interval LSODA did not finish: its last successful step is the time reached
+        tcur = np.asarray(info["tcur"], dtype=float)
+        short = np.flatnonzero(tcur < times[1:] - 1e-12 * np.maximum(1.0, np.abs(times[1:])))
+        t_reached = float(tcur[short[0]]) if short.size else t0
+        raise SolverError(f"integration of {system.what} failed in the segment [{t0:g}, {t1:g}] days",
+                          t=max(t_reached, t0), solver_message=str(info.get("message", "")),
+                          status=SolverStatus.FAILED)
+    nfe = np.asarray(info["nfe"])
+    nje = np.asarray(info["nje"])
+    hu = np.asarray(info["hu"])
+    return (ys[1:].T, int(nfe[-1]) if nfe.size else 0, int(nje[-1]) if nje.size else 0,
+            float(hu[-1]) if hu.size else 0.0)
 
 
 def solve_segment(
@@ -193,6 +609,7 @@ def solve_segment(
     seg_eval: np.ndarray,
     opts: SolverOptions,
     events: list[Any] | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """One ``solve_ivp`` call over ``[t0, t1]`` days with constant inputs ``u``.
 
@@ -212,7 +629,7 @@ def solve_segment(
     """
     system = model_system(compiled, p, opts)
     return _solve_ivp_segment(system.fun, system.jac, y, t0, t1, u, seg_eval, opts, opts.atol, system.what,
-                              system.label, events)
+                              system.label, events, budget)
 
 
 @dataclass(frozen=True)
@@ -245,6 +662,11 @@ class PlanSystem:
         What is integrated, for messages (e.g. ``"model 'x'"``).
     label : callable
         ``label(i)``: the name of component ``i`` in messages (e.g. ``"state 'S'"``).
+    bind : callable or None
+        ``bind(u, budget) -> f(t, z)``: the right-hand side with the inputs ``u`` bound (returning a
+        list or array of floats), spending one unit of the :class:`Budget` per call and raising on a
+        non-finite derivative; what the LSODA fast path (``scipy.integrate.odeint``) calls.
+        ``None``: ``fun`` is wrapped instead.
     """
 
     fun: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
@@ -255,30 +677,135 @@ class PlanSystem:
     atol: np.ndarray
     what: str
     label: Callable[[int], str]
+    bind: Binder | None = None
 
 
 def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) -> PlanSystem:
-    """The model with parameter vector ``p`` as a :class:`PlanSystem` (one patient)."""
+    """The model with parameter vector ``p`` as a :class:`PlanSystem` (one patient).
+
+    Subnormal parameters (``0 < |p| < 2.2e-308``) are read as 0 (:func:`flush_subnormal`; ``p`` is not modified).
+    """
+    p = flush_subnormal(p)
     rhs_single, jac = compiled.rhs_single, compiled.jac
     nonneg = compiled.nonnegative
     names = compiled.state_names
 
+    jumps: dict[tuple[int, float], tuple[int, Any]] = {}  # (drug, amount) -> (state, increment)
+
     def jump(y: np.ndarray, amounts: np.ndarray) -> None:
         for d in np.flatnonzero(amounts).tolist():
-            comp, inc = compiled.dose_jump(d, float(amounts[d]), p)
+            key = (d, float(amounts[d]))
+            hit = jumps.get(key)
+            if hit is None:  # a schedule repeats few distinct amounts: each is converted once
+                hit = jumps[key] = compiled.dose_jump(d, key[1], p)
+            comp, inc = hit
             if comp >= 0:
                 y[comp] += inc
 
+    atol = opts.atol
+
+    def jfun(t: float, y: np.ndarray, u: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            J = clamped_jacobian(np.array(jac(t, y, p, u), dtype=float), y, nonneg)
+            return repair_jacobian(J, lambda yy: rhs_single(t, yy, p, u), y, atol)
+
     return PlanSystem(
         fun=lambda t, y, u: rhs_single(t, y, p, u),
-        jac=lambda t, y, u: jac(t, y, p, u),
+        jac=jfun,
         jump=jump,
         check=lambda seg, times: check_segment(compiled, seg, times, nonneg, opts.atol, opts.rtol),
         clip=nonneg,
         atol=opts.atol,
         what=f"model {compiled.model_name!r}",
         label=lambda i: f"state {names[i]!r}",
+        bind=bound_rhs(compiled, p),
     )
+
+
+def _integrate_plan_odeint(
+    system: PlanSystem,
+    plan: DosingPlan,
+    z: np.ndarray,
+    t_eval: np.ndarray,
+    opts: SolverOptions,
+    budget: Budget,
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """:func:`integrate_plan` for LSODA: one ``odeint`` call per segment (:func:`_odeint_segment`).
+
+    The same dose loop (bolus at a breakpoint applied once, then the outputs at that time; values
+    clipped at zero for ``system.clip``; tiny segments crossed by one Euler step), with the per-segment
+    bookkeeping done once for the whole plan (output ranges, bolus flags) and the step size LSODA last
+    used offered as its first step in the next segment (no initial-step search at every dose).
+    """
+    breaks = plan.breaks
+    n_b = breaks.size
+    zs = np.empty((t_eval.size, z.size))
+    clip = system.clip
+    clip_col = clip[:, None]
+    nfev = njev = 0
+    tb_list = breaks.tolist()
+    # output ranges: [start[b], end[b]) come from segment b (the last one takes everything left)
+    start = np.searchsorted(t_eval, breaks, side="left").tolist()
+    end = start[1:] + [t_eval.size]
+    dosed = plan.bolus.any(axis=1).tolist()
+    h_last = 0.0
+    with warnings.catch_warnings(record=True) as caught, \
+            np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        warnings.simplefilter("always", ODEintWarning)
+        for b in range(n_b):
+            tb = tb_list[b]
+            if dosed[b]:  # bolus doses due now, applied exactly once (same drug, same time: amounts add up)
+                system.jump(z, plan.bolus[b])
+            u = plan.rates[b]
+            last = b == n_b - 1
+            k, k_end = start[b], end[b]
+            # outputs at tb, and a rounding error after it, take the value after the doses at tb
+            while k < k_end and (t_eval[k] == tb or is_tiny_segment(tb, float(t_eval[k]))):
+                zs[k] = z
+                k += 1
+            if last:
+                zs[k:k_end] = z
+                break
+            t_next = tb_list[b + 1]
+            if is_tiny_segment(tb, t_next):
+                # one Euler step (exact to rounding): LSODA refuses (or loops on) such a segment
+                zs[k:k_end] = z
+                z = z + (t_next - tb) * np.asarray(system.fun(tb, z, u), dtype=float)
+                if not np.all(np.isfinite(z)):
+                    raise SolverError(f"integration of {system.what} produced non-finite values", t=tb,
+                                      status=SolverStatus.NON_FINITE)
+                z[clip] = np.maximum(z[clip], 0.0)
+                nfev += 1
+                continue
+            try:
+                budget.check_clock(tb)
+            except _BudgetExhausted as exc:
+                raise budget.error(exc, system.what) from None
+            inner = t_eval[k:k_end]
+            # the step size LSODA last used is its first attempt here; should LSODA fail from it (a dose
+            # can make the dynamics far faster), the segment is solved again from LSODA's own guess
+            h_first = min(h_last, 0.5 * (t_next - tb))
+            try:
+                seg, n_f, n_j, h_last = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget, caught,
+                                                        h_first)
+            except SolverError as err:
+                if err.status != SolverStatus.FAILED or h_first == 0.0:
+                    raise
+                seg, n_f, n_j, h_last = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget, caught)
+            nfev += n_f
+            njev += n_j
+            times = np.empty(inner.size + 1)
+            times[:-1] = inner
+            times[-1] = t_next
+            system.check(seg, times)
+            np.maximum(seg, 0.0, out=seg, where=clip_col)
+            zs[k:k_end] = seg[:, :-1].T
+            z = seg[:, -1].copy()
+    for w in caught:  # warnings other than LSODA's failure reports (already turned into errors) go on
+        if not issubclass(w.category, ODEintWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    # LSODA factorises its iteration matrix once per Jacobian evaluation
+    return zs, (nfev, njev, njev)
 
 
 def integrate_plan(
@@ -323,8 +850,11 @@ def integrate_plan(
         With its :class:`~tumordyn.errors.SolverStatus` and the time reached.
     """
     breaks = plan.breaks
-    z = np.array(z0, dtype=float)
+    z = flush_subnormal(z0)
     zs = np.empty((t_eval.size, z.size))
+    budget = Budget(opts)
+    if opts.method == "LSODA":
+        return _integrate_plan_odeint(system, plan, z, t_eval, opts, budget)
     clip = system.clip
     nfev = njev = nlu = 0
     k = 0  # next output index
@@ -359,8 +889,12 @@ def integrate_plan(
             continue
         inner = t_eval[at_tb:k_end]
         seg_eval = np.append(inner, t_next)
+        try:
+            budget.check_clock(tb)
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, system.what) from None
         sol = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, seg_eval, opts, system.atol,
-                                 system.what, system.label)
+                                 system.what, system.label, budget=budget)
         nfev += int(sol.nfev)
         njev += int(sol.njev)
         nlu += int(sol.nlu)
@@ -368,7 +902,7 @@ def integrate_plan(
             # with output times, solve_ivp keeps only those reached: solve the segment again without
             # them (the failure path only) to learn the time the integrator reached
             probe = _solve_ivp_segment(system.fun, system.jac, z, tb, t_next, u, None, opts, system.atol,
-                                       system.what, system.label)
+                                       system.what, system.label, budget=Budget(opts))
             t_reached = float(np.asarray(probe.t)[-1]) if np.size(probe.t) else tb
             raise SolverError(
                 f"integration of {system.what} failed in the segment [{tb:g}, {t_next:g}] days",
@@ -449,7 +983,9 @@ def joint_system(compiled: CompiledModel, P: np.ndarray, opts: SolverOptions,
         jb = np.asarray(jac(t, z.reshape(n, B), P, inputs(u)), dtype=float)  # (n, n, B)
         out = np.zeros((n, B, n, B))
         out[:, cols, :, cols] = np.moveaxis(jb, 2, 0)
-        return out.reshape(n * B, n * B)
+        with np.errstate(all="ignore"):
+            J = clamped_jacobian(out.reshape(n * B, n * B), z, clip)
+            return repair_jacobian(J, lambda zz: fun(t, zz, u), z, atol)
 
     def jump(z: np.ndarray, amounts: np.ndarray) -> None:
         Z = z.reshape(n, B)  # a view: written in place
@@ -718,7 +1254,9 @@ def integrate_with_rules(
 
     ys = np.empty((t_eval.size, compiled.n_states))
     us = np.zeros((t_eval.size, compiled.n_drugs))
-    y = y0.astype(float).copy()
+    p = flush_subnormal(p)
+    y = flush_subnormal(y0)
+    budget = Budget(opts)
     nonneg = compiled.nonnegative
     atol = opts.atol
     nfev = njev = nlu = nseg = 0
@@ -791,7 +1329,11 @@ def integrate_with_rules(
             ev_funcs.append(g)
         inner = t_eval[at_tc:k_end]
         seg_eval = np.append(inner, t_next)
-        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs)
+        try:
+            budget.check_clock(tc)
+        except _BudgetExhausted as exc:
+            raise budget.error(exc, f"model {compiled.model_name!r}") from None
+        sol = solve_segment(compiled, y, tc, t_next, p, u, seg_eval, opts, ev_funcs, budget)
         nseg += 1
         nfev += int(sol.nfev)
         njev += int(sol.njev)
