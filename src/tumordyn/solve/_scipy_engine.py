@@ -161,8 +161,10 @@ def clamped_jacobian(jac: np.ndarray, y: np.ndarray, nonneg: np.ndarray) -> np.n
     depend on that state there; the generated Jacobian differentiates the unclamped expressions.
     Handing an implicit method the unclamped columns (e.g. -3e4/day for a clone that has died
     out and undershot zero) makes its Newton iteration fail at every step size, and LSODA then
-    shrinks its step without end (issue 18: the hanging draws). ``jac`` is modified in place
-    (engines pass a fresh array) and returned.
+    shrinks its step without end (issue 18: the hanging draws). A stiff solution that sits at zero
+    and dips below it by rounding (an exchange at 1e12/day) needs the true derivative instead:
+    LSODA retries a failed segment with the unclamped Jacobian (``PlanSystem.jac_raw``).
+    ``jac`` is modified in place (engines pass a fresh array) and returned.
     """
     neg = nonneg & (y < 0.0)
     if neg.any():
@@ -667,6 +669,10 @@ class PlanSystem:
         list or array of floats), spending one unit of the :class:`Budget` per call and raising on a
         non-finite derivative; what the LSODA fast path (``scipy.integrate.odeint``) calls.
         ``None``: ``fun`` is wrapped instead.
+    jac_raw : callable or None
+        The Jacobian without :func:`clamped_jacobian`'s zeroed columns. LSODA retries a segment
+        with it when the clamped one fails (status ``FAILED``): a stiff solution that sits at zero
+        and dips below it by rounding needs the true derivative there.
     """
 
     fun: Callable[[float, np.ndarray, np.ndarray], np.ndarray]
@@ -678,6 +684,7 @@ class PlanSystem:
     what: str
     label: Callable[[int], str]
     bind: Binder | None = None
+    jac_raw: Callable[[float, np.ndarray, np.ndarray], np.ndarray] | None = None
 
 
 def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) -> PlanSystem:
@@ -709,6 +716,11 @@ def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) ->
             J = clamped_jacobian(np.array(jac(t, y, p, u), dtype=float), y, nonneg)
             return repair_jacobian(J, lambda yy: rhs_single(t, yy, p, u), y, atol)
 
+    def jfun_raw(t: float, y: np.ndarray, u: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return repair_jacobian(np.array(jac(t, y, p, u), dtype=float), lambda yy: rhs_single(t, yy, p, u), y,
+                                   atol)
+
     return PlanSystem(
         fun=lambda t, y, u: rhs_single(t, y, p, u),
         jac=jfun,
@@ -719,6 +731,7 @@ def model_system(compiled: CompiledModel, p: np.ndarray, opts: SolverOptions) ->
         what=f"model {compiled.model_name!r}",
         label=lambda i: f"state {names[i]!r}",
         bind=bound_rhs(compiled, p),
+        jac_raw=jfun_raw,
     )
 
 
@@ -785,13 +798,21 @@ def _integrate_plan_odeint(
             # the step size LSODA last used is its first attempt here; should LSODA fail from it (a dose
             # can make the dynamics far faster), the segment is solved again from LSODA's own guess
             h_first = min(h_last, 0.5 * (t_next - tb))
-            try:
-                seg, n_f, n_j, h_last = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget, caught,
-                                                        h_first)
-            except SolverError as err:
-                if err.status != SolverStatus.FAILED or h_first == 0.0:
-                    raise
-                seg, n_f, n_j, h_last = _odeint_segment(system, z, tb, t_next, u, inner, opts, budget, caught)
+            # on a failure (status FAILED, never other statuses): again from LSODA's own first step, then
+            # with the unclamped Jacobian (system.jac_raw), then the last failure is raised
+            attempts = [(system, h_first)]
+            if h_first != 0.0:
+                attempts.append((system, 0.0))
+            if system.jac_raw is not None:
+                attempts.append((replace(system, jac=system.jac_raw), 0.0))
+            for i, (sys_i, h0_i) in enumerate(attempts):
+                try:
+                    seg, n_f, n_j, h_last = _odeint_segment(sys_i, z, tb, t_next, u, inner, opts, budget, caught,
+                                                            h0_i)
+                    break
+                except SolverError as err:
+                    if err.status != SolverStatus.FAILED or i == len(attempts) - 1:
+                        raise
             nfev += n_f
             njev += n_j
             times = np.empty(inner.size + 1)
