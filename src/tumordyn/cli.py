@@ -71,34 +71,15 @@ def _check_output(path: str, force: bool, what: str) -> None:
 
 
 def _write_atomically(path: str, write) -> None:  # noqa: ANN001 - write(temp_path) writes the content
-    """Write through ``write(temp_path)`` to a temporary file next to ``path``, fsync it, then rename it
-    over ``path``: ``path`` is either the complete new file or untouched. Errors are :class:`_OutputError`."""
-    import tempfile
+    """Write through ``write(temp_path)`` to a temporary file next to ``path``, then rename it over ``path``
+    (:func:`tumordyn._fileio.atomic_write`): ``path`` is either the complete new file or untouched.
+    Errors are :class:`_OutputError`."""
+    from ._fileio import atomic_write
 
-    directory = os.path.dirname(path) or "."
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise _OutputError(f"cannot write {path!r}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(tmp)
-        if os.path.getsize(tmp) == 0:
-            raise _OutputError(f"cannot write {path!r}: nothing was written")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except _OutputError:
-        _remove(tmp)
-        raise
+        atomic_write(path, write)
     except Exception as exc:  # noqa: BLE001 - any failure of the writer (OSError, a backend's ValueError...)
-        _remove(tmp)
-        raise _OutputError(f"cannot write {path!r}: {exc}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
+        raise _OutputError(f"cannot write {path!r}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _remove(path: str) -> None:

@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from .._fileio import atomic_write
 from ..spec import EXPRESSION_LIMITS, parse_expression
 from ..spec import Drug, Model, Observable, Parameter, Process, State
 from ..errors import LimitExceededError, ModelFileError, SpecificationError, UnsafeExpressionError
@@ -597,38 +597,11 @@ def _first_bad_string(data: object, where: str = "") -> tuple[str, UnicodeEncode
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same directory, fsync, os.replace.
-
-    On any failure the temporary file is removed and an existing ``path`` is left as it was.
-    """
+    """Write ``data`` to ``path`` atomically (:func:`tumordyn._fileio.atomic_write`); a path that exists and
+    is not a regular file is refused. On any failure an existing ``path`` is left as it was."""
     if path.exists() and not path.is_file():
         raise ModelFileError(f"{path}: exists and is not a regular file; refusing to replace it", path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename durable (POSIX); not possible everywhere
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    atomic_write(path, data)
 
 
 def save_model(model: Model, path: str | os.PathLike[str], *, format: str | None = None,  # noqa: A002

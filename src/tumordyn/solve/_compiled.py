@@ -966,7 +966,8 @@ def _module_file(source: str, kind: str) -> str | None:
     matches.
     """
     import os
-    import tempfile
+
+    from .._fileio import atomic_write
 
     root = cache_dir()
     if root is None:
@@ -980,19 +981,8 @@ def _module_file(source: str, kind: str) -> str | None:
                     return path
         except FileNotFoundError:
             pass
-        os.makedirs(folder, exist_ok=True)
         # temporary file + rename: a concurrent reader sees either no file or the whole file
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".py")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(source)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, source, durable=False)
     except OSError:
         return None
     return path
