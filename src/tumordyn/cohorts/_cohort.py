@@ -565,9 +565,10 @@ class Cohort:
         model's defaults.
     n : int
         Number of patients (>= 1).
-    seed : int or None, optional
-        Seed of the sampling. ``None`` draws a fresh seed, recorded in
-        :attr:`seed` so that the cohort can be rebuilt.
+    seed : int, numpy.random.Generator, numpy.random.SeedSequence or None, optional
+        Seed of the sampling. ``None`` draws a fresh seed; a Generator or SeedSequence gives one
+        integer seed (drawn from it). The integer is recorded in :attr:`seed` so that the cohort
+        can be rebuilt.
     sampling : {"sobol", "lhs", "random"}, optional
         Scrambled Sobol (default), Latin hypercube or pseudo-random points
         (``scipy.stats.qmc``).
@@ -614,8 +615,13 @@ class Cohort:
             raise SpecificationError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_METHODS)}")
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**63))
+        elif isinstance(seed, np.random.Generator):  # one integer drawn from it, recorded in `seed`
+            seed = int(seed.integers(0, 2**63 - 1))
+        elif isinstance(seed, np.random.SeedSequence):
+            seed = int(seed.generate_state(2, np.uint64)[0] % (2**63))
         elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise TypeError(f"`seed` must be a non-negative integer or None, got {seed!r}")
+            raise TypeError(f"`seed` must be a non-negative integer, a numpy Generator or SeedSequence, or None, "
+                            f"got {seed!r}")
         compiled = compile_model(model)
         dists: dict[str, Distribution] = {}
         for name, d in distributions.items():

@@ -135,6 +135,14 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
     out["subject"] = subj
+    time_col = df["time"]
+    if pd.api.types.is_datetime64_any_dtype(time_col):
+        raise SpecificationError(
+            "`data` column time holds dates; it must be days from the start of treatment (a number), e.g. "
+            "(df.time - start) / pd.Timedelta(days=1)"
+        )
+    if pd.api.types.is_timedelta64_dtype(time_col):  # an unambiguous duration: in days
+        df = df.assign(time=time_col / pd.Timedelta(days=1))
     for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
         vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals)
@@ -850,7 +858,8 @@ def fit(
     fd_step : float
         Relative finite-difference step of the Jacobian (leastsq-type methods).
     fit_kws : mapping, optional
-        Extra keyword arguments for :func:`lmfit.minimize` (e.g. ``{"max_nfev": 500}``).
+        Extra keyword arguments for lmfit (e.g. ``{"max_nfev": 500}``); ``iter_cb``, ``reduce_fcn`` and
+        ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
     method : str, optional
         Deprecated alias of ``optimizer`` (emits :class:`DeprecationWarning`; removed in the next release).
 
@@ -994,11 +1003,13 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
 
     method = optimizer
     kws = dict(fit_kws)
+    # lmfit takes these when the Minimizer is built, not in minimize()
+    ctor = {k: kws.pop(k) for k in ("iter_cb", "reduce_fcn", "calc_covar") if k in kws}
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
     # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
     mini = lmfit.Minimizer(lambda p: problem.residual(p), pars, nan_policy="raise",
-                           scale_covar=not problem.known_sigma)
+                           scale_covar=not problem.known_sigma, **ctor)
     failed_before = problem.n_failed
     started = _time.perf_counter()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance

@@ -321,6 +321,21 @@ class _Sources(Mapping):
         return len(set(self._done) | set(self._makers))
 
 
+
+def _as_mapping(value: Any, where: str, what: str) -> Mapping[str, Any]:
+    """A mapping of names to values: a Mapping, or a mapping-like object such as a ``pandas.Series``
+    (anything with ``keys()`` and item access); a TypeError naming ``where`` otherwise."""
+    if isinstance(value, Mapping):
+        return value
+    keys = getattr(value, "keys", None)
+    if callable(keys) and hasattr(value, "__getitem__") and not isinstance(value, (str, bytes)):
+        try:
+            return {k: value[k] for k in keys()}
+        except (TypeError, KeyError, IndexError):
+            pass
+    raise TypeError(f"`{where}` must be a mapping of {what} name to value (a dict or a pandas Series), "
+                    f"got {type(value).__name__}")
+
 class CompiledModel:
     """Numeric functions generated from a :class:`~tumordyn.Model`.
 
@@ -510,7 +525,7 @@ class CompiledModel:
         Parameters
         ----------
         overrides : mapping of str to float, optional
-            Values by parameter name, in the parameter's unit.
+            Values by parameter name, in the parameter's unit (a dict or a ``pandas.Series``).
         where : str, optional
             Argument name used in error messages.
 
@@ -522,8 +537,7 @@ class CompiledModel:
         p = self.defaults.copy()
         if overrides is None:
             return p
-        if not isinstance(overrides, Mapping):
-            raise TypeError(f"`{where}` must be a mapping of parameter name to value, got {type(overrides).__name__}")
+        overrides = _as_mapping(overrides, where, "parameter")
         for name, value in overrides.items():
             if name not in self._param_specs:
                 raise UnknownNameError("parameter", name, self.param_names, f"`{where}` for model {self.model_name!r}")
@@ -542,7 +556,7 @@ class CompiledModel:
         Parameters
         ----------
         overrides : mapping of str to float, optional
-            Values by state name, in each state's unit.
+            Values by state name, in each state's unit (a dict or a ``pandas.Series``).
         where : str, optional
             Argument name used in error messages.
 
@@ -554,8 +568,7 @@ class CompiledModel:
         y = self.initial.copy()
         if overrides is None:
             return y
-        if not isinstance(overrides, Mapping):
-            raise TypeError(f"`{where}` must be a mapping of state name to value, got {type(overrides).__name__}")
+        overrides = _as_mapping(overrides, where, "state")
         for name, value in overrides.items():
             if name not in self.state_names:
                 raise UnknownNameError("state", name, self.state_names, f"`{where}` for model {self.model_name!r}")
