@@ -81,9 +81,10 @@ def test_dose_counts_and_exposure_follow_the_regimens(standard):
 
 def test_compare_works_without_diameter_or_immune_states():
     m = td.models.zhang2017()
-    cmp = td.compare(m, {"continuous": td.Schedule.infusion("abiraterone", 1.0, 0, 400),
-                         "adaptive": td.AdaptiveRule("abiraterone", on=1.0, observable="PSA")},
-                     t_end=400, method="RK45")
+    with pytest.warns(td.errors.ReadoutWarning, match="left out"):
+        cmp = td.compare(m, {"continuous": td.Schedule.infusion("abiraterone", 1.0, 0, 400),
+                             "adaptive": td.AdaptiveRule("abiraterone", on=1.0, observable="PSA")},
+                         t_end=400, method="RK45")
     df = cmp.to_dataframe()
     assert "recist_bor" not in df.columns and "best_change_burden_pct" in df.columns
     assert df.loc["adaptive", "auc_abiraterone"] < df.loc["continuous", "auc_abiraterone"] == pytest.approx(400)

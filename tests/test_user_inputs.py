@@ -49,3 +49,22 @@ def test_fit_iter_cb_is_called_and_time_columns_are_read_as_days():
     as_dates = df.assign(time=pd.Timestamp("2024-01-01") + pd.to_timedelta(df.time, unit="D"))
     with pytest.raises(SpecificationError, match="holds dates"):
         td.fit(m, as_dates, free=["r"])
+
+
+def test_compare_on_a_model_without_a_diameter_warns_and_a_wrong_name_is_an_error():
+    m = td.models.logistic_growth()
+    with pytest.warns(td.errors.ReadoutWarning, match="lesion_diameter"):
+        cmp = td.compare(m, {"none": None}, t_end=56.0)
+    assert "recist_bor" not in cmp.to_dataframe().columns
+    with pytest.raises(td.errors.UnknownNameError, match="diametr"):
+        td.compare(m, {"none": None}, t_end=56.0, diameter="diametr")
+
+
+def test_compare_min_measurable_reaches_recist():
+    m = td.models.tumor_immune_tme()
+    base = td.compare(m, {"none": None}, t_end=112.0).to_dataframe()
+    d0 = td.simulate(m, t_end=1.0)["lesion_diameter"][0]
+    with pytest.raises(SpecificationError, match="measurable"):
+        td.compare(m, {"none": None}, t_end=112.0, min_measurable=d0 * 2)
+    small = td.compare(m, {"none": None}, t_end=112.0, min_measurable=d0 / 2).to_dataframe()
+    assert small.loc["none", "recist_bor"] == base.loc["none", "recist_bor"]

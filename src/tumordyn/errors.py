@@ -28,6 +28,7 @@ __all__ = [
     "LimitExceededError",
     "TumordynWarning",
     "SymbolicBudgetWarning",
+    "ReadoutWarning",
     "closest_names",
 ]
 
@@ -76,6 +77,11 @@ class LimitExceededError(ModelFileError):
 
 class TumordynWarning(UserWarning):
     """Base class of the warnings tumordyn issues."""
+
+
+class ReadoutWarning(TumordynWarning):
+    """A readout cannot be computed for this model (e.g. no measured lesion diameter for RECIST) and is
+    left out."""
 
 
 class SymbolicBudgetWarning(TumordynWarning):

@@ -8,12 +8,14 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import warnings
+
 import numpy as np
 
 from .. import readouts as ro
 from ..dosing import AdaptiveRule, Regimen, as_regimen
 from ..dosing import Dose, Infusion, Schedule
-from ..errors import SpecificationError, UnknownNameError
+from ..errors import ReadoutWarning, SpecificationError, UnknownNameError
 from ..solve import Solver
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,6 +71,7 @@ def readout_row(
     durable_months: float = 6.0,
     diameter: str = "lesion_diameter",
     burden: str = "tumor_burden",
+    min_measurable: float = 10.0,
 ) -> dict[str, Any]:
     """All comparison readouts of one trajectory (those its model supports), by column name.
 
@@ -88,6 +91,8 @@ def readout_row(
         The measured diameter (mm).
     burden : str
         The tumor burden (cells).
+    min_measurable : float
+        Smallest measurable baseline lesion for RECIST/iRECIST (mm, default 10).
 
     Returns
     -------
@@ -100,15 +105,15 @@ def readout_row(
         row["nadir_day"] = ro.nadir(traj, burden).time
     if diameter in names:
         row["best_change_diameter_pct"] = ro.best_percent_change(traj, diameter, scans=scans)
-        rec = ro.recist(traj, scans, diameter)
-        irec = ro.irecist(traj, scans, diameter)
+        rec = ro.recist(traj, scans, diameter, min_measurable=min_measurable)
+        irec = ro.irecist(traj, scans, diameter, min_measurable=min_measurable)
         row["recist_bor"] = rec.best_overall_response
         row["irecist_bor"] = irec.best_overall_response
         row["pseudoprogression"] = irec.pseudoprogression
         row["ttp_scans_days"] = rec.time_to_progression
         row["ttp_continuous_days"] = ro.time_to_progression(traj, None, diameter)
         row["progression_free"] = math.isinf(rec.time_to_progression)
-        dor = ro.duration_of_response(traj, scans, diameter)
+        dor = ro.duration_of_response(traj, scans, diameter, min_measurable=min_measurable)
         row["duration_of_response_days"] = dor
         row["durable_response"] = bool(dor > 0 and dor >= durable_months * ro.MONTH)
     if {"S", "R"} <= names:
@@ -171,6 +176,7 @@ def compare(
     initial: Mapping[str, float] | None = None,
     durable_months: float = 6.0,
     diameter: str = "lesion_diameter",
+    min_measurable: float = 10.0,
     solver: Solver | None = None,
     method: str | None = None,
     rtol: float | None = None,
@@ -196,7 +202,12 @@ def compare(
     durable_months : float
         Months a response must last to count as durable (default 6).
     diameter : str
-        Measured diameter observable for RECIST/iRECIST (default ``"lesion_diameter"``).
+        Measured diameter observable for RECIST/iRECIST (mm; default ``"lesion_diameter"``). A model
+        without it gets no RECIST, iRECIST, time-to-progression or response columns: a
+        :class:`~tumordyn.errors.ReadoutWarning` says so; naming an observable the model lacks is an
+        error.
+    min_measurable : float
+        Smallest measurable baseline lesion for RECIST/iRECIST (mm, default 10, RECIST 1.1).
     solver : Solver, optional
         How to integrate every regimen (as for :func:`tumordyn.simulate`); default ``td.Solver()``.
     method, rtol : optional
@@ -241,6 +252,17 @@ def compare(
         raise TypeError(f"compare: scans must be a ScanPlan, got {type(plan).__name__}")
     scan_t = plan.times_for(0.0, t_end)
     regs = _check_regimens(model, regimens, t_end)
+    measured = model.states.names + model.observables.names
+    if diameter not in measured:
+        if diameter != "lesion_diameter":
+            raise UnknownNameError("state or observable", diameter, measured, "compare(diameter=...)")
+        warnings.warn(
+            f"compare: model {model.name!r} has no 'lesion_diameter' observable, so the RECIST, iRECIST, "
+            "time-to-progression and response columns are left out; pass diameter= naming an observable "
+            "in mm to get them",
+            ReadoutWarning,
+            stacklevel=2,
+        )
     show = sys.stderr.isatty() if progress is None else bool(progress)
     items = list(regs.items())
     iterator: Any = items
@@ -254,7 +276,8 @@ def compare(
         tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, t_end, scan_t), params=params,
                       initial=initial, solver=slv)
         trajs[name] = tr
-        rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter))
+        rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter,
+                                min_measurable=min_measurable))
     import pandas as pd
 
     df = pd.DataFrame(rows, index=pd.Index([n for n, _ in items], name="regimen"))

@@ -370,6 +370,7 @@ def duration_of_response(
     observable: str = "lesion_diameter",
     *,
     response: float = 0.3,
+    min_measurable: float = 10.0,
 ) -> float:
     """Duration of response (days): from the first response to progression or the horizon.
 
@@ -390,6 +391,8 @@ def duration_of_response(
     response : float
         Fractional decrease from baseline that counts as a response (default 0.3),
         with or without ``scans``.
+    min_measurable : float
+        With ``scans``: the smallest measurable baseline lesion (mm, default 10, RECIST 1.1).
 
     Returns
     -------
@@ -397,7 +400,8 @@ def duration_of_response(
         Days (``0.0`` without a response).
     """
     if scans is not None:
-        _, arr = _recist_arrays(traj, scans, observable, "duration_of_response", response=response)
+        _, arr = _recist_arrays(traj, scans, observable, "duration_of_response", response=response,
+                                min_measurable=min_measurable)
         return float(arr.duration_of_response[0])
     x = _series(traj, observable, "duration_of_response")
     return float(core.duration_of_response_continuous(np.asarray(traj.t), x, response=response)[0])
