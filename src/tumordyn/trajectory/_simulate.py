@@ -81,7 +81,7 @@ def check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
     except (TypeError, ValueError):
         raise TypeError("`t_eval` must be a 1-D sequence of times in days") from None
     # fast path: sorted (no NaN compares true) with both ends in the window implies finite and in the window
-    if te.ndim == 1 and te.size and t0 <= te[0] and te[-1] <= t_end and (te[1:] >= te[:-1]).all():
+    if te.ndim == 1 and te.size and t0 <= te[0] and te[-1] <= t_end and np.logical_and.reduce(te[1:] >= te[:-1]):
         return te
     if te.ndim != 1 or te.size == 0:
         raise SpecificationError(f"`t_eval` must be a non-empty 1-D array of times, got shape {te.shape}")

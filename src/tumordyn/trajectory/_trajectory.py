@@ -101,7 +101,7 @@ class Trajectory:
         """
         self = cls.__new__(cls)
         for a in (t, y, u, params):
-            a.flags.writeable = False
+            a.setflags(write=False)
         self._init(t, y, u, params, model, schedule, stats, events, regimen)
         return self
 
