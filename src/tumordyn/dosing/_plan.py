@@ -89,8 +89,16 @@ class DosingPlan:
 
     def rates_at(self, times: np.ndarray) -> np.ndarray:
         """Infusion rates in force at ``times`` (right-continuous), shape ``(len(times), n_drugs)``."""
-        idx = np.clip(np.searchsorted(self.breaks, times, side="right") - 1, 0, self.breaks.size - 1)
-        return self.rates[idx]
+        inner = self._inner_breaks
+        if inner is None:  # no infusion in the window
+            return np.zeros(np.shape(times) + (self.rates.shape[1],))
+        # the number of breakpoints after the first that are <= t: the row in force, 0 before t0
+        return self.rates.take(np.searchsorted(inner, times, side="right"), axis=0)
+
+    @functools.cached_property
+    def _inner_breaks(self) -> np.ndarray | None:
+        """The breakpoints after the first (for :meth:`rates_at`); ``None`` if every rate is 0."""
+        return self.breaks[1:] if self.rates.any() else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -351,8 +359,38 @@ def check_schedule(compiled: CompiledModel, schedule: Schedule, *, t0: float, t_
     SpecificationError
         For a dose outside the window, or a bolus dose of a direct-input drug (which takes infusions).
     """
+    direct = _direct_drugs(compiled)
+    try:  # memoised on the immutable schedule: a schedule shared by many solves is checked once
+        _schedule_ok(schedule, compiled.drug_names, direct, t0, t_end)
+    except Exception:  # noqa: BLE001 - the check is redone below for the message naming `where`
+        pass
+    else:
+        return
     schedule.validate(compiled.drug_names, t_end=t_end, t0=t0, where=where)
     check_no_direct_bolus(compiled, schedule, where)
+
+
+def _direct_drugs(compiled: CompiledModel) -> frozenset[str]:
+    """The model's direct-input drugs (no compartment), cached on the compiled model."""
+    direct = compiled.__dict__.get("_direct_drugs")
+    if direct is None:
+        direct = frozenset(d for d, comp in zip(compiled.drug_names, compiled.dose_compartment.tolist()) if comp < 0)
+        compiled.__dict__["_direct_drugs"] = direct
+    return direct
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule_ok(schedule: Schedule, drug_names: tuple[str, ...], direct: frozenset[str], t0: float,
+                 t_end: float | None) -> bool:
+    """Whether ``schedule`` passes :func:`check_schedule` for these drugs and window; raises if not.
+
+    Only passing checks are cached (an exception is not), so the cache never changes an outcome; the
+    caller redoes a failing check with its own ``where`` for the message.
+    """
+    schedule.validate(drug_names, t_end=t_end, t0=t0, where="schedule")
+    if direct and any(d.drug in direct for d in schedule.doses):
+        raise SpecificationError("a bolus dose of a direct-input drug")
+    return True
 
 
 def check_no_direct_bolus(compiled: CompiledModel, schedule: Schedule, where: str, hint: str = "") -> None:
@@ -377,8 +415,11 @@ def check_no_direct_bolus(compiled: CompiledModel, schedule: Schedule, where: st
     SpecificationError
         Naming the drug and the dose time (days).
     """
+    direct = _direct_drugs(compiled)
+    if not direct:
+        return
     for dose in schedule.doses:
-        if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
+        if dose.drug in direct:
             raise SpecificationError(
                 f"{where}: drug {dose.drug!r} is a direct-input drug (no compartment): "
                 f"{hint or 'it takes Infusion items'}, not the bolus Dose at t = {dose.time} days"

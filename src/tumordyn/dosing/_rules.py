@@ -316,7 +316,9 @@ def as_regimen(value: Any, what: str = "schedule") -> Regimen:
         return Regimen()
     if isinstance(value, Regimen):
         return value
-    if isinstance(value, (Schedule, Dose, Infusion)):
+    if isinstance(value, Schedule):
+        return Regimen(value)  # a schedule is immutable: wrapped as it is, not rebuilt
+    if isinstance(value, (Dose, Infusion)):
         return Regimen(Schedule(value))
     if isinstance(value, AdaptiveRule):
         return Regimen(rules=(value,))

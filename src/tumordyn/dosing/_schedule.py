@@ -538,6 +538,29 @@ class Schedule:
         # sorted dose times, for bisection in bolus_at (not a field: not part of equality)
         object.__setattr__(self, "_dose_times", tuple(d.time for d in ds))
 
+    # Derived values cached on the (immutable) instance; not fields, so not part of equality, and left
+    # out of pickles (a string hash differs between processes).
+    _CACHED = ("_hash", "_drug_set")
+
+    def __hash__(self) -> int:
+        """Structural hash (that of ``(doses, infusions)``), computed once per schedule."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.doses, self.infusions))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled state: the fields and the sorted dose times, without the cached hash."""
+        return {k: v for k, v in self.__dict__.items() if k not in Schedule._CACHED}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Restore the pickled state (schedules are immutable: set through ``object.__setattr__``)."""
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        if "_dose_times" not in state:  # a pickle made before the dose times were cached
+            object.__setattr__(self, "_dose_times", tuple(d.time for d in self.doses))
+
     # ------------------------------------------------------------------ container protocol
 
     def __len__(self) -> int:
@@ -710,7 +733,11 @@ class Schedule:
         >>> sorted((Dose(0, "b", 1) + Infusion("a", 0, 1, 1)).drugs)
         ['a', 'b']
         """
-        return frozenset(d.drug for d in self.doses) | frozenset(i.drug for i in self.infusions)
+        drugs = self.__dict__.get("_drug_set")
+        if drugs is None:
+            drugs = frozenset(d.drug for d in self.doses) | frozenset(i.drug for i in self.infusions)
+            object.__setattr__(self, "_drug_set", drugs)
+        return drugs
 
     def only(self, *drugs: str) -> Schedule:
         """Keep only the items of the given drugs.
@@ -1031,22 +1058,25 @@ class Schedule:
             raise SpecificationError(
                 f"Schedule.validate: t_end must be >= t0 (days), got t0={_fmt(lo)}, t_end={_fmt(hi)}"
             )
-        for item in self:
-            if item.drug not in known:
-                raise UnknownNameError("drug", item.drug, known, where)
+        if not self.drugs <= known:  # name the first unknown drug in item order
+            for item in self:
+                if item.drug not in known:
+                    raise UnknownNameError("drug", item.drug, known, where)
         window = f"t0 <= time <= t_end ({_fmt(lo)} <= time <= {'inf' if hi is None else _fmt(hi)})"
         hi_txt = "" if hi is None else f"t_end={_fmt(hi)} days"
-        for d in self.doses:
-            if d.time < lo:
-                raise SpecificationError(
-                    f"{where}: {d._describe()} is before the start of the simulation (t0={_fmt(lo)} days); "
-                    f"doses must satisfy {window}"
-                )
-            if hi is not None and d.time > hi:
-                raise SpecificationError(
-                    f"{where}: {d._describe()} is after the end of the simulation ({hi_txt}); "
-                    f"doses must satisfy {window}"
-                )
+        times = self._dose_times  # type: ignore[attr-defined]  # sorted, as the doses
+        if times and times[0] < lo:  # the first dose in order is the earliest
+            d = self.doses[0]
+            raise SpecificationError(
+                f"{where}: {d._describe()} is before the start of the simulation (t0={_fmt(lo)} days); "
+                f"doses must satisfy {window}"
+            )
+        if hi is not None and times and times[-1] > hi:  # the first dose in order after the end
+            d = self.doses[bisect.bisect_right(times, hi)]
+            raise SpecificationError(
+                f"{where}: {d._describe()} is after the end of the simulation ({hi_txt}); "
+                f"doses must satisfy {window}"
+            )
         for inf in self.infusions:
             if inf.start < lo:
                 raise SpecificationError(

@@ -15,6 +15,7 @@ to the one dispatcher :func:`tumordyn.solve._dispatch.solve`.
 
 from __future__ import annotations
 
+import functools
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ import numpy as np
 
 from .._validate import check_window as _check_window
 from ..dosing import DosingPlan, RulePlan, as_regimen, check_schedule
-from ..solve import SolverStats, solve
+from ..solve import SolverStats, SolverStatus, solve
 from ..dosing import Schedule
 from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
 from ..errors import SpecificationError
@@ -37,14 +38,24 @@ if TYPE_CHECKING:
 
 __all__ = ["simulate", "simulate_batch", "METHODS", "default_times", "make_solver", "check_t_eval"]
 
+#: The status of a solve that reached the end (a plain int: cheap to compare with a status array's entry).
+_OK = int(SolverStatus.OK)
+
 #: Integration methods: scipy's ``solve_ivp`` methods.
 METHODS = SCIPY_METHODS
 
 
 def default_times(t0: float, t_end: float) -> np.ndarray:
-    """Default output grid: about 4 points per day, at most 2001 points, ends included (days)."""
+    """Default output grid: about 4 points per day, at most 2001 points, ends included (days); a new array."""
+    return _default_times(float(t0), float(t_end)).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _default_times(t0: float, t_end: float) -> np.ndarray:
     n = int(min(2000, max(100, math.ceil((t_end - t0) * 4)))) + 1
-    return np.linspace(t0, t_end, n)
+    out = np.linspace(t0, t_end, n)
+    out.flags.writeable = False
+    return out
 
 
 
@@ -69,6 +80,9 @@ def check_t_eval(t_eval: Any, t0: float, t_end: float) -> np.ndarray:
         te = np.array(t_eval, dtype=float)
     except (TypeError, ValueError):
         raise TypeError("`t_eval` must be a 1-D sequence of times in days") from None
+    # fast path: sorted (no NaN compares true) with both ends in the window implies finite and in the window
+    if te.ndim == 1 and te.size and t0 <= te[0] and te[-1] <= t_end and np.logical_and.reduce(te[1:] >= te[:-1]):
+        return te
     if te.ndim != 1 or te.size == 0:
         raise SpecificationError(f"`t_eval` must be a non-empty 1-D array of times, got shape {te.shape}")
     if not np.all(np.isfinite(te)):
@@ -108,6 +122,33 @@ def make_solver(solver: Solver | None, *, method: str | None = None, rtol: float
     if given:
         raise SpecificationError(f"give the solver settings in `solver` or as keywords, not both (got {sorted(given)})")
     return solver
+
+
+#: Resolved solver settings kept per compiled model (keyword calls of :func:`simulate` only).
+_OPTIONS_CACHE_SIZE = 16
+
+
+def _solver_options(compiled: CompiledModel, solver: Solver | None, method: Any, rtol: Any, atol: Any,
+                    max_step: Any) -> SolverOptions:
+    """``make_solver(...).options(compiled)``, memoised on the compiled model for scalar keyword settings.
+
+    Only settings that validated are cached, keyed with their types (so ``True`` never stands for ``1``);
+    :class:`SolverOptions` is immutable (its ``atol`` read-only), so the cached value is shared safely.
+    """
+    if solver is not None or isinstance(atol, Mapping):
+        return make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
+    key = tuple((type(v), v) for v in (method, rtol, atol, max_step))
+    cache = compiled.__dict__.setdefault("_simulate_options", {})
+    try:
+        opts = cache.get(key)
+    except TypeError:  # an unhashable setting: not cached (the Solver reports it)
+        return make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
+    if opts is None:
+        opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
+        if len(cache) >= _OPTIONS_CACHE_SIZE:
+            cache.clear()
+        cache[key] = opts
+    return opts
 
 
 def resolve_options(
@@ -220,7 +261,7 @@ def simulate(
     te = check_t_eval(t_eval, t0, t_end)
     p = compiled.param_vector(params)
     y0 = compiled.initial_vector(initial)
-    opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
+    opts = _solver_options(compiled, solver, method, rtol, atol, max_step)
 
     started = _time.perf_counter()
     events: tuple = ()
@@ -239,11 +280,13 @@ def simulate(
     else:
         plan = DosingPlan.build(compiled.drug_names, schedule, t0, t_end)
         sol = solve(Problem(compiled, plan, p[None, :], y0[None, :], te), opts)
-        sol.raise_first_failure(compiled)
+        if sol.status[0] != _OK:
+            sol.raise_first_failure(compiled)
         ys, us = sol.y[0], sol.u
         stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]), plan.n_segments,
                             plan.n_doses, wall_time=_time.perf_counter() - started)
-    return Trajectory(
+    # te, p and the solver's output arrays are new and private to this call: the trajectory takes them
+    return Trajectory._owning(
         t=te,
         y=ys,
         u=us,

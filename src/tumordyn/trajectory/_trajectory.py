@@ -73,19 +73,42 @@ class Trajectory:
         events: tuple[Any, ...] = (),
         regimen: Any = None,
     ) -> None:
-        self.t = _readonly(t)
-        self.y = _readonly(y)
-        self.u = _readonly(u)
-        self._p = _readonly(params)
+        self._init(_readonly(t), _readonly(y), _readonly(u), _readonly(params), model, schedule, stats, events,
+                   regimen)
+
+    def _init(self, t: np.ndarray, y: np.ndarray, u: np.ndarray, params: np.ndarray, model: Model,
+              schedule: Schedule, stats: SolverStats, events: tuple[Any, ...], regimen: Any) -> None:
+        self.t = t
+        self.y = y
+        self.u = u
+        self._p = params
         self.model = model
         self.schedule = schedule
         self.stats = stats
         self.events = tuple(events)
         self.regimen = regimen
-        names = model.parameters.names
-        self.params: Mapping[str, float] = MappingProxyType({n: float(v) for n, v in zip(names, self._p)})
         if self.y.shape != (self.t.size, len(model.states)):
             raise ValueError(f"y must have shape {(self.t.size, len(model.states))}, got {self.y.shape}")
+
+    @classmethod
+    def _owning(cls, t: np.ndarray, y: np.ndarray, u: np.ndarray, params: np.ndarray, model: Model,
+                schedule: Schedule, stats: SolverStats, events: tuple[Any, ...] = (),
+                regimen: Any = None) -> Trajectory:
+        """A trajectory that takes the float arrays it is given (made read-only) instead of copying them.
+
+        For :func:`~tumordyn.simulate` only: every array must be new, of dtype float, and referenced by
+        nothing else the caller returns or keeps.
+        """
+        self = cls.__new__(cls)
+        for a in (t, y, u, params):
+            a.setflags(write=False)
+        self._init(t, y, u, params, model, schedule, stats, events, regimen)
+        return self
+
+    @cached_property
+    def params(self) -> Mapping[str, float]:
+        """Parameter values used (read-only), by name."""
+        return MappingProxyType({n: float(v) for n, v in zip(self.model.parameters.names, self._p)})
 
     # -- names ------------------------------------------------------------------------
     @property
