@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy.optimize import root
-from scipy.stats import qmc
 
 from ..errors import SpecificationError
 from ._system import ReducedSystem, classify, reduce_model
@@ -153,6 +151,8 @@ def polish(system: ReducedSystem, y0: np.ndarray, p: np.ndarray | None = None, t
 
     def jac(z: np.ndarray) -> np.ndarray:
         return system.jac(z * sc, p) * sc[None, :] / fs[:, None]
+
+    from scipy.optimize import root  # scipy imported on first use: `import tumordyn` stays light
 
     with np.errstate(all="ignore"):
         try:
@@ -341,6 +341,8 @@ def _symbolic(system: ReducedSystem, p: np.ndarray) -> tuple[list[np.ndarray], l
 
 # -- numerical --------------------------------------------------------------------------------
 def _starts(system: ReducedSystem, n_starts: int, seed: int, span: tuple[float, float]) -> np.ndarray:
+    from scipy.stats import qmc
+
     n = system.n
     m = max(1, int(n_starts))
     sob = qmc.Sobol(d=n, scramble=True, seed=seed).random(m)

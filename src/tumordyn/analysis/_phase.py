@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from ..errors import SpecificationError, UnknownNameError
 from ._equilibria import find_equilibria
@@ -203,6 +202,8 @@ def phase_portrait(
             start_pts = [(_real(a, "`starts` x"), _real(b, "`starts` y")) for a, b in starts]  # type: ignore[union-attr]
         except (TypeError, ValueError):
             raise TypeError("`starts` must be an int or a sequence of (x, y) pairs") from None
+    from scipy.integrate import solve_ivp  # scipy imported on first use: `import tumordyn` stays light
+
     y_full = np.array([others.get(nm, 0.0) for nm in system.names], dtype=float)
     te = np.linspace(0.0, t_end, 600)
     for j, (a, b) in enumerate(start_pts):
