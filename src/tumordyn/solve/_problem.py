@@ -419,6 +419,9 @@ class Solution:
     rules : RuleLog or None
         With adaptive rules: each patient's switches, gated doses, rates and counters (``u``,
         ``n_segments`` and ``n_doses_applied`` above are then those of the fixed schedule alone).
+    wall : numpy.ndarray or None
+        Seconds each patient's solve took, where the engine measured it (the compiled engine with a
+        ``max_seconds`` budget: what ``"auto"`` subtracts from the budget of an LSODA fallback), else ``None``.
     """
 
     t: np.ndarray
@@ -436,6 +439,7 @@ class Solution:
     n_doses_applied: int
     errors: tuple[SolverError | None, ...] = field(default=(), repr=False)
     rules: RuleLog | None = field(default=None, repr=False)
+    wall: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> np.ndarray:
