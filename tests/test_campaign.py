@@ -173,9 +173,39 @@ def check_case(p: dict, sched: td.Schedule, engines: tuple[str, ...]) -> None:
                 STATE["compared"] += 1
                 d = disagreement(tr, ok[ref_name])
                 if d > 1.0:
-                    # recorded, and a failure: two engines that both claim success must agree
-                    STATE["disagree"] += 1
-                assert d <= 1.0, (m, ref_name, d)
+                    check_disagreement(m, ref_name, p, sched, d)
+
+
+def tight(method: str) -> td.solve.Solver:
+    """Tolerances far below the defaults: rtol 1e-10, atol 1e-6 of each state's (1e-6 cell for cells)."""
+    return td.solve.Solver(method=method, rtol=1e-10, atol={s: 1e-6 * a for s, a in zip(CM.state_names, CM.atol)},
+                           max_steps=2_000_000, max_seconds=20.0)
+
+
+def check_disagreement(m: str, ref: str, p: dict, sched: td.Schedule, d: float) -> None:
+    """Two engines that both succeeded disagree beyond the loose tolerance at the default tolerances.
+
+    The default absolute tolerance of a cell population is about one cell: a population that falls to a
+    few cells (a drug's kill) carries an error of a few cells, legitimately different on each engine,
+    which regrowth by 1e8 then amplifies. Such a disagreement is the tolerance contract, not a wrong
+    answer; it is told apart by solving again on both engines at tight tolerances (rtol 1e-10, atol 1e-6
+    of the default): those must agree (or one of them end in a named budget error, then the case is
+    counted as unresolved). A disagreement that survives tight tolerances is a silent wrong answer.
+    """
+    try:
+        a = td.simulate(MODEL, sched, t_end=T_END, t_eval=T_OUT, params=p, solver=tight(m))
+        b = td.simulate(MODEL, sched, t_end=T_END, t_eval=T_OUT, params=p, solver=tight(ref))
+    except SolverError as err:
+        COUNTS["disagreement"][f"unresolved:{err.status.name}"] += 1
+        return
+    d_tight = disagreement(a, b)
+    if d_tight <= 1.0:
+        COUNTS["disagreement"]["tolerance (agree at tight tolerances)"] += 1
+        return
+    STATE["disagree"] += 1
+    COUNTS["disagreement"]["silent_wrong"] += 1
+    raise AssertionError(f"{m} and {ref} disagree by {d:.3g} at the default tolerances and by {d_tight:.3g} at "
+                         "tight ones")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -227,7 +257,9 @@ def test_random_in_bounds_cases_end_in_a_sane_trajectory_or_a_named_error(p, sch
     except Exception as err:  # noqa: BLE001 - an unnamed exception or a broken invariant, recorded
         if not isinstance(err, AssertionError):
             COUNTS["unnamed"][type(err).__name__] += 1
-        FAILURES.append(f"{type(err).__name__}: {err!s:.500} params={p!r} schedule={sched!r}")
+        exact = ([(d.time, d.drug, d.amount) for d in sched.doses],
+                 [(i.drug, i.start, i.end, i.rate) for i in sched.infusions])
+        FAILURES.append(f"{type(err).__name__}: {err!s:.300} params={p!r} schedule={exact!r}")
 
 
 def test_the_thorough_campaign_recorded_no_failure():

@@ -38,6 +38,9 @@ def _warm():
     # compile once outside the timed solves
     for m in ("dopri5", "batch") if numba_available() else ("batch",):
         td.simulate(MODEL, None, t_end=1.0, method=m)
+    if numba_available():  # and the parallel kernel (its first compilation can take tens of seconds)
+        cm = compile_model(MODEL)
+        td.simulate_batch(MODEL, np.stack([cm.param_vector()] * 2), None, t_end=1.0, method="dopri5", parallel=True)
 
 
 @pytest.mark.parametrize("method", ENGINES)
