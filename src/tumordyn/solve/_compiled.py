@@ -40,6 +40,9 @@ What
   the rule toggles, the switch is recorded and a new sub-segment starts. A
   watched observable is compiled with numba alongside the RHS
   (:func:`fast_observe`).
+* Budgets: ``max_steps`` step attempts per patient, and with ``Solver.max_seconds`` a wall-time
+  budget per patient, read every :data:`_CLOCK_EVERY` step attempts from a C callback to
+  ``time.perf_counter`` (numba has no clock in nopython mode); see :func:`_clock`.
 * Failures return a status and the time reached; the Python wrappers raise
   :class:`~tumordyn.errors.SolverError` (step size underflow, too many steps,
   non-finite values) or :class:`~tumordyn.errors.NegativeStateError`.

@@ -132,8 +132,12 @@ class Solver:
         at least one, so steps are bounded too); running out ends the solve with
         :attr:`SolverStatus.TOO_MANY_STEPS` and the time reached.
     max_seconds : float or None, optional
-        Wall-time budget of one patient's solve in seconds on the scipy engines (default ``None``:
-        none); running out ends the solve with :attr:`SolverStatus.TIME_BUDGET` and the time reached.
+        Wall-time budget of one patient's solve in seconds, on every engine (default ``None``: none);
+        running out ends the solve with :attr:`SolverStatus.TIME_BUDGET` and the time reached. The
+        scipy engines read the clock every 64 right-hand-side evaluations, the compiled engine every
+        64 step attempts, the numpy ``"batch"`` engine (whose patients step together, so the budget
+        runs from the start of the batch) at every step. Under ``"auto"`` the budget is total: no
+        LSODA fallback after it ran out, and a fallback gets what the compiled solve left of it.
     max_switches : int, optional
         Most adaptive-rule switches in one patient's solve (default 10,000); more ends it with
         :attr:`SolverStatus.TOO_MANY_SWITCHES` (chattering), on every engine.
@@ -244,7 +248,7 @@ class SolverOptions:
     max_switches : int
         Most adaptive-rule switches in one patient's solve.
     max_seconds : float or None
-        Wall-time budget of one patient's solve (seconds) on the scipy engines, or ``None``.
+        Wall-time budget of one patient's solve (seconds) on every engine, or ``None``.
     scipy_max_steps : int or None
         Budget of right-hand-side evaluations of one patient's solve on the scipy engines:
         ``max_steps`` when the solver names a scipy method; when a scipy engine is the fallback of an
