@@ -1195,7 +1195,9 @@ def _clock() -> _Address:
     numba has no clock in nopython mode (0.58 and later), so the kernel is passed the address of a ctypes
     callback into Python (it takes the GIL for each reading: the batch kernel is compiled ``nogil``, and
     the clock is read only every :data:`_CLOCK_EVERY` step attempts, and only when a budget is set). The
-    callback object is kept alive by this cache for the life of the process.
+    callback object is kept alive by this cache for the life of the process. The callback is the builtin
+    itself, not a Python function: no bytecode runs in it, so a Ctrl-C stays pending until the kernel
+    returns (as without a budget) instead of being raised, and lost, inside the callback.
     """
     import ctypes
 
