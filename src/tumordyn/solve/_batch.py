@@ -30,6 +30,7 @@ The coefficients are those of Dormand & Prince (1980) as used by
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -154,7 +155,7 @@ class BatchEngine:
             )
         sol = solve_batch(problem.compiled, problem.plan, problem.params.T, problem.y0.T, problem.t_eval,
                           rtol=options.rtol, atol=options.atol, max_step=options.max_step,
-                          max_steps=options.max_steps)
+                          max_steps=options.max_steps, max_seconds=options.max_seconds)
         B = problem.n_patients
         return Solution(
             problem.t_eval, np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0))), np.ascontiguousarray(sol.u.T),
@@ -176,6 +177,7 @@ def solve_batch(
     max_step: float = np.inf,
     max_steps: int = 100_000,
     shared: np.ndarray | None = None,
+    max_seconds: float | None = None,
 ) -> BatchSolution:
     """Integrate a batch of patients under one schedule with per-patient step control.
 
@@ -205,11 +207,17 @@ def solve_batch(
         right-hand side as scalars: cheaper). Default: detected from ``params``.
         Give it explicitly (e.g. from the whole cohort) so that a patient's
         numbers do not depend on which patients share its batch.
+    max_seconds : float, optional
+        Wall-time budget in seconds (``Solver.max_seconds``). The patients of a batch are stepped together,
+        so each patient's solve lasts as long as the batch's: the clock starts with the call and is read at
+        every step of the batch; patients still running past it end with
+        :attr:`~tumordyn.errors.SolverStatus.TIME_BUDGET` at the time each reached. Default: none.
 
     Returns
     -------
     BatchSolution
     """
+    deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
     rhs = compiled.rhs
     params = np.asarray(params, dtype=float)
     y0 = np.asarray(y0, dtype=float)
@@ -271,7 +279,7 @@ def solve_batch(
             if gidx.size:
                 _segment(
                     rhs, y, p_full, u, gidx, tb, t_next, t_eval, k, k_end, ys, rtol, atol_v, neg_slack, nonneg,
-                    max_step, max_steps, n_steps, n_rejected, nfev, fail,
+                    max_step, max_steps, n_steps, n_rejected, nfev, fail, deadline,
                 )
             us[:, k:k_end] = u[:, None]
             k = k_end
@@ -303,6 +311,7 @@ def _segment(
     n_rejected: np.ndarray,
     nfev: np.ndarray,
     fail: Any,
+    deadline: float | None = None,
 ) -> None:
     """Integrate the patients ``gidx`` from ``t_start`` to exactly ``t_stop`` (in place in ``y_full``)."""
     n = y_full.shape[0]
@@ -439,6 +448,12 @@ def _segment(
                  "problem is stiff for this patient; an implicit method (td.simulate with method='LSODA') solves it",
                  SolverStatus.TOO_MANY_STEPS)
             newly_failed |= many
+        if deadline is not None and time.perf_counter() > deadline:
+            late = live & ~newly_failed & ~(accept & hits_stop)
+            if np.any(late):
+                fail(gidx[late], t[late], "the wall-time budget (max_seconds) ran out at t = {t:.6g} days",
+                     SolverStatus.TIME_BUDGET)
+                newly_failed |= late
         finished = accept & hits_stop
         if np.any(finished):
             y_full[:, gidx[finished]] = yw[:, finished]

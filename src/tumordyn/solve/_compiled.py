@@ -40,6 +40,9 @@ What
   the rule toggles, the switch is recorded and a new sub-segment starts. A
   watched observable is compiled with numba alongside the RHS
   (:func:`fast_observe`).
+* Budgets: ``max_steps`` step attempts per patient, and with ``Solver.max_seconds`` a wall-time
+  budget per patient, read every :data:`_CLOCK_EVERY` step attempts from a C callback to
+  ``time.perf_counter`` (numba has no clock in nopython mode); see :func:`_clock`.
 * Failures return a status and the time reached; the Python wrappers raise
   :class:`~tumordyn.errors.SolverError` (step size underflow, too many steps,
   non-finite values) or :class:`~tumordyn.errors.NegativeStateError`.
@@ -92,6 +95,10 @@ _OK, _UNDERFLOW, _MAX_STEPS, _NONFINITE, _STIFF, _NEGATIVE = (
     int(SolverStatus.NON_FINITE), int(SolverStatus.STIFF), int(SolverStatus.NEGATIVE_STATE),
 )
 _SWITCHES = int(SolverStatus.TOO_MANY_SWITCHES)
+_TIME = int(SolverStatus.TIME_BUDGET)
+#: Step attempts between two readings of the wall clock when ``Solver.max_seconds`` is set (a reading is a
+#: call back into Python, about a microsecond; 64 Dormand–Prince steps cost about as much for a small model).
+_CLOCK_EVERY = 64
 # slots of the integer stats array: evaluations, accepted and rejected steps, (sub-)segments, the state (or
 # rule) to blame, rule switches, gated doses given
 _NFEV, _NACC, _NREJ, _NSEG, _BADSTATE, _NEV, _NDOSE = 0, 1, 2, 3, 4, 5, 6
@@ -228,6 +235,8 @@ def _core_py(
     ev_val: np.ndarray,
     ev_thr: np.ndarray,
     r_given: np.ndarray,
+    clock: Any,
+    deadline: float,
 ) -> int:
     """Integrate one patient across all segments; fill ``ys`` (n_t, n) and ``stats``. Returns a status.
 
@@ -243,8 +252,13 @@ def _core_py(
     are written to ``ev_*`` (up to their length; ``stats[_NEV]`` counts all of them); more than
     ``max_switches`` switches end the solve with ``TOO_MANY_SWITCHES``. ``us`` (rates at the outputs) is
     written when it has ``n_t`` rows.
+
+    Wall-time budget: with a finite ``deadline`` (seconds on ``clock()``'s scale) the clock is read every
+    :data:`_CLOCK_EVERY` step attempts; past the deadline the solve ends with ``TIME_BUDGET`` and the
+    time reached.
     """
     n = y0.shape[0]
+    timed = deadline < math.inf
     n_drugs = rates.shape[1]
     n_t = t_eval.shape[0]
     n_b = breaks.shape[0]
@@ -402,6 +416,9 @@ def _core_py(
                 if nsteps >= max_steps:
                     t_reached[0] = t
                     return _MAX_STEPS
+                if timed and nsteps % _CLOCK_EVERY == 0 and clock() > deadline:
+                    t_reached[0] = t
+                    return _TIME
                 hmin = 16.0 * eps * max(abs(t), 1e-300)
                 if h < hmin:
                     t_reached[0] = t
@@ -680,16 +697,22 @@ def _batch_seq_py(
     r_nbolus: np.ndarray, r_rates: np.ndarray, max_switches: int,
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
+    clock: Any, max_seconds: float, elapsed: np.ndarray,
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), one thread."""
+    timed = max_seconds < math.inf
     for j in range(P.shape[0]):
+        started = clock() if timed else 0.0
+        deadline = started + max_seconds
         status[j] = _core_nb(
             rhs, obs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
             rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
-            r_given[j],
+            r_given[j], clock, deadline,
         )  # fmt: skip
+        if timed:
+            elapsed[j] = clock() - started
 
 
 def _batch_par_py(
@@ -702,16 +725,22 @@ def _batch_par_py(
     r_nbolus: np.ndarray, r_rates: np.ndarray, max_switches: int,
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
+    clock: Any, max_seconds: float, elapsed: np.ndarray,
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), in numba's threads."""
+    timed = max_seconds < math.inf
     for j in _prange(P.shape[0]):
+        started = clock() if timed else 0.0
+        deadline = started + max_seconds
         status[j] = _core_nb(
             rhs, obs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
             rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
-            r_given[j],
+            r_given[j], clock, deadline,
         )  # fmt: skip
+        if timed:
+            elapsed[j] = clock() - started
 
 
 # Set once by _compiled() / _compiled_batch(): the compiled core and numba.prange, read by the batch loops
@@ -732,12 +761,13 @@ def _compiled() -> dict[str, Any]:
     barr = types.boolean[::1]
     rhs_sig = types.void(types.float64, arr1, arr1, arr1, arr1)
     fty = types.FunctionType(rhs_sig)
+    clock_ty = types.FunctionType(types.float64())
     iarr2 = types.int64[:, ::1]
     core_sig = types.int64(
         fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr1, arr1,
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr1, barr, arr2, iarr2, arr2, types.int64,
-        arr2, arr2, iarr, arr1, arr1, iarr, arr1, arr1, types.boolean[:, ::1],
+        arr2, arr2, iarr, arr1, arr1, iarr, arr1, arr1, types.boolean[:, ::1], clock_ty, types.float64,
     )  # fmt: skip
     global _check_rules
     _check_rules = numba.njit(cache=True, error_model="numpy")(_check_rules_py)
@@ -750,7 +780,8 @@ def _compiled() -> dict[str, Any]:
         fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
-        arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr,
+        arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, clock_ty, types.float64,
+        arr1,
     )  # fmt: skip
     return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
             "loop_states": functools.partial(_loop_states, numba, fty)}
@@ -820,7 +851,8 @@ def _compiled_batch(parallel: bool) -> Any:
         # numba notes that passing two function pointers of one type (the RHS and the observables) unifies
         # first-class function types, an "experimental" feature; the signature is explicit, nothing is inferred
         warnings.simplefilter("ignore", numba.errors.NumbaExperimentalFeatureWarning)
-        kernel = numba.njit(base["batch_sig"], parallel=parallel, cache=True, error_model="numpy")(fn)
+        # nogil: the wall clock is a Python callback (see _clock); numba's worker threads take the GIL to read it
+        kernel = numba.njit(base["batch_sig"], parallel=parallel, cache=True, nogil=True, error_model="numpy")(fn)
     # The kernel has one explicit signature: call its compiled entry point directly. Going through the
     # dispatcher would re-derive the numba type of every argument on every call (for the two
     # function-pointer arguments that means building a FunctionType each time, tens of microseconds).
@@ -1142,7 +1174,29 @@ _MESSAGES = {
     int(SolverStatus.STIFF): "stiffness detected",
     int(SolverStatus.NEGATIVE_STATE): "a non-negative state fell below zero",
     int(SolverStatus.TOO_MANY_SWITCHES): "adaptive rules switched too often",
+    int(SolverStatus.TIME_BUDGET): "the wall-time budget (max_seconds) ran out",
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _clock() -> _Address:
+    """The wall clock the kernel reads for ``Solver.max_seconds``: ``time.perf_counter`` as a C callback.
+
+    numba has no clock in nopython mode (0.58 and later), so the kernel is passed the address of a ctypes
+    callback into Python (it takes the GIL for each reading: the batch kernel is compiled ``nogil``, and
+    the clock is read only every :data:`_CLOCK_EVERY` step attempts, and only when a budget is set). The
+    callback object is kept alive by this cache for the life of the process. The callback is the builtin
+    itself, not a Python function: no bytecode runs in it, so a Ctrl-C stays pending until the kernel
+    returns (as without a budget) instead of being raised, and lost, inside the callback.
+    """
+    import ctypes
+
+    fn = ctypes.CFUNCTYPE(ctypes.c_double)(_time.perf_counter)
+    _CLOCK_KEEP.append(fn)
+    return _Address(ctypes.cast(fn, ctypes.c_void_p).value)
+
+
+_CLOCK_KEEP: list = []
 
 
 class CompiledEngine:
@@ -1203,7 +1257,7 @@ class CompiledEngine:
         out = self._run(ff.pointer, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
                         problem.y0, options, nonneg, detect_stiff, rarr, base, rp is not None, room,
                         int(max_switches), len(c.observable_names), c.n_drugs)
-        ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given = out
+        ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed = out
         if rp is not None and room < max_switches + 1:
             # patients with more switches than the room kept: solved again with room for every switch
             over = np.flatnonzero(stats[:, _NEV] > room)
@@ -1218,6 +1272,7 @@ class CompiledEngine:
                                                  (ev_t, ev_code, ev_val, ev_thr))
                 ev_t[over], ev_code[over], ev_val[over], ev_thr[over] = more[5:9]
                 given[over] = more[9]
+                elapsed[over] += more[10]
         failed = status != _OK
         ys[failed] = np.nan
         t_reached[~failed] = plan.t_end
@@ -1247,7 +1302,7 @@ class CompiledEngine:
         zeros = np.zeros(B, dtype=np.int64)
         return Solution(te, ys, plan.rates_at(te), status, t_reached, bad_state, messages,
                         np.array(stats[:, _NFEV]), zeros, zeros.copy(), (FAST_METHOD,) * B, plan.n_segments,
-                        plan.n_doses, errors, rule_log)
+                        plan.n_doses, errors, rule_log, wall=elapsed if options.max_seconds is not None else None)
 
     def _run(self, rhs: Any, obs: Any, te: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
              dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
@@ -1268,6 +1323,8 @@ class CompiledEngine:
         ev_val = np.zeros((B, room))
         ev_thr = np.zeros((B, room))
         given = np.zeros((B, breaks.size, n_r), dtype=np.bool_)
+        elapsed = np.zeros(B)
+        max_seconds = math.inf if options.max_seconds is None else float(options.max_seconds)
         r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = rarr
         fn = _compiled_batch(self.parallel)  # the compiled entry point: argument types must match exactly
         fn(
@@ -1277,9 +1334,9 @@ class CompiledEngine:
             bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
             np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
-            status,
+            status, _clock(), max_seconds, elapsed,
         )  # fmt: skip
-        return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given
+        return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
 
 
 def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time: bool = True,

@@ -10,6 +10,8 @@ observable numba cannot compile (:func:`tumordyn.solve._compiled.supports_rules`
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ._batch import BatchEngine
@@ -57,7 +59,9 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -
     For ``method="auto"``: the compiled engine with stiffness detection, then LSODA for each patient
     whose status is in :data:`FALLBACK_STATUSES`; without numba, LSODA. Other failures (non-finite
     values, step size underflow, negative states) are kept: an implicit method does not cure a
-    solution that blows up.
+    solution that blows up. A wall-time budget (``max_seconds``) is total: a patient that runs out of it
+    on the compiled engine (:attr:`~tumordyn.errors.SolverStatus.TIME_BUDGET`) is not handed over, and
+    a patient handed over gets only what its compiled solve left of the budget.
 
     Parameters
     ----------
@@ -85,5 +89,21 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -
     redo = np.flatnonzero(np.isin(sol.status, [int(s) for s in FALLBACK_STATUSES]))
     if redo.size == 0:
         return sol
-    again = engine_for("LSODA").solve(problem.subset(redo), options)
-    return Solution.merge(sol, redo, again)
+    if options.max_seconds is None or sol.wall is None:
+        again = engine_for("LSODA").solve(problem.subset(redo), options)
+        return Solution.merge(sol, redo, again)
+    # the wall-time budget is total: each patient's LSODA fallback gets what its compiled solve left; a
+    # patient with nothing left ends with TIME_BUDGET at the time the compiled engine reached
+    wall = sol.wall
+    for j in redo.tolist():
+        left = float(options.max_seconds) - float(wall[j])
+        if left <= 0.0:
+            status = np.array(sol.status)
+            status[j] = int(SolverStatus.TIME_BUDGET)
+            messages = list(sol.messages)
+            messages[j] = "the wall-time budget (max_seconds) ran out before the LSODA fallback"
+            sol = dataclasses.replace(sol, status=status, messages=tuple(messages))
+            continue
+        again = engine_for("LSODA").solve(problem.subset(np.array([j])), dataclasses.replace(options, max_seconds=left))
+        sol = Solution.merge(sol, np.array([j]), again)
+    return sol

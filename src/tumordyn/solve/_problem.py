@@ -132,8 +132,12 @@ class Solver:
         at least one, so steps are bounded too); running out ends the solve with
         :attr:`SolverStatus.TOO_MANY_STEPS` and the time reached.
     max_seconds : float or None, optional
-        Wall-time budget of one patient's solve in seconds on the scipy engines (default ``None``:
-        none); running out ends the solve with :attr:`SolverStatus.TIME_BUDGET` and the time reached.
+        Wall-time budget of one patient's solve in seconds, on every engine (default ``None``: none);
+        running out ends the solve with :attr:`SolverStatus.TIME_BUDGET` and the time reached. The
+        scipy engines read the clock every 64 right-hand-side evaluations, the compiled engine every
+        64 step attempts, the numpy ``"batch"`` engine (whose patients step together, so the budget
+        runs from the start of the batch) at every step. Under ``"auto"`` the budget is total: no
+        LSODA fallback after it ran out, and a fallback gets what the compiled solve left of it.
     max_switches : int, optional
         Most adaptive-rule switches in one patient's solve (default 10,000); more ends it with
         :attr:`SolverStatus.TOO_MANY_SWITCHES` (chattering), on every engine.
@@ -244,7 +248,7 @@ class SolverOptions:
     max_switches : int
         Most adaptive-rule switches in one patient's solve.
     max_seconds : float or None
-        Wall-time budget of one patient's solve (seconds) on the scipy engines, or ``None``.
+        Wall-time budget of one patient's solve (seconds) on every engine, or ``None``.
     scipy_max_steps : int or None
         Budget of right-hand-side evaluations of one patient's solve on the scipy engines:
         ``max_steps`` when the solver names a scipy method; when a scipy engine is the fallback of an
@@ -419,6 +423,9 @@ class Solution:
     rules : RuleLog or None
         With adaptive rules: each patient's switches, gated doses, rates and counters (``u``,
         ``n_segments`` and ``n_doses_applied`` above are then those of the fixed schedule alone).
+    wall : numpy.ndarray or None
+        Seconds each patient's solve took, where the engine measured it (the compiled engine with a
+        ``max_seconds`` budget: what ``"auto"`` subtracts from the budget of an LSODA fallback), else ``None``.
     """
 
     t: np.ndarray
@@ -436,6 +443,7 @@ class Solution:
     n_doses_applied: int
     errors: tuple[SolverError | None, ...] = field(default=(), repr=False)
     rules: RuleLog | None = field(default=None, repr=False)
+    wall: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> np.ndarray:
