@@ -23,12 +23,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.integrate import odeint, solve_ivp
-
-try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
-    from scipy.integrate import ODEintWarning
-except ImportError:  # pragma: no cover - scipy 1.10
-    from scipy.integrate._odepack_py import ODEintWarning
 
 from ..dosing import DosingPlan
 from ..errors import NegativeStateError, SolverError, SolverStatus, SpecificationError
@@ -52,6 +46,15 @@ __all__ = [
     "euler_step",
     "is_tiny_segment",
 ]
+
+
+def _odeint_warning() -> type[Warning]:
+    """scipy's ``ODEintWarning`` (imported on first use: ``import tumordyn`` does not load scipy.integrate)."""
+    try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
+        from scipy.integrate import ODEintWarning
+    except ImportError:  # pragma: no cover - scipy 1.10
+        from scipy.integrate._odepack_py import ODEintWarning
+    return ODEintWarning
 
 
 #: Segments shorter than this (relative to the time, days) take one Euler step instead of a solve.
@@ -511,6 +514,8 @@ def _solve_ivp_segment(
         f = _finite_rhs
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         try:
+            from scipy.integrate import solve_ivp  # imported on first use: `import tumordyn` stays light
+
             return solve_ivp(f, (t0, t1), z, method=opts.method, t_eval=seg_eval, rtol=opts.rtol,
                              atol=atol, max_step=opts.max_step, args=args, events=events or None, **kwargs)
         except _NonFiniteDerivative as exc:
@@ -576,6 +581,8 @@ def _odeint_segment(
     n_caught = len(caught)
     try:
         with _ODEINT_LOCK:
+            from scipy.integrate import odeint
+
             ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
                               atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
                               printmessg=False)
@@ -586,7 +593,7 @@ def _odeint_segment(
     except (TypeError, ValueError, ArithmeticError) as exc:  # e.g. a complex derivative (negative base ** fraction)
         raise SolverError(f"integration of {system.what} failed in the segment [{t0:g}, {t1:g}] days", t=t0,
                           solver_message=f"{type(exc).__name__}: {exc}", status=SolverStatus.FAILED) from None
-    if any(issubclass(w.category, ODEintWarning) for w in caught[n_caught:]):
+    if any(issubclass(w.category, _odeint_warning()) for w in caught[n_caught:]):
         # the first output interval LSODA did not finish: its last successful step is the time reached
         tcur = np.asarray(info["tcur"], dtype=float)
         short = np.flatnonzero(tcur < times[1:] - 1e-12 * np.maximum(1.0, np.abs(times[1:])))
@@ -764,7 +771,7 @@ def _integrate_plan_odeint(
     h_last = 0.0
     with warnings.catch_warnings(record=True) as caught, \
             np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        warnings.simplefilter("always", ODEintWarning)
+        warnings.simplefilter("always", _odeint_warning())
         for b in range(n_b):
             tb = tb_list[b]
             if dosed[b]:  # bolus doses due now, applied exactly once (same drug, same time: amounts add up)
@@ -823,7 +830,7 @@ def _integrate_plan_odeint(
             zs[k:k_end] = seg[:, :-1].T
             z = seg[:, -1].copy()
     for w in caught:  # warnings other than LSODA's failure reports (already turned into errors) go on
-        if not issubclass(w.category, ODEintWarning):
+        if not issubclass(w.category, _odeint_warning()):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     # LSODA factorises its iteration matrix once per Jacobian evaluation
     return zs, (nfev, njev, njev)
