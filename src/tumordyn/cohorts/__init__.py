@@ -2,7 +2,7 @@
 several regimens, and read response rates and survival (Kaplan–Meier).
 """
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._cohort import Cohort, CohortInterrupted, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation  # noqa: F401
 from ._distributions import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform  # noqa: F401
 # --- end of package API ---

@@ -2,7 +2,7 @@
 regimens for one patient; :func:`search_schedule` searches one dosing parameter.
 """
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._compare import Comparison, compare  # noqa: F401
 from ._search import SearchResult, search_schedule  # noqa: F401
 # --- end of package API ---

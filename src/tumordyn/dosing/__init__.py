@@ -6,7 +6,7 @@ algebra (``+``); an :class:`AdaptiveRule` gates a drug on a measured quantity an
 array form of a schedule, :class:`DosingPlan`, built once per schedule and window.
 """
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._plan import DosingPlan, RulePlan, check_schedule  # noqa: F401
 from ._rules import AdaptiveRule, Regimen, RuleEvent, as_regimen  # noqa: F401
 from ._schedule import Dose, Infusion, Schedule  # noqa: F401

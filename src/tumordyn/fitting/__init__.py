@@ -2,7 +2,7 @@
 growth-law selection and synthetic data for checking identifiability.
 """
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._fit import FitResult, fit  # noqa: F401
 from ._profile import ParameterProfile, ProfileResult, profile_likelihood  # noqa: F401
 from ._selection import growth_model, growth_models, select_models  # noqa: F401

@@ -43,6 +43,6 @@ __all__ = [
     "emax",
 ]
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._default import STANDARD_DOSES  # noqa: F401
 # --- end of package API ---

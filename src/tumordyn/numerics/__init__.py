@@ -4,7 +4,7 @@
 Jacobian, observables, parameter and state vectors), built on first use and reused.
 """
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._compile import CompiledModel, compile_model, jacobian_expressions  # noqa: F401
 from ._negative import NEGATIVE_SLACK  # noqa: F401
 # --- end of package API ---

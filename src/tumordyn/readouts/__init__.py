@@ -1069,6 +1069,6 @@ def total_amount(traj: Trajectory, drug: str) -> float:
     t0, t1 = float(traj.t[0]), float(traj.t[-1])
     return float(traj.schedule.between(t0, t1 + 1e-12 * max(1.0, abs(t1))).amount_total(drug))
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._recist import RECIST_CATEGORIES, best_percent_change_continuous, recist_arrays, time_to_progression_continuous, values_at  # noqa: F401
 # --- end of package API ---

@@ -10,7 +10,7 @@ in the one layout ``(patients, times, states)``.
 
 from ..errors import SolverStatus  # noqa: F401  (the status enum is part of the solve API)
 
-# --- package API (kept in step with tools/relayout.py) ---
+# --- the names other layers import from this package ---
 from ._compiled import numba_available  # noqa: F401
 from ._dispatch import solve  # noqa: F401
 from ._problem import BATCH_METHOD, COMPILED_METHOD, Engine, Problem, SCIPY_METHODS, Solution, Solver, SolverOptions, SolverStats  # noqa: F401
