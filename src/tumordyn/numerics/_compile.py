@@ -22,20 +22,18 @@ expressions (never from user text) and is kept on the object
 from __future__ import annotations
 
 import functools
+import warnings
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..spec import TIME, input_symbol
+from ..spec import TIME, Model, input_symbol
 from ..errors import SpecificationError, UnknownNameError
-
-if TYPE_CHECKING:
-    from ..spec import Model
 
 __all__ = ["CompiledModel", "compile_model", "jacobian_expressions"]
 
@@ -647,3 +645,23 @@ def compile_model(model: Model) -> CompiledModel:
         compiled = CompiledModel(model)
         cache["_compiled_model"] = compiled  # the frozen Model's own cache slot, as cached_property would use
     return compiled
+
+
+def _deprecated_compiled(model: Model) -> CompiledModel:
+    """Deprecated: use :func:`compile_model` (``compile_model(model)``).
+
+    .. deprecated:: 0.2
+        The model specification no longer reaches up into the numerics layer; this alias is
+        removed in 0.3.
+    """
+    warnings.warn(
+        "Model.compiled is deprecated and will be removed in tumordyn 0.3; use tumordyn.numerics.compile_model(model)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return compile_model(model)
+
+
+# The deprecated alias ``Model.compiled`` is attached here, by the layer that compiles, so that the
+# specification layer imports nothing above it (``import tumordyn`` always imports this module).
+Model.compiled = property(_deprecated_compiled, doc=_deprecated_compiled.__doc__)  # type: ignore[attr-defined]

@@ -1135,24 +1135,6 @@ class Model:
                               [[o.name, o.unit, str(o.expr)[:70]] for o in self.observables])
         return "\n".join(lines)
 
-    @property
-    def compiled(self):  # noqa: ANN201 - returns tumordyn.numerics.CompiledModel
-        """Deprecated: use :func:`tumordyn.numerics.compile_model` (``compile_model(model)``).
-
-        .. deprecated:: 0.2
-            The model specification no longer reaches up into the numerics layer; this
-            alias is removed in 0.3.
-        """
-        warnings.warn(
-            "Model.compiled is deprecated and will be removed in tumordyn 0.3; "
-            "use tumordyn.numerics.compile_model(model)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from ..numerics import compile_model  # the deprecated alias's one upward import (see .importlinter)
-
-        return compile_model(self)
-
 
 def _freeze_model_init(cls: type) -> None:
     orig = cls.__init__
