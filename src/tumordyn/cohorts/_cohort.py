@@ -46,7 +46,7 @@ import numpy as np
 
 from ..dosing import DosingPlan, RulePlan, check_schedule
 from ..solve import solve
-from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, SolverOptions
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, Solver, SolverOptions
 from ._distributions import (
     SAMPLING_METHODS,
     Distribution,
@@ -855,7 +855,6 @@ class Cohort:
         CohortResult
         """
         from .._validate import time_value as _check_time
-        from ..trajectory import resolve_options
         from ..readouts import ScanPlan
 
         if solver is not None:  # one Solver object in place of the separate keywords
@@ -912,7 +911,7 @@ class Cohort:
 
             if not numba_available():
                 raise SpecificationError("method='dopri5' needs numba (pip install numba); use 'batch'")
-        opts = resolve_options(compiled, "RK45", rtol, atol, max_step)
+        opts = Solver("RK45", rtol, atol, max_step).options(compiled)  # settings validated once; engine set below
         max_steps = _check_positive_int(max_steps, "max_steps")
         ex = executor
         owned = isinstance(ex, str)
@@ -1488,7 +1487,7 @@ class CohortResult:
         Trajectory
             Times :attr:`t` (days from treatment start), states and observables.
         """
-        from ..solve import Solver, SolverStats
+        from ..solve import SolverStats
         from ..trajectory import Trajectory, simulate
 
         name = self._check_regimen(regimen)

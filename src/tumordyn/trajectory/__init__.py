@@ -3,7 +3,7 @@ under a schedule and get a labelled, read-only :class:`Trajectory`.
 """
 
 # --- the names other layers import from this package ---
-from ._simulate import check_t_eval, default_times, make_solver, resolve_options, simulate, simulate_batch  # noqa: F401
+from ._simulate import check_t_eval, default_times, make_solver, simulate, simulate_batch  # noqa: F401
 from ._trajectory import Trajectory  # noqa: F401
 # --- end of package API ---
 

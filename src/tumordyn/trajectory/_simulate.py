@@ -151,13 +151,6 @@ def _solver_options(compiled: CompiledModel, solver: Solver | None, method: Any,
     return opts
 
 
-def resolve_options(
-    compiled: CompiledModel, method: str, rtol: float, atol: float | Mapping[str, float] | None, max_step: float
-) -> SolverOptions:
-    """Validate solver options against a compiled model; ``"auto"`` becomes LSODA (the scipy settings)."""
-    return Solver("LSODA" if method == "auto" else method, rtol, atol, max_step).options(compiled)
-
-
 def simulate(
     model: Model,
     schedule: Schedule | None = None,
