@@ -63,3 +63,13 @@ def test_public_names_do_not_warn():
             getattr(td, n)
         td.fitting.FitResult, td.cohorts.LogNormal, td.analysis.equilibria, td.errors.SolverStatus  # noqa: B018
         td.solve.SolverStats, td.dosing.RuleEvent, td.readouts.ScanPlan, td.comparison.Comparison  # noqa: B018
+
+
+def test_renamed_keywords_warn_once_and_refuse_both_names():
+    from tumordyn._validate import renamed_keyword
+
+    assert renamed_keyword("new", None, new="algorithm", old="method", where="f") == "new"
+    with pytest.warns(DeprecationWarning, match="`method` of f is deprecated.*use `algorithm`"):
+        assert renamed_keyword(None, "old", new="algorithm", old="method", where="f") == "old"
+    with pytest.warns(DeprecationWarning), pytest.raises(td.errors.SpecificationError, match="not both"):
+        renamed_keyword("new", "old", new="algorithm", old="method", where="f")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 import numbers
 
+import warnings
+
 import numpy as np
 
 from .errors import SpecificationError
 
-__all__ = ["fmt_number", "real_number", "time_value", "check_window"]
+__all__ = ["fmt_number", "real_number", "time_value", "check_window", "renamed_keyword"]
 
 
 def fmt_number(x: float) -> str:
@@ -98,3 +100,39 @@ def check_window(t0: object, t_end: object) -> tuple[float, float]:
     if not end > start:
         raise SpecificationError(f"`t_end` must be greater than t0 = {fmt_number(start)} days, got {fmt_number(end)}")
     return start, end
+
+
+def renamed_keyword(value: object, old_value: object, *, new: str, old: str, where: str,
+                    stacklevel: int = 3) -> object:
+    """The value of a keyword argument renamed from ``old`` to ``new`` (kept one release).
+
+    Parameters
+    ----------
+    value, old_value : object
+        What the caller passed as ``new`` and as ``old`` (``None`` when not given).
+    new, old : str
+        The keyword's new and deprecated names.
+    where : str
+        The function, for messages (e.g. ``"tumordyn.fit"``).
+    stacklevel : int
+        Passed to :func:`warnings.warn` (3: the caller of the function that calls this).
+
+    Returns
+    -------
+    object
+        ``value``, or ``old_value`` when only the deprecated name was given (with a
+        :class:`DeprecationWarning`).
+
+    Raises
+    ------
+    SpecificationError
+        If both names were given.
+    """
+    if old_value is None:
+        return value
+    warnings.warn(f"`{old}` of {where} is deprecated and will be removed in tumordyn 0.3; use `{new}`",
+                  DeprecationWarning, stacklevel=stacklevel)
+    if value is not None:
+        raise SpecificationError(f"{where}: give `{new}` ({value!r}) or the deprecated `{old}` ({old_value!r}), "
+                                 "not both")
+    return old_value

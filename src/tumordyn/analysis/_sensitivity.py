@@ -17,6 +17,7 @@ from ..spec import input_symbol
 from ..solve import PlanSystem, integrate_plan
 from ..trajectory import make_solver
 from ..solve import SCIPY_METHODS, Solver, SolverOptions
+from .._validate import renamed_keyword
 from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._system import _real, check_model
 from ..numerics import compile_model, jacobian_expressions
@@ -232,13 +233,8 @@ def sensitivity(
     check_model(model)
     if statistic not in _STATISTICS:
         raise SpecificationError(f"`statistic` must be one of {', '.join(_STATISTICS)}, got {statistic!r}")
-    if method is not None:
-        warnings.warn("`method` of tumordyn.analysis.sensitivity is deprecated and will be removed in the next "
-                      "release; use `algorithm`", DeprecationWarning, stacklevel=2)
-        if algorithm is not None:
-            raise SpecificationError(f"give the algorithm once: `algorithm` ({algorithm!r}) or the deprecated "
-                                     f"`method` ({method!r}), not both")
-        algorithm = method
+    algorithm = renamed_keyword(algorithm, method, new="algorithm", old="method",
+                                where="tumordyn.analysis.sensitivity")
     if algorithm is None:
         algorithm = "auto"
     if algorithm not in ("auto", "forward", "finite-difference"):

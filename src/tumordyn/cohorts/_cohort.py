@@ -63,6 +63,7 @@ from ..readouts import (
     values_at,
 )
 from ..dosing import Schedule
+from .._validate import renamed_keyword
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 from ..numerics import compile_model
 
@@ -1374,7 +1375,7 @@ class CohortResult:
         ).set_index("regimen")
 
     def sensitivity(self, regimen: str | None = None, outcome: str = "best_percent_change",
-                    algorithm: str = "prcc", inputs: Sequence[str] | None = None, *,
+                    algorithm: str | None = None, inputs: Sequence[str] | None = None, *,
                     method: str | None = None) -> pd.DataFrame:
         """Global sensitivity of a per-patient outcome to the sampled quantities.
 
@@ -1386,7 +1387,7 @@ class CohortResult:
             A 1-D readout (see :meth:`readouts`), default ``"best_percent_change"``;
             ``"response"`` is 1 for CR/PR and 0 otherwise.
         algorithm : {"prcc", "rbd_fast"}, optional
-            Partial rank correlation (:func:`partial_rank_correlation`, default), or
+            Default ``"prcc"``: partial rank correlation (:func:`partial_rank_correlation`, default), or
             first-order Sobol indices estimated from the cohort's sample by RBD-FAST
             (``SALib.analyze.rbd_fast``, optional dependency ``tumordyn[salib]``;
             meant for independent inputs).
@@ -1400,10 +1401,8 @@ class CohortResult:
         pandas.DataFrame
             ``prcc`` and ``p_value`` (PRCC), or ``S1`` and ``S1_conf`` (RBD-FAST), by input.
         """
-        if method is not None:
-            warnings.warn("CohortResult.sensitivity(method=...) is now algorithm=...; method= is removed in 0.3",
-                          DeprecationWarning, stacklevel=2)
-            algorithm = method
+        algorithm = renamed_keyword(algorithm, method, new="algorithm", old="method",
+                                    where="CohortResult.sensitivity") or "prcc"
         name = self._check_regimen(regimen)
         ro = self._readouts[name]
         if outcome == "response":

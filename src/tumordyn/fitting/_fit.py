@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import real_number as finite_value
+from .._validate import real_number as finite_value, renamed_keyword
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solution, Solver, SolverStats, solve
@@ -975,13 +975,7 @@ def fit_solver(solver: Solver | str | None, rtol: float | None = None,
 
 def _optimizer(optimizer: str | None, method: str | None) -> str:
     """The lmfit method of a fit, from ``optimizer`` or its deprecated alias ``method``."""
-    if method is not None:
-        warnings.warn("`method` of tumordyn.fit is deprecated and will be removed in the next release; "
-                      "use `optimizer` (the lmfit method)", DeprecationWarning, stacklevel=3)
-        if optimizer is not None:
-            raise SpecificationError(f"give the lmfit method once: `optimizer` ({optimizer!r}) or the deprecated "
-                                     f"`method` ({method!r}), not both")
-        optimizer = method
+    optimizer = renamed_keyword(optimizer, method, new="optimizer", old="method", where="tumordyn.fit", stacklevel=4)
     if optimizer is None:
         return "least_squares"
     if not isinstance(optimizer, str) or optimizer.lower() not in _lmfit_methods():
