@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=1)
 def _odeint_warning() -> type[Warning]:
     """scipy's ``ODEintWarning`` (imported on first use: ``import tumordyn`` does not load scipy.integrate)."""
     try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
