@@ -85,8 +85,8 @@ class ReadoutWarning(TumordynWarning):
 
 
 class SymbolicBudgetWarning(TumordynWarning):
-    """A symbolic check (a simplification or a positivity proof) exceeded its budget and a numeric
-    check at sampled points was made instead."""
+    """A symbolic step exceeded its budget: a simplification or a positivity proof was replaced by a numeric
+    check at sampled points, or ``min``/``max`` calls were kept as written instead of being simplified."""
 
 
 def closest_names(name: str, valid: Iterable[str], n: int = 3) -> list[str]:

@@ -16,11 +16,12 @@ import math
 import re
 import tokenize
 import unicodedata
+import warnings
 from collections.abc import Iterable
 
 import sympy as sp
 
-from ..errors import SpecificationError, UnknownNameError, UnsafeExpressionError
+from ..errors import SpecificationError, SymbolicBudgetWarning, UnknownNameError, UnsafeExpressionError
 
 __all__ = ["parse_expression", "ALLOWED_FUNCTIONS", "check_name", "RESERVED_NAMES", "EXPRESSION_LIMITS",
            "check_real_constants"]
@@ -56,7 +57,8 @@ _SHORT_CHAIN = 64
 #: ``max_length`` characters, ``max_depth`` levels of nesting of the parsed tree, ``max_brackets`` levels of
 #: brackets, ``max_nodes`` syntax-tree nodes, ``max_function_args`` arguments of one ``min``/``max`` (after
 #: flattening nested ones; sympy compares them pairwise, quadratic in their number), ``max_minmax_pairs``
-#: argument pairs compared by all ``min``/``max`` calls of one expression together (1-6 ms each),
+#: argument pairs compared by all ``min``/``max`` calls of one expression together (1-6 ms each; beyond it the
+#: remaining calls are kept as written, with a SymbolicBudgetWarning),
 #: ``max_power_bits`` bits of an exactly evaluated ``number**number``.
 EXPRESSION_LIMITS: dict[str, int] = {
     "max_length": _MAX_LENGTH,
@@ -276,6 +278,7 @@ def parse_expression(
         )
     nodes = 0
     pairs = 0
+    budget_warned = False
 
     def parse_tree(piece: str) -> ast.AST:
         nonlocal nodes
@@ -417,14 +420,25 @@ def parse_expression(
                         f"{where}: {fname}() has {n_args} arguments (nested calls flattened); at most "
                         f"{max_function_args} are allowed (max_function_args)"
                     )
-                nonlocal pairs
-                pairs += n_args * (n_args - 1) // 2
-                if pairs > max_minmax_pairs:
-                    raise UnsafeExpressionError(
-                        f"{where}: the min()/max() calls of {shown} compare more than {max_minmax_pairs} pairs of "
-                        "arguments together (max_minmax_pairs)"
+                nonlocal pairs, budget_warned
+                if pairs + n_args * (n_args - 1) // 2 <= max_minmax_pairs:
+                    pairs += n_args * (n_args - 1) // 2
+                    return func(*args)  # type: ignore[operator]
+                # Beyond the budget, the pairwise canonicalisation is skipped: the call is kept as written, a
+                # chain of two-argument calls (the same value; its derivative stays linear in the arguments).
+                if not budget_warned:
+                    budget_warned = True
+                    warnings.warn(
+                        f"{where}: the min()/max() calls of {shown} would compare more than {max_minmax_pairs} "
+                        "pairs of arguments (max_minmax_pairs); the calls beyond it are kept as written, not "
+                        "simplified",
+                        SymbolicBudgetWarning,
+                        stacklevel=3,
                     )
-                return func(*args)  # type: ignore[operator]
+                out = args[-1]
+                for a in reversed(args[:-1]):
+                    out = func(a, out, evaluate=False)  # type: ignore[operator]
+                return out
             if len(args) != 1:
                 raise UnsafeExpressionError(f"{where}: {fname}() takes exactly one argument")
             return func(args[0])  # type: ignore[operator]
