@@ -111,6 +111,16 @@ _SCRIPT = textwrap.dedent("""
     if sys.argv[1] == "own":
         print("PIDS", flush=True)
         run("processes")
+    elif sys.argv[1] == "dask":
+        from dask.distributed import Client, LocalCluster
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+                Client(cl) as client:
+            client.submit(int, 1).result()  # the workers are up
+            print("PIDS", flush=True)
+            try:
+                run(client)
+            finally:  # leaving the with-blocks closes the cluster and its worker processes
+                print("CLOSING", flush=True)
     else:
         with ProcessPoolExecutor(2) as ex:
             list(ex.map(int, range(2)))  # start the workers
@@ -140,8 +150,10 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("which", ["own", "user"])
+@pytest.mark.parametrize("which", ["own", "user", "dask"])
 def test_ctrl_c_stops_a_process_pool_cohort_promptly_and_leaves_no_worker(which):
+    if which == "dask":
+        pytest.importorskip("dask.distributed")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, which], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
