@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import pytest
 import sympy as sp
 from hypothesis import given, settings
@@ -200,7 +203,22 @@ def test_round_trip_of_printed_expressions(expr: sp.Expr) -> None:
     # nor are functions sympy's automatic simplification brings in, e.g. log(Abs(exp(x))) -> re(x)
     if any(f.func.__name__ not in ALLOWED_FUNCTIONS for f in expr.atoms(sp.Function)):
         return
+    # a constant whose exponential overflows a float is refused by name (next test)
+    if any(f.args[0].is_number and not float(f.args[0]) <= 709.78 for f in expr.atoms(sp.exp)):
+        with pytest.raises(SpecificationError, match="overflows a float"):
+            parse_expression(str(expr))
+        return
     assert parse_expression(str(expr)) == expr
+
+
+@pytest.mark.parametrize("text", ["exp(729)", "exp(exp(exp(exp(10.0))))", "exp(exp(exp(exp(10))))", "exp(1e308)",
+                                  "2*exp(3*exp(6.0))"])
+def test_exponential_of_a_constant_beyond_the_float_range_is_refused_quickly(text: str) -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(SpecificationError, match=r"exp\(.*\) overflows a float"):
+        parse_expression(text)
+    assert time.perf_counter() - t0 < 2.0  # sympy evaluates nested exponentials of numbers without bound
+    assert float(parse_expression("exp(709)")) == pytest.approx(math.exp(709))
 
 
 # -- names ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from ..spec import (
     RESERVED_NAMES,
     TIME,
     Model,
+    checked_exp,
     Observable,
     Parameter,
     Process,
@@ -466,7 +467,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
     rate_of = getattr(L, "AST_FUNCTION_RATE_OF", None)
 
     def exp_(x: sp.Expr) -> sp.Expr:
-        return sp.exp(x)
+        return checked_exp(x, where)
 
     # hyperbolic functions and their inverses, exactly, in terms of exp, log and sqrt
     hyperbolic = {
@@ -527,7 +528,7 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
                 return names[n]
             raise SpecificationError(f"{where}: unknown SBML identifier {n!r}")
         if t == L.AST_FUNCTION_EXP:
-            return sp.exp(walk(kids[0]))
+            return exp_(walk(kids[0]))
         if t == L.AST_FUNCTION_LN:
             return sp.log(walk(kids[0]))
         if t == L.AST_FUNCTION_LOG:
@@ -672,6 +673,16 @@ def _rate_of_id(x: sp.Expr) -> str | None:
 
 def _power(base: sp.Expr, exponent: sp.Expr, where: str) -> sp.Expr:
     """``base ** exponent``, refusing a power of two numbers too large to hold (sympy computes it exactly)."""
+    if base == sp.E:
+        return checked_exp(exponent, where)
+    if base.is_number and exponent.is_number and not (isinstance(base, sp.Number) and isinstance(exponent, sp.Number)):
+        try:
+            b, e = abs(float(base)), float(exponent)
+            overflows = b not in (0.0, 1.0) and e * math.log(b) > math.log(1.7e308)
+        except (OverflowError, TypeError, ValueError):
+            overflows = True
+        if overflows:
+            raise SBMLLimitError(f"{where}: the number {base}^{exponent} overflows a float")
     if isinstance(base, sp.Number) and isinstance(exponent, sp.Number) and base not in (0, 1, -1):
         if isinstance(base, sp.Rational):
             bits = max(int(base.p).bit_length(), int(base.q).bit_length())

@@ -14,6 +14,7 @@ import io
 import keyword
 import math
 import re
+import sys
 import tokenize
 import unicodedata
 import warnings
@@ -116,6 +117,36 @@ def check_real_constants(expr: sp.Expr, where: str) -> None:
             raise SpecificationError(
                 f"{where}: the constant {_shorten(str(n))} overflows a float (largest about 1.8e308)"
             )
+
+#: Largest argument of ``exp`` whose value is a finite float (``exp(709.78...)`` is about 1.8e308).
+_EXP_MAX_ARG = math.log(sys.float_info.max)
+
+
+def checked_exp(x: sp.Expr, where: str) -> sp.Expr:
+    """``exp(x)``, refusing a constant ``x`` whose exponential overflows a float before sympy computes it.
+
+    sympy evaluates the exponential of a number exactly; nested (``exp(exp(exp(10.0)))``) its cost grows
+    without bound. Every constant argument is checked as the expression is built, so each check evaluates a
+    number already known to be finite.
+
+    Raises
+    ------
+    SpecificationError
+        Naming the constant and ``where``.
+    """
+    if x.is_number:
+        try:
+            value = float(x)
+        except (OverflowError, TypeError, ValueError):  # beyond the float range (either sign) or complex
+            value = math.inf
+        if not value <= _EXP_MAX_ARG:
+            arg = str(x) if len(str(x)) <= 60 else str(x)[:57] + "..."
+            raise SpecificationError(
+                f"{where}: the constant exp({arg}) overflows a float (largest about 1.8e308; a constant "
+                f"argument of exp must be a real number below {_EXP_MAX_ARG:.2f})"
+            )
+    return sp.exp(x)
+
 
 #: Named constants a text expression may use.
 _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi}
@@ -441,6 +472,8 @@ def parse_expression(
                 return out
             if len(args) != 1:
                 raise UnsafeExpressionError(f"{where}: {fname}() takes exactly one argument")
+            if func is sp.exp:
+                return checked_exp(args[0], f"{where} ({shown})")
             return func(args[0])  # type: ignore[operator]
         raise UnsafeExpressionError(f"{where}: {_describe(node)} is not allowed in {shown}")
 
