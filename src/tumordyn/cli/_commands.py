@@ -161,25 +161,32 @@ def _load_schedule(path: str, option: str) -> Any:
         raise UsageError(f"{option} {path!r}: {err.strerror or err}") from None
 
 
-def _standard(t_end: float, lead_time: float) -> dict[str, Any]:
+def _standard(t_end: float, lead_time: float, wanted: list[str] | None = None) -> dict[str, Any]:
+    """The standard regimens named ``wanted`` (default all), unknown names refused; the lead time matters
+    only to the ``priming>`` regimens (so a horizon shorter than it is fine without them)."""
     from .. import regimens
+    from ..errors import UnknownNameError
 
-    return regimens.standard_regimens(None, t_end, lead_time=lead_time)
+    names = list(regimens.STANDARD_REGIMEN_NAMES) if wanted is None else wanted
+    for n in names:
+        if n not in regimens.STANDARD_REGIMEN_NAMES:
+            raise UsageError(f"{'--regimen' if wanted and len(wanted) == 1 else '--regimens'}: "
+                             f"{UnknownNameError('regimen', n, regimens.STANDARD_REGIMEN_NAMES)}")
+    if not any(">" in n for n in names):
+        lead_time = 0.0  # not used by these regimens
+    std = _guard("--lead-time", _g(lead_time), lambda: regimens.standard_regimens(None, t_end, lead_time=lead_time))
+    return {n: std[n] for n in names}
 
 
 def one_schedule(args: argparse.Namespace, model: Any, t_end: float) -> Any:
     """The treatment of simulate/fit: ``--regimen`` + ``--schedule`` files + ``--dose`` options, checked
     against the model's drugs and the horizon."""
     from ..dosing import Schedule, as_regimen
-    from ..errors import UnknownNameError
 
     pieces: list[tuple[str, str, Any]] = []  # (option, text, schedule or regimen)
     if args.regimen:
-        std = _standard(t_end, args.lead_time)
         name = args.regimen.replace("-then-", ">")
-        if name not in std:
-            raise UsageError(f"--regimen: {UnknownNameError('regimen', name, tuple(std))}")
-        pieces.append(("--regimen", repr(args.regimen), std[name]))
+        pieces.append(("--regimen", repr(args.regimen), _standard(t_end, args.lead_time, [name])[name]))
     for path in args.schedule:
         pieces.append(("--schedule", repr(path), _load_schedule(path, "--schedule")))
     if args.dose:
@@ -196,19 +203,13 @@ def regimen_set(args: argparse.Namespace, model: Any, t_end: float) -> dict[str,
     """The named regimens of compare/cohort: ``--regimens`` (standard), ``--schedule [NAME=]FILE`` files and
     one regimen of the ``--dose`` options; default all standard regimens when the model has their drugs."""
     from ..dosing import as_regimen
-    from ..errors import UnknownNameError
     from ..models import STANDARD_DOSES
 
     regs: dict[str, Any] = {}
-    std = _standard(t_end, args.lead_time)
     if args.regimens:
         # '-then-' spells '>' without shell quoting: priming-then-anti-pd1 is priming>anti-pd1
-        for w in (w.strip().replace("-then-", ">") for w in args.regimens.split(",")):
-            if not w:
-                continue
-            if w not in std:
-                raise UsageError(f"--regimens: {UnknownNameError('regimen', w, tuple(std))}")
-            regs[w] = std[w]
+        wanted = [w.strip().replace("-then-", ">") for w in args.regimens.split(",") if w.strip()]
+        regs.update(_standard(t_end, args.lead_time, wanted))
     for spec in args.schedule:
         name, sep, path = spec.partition("=")
         if not sep:
@@ -222,7 +223,7 @@ def regimen_set(args: argparse.Namespace, model: Any, t_end: float) -> dict[str,
         regs[args.dose_name] = dose_schedule(args.dose, t_end)
     if not regs:
         has_drugs = set(STANDARD_DOSES) <= set(model.drugs.names)
-        regs = dict(std) if has_drugs else {"untreated": None}
+        regs = _standard(t_end, args.lead_time) if has_drugs else {"untreated": None}
     for name, reg in regs.items():
         r = as_regimen(reg)
         _guard("regimen", repr(name), lambda: r.validate(model, t_end=t_end))
