@@ -104,7 +104,8 @@ def test_a_bad_output_fails_fast_before_importing_the_library(tmp_path):
         (["simulate", "--figure", str(tmp_path / "fig.xyz")], "--figure", "unknown figure format 'xyz'"),
         (["simulate", "--table", str(blocker / "out.csv")], "--table", "is not a directory"),
         (["cohort", "--summary", str(tmp_path / "s.xlsx")], "--summary", "unknown table format 'xlsx'"),
-        (["compare", "--out", str(tmp_path / "c.jpeg")], "--figure", "unknown figure format 'jpeg'"),
+        (["compare", "--out", str(tmp_path / "c.jpeg")], "--out", "unknown figure format 'jpeg'"),
+        (["compare", "--figure", str(tmp_path / "c.tiff")], "--figure", "unknown figure format 'tiff'"),
         (["fit", "--data", "d.csv", "--free", "r", "--table", str(blocker)], "--table", "already exists"),
     ]
     for argv, option, message in cases:
@@ -376,7 +377,8 @@ ARGS = ["compare", "--t-end", "56", "--scan-interval", "28", "--regimens", "untr
 @pytest.mark.parametrize("argv, option", [
     (["simulate", "--t-end", "7", "--table"], "--table"),
     (["simulate", "--t-end", "7", "--figure"], "--figure"),
-    (["compare", "--no-plot", "--csv"], "--table"),
+    (["compare", "--no-plot", "--csv"], "--csv"),
+    (["compare", "--no-plot", "--table"], "--table"),
     (["cohort", "-n", "2", "--summary"], "--summary"),
     (["fit", "--data", "d.csv", "--free", "r", "--table"], "--table"),
 ])
@@ -429,3 +431,12 @@ def test_unknown_format_a_directory_and_one_file_twice_are_refused_before_comput
     assert main(["cohort", "--table", same, "--summary", same]) == 2
     assert "--table and --summary name the same file" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`tumordyn info | head -1`: the reader goes away; the command stops with 141 (128 + SIGPIPE), no traceback."""
+    p = subprocess.Popen([sys.executable, "-m", "tumordyn", "info", "-m", "logistic_growth"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=_env())
+    p.stdout.close()  # before the model is built and printed
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 141 and err == b"", err

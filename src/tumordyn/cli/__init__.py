@@ -64,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputError as err:
         print(f"{prefix} {_one_line(err)}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`tumordyn info | head`): stop quietly, as Unix tools do
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 141  # 128 + SIGPIPE
     except KeyboardInterrupt:
         print(f"tumordyn {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -295,8 +295,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     if args.list_regimens:
         return _list_regimens()
-    check_outputs([(args.csv, "--table", "table"), (None if args.no_plot else args.out, "--figure", "figure")],
-                  args.force)
+    check_outputs([(args.csv, args.csv_option, "table"),
+                   (None if args.no_plot else args.out, args.out_option, "figure")], args.force)
     say = _sayer(args, to_stderr=args.csv == "-")
     model = build_model(args)
     regs = regimen_set(args, model, args.t_end)
@@ -372,7 +372,7 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     from ..readouts import ScanPlan
 
     scans = _guard("--scan-interval", _g(args.scan_interval), lambda: ScanPlan(interval=args.scan_interval))
-    cohort = _guard("--vary", "", lambda: Cohort(model, dists, n=args.n, seed=args.seed, sampling=args.sampling))
+    cohort = _guard("--vary", ", ".join(args.vary) or "(none)", lambda: Cohort(model, dists, n=args.n, seed=args.seed, sampling=args.sampling))
     res = cohort.simulate(regs, t_end=args.t_end, scans=scans, measure=args.measure, run_in=args.run_in,
                           method=args.method, progress=args.progress)
     summary = res.response_rates().join(res.median_ttp().add_prefix("ttp_"))

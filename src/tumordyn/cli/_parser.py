@@ -67,6 +67,16 @@ def _seed(text: str) -> int:
     return v
 
 
+class _StoreNamed(argparse.Action):
+    """Store the value and the option string the user typed (``dest + "_option"``), so that messages name
+    the option as written (``--out`` or its alias ``--figure``)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_option", option_string)
+
+
 def _parents() -> dict[str, argparse.ArgumentParser]:
     """Option groups shared by several sub-commands."""
     model = argparse.ArgumentParser(add_help=False)
@@ -185,12 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)g, every 8 weeks)")
     c.add_argument("--diameter", default="lesion_diameter", metavar="NAME",
                    help="the measured lesion diameter observable (mm) for RECIST (default: %(default)s)")
-    c.add_argument("--out", "--figure", dest="out", default=os.path.join("out", "compare.png"), metavar="PATH",
+    c.add_argument("--out", "--figure", dest="out", action=_StoreNamed, default=os.path.join("out", "compare.png"),
+                   metavar="PATH",
                    help="where to write the figure, PNG, PDF or SVG by extension (default: %(default)s)")
     c.add_argument("--no-plot", action="store_true", help="do not draw the figure")
-    c.add_argument("--csv", "--table", dest="csv", default=None, metavar="PATH",
+    c.add_argument("--csv", "--table", dest="csv", action=_StoreNamed, default=None, metavar="PATH",
                    help=_table_help("every readout column (one row per regimen)"))
     c.add_argument("--full", action="store_true", help="print every readout column, not only the key ones")
+    c.set_defaults(out_option="--out", csv_option="--csv")
 
     # -- cohort ---------------------------------------------------------------------------------
     h = sub.add_parser(
