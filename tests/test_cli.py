@@ -440,3 +440,19 @@ def test_a_closed_pipe_ends_quietly():
     p.stdout.close()  # before the model is built and printed
     _, err = p.communicate(timeout=120)
     assert p.returncode == 141 and err == b"", err
+
+
+def test_own_model_without_a_lesion_diameter(capsys):
+    """A model without the default RECIST observable: compare warns in one line and still runs; cohort names
+    --measure before simulating; untreated is the default regimen of a model without the standard drugs."""
+    assert main(["compare", "-m", "kuznetsov1994", "--t-end", "20", "--scan-interval", "10", "--no-plot", "-q"]) == 0
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert captured.out == "" and len(err) == 1
+    assert err[0].startswith("tumordyn compare: warning: ") and "lesion_diameter" in err[0]
+    assert main(["cohort", "-m", "kuznetsov1994", "-n", "2", "--t-end", "20"]) == 2
+    assert "--measure: unknown state or observable 'lesion_diameter'" in capsys.readouterr().err
+    assert main(["cohort", "-m", "kuznetsov1994", "-n", "3", "--seed", "1", "--t-end", "20", "--scan-interval", "10",
+                 "--measure", "T", "--vary", "a=lognormal:cv=0.2", "--method", "batch", "--table", "-", "-q"]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(df["regimen"]) == ["untreated"] * 3 and df["a"].nunique() == 3

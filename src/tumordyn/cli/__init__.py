@@ -16,6 +16,7 @@ only with ``--force``. ``tumordyn --help`` imports neither numpy nor sympy. See 
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ._parser import build_parser
@@ -56,8 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._commands import COMMANDS
 
     prefix = f"tumordyn {args.command}: error:"
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        print(f"tumordyn {args.command}: warning: {_one_line(message) if isinstance(message, Warning) else message}",
+              file=sys.stderr if file is None else file)
+
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning  # one line per warning, without the library's source line
+            return COMMANDS[args.command](args)
     except UsageError as err:
         print(f"{prefix} {_one_line(err)}", file=sys.stderr)
         return 2

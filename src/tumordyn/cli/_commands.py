@@ -202,7 +202,7 @@ def one_schedule(args: argparse.Namespace, model: Any, t_end: float) -> Any:
 def regimen_set(args: argparse.Namespace, model: Any, t_end: float) -> dict[str, Any]:
     """The named regimens of compare/cohort: ``--regimens`` (standard), ``--schedule [NAME=]FILE`` files and
     one regimen of the ``--dose`` options; default all standard regimens when the model has their drugs."""
-    from ..dosing import as_regimen
+    from ..dosing import Schedule, as_regimen
     from ..models import STANDARD_DOSES
 
     regs: dict[str, Any] = {}
@@ -223,7 +223,7 @@ def regimen_set(args: argparse.Namespace, model: Any, t_end: float) -> dict[str,
         regs[args.dose_name] = dose_schedule(args.dose, t_end)
     if not regs:
         has_drugs = set(STANDARD_DOSES) <= set(model.drugs.names)
-        regs = _standard(t_end, args.lead_time) if has_drugs else {"untreated": None}
+        regs = _standard(t_end, args.lead_time) if has_drugs else {"untreated": Schedule()}
     for name, reg in regs.items():
         r = as_regimen(reg)
         _guard("regimen", repr(name), lambda: r.validate(model, t_end=t_end))
@@ -368,6 +368,7 @@ def cmd_cohort(args: argparse.Namespace) -> int:
     model = build_model(args)
     regs = regimen_set(args, model, args.t_end)
     dists = parse_vary(args.vary, model)
+    _names(args.measure, model, "--measure")
     from ..cohorts import Cohort
     from ..readouts import ScanPlan
 

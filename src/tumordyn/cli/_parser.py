@@ -120,7 +120,7 @@ def _parents() -> dict[str, argparse.ArgumentParser]:
     g.add_argument("--progress", dest="progress", action="store_const", const=True, default=None,
                    help="show a progress bar (default: only when stderr is a terminal)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_const", const=False,
-                   help="print nothing but errors; no progress bar")
+                   help="print no messages and no progress bar (warnings and errors still go to stderr)")
 
     solver = argparse.ArgumentParser(add_help=False)
     g = solver.add_argument_group("solver")
