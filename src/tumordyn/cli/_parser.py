@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         Sub-commands ``simulate``, ``compare``, ``cohort``, ``fit`` and ``info``; building it imports
         nothing beyond the standard library.
     """
-    from .. import __version__
+    import tumordyn  # the package only (its layers load on first use): for __version__
 
     P = _parents()
     parser = argparse.ArgumentParser(
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 success, 2 bad arguments or input (reported before any computation), "
                "1 a failure while computing or writing.",
     )
-    parser.add_argument("--version", action="version", version=f"tumordyn {__version__}")
+    parser.add_argument("--version", action="version", version=f"tumordyn {tumordyn.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     # -- simulate -------------------------------------------------------------------------------
