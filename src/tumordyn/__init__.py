@@ -28,6 +28,8 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
+# A new top-level name goes here, into _NAMES (or _SUBPACKAGES) below and into __all__: a module-level
+# import would load numpy and sympy for `tumordyn --help` (tests/test_cli.py and test_public_api.py check).
 if TYPE_CHECKING:  # what static tools (type checkers, the API docs) see; at run time see _load below
     from . import errors, models, numerics, spec
     from . import io
@@ -86,8 +88,9 @@ __all__ = [
     "errors",
 ]
 
-#: The subpackages, in the order of the layers (lowest first): the first use of any public name
-#: imports them all, in this order, as an eager ``import tumordyn`` would. ``import tumordyn`` itself
+#: The subpackages, in the order ``import tumordyn`` used to import them: the first use of any public
+#: name imports them all, in this order, as that eager import did (side effects included, e.g. the
+#: deprecated ``Model.compiled`` alias attached by the numerics layer). ``import tumordyn`` itself
 #: (and so ``python -m tumordyn --help``) imports none of them: numpy, sympy and the rest load on first use.
 _SUBPACKAGES: tuple[str, ...] = ("errors", "models", "numerics", "spec", "io", "dosing", "solve", "trajectory",
                                  "readouts", "regimens", "comparison", "fitting", "cohorts", "analysis")
