@@ -73,3 +73,24 @@ def test_renamed_keywords_warn_once_and_refuse_both_names():
         assert renamed_keyword(None, "old", new="algorithm", old="method", where="f") == "old"
     with pytest.warns(DeprecationWarning), pytest.raises(td.errors.SpecificationError, match="not both"):
         renamed_keyword("new", "old", new="algorithm", old="method", where="f")
+
+
+def test_import_tumordyn_is_lazy_and_the_first_use_loads_every_layer():
+    """`import tumordyn` imports no layer (so `tumordyn --help` needs neither numpy nor sympy); the first public
+    name used loads them all, in layer order, as an eager import did (e.g. the Model.compiled alias is there)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings, tumordyn\n"
+        "heavy = lambda: sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'sympy'))\n"
+        "assert heavy() == [], heavy()\n"
+        "assert not any(m.startswith('tumordyn.') for m in sys.modules)\n"
+        "from tumordyn import Model, io\n"
+        "assert heavy() and all('tumordyn.' + s in sys.modules for s in tumordyn._SUBPACKAGES)\n"
+        "assert Model is tumordyn.spec.Model and io is tumordyn.io and hasattr(Model, 'compiled')\n"
+        "assert set(tumordyn.__all__) <= set(dir(tumordyn))\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr

@@ -26,25 +26,28 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import errors, models, numerics, spec
-from . import io  # model files and SBML; libsbml is imported only when SBML is used
-from .spec import Drug, Model, Module, Observable, Parameter, Process, State, compose
-from . import dosing
-from .dosing import AdaptiveRule, Dose, Infusion, Regimen, Schedule
-from . import solve
-from .solve import Solver
-from . import trajectory
-from .trajectory import Trajectory, simulate, simulate_batch
-from . import readouts, regimens
-from . import comparison
-from .comparison import compare
-from . import fitting
-from .fitting import fit
-from . import cohorts
-from .cohorts import Cohort
-from . import analysis
+# A new top-level name goes here, into _NAMES (or _SUBPACKAGES) below and into __all__: a module-level
+# import would load numpy and sympy for `tumordyn --help` (tests/test_cli.py and test_public_api.py check).
+if TYPE_CHECKING:  # what static tools (type checkers, the API docs) see; at run time see _load below
+    from . import errors, models, numerics, spec
+    from . import io
+    from .spec import Drug, Model, Module, Observable, Parameter, Process, State, compose
+    from . import dosing
+    from .dosing import AdaptiveRule, Dose, Infusion, Regimen, Schedule
+    from . import solve
+    from .solve import Solver
+    from . import trajectory
+    from .trajectory import Trajectory, simulate, simulate_batch
+    from . import readouts, regimens
+    from . import comparison
+    from .comparison import compare
+    from . import fitting
+    from .fitting import fit
+    from . import cohorts
+    from .cohorts import Cohort
+    from . import analysis
 
 __version__ = "0.2.0"
 
@@ -85,6 +88,33 @@ __all__ = [
     "errors",
 ]
 
+#: The subpackages, in the order ``import tumordyn`` used to import them: the first use of any public
+#: name imports them all, in this order, as that eager import did (side effects included, e.g. the
+#: deprecated ``Model.compiled`` alias attached by the numerics layer). ``import tumordyn`` itself
+#: (and so ``python -m tumordyn --help``) imports none of them: numpy, sympy and the rest load on first use.
+_SUBPACKAGES: tuple[str, ...] = ("errors", "models", "numerics", "spec", "io", "dosing", "solve", "trajectory",
+                                 "readouts", "regimens", "comparison", "fitting", "cohorts", "analysis")
+#: Top-level names (other than the subpackages) -> the subpackage that holds them.
+_NAMES: dict[str, str] = {
+    **{n: "spec" for n in ("Drug", "Model", "Module", "Observable", "Parameter", "Process", "State", "compose")},
+    **{n: "dosing" for n in ("AdaptiveRule", "Dose", "Infusion", "Regimen", "Schedule")},
+    "Solver": "solve",
+    **{n: "trajectory" for n in ("Trajectory", "simulate", "simulate_batch")},
+    "compare": "comparison",
+    "fit": "fitting",
+    "Cohort": "cohorts",
+}
+
+
+def _load() -> None:
+    """Import every subpackage (layer order) and bind the top-level names; idempotent and thread-safe
+    (the import system's locks serialise the imports, the bindings are the same objects every time)."""
+    mods = {name: importlib.import_module(f"{__name__}.{name}") for name in _SUBPACKAGES}
+    values: dict[str, Any] = dict(mods)
+    values.update({n: getattr(mods[home], n) for n, home in _NAMES.items()})
+    globals().update(values)
+
+
 #: Names that moved from the top level into their subpackage in 0.2; the old
 #: ``tumordyn.<name>`` keeps working until 0.3 with a DeprecationWarning.
 _MOVED: dict[str, str] = {
@@ -111,7 +141,11 @@ _MOVED_MODULES: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
-    """Deprecated top-level names: warn once per access and return the object from its new home."""
+    """The public names, loaded on first use (:func:`_load`); deprecated top-level names warn once per
+    access and return the object from their new home."""
+    if name in _NAMES or name in _SUBPACKAGES:
+        _load()
+        return globals()[name]
     if name in _MOVED:
         new = _MOVED[name]
         warnings.warn(
