@@ -12,6 +12,9 @@ from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumo
 
 __all__ = ["tumor_immune_tme", "STANDARD_DOSES"]
 
+#: Tumor defaults of the default model that differ from :func:`tumor_clones`' own.
+_TUMOR_DEFAULTS: Mapping[str, float] = MappingProxyType({})
+
 STANDARD_DOSES: Mapping[str, tuple[float, float]] = MappingProxyType({
     "targeted": (100.0, 7.0),
     "anti_pd1": (200.0, 21.0),
@@ -35,6 +38,8 @@ def tumor_immune_tme(
     growth: str = "logistic",
     drug_induced_switching: bool = False,
     stress_inhibitor: bool = False,
+    memory: bool = True,
+    persisters: bool | None = None,
 ) -> Model:
     r"""The default model: resistant clones, T-cell exhaustion and TME suppression under three drugs.
 
@@ -84,6 +89,14 @@ def tumor_immune_tme(
     >>> m.states.names
     ('S', 'R', 'E', 'X', 'P', 'C_targeted', 'C_anti_pd1', 'C_priming')
     """
+    for flag, val in (("drug_induced_switching", drug_induced_switching), ("stress_inhibitor", stress_inhibitor),
+                      ("memory", memory)):
+        if not isinstance(val, bool):
+            raise TypeError(f"tumor_immune_tme: {flag} must be True or False, got {val!r}")
+    if persisters is None:
+        persisters = drug_induced_switching
+    elif not isinstance(persisters, bool):
+        raise TypeError(f"tumor_immune_tme: persisters must be True, False or None, got {persisters!r}")
     C_T, C_A, C_P = sp.symbols("C_targeted C_anti_pd1 C_priming")
     k_T, EC50_T, h_T = sp.symbols("k_T EC50_T h_T")
     b_A, EC50_A = sp.symbols("b_A EC50_A")
@@ -109,14 +122,20 @@ def tumor_immune_tme(
     switching = None
     if drug_induced_switching:
         drug_params.append(Parameter("sigma_max", 0.01, (0.0, 1.0), "1/day",
-                                     "maximal drug-induced S->R switching rate",
+                                     "maximal drug-induced switching rate into the tolerant state",
                                      "assumption: drug-tolerant persisters (Sharma et al. 2010)"))
         switching = sp.Symbol("sigma_max") * emax(C_T, EC50_T, h_T)
-    boost = occupancy
+    tumor = ("S", "DTP", "R") if persisters else ("S", "R")
+    stress_inhibition = sp.Integer(0)
+    if stress_inhibitor:
+        C_I, b_I, EC50_I = sp.symbols("C_stress_inhibitor b_I EC50_I")
+        stress_inhibition = b_I * emax(C_I, EC50_I)
     modules: list[Module] = [
-        tumor_clones(growth, drug_kill=kill, switching=switching, back_switching=0.02),
-        t_cells(suppression=sp.Symbol("P"), exhaustion_block=block, reinvigoration_boost=boost),
-        tme_suppression(clearance=k_P * emax(C_P, EC50_P)),
+        tumor_clones(growth, drug_kill=kill, switching=switching, persisters=persisters,
+                     back_switching=0.05 if persisters else 0.02, **_TUMOR_DEFAULTS),
+        t_cells(suppression=sp.Symbol("P"), exhaustion_block=block, reinvigoration_boost=occupancy,
+                tumor_states=tumor, memory=memory, stress=stress_inhibitor, stress_inhibition=stress_inhibition),
+        tme_suppression(clearance=k_P * emax(C_P, EC50_P), tumor_states=tumor),
         one_compartment_drug("targeted", "C_targeted", half_life=2.0, volume=50.0,
                              description="targeted/cytotoxic drug killing sensitive cells",
                              source="assumption: small molecule, half-life ~2 days, large volume"),
@@ -127,20 +146,17 @@ def tumor_immune_tme(
         one_compartment_drug("priming", "C_priming", half_life=0.5, volume=10.0,
                              description="TME-priming agent lowering suppression",
                              source="assumption: short-lived small molecule given daily"),
-        tumor_observables(),
+        tumor_observables(tumor_states=tumor),
         Module("drug_effects", parameters=tuple(drug_params)),
     ]
     if stress_inhibitor:
-        C_I, b_I, EC50_I = sp.symbols("C_stress_inhibitor b_I EC50_I")
-        block_total = 1 - (1 - block) * (1 - b_I * emax(C_I, EC50_I))
-        modules[1] = t_cells(suppression=sp.Symbol("P"), exhaustion_block=block_total, reinvigoration_boost=boost)
         modules.append(one_compartment_drug("stress_inhibitor", "C_stress_inhibitor", half_life=1.0, volume=20.0,
                                             description="inhibitor of the stress pathway driving exhaustion",
-                                            source="assumption: small molecule"))
+                                            source="assumption: oral small molecule, half-life ~1 day"))
         modules.append(Module("stress_effects", parameters=(
-            Parameter("b_I", 0.7, (0.0, 1.0), "1", "largest fraction of exhaustion blocked by the stress inhibitor",
-                      "assumption"),
-            Parameter("EC50_I", 1.0, (1e-3, 100.0), "mg/L", "stress inhibitor concentration at half-maximal effect",
+            Parameter("b_I", 0.95, (0.0, 1.0), "1", "largest fraction of stress signalling blocked by the inhibitor",
+                      "assumption: near-complete pathway inhibition at saturating exposure"),
+            Parameter("EC50_I", 0.5, (1e-3, 100.0), "mg/L", "stress inhibitor concentration at half-maximal effect",
                       "assumption"),
         )))
     return compose(
