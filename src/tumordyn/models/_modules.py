@@ -169,11 +169,11 @@ def tumor_clones(
                       "Sharma et al. 2010: persisters are largely quiescent and slow-cycling under drug; "
                       "assumption: doubling ~230 days"),
             Parameter("sigma_0", baseline_switching, (0.0, 0.1), "1/day", "drug-independent entry rate S->DTP",
-                      "Sharma et al. 2010: ~0.3 % of an untreated population survives drug as persisters; "
-                      "sigma_0/sigma_back gives a 0.2 % pre-treatment share"),
+                      "Sharma et al. 2010: a small subpopulation (well under 1 %) enters and leaves the tolerant "
+                      "state at low frequency without drug; assumption: sigma_0/sigma_back gives a 0.2 % share"),
             Parameter("sigma_back", back_switching, (0.0, 1.0), "1/day", "reversion rate DTP->S",
-                      "Sharma et al. 2010: persisters regain drug sensitivity within ~9 doublings off drug; "
-                      "assumption: half-life in the persister state ~2-3 weeks"),
+                      "Sharma et al. 2010: the tolerant state is relinquished, persisters regain drug sensitivity "
+                      "off drug; assumption: half-life in the persister state ~2 weeks"),
         ]
         entry = s0 + (switching if switching is not None else 0)
         if growth == "logistic":
@@ -292,7 +292,7 @@ def t_cells(
       (:math:`g_M \ll g_E`);
     * ``M_death`` :math:`d_M M` (half-life of years).
 
-    With ``stress=True``, the exhaustion stress pathway (TOX/NR4A-driven program under
+    With ``stress=True``, the exhaustion stress pathway (the TOX-driven program under
     chronic stimulation) has a state Z (dimensionless, 0–1, fraction of maximal signalling):
 
     * ``stress_induction`` :math:`k_Z \frac{T}{g_X + T} (1 - i)` with ``i`` the
@@ -391,13 +391,14 @@ def t_cells(
         states.append(State("M", M0, "cells", "tumor-specific memory T cells (long-lived)", atol=1.0))
         params += [
             Parameter("m_E", 0.005, (0.0, 0.5), "1/day", "rate of effector differentiation into memory",
-                      "Kaech & Cui 2012: 5-10 % of effectors survive contraction as memory; m_E/(m_E+d_E) = 9 %"),
+                      "Kaech & Cui 2012: 5-10 % of effectors survive contraction as memory, m_E/(m_E+d_E) = 9 %; "
+                      "no memory forms under chronic antigen (Wherry et al. 2004)"),
             Parameter("a_M", 0.3, (0.0, 5.0), "1/day", "maximal recall rate of memory cells into effectors",
-                      "assumption: memory cells re-acquire effector function within 1-3 days of antigen "
-                      "re-encounter (Kaech & Cui 2012)"),
+                      "assumption: memory cells divide and re-acquire effector function within days of antigen "
+                      "re-encounter (Kaech, Wherry & Ahmed 2002)"),
             Parameter("g_M", 8e6, (1.0, 1e12), "cells", "tumor size at half-maximal memory recall",
-                      "assumption: memory cells respond to ~100-fold less antigen than primed effectors "
-                      "(g_M = g_E/100; Kaech & Cui 2012)"),
+                      "assumption: memory cells respond to less antigen than naive precursors (Kaech, Wherry & "
+                      "Ahmed 2002); g_M = g_E/100"),
             Parameter("d_M", 2.4e-4, (1e-5, 0.05), "1/day", "death (net loss) rate of memory cells",
                       "Hammarlund et al. 2003: antiviral CD8 memory half-life 8-15 years (ln2/8 y = 2.4e-4/day)"),
         ]
@@ -414,11 +415,11 @@ def t_cells(
                             atol=1e-8))
         params += [
             Parameter("k_Z", 0.2, (0.01, 5.0), "1/day", "relaxation rate of the stress-pathway activity",
-                      "assumption: TOX/NR4A programs are induced within days of chronic stimulation "
-                      "(Khan et al. 2019; Seo et al. 2019) and fade over days when it stops"),
+                      "assumption: the TOX program is induced by persistent stimulation (Khan et al. 2019); "
+                      "induction and decay over days (1/k_Z = 5 days)"),
             Parameter("rho_Z", 0.1, (0.0, 1.0), "1/day", "maximal revival rate X->E when stress signalling stops",
-                      "Weber et al. 2021: 4 weeks of rest (signalling blocked) restores function of exhausted "
-                      "CAR-T cells; assumption: half of the revivable cells within a week"),
+                      "Weber et al. 2021: transient rest from signalling (e.g. by dasatinib) restores the function "
+                      "of exhausted CAR-T cells; assumption: half of the revivable cells within a week"),
             Parameter("K_Z", 0.2, (1e-3, 10.0), "1", "stress level at which revival is halved (Hill coefficient 2)",
                       "assumption: revival only when signalling falls well below its chronic level"),
         ]
@@ -480,7 +481,7 @@ def tme_suppression(
 
 
 #: Volume of one infiltrating T cell (mm³): a lymphocyte of ~7 µm diameter,
-#: 4/3 π (3.5e-3 mm)³ = 1.8e-7 mm³ (Chapman et al. 1981).
+#: 4/3 π (3.5e-3 mm)³ = 1.8e-7 mm³; measured 210 µm³ = 2.1e-7 mm³ (Segel et al. 1981).
 T_CELL_VOLUME = 2e-7
 
 
@@ -541,7 +542,7 @@ def tumor_observables(
     if immune:
         params.append(Parameter("v_inf", infiltrate_volume, (0.0, 1e-3), "mm^3/cell",
                                 "lesion volume added per infiltrating T cell",
-                                "a lymphocyte of ~7 um diameter is 1.8e-7 mm3 (Chapman et al. 1981); "
+                                "a human lymphocyte is ~7 um across, 210 um3 = 2.1e-7 mm3 (Segel, Cokelet & Lichtman 1981); "
                                 "larger values stand for inflammatory edema around the infiltrate"))
         infiltrate = sp.Add(*[sp.Symbol(n) for n in infiltrate_states])
         obs.append(Observable("lesion_volume", sp.Symbol("tumor_volume") + v_inf * infiltrate, "mm^3",
