@@ -315,6 +315,13 @@ def test_memory_t_cells_keep_the_tumor_controlled_after_therapy_stops(rtol):
     assert b[t >= 120].max() < 1e-3 * b0, "durable control: far below detectability for the whole second year"
     assert burden(without)[-1] > 0.1 * b0, "without memory the tumor regrows once therapy stops"
     assert burden(without)[-1] > 1000 * b[-1]
+    # under continued anti-PD-1 the effectors contract too; memory keeps the tumor controlled
+    continued = every("priming", count=PRIMING_DAYS) + td.Schedule.every(
+        "anti_pd1", *STANDARD_DOSES["anti_pd1"], start=float(PRIMING_DAYS), until=730.0)
+    on_memory = td.simulate(td.models.tumor_immune_tme(), continued, t_end=730.0, t_eval=t, rtol=rtol)
+    on_without = td.simulate(td.models.tumor_immune_tme(memory=False), continued, t_end=730.0, t_eval=t, rtol=rtol)
+    assert burden(on_memory)[t >= 120].max() < 1e-3 * b0
+    assert burden(on_without)[-1] > 30 * burden(on_memory)[-1]
     # memory forms as antigen is cleared (not under the chronic antigen of the untreated tumor)
     M = np.asarray(with_memory["M"])
     assert M[t == 180.0][0] > 100 * M[0]
