@@ -312,6 +312,8 @@ def test_legacy_one_state_switching_is_still_available_from_the_module():
     mod = td.models.tumor_clones(switching=C, back_switching=0.02)
     names = {p.name for p in mod.processes}
     assert {"switch_S_to_R", "switch_R_to_S"} <= names and "persister_entry" not in names
+    persist = td.models.tumor_clones(persisters=True)
+    assert next(p for p in persist.parameters if p.name == "sigma_back").default == 0.05
     m = td.models.tumor_immune_tme(drug_induced_switching=True, persisters=False)
     assert "DTP" not in m.states.names and "switch_R_to_S" in m.processes.names
 

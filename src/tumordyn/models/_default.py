@@ -151,7 +151,7 @@ def tumor_immune_tme(
         stress_inhibition = b_I * emax(C_I, EC50_I)
     modules: list[Module] = [
         tumor_clones(growth, drug_kill=kill, switching=switching, persisters=persisters,
-                     back_switching=0.05 if persisters else 0.02),
+                     back_switching=None if persisters else 0.02),
         t_cells(suppression=sp.Symbol("P"), exhaustion_block=block, reinvigoration_boost=occupancy,
                 tumor_states=tumor, memory=memory, stress=stress_inhibitor, stress_inhibition=stress_inhibition),
         tme_suppression(clearance=k_P * emax(C_P, EC50_P), tumor_states=tumor),

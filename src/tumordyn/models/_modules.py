@@ -56,7 +56,7 @@ def tumor_clones(
     mutation: float = 1e-7,
     drug_kill: sp.Expr | None = None,
     switching: sp.Expr | None = None,
-    back_switching: float = 0.0,
+    back_switching: float | None = None,
     persisters: bool = False,
     DTP0: float = 1.6e7,
     r_DTP: float = 0.003,
@@ -106,9 +106,10 @@ def tumor_clones(
         Per-capita kill rate of S by drug (1/day), an expression in drug levels.
     switching : sympy.Expr, optional
         Per-capita drug-induced switching rate (1/day): S→R, or S→DTP with ``persisters``.
-    back_switching : float
+    back_switching : float, optional
         Default reversion rate (1/day), parameter ``sigma_back``: R→S (with
-        ``switching``, no persisters) or DTP→S (with ``persisters``).
+        ``switching``, no persisters; default 0) or DTP→S (with ``persisters``;
+        default 0.05, a half-life of two weeks in the persister state).
     persisters : bool
         Add the reversible drug-tolerant persister state ``DTP`` (cells).
     DTP0 : float
@@ -126,6 +127,8 @@ def tumor_clones(
         raise SpecificationError(f"growth must be 'logistic' or 'gompertz', got {growth!r}")
     if not isinstance(persisters, bool):
         raise TypeError(f"tumor_clones: persisters must be True or False, got {persisters!r}")
+    if back_switching is None:
+        back_switching = 0.05 if persisters else 0.0
     S, R, D, rS, rR, rD, Kp, mu = sp.symbols("S R DTP r_S r_R r_DTP K mu")
     T = S + D + R if persisters else S + R
     states = [
