@@ -29,11 +29,14 @@ RTOLS = (1e-6, 1e-8)
 PRIMING_DAYS = 14
 GRID = np.linspace(0.0, HORIZON, int(HORIZON / 0.05) + 1)
 
-#: Pseudoprogression parameter set (all within bounds): a 10x larger lesion
-#: (1e10 cells, about 27 mm) near its carrying capacity, with every tumor-size
-#: scale multiplied by 10, and a strongly immunogenic tumor with fast effector
-#: expansion (p_E, K_E) and fast reinvigoration (rho_max).
-PSEUDO_PARAMS = dict(K=1.2e10, g_E=1e9, h_E=1e9, g_X=3e8, g_P=3e9, p_E=2.0, K_E=3e8, rho_max=1.0, s_E=1e5)
+#: Pseudoprogression parameter set (all within bounds): a lesion of 1e10 cells
+#: (about 27 mm) near its carrying capacity, a strongly immunogenic tumor with fast
+#: effector expansion (p_E, K_E) and fast reinvigoration (rho_max), and an inflamed
+#: lesion: each tumor-specific T cell brings 100 times its own volume (v_inf = 2e-5
+#: mm3 instead of the 2e-7 mm3 of a lymphocyte: bystander immune cells and edema).
+#: With the default v_inf a lesion is never mostly T cells, so no pseudoprogression.
+PSEUDO_PARAMS = dict(K=1.2e10, g_E=1e9, h_E=1e9, g_X=3e8, g_P=3e9, p_E=2.0, K_E=3e8, rho_max=1.0, s_E=1e5,
+                     v_inf=2e-5)
 PSEUDO_INITIAL = dict(S=1e10, R=0.0, E=8e5, X=1.4e7)
 
 
@@ -50,6 +53,7 @@ REGIMENS = {
     "anti_pd1": every("anti_pd1"),
     "combination": every("targeted") + every("anti_pd1"),
     "priming>anti_pd1": every("priming", count=PRIMING_DAYS) + every("anti_pd1", start=float(PRIMING_DAYS)),
+    "priming": every("priming"),
 }
 
 
@@ -255,23 +259,74 @@ def test_pseudoprogression_in_lesion_diameter_for_an_immunogenic_tumor(model, rt
     assert lesion[-1] < 0.7 * lesion[0]
 
 
-def test_lesion_size_counts_infiltrate_under_anti_pd1_with_defaults(model, runs):
+def test_lesion_size_counts_a_realistic_infiltrate_with_defaults(model, runs):
     tr = runs["anti_pd1"]
     p = tr.params
     # the measured lesion is the tumor plus v_inf per infiltrating T cell (an identity)
     np.testing.assert_allclose(
         tr["lesion_volume"], tr["tumor_volume"] + p["v_inf"] * (tr["E"] + tr["X"]), rtol=1e-12
     )
-    # anti-PD-1 expands the infiltrate, so the lesion grows more than the tumor it contains
-    lesion_rel = tr["lesion_diameter"] / tr["lesion_diameter"][0]
-    tumor_rel = tr["tumor_diameter"] / tr["tumor_diameter"][0]
+    # a T cell is a lymphocyte (~7 um across, 2e-7 mm3), a fifth of a tumor cell
+    assert p["v_inf"] == td.models.T_CELL_VOLUME == pytest.approx(math.pi / 6 * 7e-3 ** 3, rel=0.2)
+    assert p["v_inf"] < 0.5 * p["v_cell"]
+    # anti-PD-1 expands the infiltrate, so over the year the lesion grows more than the tumor it contains
     infiltrate_share = 1 - tr["tumor_volume"] / tr["lesion_volume"]
     assert infiltrate_share[-1] > 2 * infiltrate_share[0]
-    assert lesion_rel[-1] > tumor_rel[-1] * 1.03
-    # untreated, the infiltrate stays a small, steady share
-    u = runs["untreated"]
-    share_u = 1 - u["tumor_volume"] / u["lesion_volume"]
-    assert share_u.max() < 0.1
+    lesion_rel = tr["lesion_diameter"] / tr["lesion_diameter"][0]
+    tumor_rel = tr["tumor_diameter"] / tr["tumor_diameter"][0]
+    assert lesion_rel[-1] > tumor_rel[-1]
+    # ... but a measurable lesion (tumor >= 10 mm) is mostly tumor under every regimen: the infiltrate
+    # stays below 5 % of it unless the tumor responds (a shrinking lesion, densely infiltrated, < 25 %)
+    for name, run in runs.items():
+        share = 1 - run["tumor_volume"] / run["lesion_volume"]
+        measurable = np.asarray(run["tumor_diameter"]) >= 10.0
+        responding = burden(run) < 0.5 * burden(run)[0]
+        assert measurable.any() and share[measurable].max() < 0.25, name
+        assert share[measurable & ~responding].max() < 0.05, name
+
+
+def recist_progression_time(traj: td.Trajectory) -> float:
+    """First time the lesion diameter is >= 20 % and >= 5 mm above its running nadir (days), inf if never."""
+    d = np.asarray(traj["lesion_diameter"])
+    nadir = np.minimum.accumulate(d)
+    hit = np.nonzero((d >= 1.2 * nadir) & (d - nadir >= 5.0))[0]
+    return float(traj.t[hit[0]]) if hit.size else math.inf
+
+
+def test_untreated_lesion_progresses_by_recist_within_months(runs):
+    """Placebo arms of metastatic solid tumors progress with a median PFS of about 2-4 months."""
+    tr = runs["untreated"]
+    assert tr["lesion_diameter"][0] >= 10.0, "the baseline lesion is measurable (RECIST 1.1: >= 10 mm)"
+    assert 42.0 <= recist_progression_time(tr) <= 120.0
+    # TME priming alone holds the tumor without shrinking it; its infiltrate is not called progression
+    assert recist_progression_time(runs["priming"]) == math.inf
+    assert burden(runs["priming"]).min() > 0.7 * burden(runs["priming"])[0]
+
+
+@pytest.mark.parametrize("rtol", RTOLS)
+def test_memory_t_cells_keep_the_tumor_controlled_after_therapy_stops(rtol):
+    """Priming, then anti-PD-1 stopped at day 180: memory holds the response for 2 years; without it the tumor relapses."""
+    sched = every("priming", count=PRIMING_DAYS) + td.Schedule.every(
+        "anti_pd1", *STANDARD_DOSES["anti_pd1"], start=float(PRIMING_DAYS), until=179.0)
+    t = np.linspace(0.0, 730.0, 731)
+    with_memory = td.simulate(td.models.tumor_immune_tme(), sched, t_end=730.0, t_eval=t, rtol=rtol)
+    without = td.simulate(td.models.tumor_immune_tme(memory=False), sched, t_end=730.0, t_eval=t, rtol=rtol)
+    b, b0 = burden(with_memory), burden(with_memory)[0]
+    assert b[t >= 120].max() < 1e-3 * b0, "durable control: far below detectability for the whole second year"
+    assert burden(without)[-1] > 0.1 * b0, "without memory the tumor regrows once therapy stops"
+    assert burden(without)[-1] > 1000 * b[-1]
+    # under continued anti-PD-1 the effectors contract too; memory keeps the tumor controlled
+    continued = every("priming", count=PRIMING_DAYS) + td.Schedule.every(
+        "anti_pd1", *STANDARD_DOSES["anti_pd1"], start=float(PRIMING_DAYS), until=730.0)
+    on_memory = td.simulate(td.models.tumor_immune_tme(), continued, t_end=730.0, t_eval=t, rtol=rtol)
+    on_without = td.simulate(td.models.tumor_immune_tme(memory=False), continued, t_end=730.0, t_eval=t, rtol=rtol)
+    assert burden(on_memory)[t >= 120].max() < 1e-3 * b0
+    assert burden(on_without)[-1] > 30 * burden(on_memory)[-1]
+    # memory forms as antigen is cleared (not under the chronic antigen of the untreated tumor)
+    M = np.asarray(with_memory["M"])
+    assert M[t == 180.0][0] > 100 * M[0]
+    untreated = td.simulate(td.models.tumor_immune_tme(), None, t_end=365.0, rtol=rtol)
+    assert untreated["M"].max() < 2 * untreated["M"][0]
 
 
 # --------------------------------------------------------------------------- numerics of the default model

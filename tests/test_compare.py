@@ -182,11 +182,22 @@ def test_priming_then_anti_pd1_beats_anti_pd1_alone(standard):
 
 
 def test_adaptive_delays_progression_against_continuous_targeted(standard):
+    """Progression of the burden (above 1.2 x baseline; Zhang et al. 2017 follow PSA, not RECIST)."""
+    def burden_ttp(name: str) -> float:
+        b = np.asarray(standard[name]["tumor_burden"])
+        above = np.nonzero(b > 1.2 * b[0])[0]
+        return float(standard[name].t[above[0]]) if above.size else math.inf
+
+    assert burden_ttp("adaptive-targeted") >= burden_ttp("targeted")
     df = standard.to_dataframe()
-    ta, tc = df.loc["adaptive-targeted", "ttp_continuous_days"], df.loc["targeted", "ttp_continuous_days"]
     ra, rc = df.loc["adaptive-targeted", "r_overtakes_s_day"], df.loc["targeted", "r_overtakes_s_day"]
-    assert ta >= tc
     assert ra > rc or (math.isinf(ra) and math.isinf(rc))
+    # RECIST on the diameter calls the planned regrowth of adaptive therapy progression: from the
+    # nadir (50 % of the baseline burden) back to baseline is +26 % and > 5 mm for the 25 mm lesion
+    ta, tc = df.loc["adaptive-targeted", "ttp_continuous_days"], df.loc["targeted", "ttp_continuous_days"]
+    assert ta < tc
+    d = np.asarray(standard["adaptive-targeted"]["lesion_diameter"])
+    assert d[0] * (1 - 2 ** (-1 / 3)) > 5.0
 
 
 def test_solver_object_is_honoured(model):

@@ -277,7 +277,7 @@ def test_rhs_with_and_without_inputs() -> None:
 def test_to_latex() -> None:
     tex = td.models.tumor_immune_tme().to_latex()
     assert tex.startswith("\\begin{aligned}") and tex.endswith("\\end{aligned}")
-    assert tex.count("&=") == 8
+    assert tex.count("&=") == 9  # one equation per state (S, R, E, X, M, P and three drugs)
     assert r"\frac{dS}{dt}" in tex
 
 

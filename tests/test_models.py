@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 from scipy.integrate import solve_ivp
 
 import tumordyn as td
@@ -241,11 +242,15 @@ def test_infusion_pk_reaches_the_plateau_of_the_closed_form():
 
 def test_default_model_modules_and_names_are_stable():
     m = td.models.tumor_immune_tme()
-    assert m.states.names == ("S", "R", "E", "X", "P", "C_targeted", "C_anti_pd1", "C_priming")
+    assert m.states.names == ("S", "R", "E", "X", "M", "P", "C_targeted", "C_anti_pd1", "C_priming")
+    assert td.models.tumor_immune_tme(memory=False).states.names == (
+        "S", "R", "E", "X", "P", "C_targeted", "C_anti_pd1", "C_priming")
     assert m.drugs.names == ("targeted", "anti_pd1", "priming")
     assert set(m.observables.names) >= {"tumor_burden", "tumor_volume", "tumor_diameter", "lesion_volume",
                                         "lesion_diameter", "resistant_fraction", "effector_exhausted_ratio"}
-    for kw in (dict(growth="gompertz"), dict(drug_induced_switching=True), dict(stress_inhibitor=True)):
+    for kw in (dict(growth="gompertz"), dict(drug_induced_switching=True), dict(stress_inhibitor=True),
+               dict(memory=False), dict(drug_induced_switching=True, persisters=False),
+               dict(growth="gompertz", drug_induced_switching=True, stress_inhibitor=True)):
         variant = td.models.tumor_immune_tme(**kw)
         assert variant.positivity_violations() == []
         tr = td.simulate(variant, td.Schedule.every("targeted", 100.0, 7.0, count=4), t_end=28)
@@ -263,3 +268,90 @@ def test_default_model_pk_peaks_match_standard_doses():
                          rtol=1e-10, method="LSODA")
         c0 = amount / v[f"V_{drug}"]
         np.testing.assert_allclose(tr[comp], [c0, c0 / 2, c0 / 4], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- optional biology (issue 15)
+
+
+def test_default_baseline_is_a_measurable_lesion_at_half_its_carrying_capacity():
+    m = td.models.tumor_immune_tme()
+    v, y0 = m.defaults(), m.initial_state()
+    T0 = y0["S"] + y0["R"]
+    assert T0 == pytest.approx(v["K"] / 2, rel=0.02)
+    d0 = (6 * v["v_cell"] * T0 / math.pi) ** (1 / 3)
+    assert 20.0 < d0 < 30.0, d0
+    # the largest possible lesion (at K) is beyond RECIST progression (+20 % and +5 mm)
+    d_max = (6 * v["v_cell"] * v["K"] / math.pi) ** (1 / 3)
+    assert d_max > max(1.2 * d0, d0 + 5.0)
+
+
+def test_persisters_are_a_reversible_state_separate_from_genetic_resistance():
+    m = td.models.tumor_immune_tme(drug_induced_switching=True)
+    assert m.states.names[:3] == ("S", "DTP", "R")
+    rhs = m.rhs_expressions()
+    # nothing moves R back to S: R changes only by its own growth, incoming mutation and immune killing
+    R_processes = {p.name for p in m.processes if "R" in dict(p.consumes) or "R" in dict(p.produces)}
+    assert R_processes == {"birth_R", "crowding_R", "mutation", "kill_R"}
+    assert not {sp.Symbol("sigma_back"), sp.Symbol("sigma_max"), sp.Symbol("sigma_0")} & rhs["R"].free_symbols
+    # on drug the persister pool grows; off drug it relaxes back to its small pre-treatment share of S
+    sched = td.Schedule.every("targeted", 100.0, 7.0, until=179.0)
+    t = np.linspace(0.0, 545.0, 546)
+    tr = td.simulate(m, sched, t_end=545.0, t_eval=t)
+    ratio = np.asarray(tr["DTP"]) / np.asarray(tr["S"])
+    assert ratio[t == 60.0][0] > 50 * ratio[0]
+    assert ratio[-1] == pytest.approx(ratio[0], rel=0.5)
+    # the genetic mutants selected by the drug stay: R never falls once the drug is gone
+    R_off = np.asarray(tr["R"])[t >= 190.0]
+    assert np.all(np.diff(R_off) >= -1e-6 * R_off[:-1])
+    assert R_off[-1] > 100 * tr["R"][0]
+    assert np.allclose(tr["persister_fraction"], tr["DTP"] / tr["tumor_burden"], rtol=1e-12)
+
+
+def test_legacy_one_state_switching_is_still_available_from_the_module():
+    C = sp.Symbol("C")
+    mod = td.models.tumor_clones(switching=C, back_switching=0.02)
+    names = {p.name for p in mod.processes}
+    assert {"switch_S_to_R", "switch_R_to_S"} <= names and "persister_entry" not in names
+    persist = td.models.tumor_clones(persisters=True)
+    assert next(p for p in persist.parameters if p.name == "sigma_back").default == 0.05
+    m = td.models.tumor_immune_tme(drug_induced_switching=True, persisters=False)
+    assert "DTP" not in m.states.names and "switch_R_to_S" in m.processes.names
+
+
+STRESS_DOSE = td.Schedule.every("stress_inhibitor", 40.0, 1.0, count=14)
+
+
+def test_stress_inhibitor_revives_exhausted_cells_not_only_prevents_exhaustion():
+    m = td.models.tumor_immune_tme(stress_inhibitor=True)
+    assert "Z" in m.states.names
+    kw = dict(t_end=90.0, t_eval=[0.0, 14.0, 90.0])
+    control = td.simulate(m, None, **kw)
+    treated = td.simulate(m, STRESS_DOSE, **kw)
+    prevent_only = td.simulate(m, STRESS_DOSE, params={"rho_Z": 0.0}, **kw)
+    assert treated.value_at("Z", 14.0) < 0.3 < control.value_at("Z", 14.0)
+    # exhausted cells return to function: fewer X and more E than without the drug ...
+    assert treated.value_at("X", 14.0) < 0.95 * control.value_at("X", 14.0)
+    assert treated.value_at("E", 14.0) > 5 * control.value_at("E", 14.0)
+    # ... and fewer X than if the drug only prevented new exhaustion (rho_Z = 0)
+    assert treated.value_at("X", 14.0) < 0.95 * prevent_only.value_at("X", 14.0)
+    assert treated.value_at("E", 14.0) > prevent_only.value_at("E", 14.0)
+    # the pathway re-activates once the drug is gone (chronic antigen persists)
+    assert treated.value_at("Z", 90.0) > 0.9
+
+
+def test_module_options_validate_their_inputs():
+    with pytest.raises(td.errors.SpecificationError, match="tumor_states"):
+        td.models.t_cells(tumor_states="S")
+    with pytest.raises(td.errors.SpecificationError, match="tumor_states"):
+        td.models.tme_suppression(tumor_states=())
+    with pytest.raises(td.errors.SpecificationError, match="'R'"):
+        td.models.tumor_observables(tumor_states=("S",))
+    with pytest.raises(td.errors.SpecificationError, match="infiltrate_volume"):
+        td.models.tumor_observables(infiltrate_volume=-1e-7)
+    with pytest.raises(TypeError, match="memory"):
+        td.models.t_cells(memory="yes")
+    with pytest.raises(TypeError, match="persisters"):
+        td.models.tumor_immune_tme(persisters=1)
+    obs = td.models.tumor_observables(infiltrate_volume=2e-5)
+    assert next(p for p in obs.parameters if p.name == "v_inf").default == 2e-5
+    assert next(p for p in td.models.tumor_observables().parameters if p.name == "v_inf").default == 2e-7

@@ -311,7 +311,7 @@ def test_full_bounds_draws_reach_the_corners():
 TUMOR_FREE = {
     "tumor_immune_tme": ("S", "R"),
     "tumor_immune_tme_gompertz": ("S", "R"),
-    "tumor_immune_tme_switching": ("S", "R"),
+    "tumor_immune_tme_switching": ("S", "DTP", "R"),
     "tumor_immune_tme_stress_inhibitor": ("S", "R"),
     "kuznetsov1994": ("T",),
     "logistic_growth": ("N",),
@@ -477,7 +477,7 @@ def test_competitive_release_more_drug_never_raises_S_or_lowers_R(data, growth):
 
 @cheap(0.34)
 @given(p=parameters(DEFAULT, fixed={"s_E": 0.0, "mu": 0.0}),
-       y0=initial_states(DEFAULT, fixed={"E": 0.0, "X": 0.0}),
+       y0=initial_states(DEFAULT, fixed={"E": 0.0, "X": 0.0, "M": 0.0}),
        base=default_schedules(drugs=["targeted"]), extra=default_schedules(drugs=["targeted"], max_doses=3))
 def test_competitive_release_in_default_model_without_T_cells(p, y0, base, extra):
     kw = dict(t_end=T_END, t_eval=T_EVAL, params=p, initial=y0, rtol=1e-9)

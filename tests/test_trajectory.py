@@ -39,7 +39,7 @@ def test_arrays_are_read_only(traj: td.Trajectory) -> None:
 
 def test_shapes(traj: td.Trajectory) -> None:
     assert traj.t.shape == (41,)
-    assert traj.y.shape == (41, 8)
+    assert traj.y.shape == (41, 9)
     assert traj.u.shape == (41, 3)
     assert len(traj) == 41
     assert set(traj.params) == set(traj.model.parameters.names)

@@ -7,11 +7,20 @@
   models with closed-form solutions (:func:`logistic_solution`, :func:`gompertz_solution`,
   :func:`bolus_pk_solution`, :func:`infusion_pk_solution`);
 * modules to compose your own: :func:`tumor_clones`, :func:`t_cells`, :func:`tme_suppression`,
-  :func:`one_compartment_drug`, :func:`tumor_observables`, and :func:`emax`.
+  :func:`one_compartment_drug`, :func:`tumor_observables`, and :func:`emax`;
+  :data:`T_CELL_VOLUME`, the volume of one infiltrating T cell (mm³).
 """
 
 from ._default import STANDARD_DOSES, tumor_immune_tme
-from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
+from ._modules import (
+    T_CELL_VOLUME,
+    emax,
+    one_compartment_drug,
+    t_cells,
+    tme_suppression,
+    tumor_clones,
+    tumor_observables,
+)
 from ._published import kuznetsov1994, zhang2017
 from ._toy import (
     bolus_pk_solution,
@@ -41,6 +50,7 @@ __all__ = [
     "one_compartment_drug",
     "tumor_observables",
     "emax",
+    "T_CELL_VOLUME",
 ]
 
 # --- the names other layers import from this package ---
