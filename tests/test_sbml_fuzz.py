@@ -170,3 +170,14 @@ def test_hostile_documents(tmp_path, payload):
     out = read(tmp_path, payload)
     assert isinstance(out, TumordynError)
     assert "root:" not in str(out)  # the external entity was not expanded into the message
+
+
+@pytest.mark.parametrize("attr, new", [("compartment", "nowhere"), ("species", "ghost"), ("variable", "ghost")])
+def test_references_to_undeclared_ids_are_named_errors(tmp_path, attr, new):
+    # found by the fuzzer: a species in an undeclared compartment raised a bare KeyError
+    doc = SEEDS["exported"] if attr != "variable" else SEEDS["suite_00471"]
+    if f'{attr}="' not in doc:
+        pytest.skip(f"no {attr} attribute in the seed document")
+    bad = re.sub(f'{attr}="[^"]*"', f'{attr}="{new}"', doc, count=1)
+    out = read(tmp_path, bad)
+    assert isinstance(out, TumordynError) and new in str(out), out

@@ -590,6 +590,32 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         raise SBMLLimitError(f"{where}: MathML nested too deeply to convert") from None
 
 
+def _check_references(m: Any, where: str) -> None:
+    """Refuse references to ids the model does not declare (libsbml reads such a document without error)."""
+    compartments = {c.getId() for c in m.getListOfCompartments()}
+    species = {s.getId() for s in m.getListOfSpecies()}
+    declared = compartments | species | {p.getId() for p in m.getListOfParameters()} | {
+        r.getId() for r in m.getListOfReactions()} | {
+        ref.getId() for r in m.getListOfReactions() for ref in list(r.getListOfReactants()) + list(r.getListOfProducts())
+        if ref.isSetId()}
+    for s in m.getListOfSpecies():
+        if s.getCompartment() not in compartments:
+            raise SpecificationError(f"{where}: species {s.getId()!r} is in compartment {s.getCompartment()!r}, "
+                                     "which the model does not declare")
+    for r in m.getListOfReactions():
+        for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()) + list(r.getListOfModifiers()):
+            if ref.getSpecies() not in species:
+                raise SpecificationError(f"{where}: reaction {r.getId()!r} refers to species {ref.getSpecies()!r}, "
+                                         "which the model does not declare")
+    for rule in m.getListOfRules():
+        if not rule.isAlgebraic() and rule.getVariable() not in declared:
+            raise SpecificationError(f"{where}: a rule sets {rule.getVariable()!r}, which the model does not declare")
+    for ia in m.getListOfInitialAssignments():
+        if ia.getSymbol() not in declared:
+            raise SpecificationError(f"{where}: an initial assignment sets {ia.getSymbol()!r}, which the model does "
+                                     "not declare")
+
+
 def _tree_size(e: sp.Expr, memo: dict[sp.Expr, int]) -> int:
     """Number of nodes of ``e`` as a tree (shared subexpressions counted every time), memoised."""
     stack = [e]
@@ -947,6 +973,8 @@ def _import_sbml(
             if doc.getLevel() >= 3 and not ref.getConstant():
                 raise _unsupported("variable stoichiometry", f"species reference to {ref.getSpecies()!r} with "
                                    f"constant=\"false\" in reaction {r.getId()!r}")
+
+    _check_references(m, where0)
 
     if check_units:
         doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, True)
