@@ -1252,5 +1252,6 @@ def total_amount(traj: Trajectory, drug: str) -> float:
     return float(traj.schedule.between(t0, t1 + 1e-12 * max(1.0, abs(t1))).amount_total(drug))
 
 # --- the names other layers import from this package ---
-from ._recist import RECIST_CATEGORIES, best_percent_change_continuous, irecist_one, lesions_time_to_progression_continuous, read_lesions, recist_arrays, time_to_progression_continuous, values_at  # noqa: F401
+from ._recist import DETECTION_LIMIT, RECIST_CATEGORIES, TOO_SMALL, Lesion, best_percent_change_continuous, irecist_one, lesions_time_to_progression_continuous, read_lesions, recist_arrays, time_to_progression_continuous, values_at  # noqa: F401
+# resolve_lesions (defined above): the measured lesion(s) of a model, for Cohort and compare
 # --- end of package API ---
