@@ -304,6 +304,20 @@ def test_cohort_agrees_with_readouts_on_several_lesions(mixed):
         assert r["pseudoprogression"][j] == irec.pseudoprogression
         assert r["irecist_best_overall_response"][j] == irec.best_overall_response
         assert r["time_to_progression"][j] == pytest.approx(ro.time_to_progression(tr), abs=1e-9)
+    # priming then anti-PD-1 (a swelling at day 40) and no planned scan 4-8 weeks after it: iRECIST adds one
+    plan = ro.ScanPlan(times=(0.0, 40.0, 140.0, 200.0))
+    immuno = td.regimens.standard_regimens(td.models.tumor_immune_tme(), 224.0)["priming>anti-pd1"]
+    res84 = cohort.simulate({"immuno": immuno}, t_end=224.0, scans=plan, keep_trajectories=True, method="batch",
+                            rtol=1e-8, progress=False)
+    r84 = res84.readouts()
+    added = 0
+    for j in range(3):
+        irec = ro.irecist(res84.trajectory(j), plan)
+        added += int((~irec.table["scheduled"]).sum())
+        assert r84["irecist_best_overall_response"][j] == irec.best_overall_response
+        assert r84["time_to_progression_irecist"][j] == irec.time_to_progression
+        assert r84["pseudoprogression"][j] == irec.pseudoprogression
+    assert added >= 1
     rates = res.response_rates()
     assert {"pseudoprogression", "pseudoprogression_low", "pseudoprogression_high"} <= set(rates.columns)
     cmp = td.compare(model, {"targeted": sched}, t_end=224.0, progress=False)

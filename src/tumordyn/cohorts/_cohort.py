@@ -376,13 +376,18 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
     i_best = np.full(b, "NE", dtype=object)
     i_ttp = np.full(b, np.nan)
     pseudo = np.zeros(b, dtype=bool)
-    for j in np.flatnonzero(~bad & measurable):
+    ok = ~bad & measurable
+    # without a PD scan there is no iUPD, and iRECIST reads as RECIST 1.1 (Seymour et al. 2017)
+    no_pd = ok & np.isinf(rec.time_to_progression)
+    i_best[no_pd] = np.array(["i" + c for c in RECIST_CATEGORIES], dtype=object)[rec.best[no_pd]]
+    i_ttp[no_pd] = np.inf
+    for j in np.flatnonzero(ok & ~no_pd):
         def values(times: np.ndarray, j: int = j) -> tuple[np.ndarray, np.ndarray | None]:
             Dj = np.stack([values_at(grid, D[:, i, j], times)[:, 0] for i in range(L)], axis=1)
             Cj = None if C is None else np.stack([values_at(grid, C[:, i, j], times)[:, 0] for i in range(L)], axis=1)
             return Dj, Cj
 
-        irec = irecist_one(ts, values, t_end=t_end, organs=organs, **thresholds)
+        irec = irecist_one(ts, values, t_end=t_end, organs=organs, planned=(rec.lesions, int(j)), **thresholds)
         i_best[j], i_ttp[j], pseudo[j] = irec.best, irec.time_to_progression, irec.pseudoprogression
     category = np.array(RESPONSE_CATEGORIES, dtype=object)[np.where(bad | ~measurable, 4, rec.best)]
     out: dict[str, np.ndarray] = {

@@ -681,7 +681,8 @@ def irecist_one(scan_t: np.ndarray, values: Callable[[np.ndarray], tuple[np.ndar
                 t_end: float, organs: tuple[str, ...] | None = None, confirm_window: tuple[float, float] = (28.0, 56.0),
                 confirm_increase: float = 5.0, detection_limit: float = DETECTION_LIMIT, too_small: float = TOO_SMALL,
                 response: float = 0.3, increase: float = 0.2, min_increase: float = 5.0,
-                min_measurable: float = 10.0, max_targets: int = 5, max_per_organ: int = 2) -> IrecistOutcome:
+                min_measurable: float = 10.0, max_targets: int = 5, max_per_organ: int = 2,
+                planned: tuple[LesionReadings, int] | None = None) -> IrecistOutcome:
     """iRECIST of one patient on the RECIST 1.1 basis of :func:`recist_arrays` (Seymour et al. 2017).
 
     The RECIST 1.1 response of each scan applies, with the first progression
@@ -707,6 +708,11 @@ def irecist_one(scan_t: np.ndarray, values: Callable[[np.ndarray], tuple[np.ndar
     organs, confirm_window, confirm_increase, detection_limit, too_small, response, increase, min_increase,
     min_measurable, max_targets, max_per_organ
         As in :func:`recist_arrays`; the window in days, the increase in mm.
+    planned : tuple of (LesionReadings, int), optional
+        The readings at the planned scans (:func:`read_lesions` on ``scan_t`` for a
+        batch of patients) and this patient's column in them: planned scans are
+        then looked up and ``values`` is called only for added confirmation scans
+        (what :class:`tumordyn.Cohort` does). Same result.
 
     Returns
     -------
@@ -714,13 +720,24 @@ def irecist_one(scan_t: np.ndarray, values: Callable[[np.ndarray], tuple[np.ndar
     """
     lo_w, hi_w = confirm_window
     ts = np.asarray(scan_t, dtype=float)
-    D0, C0 = values(ts[:1])
-    base_read = read_lesions(np.asarray(D0)[:, :, None], None if C0 is None else np.asarray(C0)[:, :, None], organs,
-                             detection_limit=detection_limit, too_small=too_small, min_measurable=min_measurable,
-                             max_targets=max_targets, max_per_organ=max_per_organ)
-    target, present0 = base_read.target, base_read.present0
+    if planned is None:
+        D0, C0 = values(ts[:1])
+        base_read = read_lesions(np.asarray(D0)[:, :, None], None if C0 is None else np.asarray(C0)[:, :, None],
+                                 organs, detection_limit=detection_limit, too_small=too_small,
+                                 min_measurable=min_measurable, max_targets=max_targets, max_per_organ=max_per_organ)
+        target, present0 = base_read.target, base_read.present0
+        base_sum = float(base_read.sum_diameters[0, 0])
+        known: dict[float, tuple[float, bool, int, float]] = {}
+    else:
+        pr, j = planned
+        target, present0 = pr.target[:, j:j + 1], pr.present0[:, j:j + 1]
+        base_sum = float(pr.sum_diameters[0, j])
+        known = {float(t): (float(pr.sum_diameters[i, j]), bool(pr.gone[i, j]), int(pr.new_lesions[i, j]),
+                            float(pr.new_sum[i, j])) for i, t in enumerate(ts)}
 
     def read(t: float) -> tuple[float, bool, int, float]:
+        if t in known:
+            return known[t]
         D, C = values(np.array([t]))
         r = read_lesions(np.asarray(D)[:, :, None], None if C is None else np.asarray(C)[:, :, None],
                          target=target, present0=present0, detection_limit=detection_limit, too_small=too_small)
@@ -729,7 +746,7 @@ def irecist_one(scan_t: np.ndarray, values: Callable[[np.ndarray], tuple[np.ndar
 
     queue = [(float(t), True) for t in ts]
     rows = []
-    base = low = float(base_read.sum_diameters[0, 0])
+    base = low = base_sum
     iupd: tuple[float, float, int, float] | None = None  # time, sum, new lesions, new sum of the pending iUPD
     confirmed_at: float | None = None
     pseudo = seen_iupd = False
