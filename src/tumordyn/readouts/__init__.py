@@ -43,7 +43,6 @@ import numpy as np
 
 from .._validate import real_number
 from . import _recist as core
-from ._recist import DETECTION_LIMIT, TOO_SMALL, Lesion
 from ..errors import SpecificationError
 from ..numerics import compile_model
 
@@ -793,6 +792,16 @@ def _recist_arrays(traj: Trajectory, scans: ScanPlan | None, observable: object,
     A baseline without a target lesion (``min_measurable > 0``) is a
     :class:`~tumordyn.errors.SpecificationError`.
     """
+    ts, arr, _ = _recist_lesions(traj, scans, observable, what, detection_limit=detection_limit,
+                                 too_small=too_small, response=response, increase=increase,
+                                 min_increase=min_increase, min_measurable=min_measurable)
+    return ts, arr
+
+
+def _recist_lesions(traj: Trajectory, scans: ScanPlan | None, observable: object, what: str, *,
+                    detection_limit: float, too_small: float, response: float, increase: float,
+                    min_increase: float, min_measurable: float) -> tuple[np.ndarray, core.RecistArrays, tuple[Lesion, ...]]:
+    """As :func:`_recist_arrays`, with the lesions assessed."""
     _check_traj(traj, what)
     lesions = resolve_lesions(traj.names, observable, what, model=traj.model.name)
     _positive(detection_limit, f"{what}: detection_limit (cells)")
@@ -811,7 +820,7 @@ def _recist_arrays(traj: Trajectory, scans: ScanPlan | None, observable: object,
             f"lesion must be detectable and at least {min_measurable:g} mm (RECIST 1.1); lower min_measurable= "
             "or start from a larger lesion"
         )
-    return ts, arr
+    return ts, arr, lesions
 
 
 def _table(ts: np.ndarray, arr: core.RecistArrays, lesions: Sequence[Lesion]) -> pd.DataFrame:
@@ -908,21 +917,13 @@ def recist(
         horizon or there is no measurable target lesion at baseline.
     """
     _removed_cr_below(cr_below, "recist")
-    lesions = resolve_lesions(traj.names, observable, "recist", model=traj.model.name) \
-        if _is_traj(traj) else ()
-    ts, arr = _recist_arrays(traj, scans, observable, "recist", detection_limit=detection_limit,
-                             too_small=too_small, response=response, increase=increase, min_increase=min_increase,
-                             min_measurable=min_measurable)
+    ts, arr, lesions = _recist_lesions(traj, scans, observable, "recist", detection_limit=detection_limit,
+                                       too_small=too_small, response=response, increase=increase,
+                                       min_increase=min_increase, min_measurable=min_measurable)
     best = _RECIST_ORDER[int(arr.best[0])]
     ttp = float(arr.time_to_progression[0])
     targets = tuple(x.name for i, x in enumerate(lesions) if arr.lesions.target[i, 0])
     return RecistResult(_table(ts, arr, lesions), best, ttp, targets)
-
-
-def _is_traj(traj: object) -> bool:
-    from ..trajectory import Trajectory
-
-    return isinstance(traj, Trajectory)
 
 
 @dataclass(frozen=True)
@@ -1016,9 +1017,9 @@ def irecist(
         raise SpecificationError(f"irecist: confirm_window must be (earliest, latest) days with 0 < earliest <= "
                                  f"latest, got {confirm_window!r}")
     _positive(confirm_increase, "irecist: confirm_increase (mm)", allow_zero=True)
-    ts, _ = _recist_arrays(traj, scans, observable, "irecist", detection_limit=detection_limit,
-                           too_small=too_small, min_measurable=min_measurable)  # checks, measurable baseline
-    lesions = resolve_lesions(traj.names, observable, "irecist", model=traj.model.name)
+    ts, _, lesions = _recist_lesions(traj, scans, observable, "irecist", detection_limit=detection_limit,
+                                     too_small=too_small, response=response, increase=increase,
+                                     min_increase=min_increase, min_measurable=min_measurable)  # measurable baseline
 
     def values(times: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         D, C = _lesion_series(traj, lesions, "irecist", times)
