@@ -338,3 +338,20 @@ def test_errors():
         ro.recist(lesions_traj({"a": [8, 8]}))
     assert ro.Lesion("liver_12", "x").organ == "liver" and ro.Lesion("liver", "x").organ == "liver"
     assert ro.Lesion("a", "x", organ="lung").organ == "lung"
+
+
+def test_cohort_not_measurable_patient_keeps_its_waterfall_value():
+    """A lesion below 10 mm: NE for RECIST, but its best change is still that of td.readouts (scans)."""
+    model = td.models.tumor_immune_tme().with_initial(S=2e8, R=0.0)
+    cohort = td.Cohort(model, {"r_S": 0.03}, n=1, seed=0)
+    sched = td.Schedule.every("targeted", 100.0, 7.0, until=168.0)
+    res = cohort.simulate({"t": sched}, t_end=168.0, keep_trajectories=True, method="batch", rtol=1e-8,
+                          progress=False)
+    r = res.readouts()
+    tr = res.trajectory(0)
+    assert r["best_overall_response"][0] == "NE"
+    with pytest.raises(SpecificationError, match="measurable"):
+        ro.recist(tr)
+    assert r["best_percent_change"][0] == pytest.approx(ro.best_percent_change(tr, "lesion_diameter",
+                                                                               scans=ro.ScanPlan()), rel=1e-9)
+    assert 5.0 < r["baseline_diameter"][0] < 10.0

@@ -56,7 +56,9 @@ from ._distributions import (
     sample,
 )
 from ..readouts import (
+    DETECTION_LIMIT,
     RECIST_CATEGORIES,
+    TOO_SMALL,
     Lesion,
     best_percent_change_continuous,
     irecist_one,
@@ -363,7 +365,6 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
                       increase=opt.increase, min_increase=opt.min_increase, min_measurable=opt.min_measurable)
     rec = recist_arrays(ts, at_scans(D, ts), cells=None if C is None else at_scans(C, ts), organs=organs,
                         t_end=t_end, **thresholds)
-    base = rec.diameter[0]
     if L == 1:
         ttp = time_to_progression_continuous(grid, D[:, 0, :], increase=opt.increase, min_increase=opt.min_increase)
     else:
@@ -371,7 +372,15 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
                                                      detection_limit=opt.detection_limit, increase=opt.increase,
                                                      min_increase=opt.min_increase)
     measurable = rec.lesions.measurable
-    bad = failed | ~np.isfinite(base)
+    # the waterfall/spider values of a patient without a measurable lesion: the sum over every lesion seen at
+    # baseline (as tumordyn.readouts.best_percent_change with scans, which needs no measurable lesion)
+    shown = rec
+    if not measurable.all():
+        any_size = recist_arrays(ts, at_scans(D, ts), cells=None if C is None else at_scans(C, ts), organs=organs,
+                                 t_end=t_end, **{**thresholds, "min_measurable": 0.0})
+        shown = replace(rec, **{f: np.where(measurable, getattr(rec, f), getattr(any_size, f))
+                                for f in ("best_percent_change", "diameter", "change_from_baseline")})
+    bad = failed | ~np.isfinite(shown.diameter[0])
     # iRECIST, patient by patient (a confirmation scan may be added between the planned ones)
     i_best = np.full(b, "NE", dtype=object)
     i_ttp = np.full(b, np.nan)
@@ -395,13 +404,13 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
         "irecist_best_overall_response": i_best,
         "time_to_progression_irecist": i_ttp,
         "pseudoprogression": pseudo,
-        "best_percent_change": np.where(bad, np.nan, rec.best_percent_change),
+        "best_percent_change": np.where(bad, np.nan, shown.best_percent_change),
         "time_to_progression_scan": np.where(bad | ~measurable, np.nan, rec.time_to_progression),
         "time_to_progression": np.where(bad, np.nan, ttp),
         "time_to_response_scan": np.where(bad | ~measurable, np.nan, rec.time_to_response),
         "duration_of_response_scan": np.where(bad | ~measurable, np.nan, rec.duration_of_response),
-        "baseline_diameter": np.where(bad, np.nan, base),
-        "scan_percent_change": np.where(bad[None, :], np.nan, rec.change_from_baseline),  # (s, b)
+        "baseline_diameter": np.where(bad, np.nan, shown.diameter[0]),
+        "scan_percent_change": np.where(bad[None, :], np.nan, shown.change_from_baseline),  # (s, b)
     }
     final = y[:, -1, :]
     obs_final = np.asarray(compiled.observe(float(grid[-1]), final, p_rows, u[:, -1]), dtype=float).reshape(-1, b)
@@ -957,8 +966,6 @@ class Cohort:
                                    "`measure`")
         lesions = resolve_lesions(compiled.state_names + compiled.observable_names, measure, "Cohort.simulate(measure=...)",
                                   model=model.name)
-        from ..readouts import DETECTION_LIMIT, TOO_SMALL
-
         detection_limit = DETECTION_LIMIT if detection_limit is None else _positive_float(detection_limit, "detection_limit")
         too_small = TOO_SMALL if too_small is None else _positive_float(too_small, "too_small", allow_zero=True)
         plan = ScanPlan() if scans is None else scans
@@ -1324,7 +1331,9 @@ class CohortResult:
         ``time_to_progression_scan`` and ``time_to_progression`` (days,
         ``inf``: no progression within the horizon), ``time_to_response_scan``
         (days, NaN: no response), ``duration_of_response_scan`` (days),
-        ``baseline_diameter`` (mm), ``scan_percent_change`` (%, shape
+        ``baseline_diameter`` (mm: the sum of the target lesions' diameters at
+        the baseline scan, or, without a measurable lesion, of the lesions seen
+        then), ``scan_percent_change`` (% change of that sum, shape
         ``(n_scans, n)``) and, when the model has them, ``final_tumor_burden``
         (cells), ``final_resistant_fraction`` (1), ``best_percent_change_burden`` (%,
         the tumor burden's nadir on the output grid, ``<= 0``).
