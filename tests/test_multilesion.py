@@ -336,6 +336,10 @@ def test_errors():
         ro.recist(tr, observable=[ro.Lesion("a", "a_lesion_diameter"), ro.Lesion("a", "a_lesion_diameter")])
     with pytest.raises(SpecificationError, match="measurable target"):
         ro.recist(lesions_traj({"a": [8, 8]}))
+    m = td.models.logistic_growth()
+    cohort = td.Cohort(m, {m.parameters.names[0]: m.defaults()[m.parameters.names[0]]}, n=1)
+    with pytest.raises(SpecificationError, match="cr_below"):
+        cohort.simulate(td.Schedule(), t_end=60.0, measure="N", cr_below=5.0, progress=False)
     assert ro.Lesion("liver_12", "x").organ == "liver" and ro.Lesion("liver", "x").organ == "liver"
     assert ro.Lesion("a", "x", organ="lung").organ == "lung"
 

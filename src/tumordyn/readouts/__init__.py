@@ -297,7 +297,7 @@ def best_percent_change(traj: Trajectory, observable: str = "tumor_burden", *,
 def time_to_progression(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     *,
     increase: float = 0.2,
     min_increase: float = 5.0,
@@ -319,8 +319,9 @@ def time_to_progression(
         A simulation.
     scans : ScanPlan, optional
         Scan plan; ``None`` for the continuous readout.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
     increase : float
         Relative increase over the nadir that counts as progression (default 0.2).
     min_increase : float
@@ -344,7 +345,7 @@ def time_to_progression(
 def progression_free(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     **kwargs: float,
 ) -> bool:
     """Whether the tumor has not progressed by the end of the horizon.
@@ -357,8 +358,9 @@ def progression_free(
         A simulation.
     scans : ScanPlan, optional
         Scan plan; ``None`` for the continuous readout.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
     **kwargs
         ``increase`` and ``min_increase`` for :func:`time_to_progression`.
 
@@ -372,7 +374,7 @@ def progression_free(
 def duration_of_response(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     *,
     response: float = 0.3,
     min_measurable: float = 10.0,
@@ -391,8 +393,9 @@ def duration_of_response(
     scans : ScanPlan, optional
         Use the scan times (first PR/CR scan to first PD scan); ``None`` for the
         continuous readout on the output grid.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
     response : float
         Fractional decrease from baseline that counts as a response (default 0.3),
         with or without ``scans``.
@@ -426,7 +429,7 @@ def durable_response(
     traj: Trajectory,
     months: float = 6.0,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
 ) -> bool:
     """Whether a response lasts at least ``months`` months (1 month = 30.4375 days).
 
@@ -441,8 +444,9 @@ def durable_response(
         Minimum duration (months), > 0. Default 6.
     scans : ScanPlan, optional
         Scan plan; ``None`` for the continuous readout.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
 
     Returns
     -------
