@@ -83,6 +83,8 @@ def test_backward_compatible_and_errors():
         lesion().namespaced("1bad")
     with pytest.raises(SpecificationError, match="namespaces="):
         td.compose("m", lesion(), shared=["r"])
+    with pytest.raises(SpecificationError, match="'typo'"):
+        td.compose("m", pk(), namespaces={"a": lesion()}, shared=["typo"])
     with pytest.raises(TypeError, match="mapping"):
         td.compose("m", lesion(), namespaces=[("a", lesion())])
     # a shared item that differs between copies is a clash, named

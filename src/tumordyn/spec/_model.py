@@ -1295,6 +1295,7 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
     if not modules and not namespaces:
         raise SpecificationError("compose() needs at least one module")
     parts = [_as_module(m, "compose()") for m in modules]
+    defined: set[str] = set()
     for prefix, group in (namespaces or {}).items():
         items = [group] if isinstance(group, (Module, Model)) else list(group)
         if not items:
@@ -1303,7 +1304,14 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
         body = mods[0]
         for extra in mods[1:]:
             body = body + extra
+        defined |= {x.name for kind in (body.states, body.parameters, body.observables) for x in kind}
         parts.append(body.namespaced(prefix, keep=shared))
+    unknown = [n for n in shared if n not in defined]
+    if unknown:
+        raise SpecificationError(
+            f"compose(): shared= names {', '.join(map(repr, unknown))}, which no namespaced module defines "
+            "(shared= lists states, parameters or observables of the namespaced modules that stay unprefixed)"
+        )
     total: Module | None = None
     for mod in parts:
         total = mod if total is None else total + mod
