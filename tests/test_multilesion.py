@@ -359,3 +359,19 @@ def test_cohort_not_measurable_patient_keeps_its_waterfall_value():
     assert r["best_percent_change"][0] == pytest.approx(ro.best_percent_change(tr, "lesion_diameter",
                                                                                scans=ro.ScanPlan()), rel=1e-9)
     assert 5.0 < r["baseline_diameter"][0] < 10.0
+
+
+def test_the_t_cell_pool_couples_the_lesions_and_only_it():
+    t_eval = np.linspace(0, 60, 7)
+    for pool in (False, True):
+        base = td.simulate(td.models.multilesion({"a": {}, "b": {}}, t_cell_pool=pool), t_end=60.0, t_eval=t_eval,
+                           rtol=1e-9)
+        primed = td.simulate(td.models.multilesion({"a": {}, "b": {"E": 1e7}}, t_cell_pool=pool), t_end=60.0,
+                             t_eval=t_eval, rtol=1e-9)
+        if pool:  # effectors primed in b reach a through the blood
+            assert np.all(primed["a_E"][1:] > 1.05 * base["a_E"][1:])
+        else:  # without the pool, the lesions share only the drugs: a is unaffected by b (to the solver's
+            # accuracy: the joint system takes other steps; rtol 1e-9 gives a global error well below 1e-6)
+            np.testing.assert_allclose(primed["a_E"], base["a_E"], rtol=1e-6)
+    m = td.models.multilesion({"a": {}}, drug_induced_switching=True)
+    assert "sigma_max" in m.parameters.names and "a_S" in m.states.names
