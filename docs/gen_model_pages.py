@@ -443,6 +443,76 @@ REFERENCE_SECTIONS = [
 ]
 
 
+MULTILESION_INTRO = """# Several lesions per patient
+
+```python
+import tumordyn as td
+model = td.models.multilesion()                     # the default patient: four lesions
+model = td.models.multilesion({"liver_1": {}, "lung_1": {"S": 8e8, "R": 8e7, "r_S": 0.04}})
+```
+
+RECIST 1.1 follows the **sum** of up to five target lesions (two per organ), counts a **new
+lesion** as progression and calls a **complete response** only when every lesion has disappeared
+(see [Readouts](../readouts.md)). `td.models.multilesion` gives a patient several lesions so those
+rules, mixed responses and new lesions can happen in a simulation.
+
+**Construction.** The lesion is the [default model](tumor_immune_tme.md) without its drugs: every
+state that is not a drug compartment (tumor clones `S`, `R`; T cells in the lesion `E`, `X`; TME
+suppression `P`; and any optional state the default model is built with), the processes acting on
+them and the observables. [`td.compose`](index.md#composing-several-copies-namespaces) puts one copy
+per lesion under a namespace (`liver_1_S`, `lung_1_lesion_diameter`, ...), so the copies do not
+clash. Shared between the lesions (one value per patient):
+
+- the drugs' **pharmacokinetics**: one plasma concentration per drug reaches every lesion;
+- the patient's parameters: drug potency, T-cell kinetics, cell volumes (everything except the
+  per-lesion parameters below);
+- a **circulating pool of tumor-specific effector T cells** `E_blood` (with `t_cell_pool=True`, the
+  default): effectors leave each lesion into the blood (`q_out`) and home from the blood into every
+  lesion (`q_in`), dying in blood at `d_B`; the pool starts at its steady state for the lesions'
+  initial effectors. An immune response primed in one lesion thus reaches the others. The three
+  rates are assumptions (effector T cells leave tissues and recirculate over days to weeks;
+  Masopust & Schenkel 2013, Nat Rev Immunol 13:309).
+
+Per lesion (`td.models.PER_LESION_PARAMETERS`, named `<lesion>_<name>`): the growth rates `r_S`,
+`r_R`, the carrying capacity `K`, the T-cell infiltration `s_E` and the TME production `a_P`;
+with the initial states they let lesions differ, so **mixed responses** are possible (one lesion
+shrinking while another, richer in resistant cells, grows under the same drug).
+
+**Readouts.** Each lesion has the default model's observables under its name, among them
+`<lesion>_lesion_diameter` (mm) and `<lesion>_tumor_burden` (cells); `tumor_burden` is the total.
+`td.readouts.recist`, `irecist`, `td.compare` and `td.Cohort` find the lesions by these names
+(`td.readouts.lesions_of(traj)`), with the organ read from the lesion name (`liver_2` → `liver`).
+A lesion below the detectability limit at baseline (`td.readouts.DETECTION_LIMIT`, 1e7 cells) is a
+**micrometastasis**: it is not a target lesion, and becomes a **new lesion** (progression) at the
+first scan at which its tumor cells reach the limit.
+
+## Default lesions
+
+`td.models.DEFAULT_LESIONS` (values missing here are the default model's):
+
+{lesions}
+
+`lung_1` carries 10 % resistant cells and relapses first under the targeted drug; `bone_1` is a
+micrometastasis of 1e5 cells without an infiltrate yet, which grows into a new lesion within months
+unless treatment controls it.
+
+## Two lesions, spelled out
+
+The equations, states and parameters below are those of
+`td.models.multilesion({"liver_1": {}, "lung_1": {}})`; the default patient has the same for four
+lesions.
+
+"""
+
+
+def _lesions_table() -> str:
+    rows = ["| Lesion | Organ | Initial states and per-lesion parameters |", "|---|---|---|"]
+    for name, values in td.models.DEFAULT_LESIONS.items():
+        vals = ", ".join(f"`{k}` = {_num(v)}" for k, v in values.items()) or "the default model's"
+        rows.append(f"| `{name}` | {td.readouts.Lesion(name, 'x').organ} | {vals} |")
+    return "\n".join(rows)
+
+
 def _doses_table() -> str:
     rows = ["| Drug | Amount (mg) | Interval (days) |", "|---|---|---|"]
     for drug, (amount, interval) in STANDARD_DOSES.items():
@@ -465,6 +535,8 @@ def pages() -> dict[str, str]:
         + DEFAULT_OPTIONS.replace("{option_parameters}", _option_parameters()),
         "kuznetsov1994.md": HEADER + KUZNETSOV_INTRO + spec_sections(m.kuznetsov1994()),
         "zhang2017.md": HEADER + ZHANG_INTRO + spec_sections(m.zhang2017()),
+        "multilesion.md": HEADER + MULTILESION_INTRO.replace("{lesions}", _lesions_table())
+        + spec_sections(m.multilesion({"liver_1": {}, "lung_1": {}})),
     }
     ref = [HEADER, REFERENCE_INTRO]
     for func, title, closed in REFERENCE_SECTIONS:

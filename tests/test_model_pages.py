@@ -23,7 +23,8 @@ def generator():
 
 def test_committed_model_pages_are_up_to_date(generator):
     pages = generator.pages()
-    assert set(pages) == {"tumor_immune_tme.md", "kuznetsov1994.md", "zhang2017.md", "reference_models.md"}
+    assert set(pages) == {"tumor_immune_tme.md", "kuznetsov1994.md", "zhang2017.md", "reference_models.md",
+                          "multilesion.md"}
     for name, text in pages.items():
         committed = (DOCS / "models" / name).read_text(encoding="utf-8")
         assert committed == text, f"docs/models/{name} is out of date: run python docs/gen_model_pages.py"

@@ -23,12 +23,21 @@ _HAND = td.Model(
 )
 
 
+def sphere_cells(d):
+    """Tumor cells of a sphere of diameter d mm at 1e6 cells/mm^3 (the default model's v_cell)."""
+    return np.pi / 6 * np.asarray(d, dtype=float) ** 3 * 1e6
+
+
 def hand(t, d, s=None, r=None, p=None) -> td.Trajectory:
-    """A trajectory with the given diameter (and optionally S, R, P) time courses."""
+    """A trajectory with the given diameter (and optionally S, R, P) time courses.
+
+    By default S holds the cells of a sphere of the lesion's diameter, so the tumor burden (the lesion's
+    cells, which decide whether it is detectable) follows the diameter as in a real lesion.
+    """
     t = np.asarray(t, dtype=float)
     d = np.asarray(d, dtype=float)
     ones = np.ones_like(t)
-    y = np.column_stack([d, ones if s is None else s, ones if r is None else r, ones if p is None else p])
+    y = np.column_stack([d, sphere_cells(d) if s is None else s, ones if r is None else r, ones if p is None else p])
     stats = td.solve.SolverStats("hand", 0, 0, 0, 0, 0, 0.0)
     return td.Trajectory(t, y, np.zeros((t.size, 0)), np.array([]), _HAND, td.Schedule(), stats)
 
@@ -60,10 +69,17 @@ def test_recist_pd_needs_twenty_percent_too():
 
 
 def test_recist_cr_pr_thresholds_and_bor_stops_at_first_pd():
-    res = ro.recist(scans_traj([20, 14.0, 14.1, 4.9]))
+    # 2 mm is 4.2e6 cells, below the 1e7-cell detectability limit: the lesion has disappeared (CR)
+    res = ro.recist(scans_traj([20, 14.0, 14.1, 2.0]))
     assert list(res.table["response"]) == ["baseline", "PR", "SD", "CR"]
     assert res.best_overall_response == "CR"
+    assert res.table["diameter"].iloc[-1] == 0.0
     assert math.isinf(res.time_to_progression)
+    # 4.9 mm (6.2e7 cells) is present but too small to measure: recorded as 5 mm, a PR, not a CR
+    # (the old rule "diameter < 5 mm is a CR" was not RECIST 1.1's)
+    res = ro.recist(scans_traj([20, 14.0, 14.1, 4.9]))
+    assert list(res.table["response"]) == ["baseline", "PR", "SD", "PR"]
+    assert res.table["diameter"].iloc[-1] == 5.0
     # response after the first PD does not count for the best overall response
     res = ro.recist(scans_traj([20, 26, 10]))
     assert res.best_overall_response == "PD"

@@ -99,7 +99,10 @@ def cohort_results(case, engine):
 def trajectory_readouts(tr, diam):
     """The readouts of one Trajectory through the public per-trajectory functions."""
     rec = ro.recist(tr, PLAN, diam)
+    irec = ro.irecist(tr, PLAN, diam)
     return {
+        "irecist_best_overall_response": irec.best_overall_response,
+        "pseudoprogression": irec.pseudoprogression,
         "best_percent_change": ro.best_percent_change(tr, diam, scans=PLAN),
         "recist_best_percent_change": rec.best_percent_change,
         "best_overall_response": rec.best_overall_response,
@@ -116,6 +119,8 @@ def compare_readouts(row):
     return {
         "best_percent_change": row["best_change_diameter_pct"],
         "best_overall_response": row["recist_bor"],
+        "irecist_best_overall_response": row["irecist_bor"],
+        "pseudoprogression": row["pseudoprogression"],
         "time_to_progression_scan": row["ttp_scans_days"],
         "time_to_progression": row["ttp_continuous_days"],
         "duration_of_response_scan": row["duration_of_response_days"],
@@ -126,7 +131,8 @@ def compare_readouts(row):
 def cohort_readouts(res, name):
     r = res.readouts(name)
     out = {k: r[k][0] for k in ("best_percent_change", "best_overall_response", "time_to_progression_scan",
-                                "time_to_progression", "duration_of_response_scan", "best_percent_change_burden")}
+                                "time_to_progression", "duration_of_response_scan", "best_percent_change_burden",
+                                "irecist_best_overall_response", "pseudoprogression")}
     out["scan_percent_change"] = r["scan_percent_change"][:, 0]
     return out
 
@@ -139,7 +145,7 @@ def assert_same(a, b, *, rel=SAME, pct_abs=0.0, ttp_abs=0.0, where=""):
     for k in keys:
         x, y = a[k], b[k]
         msg = f"{where}: {k} {x!r} != {y!r}"
-        if isinstance(x, str) or isinstance(y, str):
+        if isinstance(x, (str, bool, np.bool_)) or isinstance(y, (str, bool, np.bool_)):
             assert x == y, msg
         elif np.ndim(x):
             np.testing.assert_allclose(x, y, rtol=rel, atol=pct_abs, err_msg=msg)

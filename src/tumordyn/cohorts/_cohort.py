@@ -56,9 +56,15 @@ from ._distributions import (
     sample,
 )
 from ..readouts import (
+    DETECTION_LIMIT,
     RECIST_CATEGORIES,
+    TOO_SMALL,
+    Lesion,
     best_percent_change_continuous,
+    irecist_one,
+    lesions_time_to_progression_continuous,
     recist_arrays,
+    resolve_lesions,
     time_to_progression_continuous,
     values_at,
 )
@@ -99,9 +105,10 @@ RESPONSE_CATEGORIES = RECIST_CATEGORIES + ("NE",)
 
 @dataclass(frozen=True)
 class _ReadoutOptions:
-    measure: str
+    lesions: tuple[Lesion, ...]  # the measured lesion(s), resolved from `measure`
     scan_times: np.ndarray
-    cr_below: float
+    detection_limit: float
+    too_small: float
     response: float
     increase: float
     min_increase: float
@@ -339,26 +346,71 @@ def _readouts(model: Model, grid: np.ndarray, y: np.ndarray, p_rows: list[Any], 
     compiled = compile_model(model)
     b = y.shape[2]
     has_burden = "tumor_burden" in compiled.observable_names
-    wanted = (opt.measure, "tumor_burden") if has_burden else (opt.measure,)
+    lesions = opt.lesions
+    cell_names = tuple(x.cells for x in lesions if x.cells is not None)
+    wanted = tuple(x.diameter for x in lesions) + cell_names + (("tumor_burden",) if has_burden else ())
     series = _series_many(model, y, p_rows, wanted)
-    x = series[0]  # (k, b)
+    L = len(lesions)
+    D = np.stack(series[:L], axis=1)  # (k, L, b)
+    cells_by_name = dict(zip(cell_names, series[L:L + len(cell_names)]))
+    C = None if not cell_names else np.stack(
+        [cells_by_name[x.cells] if x.cells is not None else np.full(D.shape[::2], np.nan) for x in lesions], axis=1)
     ts = opt.scan_times
-    rec = recist_arrays(ts, values_at(grid, x, ts), t_end=t_end, cr_below=opt.cr_below, response=opt.response,
-                        increase=opt.increase, min_increase=opt.min_increase)
-    base = rec.diameter[0]
-    ttp = time_to_progression_continuous(grid, x, increase=opt.increase, min_increase=opt.min_increase)
-    measurable = base >= opt.min_measurable
-    bad = failed | ~np.isfinite(base)
+    organs = tuple(str(x.organ) for x in lesions)
+
+    def at_scans(a: np.ndarray, times: np.ndarray) -> np.ndarray:  # (k, L, b) -> (s, L, b)
+        return np.stack([values_at(grid, a[:, i, :], times) for i in range(a.shape[1])], axis=1)
+
+    thresholds = dict(detection_limit=opt.detection_limit, too_small=opt.too_small, response=opt.response,
+                      increase=opt.increase, min_increase=opt.min_increase, min_measurable=opt.min_measurable)
+    rec = recist_arrays(ts, at_scans(D, ts), cells=None if C is None else at_scans(C, ts), organs=organs,
+                        t_end=t_end, **thresholds)
+    if L == 1:
+        ttp = time_to_progression_continuous(grid, D[:, 0, :], increase=opt.increase, min_increase=opt.min_increase)
+    else:
+        ttp = lesions_time_to_progression_continuous(grid, D, C, rec.lesions.target, rec.lesions.present0,
+                                                     detection_limit=opt.detection_limit, increase=opt.increase,
+                                                     min_increase=opt.min_increase)
+    measurable = rec.lesions.measurable
+    # the waterfall/spider values of a patient without a measurable lesion: the sum over every lesion seen at
+    # baseline (as tumordyn.readouts.best_percent_change with scans, which needs no measurable lesion)
+    shown = rec
+    if not measurable.all():
+        any_size = recist_arrays(ts, at_scans(D, ts), cells=None if C is None else at_scans(C, ts), organs=organs,
+                                 t_end=t_end, **{**thresholds, "min_measurable": 0.0})
+        shown = replace(rec, **{f: np.where(measurable, getattr(rec, f), getattr(any_size, f))
+                                for f in ("best_percent_change", "diameter", "change_from_baseline")})
+    bad = failed | ~np.isfinite(shown.diameter[0])
+    # iRECIST, patient by patient (a confirmation scan may be added between the planned ones)
+    i_best = np.full(b, "NE", dtype=object)
+    i_ttp = np.full(b, np.nan)
+    pseudo = np.zeros(b, dtype=bool)
+    ok = ~bad & measurable
+    # without a PD scan there is no iUPD, and iRECIST reads as RECIST 1.1 (Seymour et al. 2017)
+    no_pd = ok & np.isinf(rec.time_to_progression)
+    i_best[no_pd] = np.array(["i" + c for c in RECIST_CATEGORIES], dtype=object)[rec.best[no_pd]]
+    i_ttp[no_pd] = np.inf
+    for j in np.flatnonzero(ok & ~no_pd):
+        def values(times: np.ndarray, j: int = j) -> tuple[np.ndarray, np.ndarray | None]:
+            Dj = np.stack([values_at(grid, D[:, i, j], times)[:, 0] for i in range(L)], axis=1)
+            Cj = None if C is None else np.stack([values_at(grid, C[:, i, j], times)[:, 0] for i in range(L)], axis=1)
+            return Dj, Cj
+
+        irec = irecist_one(ts, values, t_end=t_end, organs=organs, planned=(rec.lesions, int(j)), **thresholds)
+        i_best[j], i_ttp[j], pseudo[j] = irec.best, irec.time_to_progression, irec.pseudoprogression
     category = np.array(RESPONSE_CATEGORIES, dtype=object)[np.where(bad | ~measurable, 4, rec.best)]
     out: dict[str, np.ndarray] = {
         "best_overall_response": category,
-        "best_percent_change": np.where(bad, np.nan, rec.best_percent_change),
+        "irecist_best_overall_response": i_best,
+        "time_to_progression_irecist": i_ttp,
+        "pseudoprogression": pseudo,
+        "best_percent_change": np.where(bad, np.nan, shown.best_percent_change),
         "time_to_progression_scan": np.where(bad | ~measurable, np.nan, rec.time_to_progression),
         "time_to_progression": np.where(bad, np.nan, ttp),
         "time_to_response_scan": np.where(bad | ~measurable, np.nan, rec.time_to_response),
         "duration_of_response_scan": np.where(bad | ~measurable, np.nan, rec.duration_of_response),
-        "baseline_diameter": np.where(bad, np.nan, base),
-        "scan_percent_change": np.where(bad[None, :], np.nan, rec.change_from_baseline),  # (s, b)
+        "baseline_diameter": np.where(bad, np.nan, shown.diameter[0]),
+        "scan_percent_change": np.where(bad[None, :], np.nan, shown.change_from_baseline),  # (s, b)
     }
     final = y[:, -1, :]
     obs_final = np.asarray(compiled.observe(float(grid[-1]), final, p_rows, u[:, -1]), dtype=float).reshape(-1, b)
@@ -541,6 +593,12 @@ def partial_rank_correlation(X: Any, y: Any, names: Sequence[str] | None = None)
 
 
 # --------------------------------------------------------------------------- the cohort
+
+
+def _positive_float(value: Any, name: str, *, allow_zero: bool = False) -> float:
+    from .._validate import real_number
+
+    return real_number(value, f"`{name}`", minimum=0.0, strict=not allow_zero)
 
 
 def _check_positive_int(value: Any, name: str) -> int:
@@ -764,13 +822,15 @@ class Cohort:
         max_steps: int = 100_000,
         fallback: bool = True,
         progress: bool | None = None,
-        cr_below: float = 5.0,
+        detection_limit: float | None = None,
+        too_small: float | None = None,
         response: float = 0.3,
         increase: float = 0.2,
         min_increase: float = 5.0,
         min_measurable: float = 10.0,
         solver: Any = None,
         parallel: bool | None = None,
+        cr_below: None = None,
     ) -> CohortResult:
         """Simulate every patient under one or more regimens and compute the readouts.
 
@@ -800,9 +860,12 @@ class Cohort:
         scans : ScanPlan, optional
             Scan times for RECIST (default: every 56 days from day 0,
             :class:`tumordyn.readouts.ScanPlan`).
-        measure : str, optional
-            Diameter-like state or observable assessed by RECIST (mm); default
-            ``"lesion_diameter"`` (the measured lesion, infiltrates included).
+        measure : str, Lesion or sequence of Lesion, optional
+            The lesion(s) RECIST assesses (as the ``observable`` of
+            :func:`tumordyn.readouts.recist`): a diameter-like state or observable
+            (mm), default ``"lesion_diameter"`` (the measured lesion, infiltrates
+            included; for a multi-lesion model every ``<prefix>_lesion_diameter``), or
+            :class:`tumordyn.readouts.Lesion` objects.
         run_in : float, optional
             Days of untreated growth before treatment (default 0). The state at
             the end of the run-in is the baseline of every readout and biomarker.
@@ -835,10 +898,17 @@ class Cohort:
             that still fail are reported in :attr:`CohortResult.failures`.
         progress : bool, optional
             Show a progress bar over chunks; default: only if stderr is a terminal.
-        cr_below, response, increase, min_increase, min_measurable : float, optional
-            RECIST 1.1 thresholds as in :func:`tumordyn.readouts.recist` (mm and
-            fractions): CR below 5 mm, PR at −30% from baseline, PD at +20% and
-            +5 mm over the nadir, measurable from 10 mm.
+        detection_limit, too_small, response, increase, min_increase, min_measurable : float, optional
+            RECIST 1.1 as in :func:`tumordyn.readouts.recist` (cells, mm and
+            fractions): CR when every lesion is below ``detection_limit`` tumor cells
+            (default :data:`tumordyn.readouts.DETECTION_LIMIT`), a lesion too small to
+            measure recorded as ``too_small`` (5 mm), PR at −30% of the sum from
+            baseline, PD at +20% and +5 mm over the nadir of the sum or a new lesion,
+            target lesions measurable from 10 mm. iRECIST (the ``pseudoprogression``
+            readout) uses the same basis with its default confirmation rule.
+        cr_below : None
+            Removed (CR was "diameter < 5 mm"); giving it raises
+            :class:`~tumordyn.errors.SpecificationError`.
         parallel : bool, optional
             Spread each chunk's compiled solve over numba's threads (``prange`` over patients;
             ``numba.set_num_threads`` sets how many). Default: True in this process with the compiled
@@ -883,9 +953,21 @@ class Cohort:
                     raise UnknownNameError("drug", rule.drug, compiled.drug_names, f"adaptive rule of regimen {name!r}")
             if not isinstance(reg, Schedule):
                 reg.validate(model, t_end=t_end, t0=0.0, where=f"regimen {name!r}")
-        if measure not in compiled.state_names and measure not in compiled.observable_names:
+        if cr_below is not None:
+            raise SpecificationError(
+                "Cohort.simulate: cr_below= was removed: a complete response is now the disappearance of every "
+                "lesion (tumor cells below detection_limit=, RECIST 1.1); a lesion too small to measure is recorded "
+                "as too_small= mm"
+            )
+        known = compiled.state_names + compiled.observable_names
+        if isinstance(measure, str) and measure not in known and not (
+                measure == "lesion_diameter" and any(n.endswith("_lesion_diameter") for n in known)):
             raise UnknownNameError("state or observable", measure, compiled.state_names + compiled.observable_names,
                                    "`measure`")
+        lesions = resolve_lesions(compiled.state_names + compiled.observable_names, measure, "Cohort.simulate(measure=...)",
+                                  model=model.name)
+        detection_limit = DETECTION_LIMIT if detection_limit is None else _positive_float(detection_limit, "detection_limit")
+        too_small = TOO_SMALL if too_small is None else _positive_float(too_small, "too_small", allow_zero=True)
         plan = ScanPlan() if scans is None else scans
         if not isinstance(plan, ScanPlan):
             raise TypeError(f"`scans` must be a tumordyn.readouts.ScanPlan, got {type(plan).__name__}")
@@ -926,7 +1008,7 @@ class Cohort:
             raise TypeError(f"`parallel` must be True, False or None, got {parallel!r}")
         solver = _SolverConfig(replace(opts, method=_ENGINE[method], max_steps=max_steps), bool(fallback),
                                bool(parallel) and method == COMPILED_METHOD)
-        readout = _ReadoutOptions(measure, scan_t, float(cr_below), float(response), float(increase),
+        readout = _ReadoutOptions(lesions, scan_t, detection_limit, too_small, float(response), float(increase),
                                   float(min_increase), float(min_measurable))
         if owned:
             ex = _make_pool(model, None)
@@ -1238,14 +1320,20 @@ class CohortResult:
     def readouts(self, regimen: str | None = None) -> dict[str, np.ndarray]:
         """Per-patient readout arrays of one regimen (read-only), by name.
 
-        Keys: ``best_overall_response`` (CR/PR/SD/PD/NE), ``best_percent_change``
+        Keys: ``best_overall_response`` (CR/PR/SD/PD/NE),
+        ``irecist_best_overall_response`` (iCR/iPR/iSD/iUPD/iCPD/NE),
+        ``time_to_progression_irecist`` (days to the iUPD later confirmed, ``inf``:
+        none), ``pseudoprogression`` (bool: an iUPD followed by iPR/iCR),
+        ``best_percent_change``
         (%; the smallest change of ``measure`` from baseline over the follow-up
         scans, positive if it only grew: RECIST 1.1, as
         :func:`tumordyn.readouts.best_percent_change` with ``scans``),
         ``time_to_progression_scan`` and ``time_to_progression`` (days,
         ``inf``: no progression within the horizon), ``time_to_response_scan``
         (days, NaN: no response), ``duration_of_response_scan`` (days),
-        ``baseline_diameter`` (mm), ``scan_percent_change`` (%, shape
+        ``baseline_diameter`` (mm: the sum of the target lesions' diameters at
+        the baseline scan, or, without a measurable lesion, of the lesions seen
+        then), ``scan_percent_change`` (% change of that sum, shape
         ``(n_scans, n)``) and, when the model has them, ``final_tumor_burden``
         (cells), ``final_resistant_fraction`` (1), ``best_percent_change_burden`` (%,
         the tumor burden's nadir on the output grid, ``<= 0``).
@@ -1309,7 +1397,10 @@ class CohortResult:
         pandas.DataFrame
             Index: regimen; columns ``n``, ``n_evaluable``, ``CR``, ``PR``, ``SD``,
             ``PD``, ``NE`` (counts), ``ORR``, ``ORR_low``, ``ORR_high``, ``DCR``,
-            ``DCR_low``, ``DCR_high`` (fractions), ``median_best_percent_change`` (%).
+            ``DCR_low``, ``DCR_high``, ``pseudoprogression``,
+            ``pseudoprogression_low``, ``pseudoprogression_high`` (fractions: the
+            share of evaluable patients with an iRECIST pseudoprogression, an iUPD
+            followed by iPR/iCR), ``median_best_percent_change`` (%).
         """
         import pandas as pd
         from scipy.stats import binomtest
@@ -1320,7 +1411,10 @@ class CohortResult:
             counts = {c: int(np.sum(bor == c)) for c in RESPONSE_CATEGORIES}
             ne = self.cohort.n - counts["NE"]
             row: dict[str, Any] = {"regimen": name, "n": self.cohort.n, "n_evaluable": ne, **counts}
-            for label, k in (("ORR", counts["CR"] + counts["PR"]), ("DCR", counts["CR"] + counts["PR"] + counts["SD"])):
+            evaluable = bor != "NE"
+            n_pseudo = int(np.sum(self._readouts[name]["pseudoprogression"] & evaluable))
+            for label, k in (("ORR", counts["CR"] + counts["PR"]), ("DCR", counts["CR"] + counts["PR"] + counts["SD"]),
+                             ("pseudoprogression", n_pseudo)):
                 if ne:
                     ci = binomtest(k, ne).proportion_ci(confidence_level=confidence, method="exact")
                     row[label], row[f"{label}_low"], row[f"{label}_high"] = k / ne, ci.low, ci.high

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -64,12 +64,21 @@ COLUMN_HELP: Mapping[str, str] = MappingProxyType({
 })
 
 
+def _has_lesions(names: Any, diameter: Any) -> bool:
+    """Whether the RECIST readouts find the lesion(s) ``diameter`` names (:func:`tumordyn.readouts.resolve_lesions`)."""
+    if isinstance(diameter, str) and diameter not in names and not (
+            diameter == "lesion_diameter" and any(n.endswith("_lesion_diameter") for n in names)):
+        return False
+    ro.resolve_lesions(tuple(names), diameter, "compare(diameter=...)")  # a Lesion naming a missing series: error
+    return True
+
+
 def readout_row(
     traj: Trajectory,
     scans: ro.ScanPlan,
     *,
     durable_months: float = 6.0,
-    diameter: str = "lesion_diameter",
+    diameter: str | ro.Lesion | Sequence[ro.Lesion] = "lesion_diameter",
     burden: str = "tumor_burden",
     min_measurable: float = 10.0,
 ) -> dict[str, Any]:
@@ -87,8 +96,8 @@ def readout_row(
         The scan plan for RECIST/iRECIST.
     durable_months : float
         Months a response must last to be durable (1 month = 30.4375 days).
-    diameter : str
-        The measured diameter (mm).
+    diameter : str, Lesion or sequence of Lesion
+        The measured lesion(s) (mm), as the ``observable`` of :func:`tumordyn.readouts.recist`.
     burden : str
         The tumor burden (cells).
     min_measurable : float
@@ -103,7 +112,7 @@ def readout_row(
     if burden in names:
         row["best_change_burden_pct"] = ro.best_percent_change(traj, burden)
         row["nadir_day"] = ro.nadir(traj, burden).time
-    if diameter in names:
+    if _has_lesions(traj.names, diameter):
         row["best_change_diameter_pct"] = ro.best_percent_change(traj, diameter, scans=scans)
         rec = ro.recist(traj, scans, diameter, min_measurable=min_measurable)
         irec = ro.irecist(traj, scans, diameter, min_measurable=min_measurable)
@@ -175,7 +184,7 @@ def compare(
     params: Mapping[str, float] | None = None,
     initial: Mapping[str, float] | None = None,
     durable_months: float = 6.0,
-    diameter: str = "lesion_diameter",
+    diameter: str | ro.Lesion | Sequence[ro.Lesion] = "lesion_diameter",
     min_measurable: float = 10.0,
     solver: Solver | None = None,
     method: str | None = None,
@@ -201,8 +210,9 @@ def compare(
         Initial-state overrides.
     durable_months : float
         Months a response must last to count as durable (default 6).
-    diameter : str
-        Measured diameter observable for RECIST/iRECIST (mm; default ``"lesion_diameter"``). A model
+    diameter : str, Lesion or sequence of Lesion
+        Measured lesion(s) for RECIST/iRECIST (mm; default ``"lesion_diameter"``, or every
+        ``<prefix>_lesion_diameter`` of a multi-lesion model; see :func:`tumordyn.readouts.recist`). A model
         without it gets no RECIST, iRECIST, time-to-progression or response columns: a
         :class:`~tumordyn.errors.ReadoutWarning` says so; naming an observable the model lacks is an
         error.
@@ -253,7 +263,7 @@ def compare(
     scan_t = plan.times_for(0.0, t_end)
     regs = _check_regimens(model, regimens, t_end)
     measured = model.states.names + model.observables.names
-    if diameter not in measured:
+    if not _has_lesions(measured, diameter):
         if diameter != "lesion_diameter":
             raise UnknownNameError("state or observable", diameter, measured, "compare(diameter=...)")
         warnings.warn(

@@ -6,6 +6,8 @@
 * :func:`logistic_growth`, :func:`gompertz_growth`, :func:`one_compartment_pk` — reference
   models with closed-form solutions (:func:`logistic_solution`, :func:`gompertz_solution`,
   :func:`bolus_pk_solution`, :func:`infusion_pk_solution`);
+* :func:`multilesion` — several lesions of the default model in one patient (shared drugs and a
+  circulating T-cell pool), for RECIST sums, mixed responses and new lesions;
 * modules to compose your own: :func:`tumor_clones`, :func:`t_cells`, :func:`tme_suppression`,
   :func:`one_compartment_drug`, :func:`tumor_observables`, and :func:`emax`;
   :data:`T_CELL_VOLUME`, the volume of one infiltrating T cell (mm³).
@@ -21,6 +23,7 @@ from ._modules import (
     tumor_clones,
     tumor_observables,
 )
+from ._multilesion import DEFAULT_LESIONS, PER_LESION_PARAMETERS, multilesion
 from ._published import kuznetsov1994, zhang2017
 from ._toy import (
     bolus_pk_solution,
@@ -37,6 +40,9 @@ __all__ = [
     "STANDARD_DOSES",
     "kuznetsov1994",
     "zhang2017",
+    "multilesion",
+    "DEFAULT_LESIONS",
+    "PER_LESION_PARAMETERS",
     "logistic_growth",
     "logistic_solution",
     "gompertz_growth",

@@ -15,9 +15,13 @@ Conventions
   the scan times of a :class:`ScanPlan`, as a clinician sees the tumor.
 * A readout that never happens within the horizon (no progression, R never
   overtakes S) is reported as ``math.inf``: the event is censored at the horizon.
-* RECIST 1.1 and iRECIST are applied to one target lesion whose longest diameter is
-  the ``lesion_diameter`` observable (mm) by default: the *measured* lesion, which
-  counts infiltrating immune cells.
+* RECIST 1.1 and iRECIST follow the sum of the target lesions' recorded diameters
+  (up to 5 lesions, 2 per organ), with CR the disappearance of every lesion (its
+  tumor cells below :data:`DETECTION_LIMIT`), a lesion too small to measure recorded
+  as :data:`TOO_SMALL` (5 mm) and a new lesion counted as progression. By default
+  the lesion is the ``lesion_diameter`` observable (mm; the *measured* lesion, which
+  counts infiltrating immune cells), or every ``<prefix>_lesion_diameter`` of a
+  multi-lesion model (:func:`lesions_of`). One lesion is a sum of one.
 * The best percent change at scans (:func:`best_percent_change` with ``scans``,
   :attr:`RecistResult.best_percent_change`) is the smallest change from baseline
   over the follow-up scans, positive if the lesion only grew (RECIST 1.1,
@@ -31,7 +35,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,6 +56,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "MONTH",
+    "DETECTION_LIMIT",
+    "TOO_SMALL",
+    "Lesion",
+    "lesions_of",
+    "resolve_lesions",
     "ScanPlan",
     "Nadir",
     "RecistResult",
@@ -80,7 +89,6 @@ MONTH = 30.4375
 
 #: RECIST 1.1 categories from best to worst (for best overall response).
 _RECIST_ORDER = core.RECIST_CATEGORIES
-_IRECIST_ORDER = ("iCR", "iPR", "iSD", "iUPD", "iCPD")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -270,27 +278,26 @@ def best_percent_change(traj: Trajectory, observable: str = "tumor_burden", *,
     9900
     """
     what = "best_percent_change"
+    if scans is not None:
+        ts, arr = _recist_arrays(traj, scans, observable, what, min_measurable=0.0)
+        base = float(arr.diameter[0, 0])
+        if not base > 0:
+            raise SpecificationError(
+                f"{what}: the baseline of {observable!r} at t={ts[0]:g} days is {base:g}; it must be > 0"
+            )
+        return float(arr.best_percent_change[0])
     x = _series(traj, observable, what)
-    t = np.asarray(traj.t, dtype=float)
-    if scans is None:
-        ts, base = t[:1], x[0]
-    else:
-        ts = scan_times(traj, scans)
-        base = float(core.values_at(t, x, ts[:1])[0, 0])
-    if not base > 0:
+    if not x[0] > 0:
         raise SpecificationError(
-            f"{what}: the baseline of {observable!r} at t={ts[0]:g} days is {base:g}; it must be > 0"
+            f"{what}: the baseline of {observable!r} at t={traj.t[0]:g} days is {x[0]:g}; it must be > 0"
         )
-    if scans is None:
-        return float(core.best_percent_change_continuous(x)[0])
-    d = core.values_at(t, x, ts)
-    return float(core.recist_arrays(ts, d, t_end=float(t[-1])).best_percent_change[0])
+    return float(core.best_percent_change_continuous(x)[0])
 
 
 def time_to_progression(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     *,
     increase: float = 0.2,
     min_increase: float = 5.0,
@@ -312,8 +319,9 @@ def time_to_progression(
         A simulation.
     scans : ScanPlan, optional
         Scan plan; ``None`` for the continuous readout.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
     increase : float
         Relative increase over the nadir that counts as progression (default 0.2).
     min_increase : float
@@ -329,17 +337,15 @@ def time_to_progression(
     if scans is not None:
         res = recist(traj, scans, observable, increase=increase, min_increase=min_increase)
         return res.time_to_progression
-    x = _series(traj, observable, "time_to_progression")
     _positive(increase, "time_to_progression: increase", allow_zero=True)
     _positive(min_increase, "time_to_progression: min_increase", allow_zero=True)
-    t = np.asarray(traj.t)
-    return float(core.time_to_progression_continuous(t, x, increase=increase, min_increase=min_increase)[0])
+    return _ttp_continuous(traj, observable, "time_to_progression", increase=increase, min_increase=min_increase)
 
 
 def progression_free(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     **kwargs: float,
 ) -> bool:
     """Whether the tumor has not progressed by the end of the horizon.
@@ -352,8 +358,9 @@ def progression_free(
         A simulation.
     scans : ScanPlan, optional
         Scan plan; ``None`` for the continuous readout.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
     **kwargs
         ``increase`` and ``min_increase`` for :func:`time_to_progression`.
 
@@ -367,7 +374,7 @@ def progression_free(
 def duration_of_response(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     *,
     response: float = 0.3,
     min_measurable: float = 10.0,
@@ -386,8 +393,9 @@ def duration_of_response(
     scans : ScanPlan, optional
         Use the scan times (first PR/CR scan to first PD scan); ``None`` for the
         continuous readout on the output grid.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
     response : float
         Fractional decrease from baseline that counts as a response (default 0.3),
         with or without ``scans``.
@@ -403,15 +411,25 @@ def duration_of_response(
         _, arr = _recist_arrays(traj, scans, observable, "duration_of_response", response=response,
                                 min_measurable=min_measurable)
         return float(arr.duration_of_response[0])
-    x = _series(traj, observable, "duration_of_response")
-    return float(core.duration_of_response_continuous(np.asarray(traj.t), x, response=response)[0])
+    what = "duration_of_response"
+    _check_traj(traj, what)
+    lesions = resolve_lesions(traj.names, observable, what, model=traj.model.name)
+    t = np.asarray(traj.t)
+    if len(lesions) == 1:
+        x = _series(traj, lesions[0].diameter, what)
+        return float(core.duration_of_response_continuous(t, x, response=response)[0])
+    D, C = _lesion_series(traj, lesions, what)
+    les = core.read_lesions(D[:1], None if C is None else C[:1], _organs(lesions), min_measurable=min_measurable)
+    x = np.where(les.target[None], D, 0.0).sum(axis=1)
+    ttp = _ttp_continuous(traj, observable, what, min_measurable=min_measurable)
+    return float(core.duration_of_response_continuous(t, x, response=response, ttp=np.array([ttp]))[0])
 
 
 def durable_response(
     traj: Trajectory,
     months: float = 6.0,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
 ) -> bool:
     """Whether a response lasts at least ``months`` months (1 month = 30.4375 days).
 
@@ -426,8 +444,9 @@ def durable_response(
         Minimum duration (months), > 0. Default 6.
     scans : ScanPlan, optional
         Scan plan; ``None`` for the continuous readout.
-    observable : str
-        Diameter-like quantity (default ``"lesion_diameter"``, mm).
+    observable : str, Lesion or sequence of Lesion
+        Diameter-like quantity (default ``"lesion_diameter"``, mm), or the lesions
+        as for :func:`recist` (several lesions: their target sum and new lesions).
 
     Returns
     -------
@@ -573,31 +592,185 @@ def _values_at(traj: Trajectory, x: np.ndarray, times: np.ndarray) -> np.ndarray
     return core.values_at(np.asarray(traj.t), x, times)[:, 0]
 
 
+def resolve_lesions(names: Sequence[str], measure: object, what: str, *, model: str = "") -> tuple[Lesion, ...]:
+    """The lesions a RECIST readout assesses, from the name(s) a user gave.
+
+    * a :class:`Lesion` or a sequence of them: as given (their series must exist);
+    * a state or observable name: one lesion with that diameter (mm). Its tumor
+      cells (for detectability) are ``tumor_burden`` when the name is
+      ``lesion_diameter``, ``<prefix>_tumor_burden`` when it is
+      ``<prefix>_lesion_diameter`` (if the model has them), else none (the lesion is
+      seen while its diameter is > 0);
+    * ``"lesion_diameter"`` when the model has no such observable but has
+      ``<prefix>_lesion_diameter`` observables (a multi-lesion model, e.g.
+      :func:`tumordyn.models.multilesion`): every such lesion, named ``<prefix>``,
+      with ``<prefix>_tumor_burden`` as its cells and the organ from its name
+      (:class:`Lesion`).
+
+    Parameters
+    ----------
+    names : sequence of str
+        The states and observables available.
+    measure : str, Lesion or sequence of Lesion
+        What the user gave.
+    what : str
+        The readout, for messages.
+    model : str
+        The model's name, for messages.
+
+    Returns
+    -------
+    tuple of Lesion
+
+    Raises
+    ------
+    SpecificationError
+        If a named series does not exist or no lesion is given.
+    """
+    avail = set(names)
+
+    def check(les: Lesion) -> Lesion:
+        for nm in (les.diameter, les.cells):
+            if nm is not None and nm not in avail:
+                raise SpecificationError(
+                    f"{what} needs {nm!r} (lesion {les.name!r}), but model {model!r} has no such state or "
+                    f"observable (it has: {', '.join(names)})"
+                )
+        return les
+
+    if isinstance(measure, Lesion):
+        return (check(measure),)
+    if isinstance(measure, str):
+        suffix = "_lesion_diameter"
+        if measure in avail:
+            prefix = measure[: -len(suffix)] if measure.endswith(suffix) else ""
+            cells = f"{prefix}_tumor_burden" if prefix else ("tumor_burden" if measure == "lesion_diameter" else None)
+            return (Lesion(prefix or "lesion", measure, cells if cells in avail else None),)
+        if measure == "lesion_diameter":
+            found = tuple(
+                Lesion(nm[: -len(suffix)], nm, f"{nm[: -len(suffix)]}_tumor_burden"
+                       if f"{nm[: -len(suffix)]}_tumor_burden" in avail else None)
+                for nm in names if nm.endswith(suffix) and len(nm) > len(suffix)
+            )
+            if found:
+                return found
+        raise SpecificationError(
+            f"{what} needs {measure!r}, but the trajectory of model {model!r} has no such state or observable "
+            f"(it has: {', '.join(names)}); pass another observable= or use a model that provides it"
+        )
+    if isinstance(measure, Iterable) and not isinstance(measure, (bytes, Mapping)):
+        items = tuple(measure)
+        if not items or not all(isinstance(x, Lesion) for x in items):
+            raise TypeError(f"{what}: the lesions must be a diameter's name (str), a Lesion or a non-empty "
+                            f"sequence of Lesion, got {measure!r}")
+        labels = [x.name for x in items]
+        if len(set(labels)) != len(labels):
+            raise SpecificationError(f"{what}: lesion names must be distinct, got {labels}")
+        return tuple(check(x) for x in items)
+    raise TypeError(f"{what}: the observable must be a diameter's name (str), a Lesion or a sequence of Lesion, "
+                    f"got {measure!r}")
+
+
+def lesions_of(traj: Trajectory, observable: str | Lesion | Sequence[Lesion] = "lesion_diameter") -> tuple[Lesion, ...]:
+    """The lesions the RECIST readouts assess in a trajectory (see :func:`recist`).
+
+    Parameters
+    ----------
+    traj : Trajectory
+        A simulation.
+    observable : str, Lesion or sequence of Lesion
+        As the ``observable`` of :func:`recist` (default ``"lesion_diameter"``: the
+        model's lesion, or every ``<prefix>_lesion_diameter`` lesion of a
+        multi-lesion model).
+
+    Returns
+    -------
+    tuple of Lesion
+        Each with its diameter and cell series and its organ.
+
+    Examples
+    --------
+    >>> import tumordyn as td
+    >>> traj = td.simulate(td.models.multilesion(), t_end=1.0)
+    >>> [(x.name, x.organ) for x in td.readouts.lesions_of(traj)]
+    [('liver_1', 'liver'), ('liver_2', 'liver'), ('lung_1', 'lung'), ('bone_1', 'bone')]
+    """
+    _check_traj(traj, "lesions_of")
+    return resolve_lesions(traj.names, observable, "lesions_of", model=traj.model.name)
+
+
+def _organs(lesions: Sequence[Lesion]) -> tuple[str, ...]:
+    return tuple(str(x.organ) for x in lesions)
+
+
+def _lesion_series(traj: Trajectory, lesions: Sequence[Lesion], what: str,
+                   times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Diameters and tumor cells of the lesions, shape ``(k, L, 1)`` on the output grid (or at ``times``).
+
+    Cells are NaN for a lesion without a cell series; ``None`` if no lesion has one.
+    """
+    t = np.asarray(traj.t, dtype=float)
+
+    def at(name: str) -> np.ndarray:
+        x = _series(traj, name, what)
+        return x if times is None else core.values_at(t, x, times)[:, 0]
+
+    D = np.stack([at(x.diameter) for x in lesions], axis=1)[:, :, None]
+    if all(x.cells is None for x in lesions):
+        return D, None
+    C = np.stack([at(x.cells) if x.cells is not None else np.full(D.shape[0], np.nan) for x in lesions],
+                 axis=1)[:, :, None]
+    return D, C
+
+
+def _ttp_continuous(traj: Trajectory, observable: object, what: str, *, increase: float = 0.2,
+                    min_increase: float = 5.0, min_measurable: float = 10.0,
+                    detection_limit: float = core.DETECTION_LIMIT) -> float:
+    """Continuous time to progression of one diameter, or of several lesions (their target sum and new lesions)."""
+    _check_traj(traj, what)
+    lesions = resolve_lesions(traj.names, observable, what, model=traj.model.name)
+    t = np.asarray(traj.t)
+    if len(lesions) == 1:
+        x = _series(traj, lesions[0].diameter, what)
+        return float(core.time_to_progression_continuous(t, x, increase=increase, min_increase=min_increase)[0])
+    D, C = _lesion_series(traj, lesions, what)
+    les = core.read_lesions(D[:1], None if C is None else C[:1], _organs(lesions), detection_limit=detection_limit,
+                            min_measurable=min_measurable)
+    return float(core.lesions_time_to_progression_continuous(
+        t, D, C, les.target, les.present0, detection_limit=detection_limit, increase=increase,
+        min_increase=min_increase)[0])
+
+
 @dataclass(frozen=True)
 class RecistResult:
-    """RECIST 1.1 assessment of one target lesion at the scans of a plan.
+    """RECIST 1.1 assessment at the scans of a plan.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per scan: ``time`` (days), ``diameter`` (mm), ``change_from_baseline``
-        (%), ``nadir`` (smallest diameter at earlier scans, baseline included, mm),
-        ``change_from_nadir`` (%) and ``response`` (``"baseline"``, ``"CR"``,
-        ``"PR"``, ``"SD"``, ``"PD"``).
+        One row per scan: ``time`` (days), ``diameter`` (the sum of the recorded
+        target-lesion diameters, mm; one lesion: its recorded diameter),
+        ``change_from_baseline`` (%), ``nadir`` (smallest sum at earlier scans,
+        baseline included, mm), ``change_from_nadir`` (%), ``new_lesions`` (count),
+        ``response`` (``"baseline"``, ``"CR"``, ``"PR"``, ``"SD"``, ``"PD"``) and one
+        column ``diameter_<lesion>`` per lesion (its recorded diameter, mm).
     best_overall_response : str
         The best response from the first follow-up scan up to the first PD (CR >
         PR > SD > PD); ``"PD"`` if the first follow-up scan is PD.
     time_to_progression : float
         Time of the first PD scan minus the baseline scan time (days); ``inf`` if none.
+    target_lesions : tuple of str
+        The target lesions (selected at baseline).
     best_percent_change : float
         The smallest ``change_from_baseline`` over the follow-up scans (%; positive
-        if the lesion only grew): the waterfall value, as
-        :func:`best_percent_change` with ``scans``.
+        if the sum only grew): the waterfall value, as :func:`best_percent_change`
+        with ``scans``.
     """
 
     table: pd.DataFrame
     best_overall_response: str
     time_to_progression: float
+    target_lesions: tuple[str, ...] = ()
 
     @property
     def best_percent_change(self) -> float:
@@ -605,62 +778,112 @@ class RecistResult:
         return float(self.table["change_from_baseline"].iloc[1:].min())
 
 
-def _classify(d: float, base: float, low: float, *, cr_below: float, response: float, increase: float,
-              min_increase: float) -> str:
-    """RECIST 1.1 category of one scan (the rule of :func:`tumordyn.readouts._recist.classify`)."""
-    code = core.classify(d, base, low, cr_below=cr_below, response=response, increase=increase,
-                         min_increase=min_increase)
-    return _RECIST_ORDER[int(code)]
-
-
-def _check_recist_args(traj: Trajectory, scans: ScanPlan | None, observable: str, what: str,
-                       min_measurable: float) -> tuple[np.ndarray, np.ndarray]:
-    x = _series(traj, observable, what)
-    ts = scan_times(traj, scans)
-    d = _values_at(traj, x, ts)
-    if d[0] < min_measurable:
+def _removed_cr_below(cr_below: object, what: str) -> None:
+    if cr_below is not None:
         raise SpecificationError(
-            f"{what}: the baseline {observable!r} at the scan at t={ts[0]:g} days is {d[0]:.3g}, below the "
-            f"{min_measurable:g} mm needed for a measurable target lesion (RECIST 1.1); lower min_measurable= "
+            f"{what}: cr_below= was removed: a complete response is now the disappearance of every lesion (its "
+            "tumor cells below detection_limit=, RECIST 1.1), and a lesion present but too small to measure is "
+            "recorded as too_small= mm (5) and is not a complete response"
+        )
+
+
+def _recist_arrays(traj: Trajectory, scans: ScanPlan | None, observable: object, what: str, *,
+                   detection_limit: float = core.DETECTION_LIMIT, too_small: float = core.TOO_SMALL,
+                   response: float = 0.3, increase: float = 0.2, min_increase: float = 5.0,
+                   min_measurable: float = 10.0) -> tuple[np.ndarray, core.RecistArrays]:
+    """Scan times and RECIST 1.1 arrays of one trajectory (one column of :func:`tumordyn.readouts._recist.recist_arrays`).
+
+    A baseline without a target lesion (``min_measurable > 0``) is a
+    :class:`~tumordyn.errors.SpecificationError`.
+    """
+    ts, arr, _ = _recist_lesions(traj, scans, observable, what, detection_limit=detection_limit,
+                                 too_small=too_small, response=response, increase=increase,
+                                 min_increase=min_increase, min_measurable=min_measurable)
+    return ts, arr
+
+
+def _recist_lesions(traj: Trajectory, scans: ScanPlan | None, observable: object, what: str, *,
+                    detection_limit: float, too_small: float, response: float, increase: float,
+                    min_increase: float, min_measurable: float) -> tuple[np.ndarray, core.RecistArrays, tuple[Lesion, ...]]:
+    """As :func:`_recist_arrays`, with the lesions assessed."""
+    _check_traj(traj, what)
+    lesions = resolve_lesions(traj.names, observable, what, model=traj.model.name)
+    _positive(detection_limit, f"{what}: detection_limit (cells)")
+    _positive(too_small, f"{what}: too_small (mm)", allow_zero=True)
+    ts = scan_times(traj, scans)
+    D, C = _lesion_series(traj, lesions, what, ts)
+    arr = core.recist_arrays(ts, D, t_end=float(traj.t[-1]), cells=C, organs=_organs(lesions),
+                             detection_limit=detection_limit, too_small=too_small, response=response,
+                             increase=increase, min_increase=min_increase, min_measurable=min_measurable)
+    if min_measurable > 0 and not arr.lesions.measurable[0]:
+        shown = ", ".join(
+            f"{x.diameter!r} = {D[0, i, 0]:.3g} mm" + ("" if arr.lesions.present0[i, 0] else " (not detectable)")
+            for i, x in enumerate(lesions))
+        raise SpecificationError(
+            f"{what}: no measurable target lesion at the baseline scan at t={ts[0]:g} days ({shown}): a target "
+            f"lesion must be detectable and at least {min_measurable:g} mm (RECIST 1.1); lower min_measurable= "
             "or start from a larger lesion"
         )
-    return ts, d
+    return ts, arr, lesions
 
 
-def _recist_arrays(traj: Trajectory, scans: ScanPlan | None, observable: str, what: str, *,
-                   cr_below: float = 5.0, response: float = 0.3, increase: float = 0.2, min_increase: float = 5.0,
-                   min_measurable: float = 10.0) -> tuple[np.ndarray, core.RecistArrays]:
-    """Scan times and RECIST 1.1 arrays of one trajectory (one column of :func:`tumordyn.readouts._recist.recist_arrays`)."""
-    ts, d = _check_recist_args(traj, scans, observable, what, min_measurable)
-    arr = core.recist_arrays(ts, d, t_end=float(traj.t[-1]), cr_below=cr_below, response=response,
-                             increase=increase, min_increase=min_increase)
-    return ts, arr
+def _table(ts: np.ndarray, arr: core.RecistArrays, lesions: Sequence[Lesion]) -> pd.DataFrame:
+    import pandas as pd
+
+    tab = pd.DataFrame({
+        "time": ts,
+        "diameter": arr.diameter[:, 0],
+        "change_from_baseline": arr.change_from_baseline[:, 0],
+        "nadir": arr.nadir[:, 0],
+        "change_from_nadir": arr.change_from_nadir[:, 0],
+        "new_lesions": arr.new_lesions[:, 0],
+        "response": ["baseline"] + [_RECIST_ORDER[c] for c in arr.response[:, 0].tolist()],
+    })
+    for i, x in enumerate(lesions):
+        tab[f"diameter_{x.name}"] = arr.lesions.recorded[:, i, 0]
+    return tab
 
 
 def recist(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     *,
-    cr_below: float = 5.0,
+    detection_limit: float = core.DETECTION_LIMIT,
+    too_small: float = core.TOO_SMALL,
     response: float = 0.3,
     increase: float = 0.2,
     min_increase: float = 5.0,
     min_measurable: float = 10.0,
+    cr_below: None = None,
 ) -> RecistResult:
-    """RECIST 1.1 response of one target lesion at the scan times (Eisenhauer et al. 2009).
+    """RECIST 1.1 response at the scan times (Eisenhauer et al. 2009, Eur J Cancer 45:228–247).
 
-    At each follow-up scan, with ``D`` the measured diameter, ``D0`` the baseline
-    scan's and ``Dmin`` the nadir (smallest at earlier scans, baseline included):
+    **Lesions.** ``observable`` names the measured diameter of one lesion, or gives
+    several :class:`Lesion` (by default, a multi-lesion model's every
+    ``<prefix>_lesion_diameter``: see :func:`resolve_lesions`). At the baseline scan
+    the *target lesions* are the detectable lesions of at least ``min_measurable``
+    mm, the largest first, at most 5 and at most 2 per organ; the others detectable
+    then are non-target lesions, the rest possible new lesions.
 
-    * **PD**: ``D >= 1.2 Dmin`` *and* ``D − Dmin >= 5`` mm;
-    * otherwise **CR**: ``D < cr_below`` (the lesion has disappeared: 5 mm, RECIST
-      1.1's smallest measurable size on CT, by default);
-    * otherwise **PR**: ``D <= 0.7 D0`` (at least 30% below baseline);
+    **Detectable.** A lesion is seen when its tumor cells are at least
+    ``detection_limit`` (default :data:`DETECTION_LIMIT`, 1e7 cells; see the docs
+    page *Readouts* for the rationale); without a cell series, while its diameter is > 0.
+
+    **Recorded diameters.** At each scan a target lesion reads 0 if not detectable
+    (it has disappeared), ``too_small`` (5 mm) if detectable but smaller (present but
+    too small to measure), else its diameter. ``Σ`` is their sum, ``Σ0`` its
+    baseline value and ``Σmin`` its nadir (smallest at earlier scans, baseline
+    included). At each follow-up scan:
+
+    * **PD**: ``Σ >= 1.2 Σmin`` *and* ``Σ − Σmin >= 5`` mm, or a new lesion is detectable;
+    * otherwise **CR**: no lesion (target or non-target) is detectable;
+    * otherwise **PR**: ``Σ <= 0.7 Σ0`` (at least 30% below baseline);
     * otherwise **SD**.
 
-    Responses are not confirmed by a second scan (as in randomised trials) and new
-    lesions are not modelled.
+    Responses are not confirmed by a second scan (as in randomised trials);
+    unequivocal progression of non-target lesions (a radiologist's judgement) is
+    not modelled.
 
     Parameters
     ----------
@@ -668,10 +891,12 @@ def recist(
         A simulation.
     scans : ScanPlan, optional
         Scan times; default every 56 days (8 weeks) from ``traj.t[0]``.
-    observable : str
-        The measured diameter (default ``"lesion_diameter"``, mm).
-    cr_below : float
-        Diameter below which the lesion counts as gone (mm), default 5.
+    observable : str, Lesion or sequence of Lesion
+        The measured lesion(s) (default ``"lesion_diameter"``, mm).
+    detection_limit : float
+        Tumor cells from which a lesion is seen (cells), default 1e7.
+    too_small : float
+        Diameter recorded for a lesion present but too small to measure (mm), default 5.
     response : float
         Fractional decrease from baseline for PR (default 0.3).
     increase : float
@@ -679,47 +904,44 @@ def recist(
     min_increase : float
         Absolute increase over the nadir also required for PD (mm, default 5).
     min_measurable : float
-        Smallest measurable baseline diameter (mm, default 10).
+        Smallest measurable baseline diameter of a target lesion (mm, default 10).
+    cr_below : None
+        Removed (CR was "diameter < 5 mm"); giving it raises
+        :class:`~tumordyn.errors.SpecificationError`.
 
     Returns
     -------
     RecistResult
-        Per-scan table, best overall response and time to progression.
+        Per-scan table, best overall response, time to progression and the target lesions.
 
     Raises
     ------
     SpecificationError
-        If the trajectory lacks the observable, the scans fall outside the horizon
-        or the baseline lesion is not measurable.
+        If the trajectory lacks a lesion's series, the scans fall outside the
+        horizon or there is no measurable target lesion at baseline.
     """
-    import pandas as pd
-
-    ts, arr = _recist_arrays(traj, scans, observable, "recist", cr_below=cr_below, response=response,
-                             increase=increase, min_increase=min_increase, min_measurable=min_measurable)
-    tab = pd.DataFrame({
-        "time": ts,
-        "diameter": arr.diameter[:, 0],
-        "change_from_baseline": arr.change_from_baseline[:, 0],
-        "nadir": arr.nadir[:, 0],
-        "change_from_nadir": arr.change_from_nadir[:, 0],
-        "response": ["baseline"] + [_RECIST_ORDER[c] for c in arr.response[:, 0].tolist()],
-    })
+    _removed_cr_below(cr_below, "recist")
+    ts, arr, lesions = _recist_lesions(traj, scans, observable, "recist", detection_limit=detection_limit,
+                                       too_small=too_small, response=response, increase=increase,
+                                       min_increase=min_increase, min_measurable=min_measurable)
     best = _RECIST_ORDER[int(arr.best[0])]
     ttp = float(arr.time_to_progression[0])
-    return RecistResult(tab, best, ttp)
+    targets = tuple(x.name for i, x in enumerate(lesions) if arr.lesions.target[i, 0])
+    return RecistResult(_table(ts, arr, lesions), best, ttp, targets)
 
 
 @dataclass(frozen=True)
 class IrecistResult:
-    """iRECIST assessment of one target lesion (Seymour et al. 2017).
+    """iRECIST assessment (Seymour et al. 2017, Lancet Oncol 18:e143–e152).
 
     Attributes
     ----------
     table : pandas.DataFrame
         One row per scan (confirmation scans added by the rule included): ``time``
-        (days), ``diameter`` (mm), ``change_from_baseline`` (%), ``nadir`` (mm),
-        ``response`` (``"baseline"``, ``"iCR"``, ``"iPR"``, ``"iSD"``, ``"iUPD"``,
-        ``"iCPD"``) and ``scheduled`` (``False`` for an added confirmation scan).
+        (days), ``diameter`` (sum of the recorded target diameters, mm),
+        ``change_from_baseline`` (%), ``nadir`` (mm), ``response`` (``"baseline"``,
+        ``"iCR"``, ``"iPR"``, ``"iSD"``, ``"iUPD"``, ``"iCPD"``), ``scheduled``
+        (``False`` for an added confirmation scan) and ``new_lesions`` (count).
     best_overall_response : str
         Best response up to the first iCPD (iCR > iPR > iSD > iUPD > iCPD).
     time_to_progression : float
@@ -740,27 +962,31 @@ class IrecistResult:
 def irecist(
     traj: Trajectory,
     scans: ScanPlan | None = None,
-    observable: str = "lesion_diameter",
+    observable: str | Lesion | Sequence[Lesion] = "lesion_diameter",
     *,
     confirm_window: tuple[float, float] = (28.0, 56.0),
     confirm_increase: float = 5.0,
-    cr_below: float = 5.0,
+    detection_limit: float = core.DETECTION_LIMIT,
+    too_small: float = core.TOO_SMALL,
     response: float = 0.3,
     increase: float = 0.2,
     min_increase: float = 5.0,
     min_measurable: float = 10.0,
+    cr_below: None = None,
 ) -> IrecistResult:
-    """iRECIST response of one target lesion on the measured lesion size (Seymour et al. 2017).
+    """iRECIST response on the RECIST 1.1 basis of :func:`recist` (Seymour et al. 2017).
 
-    The RECIST 1.1 rules of :func:`recist` apply, with the first progression
-    *unconfirmed* (**iUPD**). It is confirmed (**iCPD**) at the next scan 4–8 weeks
-    later (``confirm_window``, days) if the diameter has grown by at least
-    ``confirm_increase`` (5 mm) more since the iUPD scan. The confirmation scan is
-    the first planned scan in the window; if no planned scan falls in it, one is
-    added at the end of the window (if within the horizon). Until confirmed, later
-    scans stay iUPD; a scan that no longer meets PD against the nadir resets the
-    status to iSD/iPR/iCR (the next progression is again an iUPD). A response (iPR or
-    iCR) after an iUPD flags **pseudoprogression**.
+    Each scan is read as by :func:`recist` (target lesions and their recorded sum,
+    new lesions, disappearance), with the first progression *unconfirmed*
+    (**iUPD**). It is confirmed (**iCPD**) at the next scan 4–8 weeks later
+    (``confirm_window``, days) that still meets PD and shows further progression
+    since the iUPD scan: the target sum grew by at least ``confirm_increase`` (5 mm)
+    more, the new lesions' sum of diameters grew by at least 5 mm, or another new
+    lesion appeared. The confirmation scan is the first planned scan in the window;
+    if no planned scan falls in it, one is added at the end of the window (if within
+    the horizon). Until confirmed, later scans stay iUPD; a scan that no longer
+    meets PD resets the status to iSD/iPR/iCR (the next progression is again an
+    iUPD). A response (iPR or iCR) after an iUPD flags **pseudoprogression**.
 
     Parameters
     ----------
@@ -768,16 +994,18 @@ def irecist(
         A simulation.
     scans : ScanPlan, optional
         Scan times; default every 56 days.
-    observable : str
-        The measured lesion diameter (default ``"lesion_diameter"``, mm), which
-        counts infiltrating immune cells.
+    observable : str, Lesion or sequence of Lesion
+        The measured lesion(s) (default ``"lesion_diameter"``, mm), which count
+        infiltrating immune cells.
     confirm_window : tuple of float
         Earliest and latest confirmation time after the iUPD scan (days), default
         (28, 56).
     confirm_increase : float
         Further growth since the iUPD scan that confirms it (mm), default 5.
-    cr_below, response, increase, min_increase, min_measurable : float
+    detection_limit, too_small, response, increase, min_increase, min_measurable : float
         As in :func:`recist`.
+    cr_below : None
+        Removed, as in :func:`recist`.
 
     Returns
     -------
@@ -787,68 +1015,27 @@ def irecist(
     """
     import pandas as pd
 
+    _removed_cr_below(cr_below, "irecist")
     lo_w, hi_w = (float(v) for v in confirm_window)
     if not 0 < lo_w <= hi_w:
         raise SpecificationError(f"irecist: confirm_window must be (earliest, latest) days with 0 < earliest <= "
                                  f"latest, got {confirm_window!r}")
     _positive(confirm_increase, "irecist: confirm_increase (mm)", allow_zero=True)
-    x = _series(traj, observable, "irecist")
-    ts, d = _check_recist_args(traj, scans, observable, "irecist", min_measurable)
-    t_end = float(traj.t[-1])
-    planned = [(float(t), True) for t in ts]
-    rows = []
-    base = d[0]
-    low = base
-    iupd: tuple[float, float] | None = None  # (time, diameter) of the pending iUPD
-    confirmed_at: float | None = None
-    pseudo = False
-    seen_iupd = False
-    k = 0
-    queue = list(planned)
-    while k < len(queue):
-        t, sched = queue[k]
-        di = float(_values_at(traj, x, np.array([t]))[0])
-        if k == 0:
-            resp = "baseline"
-        elif confirmed_at is not None:
-            resp = "iCPD"
-        else:
-            r = _classify(di, base, low, cr_below=cr_below, response=response, increase=increase,
-                          min_increase=min_increase)
-            if iupd is None:
-                if r == "PD":
-                    resp = "iUPD"
-                    iupd = (t, di)
-                    seen_iupd = True
-                    # schedule the confirmation scan if no planned scan falls in the window
-                    in_window = [tt for tt, _ in queue[k + 1:] if iupd[0] + lo_w <= tt <= iupd[0] + hi_w]
-                    tc = iupd[0] + hi_w
-                    if not in_window and tc <= t_end:
-                        queue.append((tc, False))
-                        queue.sort()
-                else:
-                    resp = "i" + r
-            else:
-                if r != "PD":  # progression not sustained: reset
-                    resp = "i" + r
-                    iupd = None
-                elif t - iupd[0] >= lo_w and di - iupd[1] >= confirm_increase:
-                    resp = "iCPD"
-                    confirmed_at = iupd[0]
-                else:  # too early to confirm, or not enough further growth: stays unconfirmed
-                    resp = "iUPD"
-            if resp in ("iPR", "iCR") and seen_iupd and confirmed_at is None:
-                pseudo = True
-        rows.append((t, di, 100 * (di / base - 1), float(low), resp, sched))
-        if k > 0:
-            low = min(low, di)
-        k += 1
-    tab = pd.DataFrame(rows, columns=["time", "diameter", "change_from_baseline", "nadir", "response", "scheduled"])
-    follow = list(tab["response"].iloc[1:])
-    upto = follow[: follow.index("iCPD") + 1] if "iCPD" in follow else follow
-    best = min(upto, key=_IRECIST_ORDER.index)
-    ttp = math.inf if confirmed_at is None else confirmed_at - float(ts[0])
-    return IrecistResult(tab, best, ttp, pseudo)
+    ts, _, lesions = _recist_lesions(traj, scans, observable, "irecist", detection_limit=detection_limit,
+                                     too_small=too_small, response=response, increase=increase,
+                                     min_increase=min_increase, min_measurable=min_measurable)  # measurable baseline
+
+    def values(times: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        D, C = _lesion_series(traj, lesions, "irecist", times)
+        return D[:, :, 0], None if C is None else C[:, :, 0]
+
+    out = core.irecist_one(ts, values, t_end=float(traj.t[-1]), organs=_organs(lesions),
+                           confirm_window=(lo_w, hi_w), confirm_increase=confirm_increase,
+                           detection_limit=detection_limit, too_small=too_small, response=response,
+                           increase=increase, min_increase=min_increase, min_measurable=min_measurable)
+    tab = pd.DataFrame(list(out.rows), columns=["time", "diameter", "change_from_baseline", "nadir", "response",
+                                                "scheduled", "new_lesions"])
+    return IrecistResult(tab, out.best, out.time_to_progression, out.pseudoprogression)
 
 
 # --------------------------------------------------------------------------- clones, T cells, TME
@@ -1070,5 +1257,6 @@ def total_amount(traj: Trajectory, drug: str) -> float:
     return float(traj.schedule.between(t0, t1 + 1e-12 * max(1.0, abs(t1))).amount_total(drug))
 
 # --- the names other layers import from this package ---
-from ._recist import RECIST_CATEGORIES, best_percent_change_continuous, recist_arrays, time_to_progression_continuous, values_at  # noqa: F401
+from ._recist import DETECTION_LIMIT, RECIST_CATEGORIES, TOO_SMALL, Lesion, best_percent_change_continuous, irecist_one, lesions_time_to_progression_continuous, read_lesions, recist_arrays, time_to_progression_continuous, values_at  # noqa: F401
+# resolve_lesions (defined above): the measured lesion(s) of a model, for Cohort and compare
 # --- end of package API ---

@@ -553,6 +553,93 @@ class Module:
             observables=_merge("observable", self.observables, other.observables, where),
         )
 
+    # --- namespaces (several copies of a module in one model) ------------------------------
+    def namespaced(self, prefix: str, keep: Iterable[str] = ()) -> Module:
+        """A copy of the module whose own names carry a prefix, so several copies compose.
+
+        Every state, parameter and observable the module *defines* is renamed
+        ``<prefix>_<name>`` (and so is its symbol in every rate and observable
+        expression), except the names in ``keep``, which stay shared between the
+        copies (unchanged, so identical copies merge); every process is renamed
+        ``<prefix>_<name>``. Symbols the module uses but does not define (a drug's concentration,
+        a parameter or state of another module, ``t``) are left alone: they are the
+        systemic quantities the copies share. Units, bounds, defaults and sources are
+        unchanged; descriptions get ``[<prefix>]`` appended.
+
+        Put every module of one copy (e.g. a lesion's clones, T cells and
+        observables) in one namespace (sum them first): a name one module defines and
+        another uses is renamed only where it is defined.
+
+        Parameters
+        ----------
+        prefix : str
+            The namespace (an identifier, e.g. ``"liver_1"``).
+        keep : iterable of str
+            Names defined by the module that stay unprefixed (shared by all copies:
+            e.g. a parameter of the patient's immune system).
+
+        Returns
+        -------
+        Module
+            Named ``"<prefix>.<module name>"``.
+
+        Raises
+        ------
+        SpecificationError
+            If ``prefix`` is not a valid name, the module declares a drug (drugs and
+            their pharmacokinetics are systemic: put them in a module outside the
+            namespace), or a prefixed name is not a valid name.
+
+        Examples
+        --------
+        >>> import sympy as sp
+        >>> m = Module("growth", states=(State("N", 1.0),), parameters=(Parameter("r", 0.1),),
+        ...            processes=(Process("birth", "r * N", produces="N"),))
+        >>> liver = m.namespaced("liver", keep=["r"])
+        >>> [s.name for s in liver.states], [p.name for p in liver.parameters], str(liver.processes[0].rate)
+        (['liver_N'], ['r'], 'liver_N*r')
+        """
+        check_name(prefix, "namespace")
+        if isinstance(keep, str):
+            keep = (keep,)
+        kept = set()
+        for k in keep:
+            if not isinstance(k, str):
+                raise TypeError(f"namespace {prefix!r}: keep must hold names (str), got {k!r}")
+            kept.add(k)
+        if self.drugs:
+            raise SpecificationError(
+                f"namespace {prefix!r}: module {self.name!r} declares drug(s) "
+                f"{', '.join(d.name for d in self.drugs)}; drugs and their pharmacokinetics are systemic, so "
+                "compose them outside the namespaces (the namespaced modules use the drug levels as they are)"
+            )
+        defined = {*(x.name for x in self.states), *(x.name for x in self.parameters),
+                   *(x.name for x in self.observables)}
+        ren = {n: f"{prefix}_{n}" for n in defined - kept}
+        for new in ren.values():
+            check_name(new, f"namespaced name (namespace {prefix!r})")
+        subs = {sp.Symbol(o): sp.Symbol(n) for o, n in ren.items()}
+
+        def rn(name: str) -> str:
+            return ren.get(name, name)
+
+        def desc(text: str) -> str:
+            return f"{text} [{prefix}]" if text else f"[{prefix}]"
+
+        states = tuple(x if x.name in kept else replace(x, name=rn(x.name), description=desc(x.description))
+                       for x in self.states)
+        params = tuple(x if x.name in kept else replace(x, name=rn(x.name), description=desc(x.description))
+                       for x in self.parameters)
+        procs = tuple(
+            Process(f"{prefix}_{x.name}", x.rate.xreplace(subs),
+                    consumes={rn(k): c for k, c in x.consumes}, produces={rn(k): c for k, c in x.produces},
+                    description=desc(x.description))
+            for x in self.processes
+        )
+        obs = tuple(x if x.name in kept else Observable(rn(x.name), x.expr.xreplace(subs), x.unit, desc(x.description))
+                    for x in self.observables)
+        return Module(f"{prefix}.{self.name}", states, params, procs, (), obs)
+
 
 def _a(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
@@ -1150,7 +1237,16 @@ def _freeze_model_init(cls: type) -> None:
 _freeze_model_init(Model)
 
 
-def compose(name: str, *modules: Module | Model, description: str = "", check_positivity: bool = True) -> Model:
+def _as_module(m: object, where: str) -> Module:
+    mod = m.as_module() if isinstance(m, Model) else m
+    if not isinstance(mod, Module):
+        raise TypeError(f"{where} takes Module or Model objects, got {type(m).__name__}")
+    return mod
+
+
+def compose(name: str, *modules: Module | Model, description: str = "", check_positivity: bool = True,
+            namespaces: Mapping[str, Module | Model | Iterable[Module | Model]] | None = None,
+            shared: Iterable[str] = ()) -> Model:
     """Combine modules (or models) into one validated :class:`Model`.
 
     Parameters
@@ -1158,23 +1254,66 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
     name : str
         Name of the composed model.
     *modules : Module or Model
-        The pieces; items sharing a name must be identical.
+        The pieces; items sharing a name must be identical. These are composed as
+        they are (the systemic part when ``namespaces`` is given: drug PK, a
+        systemic T-cell pool, shared parameters).
     description : str, optional
         A sentence describing the model.
     check_positivity : bool, optional
         Run the structural positivity check (default ``True``).
+    namespaces : mapping of str to Module, Model or sequence of them, optional
+        Copies to compose under a prefix each, e.g. ``{"liver": lesion, "lung":
+        lesion}``: each value (several modules are summed first) is renamed by
+        :meth:`Module.namespaced` (``liver_S``, ``lung_S``, ...), so several copies of
+        one module compose without name clashes. Names the copies use but do not
+        define (drug levels, the systemic modules' states and parameters) stay shared.
+    shared : iterable of str, optional
+        Names the namespaced modules define but that stay unprefixed and shared by
+        all copies (the ``keep`` of :meth:`Module.namespaced`), e.g. parameters of
+        the patient's immune system. Identical copies of a shared item merge; copies
+        that differ raise :class:`~tumordyn.errors.SpecificationError`.
 
     Returns
     -------
     Model
+
+    Examples
+    --------
+    >>> lesion = Module("growth", states=(State("N", 1e9, "cells"),), parameters=(Parameter("r", 0.03, unit="1/day"),),
+    ...                 processes=(Process("birth", "r * N * (1 - N / 2e9)", produces="N"),))
+    >>> m = compose("two_lesions", namespaces={"liver": lesion, "lung": lesion}, shared=["r"])
+    >>> m.states.names, m.parameters.names
+    (('liver_N', 'lung_N'), ('r',))
     """
-    if not modules:
+    if namespaces is not None and not isinstance(namespaces, Mapping):
+        raise TypeError(f"compose(): namespaces must be a mapping {{prefix: module}}, got {type(namespaces).__name__}")
+    if isinstance(shared, str):
+        shared = (shared,)
+    shared = tuple(shared)
+    if shared and not namespaces:
+        raise SpecificationError("compose(): shared= names what the namespaced modules share; give namespaces= too")
+    if not modules and not namespaces:
         raise SpecificationError("compose() needs at least one module")
+    parts = [_as_module(m, "compose()") for m in modules]
+    defined: set[str] = set()
+    for prefix, group in (namespaces or {}).items():
+        items = [group] if isinstance(group, (Module, Model)) else list(group)
+        if not items:
+            raise SpecificationError(f"compose(): namespace {prefix!r} has no module")
+        mods = [_as_module(g, f"compose() namespace {prefix!r}") for g in items]
+        body = mods[0]
+        for extra in mods[1:]:
+            body = body + extra
+        defined |= {x.name for kind in (body.states, body.parameters, body.observables) for x in kind}
+        parts.append(body.namespaced(prefix, keep=shared))
+    unknown = [n for n in shared if n not in defined]
+    if unknown:
+        raise SpecificationError(
+            f"compose(): shared= names {', '.join(map(repr, unknown))}, which no namespaced module defines "
+            "(shared= lists states, parameters or observables of the namespaced modules that stay unprefixed)"
+        )
     total: Module | None = None
-    for m in modules:
-        mod = m.as_module() if isinstance(m, Model) else m
-        if not isinstance(mod, Module):
-            raise TypeError(f"compose() takes Module or Model objects, got {type(m).__name__}")
+    for mod in parts:
         total = mod if total is None else total + mod
     assert total is not None
     return Model(
