@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ import numpy as np
 from .. import readouts as ro
 from ..dosing import AdaptiveRule, Regimen, as_regimen
 from ..dosing import Dose, Infusion, Schedule
+from .._progress import progress_bar
 from ..errors import ReadoutWarning, SpecificationError, UnknownNameError
 from ..solve import Solver
 
@@ -213,7 +213,8 @@ def compare(
     method, rtol : optional
         Shorthand for the same settings of :class:`~tumordyn.Solver` (give these or ``solver``).
     progress : bool, optional
-        Show a progress bar; default only when stderr is a terminal.
+        Show a progress bar over the regimens (``tqdm.auto``); default: when stderr is a terminal or in
+        a Jupyter kernel. ``False`` prints nothing.
 
     Returns
     -------
@@ -263,21 +264,17 @@ def compare(
             ReadoutWarning,
             stacklevel=2,
         )
-    show = sys.stderr.isatty() if progress is None else bool(progress)
     items = list(regs.items())
-    iterator: Any = items
-    if show:
-        from tqdm import tqdm
-
-        iterator = tqdm(items, desc="regimens", unit="regimen")
     trajs: dict[str, Trajectory] = {}
     rows = []
-    for name, reg in iterator:
-        tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, t_end, scan_t), params=params,
-                      initial=initial, solver=slv)
-        trajs[name] = tr
-        rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter,
-                                min_measurable=min_measurable))
+    with progress_bar(progress, total=len(items), desc="regimens", unit="regimen") as bar:
+        for name, reg in items:
+            tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, t_end, scan_t), params=params,
+                          initial=initial, solver=slv)
+            trajs[name] = tr
+            rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter,
+                                    min_measurable=min_measurable))
+            bar.update(1)
     import pandas as pd
 
     df = pd.DataFrame(rows, index=pd.Index([n for n, _ in items], name="regimen"))

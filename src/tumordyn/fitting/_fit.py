@@ -32,12 +32,13 @@ import math
 import warnings
 import re
 import time as _time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._progress import check_callback, lmfit_iter_cb, progress_bar
 from .._validate import real_number as finite_value, renamed_keyword
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
@@ -790,6 +791,8 @@ def fit(
     fd_step: float = 1e-6,
     fit_kws: Mapping[str, Any] | None = None,
     method: str | None = None,
+    progress: bool | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> FitResult:
     r"""Fit model parameters (and optionally initial states) to observations of many subjects.
 
@@ -862,6 +865,13 @@ def fit(
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
     method : str, optional
         Deprecated alias of ``optimizer`` (emits :class:`DeprecationWarning`; removed in the next release).
+    progress : bool, optional
+        Show a progress bar (``tqdm.auto``) counting the objective evaluations (lmfit's ``nfev``);
+        default: when stderr is a terminal or in a Jupyter kernel. ``False`` prints nothing.
+    callback : callable, optional
+        Called after each objective evaluation with a mapping ``{"iteration": k, "chisqr": χ²,
+        "params": {name: value}}`` (internal, possibly log-scaled, lmfit names); a ``fit_kws`` ``iter_cb``
+        is still called after it.
 
     Returns
     -------
@@ -919,6 +929,7 @@ def fit(
     sched = subject_schedules(schedules, subjects, model, t0)
     init = per_subject(initial, subjects, "initial", "state name to value")
     optimizer = _optimizer(optimizer, method)
+    check_callback(callback, "fit")
     slv = fit_solver(solver, rtol, atol)
     slv.options(c)  # atol names checked against the model
     fd_step = finite_value(fd_step, "`fd_step`")
@@ -945,7 +956,7 @@ def fit(
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}))
+    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), progress=progress, callback=callback)
 
 
 def fit_solver(solver: Solver | str | None, rtol: float | None = None,
@@ -990,7 +1001,9 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any]) -> FitResult:
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any], *,
+                  progress: bool | None = False, callback: Callable[[Mapping[str, Any]], Any] | None = None,
+                  ) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
     batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`."""
     import lmfit
@@ -999,6 +1012,9 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     kws = dict(fit_kws)
     # lmfit takes these when the Minimizer is built, not in minimize()
     ctor = {k: kws.pop(k) for k in ("iter_cb", "reduce_fcn", "calc_covar") if k in kws}
+    check_callback(callback, "fit")
+    bar = progress_bar(progress, total=None, desc="fit", unit="eval")
+    ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
     # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
@@ -1006,7 +1022,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
                            scale_covar=not problem.known_sigma, **ctor)
     failed_before = problem.n_failed
     started = _time.perf_counter()
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
+    with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
         res = mini.minimize(method=method, **kws)
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)

@@ -27,13 +27,13 @@ Verdicts (threshold :math:`\chi^2_{1,0.95} = 3.84` by default):
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._progress import check_callback, notify, progress_bar, show_progress
 from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
@@ -187,6 +187,7 @@ def profile_likelihood(
     refine: bool = True,
     progress: bool | None = None,
     solver: Solver | str | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> ProfileResult:
     r"""Profile likelihood of fitted parameters, with an identifiability verdict for each.
 
@@ -216,11 +217,15 @@ def profile_likelihood(
         Locate each threshold crossing by root finding (Brent's method, each
         evaluation a refit) instead of linear interpolation between grid points.
     progress : bool, optional
-        Show a tqdm progress bar (default: when stderr is a terminal).
+        Show a progress bar (``tqdm.auto``) counting the grid refits; default: when stderr is a terminal
+        or in a Jupyter kernel. ``False`` prints nothing.
     solver : Solver or str, optional
         How to integrate the refits (a :class:`~tumordyn.Solver` or a method name, as for
         :func:`~tumordyn.fit`); default the fit's own solver settings. With other settings,
         :math:`\chi^2_{\min}` is re-evaluated at the best fit with them, so :math:`\Delta` is 0 there.
+    callback : callable, optional
+        Called after each grid refit with a mapping ``{"parameter": name, "value": v, "delta": Δ,
+        "refit": k, "n_refits": total}`` (``k`` counts from 1).
 
     Returns
     -------
@@ -265,8 +270,8 @@ def profile_likelihood(
             return chisqr - chi_best
         return n * math.log(max(chisqr, 1e-300) / max(chi_best, 1e-300))
 
-    if progress is None:
-        progress = sys.stderr.isatty()
+    check_callback(callback, "profile_likelihood")
+    show = show_progress(progress)
     jobs = []
     for name in names:
         par = result.params[name]
@@ -286,11 +291,7 @@ def profile_likelihood(
             g = _grid(best, par.min, par.max, int(n_points), float(sp_))
         jobs.append((name, best, g))
     total = sum(g.size - 1 for _, _, g in jobs)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="profile likelihood")
+    bar = progress_bar(show, total=total, desc="profile likelihood", unit="refit")
     fit_kws = {"max_nfev": 200 * (len(fitted) + 1)}
 
     def refit(name: str, value: float, start: Any) -> tuple[float, Any]:
@@ -304,6 +305,7 @@ def profile_likelihood(
         return delta(sub.chisqr), (sub.params if problem.n_failed == before else start)
 
     profiles = {}
+    done = 0
     try:
         for name, best, g in jobs:
             d = np.full(g.size, np.nan)
@@ -315,16 +317,17 @@ def profile_likelihood(
                 for i in direction:
                     d[i], start = refit(name, g[i], start)
                     starts[i] = start
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
+                    done += 1
+                    notify(callback, parameter=name, value=float(g[i]), delta=float(d[i]), refit=done,
+                           n_refits=total)
             limits = []
             for side in (slice(ib, None), slice(ib, None, -1) if ib > 0 else slice(0, 1)):
                 idx = np.arange(g.size)[side]
                 limits.append(_limit(name, g, d, idx, starts, threshold, refit, refine))
             profiles[name] = _summarise(name, best, g, d, threshold, flat_tol, limits[1], limits[0])
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return ProfileResult(profiles, threshold, level)
 
 
