@@ -562,12 +562,15 @@ class Cohort:
     ----------
     model : Model
         The model every patient shares.
-    distributions : mapping of str to Distribution or float
+    distributions : mapping of str to Distribution, float or object with ``ppf``
         Between-patient distributions by parameter name (e.g.
         ``{"r_S": td.cohorts.LogNormal(median=0.03, cv=0.3)}``); a number means a fixed
-        value. A *state* name sets that state's initial value per patient (e.g. a
-        distribution of baseline tumor size). Parameters not named keep the
-        model's defaults.
+        value; any object with a quantile function ``ppf``, such as a frozen ``scipy.stats``
+        distribution (``scipy.stats.gamma(a=4, scale=0.01)``), is sampled by its ``ppf`` from the
+        cohort's own seeded uniforms (:class:`~tumordyn.cohorts.FromPPF`). A *state* name sets that
+        state's initial value per patient (e.g. a distribution of baseline tumor size). Parameters
+        not named keep the model's defaults. Draws outside a parameter's bounds, negative initial
+        values of a non-negative state, or non-finite draws raise :class:`SpecificationError` naming it.
     n : int
         Number of patients (>= 1).
     seed : int, numpy.random.Generator, numpy.random.SeedSequence or None, optional
