@@ -48,7 +48,6 @@ from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameE
 if TYPE_CHECKING:
     import lmfit
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from ..spec import Model
     from ..trajectory import Trajectory
@@ -1302,7 +1301,7 @@ class FitResult:
         return pd.concat(frames, ignore_index=True)
 
     def plot(self, subjects: Sequence[Any] | None = None, observables: Sequence[str] | None = None,
-             ncols: int = 3, logy: bool | None = None) -> Figure:
+             ncols: int = 3, logy: bool | None = None, ax: Any = None) -> Any:
         """Data against fit, one panel per subject.
 
         Censored points are drawn as open downward triangles at the detection limit.
@@ -1317,22 +1316,25 @@ class FitResult:
             Panels per row.
         logy : bool, optional
             Log y axis; default ``True`` on the log scale.
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            One Axes per subject (a single Axes for one subject); default a new figure.
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib.figure.Figure or matplotlib.axes.Axes or list of Axes
+            The new figure without ``ax``; else the axes given.
         """
-        import matplotlib.pyplot as plt
+        from .._plotting import panels, y_label
 
         subjects = list(self.subjects) if subjects is None else list(subjects)
         obs = list(self.data["observable"].drop_duplicates()) if observables is None else list(observables)
         logy = self.scale == "log" if logy is None else logy
-        ncols = max(1, min(int(ncols), len(subjects)))
-        nrows = math.ceil(len(subjects) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharex=False)
+        given = ax
+        fig, axes = panels(ax, len(subjects), ncols, panel_size=(4.2, 3.2), where="FitResult.plot")
         pred = self.predict(subjects=subjects, observables=obs)
         for k, s in enumerate(subjects):
-            ax = axes[k // ncols][k % ncols]
+            ax = axes[k]
+            ax.set_ylabel(y_label(self.model, obs))
             for i, o in enumerate(obs):
                 color = f"C{i % 10}"
                 d = self.data[(self.data["subject"] == s) & (self.data["observable"] == o)]
@@ -1353,8 +1355,8 @@ class FitResult:
             ax.set_xlabel("time (days)")
             if k == 0:
                 ax.legend(fontsize="x-small")
-        for k in range(len(subjects), nrows * ncols):
-            axes[k // ncols][k % ncols].set_visible(False)
+        if given is not None:
+            return given
         fig.suptitle(f"{self.model.name}: data and fit ({self.scale} scale)")
         fig.tight_layout()
         return fig

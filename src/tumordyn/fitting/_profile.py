@@ -39,7 +39,6 @@ from ..errors import SpecificationError, UnknownNameError
 if TYPE_CHECKING:
     from ..solve import Solver
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from ._fit import FitResult
 
@@ -127,34 +126,40 @@ class ProfileResult:
     def __repr__(self) -> str:
         return "<ProfileResult " + ", ".join(f"{n}: {v}" for n, v in self.verdicts.items()) + ">"
 
-    def plot(self, ncols: int = 3) -> Figure:
+    def plot(self, ax: Any = None, ncols: int = 3) -> Any:
         """Plot every profile with the threshold line and the best value.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw: one Axes per profiled parameter (a single Axes for one parameter).
+            Default: a new figure with ``ncols`` panels per row.
+        ncols : int
+            Panels per row of a new figure.
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib.figure.Figure or matplotlib.axes.Axes or list of Axes
+            The new figure without ``ax``; else the axes given.
         """
-        import matplotlib.pyplot as plt
+        from .._plotting import panels
 
         names = list(self.profiles)
-        ncols = max(1, min(int(ncols), len(names)))
-        nrows = math.ceil(len(names) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
-        for k, n in enumerate(names):
+        fig, axes = panels(ax, len(names), ncols, panel_size=(4, 3), where="ProfileResult.plot")
+        for k, (n, a) in enumerate(zip(names, axes)):
             p = self.profiles[n]
-            ax = axes[k // ncols][k % ncols]
-            ax.plot(p.values, p.delta, "o-", ms=3)
-            ax.axhline(p.threshold, color="r", ls="--", lw=1, label=f"{self.level:.0%} threshold")
-            ax.axvline(p.best, color="k", ls=":", lw=1, label="best fit")
+            a.plot(p.values, p.delta, "o-", ms=3)
+            a.axhline(p.threshold, color="r", ls="--", lw=1, label=f"{self.level:.0%} threshold")
+            a.axvline(p.best, color="k", ls=":", lw=1, label="best fit")
             if np.all(p.values > 0) and p.values.max() / p.values.min() > 20:
-                ax.set_xscale("log")
-            ax.set_xlabel(n)
-            ax.set_ylabel("Δ (−2 Δ log L)")
-            ax.set_title(p.verdict, fontsize="small")
+                a.set_xscale("log")
+            a.set_xlabel(n)
+            a.set_ylabel("−2 Δ log-likelihood")
+            a.set_title(p.verdict, fontsize="small")
             if k == 0:
-                ax.legend(fontsize="x-small")
-        for k in range(len(names), nrows * ncols):
-            axes[k // ncols][k % ncols].set_visible(False)
+                a.legend(fontsize="x-small")
+        if ax is not None:
+            return ax
         fig.tight_layout()
         return fig
 
