@@ -144,6 +144,12 @@ class ProfileResult:
         """
         from .._plotting import panels
 
+        if isinstance(ax, (int, np.integer)) and not isinstance(ax, bool):  # the former plot(ncols) call
+            import warnings
+
+            warnings.warn("ProfileResult.plot(ncols) is now plot(ax=None, ncols=...): pass ncols by keyword",
+                          DeprecationWarning, stacklevel=2)
+            ax, ncols = None, int(ax)
         names = list(self.profiles)
         fig, axes = panels(ax, len(names), ncols, panel_size=(4, 3), where="ProfileResult.plot")
         for k, (n, a) in enumerate(zip(names, axes)):
