@@ -113,6 +113,6 @@ def dose_timeline(
     ax.set_xlim(-0.01 * t_end, 1.01 * t_end)  # a dose on day 0 or at the end is not half-hidden by the frame
     ax.set_xlabel("time (days)")
     if seen:
-        ax.legend(fontsize="x-small", loc="upper right", ncol=max(1, len(seen)), frameon=False,
-                  bbox_to_anchor=(1.0, 1.0 + 0.9 / max(n, 1)))
+        ax.legend(fontsize="x-small", loc="lower right", ncol=max(1, len(seen)), frameon=False,
+                  bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)  # just above the axes, inside the figure
     return ax
