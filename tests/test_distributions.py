@@ -116,3 +116,64 @@ def test_sobol_any_n_without_warning():
         warnings.simplefilter("error")
         s = sample({"u": td.cohorts.Uniform(0.0, 1.0)}, 1000, seed=0)
     assert s["u"].shape == (1000,)
+
+
+# --------------------------------------------------------------------------- any object with a ppf
+
+
+def test_scipy_lognorm_gives_the_same_patients_as_lognormal():
+    """Same seeded uniforms, same quantile function: the frozen scipy distribution and LogNormal agree."""
+    m = td.models.logistic_growth()
+    ours = td.cohorts.LogNormal(median=0.3, cv=0.4)
+    theirs = stats.lognorm(s=ours.sigma, scale=0.3)
+    a = td.Cohort(m, {"r": ours}, n=256, seed=5)
+    b = td.Cohort(m, {"r": theirs}, n=256, seed=5)
+    np.testing.assert_allclose(b.parameters["r"], a.parameters["r"], rtol=1e-12)
+    assert isinstance(b.distributions["r"], td.cohorts.FromPPF) and "lognorm" in repr(b.distributions["r"])
+
+
+def test_scipy_distribution_marginal_and_seeding_independent_of_numpy_global_state():
+    m = td.models.logistic_growth()
+    g = stats.gamma(a=4.0, scale=0.05)
+    np.random.seed(1)
+    a = td.Cohort(m, {"r": g}, n=4096, seed=9, sampling="random")
+    np.random.seed(2)
+    b = td.Cohort(m, {"r": stats.gamma(a=4.0, scale=0.05)}, n=4096, seed=9, sampling="random")
+    np.testing.assert_array_equal(a.param_matrix, b.param_matrix)  # bit for bit
+    assert stats.kstest(a.parameters["r"], g.cdf).pvalue > 0.01
+
+
+def test_any_object_with_ppf_and_correlation():
+    class Exponential:
+        def __init__(self, mean):
+            self.mean = mean
+
+        def ppf(self, q):
+            return -self.mean * np.log1p(-np.asarray(q))
+
+    m = td.models.logistic_growth()
+    c = td.Cohort(m, {"r": Exponential(0.2), "K": stats.uniform(500.0, 1000.0)}, n=2048, seed=1,
+                  correlation={("r", "K"): 0.8})
+    r, K = c.parameters["r"].to_numpy(), c.parameters["K"].to_numpy()
+    assert r.mean() == pytest.approx(0.2, rel=0.02) and K.min() >= 500.0 and K.max() <= 1500.0
+    z = stats.norm.ppf(np.column_stack([1 - np.exp(-r / 0.2), (K - 500.0) / 1000.0]))
+    assert np.corrcoef(z.T)[0, 1] == pytest.approx(0.8, abs=0.03)  # a Gaussian copula on the normal scores
+
+
+def test_bad_ppf_objects_are_named():
+    m = td.models.logistic_growth()
+    with pytest.raises(TypeError, match="'r'.*ppf"):
+        td.Cohort(m, {"r": "lognormal"}, n=4, seed=1)
+    with pytest.raises(TypeError, match="frozen"):
+        td.Cohort(m, {"r": stats.lognorm}, n=4, seed=1)  # the family, not a frozen distribution
+    with pytest.raises(SpecificationError, match="'r'.*non-finite"):
+        td.Cohort(m, {"r": stats.norm(0.3, np.nan)}, n=4, seed=1)
+    with pytest.raises(SpecificationError, match="parameter 'r'.*outside its bounds"):
+        td.Cohort(m, {"r": stats.norm(0.0, 1.0)}, n=64, seed=1)  # negative growth rates
+
+    class WrongShape:
+        def ppf(self, q):
+            return np.ones(3)
+
+    with pytest.raises(SpecificationError, match="'r'.*one value per probability"):
+        td.Cohort(m, {"r": WrongShape()}, n=4, seed=1)

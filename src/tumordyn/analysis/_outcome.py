@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..solve import Solver
+from .._progress import check_callback, notify, progress_bar, show_progress
 from ..errors import SolverError, SpecificationError, UnknownNameError
 from ._bifurcation import check_range
 from ._system import _real, check_model
@@ -160,6 +160,8 @@ def outcome_map(
     log_y: bool = False,
     solver: Solver | None = None,
     rtol: float | None = None,
+    progress: bool | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> OutcomeMap:
     """Simulate over a grid of two parameters (or initial values) and classify control vs escape.
 
@@ -198,6 +200,12 @@ def outcome_map(
     rtol : float, optional
         Relative tolerance of the simulations, shorthand for ``solver=td.Solver(rtol=rtol)``
         (default 1e-6; give this or ``solver``).
+    progress : bool, optional
+        Show a progress bar over the grid cells (``tqdm.auto``); default: when stderr is a terminal or
+        in a Jupyter kernel. ``False`` prints nothing.
+    callback : callable, optional
+        Called after each cell with a mapping ``{"cell": k, "n_cells": nx*ny, "x": ..., "y": ...,
+        "escape": 0.0, 1.0 or NaN}`` (``k`` counts from 1).
 
     Returns
     -------
@@ -214,6 +222,8 @@ def outcome_map(
     from ..trajectory import make_solver, simulate
 
     check_model(model)
+    check_callback(callback, "outcome_map")
+    show = show_progress(progress)
     slv = make_solver(solver, rtol=rtol)
     if param_x == param_y:
         raise SpecificationError(f"the two axes must differ, both are {param_x!r}")
@@ -254,27 +264,25 @@ def outcome_map(
     notes: list[str] = []
     failed = 0
     cells = [(j, i) for j in range(ny) for i in range(nx)]
-    it: Any = cells
-    if sys.stderr is not None and hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
-        from tqdm import tqdm
-
-        it = tqdm(cells, desc="outcome map", leave=False)
-    for j, i in it:
-        p, y0 = dict(base_p), dict(base_i)
-        for name, kind, v in ((param_x, kx, xs[i]), (param_y, ky, ys[j])):
-            (p if kind == "parameter" else y0)[name] = float(v)
-        try:
-            traj = simulate(model, schedule, t_end=t_end, t_eval=[0.0, t_end], params=p, initial=y0, solver=slv)
-        except SolverError as exc:
-            failed += 1
-            if len(notes) < 10:
-                notes.append(f"{param_x} = {xs[i]:g}, {param_y} = {ys[j]:g}: {exc}")
-            continue
-        if criterion is not None:
-            esc[j, i] = float(bool(criterion(traj)))
-        else:
-            vals = traj[readout]
-            fin[j, i] = vals[-1]
-            thr = vals[0] if threshold is None else threshold
-            esc[j, i] = float(vals[-1] > thr)
+    with progress_bar(show, total=len(cells), desc="outcome map", unit="cell") as bar:
+        for k, (j, i) in enumerate(cells, 1):
+            p, y0 = dict(base_p), dict(base_i)
+            for name, kind, v in ((param_x, kx, xs[i]), (param_y, ky, ys[j])):
+                (p if kind == "parameter" else y0)[name] = float(v)
+            try:
+                traj = simulate(model, schedule, t_end=t_end, t_eval=[0.0, t_end], params=p, initial=y0, solver=slv)
+            except SolverError as exc:
+                failed += 1
+                if len(notes) < 10:
+                    notes.append(f"{param_x} = {xs[i]:g}, {param_y} = {ys[j]:g}: {exc}")
+            else:
+                if criterion is not None:
+                    esc[j, i] = float(bool(criterion(traj)))
+                else:
+                    vals = traj[readout]
+                    fin[j, i] = vals[-1]
+                    thr = vals[0] if threshold is None else threshold
+                    esc[j, i] = float(vals[-1] > thr)
+            bar.update(1)
+            notify(callback, cell=k, n_cells=len(cells), x=float(xs[i]), y=float(ys[j]), escape=float(esc[j, i]))
     return OutcomeMap(model, param_x, xs, param_y, ys, esc, fin, str(label), notes, failed, (kx, ky))

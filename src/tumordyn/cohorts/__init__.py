@@ -4,9 +4,9 @@ several regimens, and read response rates and survival (Kaplan–Meier).
 
 # --- the names other layers import from this package ---
 from ._cohort import Cohort, CohortInterrupted, CohortResult, CohortStats, KaplanMeier, kaplan_meier, partial_rank_correlation  # noqa: F401
-from ._distributions import Distribution, Fixed, LogNormal, Normal, TruncatedNormal, Uniform  # noqa: F401
+from ._distributions import Distribution, Fixed, FromPPF, LogNormal, Normal, TruncatedNormal, Uniform  # noqa: F401
 # --- end of package API ---
 
 from . import plots  # noqa: E402
 
-__all__ = ["plots", 'Cohort', 'CohortInterrupted', 'CohortResult', 'CohortStats', 'KaplanMeier', 'kaplan_meier', 'partial_rank_correlation', 'Distribution', 'LogNormal', 'Normal', 'TruncatedNormal', 'Uniform', 'Fixed']
+__all__ = ["plots", 'Cohort', 'CohortInterrupted', 'CohortResult', 'CohortStats', 'KaplanMeier', 'kaplan_meier', 'partial_rank_correlation', 'Distribution', 'LogNormal', 'Normal', 'TruncatedNormal', 'Uniform', 'Fixed', 'FromPPF']

@@ -31,7 +31,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import sys
 import threading
 import time as _time
 from collections.abc import Mapping, Sequence
@@ -70,6 +69,7 @@ from ..readouts import (
 )
 from ..dosing import Schedule
 from .._validate import renamed_keyword
+from .._progress import progress_bar, show_progress
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 from ..numerics import compile_model
 
@@ -178,6 +178,10 @@ def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.n
 
 #: The solve-layer engine of each cohort method.
 _ENGINE = {COMPILED_METHOD: COMPILED_METHOD, BATCH_METHOD: BATCH_METHOD}
+#: With a progress bar shown (and no chunk_size given): about this many chunks, each of at least _MIN_BAR_CHUNK
+#: patients (smaller chunks cost the compiled engine its parallel efficiency; see the docs page Cohorts).
+_BAR_STEPS = 16
+_MIN_BAR_CHUNK = 128
 
 
 #: The models this process has compiled, by structure (``Model`` equality and hash are structural): a
@@ -616,12 +620,15 @@ class Cohort:
     ----------
     model : Model
         The model every patient shares.
-    distributions : mapping of str to Distribution or float
+    distributions : mapping of str to Distribution, float or object with ``ppf``
         Between-patient distributions by parameter name (e.g.
         ``{"r_S": td.cohorts.LogNormal(median=0.03, cv=0.3)}``); a number means a fixed
-        value. A *state* name sets that state's initial value per patient (e.g. a
-        distribution of baseline tumor size). Parameters not named keep the
-        model's defaults.
+        value; any object with a quantile function ``ppf``, such as a frozen ``scipy.stats``
+        distribution (``scipy.stats.gamma(a=4, scale=0.01)``), is sampled by its ``ppf`` from the
+        cohort's own seeded uniforms (:class:`~tumordyn.cohorts.FromPPF`). A *state* name sets that
+        state's initial value per patient (e.g. a distribution of baseline tumor size). Parameters
+        not named keep the model's defaults. Draws outside a parameter's bounds, negative initial
+        values of a non-negative state, or non-finite draws raise :class:`SpecificationError` naming it.
     n : int
         Number of patients (>= 1).
     seed : int, numpy.random.Generator, numpy.random.SeedSequence or None, optional
@@ -897,7 +904,10 @@ class Cohort:
             Retry failed patients one by one with LSODA (default True); those
             that still fail are reported in :attr:`CohortResult.failures`.
         progress : bool, optional
-            Show a progress bar over chunks; default: only if stderr is a terminal.
+            Show a progress bar (``tqdm.auto``: a widget in Jupyter) counting the patients as their
+            chunks finish; default: when stderr is a terminal or in a Jupyter kernel. With the bar shown
+            and ``chunk_size`` not given, the patients run in about 16 chunks (of at least 128
+            patients) so the bar moves; the numbers are the same bit for bit. ``False`` prints nothing.
         detection_limit, too_small, response, increase, min_increase, min_measurable : float, optional
             RECIST 1.1 as in :func:`tumordyn.readouts.recist` (cells, mm and
             fractions): CR when every lesion is below ``detection_limit`` tumor cells
@@ -1020,9 +1030,12 @@ class Cohort:
                     "`executor` must be a concurrent.futures.Executor or a dask.distributed.Client, "
                     f"got {type(executor).__name__}"
                 )
+        show = show_progress(progress)
         if chunk_size is None:
             workers = int(getattr(ex, "_max_workers", 2) or 2) if ex is not None else 1
             n_chunks = workers * math.ceil(math.ceil(self._n / 2048) / workers)  # a multiple of the workers
+            if show:  # the bar moves as patients finish: about _BAR_STEPS chunks of at least _MIN_BAR_CHUNK
+                n_chunks = max(n_chunks, min(_BAR_STEPS, math.ceil(self._n / _MIN_BAR_CHUNK)))
             chunk_size = math.ceil(self._n / n_chunks)
         chunk_size = _check_positive_int(chunk_size, "chunk_size")
         shared = np.all(self._P == self._P[:, :1], axis=1)
@@ -1034,7 +1047,7 @@ class Cohort:
                                bool(keep_trajectories), shared, os.getpid()))
         started = _time.perf_counter()
         try:
-            outs = _execute(tasks, ex, progress, owned)
+            outs = _execute(tasks, ex, show, owned)
         except BaseException:
             if owned:
                 _stop_pool_workers(ex)
@@ -1137,7 +1150,7 @@ def _make_pool(model: Model, workers: int | None) -> Executor:
     return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,))
 
 
-def _execute(tasks: list[_Task], executor: Executor | None, progress: bool | None,
+def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
              owned: bool = False) -> list[_ChunkOut]:
     """Run the chunks in order (in this process) or on ``executor``; results in patient order.
 
@@ -1146,10 +1159,7 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool | Non
     user's executor keeps its running chunks, which end on their own), and :class:`CohortInterrupted` is
     raised; no partial result is kept.
     """
-    from tqdm.auto import tqdm
-
-    disable = (not sys.stderr.isatty()) if progress is None else not progress
-    bar = tqdm(total=sum(t.patients.size for t in tasks), unit="patient", desc="cohort", disable=disable)
+    bar = progress_bar(progress, total=sum(t.patients.size for t in tasks), desc="cohort", unit="patient")
     finished = 0
     try:
         if executor is None:

@@ -9,6 +9,12 @@ maps them back to uniforms ``Φ(z)`` and through each marginal's ``ppf``. For
 log-normal and normal marginals the correlation is exactly the correlation of
 ``log x`` (log-normal) or ``x`` (normal); for other marginals it is the
 correlation of the normal scores.
+
+Any other object with a quantile function ``ppf`` (a frozen ``scipy.stats`` distribution such as
+``scipy.stats.gamma(a=2, scale=0.01)``, or a user's own class) is accepted too, wrapped in
+:class:`FromPPF`: it is sampled the same way, from the cohort's own seeded uniforms, so the
+patients depend on the cohort's seed only (never on the object's random state) and are the same
+bit for bit on every run.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -30,6 +36,7 @@ __all__ = [
     "TruncatedNormal",
     "Uniform",
     "Fixed",
+    "FromPPF",
     "SAMPLING_METHODS",
     "correlation_matrix",
     "sample",
@@ -232,19 +239,108 @@ class Fixed(Distribution):
         return np.full(np.shape(q), self.value)
 
 
-DistributionLike = Union[Distribution, float, int]
+@dataclass(frozen=True)
+class FromPPF(Distribution):
+    """Any distribution given by its quantile function: a frozen ``scipy.stats`` distribution or any object
+    with a ``ppf`` method.
+
+    The cohort draws its own seeded uniforms ``q`` and takes ``source.ppf(q)`` (inverse-CDF sampling),
+    so the object's random-number generator is never used. A number or a tumordyn distribution passed
+    to :class:`~tumordyn.Cohort` is used as is; anything else with a callable ``ppf`` is wrapped here.
+
+    Parameters
+    ----------
+    source : object
+        Has ``ppf(q)`` taking an array of probabilities in (0, 1) and returning an array of the same
+        shape of finite values (parameter unit).
+    name : str
+        The parameter or state it is for (named in errors).
+
+    Raises
+    ------
+    TypeError
+        If ``source`` has no callable ``ppf``.
+
+    Examples
+    --------
+    >>> import numpy as np, tumordyn as td
+    >>> from scipy import stats
+    >>> d = td.cohorts.FromPPF(stats.gamma(a=4.0, scale=0.01), "r_S")
+    >>> bool(np.isclose(d.ppf(np.array([0.5]))[0], stats.gamma(a=4.0, scale=0.01).median()))
+    True
+    """
+
+    source: object
+    name: str = "?"
+
+    def __post_init__(self) -> None:
+        if not callable(getattr(self.source, "ppf", None)):
+            raise TypeError(f"distribution of {self.name!r}: {type(self.source).__name__} has no callable `ppf` "
+                            "(quantile function)")
+
+    def ppf(self, q: np.ndarray) -> np.ndarray:
+        """``source.ppf(q)``, checked: the shape of ``q`` and finite (parameter unit).
+
+        Raises
+        ------
+        SpecificationError
+            If the values are not finite or not one per probability, naming the parameter.
+        """
+        q = np.asarray(q, dtype=float)
+        try:
+            x = np.asarray(self.source.ppf(q), dtype=float)
+        except (TypeError, ValueError) as err:
+            raise SpecificationError(f"distribution of {self.name!r}: {self._label()}.ppf failed: {err}") from err
+        if x.shape != q.shape:
+            try:
+                x = np.broadcast_to(x, q.shape).astype(float)
+            except ValueError:
+                raise SpecificationError(f"distribution of {self.name!r}: {self._label()}.ppf returned shape "
+                                         f"{x.shape} for {q.shape} probabilities; it must return one value per "
+                                         "probability") from None
+        bad = ~np.isfinite(x)
+        if np.any(bad):
+            j = int(np.argmax(bad))
+            raise SpecificationError(
+                f"distribution of {self.name!r}: {self._label()}.ppf returned {int(bad.sum())} non-finite "
+                f"value(s) (e.g. {x.flat[j]} at probability {q.flat[j]:.6g}); check its parameters (a scale "
+                "of 0, NaN, an unbounded quantile)"
+            )
+        return x
+
+    def _label(self) -> str:
+        dist = getattr(self.source, "dist", None)  # a frozen scipy.stats distribution: its family's name
+        return f"scipy.stats.{dist.name}" if dist is not None and hasattr(dist, "name") else type(self.source).__name__
+
+    def __repr__(self) -> str:
+        args = getattr(self.source, "args", ())
+        kwds = getattr(self.source, "kwds", {})
+        if getattr(self.source, "dist", None) is not None:
+            inner = ", ".join([*(f"{a!r}" for a in args), *(f"{k}={v!r}" for k, v in kwds.items())])
+            return f"FromPPF({self._label()}({inner}))"
+        return f"FromPPF({self.source!r})"
+
+
+DistributionLike = Union[Distribution, float, int, Any]
 
 
 def as_distribution(value: DistributionLike, name: str) -> Distribution:
-    """A distribution from a distribution or a number (a :class:`Fixed` value)."""
+    """A distribution from a distribution, a number (a :class:`Fixed` value) or an object with ``ppf``
+    (a :class:`FromPPF`, e.g. a frozen ``scipy.stats`` distribution)."""
     if isinstance(value, Distribution):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating)):
+        return Fixed(float(value))
+    family = callable(getattr(value, "freeze", None))  # scipy.stats.lognorm itself, not lognorm(s=..., scale=...)
+    if isinstance(value, type) or family or not callable(getattr(value, "ppf", None)):
+        hint = (" (a scipy.stats distribution must be frozen with its parameters, e.g. scipy.stats.lognorm(s=0.3, "
+                "scale=0.05), not the family scipy.stats.lognorm)" if hasattr(value, "ppf") else "")
         raise TypeError(
             f"distribution of {name!r} must be a tumordyn distribution (LogNormal, Normal, TruncatedNormal, "
-            f"Uniform, Fixed) or a number, got {type(value).__name__} {value!r}"
+            f"Uniform, Fixed), a number, or an object with a quantile function `ppf` such as a frozen "
+            f"scipy.stats distribution, got {type(value).__name__} {value!r}{hint}"
         )
-    return Fixed(float(value))
+    return FromPPF(value, name)
 
 
 def correlation_matrix(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -15,17 +14,17 @@ import numpy as np
 from .. import readouts as ro
 from ..dosing import AdaptiveRule, Regimen, as_regimen
 from ..dosing import Dose, Infusion, Schedule
+from .._progress import progress_bar
 from ..errors import ReadoutWarning, SpecificationError, UnknownNameError
 from ..solve import Solver
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from ..spec import Model
     from ..trajectory import Trajectory
 
-__all__ = ["compare", "Comparison", "readout_row", "KEY_COLUMNS"]
+__all__ = ["compare", "Comparison", "readout_row", "KEY_COLUMNS", "COLUMN_HELP", "TABLE_HEADERS"]
 
 #: Columns shown by :meth:`Comparison.table` by default.
 KEY_COLUMNS = (
@@ -71,6 +70,38 @@ def _has_lesions(names: Any, diameter: Any) -> bool:
         return False
     ro.resolve_lesions(tuple(names), diameter, "compare(diameter=...)")  # a Lesion naming a missing series: error
     return True
+
+#: Headers of :meth:`Comparison.table` by column name (the column names of :meth:`Comparison.to_dataframe`
+#: stay as they are); ``doses_<drug>`` reads "doses <drug>", ``auc_<drug>`` "AUC <drug>".
+TABLE_HEADERS: Mapping[str, str] = MappingProxyType({
+    "recist_bor": "RECIST BOR",
+    "irecist_bor": "iRECIST BOR",
+    "best_change_diameter_pct": "best Δ diam. %",
+    "best_change_burden_pct": "best Δ burden %",
+    "nadir_day": "nadir day",
+    "ttp_scans_days": "TTP scans (d)",
+    "ttp_continuous_days": "TTP cont. (d)",
+    "progression_free": "progr.-free",
+    "duration_of_response_days": "DoR (d)",
+    "durable_response": "durable resp.",
+    "pseudoprogression": "pseudo-PD",
+    "resistant_fraction_end": "R/(S+R) end",
+    "r_overtakes_s_day": "R > S day",
+    "ex_ratio_end": "E/X end",
+    "mean_suppression": "mean TME supp.",
+    "n_switches": "rule switches",
+})
+
+
+def table_header(column: str) -> str:
+    """The readable header of a comparison column (:data:`TABLE_HEADERS`; per-drug columns by pattern)."""
+    if column in TABLE_HEADERS:
+        return TABLE_HEADERS[column]
+    if column.startswith("doses_"):
+        return f"doses {column[6:]}"
+    if column.startswith("auc_"):
+        return f"AUC {column[4:]}"
+    return column
 
 
 def readout_row(
@@ -223,7 +254,8 @@ def compare(
     method, rtol : optional
         Shorthand for the same settings of :class:`~tumordyn.Solver` (give these or ``solver``).
     progress : bool, optional
-        Show a progress bar; default only when stderr is a terminal.
+        Show a progress bar over the regimens (``tqdm.auto``); default: when stderr is a terminal or in
+        a Jupyter kernel. ``False`` prints nothing.
 
     Returns
     -------
@@ -273,21 +305,17 @@ def compare(
             ReadoutWarning,
             stacklevel=2,
         )
-    show = sys.stderr.isatty() if progress is None else bool(progress)
     items = list(regs.items())
-    iterator: Any = items
-    if show:
-        from tqdm import tqdm
-
-        iterator = tqdm(items, desc="regimens", unit="regimen")
     trajs: dict[str, Trajectory] = {}
     rows = []
-    for name, reg in iterator:
-        tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, t_end, scan_t), params=params,
-                      initial=initial, solver=slv)
-        trajs[name] = tr
-        rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter,
-                                min_measurable=min_measurable))
+    with progress_bar(progress, total=len(items), desc="regimens", unit="regimen") as bar:
+        for name, reg in items:
+            tr = simulate(model, reg, t_end=t_end, t_eval=output_times(reg, t_end, scan_t), params=params,
+                          initial=initial, solver=slv)
+            trajs[name] = tr
+            rows.append(readout_row(tr, plan, durable_months=durable_months, diameter=diameter,
+                                    min_measurable=min_measurable))
+            bar.update(1)
     import pandas as pd
 
     df = pd.DataFrame(rows, index=pd.Index([n for n, _ in items], name="regimen"))
@@ -337,7 +365,7 @@ class Comparison:
     def to_dataframe(self) -> pd.DataFrame:
         """The readouts, one row per regimen (indexed by name), one column per readout.
 
-        Columns and units: see :data:`tumordyn.comparison._compare.COLUMN_HELP` and the *Compare*
+        Columns and units: see :data:`tumordyn.comparison.COLUMN_HELP` and the *Compare*
         docs page; ``auc_<drug>`` (drug concentration × day) and ``doses_<drug>``.
         Times not reached within the horizon are ``inf``.
 
@@ -348,7 +376,8 @@ class Comparison:
         """
         return self._df.copy()
 
-    def table(self, columns: list[str] | tuple[str, ...] | None = None, *, full: bool = False) -> str:
+    def table(self, columns: list[str] | tuple[str, ...] | None = None, *, full: bool = False,
+              headers: str = "short") -> str:
         """A readable text table of the readouts.
 
         Parameters
@@ -358,6 +387,10 @@ class Comparison:
             columns with ``full=True``).
         full : bool
             Show every column.
+        headers : {"short", "names"}
+            Readable headers (:data:`TABLE_HEADERS`, e.g. ``"TTP scans (d)"``; the default) or the
+            :meth:`to_dataframe` column names (``"ttp_scans_days"``). The *Compare* docs page has a
+            glossary of both.
 
         Returns
         -------
@@ -393,15 +426,9 @@ class Comparison:
                 return f"{v:.3g}"
             return str(v)
 
-        short = {
-            "recist_bor": "BOR", "irecist_bor": "iBOR", "best_change_diameter_pct": "best dD",
-            "best_change_burden_pct": "best dN", "nadir_day": "nadir d", "ttp_scans_days": "TTP scan",
-            "ttp_continuous_days": "TTP cont", "progression_free": "PF@end", "durable_response": "durable",
-            "pseudoprogression": "pseudo-PD", "resistant_fraction_end": "R frac", "r_overtakes_s_day": "R>S d",
-            "ex_ratio_end": "E/X", "mean_suppression": "mean P", "duration_of_response_days": "DoR d",
-            "n_switches": "switches",
-        }
-        header = ["regimen"] + [short.get(c, c.replace("doses_", "n ").replace("auc_", "AUC ")) for c in cols]
+        if headers not in ("short", "names"):
+            raise SpecificationError(f"`headers` must be 'short' or 'names', got {headers!r}")
+        header = ["regimen"] + [c if headers == "names" else table_header(c) for c in cols]
         body = [[str(name)] + [fmt(c, df.loc[name, c]) for c in cols] for name in df.index]
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
         lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
@@ -422,7 +449,7 @@ class Comparison:
         return (f"<Comparison of {len(self)} regimens on model {self.model.name!r} over {self.t_end:g} days: "
                 f"{', '.join(self.trajectories)}>")
 
-    def plot(self, *, burden: str = "tumor_burden") -> Figure:
+    def plot(self, ax: Any = None, *, burden: str = "tumor_burden") -> Any:
         """The comparison figure.
 
         Panels: tumor burden (log axis, cells) with the scan times marked and the
@@ -433,43 +460,53 @@ class Comparison:
 
         Parameters
         ----------
+        ax : matplotlib.axes.Axes or sequence of 6 Axes, optional
+            One Axes: only the tumor-burden panel is drawn on it. Six axes (e.g. from
+            ``plt.subplots(3, 2)``): the panels in the order burden, dose timeline, resistant
+            fraction, T cells, time to progression, best % change. Default: a new figure.
         burden : str
             The tumor-burden observable.
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib.figure.Figure or matplotlib.axes.Axes or list of Axes
+            The new figure without ``ax``; else the axes given.
         """
         import matplotlib.pyplot as plt
+        from matplotlib.axes import Axes
 
+        from .._plotting import panels
         from .plots import dose_timeline
 
         names = list(self.trajectories)
         colors = {n: f"C{i % 10}" for i, n in enumerate(names)}
-        fig = plt.figure(figsize=(14, 10), layout="constrained")
-        gs = fig.add_gridspec(3, 2, height_ratios=[2.2, 0.35 * len(names) + 0.6, 1.6])
-        ax_b = fig.add_subplot(gs[0, 0])
-        ax_d = fig.add_subplot(gs[1, 0], sharex=ax_b)
-        ax_r = fig.add_subplot(gs[0, 1])
-        ax_t = fig.add_subplot(gs[1, 1], sharex=ax_r)
-        ax_ttp = fig.add_subplot(gs[2, 0])
-        ax_bp = fig.add_subplot(gs[2, 1])
-        scan_t = self.scans.times_for(0.0, self.t_end)
+        if isinstance(ax, Axes):
+            self._plot_burden(ax, burden, colors)
+            return ax
+        given: Any = None
+        if ax is None:
+            fig = plt.figure(figsize=(14, 10), layout="constrained")
+            gs = fig.add_gridspec(3, 2, height_ratios=[2.2, 0.35 * len(names) + 0.6, 1.6])
+            ax_b = fig.add_subplot(gs[0, 0])
+            ax_d = fig.add_subplot(gs[1, 0], sharex=ax_b)
+            ax_r = fig.add_subplot(gs[0, 1])
+            ax_t = fig.add_subplot(gs[1, 1], sharex=ax_r)
+            ax_ttp = fig.add_subplot(gs[2, 0])
+            ax_bp = fig.add_subplot(gs[2, 1])
+        else:
+            fig, given = panels(ax, 6, 2, panel_size=(7, 3), where="Comparison.plot")
+            ax_b, ax_d, ax_r, ax_t, ax_ttp, ax_bp = given
+        ax_given = ax
+        self._plot_burden(ax_b, burden, colors)
         for n, tr in self.trajectories.items():
-            if burden in tr.names:
-                ax_b.plot(tr.t, np.maximum(tr[burden], 1e-1), color=colors[n], label=n)
             if {"S", "R"} <= set(tr.names):
                 ax_r.plot(tr.t, ro.resistant_fraction(tr), color=colors[n], label=n)
             if {"E", "X"} <= set(tr.names):
                 ax_t.plot(tr.t, np.maximum(tr["E"], 1e-1), color=colors[n], lw=1.2)
                 ax_t.plot(tr.t, np.maximum(tr["X"], 1e-1), color=colors[n], lw=1.0, ls="--")
-        for t in scan_t:
-            ax_b.axvline(t, color="0.85", lw=0.8, zorder=0)
-        ax_b.set_yscale("log")
-        ax_b.set_ylabel(f"{burden} (cells)")
-        ax_b.set_title("tumor burden (grey lines: scans)")
-        ax_b.legend(fontsize="x-small", ncol=2, loc="best")
-        ax_b.tick_params(labelbottom=False)
+        if given is None:  # the dose timeline under it carries the time axis
+            ax_b.tick_params(labelbottom=False)
+            ax_b.set_xlabel("")
         dose_timeline({n: tr.schedule for n, tr in self.trajectories.items()}, ax=ax_d, t_end=self.t_end,
                       events={n: getattr(tr, "events", ()) for n, tr in self.trajectories.items()})
         ax_d.set_title("doses given", fontsize="small")
@@ -509,5 +546,22 @@ class Comparison:
         for ax in (ax_ttp, ax_bp):
             ax.set_yticks(ypos)
             ax.set_yticklabels(names, fontsize="x-small")
+        if given is not None:
+            return ax_given
         fig.suptitle(f"{self.model.name}: {len(names)} regimens over {self.t_end:g} days")
         return fig
+
+    def _plot_burden(self, ax: Any, burden: str, colors: Mapping[str, str]) -> None:
+        """The tumor-burden panel: one line per regimen on a log axis (unit from the model), scans in grey."""
+        from .._plotting import unit_of
+
+        for n, tr in self.trajectories.items():
+            if burden in tr.names:
+                ax.plot(tr.t, np.maximum(tr[burden], 1e-1), color=colors[n], label=n)
+        for t in self.scans.times_for(0.0, self.t_end):
+            ax.axvline(t, color="0.85", lw=0.8, zorder=0)
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{burden} ({unit_of(self.model, burden) or 'cells'})")
+        ax.set_xlabel("time (days)")
+        ax.set_title("tumor burden (grey lines: scans)")
+        ax.legend(fontsize="x-small", ncol=2, loc="best")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ import numpy as np
 from .. import readouts as ro
 from ._compare import output_times, readout_row
 from ..dosing import as_regimen
+from .._progress import check_callback, notify, progress_bar
 from ..errors import SpecificationError, UnknownNameError
 from ..solve import Solver
 
@@ -134,6 +134,7 @@ def search_schedule(
     xtol: float = 0.5,
     max_evals: int = 40,
     progress: bool | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
     solver: Solver | None = None,
 ) -> SearchResult:
     """Choose one schedule parameter (priming lead time, dosing interval, dose split...) to optimise a readout.
@@ -177,7 +178,12 @@ def search_schedule(
     max_evals : int
         Largest number of evaluations in the refinement.
     progress : bool, optional
-        Show a progress bar; default only when stderr is a terminal.
+        Show a progress bar counting the candidates evaluated (``tqdm.auto``; the total grows by the
+        refinement's evaluations with ``bounds``); default: when stderr is a terminal or in a Jupyter
+        kernel. ``False`` prints nothing.
+    callback : callable, optional
+        Called after each new candidate with a mapping ``{"evaluation": k, "x": ..., "value": ...,
+        "feasible": bool}`` (``k`` counts from 1).
     solver : Solver, optional
         How to integrate every candidate (as for :func:`tumordyn.simulate`); default ``td.Solver()``.
 
@@ -205,6 +211,7 @@ def search_schedule(
     from ..trajectory import make_solver, simulate
 
     slv = make_solver(solver)
+    check_callback(callback, "search_schedule")
     if (grid is None) == (bounds is None):
         raise SpecificationError("search_schedule: give exactly one of grid= (values to try) or bounds= (lo, hi)")
     if not callable(build):
@@ -220,6 +227,7 @@ def search_schedule(
     name = readout if isinstance(readout, str) else getattr(readout, "__name__", "readout")
     records: dict[float, dict[str, Any]] = {}
     trajs: dict[float, Trajectory] = {}
+    bar: Any = None  # the progress bar, made once the candidates are known
 
     def evaluate(x: float) -> dict[str, Any]:
         x = float(x)
@@ -247,6 +255,11 @@ def search_schedule(
         rec["feasible"] = feasible
         records[x] = rec
         trajs[x] = tr
+        if bar is not None:  # a new candidate: the bar counts it (the refinement adds to the grid's total)
+            if bar.total is not None and len(records) > bar.total:
+                bar.total = len(records)
+            bar.update(1)
+        notify(callback, evaluation=len(records), x=x, value=value, feasible=feasible)
         return rec
 
     sign = -1.0 if maximize else 1.0
@@ -269,24 +282,20 @@ def search_schedule(
         if n_grid < 3:
             raise SpecificationError(f"search_schedule: n_grid must be >= 3, got {n_grid}")
         xs = np.linspace(lo, hi, int(n_grid))
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    it: Any = xs
-    if show:
-        from tqdm import tqdm
+    bar = progress_bar(progress, total=xs.size, desc="schedules", unit="schedule")
+    with bar:
+        for x in xs:
+            objective(float(x))
+        if bounds is not None:
+            from scipy.optimize import minimize_scalar
 
-        it = tqdm(xs, desc="schedules", unit="schedule")
-    for x in it:
-        objective(float(x))
-    if bounds is not None:
-        from scipy.optimize import minimize_scalar
-
-        vals = np.array([objective(float(x)) for x in xs])
-        if np.isfinite(vals).any():
-            i = int(np.argmin(vals))
-            a, b = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
-            if b > a:
-                minimize_scalar(objective, bounds=(a, b), method="bounded",
-                                options={"xatol": float(xtol), "maxiter": int(max_evals)})
+            vals = np.array([objective(float(x)) for x in xs])
+            if np.isfinite(vals).any():
+                i = int(np.argmin(vals))
+                a, b = xs[max(i - 1, 0)], xs[min(i + 1, xs.size - 1)]
+                if b > a:
+                    minimize_scalar(objective, bounds=(a, b), method="bounded",
+                                    options={"xatol": float(xtol), "maxiter": int(max_evals)})
     import pandas as pd
 
     surface = pd.DataFrame(sorted(records.values(), key=lambda r: r["x"]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 
 from ..dosing import Schedule
 
@@ -48,8 +47,9 @@ def dose_timeline(
     """Draw the doses and infusions of one or several schedules against time (days).
 
     One row per schedule (one per regimen, top to bottom in the mapping's order);
-    each bolus dose is a tick in its drug's colour (drugs of one row are offset
-    slightly so concurrent doses stay visible) and each infusion a bar. Adaptive
+    each bolus dose is a tick in its drug's colour and each infusion a bar, every drug
+    of a row in its own lane (so a three-weekly antibody dose is not hidden under a
+    weekly dose on the same day). Adaptive
     rule switches (``events``, e.g. ``traj.events``) are drawn as small triangles
     (▼ pause, ▲ resume).
 
@@ -86,19 +86,20 @@ def dose_timeline(
     for r, (name, s) in enumerate(rows.items()):
         y = n - 1 - r
         row_drugs = sorted(s.drugs)
+        lane = 0.76 / max(len(row_drugs), 1)  # each drug its own lane within the row: no tick hides another
         for j, drug in enumerate(row_drugs):
-            off = (j - (len(row_drugs) - 1) / 2) * 0.22
+            off = (j - (len(row_drugs) - 1) / 2) * lane
             times = [d.time for d in s.doses if d.drug == drug and d.amount > 0]
             label = drug if drug not in seen else None
             if times:
-                ax.plot(times, np.full(len(times), y + off), linestyle="none", marker="|", markersize=7,
-                        markeredgewidth=1.3, color=cols.get(drug, "k"), label=label)
+                ax.vlines(times, y + off - 0.42 * lane, y + off + 0.42 * lane, color=cols.get(drug, "k"),
+                          linewidth=1.4, label=label)
                 seen.add(drug)
                 label = None
             for inf in s.infusions:
                 if inf.drug == drug and inf.rate > 0:
-                    ax.barh(y + off, inf.end - inf.start, left=inf.start, height=0.16, color=cols.get(drug, "k"),
-                            alpha=0.7, label=label)
+                    ax.barh(y + off, inf.end - inf.start, left=inf.start, height=0.7 * lane,
+                            color=cols.get(drug, "k"), alpha=0.7, label=label)
                     seen.add(drug)
                     label = None
         for ev in (events or {}).get(name, ()):
@@ -109,9 +110,9 @@ def dose_timeline(
     ax.set_ylim(-0.6, n - 0.4)
     if t_end is None:
         t_end = max([s.last_time for s in rows.values()] + [1.0])
-    ax.set_xlim(0, t_end)
+    ax.set_xlim(-0.01 * t_end, 1.01 * t_end)  # a dose on day 0 or at the end is not half-hidden by the frame
     ax.set_xlabel("time (days)")
     if seen:
-        ax.legend(fontsize="x-small", loc="upper right", ncol=max(1, len(seen)), frameon=False,
-                  bbox_to_anchor=(1.0, 1.0 + 0.9 / max(n, 1)))
+        ax.legend(fontsize="x-small", loc="lower right", ncol=max(1, len(seen)), frameon=False,
+                  bbox_to_anchor=(1.0, 1.0), borderaxespad=0.1)  # just above the axes, inside the figure
     return ax

@@ -32,12 +32,13 @@ import math
 import warnings
 import re
 import time as _time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._progress import check_callback, lmfit_iter_cb, progress_bar
 from .._validate import real_number as finite_value, renamed_keyword
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
@@ -47,7 +48,6 @@ from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameE
 if TYPE_CHECKING:
     import lmfit
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from ..spec import Model
     from ..trajectory import Trajectory
@@ -790,6 +790,8 @@ def fit(
     fd_step: float = 1e-6,
     fit_kws: Mapping[str, Any] | None = None,
     method: str | None = None,
+    progress: bool | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> FitResult:
     r"""Fit model parameters (and optionally initial states) to observations of many subjects.
 
@@ -862,6 +864,13 @@ def fit(
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
     method : str, optional
         Deprecated alias of ``optimizer`` (emits :class:`DeprecationWarning`; removed in the next release).
+    progress : bool, optional
+        Show a progress bar (``tqdm.auto``) counting the objective evaluations (lmfit's ``nfev``);
+        default: when stderr is a terminal or in a Jupyter kernel. ``False`` prints nothing.
+    callback : callable, optional
+        Called after each objective evaluation with a mapping ``{"iteration": k, "chisqr": χ²,
+        "params": {name: value}}`` (internal, possibly log-scaled, lmfit names); a ``fit_kws`` ``iter_cb``
+        is still called after it.
 
     Returns
     -------
@@ -919,6 +928,7 @@ def fit(
     sched = subject_schedules(schedules, subjects, model, t0)
     init = per_subject(initial, subjects, "initial", "state name to value")
     optimizer = _optimizer(optimizer, method)
+    check_callback(callback, "fit")
     slv = fit_solver(solver, rtol, atol)
     slv.options(c)  # atol names checked against the model
     fd_step = finite_value(fd_step, "`fd_step`")
@@ -945,7 +955,7 @@ def fit(
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}))
+    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), progress=progress, callback=callback)
 
 
 def fit_solver(solver: Solver | str | None, rtol: float | None = None,
@@ -990,7 +1000,9 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any]) -> FitResult:
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any], *,
+                  progress: bool | None = False, callback: Callable[[Mapping[str, Any]], Any] | None = None,
+                  ) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
     batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`."""
     import lmfit
@@ -999,6 +1011,9 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     kws = dict(fit_kws)
     # lmfit takes these when the Minimizer is built, not in minimize()
     ctor = {k: kws.pop(k) for k in ("iter_cb", "reduce_fcn", "calc_covar") if k in kws}
+    check_callback(callback, "fit")
+    bar = progress_bar(progress, total=None, desc="fit", unit="eval")
+    ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
     # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
@@ -1006,7 +1021,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
                            scale_covar=not problem.known_sigma, **ctor)
     failed_before = problem.n_failed
     started = _time.perf_counter()
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
+    with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
         res = mini.minimize(method=method, **kws)
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
@@ -1286,7 +1301,7 @@ class FitResult:
         return pd.concat(frames, ignore_index=True)
 
     def plot(self, subjects: Sequence[Any] | None = None, observables: Sequence[str] | None = None,
-             ncols: int = 3, logy: bool | None = None) -> Figure:
+             ncols: int = 3, logy: bool | None = None, ax: Any = None) -> Any:
         """Data against fit, one panel per subject.
 
         Censored points are drawn as open downward triangles at the detection limit.
@@ -1301,22 +1316,25 @@ class FitResult:
             Panels per row.
         logy : bool, optional
             Log y axis; default ``True`` on the log scale.
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            One Axes per subject (a single Axes for one subject); default a new figure.
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib.figure.Figure or matplotlib.axes.Axes or list of Axes
+            The new figure without ``ax``; else the axes given.
         """
-        import matplotlib.pyplot as plt
+        from .._plotting import panels, y_label
 
         subjects = list(self.subjects) if subjects is None else list(subjects)
         obs = list(self.data["observable"].drop_duplicates()) if observables is None else list(observables)
         logy = self.scale == "log" if logy is None else logy
-        ncols = max(1, min(int(ncols), len(subjects)))
-        nrows = math.ceil(len(subjects) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharex=False)
+        given = ax
+        fig, axes = panels(ax, len(subjects), ncols, panel_size=(4.2, 3.2), where="FitResult.plot")
         pred = self.predict(subjects=subjects, observables=obs)
         for k, s in enumerate(subjects):
-            ax = axes[k // ncols][k % ncols]
+            ax = axes[k]
+            ax.set_ylabel(y_label(self.model, obs))
             for i, o in enumerate(obs):
                 color = f"C{i % 10}"
                 d = self.data[(self.data["subject"] == s) & (self.data["observable"] == o)]
@@ -1337,8 +1355,8 @@ class FitResult:
             ax.set_xlabel("time (days)")
             if k == 0:
                 ax.legend(fontsize="x-small")
-        for k in range(len(subjects), nrows * ncols):
-            axes[k // ncols][k % ncols].set_visible(False)
+        if given is not None:
+            return given
         fig.suptitle(f"{self.model.name}: data and fit ({self.scale} scale)")
         fig.tight_layout()
         return fig

@@ -27,19 +27,18 @@ Verdicts (threshold :math:`\chi^2_{1,0.95} = 3.84` by default):
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._progress import check_callback, notify, progress_bar, show_progress
 from ..errors import SpecificationError, UnknownNameError
 
 if TYPE_CHECKING:
     from ..solve import Solver
     import pandas as pd
-    from matplotlib.figure import Figure
 
     from ._fit import FitResult
 
@@ -127,34 +126,46 @@ class ProfileResult:
     def __repr__(self) -> str:
         return "<ProfileResult " + ", ".join(f"{n}: {v}" for n, v in self.verdicts.items()) + ">"
 
-    def plot(self, ncols: int = 3) -> Figure:
+    def plot(self, ax: Any = None, ncols: int = 3) -> Any:
         """Plot every profile with the threshold line and the best value.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes or sequence of Axes, optional
+            Where to draw: one Axes per profiled parameter (a single Axes for one parameter).
+            Default: a new figure with ``ncols`` panels per row.
+        ncols : int
+            Panels per row of a new figure.
 
         Returns
         -------
-        matplotlib.figure.Figure
+        matplotlib.figure.Figure or matplotlib.axes.Axes or list of Axes
+            The new figure without ``ax``; else the axes given.
         """
-        import matplotlib.pyplot as plt
+        from .._plotting import panels
 
+        if isinstance(ax, (int, np.integer)) and not isinstance(ax, bool):  # the former plot(ncols) call
+            import warnings
+
+            warnings.warn("ProfileResult.plot(ncols) is now plot(ax=None, ncols=...): pass ncols by keyword",
+                          DeprecationWarning, stacklevel=2)
+            ax, ncols = None, int(ax)
         names = list(self.profiles)
-        ncols = max(1, min(int(ncols), len(names)))
-        nrows = math.ceil(len(names) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
-        for k, n in enumerate(names):
+        fig, axes = panels(ax, len(names), ncols, panel_size=(4, 3), where="ProfileResult.plot")
+        for k, (n, a) in enumerate(zip(names, axes)):
             p = self.profiles[n]
-            ax = axes[k // ncols][k % ncols]
-            ax.plot(p.values, p.delta, "o-", ms=3)
-            ax.axhline(p.threshold, color="r", ls="--", lw=1, label=f"{self.level:.0%} threshold")
-            ax.axvline(p.best, color="k", ls=":", lw=1, label="best fit")
+            a.plot(p.values, p.delta, "o-", ms=3)
+            a.axhline(p.threshold, color="r", ls="--", lw=1, label=f"{self.level:.0%} threshold")
+            a.axvline(p.best, color="k", ls=":", lw=1, label="best fit")
             if np.all(p.values > 0) and p.values.max() / p.values.min() > 20:
-                ax.set_xscale("log")
-            ax.set_xlabel(n)
-            ax.set_ylabel("Δ (−2 Δ log L)")
-            ax.set_title(p.verdict, fontsize="small")
+                a.set_xscale("log")
+            a.set_xlabel(n)
+            a.set_ylabel("−2 Δ log-likelihood")
+            a.set_title(p.verdict, fontsize="small")
             if k == 0:
-                ax.legend(fontsize="x-small")
-        for k in range(len(names), nrows * ncols):
-            axes[k // ncols][k % ncols].set_visible(False)
+                a.legend(fontsize="x-small")
+        if ax is not None:
+            return ax
         fig.tight_layout()
         return fig
 
@@ -187,6 +198,7 @@ def profile_likelihood(
     refine: bool = True,
     progress: bool | None = None,
     solver: Solver | str | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> ProfileResult:
     r"""Profile likelihood of fitted parameters, with an identifiability verdict for each.
 
@@ -216,11 +228,15 @@ def profile_likelihood(
         Locate each threshold crossing by root finding (Brent's method, each
         evaluation a refit) instead of linear interpolation between grid points.
     progress : bool, optional
-        Show a tqdm progress bar (default: when stderr is a terminal).
+        Show a progress bar (``tqdm.auto``) counting the grid refits; default: when stderr is a terminal
+        or in a Jupyter kernel. ``False`` prints nothing.
     solver : Solver or str, optional
         How to integrate the refits (a :class:`~tumordyn.Solver` or a method name, as for
         :func:`~tumordyn.fit`); default the fit's own solver settings. With other settings,
         :math:`\chi^2_{\min}` is re-evaluated at the best fit with them, so :math:`\Delta` is 0 there.
+    callback : callable, optional
+        Called after each grid refit with a mapping ``{"parameter": name, "value": v, "delta": Δ,
+        "refit": k, "n_refits": total}`` (``k`` counts from 1).
 
     Returns
     -------
@@ -265,8 +281,8 @@ def profile_likelihood(
             return chisqr - chi_best
         return n * math.log(max(chisqr, 1e-300) / max(chi_best, 1e-300))
 
-    if progress is None:
-        progress = sys.stderr.isatty()
+    check_callback(callback, "profile_likelihood")
+    show = show_progress(progress)
     jobs = []
     for name in names:
         par = result.params[name]
@@ -286,11 +302,7 @@ def profile_likelihood(
             g = _grid(best, par.min, par.max, int(n_points), float(sp_))
         jobs.append((name, best, g))
     total = sum(g.size - 1 for _, _, g in jobs)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="profile likelihood")
+    bar = progress_bar(show, total=total, desc="profile likelihood", unit="refit")
     fit_kws = {"max_nfev": 200 * (len(fitted) + 1)}
 
     def refit(name: str, value: float, start: Any) -> tuple[float, Any]:
@@ -304,6 +316,7 @@ def profile_likelihood(
         return delta(sub.chisqr), (sub.params if problem.n_failed == before else start)
 
     profiles = {}
+    done = 0
     try:
         for name, best, g in jobs:
             d = np.full(g.size, np.nan)
@@ -315,16 +328,17 @@ def profile_likelihood(
                 for i in direction:
                     d[i], start = refit(name, g[i], start)
                     starts[i] = start
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
+                    done += 1
+                    notify(callback, parameter=name, value=float(g[i]), delta=float(d[i]), refit=done,
+                           n_refits=total)
             limits = []
             for side in (slice(ib, None), slice(ib, None, -1) if ib > 0 else slice(0, 1)):
                 idx = np.arange(g.size)[side]
                 limits.append(_limit(name, g, d, idx, starts, threshold, refit, refine))
             profiles[name] = _summarise(name, best, g, d, threshold, flat_tol, limits[1], limits[0])
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return ProfileResult(profiles, threshold, level)
 
 

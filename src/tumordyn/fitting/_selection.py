@@ -9,13 +9,14 @@ tumor-volume data under an on/off treatment. Akaike weights
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy as sp
 
 from ..spec import Drug, Model, Observable, Parameter, Process, State
+from .._progress import check_callback, notify, progress_bar
 from ..errors import SpecificationError
 
 if TYPE_CHECKING:
@@ -125,6 +126,8 @@ def select_models(
     criterion: str = "aic",
     *,
     return_fits: bool = False,
+    progress: bool | None = None,
+    callback: Callable[[Mapping[str, Any]], Any] | None = None,
     **fit_kwargs: Any,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, FitResult]]:
     r"""Fit each candidate model to the same data and rank them.
@@ -140,6 +143,12 @@ def select_models(
         Ranking criterion (smaller is better).
     return_fits : bool
         Also return the :class:`~tumordyn.fitting.FitResult` of each candidate.
+    progress : bool, optional
+        Show a progress bar (``tqdm.auto``) counting the candidates fitted (each fit's own bar is off);
+        default: when stderr is a terminal or in a Jupyter kernel. ``False`` prints nothing.
+    callback : callable, optional
+        Called after each candidate with a mapping ``{"candidate": name, "index": k, "n_candidates": n,
+        "aic": ..., "bic": ..., "error": message or ""}`` (``k`` counts from 1).
     **fit_kwargs
         Passed to every :func:`~tumordyn.fit` call (``schedules``, ``scale``, ...).
 
@@ -166,27 +175,32 @@ def select_models(
         raise SpecificationError(f"`criterion` must be 'aic' or 'bic', got {criterion!r}")
     if not isinstance(candidates, Mapping) or not candidates:
         raise SpecificationError("`candidates` must be a non-empty mapping name -> (model, free[, initial_free])")
+    check_callback(callback, "select_models")
     rows, fits = {}, {}
-    for name, cand in candidates.items():
-        if not isinstance(cand, Sequence) or not 2 <= len(cand) <= 4:
-            raise SpecificationError(f"candidate {name!r} must be (model, free[, initial_free[, fit_kwargs]])")
-        model, free = cand[0], cand[1]
-        kw = dict(fit_kwargs)
-        if len(cand) >= 3 and cand[2] is not None:
-            kw["initial_free"] = cand[2]
-        if len(cand) == 4:
-            kw.update(cand[3])
-        try:
-            res = fit(model, data, free, **kw)
-        except (SpecificationError, KeyError, TypeError):
-            raise
-        except Exception as err:  # noqa: BLE001 - a candidate that cannot be fitted is ranked last, with the reason
-            rows[name] = {"n_params": math.nan, "n_data": math.nan, "chisqr": math.nan, "aic": math.nan,
-                          "bic": math.nan, "success": False, "error": str(err)}
-            continue
-        fits[name] = res
-        rows[name] = {"n_params": res.nvarys, "n_data": res.ndata, "chisqr": res.chisqr, "aic": res.aic,
-                      "bic": res.bic, "success": res.success, "error": ""}
+    with progress_bar(progress, total=len(candidates), desc="models", unit="model") as bar:
+        for k, (name, cand) in enumerate(candidates.items(), 1):
+            if not isinstance(cand, Sequence) or not 2 <= len(cand) <= 4:
+                raise SpecificationError(f"candidate {name!r} must be (model, free[, initial_free[, fit_kwargs]])")
+            model, free = cand[0], cand[1]
+            kw = {"progress": False, **fit_kwargs}
+            if len(cand) >= 3 and cand[2] is not None:
+                kw["initial_free"] = cand[2]
+            if len(cand) == 4:
+                kw.update(cand[3])
+            try:
+                res = fit(model, data, free, **kw)
+            except (SpecificationError, KeyError, TypeError):
+                raise
+            except Exception as err:  # noqa: BLE001 - a candidate that cannot be fitted is ranked last, with the reason
+                rows[name] = {"n_params": math.nan, "n_data": math.nan, "chisqr": math.nan, "aic": math.nan,
+                              "bic": math.nan, "success": False, "error": str(err)}
+            else:
+                fits[name] = res
+                rows[name] = {"n_params": res.nvarys, "n_data": res.ndata, "chisqr": res.chisqr, "aic": res.aic,
+                              "bic": res.bic, "success": res.success, "error": ""}
+            bar.update(1)
+            notify(callback, candidate=name, index=k, n_candidates=len(candidates), aic=rows[name]["aic"],
+                   bic=rows[name]["bic"], error=rows[name]["error"])
     table = pd.DataFrame.from_dict(rows, orient="index")
     crit = table[criterion].to_numpy(dtype=float)
     best = np.nanmin(crit) if np.any(np.isfinite(crit)) else math.nan

@@ -5,6 +5,7 @@ under a schedule and get a labelled, read-only :class:`Trajectory`.
 # --- the names other layers import from this package ---
 from ._simulate import check_t_eval, default_times, make_solver, simulate, simulate_batch  # noqa: F401
 from ._trajectory import Trajectory  # noqa: F401
+from ._batch import BatchTrajectory  # noqa: F401
 # --- end of package API ---
 
-__all__ = ['simulate', 'simulate_batch', 'Trajectory']
+__all__ = ['simulate', 'simulate_batch', 'Trajectory', 'BatchTrajectory']

@@ -30,6 +30,7 @@ from ..dosing import Schedule
 from ..solve import COMPILED_METHOD, SCIPY_METHODS, Problem, Solver, SolverOptions
 from ..errors import SpecificationError
 from ..numerics import compile_model
+from ._batch import BatchTrajectory
 
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
@@ -368,7 +369,7 @@ def simulate_batch(
     max_steps: int | None = None,
     parallel: bool = False,
     on_error: str = "raise",
-) -> np.ndarray:
+) -> BatchTrajectory:
     """Simulate many parameter sets under one schedule.
 
     By default with the compiled integrator (``method="dopri5"``): the loop over patients runs
@@ -412,10 +413,13 @@ def simulate_batch(
 
     Returns
     -------
-    numpy.ndarray
-        States at ``t_eval``, shape ``(B, len(t_eval), n_states)`` (read-only),
-        states in the order ``compile_model(model).state_names``; values at a dose time
-        are after the dose.
+    BatchTrajectory
+        States at ``t_eval`` labelled by patient (parameter row), time (days) and state name:
+        ``.values`` has shape ``(B, len(t_eval), n_states)`` (read-only), states in the order
+        ``compile_model(model).state_names``; values at a dose time are after the dose. It behaves
+        as that array wherever one is expected (``np.asarray``, indexing, ``.shape``, arithmetic),
+        and adds ``b["S"]`` (one state, shape ``(B, len(t_eval))``), ``.t``, ``.states``, ``.ok``,
+        ``.to_dataframe()`` (long format), ``.to_xarray()`` and ``.plot(ax=)``.
 
     Raises
     ------
@@ -431,8 +435,11 @@ def simulate_batch(
     >>> import numpy as np, tumordyn as td
     >>> m = td.models.logistic_growth()
     >>> P = np.tile(compile_model(m).param_vector(), (3, 1))
-    >>> td.simulate_batch(m, P, t_end=10.0, t_eval=[0, 10]).shape
-    (3, 2, 1)
+    >>> b = td.simulate_batch(m, P, t_end=10.0, t_eval=[0, 10])
+    >>> b.shape, b.states
+    ((3, 2, 1), ('N',))
+    >>> b.to_dataframe().shape
+    (6, 1)
     """
     from ..spec import Model
 
@@ -463,4 +470,4 @@ def simulate_batch(
         sol.raise_first_failure(compiled, lambda j: f" (params row {j})")
     ys = sol.y
     ys.flags.writeable = False
-    return ys
+    return BatchTrajectory(te, ys, model, P, sol.ok, regimen if regimen.rules else schedule)

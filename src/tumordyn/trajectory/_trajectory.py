@@ -234,6 +234,8 @@ class Trajectory:
     ) -> Axes:
         """Plot time courses on one axes, with the dose times marked.
 
+        The y axis is labelled with the units of the model's states and observables.
+
         Parameters
         ----------
         names : str or sequence of str, optional
@@ -243,9 +245,11 @@ class Trajectory:
             Axes to draw on; a new figure is made if omitted.
         logy : bool, optional
             Logarithmic y axis; default ``True`` when every plotted series is positive
-            and they span more than two decades.
+            and they span more than two decades. Its lower limit stops 8 decades below the largest
+            value (and at 0.1 cell for cell counts), so a population dying out does not squash the plot.
         show_doses : bool, optional
-            Draw a tick at each dose time along the bottom of the axes.
+            Draw a tick at each dose time along the bottom of the axes, one lane per drug (doses of
+            several drugs on the same day stay visible).
 
         Returns
         -------
@@ -253,31 +257,36 @@ class Trajectory:
         """
         import matplotlib.pyplot as plt
 
+        from .._plotting import dose_lanes, log_limits, unit_of, y_label
+
         if names is None:
             cells = [s.name for s in self.model.states if s.unit == "cells"]
             names = cells or list(self.state_names)
         elif isinstance(names, str):
             names = [names]
+        names = list(names)
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
         series = {n: np.asarray(self[n]) for n in names}
-        for n, v in series.items():
-            ax.plot(self.t, v, label=n)
+        units = [unit_of(self.model, n) for n in names]
+        mixed = len(set(units)) > 1
+        for (n, v), u in zip(series.items(), units):
+            ax.plot(self.t, v, label=f"{n} ({u})" if mixed else n)
+        vals = np.concatenate([v for v in series.values()]) if series else np.array([1.0])
         if logy is None:
-            vals = np.concatenate([v for v in series.values()]) if series else np.array([1.0])
             pos = vals[vals > 0]
             logy = bool(pos.size and np.all(vals > 0) and pos.max() / pos.min() > 100)
         if logy:
             ax.set_yscale("log")
+            lim = log_limits(vals, units)
+            if lim is not None:
+                ax.set_ylim(*lim)
         if show_doses and self.schedule.doses:
             drugs = sorted(self.schedule.drugs)
             colors = {d: f"C{(i + len(names)) % 10}" for i, d in enumerate(drugs)}
-            seen: set[str] = set()
-            for dose in self.schedule.doses:
-                ax.axvline(dose.time, ymax=0.04, color=colors[dose.drug], lw=1.5,
-                           label=f"dose: {dose.drug}" if dose.drug not in seen else None)
-                seen.add(dose.drug)
+            dose_lanes(ax, self.schedule.doses, drugs, colors)
         ax.set_xlabel("time (days)")
+        ax.set_ylabel(y_label(self.model, names))
         ax.set_title(self.model.name)
         ax.legend(fontsize="small")
         return ax

@@ -1,0 +1,121 @@
+"""Progress bars and iteration callbacks of the long-running functions (one place for all of them).
+
+Every long run (a cohort, :func:`~tumordyn.compare`, :func:`~tumordyn.fit`,
+:func:`~tumordyn.profile_likelihood`, :func:`~tumordyn.fitting.select_models`,
+:func:`~tumordyn.comparison.search_schedule`, the outcome map) takes ``progress``:
+
+* ``None`` (default): a bar when someone is watching, that is when standard error is a
+  terminal or the code runs in a Jupyter kernel (there ``sys.stderr`` is not a terminal, which is why
+  a check on ``isatty`` alone kept the bars off in notebooks);
+* ``True`` / ``False``: always / never.
+
+Bars come from ``tqdm.auto``: a notebook widget in Jupyter (with ``ipywidgets`` installed; else tqdm's
+text bar), a text bar elsewhere. The functions that iterate also take ``callback``, called after
+each step with one mapping of what was just done (its keys are listed by each function).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["show_progress", "progress_bar", "check_callback", "notify", "lmfit_iter_cb"]
+
+
+def _in_jupyter_kernel() -> bool:
+    """Whether this process is a Jupyter (IPython) kernel; IPython is not imported if it is not loaded."""
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_progress(progress: bool | None) -> bool:
+    """Resolve a ``progress`` argument: ``None`` means "if stderr is a terminal or in a Jupyter kernel".
+
+    Raises
+    ------
+    TypeError
+        If ``progress`` is not True, False or None.
+    """
+    if progress is None:
+        err = sys.stderr
+        tty = err is not None and hasattr(err, "isatty") and err.isatty()
+        return bool(tty) or _in_jupyter_kernel()
+    import numpy as np
+
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"`progress` must be True, False or None, got {progress!r}")
+    return bool(progress)
+
+
+def _bar_class() -> Any:
+    """The bar class (``tqdm.auto.tqdm``); looked up per call so a test can substitute a recording class."""
+    from tqdm.auto import tqdm
+
+    return tqdm
+
+
+def progress_bar(progress: bool | None, *, total: int | None, desc: str, unit: str = "it", **kwargs: Any) -> Any:
+    """A ``tqdm.auto`` bar, disabled (prints nothing, updates cost nothing) unless :func:`show_progress`.
+
+    Parameters
+    ----------
+    progress : bool or None
+        As described in the module notes.
+    total : int or None
+        Number of steps (``None``: unknown, the bar counts).
+    desc, unit : str
+        Label and unit of the bar.
+    **kwargs
+        Other ``tqdm`` arguments.
+
+    Returns
+    -------
+    tqdm.tqdm
+        Use as a context manager or close it.
+    """
+    import warnings
+
+    show = show_progress(progress)
+    with warnings.catch_warnings():  # tqdm.auto in a kernel without ipywidgets: a text bar, no warning
+        warnings.simplefilter("ignore")
+        return _bar_class()(total=total, desc=desc, unit=unit, disable=not show, dynamic_ncols=True, **kwargs)
+
+
+def check_callback(callback: Callable[[Mapping[str, Any]], Any] | None, where: str) -> None:
+    """Refuse a ``callback`` that is neither ``None`` nor callable (before any computation).
+
+    Raises
+    ------
+    TypeError
+        Naming ``where``.
+    """
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{where}: `callback` must be a function taking one mapping, got {type(callback).__name__}")
+
+
+def notify(callback: Callable[[Mapping[str, Any]], Any] | None, **info: Any) -> None:
+    """Call ``callback(info)`` if there is one (its return value is ignored)."""
+    if callback is not None:
+        callback(dict(info))
+
+
+def lmfit_iter_cb(bar: Any, callback: Callable[[Mapping[str, Any]], Any] | None,
+                  user_iter_cb: Callable[..., Any] | None) -> Callable[..., Any]:
+    """An lmfit ``iter_cb`` that moves ``bar``, calls ``callback`` with ``{"iteration", "chisqr", "params"}``
+    and then the user's own ``iter_cb`` (whose return value, True to abort, is kept)."""
+    import numpy as np
+
+    def iter_cb(params: Any, iteration: int, resid: Any, *args: Any, **kws: Any) -> Any:
+        bar.update(1)
+        if callback is not None:
+            r = np.asarray(resid, dtype=float)
+            callback({"iteration": int(iteration), "chisqr": float(np.dot(r, r)),
+                      "params": {k: float(p.value) for k, p in params.items()}})
+        return None if user_iter_cb is None else user_iter_cb(params, iteration, resid, *args, **kws)
+
+    return iter_cb
