@@ -246,7 +246,8 @@ class Parameter:
         lo, hi = self.bounds
         if not lo <= v <= hi:
             raise SpecificationError(
-                f"value {v} of parameter {self.name!r}{loc} is outside its bounds [{lo}, {hi}] ({self.unit})"
+                f"value {v} of parameter {self.name!r}{loc} is outside its bounds [{lo}, {hi}]"
+                + (f" ({self.unit})" if self.unit else "")
             )
         return v
 
