@@ -315,3 +315,6 @@ def test_dose_unit_shows_and_counts_in_equality():
     assert d != td.Dose(0, "x", 2) and hash(td.Schedule(d)) == hash(td.Schedule(td.Dose(0, "x", 2, "mg/kg")))
     assert "2 mg/kg" in repr(td.Schedule(d))
     assert td.Schedule(d).to_dataframe()["unit"].tolist() == ["mg/kg"]
+    assert td.Schedule(d).amount_total() == 2.0
+    with pytest.raises(SpecificationError, match="different units"):
+        (d + td.Dose(7, "x", 100)).amount_total("x")

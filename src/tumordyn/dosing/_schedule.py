@@ -979,7 +979,12 @@ class Schedule:
         Returns
         -------
         float
-            Total amount (drug's dose unit).
+            Total amount (drug's dose unit, or the doses' own ``unit`` if they all share one).
+
+        Raises
+        ------
+        SpecificationError
+            If the doses summed are in different units (resolve the schedule first).
 
         Examples
         --------
@@ -989,6 +994,12 @@ class Schedule:
         """
         if drug is not None:
             drug = _drug_name(drug, "Schedule.amount_total: drug")
+        units = {d.unit for d in self.doses if drug is None or d.drug == drug}
+        if len(units) > 1:
+            raise SpecificationError(
+                f"Schedule.amount_total: the doses{'' if drug is None else f' of {drug!r}'} are in different units "
+                f"({', '.join(sorted(u or 'the dose unit' for u in units))}); convert them with "
+                "schedule.resolved(model, covariates) first")
         parts = [d.amount for d in self.doses if drug is None or d.drug == drug]
         parts += [i.total for i in self.infusions if drug is None or i.drug == drug]
         return math.fsum(parts)
