@@ -309,6 +309,19 @@ def test_unresolved_doses_are_refused_by_the_batch_solver_and_resolved_explicitl
     assert s.resolved(m, {"weight_kg": 50}) == r and s.doses[0].unit == "mg/kg"  # the input is unchanged
 
 
+def test_infusion_per_m2_per_day_equals_the_closed_form_of_the_mg_per_day_infusion():
+    bsa = 1.5  # 400 mg/m^2/day for 4 days -> 600 mg/day
+    s = td.Schedule.infusion("drug", 400.0, 0.0, 4.0, unit="mg/m^2/day")
+    traj = pk_doses(s, covariates={"bsa_m2": bsa})
+    exact = td.models.infusion_pk_solution(traj.t, 600.0, 0.0, 4.0, 1.5, 10.0)
+    np.testing.assert_allclose(traj["C"], exact, rtol=1e-7, atol=1e-9)
+    assert traj.schedule.infusions == (td.Infusion("drug", 0.0, 4.0, 600.0),)
+    # the unit survives the schedule algebra until it is resolved
+    assert s.between(1, 2).infusions[0].unit == "mg/m^2/day" and s.shift(1).infusions[0].unit == "mg/m^2/day"
+    with pytest.raises(UnitError, match="cannot be turned into"):  # a rate needs a /day
+        pk_doses(td.Schedule.infusion("drug", 400.0, 0.0, 4.0, unit="mg/m^2"), covariates={"bsa_m2": bsa})
+
+
 def test_dose_unit_shows_and_counts_in_equality():
     d = td.Dose(0, "x", 2, unit="mg/kg")
     assert repr(d) == "Dose(time=0.0, drug='x', amount=2.0, unit='mg/kg')"

@@ -206,7 +206,7 @@ class AdaptiveRule:
         if isinstance(self.on, Schedule):
             inside = self.on.between(t0, math.inf)
             doses = [d for d in inside.doses if d.time <= t_end]
-            infs = [i if i.end <= t_end else Infusion(i.drug, i.start, t_end, i.rate)
+            infs = [i if i.end <= t_end else Infusion(i.drug, i.start, t_end, i.rate, i.unit)
                     for i in inside.infusions if i.start < t_end]
             return Schedule(doses=doses, infusions=infs)
         return Schedule.infusion(self.drug, float(self.on), t0, t_end)
@@ -301,7 +301,7 @@ class Regimen:
             A new regimen (this one is unchanged).
         """
         templates = [r.on for r in self.rules if isinstance(r.on, Schedule)]
-        if not any(d.unit is not None for s in (self.schedule, *templates) for d in s.doses):
+        if not any(s._has_units() for s in (self.schedule, *templates)):
             return self
         rules = tuple(replace(r, on=r.on.resolved(model, covariates)) if isinstance(r.on, Schedule) else r
                       for r in self.rules)

@@ -259,8 +259,12 @@ class Infusion:
     end : float
         When it stops (days); finite and ``> start``.
     rate : float
-        Infusion rate (amount/day, amount in the drug's dose unit); finite and
-        ``>= 0``.
+        Infusion rate (amount/day, amount in the drug's dose unit), or in ``unit``;
+        finite and ``>= 0``.
+    unit : str, optional
+        Unit of ``rate`` when it is not the drug's dose unit per day, e.g. ``"mg/m^2/day"`` or
+        ``"ug/kg/day"``; converted with the patient's covariates like a dose's (see :class:`Dose`).
+        For a direct-input drug the rate is its level, converted to the drug's dose unit.
 
     Raises
     ------
@@ -284,26 +288,35 @@ class Infusion:
     start: float
     end: float
     rate: float
+    unit: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the fields and coerce the numbers to ``float``."""
         drug = _drug_name(self.drug, "Infusion: drug")
         ctx = f"Infusion of {drug!r}"
+        object.__setattr__(self, "unit", _dose_unit(self.unit, ctx))
         start = _real(self.start, f"{ctx}: start", unit="days")
         end = _real(self.end, f"{ctx}: end", unit="days")
         if not end > start:
             raise SpecificationError(
                 f"{ctx}: end must be after start (end > start, days), got start={_fmt(start)}, end={_fmt(end)}"
             )
-        rate = _real(self.rate, f"{ctx} on [{_fmt(start)}, {_fmt(end)}) days: rate", unit=_RATE_UNIT)
+        rate = _real(self.rate, f"{ctx} on [{_fmt(start)}, {_fmt(end)}) days: rate",
+                     unit=_RATE_UNIT if self.unit is None else self.unit)
         object.__setattr__(self, "drug", drug)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
         object.__setattr__(self, "rate", rate)
 
+    def __repr__(self) -> str:
+        unit = "" if self.unit is None else f", unit={self.unit!r}"
+        return (f"Infusion(drug={self.drug!r}, start={self.start!r}, end={self.end!r}, rate={self.rate!r}"
+                f"{unit})")
+
     def _describe(self) -> str:
+        rate = f"{_fmt(self.rate)}/day" if self.unit is None else f"{_fmt(self.rate)} {self.unit}"
         return (
-            f"infusion of {self.drug!r} (rate {_fmt(self.rate)}/day) on "
+            f"infusion of {self.drug!r} (rate {rate}) on "
             f"[{_fmt(self.start)}, {_fmt(self.end)}) days"
         )
 
@@ -439,7 +452,7 @@ class Infusion:
                 f"shifting the {self._describe()} by {_fmt(d)} days would start it at t={_fmt(s)} days; "
                 "times must be >= 0"
             )
-        return Infusion(self.drug, s, e, self.rate)
+        return Infusion(self.drug, s, e, self.rate, self.unit)
 
     def __add__(self, other: object) -> Schedule:
         """Combine with a :class:`Dose`, :class:`Infusion` or :class:`Schedule` into a schedule.
@@ -463,8 +476,8 @@ def _dose_key(d: Dose) -> tuple[float, str, float, str]:
     return (d.time, d.drug, d.amount, d.unit or "")
 
 
-def _infusion_key(i: Infusion) -> tuple[float, float, str, float]:
-    return (i.start, i.end, i.drug, i.rate)
+def _infusion_key(i: Infusion) -> tuple[float, float, str, float, str]:
+    return (i.start, i.end, i.drug, i.rate, i.unit or "")
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -647,7 +660,8 @@ class Schedule:
             parts.append(f"{ni} infusion{'' if ni == 1 else 's'}")
         rows: list[tuple[str, str, str]] = [(_fmt(d.time), d.drug, _fmt(d.amount) + (f" {d.unit}" if d.unit else ""))
                                              for d in self.doses]
-        rows += [(f"{_fmt(i.start)}-{_fmt(i.end)}", i.drug, f"{_fmt(i.rate)}/day") for i in self.infusions]
+        rows += [(f"{_fmt(i.start)}-{_fmt(i.end)}", i.drug, f"{_fmt(i.rate)}/day" if i.unit is None
+                  else f"{_fmt(i.rate)} {i.unit}") for i in self.infusions]
         elided = 0
         if len(rows) > _REPR_MAX_ROWS:
             elided = len(rows) - _REPR_HEAD - _REPR_TAIL
@@ -855,7 +869,7 @@ class Schedule:
         for inf in self.infusions:
             s, e = max(inf.start, a), min(inf.end, b)
             if s < e:
-                infs.append(inf if (s, e) == (inf.start, inf.end) else Infusion(inf.drug, s, e, inf.rate))
+                infs.append(inf if (s, e) == (inf.start, inf.end) else Infusion(inf.drug, s, e, inf.rate, inf.unit))
         return Schedule(doses=self.doses[lo:hi], infusions=infs)
 
     # ------------------------------------------------------------------ queries for the simulator
@@ -995,6 +1009,7 @@ class Schedule:
         if drug is not None:
             drug = _drug_name(drug, "Schedule.amount_total: drug")
         units = {d.unit for d in self.doses if drug is None or d.drug == drug}
+        units |= {None if i.unit is None else f"{i.unit} x day" for i in self.infusions if drug is None or i.drug == drug}
         if len(units) > 1:
             raise SpecificationError(
                 f"Schedule.amount_total: the doses{'' if drug is None else f' of {drug!r}'} are in different units "
@@ -1104,7 +1119,7 @@ class Schedule:
             for item in self:
                 if item.drug not in known:
                     raise UnknownNameError("drug", item.drug, known, where)
-        for d in self.doses:
+        for d in (*self.doses, *self.infusions):
             if d.unit is not None:
                 raise SpecificationError(
                     f"{where}: the {d._describe()} is in {d.unit!r}, not yet in the drug's dose unit; pass the "
@@ -1138,11 +1153,12 @@ class Schedule:
                 )
 
     def resolved(self, model: object, covariates: Mapping[str, float] | None = None) -> Schedule:
-        """The schedule with every dose given in a ``unit`` converted to its drug's dose unit.
+        """The schedule with every dose and infusion given in a ``unit`` converted to its drug's dose unit.
 
         A dose per body weight (``unit="mg/kg"``) is multiplied by the covariate ``weight_kg`` (kg), a
         dose per body-surface area (``"mg/m^2"``) by ``bsa_m2`` (m²); a dose in another amount unit
-        (``"g"``) is converted. Doses without a unit and infusions are kept as they are.
+        (``"g"``) is converted. An infusion rate (``"mg/m^2/day"``) becomes the drug's dose unit per
+        day. Items without a unit are kept as they are.
 
         Parameters
         ----------
@@ -1154,7 +1170,7 @@ class Schedule:
         Returns
         -------
         Schedule
-            A new schedule whose doses carry no unit (this one is unchanged).
+            A new schedule whose items carry no unit (this one is unchanged).
 
         Raises
         ------
@@ -1175,7 +1191,7 @@ class Schedule:
         >>> Schedule.at("drug", 100, [0], unit="mg/m^2").resolved(m, {"bsa_m2": 1.8}).amount_total()
         180.0
         """
-        if not any(d.unit is not None for d in self.doses):
+        if not self._has_units():
             return self
         from ..spec import Model, convert_amount
 
@@ -1193,7 +1209,20 @@ class Schedule:
             amount = convert_amount(d.amount, d.unit, drug.dose_unit, dict(covariates or {}),
                                     f"the {d._describe()}")
             doses.append(Dose(d.time, d.drug, amount))
-        return Schedule(doses=doses, infusions=self.infusions)
+        infusions = []
+        for i in self.infusions:
+            if i.unit is None:
+                infusions.append(i)
+                continue
+            drug = model.drugs[i.drug]
+            target = drug.dose_unit if drug.compartment is None or not drug.dose_unit else f"({drug.dose_unit})/day"
+            rate = convert_amount(i.rate, i.unit, target, dict(covariates or {}), f"the {i._describe()}")
+            infusions.append(Infusion(i.drug, i.start, i.end, rate))
+        return Schedule(doses=doses, infusions=infusions)
+
+    def _has_units(self) -> bool:
+        """Whether some dose or infusion is given in a unit of its own (not yet resolved)."""
+        return any(d.unit is not None for d in (*self.doses, *self.infusions))
 
     def to_dataframe(self) -> pd.DataFrame:
         """The items as a pandas DataFrame, one row per dose or infusion.
@@ -1225,8 +1254,8 @@ class Schedule:
         rows += [("infusion", i.drug, i.start, i.end, i.total, i.rate) for i in self.infusions]
         df = pd.DataFrame(rows, columns=columns)
         df = df.astype({"kind": object, "drug": object, "start": float, "end": float, "amount": float, "rate": float})
-        if any(d.unit is not None for d in self.doses):  # amounts not (yet) in the drug's dose unit say so
-            df["unit"] = [d.unit for d in self.doses] + [None] * len(self.infusions)
+        if self._has_units():  # amounts not (yet) in the drug's dose unit say so
+            df["unit"] = [d.unit for d in self.doses] + [i.unit for i in self.infusions]
         return df
 
     # ------------------------------------------------------------------ builders
@@ -1371,7 +1400,7 @@ class Schedule:
         return cls(Dose(t, name, a, u) for t, a in zip(checked, amts))
 
     @classmethod
-    def infusion(cls, drug: str, rate: float, start: float, end: float) -> Schedule:
+    def infusion(cls, drug: str, rate: float, start: float, end: float, unit: str | None = None) -> Schedule:
         """A schedule holding one constant-rate infusion on ``[start, end)`` (days).
 
         Parameters
@@ -1384,6 +1413,8 @@ class Schedule:
             Start time (days), ``>= 0``.
         end : float
             End time (days), ``> start``.
+        unit : str, optional
+            Unit of ``rate`` if not the drug's dose unit per day, e.g. ``"mg/m^2/day"`` (see :class:`Infusion`).
 
         Returns
         -------
@@ -1395,7 +1426,7 @@ class Schedule:
         >>> Schedule.infusion("il2", 2, 0, 3).infusions
         (Infusion(drug='il2', start=0.0, end=3.0, rate=2.0),)
         """
-        return cls((Infusion(drug, start, end, rate),))
+        return cls((Infusion(drug, start, end, rate, unit),))
 
 
 def _as_list(values: object, what: str) -> list[object]:
