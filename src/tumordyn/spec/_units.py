@@ -93,7 +93,9 @@ def unit_registry() -> pint.UnitRegistry:
 def _known_names() -> tuple[str, ...]:
     reg = unit_registry()
     names = set(_SPELLED)
-    for name, definition in reg._units.items():  # names, symbols and aliases of every unit
+    # names, symbols and aliases of every unit (pint keeps them in a private table; without it, the
+    # suggestions come from the names spelled above)
+    for name, definition in getattr(reg, "_units", {}).items():
         names.add(name)
         names.update(a for a in (getattr(definition, "symbol", None), *getattr(definition, "aliases", ())) if a)
     return tuple(sorted(n for n in names if n and n != "_"))
