@@ -43,11 +43,12 @@ def test_no_module_imports_another_modules_private_names():
 
 
 def test_import_tumordyn_loads_no_scipy_lmfit_pandas_or_matplotlib():
-    """`import tumordyn` stays light: the heavy libraries are imported where they are first used."""
+    """`import tumordyn` stays light: the heavy libraries are imported where they are first used
+    (pint when the first model's units are checked)."""
     import subprocess
     import sys
 
     code = ("import sys, tumordyn; print(sorted(m for m in sys.modules "
-            "if m.split('.')[0] in ('scipy', 'lmfit', 'pandas', 'matplotlib')))")
+            "if m.split('.')[0] in ('scipy', 'lmfit', 'pandas', 'matplotlib', 'pint')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stdout

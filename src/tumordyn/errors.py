@@ -5,7 +5,7 @@ Every error subclasses the built-in exception a user already catches:
 * :class:`UnknownNameError` is a :class:`KeyError` (an unknown state, parameter,
   drug, observable or readout name) and suggests the closest valid names;
 * :class:`SpecificationError` is a :class:`ValueError` (a model, schedule or
-  argument that breaks a rule);
+  argument that breaks a rule); :class:`UnitError` is one for units;
 * :class:`SolverError` is a :class:`RuntimeError` carrying the time reached and
   the solver's own message.
 """
@@ -21,6 +21,7 @@ __all__ = [
     "SpecificationError",
     "UnknownNameError",
     "UnsafeExpressionError",
+    "UnitError",
     "SolverError",
     "SolverStatus",
     "NegativeStateError",
@@ -43,6 +44,21 @@ class SpecificationError(TumordynError, ValueError):
 
 class UnsafeExpressionError(SpecificationError):
     """An expression given as text uses a construct that is not allowed (no code is ever run)."""
+
+
+class UnitError(SpecificationError):
+    """A unit that cannot be read (the closest known units are suggested), or a model whose units do not
+    agree: a process rate, an observable or a drug's dose whose unit differs from what it feeds.
+
+    Attributes
+    ----------
+    unit : str
+        The offending unit (as written, or as inferred from an expression).
+    """
+
+    def __init__(self, message: str, unit: object = "") -> None:
+        self.unit = str(unit)
+        super().__init__(message)
 
 
 class ModelFileError(SpecificationError):

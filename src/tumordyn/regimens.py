@@ -58,7 +58,7 @@ def _horizon(t_end: float, what: str) -> float:
 
 def _clip(s: Schedule, t_end: float) -> Schedule:
     """Drop doses after ``t_end`` (keep one exactly at it) and clip infusions to ``[.., t_end]``."""
-    infs = [i if i.end <= t_end else Infusion(i.drug, i.start, t_end, i.rate)
+    infs = [i if i.end <= t_end else Infusion(i.drug, i.start, t_end, i.rate, i.unit)
             for i in s.infusions if i.start < t_end]
     return Schedule(doses=[d for d in s.doses if d.time <= t_end], infusions=infs)
 

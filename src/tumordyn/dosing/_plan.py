@@ -315,11 +315,19 @@ def _build_rules(drug_names: tuple[str, ...], state_names: tuple[str, ...], obs_
     rates = np.zeros((n_b, n_r))
     for j, tmpl in enumerate(templates):
         for d in tmpl.doses:
+            if d.unit is not None:
+                raise SpecificationError(
+                    f"adaptive rule for {d.drug!r}: the {d._describe()} is in {d.unit!r}, not yet in the drug's dose "
+                    "unit; pass covariates= to simulate, or give the rule a schedule in the drug's dose unit")
             if d.amount > 0 and t0 <= d.time <= t_end:
                 b = int(np.searchsorted(breaks, d.time))
                 bolus[b, j] += d.amount
                 n_bolus[b, j] += 1
         for inf in tmpl.infusions:
+            if inf.unit is not None:
+                raise SpecificationError(
+                    f"adaptive rule for {inf.drug!r}: the {inf._describe()} is in {inf.unit!r}, not yet in the "
+                    "drug's dose unit; pass covariates= to simulate, or give the rule a schedule in the drug's dose unit")
             if inf.rate > 0:
                 rates[(breaks >= inf.start) & (breaks < inf.end), j] += inf.rate
     arrays = {

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
@@ -206,7 +206,7 @@ class AdaptiveRule:
         if isinstance(self.on, Schedule):
             inside = self.on.between(t0, math.inf)
             doses = [d for d in inside.doses if d.time <= t_end]
-            infs = [i if i.end <= t_end else Infusion(i.drug, i.start, t_end, i.rate)
+            infs = [i if i.end <= t_end else Infusion(i.drug, i.start, t_end, i.rate, i.unit)
                     for i in inside.infusions if i.start < t_end]
             return Schedule(doses=doses, infusions=infs)
         return Schedule.infusion(self.drug, float(self.on), t0, t_end)
@@ -282,6 +282,30 @@ class Regimen:
         if isinstance(other, numbers.Integral) and not isinstance(other, bool) and other == 0:
             return self
         return NotImplemented
+
+    def resolved(self, model: Model, covariates: Mapping[str, float] | None = None) -> Regimen:
+        """The regimen with doses given in a ``unit`` (``"mg/kg"``...) converted to each drug's dose unit.
+
+        See :meth:`Schedule.resolved`; the rules' template schedules are converted too.
+
+        Parameters
+        ----------
+        model : Model
+            The model whose drugs' dose units the doses are converted to.
+        covariates : mapping, optional
+            The patient's ``weight_kg`` (kg) and/or ``bsa_m2`` (m²).
+
+        Returns
+        -------
+        Regimen
+            A new regimen (this one is unchanged).
+        """
+        templates = [r.on for r in self.rules if isinstance(r.on, Schedule)]
+        if not any(s._has_units() for s in (self.schedule, *templates)):
+            return self
+        rules = tuple(replace(r, on=r.on.resolved(model, covariates)) if isinstance(r.on, Schedule) else r
+                      for r in self.rules)
+        return Regimen(self.schedule.resolved(model, covariates), rules)
 
     def validate(self, model: Model, t_end: float, t0: float = 0.0, where: str | None = None) -> None:
         """Check the drugs, times and observables against a model and a window.

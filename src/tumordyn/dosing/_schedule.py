@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
@@ -101,6 +101,18 @@ def _drug_args(drugs: tuple[object, ...], what: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _dose_unit(unit: object, what: str) -> str | None:
+    """A dose's unit: ``None`` (the drug's dose unit) or text tumordyn's unit registry reads."""
+    if unit is None or (isinstance(unit, str) and not unit.strip()):
+        return None
+    if not isinstance(unit, str):
+        raise TypeError(f"{what}: unit must be text such as 'mg/kg' or None, got {unit!r}")
+    from ..spec import parse_unit
+
+    parse_unit(unit, f"{what}: unit")  # an unknown unit is refused here, with a suggestion
+    return unit.strip()
+
+
 def _check_generated(n: int, what: str) -> None:
     """Refuse to build absurdly many items at once."""
     if n > _MAX_GENERATED:
@@ -125,8 +137,14 @@ class Dose:
         The drug's name: a non-empty identifier-like string (letters, digits,
         underscores, not starting with a digit).
     amount : float
-        Dose amount in the drug's dose unit (e.g. mg); finite and ``>= 0``.
+        Dose amount in the drug's dose unit (e.g. mg), or in ``unit``; finite and ``>= 0``.
         A zero dose is allowed and changes nothing.
+    unit : str, optional
+        Unit of ``amount`` when it is not the drug's dose unit: ``"mg"``, ``"g"``, per body weight
+        ``"mg/kg"`` or per body-surface area ``"mg/m^2"`` (see docs/units.md). Such a dose is turned
+        into the drug's dose unit by ``simulate(..., covariates={"weight_kg": 70, "bsa_m2": 1.8})`` or
+        :meth:`Schedule.resolved`; other solvers refuse it until then. ``None`` (default): the drug's
+        dose unit.
 
     Raises
     ------
@@ -135,11 +153,15 @@ class Dose:
     SpecificationError
         If a value is NaN, infinite, negative, or the drug name is not
         identifier-like.
+    UnitError
+        If ``unit`` is not a unit tumordyn knows (the closest are suggested).
 
     Examples
     --------
     >>> Dose(7, "chemo", 50)
     Dose(time=7.0, drug='chemo', amount=50.0)
+    >>> Dose(0, "chemo", 2, unit="mg/kg")
+    Dose(time=0.0, drug='chemo', amount=2.0, unit='mg/kg')
     >>> Dose(7, "chemo", 50).shifted(14).time
     21.0
     >>> try:
@@ -152,18 +174,26 @@ class Dose:
     time: float
     drug: str
     amount: float
+    unit: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the fields and coerce the numbers to ``float``."""
         drug = _drug_name(self.drug, "Dose: drug")
         time = _real(self.time, f"Dose of {drug!r}: time", unit="days")
-        amount = _real(self.amount, f"Dose of {drug!r} at t={_fmt(time)}: amount", unit=_AMOUNT_UNIT)
+        amount = _real(self.amount, f"Dose of {drug!r} at t={_fmt(time)}: amount",
+                       unit=_AMOUNT_UNIT if self.unit is None else str(self.unit))
         object.__setattr__(self, "drug", drug)
         object.__setattr__(self, "time", time)
         object.__setattr__(self, "amount", amount)
+        object.__setattr__(self, "unit", _dose_unit(self.unit, f"Dose of {drug!r} at t={_fmt(time)}"))
+
+    def __repr__(self) -> str:
+        unit = "" if self.unit is None else f", unit={self.unit!r}"
+        return f"Dose(time={self.time!r}, drug={self.drug!r}, amount={self.amount!r}{unit})"
 
     def _describe(self) -> str:
-        return f"dose of {self.drug!r} (amount {_fmt(self.amount)}) at t={_fmt(self.time)} days"
+        unit = "" if self.unit is None else f" {self.unit}"
+        return f"dose of {self.drug!r} (amount {_fmt(self.amount)}{unit}) at t={_fmt(self.time)} days"
 
     def shifted(self, dt: float) -> Dose:
         """Return the same dose moved by ``dt`` days.
@@ -198,7 +228,7 @@ class Dose:
                 f"shifting the {self._describe()} by {_fmt(d)} days would move it to t={_fmt(t)} days; "
                 "dose times must be >= 0"
             )
-        return Dose(t, self.drug, self.amount)
+        return Dose(t, self.drug, self.amount, self.unit)
 
     def __add__(self, other: object) -> Schedule:
         """Combine with a :class:`Dose`, :class:`Infusion` or :class:`Schedule` into a schedule.
@@ -229,8 +259,12 @@ class Infusion:
     end : float
         When it stops (days); finite and ``> start``.
     rate : float
-        Infusion rate (amount/day, amount in the drug's dose unit); finite and
-        ``>= 0``.
+        Infusion rate (amount/day, amount in the drug's dose unit), or in ``unit``;
+        finite and ``>= 0``.
+    unit : str, optional
+        Unit of ``rate`` when it is not the drug's dose unit per day, e.g. ``"mg/m^2/day"`` or
+        ``"ug/kg/day"``; converted with the patient's covariates like a dose's (see :class:`Dose`).
+        For a direct-input drug the rate is its level, converted to the drug's dose unit.
 
     Raises
     ------
@@ -254,26 +288,35 @@ class Infusion:
     start: float
     end: float
     rate: float
+    unit: str | None = None
 
     def __post_init__(self) -> None:
         """Validate the fields and coerce the numbers to ``float``."""
         drug = _drug_name(self.drug, "Infusion: drug")
         ctx = f"Infusion of {drug!r}"
+        object.__setattr__(self, "unit", _dose_unit(self.unit, ctx))
         start = _real(self.start, f"{ctx}: start", unit="days")
         end = _real(self.end, f"{ctx}: end", unit="days")
         if not end > start:
             raise SpecificationError(
                 f"{ctx}: end must be after start (end > start, days), got start={_fmt(start)}, end={_fmt(end)}"
             )
-        rate = _real(self.rate, f"{ctx} on [{_fmt(start)}, {_fmt(end)}) days: rate", unit=_RATE_UNIT)
+        rate = _real(self.rate, f"{ctx} on [{_fmt(start)}, {_fmt(end)}) days: rate",
+                     unit=_RATE_UNIT if self.unit is None else self.unit)
         object.__setattr__(self, "drug", drug)
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
         object.__setattr__(self, "rate", rate)
 
+    def __repr__(self) -> str:
+        unit = "" if self.unit is None else f", unit={self.unit!r}"
+        return (f"Infusion(drug={self.drug!r}, start={self.start!r}, end={self.end!r}, rate={self.rate!r}"
+                f"{unit})")
+
     def _describe(self) -> str:
+        rate = f"{_fmt(self.rate)}/day" if self.unit is None else f"{_fmt(self.rate)} {self.unit}"
         return (
-            f"infusion of {self.drug!r} (rate {_fmt(self.rate)}/day) on "
+            f"infusion of {self.drug!r} (rate {rate}) on "
             f"[{_fmt(self.start)}, {_fmt(self.end)}) days"
         )
 
@@ -409,7 +452,7 @@ class Infusion:
                 f"shifting the {self._describe()} by {_fmt(d)} days would start it at t={_fmt(s)} days; "
                 "times must be >= 0"
             )
-        return Infusion(self.drug, s, e, self.rate)
+        return Infusion(self.drug, s, e, self.rate, self.unit)
 
     def __add__(self, other: object) -> Schedule:
         """Combine with a :class:`Dose`, :class:`Infusion` or :class:`Schedule` into a schedule.
@@ -429,12 +472,12 @@ class Infusion:
 _Item = Union[Dose, Infusion]
 
 
-def _dose_key(d: Dose) -> tuple[float, str, float]:
-    return (d.time, d.drug, d.amount)
+def _dose_key(d: Dose) -> tuple[float, str, float, str]:
+    return (d.time, d.drug, d.amount, d.unit or "")
 
 
-def _infusion_key(i: Infusion) -> tuple[float, float, str, float]:
-    return (i.start, i.end, i.drug, i.rate)
+def _infusion_key(i: Infusion) -> tuple[float, float, str, float, str]:
+    return (i.start, i.end, i.drug, i.rate, i.unit or "")
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -615,8 +658,10 @@ class Schedule:
             parts.append(f"{nd} dose{'' if nd == 1 else 's'}")
         if ni:
             parts.append(f"{ni} infusion{'' if ni == 1 else 's'}")
-        rows: list[tuple[str, str, str]] = [(_fmt(d.time), d.drug, _fmt(d.amount)) for d in self.doses]
-        rows += [(f"{_fmt(i.start)}-{_fmt(i.end)}", i.drug, f"{_fmt(i.rate)}/day") for i in self.infusions]
+        rows: list[tuple[str, str, str]] = [(_fmt(d.time), d.drug, _fmt(d.amount) + (f" {d.unit}" if d.unit else ""))
+                                             for d in self.doses]
+        rows += [(f"{_fmt(i.start)}-{_fmt(i.end)}", i.drug, f"{_fmt(i.rate)}/day" if i.unit is None
+                  else f"{_fmt(i.rate)} {i.unit}") for i in self.infusions]
         elided = 0
         if len(rows) > _REPR_MAX_ROWS:
             elided = len(rows) - _REPR_HEAD - _REPR_TAIL
@@ -824,7 +869,7 @@ class Schedule:
         for inf in self.infusions:
             s, e = max(inf.start, a), min(inf.end, b)
             if s < e:
-                infs.append(inf if (s, e) == (inf.start, inf.end) else Infusion(inf.drug, s, e, inf.rate))
+                infs.append(inf if (s, e) == (inf.start, inf.end) else Infusion(inf.drug, s, e, inf.rate, inf.unit))
         return Schedule(doses=self.doses[lo:hi], infusions=infs)
 
     # ------------------------------------------------------------------ queries for the simulator
@@ -948,7 +993,12 @@ class Schedule:
         Returns
         -------
         float
-            Total amount (drug's dose unit).
+            Total amount (drug's dose unit, or the doses' own ``unit`` if they all share one).
+
+        Raises
+        ------
+        SpecificationError
+            If the doses summed are in different units (resolve the schedule first).
 
         Examples
         --------
@@ -958,6 +1008,13 @@ class Schedule:
         """
         if drug is not None:
             drug = _drug_name(drug, "Schedule.amount_total: drug")
+        units = {d.unit for d in self.doses if drug is None or d.drug == drug}
+        units |= {None if i.unit is None else f"{i.unit} x day" for i in self.infusions if drug is None or i.drug == drug}
+        if len(units) > 1:
+            raise SpecificationError(
+                f"Schedule.amount_total: the doses{'' if drug is None else f' of {drug!r}'} are in different units "
+                f"({', '.join(sorted(u or 'the dose unit' for u in units))}); convert them with "
+                "schedule.resolved(model, covariates) first")
         parts = [d.amount for d in self.doses if drug is None or d.drug == drug]
         parts += [i.total for i in self.infusions if drug is None or i.drug == drug]
         return math.fsum(parts)
@@ -1062,6 +1119,12 @@ class Schedule:
             for item in self:
                 if item.drug not in known:
                     raise UnknownNameError("drug", item.drug, known, where)
+        for d in (*self.doses, *self.infusions):
+            if d.unit is not None:
+                raise SpecificationError(
+                    f"{where}: the {d._describe()} is in {d.unit!r}, not yet in the drug's dose unit; pass the "
+                    "patient's covariates to simulate(..., covariates={'weight_kg': ..., 'bsa_m2': ...}) or "
+                    "convert the schedule first with schedule.resolved(model, covariates)")
         window = f"t0 <= time <= t_end ({_fmt(lo)} <= time <= {'inf' if hi is None else _fmt(hi)})"
         hi_txt = "" if hi is None else f"t_end={_fmt(hi)} days"
         times = self._dose_times  # type: ignore[attr-defined]  # sorted, as the doses
@@ -1089,12 +1152,85 @@ class Schedule:
                     f"infusions must lie within [t0, t_end] (ending exactly at t_end is allowed)"
                 )
 
+    def resolved(self, model: object, covariates: Mapping[str, float] | None = None) -> Schedule:
+        """The schedule with every dose and infusion given in a ``unit`` converted to its drug's dose unit.
+
+        A dose per body weight (``unit="mg/kg"``) is multiplied by the covariate ``weight_kg`` (kg), a
+        dose per body-surface area (``"mg/m^2"``) by ``bsa_m2`` (m²); a dose in another amount unit
+        (``"g"``) is converted. An infusion rate (``"mg/m^2/day"``) becomes the drug's dose unit per
+        day. Items without a unit are kept as they are.
+
+        Parameters
+        ----------
+        model : Model
+            The model whose drugs' ``dose_unit`` the doses are converted to.
+        covariates : mapping, optional
+            The patient's ``weight_kg`` (kg) and/or ``bsa_m2`` (m²); only those the units need.
+
+        Returns
+        -------
+        Schedule
+            A new schedule whose items carry no unit (this one is unchanged).
+
+        Raises
+        ------
+        UnknownNameError
+            For a drug the model does not have.
+        SpecificationError
+            If a covariate the units need is missing or not a number > 0.
+        UnitError
+            If a dose's unit cannot be turned into its drug's dose unit.
+
+        Examples
+        --------
+        >>> import tumordyn as td
+        >>> m = td.models.one_compartment_pk()
+        >>> s = Schedule.every("drug", 2.0, 7, count=2, unit="mg/kg")
+        >>> s.resolved(m, {"weight_kg": 70}).doses
+        (Dose(time=0.0, drug='drug', amount=140.0), Dose(time=7.0, drug='drug', amount=140.0))
+        >>> Schedule.at("drug", 100, [0], unit="mg/m^2").resolved(m, {"bsa_m2": 1.8}).amount_total()
+        180.0
+        """
+        if not self._has_units():
+            return self
+        from ..spec import Model, convert_amount
+
+        if not isinstance(model, Model):
+            raise TypeError(f"Schedule.resolved: model must be a tumordyn Model, got {type(model).__name__}")
+        if covariates is not None and not isinstance(covariates, Mapping):
+            raise TypeError(f"Schedule.resolved: covariates must be a mapping such as {{'weight_kg': 70}}, "
+                            f"got {covariates!r}")
+        doses = []
+        for d in self.doses:
+            if d.unit is None:
+                doses.append(d)
+                continue
+            drug = model.drugs[d.drug]
+            amount = convert_amount(d.amount, d.unit, drug.dose_unit, dict(covariates or {}),
+                                    f"the {d._describe()}")
+            doses.append(Dose(d.time, d.drug, amount))
+        infusions = []
+        for i in self.infusions:
+            if i.unit is None:
+                infusions.append(i)
+                continue
+            drug = model.drugs[i.drug]
+            target = drug.dose_unit if drug.compartment is None or not drug.dose_unit else f"({drug.dose_unit})/day"
+            rate = convert_amount(i.rate, i.unit, target, dict(covariates or {}), f"the {i._describe()}")
+            infusions.append(Infusion(i.drug, i.start, i.end, rate))
+        return Schedule(doses=doses, infusions=infusions)
+
+    def _has_units(self) -> bool:
+        """Whether some dose or infusion is given in a unit of its own (not yet resolved)."""
+        return any(d.unit is not None for d in (*self.doses, *self.infusions))
+
     def to_dataframe(self) -> pd.DataFrame:
         """The items as a pandas DataFrame, one row per dose or infusion.
 
         Columns: ``kind`` (``'dose'`` or ``'infusion'``), ``drug``, ``start``
         and ``end`` (days; equal for a dose), ``amount`` (drug's dose unit; the
-        infusion total for an infusion) and ``rate`` (amount/day; NaN for a dose).
+        infusion total for an infusion) and ``rate`` (amount/day; NaN for a dose);
+        and ``unit`` if some dose is given in a unit of its own (``Dose(..., unit=...)``).
 
         Returns
         -------
@@ -1117,7 +1253,10 @@ class Schedule:
         ]
         rows += [("infusion", i.drug, i.start, i.end, i.total, i.rate) for i in self.infusions]
         df = pd.DataFrame(rows, columns=columns)
-        return df.astype({"kind": object, "drug": object, "start": float, "end": float, "amount": float, "rate": float})
+        df = df.astype({"kind": object, "drug": object, "start": float, "end": float, "amount": float, "rate": float})
+        if self._has_units():  # amounts not (yet) in the drug's dose unit say so
+            df["unit"] = [d.unit for d in self.doses] + [i.unit for i in self.infusions]
+        return df
 
     # ------------------------------------------------------------------ builders
 
@@ -1130,6 +1269,7 @@ class Schedule:
         start: float = 0.0,
         count: int | None = None,
         until: float | None = None,
+        unit: str | None = None,
     ) -> Schedule:
         """Regular doses: ``amount`` of ``drug`` at ``start, start + interval, ...`` (days).
 
@@ -1151,6 +1291,9 @@ class Schedule:
             Last allowed dose time (days), inclusive, ``>= start``. A dose
             within a relative tolerance of ``1e-9`` past ``until`` (rounding)
             is included and placed exactly at ``until``.
+        unit : str, optional
+            Unit of ``amount`` if not the drug's dose unit, e.g. ``"mg/kg"`` or ``"mg/m^2"``
+            (see :class:`Dose`).
 
         Returns
         -------
@@ -1170,6 +1313,8 @@ class Schedule:
         (53, 364.0)
         >>> [d.time for d in Schedule.every("x", 1, interval=0.5, start=1, count=3).doses]
         [1.0, 1.5, 2.0]
+        >>> Schedule.every("x", 2, interval=21, count=2, unit="mg/kg").doses[1]
+        Dose(time=21.0, drug='x', amount=2.0, unit='mg/kg')
         """
         ctx = "Schedule.every"
         name = _drug_name(drug, f"{ctx}: drug")
@@ -1196,7 +1341,8 @@ class Schedule:
             kmax = math.floor((last - first + tol) / step)
             _check_generated(kmax + 1, ctx)
             times = [min(first + k * step, last) for k in range(kmax + 1)]
-        return cls(Dose(t, name, amt) for t in times)
+        u = _dose_unit(unit, ctx)
+        return cls(Dose(t, name, amt, u) for t in times)
 
     @classmethod
     def at(
@@ -1204,6 +1350,7 @@ class Schedule:
         drug: str,
         amount: float | Iterable[float],
         times: float | Iterable[float],
+        unit: str | None = None,
     ) -> Schedule:
         """Doses of ``drug`` at the given times (days).
 
@@ -1217,6 +1364,8 @@ class Schedule:
         times : float or iterable of float
             Dose times (days), finite and ``>= 0``; repeated times give
             separate doses (which add up). Not modified.
+        unit : str, optional
+            Unit of the amounts if not the drug's dose unit, e.g. ``"mg/kg"`` (see :class:`Dose`).
 
         Returns
         -------
@@ -1247,10 +1396,11 @@ class Schedule:
             amts = [_real(a, f"{ctx}: amount[{i}]", unit=_AMOUNT_UNIT) for i, a in enumerate(raw)]
         _check_generated(len(ts), ctx)
         checked = [_real(t, f"{ctx}: times[{i}]", unit="days") for i, t in enumerate(ts)]
-        return cls(Dose(t, name, a) for t, a in zip(checked, amts))
+        u = _dose_unit(unit, ctx)
+        return cls(Dose(t, name, a, u) for t, a in zip(checked, amts))
 
     @classmethod
-    def infusion(cls, drug: str, rate: float, start: float, end: float) -> Schedule:
+    def infusion(cls, drug: str, rate: float, start: float, end: float, unit: str | None = None) -> Schedule:
         """A schedule holding one constant-rate infusion on ``[start, end)`` (days).
 
         Parameters
@@ -1263,6 +1413,8 @@ class Schedule:
             Start time (days), ``>= 0``.
         end : float
             End time (days), ``> start``.
+        unit : str, optional
+            Unit of ``rate`` if not the drug's dose unit per day, e.g. ``"mg/m^2/day"`` (see :class:`Infusion`).
 
         Returns
         -------
@@ -1274,7 +1426,7 @@ class Schedule:
         >>> Schedule.infusion("il2", 2, 0, 3).infusions
         (Infusion(drug='il2', start=0.0, end=3.0, rate=2.0),)
         """
-        return cls((Infusion(drug, start, end, rate),))
+        return cls((Infusion(drug, start, end, rate, unit),))
 
 
 def _as_list(values: object, what: str) -> list[object]:

@@ -1,7 +1,7 @@
 """Model files: a model as a TOML or JSON document, read back without running code.
 
 Layout (``format_version = 1``): top-level ``format_version``, ``name``,
-``description``, ``check_positivity`` and arrays of tables ``states``,
+``description``, ``check_positivity``, ``check_units`` and arrays of tables ``states``,
 ``parameters``, ``processes``, ``drugs``, ``observables``. Every expression is
 stored as text printed by sympy (floats with all 17 significant digits) and read
 back with the safe parser :func:`tumordyn.spec._expr.parse_expression` (an AST
@@ -109,7 +109,7 @@ def model_to_dict(model: Model) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``format_version``, ``name``, ``description``, ``check_positivity`` and lists
+        ``format_version``, ``name``, ``description``, ``check_positivity``, ``check_units`` and lists
         ``states``, ``parameters``, ``processes``, ``drugs``, ``observables``.
         Infinite bounds are the strings ``"inf"``/``"-inf"``.
     """
@@ -120,6 +120,7 @@ def model_to_dict(model: Model) -> dict[str, Any]:
         "name": model.name,
         "description": model.description,
         "check_positivity": bool(model._check_positivity),
+        "check_units": bool(model.units_checked),
     }
     out["states"] = [
         {"name": s.name, "initial": s.initial, "unit": s.unit, "description": s.description,
@@ -159,7 +160,7 @@ _FIELDS = {
     "drugs": {"name", "compartment", "volume", "dose_unit", "description"},
     "observables": {"name", "expr", "unit", "description"},
 }
-_TOP = {"format_version", "name", "description", "check_positivity", *_FIELDS}
+_TOP = {"format_version", "name", "description", "check_positivity", "check_units", *_FIELDS}
 
 
 def _short(value: object) -> str:
@@ -317,7 +318,7 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "model file",
                     raise SpecificationError(f"{where}: missing 'default'")
                 return Parameter(_str(row["name"], f"{where} name"), _float(row["default"], f"{where} default"),
                                  (_float(b[0], f"{where} bounds[0]"), _float(b[1], f"{where} bounds[1]")),
-                                 _str(row.get("unit", "1"), f"{where} unit"),
+                                 _str(row.get("unit", ""), f"{where} unit"),
                                  _str(row.get("description", ""), f"{where} description"),
                                  _str(row.get("source", ""), f"{where} source"))
             if section == "processes":
@@ -352,12 +353,13 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "model file",
 
     built = {section: [build(section, i, r) for i, r in enumerate(items)] for section, items in rows.items()}
     cp = _bool(data.get("check_positivity", True), f"{source}: check_positivity")
+    cu = _bool(data.get("check_units", True), f"{source}: check_units")
     name = _str(data["name"], f"{source}: name")
     if not name:
         raise SpecificationError(f"{source}: name must be a non-empty string, got ''")
     try:
         return Model(name, description=_str(data.get("description", ""), f"{source}: description"),
-                     check_positivity=cp, **built)
+                     check_positivity=cp, check_units=cu, **built)
     except TypeError as exc:
         raise SpecificationError(f"{source}: {exc}") from None
 

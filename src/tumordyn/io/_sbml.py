@@ -1441,5 +1441,6 @@ def _import_sbml(
         processes=procs,
         observables=observables,
         description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
+        check_units=False,  # unit text from SBML unit ids, not checked by tumordyn (libsbml's: check_units=True)
     )
     return model, outputs

@@ -168,7 +168,7 @@ def zhang2017() -> Model:
                   atol=1e-3),
             State("TP", 4.0e3, "cells", "testosterone-producing TP cells", atol=1e-3),
             State("Tneg", 1.0e2, "cells", "androgen-independent (resistant) T- cells", atol=1e-3),
-            State("PSA", 2.01e4, "ng/mL (model units)", "prostate-specific antigen", atol=1e-3),
+            State("PSA", 2.01e4, "cell day", "prostate-specific antigen (model units: what one cell secretes a day)", atol=1e-3),
         ],
         parameters=params,
         processes=procs,

@@ -67,6 +67,17 @@ def input_symbol(drug: str) -> sp.Symbol:
 
 
 
+# --- units (docs/units.md): text on the specs, parsed and checked by ._units when a Model is built ---
+def _unit_text(unit: object, where: str) -> str:
+    """A unit as stored on a spec: its text, ``""`` for unchecked (``None`` too)."""
+    if unit is None:
+        return ""
+    if not isinstance(unit, str):
+        raise TypeError(f"{where} must be text (e.g. '1/day', 'mg/L') or None, got {unit!r}")
+    return unit
+# --- end of units ---
+
+
 def _to_expr(value: ExprLike, where: str) -> sp.Expr:
     if isinstance(value, str):
         return parse_expression(value, where=where)
@@ -113,7 +124,8 @@ class State:
     initial : float, optional
         Default initial value, in ``unit``.
     unit : str, optional
-        Unit of the state (e.g. ``"cells"``, ``"mg/L"``).
+        Unit of the state (e.g. ``"cells"``, ``"mg/L"``), parsed and checked when a model is built
+        (see docs/units.md). Default ``""``: not declared, so unchecked (as ``None``).
     description : str, optional
         What the state is.
     nonnegative : bool, optional
@@ -126,13 +138,14 @@ class State:
 
     name: str
     initial: float = 0.0
-    unit: str = "cells"
+    unit: str = ""
     description: str = ""
     nonnegative: bool = True
     atol: float = 1e-6
 
     def __post_init__(self) -> None:
         check_name(self.name, "state")
+        object.__setattr__(self, "unit", _unit_text(self.unit, f"unit of state {self.name!r}"))
         if not isinstance(self.nonnegative, bool):
             raise TypeError(f"`nonnegative` of state {self.name!r} must be True or False, got {self.nonnegative!r}")
         object.__setattr__(self, "initial", _finite_float(self.initial, f"initial value of state {self.name!r}"))
@@ -164,7 +177,9 @@ class Parameter:
         Plausible range ``(low, high)``; ``default`` must lie inside. Used as fit
         bounds and to validate overrides. Default ``(0, inf)``.
     unit : str, optional
-        Unit (e.g. ``"1/day"``, ``"cells"``).
+        Unit (e.g. ``"1/day"``, ``"cells"``, ``"1/(cell day)"``), parsed and checked when a model is
+        built (see docs/units.md); ``"1"`` is dimensionless. Default ``""``: not declared, so
+        unchecked (as ``None``), like every rate or observable it enters.
     description : str, optional
         What the parameter means.
     source : str, optional
@@ -174,12 +189,13 @@ class Parameter:
     name: str
     default: float
     bounds: tuple[float, float] = (0.0, math.inf)
-    unit: str = "1"
+    unit: str = ""
     description: str = ""
     source: str = ""
 
     def __post_init__(self) -> None:
         check_name(self.name, "parameter")
+        object.__setattr__(self, "unit", _unit_text(self.unit, f"unit of parameter {self.name!r}"))
         default = _finite_float(self.default, f"default of parameter {self.name!r}")
         try:
             lo, hi = self.bounds
@@ -230,7 +246,8 @@ class Parameter:
         lo, hi = self.bounds
         if not lo <= v <= hi:
             raise SpecificationError(
-                f"value {v} of parameter {self.name!r}{loc} is outside its bounds [{lo}, {hi}] ({self.unit})"
+                f"value {v} of parameter {self.name!r}{loc} is outside its bounds [{lo}, {hi}]"
+                + (f" ({self.unit})" if self.unit else "")
             )
         return v
 
@@ -345,7 +362,10 @@ class Drug:
     volume : float or str, optional
         Volume of distribution (L), or the name of a parameter holding it.
     dose_unit : str, optional
-        Unit of dose amounts (e.g. ``"mg"``).
+        Unit of dose amounts (e.g. ``"mg"``; default). A bolus in ``dose_unit`` over the volume (L, or
+        the volume parameter's unit) must be in the compartment's unit. A direct-input drug's level (and
+        the rate of an infusion of it) is in ``dose_unit``. Doses per body weight or surface are given on
+        the dose (``Dose(..., unit="mg/kg")``), not here. ``""`` or ``None`` leaves it unchecked.
     description : str, optional
         What the drug is.
     """
@@ -358,6 +378,7 @@ class Drug:
 
     def __post_init__(self) -> None:
         check_name(self.name, "drug")
+        object.__setattr__(self, "dose_unit", _unit_text(self.dose_unit, f"dose unit of drug {self.name!r}"))
         if self.compartment is not None and not isinstance(self.compartment, str):
             raise TypeError(f"compartment of drug {self.name!r} must be a state name or None")
         if isinstance(self.volume, str):
@@ -385,7 +406,8 @@ class Observable:
     expr : sympy.Expr or str
         Expression in states, parameters, drug levels and earlier observables.
     unit : str, optional
-        Unit of the value.
+        Unit of the value, checked against the expression's when a model is built; ``""`` (default)
+        or ``None`` leaves it unchecked.
     description : str, optional
         What it measures.
     """
@@ -399,7 +421,7 @@ class Observable:
         check_name(name, "observable")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "expr", _to_expr(expr, f"observable {name!r}"))
-        object.__setattr__(self, "unit", str(unit))
+        object.__setattr__(self, "unit", _unit_text(unit, f"unit of observable {name!r}"))
         object.__setattr__(self, "description", str(description))
 
 
@@ -755,6 +777,11 @@ class Model:
         A sentence on what the model is.
     check_positivity : bool, optional
         Run the structural positivity check (default ``True``).
+    check_units : bool, optional
+        Check units (default ``True``): every unit must be readable, every process rate in the unit
+        of each state it changes per day, every observable in its declared unit and a bolus over
+        the drug's volume in its compartment's unit (a :class:`~tumordyn.errors.UnitError` names the
+        culprit and both units). ``False`` keeps the unit text as free text. See docs/units.md.
 
     Attributes
     ----------
@@ -782,6 +809,7 @@ class Model:
         observables: Iterable[Observable] = (),
         description: str = "",
         check_positivity: bool = True,
+        check_units: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("model name must be a non-empty string")
@@ -799,6 +827,7 @@ class Model:
         self.drugs: NamedTuple_[Drug] = NamedTuple_(dr, "drug", where)
         self.observables: NamedTuple_[Observable] = NamedTuple_(ob, "observable", where)
         self._check_positivity = bool(check_positivity)
+        self._check_units = bool(check_units)
         self._validate()
 
     # -- construction helpers ----------------------------------------------------------
@@ -861,6 +890,10 @@ class Model:
         if self._check_positivity:
             for problem in self.positivity_violations():
                 raise SpecificationError(f"{where}: {problem}")
+        if self._check_units:  # units (docs/units.md); pint is imported here, on the first build
+            from ._units import check_model_units
+
+            check_model_units(self)
 
     # -- basic properties --------------------------------------------------------------
     @property
@@ -872,6 +905,11 @@ class Model:
     def description(self) -> str:
         """One-sentence description."""
         return self._description
+
+    @property
+    def units_checked(self) -> bool:
+        """Whether the model's units were checked when it was built (``check_units``)."""
+        return self._check_units
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
@@ -931,7 +969,7 @@ class Model:
         ----------
         **changes
             New values for ``name``, ``states``, ``parameters``, ``processes``,
-            ``drugs``, ``observables``, ``description`` or ``check_positivity``.
+            ``drugs``, ``observables``, ``description``, ``check_positivity`` or ``check_units``.
 
         Returns
         -------
@@ -952,6 +990,7 @@ class Model:
             observables=tuple(self.observables),
             description=self._description,
             check_positivity=self._check_positivity,
+            check_units=self._check_units,
         )
         unknown = set(changes) - set(kw)
         if unknown:
@@ -1246,7 +1285,7 @@ def _as_module(m: object, where: str) -> Module:
 
 def compose(name: str, *modules: Module | Model, description: str = "", check_positivity: bool = True,
             namespaces: Mapping[str, Module | Model | Iterable[Module | Model]] | None = None,
-            shared: Iterable[str] = ()) -> Model:
+            shared: Iterable[str] = (), check_units: bool = True) -> Model:
     """Combine modules (or models) into one validated :class:`Model`.
 
     Parameters
@@ -1272,6 +1311,8 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
         all copies (the ``keep`` of :meth:`Module.namespaced`), e.g. parameters of
         the patient's immune system. Identical copies of a shared item merge; copies
         that differ raise :class:`~tumordyn.errors.SpecificationError`.
+    check_units : bool, optional
+        Check the units (default ``True``; see :class:`Model`).
 
     Returns
     -------
@@ -1325,4 +1366,5 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
         observables=total.observables,
         description=description,
         check_positivity=check_positivity,
+        check_units=check_units,
     )

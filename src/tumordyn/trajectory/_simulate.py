@@ -166,6 +166,7 @@ def simulate(
     rtol: float | None = None,
     atol: float | Mapping[str, float] | None = None,
     max_step: float | None = None,
+    covariates: Mapping[str, float] | None = None,
 ) -> Trajectory:
     """Simulate ``model`` under ``schedule`` from ``t0`` to ``t_end`` (days).
 
@@ -212,6 +213,10 @@ def simulate(
         state's ``atol`` from the spec (about one cell for cell counts).
     max_step : float, optional
         Largest step (days).
+    covariates : mapping, optional
+        The patient's body weight ``weight_kg`` (kg) and/or body-surface area ``bsa_m2`` (m²), which
+        turn doses given per kg (``Dose(..., unit="mg/kg")``) or per m² (``unit="mg/m^2"``) into the
+        drug's dose unit (see docs/units.md); ``traj.schedule`` holds the converted amounts.
 
     Returns
     -------
@@ -246,6 +251,7 @@ def simulate(
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
 
     regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
+    regimen = regimen.resolved(model, covariates)  # doses in mg/kg, mg/m^2... -> the drugs' dose units
     schedule = regimen.schedule
     t0, t_end = _check_window(t0, t_end)
     compiled = compile_model(model)
