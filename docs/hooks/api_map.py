@@ -172,6 +172,33 @@ def summary(obj: object) -> str:
 _ROLE = re.compile(r":(?:py:)?(?P<role>[a-z]+):`(?P<body>[^`]+)`")
 
 
+def link_roles(text: str, api: ApiMap) -> str:
+    """Sphinx roles in Markdown prose (the examples' docstrings) as links to public names.
+
+    A target that names a public identifier (``tumordyn.fit``, ``fit``, ``fitting.fit``) becomes
+    ``[`fit`][anchor]``; anything else becomes inline code (``strip_roles``).
+    """
+    idents = {e.ident: api.target[e.ident] for e in api.entries}
+    by_name: dict[str, set[str]] = {}
+    for e in api.entries:
+        by_name.setdefault(e.name, set()).add(api.target[e.ident])
+
+    def repl(m: re.Match) -> str:
+        role, body = m.group("role"), m.group("body").strip()
+        if role != "math" and "<" not in body:
+            short = body.startswith("~")
+            target = body.lstrip("~!.")
+            display = target.rsplit(".", 1)[-1] if short else target
+            anchor = idents.get(target) or idents.get(f"tumordyn.{target}")
+            if anchor is None and len(by_name.get(target, ())) == 1:
+                anchor = next(iter(by_name[target]))
+            if anchor:
+                return f"[`{display}`][{anchor}]"
+        return strip_roles(m.group(0))
+
+    return _ROLE.sub(repl, text)
+
+
 def strip_roles(text: str) -> str:
     """Sphinx roles as inline code (``:class:`~a.B``` -> `` `B` ``), ``:math:`` as ``\\(...\\)``."""
 

@@ -61,6 +61,32 @@ def _resolve_python(path: str) -> tuple[bool, object]:
     return False, None
 
 
+_MATH_DIRECTIVE = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<rest>.*)$")
+
+
+def math_directives(text: str) -> str:
+    """reST ``.. math::`` blocks (same-line or indented body) as display math ``\\[ ... \\]``."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        m = _MATH_DIRECTIVE.match(lines[i])
+        if not m:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent = m.group("indent")
+        body = [m.group("rest")] if m.group("rest").strip() else []
+        i += 1
+        while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > len(indent)):
+            body.append(lines[i])
+            i += 1
+        body = [b.strip() for b in body if b.strip()]
+        # trailing blank lines belong to the text after the block
+        out += ["", f"{indent}\\[", *(indent + b for b in body), f"{indent}\\]", ""]
+    return "\n".join(out)
+
+
 class SphinxRolesToAutorefs(griffe.Extension):
     """Rewrite Sphinx roles in every docstring of the tumordyn package."""
 
@@ -159,7 +185,7 @@ class SphinxRolesToAutorefs(griffe.Extension):
             self.unresolved.append((obj.path, m.group(0)))
             return f"`{display}`"
 
-        return ROLE.sub(repl, text)
+        return ROLE.sub(repl, math_directives(text))
 
     def on_package(self, *, pkg: griffe.Module, **kwargs: Any) -> None:
         if pkg.name != "tumordyn":
@@ -171,7 +197,7 @@ class SphinxRolesToAutorefs(griffe.Extension):
             if id(obj) in seen:
                 return
             seen.add(id(obj))
-            if obj.docstring is not None and ":" in obj.docstring.value:
+            if obj.docstring is not None and ":" in obj.docstring.value and obj.path.startswith("tumordyn"):
                 obj.docstring.value = self._convert(obj.docstring.value, obj, pkg)
             for member in obj.members.values():
                 if not member.is_alias:

@@ -135,7 +135,7 @@ def _docstring(script: Path) -> tuple[str, str]:
 def _rst_to_md(text: str) -> str:
     # the examples' docstrings use reST literals (``x``) and literal blocks ("::" + indent)
     text = re.sub(r"``([^`]+)``", r"`\1`", text)
-    return text
+    return api_map.link_roles(text, _state["api"])
 
 
 def _gallery_page(script: Path, outdir: Path, stdout: str, figures: list[str], kind: str) -> str:
