@@ -299,7 +299,7 @@ def _doses_table() -> str:
 
 
 # One figure per page, drawn when the site builds (the gallery hook runs the script named in the
-# path: examples/01_quickstart.py, docs/figures/models_*.py; see docs/hooks/site.py).
+# path: examples/01_quickstart.py, docs/figures/models_*.py; see docs/hooks/docs_build.py).
 FIGURES = {
     "tumor_immune_tme.md": ("../gallery/01_quickstart/quickstart.png",
                             "The default model under the standard combination (examples/01_quickstart.py)"),

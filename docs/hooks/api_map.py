@@ -1,7 +1,7 @@
 """The public API of tumordyn, as the documentation sees it.
 
 One place decides which names are public and where each is documented; the mkdocs hook
-(``docs/hooks/site.py``) uses it to generate the API reference pages, the griffe extension
+(``docs/hooks/docs_build.py``) uses it to generate the API reference pages, the griffe extension
 (``docs/hooks/griffe_roles.py``) to turn the Sphinx roles of the docstrings into links, and
 ``tests/test_docs.py`` to check the built site.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-# generated API pages live under docs/api/ (never written to disk; see site.py)
+# generated API pages live under docs/api/ (never written to disk; see docs_build.py)
 API_DIR = "api"
 _DIRECTIVE = re.compile(r"^:::\s+([A-Za-z_][\w.]*)\s*$", re.M)
 

@@ -227,7 +227,7 @@ def _registered_elsewhere(config) -> dict:
     plugin = config.plugins.get("autorefs")
     urls = getattr(plugin, "_primary_url_map", None)
     if urls is None:
-        raise PluginError("docs/hooks/site.py needs mkdocs-autorefs 1.x (its _primary_url_map)")
+        raise PluginError("docs/hooks/docs_build.py needs mkdocs-autorefs 1.x (its _primary_url_map)")
     return {k: v for k, v in urls.items() if not v[0].startswith(api_map.API_DIR + "/")}
 
 
@@ -296,8 +296,59 @@ def _api_index(api: api_map.ApiMap, modules: list[str]) -> str:
 _MATH = re.compile(r'<(?P<tag>span|div) class="arithmatex">(?P<tex>.*?)</(?P=tag)>', re.S)
 
 
-def _to_mathml(page_html: str, where: str) -> str:
+_ALIGNED = re.compile(r"\\begin\{(aligned|align\*?|gathered)\}(.*?)\\end\{\1\}", re.S)
+_MATH_INNER = re.compile(r"^<math[^>]*>(.*)</math>$", re.S)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split at ``sep`` outside braces."""
+    out, depth, cur, i = [], 0, [], 0
+    while i < len(text):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+        elif text[i] == "\\" and text.startswith(sep, i) and depth == 0 and sep.startswith("\\"):
+            out.append("".join(cur))
+            cur, i = [], i + len(sep)
+            continue
+        elif text[i] == "\\":  # an escaped character (\&, \{) is not a separator
+            cur.append(text[i:i + 2])
+            i += 2
+            continue
+        elif text.startswith(sep, i) and depth == 0:
+            out.append("".join(cur))
+            cur, i = [], i + len(sep)
+            continue
+        cur.append(text[i])
+        i += 1
+    out.append("".join(cur))
+    return out
+
+
+def _convert(tex: str, display: str) -> str:
+    """latex2mathml, plus the ``aligned`` environments it lacks (as an ``mtable``)."""
     from latex2mathml.converter import convert
+
+    m = _ALIGNED.fullmatch(tex.strip())
+    if not m:
+        return convert(tex, display=display)
+    rows = [r for r in _split_top(m.group(2), "\\\\") if r.strip()]
+    trs = []
+    for row in rows:
+        cells = _split_top(row, "&")
+        tds = []
+        for j, cell in enumerate(cells):
+            inner = _MATH_INNER.match(convert(cell.strip() or "{}"))
+            align = "right" if (j % 2 == 0 and len(cells) > 1) else "left"
+            tds.append(f'<mtd displaystyle="true" style="text-align:{align}; padding:0.2em 0">{inner.group(1)}</mtd>')
+        trs.append("<mtr>" + "".join(tds) + "</mtr>")
+    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="{display}">'
+            f"<mtable>{''.join(trs)}</mtable></math>")
+
+
+def _to_mathml(page_html: str, where: str) -> str:
+    convert = _convert
 
     def repl(m: re.Match) -> str:
         tex = html.unescape(m.group("tex")).strip()
