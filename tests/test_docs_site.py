@@ -171,6 +171,15 @@ def test_no_private_path_is_documented(pages):
                for k, (_, p) in pages.items()}
     private = {k: v for k, v in private.items() if v}
     assert not private, f"private paths documented: {private}"
+    # nor shown as prose or as a link's hover title (code blocks may name a private module)
+    dotted = re.compile(r"tumordyn(?:\.\w+)*\._[a-z]\w*")
+    shown = {k: sorted(set(dotted.findall(" ".join(p.text)))) for k, (_, p) in pages.items()}
+    shown = {k: v for k, v in shown.items() if v}
+    assert not shown, f"private paths in the visible text: {shown}"
+    titles = {k: f.read_text(encoding="utf-8") for k, (f, _) in pages.items()}
+    titled = {k: sorted(set(re.findall(r'title="[^"]*?(tumordyn(?:\.\w+)*\._\w+)', v))) for k, v in titles.items()}
+    titled = {k: v for k, v in titled.items() if v}
+    assert not titled, f"private paths in hover titles: {titled}"
 
 
 def _img_ok(page_file: Path, src: str) -> bool:
