@@ -407,3 +407,12 @@ def on_page_markdown(markdown, page, config, files):
 
 def on_page_content(html_text, page, config, files):
     return _to_mathml(html_text, page.file.src_uri)
+
+
+_PRIVATE_TITLE = re.compile(r'\s+title="tumordyn(?:\.\w+)*\._\w+(?:\.\w+)*"')
+
+
+def on_post_page(output, page, config):
+    # mkdocstrings marks a default value that names a private constant (``_MAX_LENGTH``) with its
+    # full path as a hover title; the reader should not see private module paths
+    return _PRIVATE_TITLE.sub("", output)
