@@ -201,7 +201,8 @@ def test_gallery_has_every_example_with_its_figures(pages):
         assert key in pages, f"no gallery page for {script.name}"
         f, p = pages[key]
         imgs = [s for s in p.imgs if _img_ok(f, s)]
-        assert imgs, f"gallery page of {script.name} shows no figure"
+        if "savefig" in script.read_text(encoding="utf-8"):  # an example that draws nothing has no figure
+            assert imgs, f"gallery page of {script.name} shows no figure"
 
 
 # --------------------------------------------------------------------------------------------

@@ -179,8 +179,8 @@ def _build_gallery(config, files) -> list[str]:
             section = kind
             index += ["## Examples" if kind == "example" else "## Figures of the guides", ""]
         pngs = sorted(p.name for p in (outdir / "out").glob("*.png"))
-        if not pngs:
-            raise PluginError(f"gallery: {script.relative_to(ROOT)} wrote no figure to out/")
+        if not pngs and "savefig" in script.read_text(encoding="utf-8"):
+            raise PluginError(f"gallery: {script.relative_to(ROOT)} saves figures but wrote none to out/")
         for png in pngs:
             files.append(File.generated(config, f"{GALLERY}/{script.stem}/{png}",
                                         abs_src_path=str(outdir / "out" / png)))
@@ -188,8 +188,9 @@ def _build_gallery(config, files) -> list[str]:
         files.append(File.generated(config, uri, content=_gallery_page(script, outdir, stdout, pngs, kind)))
         pages.append(uri)
         title, _ = _docstring(script)
-        index += [f"### [{title}]({script.stem}/index.md)", "",
-                  f"[![{title}]({script.stem}/{pngs[0]}){{ width=\"420\" }}]({script.stem}/index.md)", ""]
+        index += [f"### [{title}]({script.stem}/index.md)", ""]
+        if pngs:
+            index += [f"[![{title}]({script.stem}/{pngs[0]}){{ width=\"420\" }}]({script.stem}/index.md)", ""]
     files.append(File.generated(config, f"{GALLERY}/index.md", content="\n".join(index)))
     log.info("gallery: %d scripts in %.1f s", len(scripts), time.perf_counter() - t0)
     return [f"{GALLERY}/index.md", *pages]
