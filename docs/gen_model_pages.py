@@ -174,7 +174,7 @@ schedule = td.Schedule.every("anti_pd1", amount, interval, until=365)
 """
 
 DEFAULT_BEHAVIOURS = """
-## Behaviours (DESIGN.md §2)
+## Behaviours
 
 Each is a test in `tests/test_behaviours.py`, checked at rtol 1e-6 and 1e-8. Numbers below are
 for the defaults and standard doses, horizon 365 days, "progression" = burden above 1.2 × baseline.
@@ -527,6 +527,28 @@ def _option_parameters() -> str:
     return parameter_table(full, only=set(full.parameters.names) - base).rstrip("\n")
 
 
+# One figure per page, drawn when the site builds (the gallery hook runs the script named in the
+# path: examples/01_quickstart.py, docs/figures/models_*.py; see docs/hooks/docs_build.py).
+FIGURES = {
+    "tumor_immune_tme.md": ("../gallery/01_quickstart/quickstart.png",
+                            "The default model under the standard combination (examples/01_quickstart.py)"),
+    "kuznetsov1994.md": ("../gallery/05_analysis/kuznetsov_phase_portrait.png",
+                         "Phase portrait of the Kuznetsov model (examples/05_analysis.py)"),
+    "zhang2017.md": ("../gallery/models_zhang2017/models_zhang2017.png",
+                     "Continuous against adaptive abiraterone (docs/figures/models_zhang2017.py)"),
+    "reference_models.md": ("../gallery/models_reference/models_reference.png",
+                            "Simulated against closed forms (docs/figures/models_reference.py)"),
+}
+
+
+def _with_figure(page: str, src: str, caption: str) -> str:
+    """The page with its figure after the title's first paragraph."""
+    title_end = page.index("\n\n", page.index("\n# ") + 1)
+    para_end = page.find("\n\n", title_end + 2)
+    at = para_end if para_end > 0 else title_end
+    return page[:at] + f"\n\n![{caption}]({src})\n\n*{caption}.*" + page[at:]
+
+
 def pages() -> dict[str, str]:
     m = td.models
     out = {
@@ -544,6 +566,8 @@ def pages() -> dict[str, str]:
         sec = spec_sections(model, processes=False).replace("\n## ", "\n### ").replace("## Equations", "### Equations")
         ref += [f"## {title}\n\n```python\nmodel = td.models.{func}()\n```\n\n", closed, "\n", sec, "\n"]
     out["reference_models.md"] = "".join(ref).rstrip() + "\n"
+    for name, (src, caption) in FIGURES.items():
+        out[name] = _with_figure(out[name], src, caption)
     return out
 
 
