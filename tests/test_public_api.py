@@ -73,3 +73,8 @@ def test_renamed_keywords_warn_once_and_refuse_both_names():
         assert renamed_keyword(None, "old", new="algorithm", old="method", where="f") == "old"
     with pytest.warns(DeprecationWarning), pytest.raises(td.errors.SpecificationError, match="not both"):
         renamed_keyword("new", "old", new="algorithm", old="method", where="f")
+
+
+def test_fit_population_is_top_level_and_lives_in_fitting():
+    assert td.fit_population is td.fitting.fit_population
+    assert "fit_population" in td.__all__ and "fit_population" in td.fitting.__all__

@@ -41,7 +41,7 @@ from . import readouts, regimens
 from . import comparison
 from .comparison import compare
 from . import fitting
-from .fitting import fit
+from .fitting import fit, fit_population
 from . import cohorts
 from .cohorts import Cohort
 from . import analysis
@@ -72,6 +72,7 @@ __all__ = [
     # what users do with trajectories
     "compare",
     "fit",
+    "fit_population",
     "Cohort",
     # submodules
     "models",
