@@ -123,8 +123,10 @@ def forecast_patient(
     --------
     >>> import numpy as np, pandas as pd, tumordyn as td
     >>> rng = np.random.default_rng(0)
-    >>> rows = [(i, t, 30 * np.exp(0.1 * rng.normal()) * np.exp((0.004 + 0.002 * rng.normal()) * t))
-    ...         for i in range(30) for t in (0.0, 42.0, 84.0, 126.0)]
+    >>> rows = []
+    >>> for i in range(30):
+    ...     d0, g = 30 * np.exp(0.1 * rng.normal()), 0.004 + 0.002 * rng.normal()
+    ...     rows += [(i, t, d0 * np.exp(g * t + 0.05 * rng.normal())) for t in (0.0, 42.0, 84.0, 126.0)]
     >>> df = pd.DataFrame(rows, columns=["subject", "time", "value"])
     >>> pop = td.fit_population(lambda t, p: p["d0"] * np.exp(p["g"] * t), df, {"d0": 30.0, "g": 0.003},
     ...                         random={"d0": "lognormal", "g": "normal"}, error="additive", scale="log",
