@@ -159,3 +159,14 @@ def test_covariates_of_the_new_patient_are_required_and_used():
     light = forecast_patient(pop, scans, [90.0], covariates={"weight": 50.0})
     heavy = forecast_patient(pop, dict(scans, weight=[90.0]), [90.0])
     assert heavy.map[0] > light.map[0] * 1.5  # heavier patients grow faster in these data
+
+
+def test_readouts_are_taken_at_the_readout_times_not_the_plot_grid(pop):
+    scans = {"time": [0.0, 42.0], "value": [50.0, 34.0]}
+    fine = forecast_patient(pop, scans, np.linspace(0, 168, 85), readout_times=[84.0, 126.0, 168.0])
+    coarse = forecast_patient(pop, scans, [84.0, 126.0, 168.0])
+    assert fine.times.size == 85
+    assert fine.readouts.loc["forecast", "nadir_time"] in (0.0, 42.0, 84.0, 126.0, 168.0)
+    assert fine.readouts.loc["forecast", "best_overall_response"] == coarse.readouts.loc["forecast",
+                                                                                         "best_overall_response"]
+    np.testing.assert_allclose(fine.map[[42, 63, 84]], coarse.map, rtol=1e-12)

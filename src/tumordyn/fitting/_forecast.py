@@ -64,6 +64,7 @@ def forecast_patient(
     scans: pd.DataFrame | Mapping[str, Any],
     times: Sequence[float] | np.ndarray,
     *,
+    readout_times: Sequence[float] | np.ndarray | None = None,
     covariates: Mapping[str, float] | None = None,
     schedule: Schedule | None = None,
     initial: Mapping[str, float] | None = None,
@@ -86,8 +87,11 @@ def forecast_patient(
         patient only (a ``subject`` column, if any, must hold one label).
         Covariate columns are read if present.
     times : sequence of float
-        Times to forecast (days); forecasts after the last scan are the future
-        scans of the RECIST readouts.
+        Times to forecast (days).
+    readout_times : sequence of float, optional
+        Times of the future scans (days) at which the forecast series is read
+        for RECIST (those after the last scan count); default: the ``times``
+        after the last scan.
     covariates : mapping of str to float, optional
         The patient's covariates (else read from ``scans``); required when the
         population model has covariate effects.
@@ -174,6 +178,11 @@ def forecast_patient(
     if t_fc.size == 0 or not np.all(np.isfinite(t_fc)):
         raise SpecificationError("`times` must be a non-empty sequence of finite times (days)")
     t_fc = np.unique(t_fc)
+    t_rd = t_fc if readout_times is None else np.unique(np.asarray(readout_times, dtype=float).ravel())
+    if not np.all(np.isfinite(t_rd)):
+        raise SpecificationError("`readout_times` must be finite times (days)")
+    t_pred = np.union1d(t_fc, t_rd)  # predicted once, read at both
+    i_fc, i_rd = np.searchsorted(t_pred, t_fc), np.searchsorted(t_pred, t_rd)
 
     spec = e.spec
     row = np.zeros((1, len(spec.cov_terms)))
@@ -194,7 +203,7 @@ def forecast_patient(
         raise SpecificationError("`schedule`/`initial` apply to a Model structure; this population model is a "
                                  "closed-form callable")
     s_obs = e.struct.at(t_obs, **kw)
-    s_fc = e.struct.at(t_fc, **kw)
+    s_fc = e.struct.at(t_pred, **kw)
     eng = _Engine(spec1, s_obs, y_obs, np.zeros(t_obs.size, dtype=np.intp), e.scale)
     xt, xb, *_ = spec.split(population._x)
     psi = spec1.psi_pop(xt, xb)
@@ -213,7 +222,7 @@ def forecast_patient(
 
     rng = np.random.default_rng(seed)
     etas = rng.multivariate_normal(eta[0], post, size=n_samples)  # (n, q)
-    fe = _Engine(spec1, s_fc, np.ones(t_fc.size), np.zeros(t_fc.size, dtype=np.intp), e.scale)
+    fe = _Engine(spec1, s_fc, np.ones(t_pred.size), np.zeros(t_pred.size, dtype=np.intp), e.scale)
     with np.errstate(all="ignore"):
         gfs = fe.gpred(psi, etas[:, None, :])  # (n, T)
         Vs, _ = fe.variance(gfs, a, b)
@@ -224,30 +233,29 @@ def forecast_patient(
     lo_q, hi_q = 100 * (1 - level) / 2, 100 * (1 + level) / 2
     finite = np.isfinite(ys)
     ys_f = np.where(finite, ys, np.nan)
-    median = np.nanmedian(ys_f, axis=0)
-    lower, upper = np.nanpercentile(ys_f, [lo_q, hi_q], axis=0)
+    median_all = np.nanmedian(ys_f, axis=0)
+    lower, upper = np.nanpercentile(ys_f[:, i_fc], [lo_q, hi_q], axis=0)
 
-    # RECIST on observed and forecast series (future = forecast times after the last scan)
-    future = t_fc > t_obs[-1]
+    # RECIST on observed and forecast series (future scans: readout times after the last scan)
+    fut = i_rd[t_rd > t_obs[-1]]
     cats = list(RECIST_CATEGORIES)
     rec_rows = {}
     d_obs = _diameter(y_obs, quantity)
     if t_obs.size >= 2:
-        r = _readouts(t_obs, d_obs[:, None])
-        rec_rows["observed"] = r
-    t_all = np.r_[t_obs, t_fc[future]]
+        rec_rows["observed"] = _readouts(t_obs, d_obs[:, None])
+    t_all = np.r_[t_obs, t_pred[fut]]
     probs: dict[str, float] = {c: math.nan for c in cats}
     p_prog = math.nan
-    if t_all.size >= 2 and future.any():
-        d_fc = np.r_[d_obs, _diameter(median[future], quantity)]
-        rec_rows["forecast"] = _readouts(t_all, d_fc[:, None])
-        ok_s = finite[:, future].all(axis=1)
+    if fut.size:
+        rec_rows["forecast"] = _readouts(t_all, np.r_[d_obs, _diameter(median_all[fut], quantity)][:, None])
+        ok_s = finite[:, fut].all(axis=1)
         d_s = np.vstack([np.repeat(d_obs[:, None], int(ok_s.sum()), axis=1),
-                         _diameter(ys[ok_s][:, future], quantity).T])
+                         _diameter(ys[ok_s][:, fut], quantity).T])
         rs = _readouts(t_all, d_s)
         n_ok = max(int(ok_s.sum()), 1)
         probs = {c: float(np.sum(rs["last"] == k)) / n_ok for k, c in enumerate(cats)}
         p_prog = float(np.mean(np.isfinite(rs["ttp"])))
+    median, y_map = median_all[i_fc], y_map[i_fc]
     table = pd.DataFrame(
         [(k, cats[int(v["last"][0])], cats[int(v["best"][0])], float(v["ttp"][0]), float(v["nadir"][0]),
           float(v["nadir_time"][0]), float(v["best_change"][0])) for k, v in rec_rows.items()],
@@ -291,15 +299,15 @@ class PatientForecast:
         Individual parameters at the MAP.
     readouts : pandas.DataFrame
         RECIST 1.1 per series (rows ``observed``: the scans, if at least 2;
-        ``forecast``: the scans followed by the median forecast at later times):
+        ``forecast``: the scans followed by the median forecast at the later readout times):
         ``last_response`` (category at the last scan), ``best_overall_response``,
         ``time_to_progression`` (days from the first scan; ``inf`` if none),
         ``nadir_diameter`` (mm), ``nadir_time`` (days), ``best_percent_change`` (%).
     response_probability : dict of str to float
-        Probability of each RECIST category at the last forecast time, over the
-        sampled series (NaN if no time is after the last scan).
+        Probability of each RECIST category at the last readout time, over the
+        sampled series (NaN if no readout time is after the last scan).
     progression_probability : float
-        Probability of a progression (PD) at some scan up to the last forecast time.
+        Probability of a progression (PD) at some scan up to the last readout time.
     quantity : str
         ``"diameter"`` or ``"volume"``: how values were turned into diameters.
     observable : str
