@@ -170,3 +170,26 @@ def test_readouts_are_taken_at_the_readout_times_not_the_plot_grid(pop):
     assert fine.readouts.loc["forecast", "best_overall_response"] == coarse.readouts.loc["forecast",
                                                                                          "best_overall_response"]
     np.testing.assert_allclose(fine.map[[42, 63, 84]], coarse.map, rtol=1e-12)
+
+
+def test_model_structure_forecast_equals_the_closed_form_one():
+    """A population built on a Model forecasts like the same model's closed form (logistic growth)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(6):
+        r, K = 0.3 * math.exp(0.2 * rng.normal()), 800 * math.exp(0.2 * rng.normal())
+        for t in (1.0, 3.0, 6.0, 10.0, 15.0):
+            rows.append((f"S{i}", t, K / (1 + (K / 10 - 1) * math.exp(-r * t)) * math.exp(0.05 * rng.normal())))
+    df = pd.DataFrame(rows, columns=["subject", "time", "value"])
+    kw = dict(omega={"r": 0.2, "K": 0.2}, residual={"proportional": 0.05}, estimate=False, progress=False)
+    start = {"r": 0.3, "K": 800.0}
+    closed = td.fit_population(lambda t, p: p["K"] / (1 + (p["K"] / 10 - 1) * np.exp(-p["r"] * t)), df, start, **kw)
+    ode = td.fit_population(td.models.logistic_growth(N0=10.0), df, start, observable="N", **kw)
+    scans = {"time": [1.0, 3.0], "value": [20.0, 60.0]}
+    a = forecast_patient(closed, scans, [6.0, 10.0, 15.0], n_samples=200)
+    b = forecast_patient(ode, scans, [6.0, 10.0, 15.0], n_samples=200)
+    np.testing.assert_allclose(b.map, a.map, rtol=1e-5)
+    np.testing.assert_allclose(b.upper, a.upper, rtol=1e-4)
+    # the Model path takes the patient's own initial state
+    c = forecast_patient(ode, scans, [6.0, 10.0, 15.0], n_samples=200, initial={"N": 5.0})
+    assert not np.allclose(c.map, b.map)

@@ -768,21 +768,36 @@ def _optimize(engine: _Engine, x0: np.ndarray, max_iter: int, progress: bool) ->
     bar = tqdm(total=max_iter, desc="fit_population (FOCE-I)", unit="iter", disable=not progress, leave=False)
     n_iter = [0]
 
-    def fun(x: np.ndarray) -> float:
-        return f(x)
-
     def jac(x: np.ndarray) -> np.ndarray:
         return _grad(f, x, _steps(x, 1e-5))
 
-    def cb(_x: np.ndarray) -> None:
+    # precondition BFGS by the curvature of each coordinate at the start (the coordinates differ by orders of
+    # magnitude in curvature: a rate in 1/day against a log-variance), x = x0 + z / scale
+    f0 = f(x0)
+    h = _steps(x0, 1e-3)
+    curv = np.empty_like(x0)
+    for k in range(x0.size):
+        e = np.zeros_like(x0)
+        e[k] = h[k]
+        curv[k] = (f(x0 + e) - 2 * f0 + f(x0 - e)) / h[k] ** 2
+    scale = np.sqrt(np.clip(np.where(np.isfinite(curv), np.abs(curv), 1.0), 1e-2, 1e12))
+
+    def fun(z: np.ndarray) -> float:
+        return f(x0 + z / scale)
+
+    def jac_z(z: np.ndarray) -> np.ndarray:
+        return jac(x0 + z / scale) / scale
+
+    def cb(_z: np.ndarray) -> None:
         n_iter[0] += 1
         bar.update(1)
 
     try:
-        opt = minimize(fun, x0, jac=jac, method="BFGS", callback=cb,
+        opt = minimize(fun, np.zeros_like(x0), jac=jac_z, method="BFGS", callback=cb,
                        options={"maxiter": max_iter, "gtol": 1e-3})
     finally:
         bar.close()
+    opt.x = x0 + np.asarray(opt.x, dtype=float) / scale
     x = np.asarray(opt.x, dtype=float)
     fx = f(x)
     # Newton polishing with a finite-difference Hessian (also the one the standard errors use); converged when
