@@ -234,6 +234,12 @@ def test_named_errors_for_bad_input():
         td.fit_population(expo, varying, {"v0": 100.0, "r": 0.02}, covariates={"r": "age"}, progress=False)
     with pytest.raises(SpecificationError, match="between-subject"):
         td.fit_population(expo, df, {"v0": 100.0, "r": 0.02}, random=[], progress=False)
+    with pytest.raises(UnknownNameError, match="subject 'nobody'"):  # a subject with no data
+        td.fit_population(td.models.logistic_growth(), df, {"r": 0.5}, observable="N", progress=False,
+                          schedules={**{s: td.Schedule() for s in df.subject.unique()}, "nobody": td.Schedule()})
+    with pytest.raises(SpecificationError, match="dates"):
+        td.fit_population(expo, df.assign(time=pd.Timestamp("2020-01-01") + pd.to_timedelta(df.time, "D")),
+                          {"v0": 100.0, "r": 0.02}, progress=False)
     with pytest.raises(SpecificationError, match="subject is missing"):
         td.fit_population(expo, df.assign(subject=None), {"v0": 100.0, "r": 0.02}, progress=False)
 
