@@ -94,3 +94,8 @@ def test_import_tumordyn_is_lazy_and_the_first_use_loads_every_layer():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_fit_population_is_top_level_and_lives_in_fitting():
+    assert td.fit_population is td.fitting.fit_population
+    assert "fit_population" in td.__all__ and "fit_population" in td.fitting.__all__

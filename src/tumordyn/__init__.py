@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API docs) see; at run
     from . import comparison
     from .comparison import compare
     from . import fitting
-    from .fitting import fit
+    from .fitting import fit, fit_population
     from . import cohorts
     from .cohorts import Cohort
     from . import analysis
@@ -75,6 +75,7 @@ __all__ = [
     # what users do with trajectories
     "compare",
     "fit",
+    "fit_population",
     "Cohort",
     # submodules
     "models",
@@ -101,7 +102,7 @@ _NAMES: dict[str, str] = {
     "Solver": "solve",
     **{n: "trajectory" for n in ("Trajectory", "simulate", "simulate_batch")},
     "compare": "comparison",
-    "fit": "fitting",
+    **{n: "fitting" for n in ("fit", "fit_population")},
     "Cohort": "cohorts",
 }
 
