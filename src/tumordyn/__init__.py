@@ -18,6 +18,7 @@ subpackage of its layer, which follow the data flow::
 * :mod:`tumordyn.fitting` — fit results, profile likelihood, model selection, synthetic data;
 * :mod:`tumordyn.cohorts` — virtual cohorts, parameter distributions, survival;
 * :mod:`tumordyn.analysis` — equilibria, thresholds, bifurcations, sensitivity;
+* :mod:`tumordyn.datasets` — a clinical lesion dataset and a reader for your own measurements;
 * :mod:`tumordyn.io` — model files and SBML;
 * :mod:`tumordyn.errors` — the library's exceptions and :class:`~tumordyn.errors.SolverStatus`.
 """
@@ -45,6 +46,7 @@ from .fitting import fit
 from . import cohorts
 from .cohorts import Cohort
 from . import analysis
+from . import datasets
 
 __version__ = "0.2.0"
 
@@ -81,6 +83,7 @@ __all__ = [
     "fitting",
     "cohorts",
     "analysis",
+    "datasets",
     "io",
     "errors",
 ]

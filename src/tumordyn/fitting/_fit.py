@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import real_number as finite_value, renamed_keyword
+from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solution, Solver, SolverStats, solve
@@ -135,14 +135,7 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
     out["subject"] = subj
-    time_col = df["time"]
-    if pd.api.types.is_datetime64_any_dtype(time_col):
-        raise SpecificationError(
-            "`data` column time holds dates; it must be days from the start of treatment (a number), e.g. "
-            "(df.time - start) / pd.Timedelta(days=1)"
-        )
-    if pd.api.types.is_timedelta64_dtype(time_col):  # an unambiguous duration: in days
-        df = df.assign(time=time_col / pd.Timedelta(days=1))
+    df = df.assign(time=time_in_days(df["time"], "`data` column time"))
     for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
         vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals)
