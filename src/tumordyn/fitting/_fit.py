@@ -43,6 +43,7 @@ from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solution, Solver, SolverStats, solve
 from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ._selection import GrowthLaw
 
 if TYPE_CHECKING:
     import lmfit
@@ -83,6 +84,9 @@ _SWITCH_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS)
 
 #: Smallest model prediction used on the log scale (a prediction of 0 becomes this).
 LOG_FLOOR = 1.0e-300
+
+#: Engine name of a fit that evaluates a :class:`~tumordyn.fitting.GrowthLaw`'s closed form instead of integrating.
+CLOSED_FORM = "closed_form"
 
 _MODES = ("shared", "subject")
 _REQUIRED = ("subject", "time", "observable", "value")
@@ -313,6 +317,16 @@ class _Subject:
         return idx
 
 
+@dataclass(frozen=True)
+class _ClosedSolution:
+    """What :meth:`_Problem._solve_subjects` reads of a solution, from a closed form (never fails:
+    non-finite values are caught by the residual)."""
+
+    y: np.ndarray  # (B, k, n_states)
+    u: np.ndarray  # (k, n_drugs)
+    status: np.ndarray  # (B,) all OK
+
+
 class _Problem:
     """Everything a residual evaluation needs, computed once."""
 
@@ -332,8 +346,10 @@ class _Problem:
         solver: Solver,
         fd_step: float,
         init_bounds: Mapping[str, tuple[float, float]],
+        law: GrowthLaw | None = None,
     ) -> None:
         c = compile_model(model)
+        self.law = law if law is not None and law.closed_form else None
         self.model, self.compiled, self.df, self.scale, self.t0 = model, c, df, scale, t0
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
@@ -474,6 +490,10 @@ class _Problem:
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
         self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
+        self._engine = 0
+        if self.law is not None:
+            self._engines = [(CLOSED_FORM, None, opts)]
+            return
         lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
         if solver.method in ("auto", COMPILED_METHOD):
             if numba_available():
@@ -526,9 +546,11 @@ class _Problem:
         c = self.compiled
         out = []
         sols = run_many(probs, opts) if run_many is not None else None
+        closed = self._engines[self._engine][0] == CLOSED_FORM
         pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
-            sol: Solution = sols[j] if sols is not None else solve(prob, opts)
+            sol: Any = (self._closed_solution(prob) if closed else sols[j] if sols is not None
+                        else solve(prob, opts))
             if np.any(sol.status != SolverStatus.OK):
                 sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
             sub = self._sub[j]
@@ -550,6 +572,16 @@ class _Problem:
                 pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
                 start += cols.size
         return out
+
+    def _closed_solution(self, prob: Problem) -> _ClosedSolution:
+        """The states of ``prob``'s copies from the law's closed form, chained over the plan's drug levels."""
+        c, plan = self.compiled, prob.plan
+        P = {n: prob.params[:, i:i + 1] for i, n in enumerate(c.param_names)}
+        Y0 = {n: prob.y0[:, i:i + 1] for i, n in enumerate(c.state_names)}
+        levels = plan.rates[:, c.drug_names.index("drug")] if "drug" in c.drug_names else np.zeros(0)
+        st = self.law.states_on_plan(prob.t_eval, P, Y0, plan.breaks, levels)
+        y = np.stack([st[n] for n in c.state_names], axis=-1)
+        return _ClosedSolution(y, plan.rates_at(prob.t_eval), np.zeros(y.shape[0], dtype=np.int64))
 
     def _with_switch(self, compute: Any) -> Any:
         """``compute()``; an explicit engine that reports a :data:`_SWITCH_STATUSES` status hands the rest of
@@ -697,7 +729,7 @@ class _Problem:
             # the compiled engine solves each copy on its own (the same numbers bit for bit in any batch):
             # the base copy is the last residual's solve when the optimizer asks at the same point; a
             # joint scipy engine integrates base and copies as one system, so they are solved together
-            base = (self._memo_for(allv) if self._engines[self._engine][0] == COMPILED_METHOD
+            base = (self._memo_for(allv) if self._engines[self._engine][0] in (COMPILED_METHOD, CLOSED_FORM)
                     and all(ks.size for ks in ks_of) else None)
             first = 0 if base is None else 1
             probs = []
@@ -764,7 +796,7 @@ def _check_bounds(b: Any, name: str) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- public API
 def fit(
-    model: Model,
+    model: Model | GrowthLaw,
     data: pd.DataFrame | Mapping[str, Any],
     free: Sequence[str] | Mapping[str, str],
     *,
@@ -802,8 +834,11 @@ def fit(
 
     Parameters
     ----------
-    model : Model
-        The model; its compiled code is built once and reused.
+    model : Model or GrowthLaw
+        The model; its compiled code is built once and reused. A
+        :class:`~tumordyn.fitting.GrowthLaw` (:func:`~tumordyn.fitting.growth_law`) with a
+        closed form is evaluated in closed form (engine ``"closed_form"``: no ODE integration,
+        ``solver`` unused, predictions too); otherwise its model is integrated.
     data : pandas.DataFrame or mapping of str to array
         Tidy observations, one row each, with columns ``subject`` (any label),
         ``time`` (days), ``observable`` (a state or observable name of the
@@ -898,8 +933,11 @@ def fit(
     """
     from ..spec import Model
 
+    law = model if isinstance(model, GrowthLaw) else None
+    if law is not None:
+        model = law.model
     if not isinstance(model, Model):
-        raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
+        raise TypeError(f"`model` must be a tumordyn Model or a tumordyn.fitting.GrowthLaw, got {type(model).__name__}")
     scale = _check_scale(scale)
     c = compile_model(model)
     t0 = finite_value(t0, "`t0`")
@@ -925,7 +963,7 @@ def fit(
         else:
             param_bounds[name] = b
     problem = _Problem(model, df, free_m, init_m, sched, params or {}, init, param_bounds, scale,
-                       weights or {}, t0, slv, fd_step, init_bounds)
+                       weights or {}, t0, slv, fd_step, init_bounds, law)
     pars = problem.make_params()
     nvar = len(pars)
     if len(df) <= nvar:
@@ -1237,10 +1275,23 @@ class FitResult:
         P = np.array([pv[n] for n in c.param_names])
         Y0 = np.array([iv[n] for n in c.state_names])
         started = _time.perf_counter()
-        sol = solve(Problem(c, plan, P[None, :], Y0[None, :], te), p.opts)  # the fit's solver settings
-        sol.raise_first_failure(c, lambda k: f" (subject {subject!r})")
-        stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]), plan.n_segments,
-                            plan.n_doses, _time.perf_counter() - started)
+        prob = Problem(c, plan, P[None, :], Y0[None, :], te)
+        if p.law is not None:
+            sol: Any = p._closed_solution(prob)
+            bad = ~np.isfinite(sol.y[0])
+            if bad.any():
+                i, k = np.argwhere(bad)[0]
+                raise SolverError(f"the closed form of {self.model.name!r} is not finite at t = {te[i]:g} days "
+                                  f"(state {c.state_names[k]!r}, subject {subject!r})", t=float(te[i]),
+                                  status=SolverStatus.NON_FINITE)
+            stats = SolverStats(CLOSED_FORM, 0, 0, 0, plan.n_segments, plan.n_doses, _time.perf_counter() - started)
+        else:
+            # the engine that produced the fit (not "auto", which may pick another integrator whose
+            # undershoot of a state killed to ~0 trips the negativity check the fit's engine did not)
+            sol = solve(prob, p._engines[p._engine][2])
+            sol.raise_first_failure(c, lambda k: f" (subject {subject!r})")
+            stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]),
+                                plan.n_segments, plan.n_doses, _time.perf_counter() - started)
         return Trajectory(te, sol.y[0], sol.u, P, self.model, sched.between(p.t0, math.nextafter(t_end, math.inf)),
                           stats)
 
