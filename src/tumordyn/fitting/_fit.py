@@ -41,7 +41,7 @@ import numpy as np
 from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
-from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solution, Solver, SolverStats, solve
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
 from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._selection import GrowthLaw
 

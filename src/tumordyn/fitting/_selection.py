@@ -146,9 +146,10 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
         shift = np.where(small, c / r, np.log1p(np.where(x > -1, x, 0.0)) / lam_s)  # ln K - ln K_e
         lnKe = lnK - shift
         L0 = lnV0 - lnKe
-        decay = np.exp(-r * t - lam * c * t)  # e^{-a t}
-        phi = np.where(small, L0 * decay, np.log1p(np.expm1(lam * L0) * decay) / lam_s)
-        regular = lnKe + phi
+        em = np.expm1(-a * t)  # e^{-a t} - 1
+        # ln V = ln K_e + B^{-1}((V0/K_e)^lam - 1) e^{-a t}) written relative to ln V0 (exact at t = 0)
+        regular = lnV0 + np.where(small, L0 * em, np.log1p(-np.expm1(-lam * L0) * em) / lam_s)
+        decay = em + 1.0
         # a <= 0: w(t) = w0 e^{-a t} + r K^lam (1 - e^{-a t}) / a, and ln V = ln(w) / lam
         a_s = np.where(a == 0, 1.0, a)
         g = np.where(a == 0, t, -np.expm1(-a * t) / a_s)
@@ -264,7 +265,7 @@ class GrowthLaw:
         >>> import numpy as np, tumordyn as td
         >>> law = td.fitting.growth_law("gompertz")
         >>> v = law.predict(np.array([0.0, 10.0]), {"r": np.array([[0.1], [0.2]]), "K": 1000.0, "S": 100.0})
-        >>> v.shape, float(v[0, 0])
+        >>> v.shape, round(float(v[0, 0]), 9)
         ((2, 2), 100.0)
         """
         st = self.states(t, params, drug)
