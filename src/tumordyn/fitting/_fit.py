@@ -42,7 +42,7 @@ from .._validate import real_number as finite_value, renamed_keyword, time_in_da
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
-from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._selection import GrowthLaw
 
 if TYPE_CHECKING:
@@ -237,7 +237,8 @@ def per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> di
     return {s: dict(value) for s in subjects}
 
 
-def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float) -> dict[Any, Schedule]:
+def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
+                      t0: float | Mapping[Any, float]) -> dict[Any, Schedule]:
     """The schedule of every subject (one for all, or one per subject), checked against ``model`` from ``t0`` days.
 
     Raises
@@ -269,7 +270,7 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0:
         raise TypeError(f"`schedules` must be a Schedule or a mapping subject -> Schedule, got {type(schedules).__name__}")
     compiled = compile_model(model)
     for s, sch in out.items():
-        sch.validate(model.drugs.names, t0=t0, where=f"schedule of subject {s!r} (model {model.name!r})")
+        sch.validate(model.drugs.names, t0=t0[s] if isinstance(t0, Mapping) else t0, where=f"schedule of subject {s!r} (model {model.name!r})")
         for dose in sch.doses:
             if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
                 raise SpecificationError(
@@ -342,7 +343,7 @@ class _Problem:
         bounds: Mapping[str, tuple[float, float]],
         scale: str,
         weights: Mapping[str, float],
-        t0: float,
+        t0: float | Mapping[Any, float],
         solver: Solver,
         fd_step: float,
         init_bounds: Mapping[str, tuple[float, float]],
@@ -350,7 +351,7 @@ class _Problem:
     ) -> None:
         c = compile_model(model)
         self.law = law if law is not None and law.closed_form else None
-        self.model, self.compiled, self.df, self.scale, self.t0 = model, c, df, scale, t0
+        self.model, self.compiled, self.df, self.scale = model, c, df, scale
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
         self.subjects = tuple(df["subject"].drop_duplicates())
@@ -363,12 +364,18 @@ class _Problem:
         quantities = c.state_names + c.observable_names
         qidx = {q: i for i, q in enumerate(quantities)}
         times = df["time"].to_numpy()
-        early = times < t0
+        #: start of each subject's simulation and schedule (days)
+        self.t0s = {s: float(t0[s]) for s in self.subjects} if isinstance(t0, Mapping) else dict.fromkeys(
+            self.subjects, float(t0))
+        #: the common start when all subjects share one, else the earliest (days)
+        self.t0 = min(self.t0s.values())
+        row_t0 = np.array([self.t0s[s] for s in df["subject"]], dtype=float)
+        early = times < row_t0
         if early.any():
             i = int(np.argmax(early))
             raise SpecificationError(
                 f"`data` {_row_name(df.index[i], i)}: time {times[i]} days is before the start of the "
-                f"simulation and schedule, t0 = {t0} days"
+                f"simulation and schedule of subject {df['subject'].iloc[i]!r}, t0 = {row_t0[i]} days"
             )
         self.t_eval = np.unique(times)
         self.t_end = float(self.t_eval[-1])
@@ -395,6 +402,10 @@ class _Problem:
             w[df["observable"].to_numpy() == name] = wv
         self.scale_factor = w / sigma
         self.target = self._transform(df["value"].to_numpy(dtype=float))
+        #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
+        #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
+        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.max(np.abs(self.target * self.scale_factor))))
+        self.priors: tuple[tuple[int, bool, float, float], ...] = ()  # (variable index, log-normal, centre, sd)
 
         # base parameters and initial states, per subject column
         for name in params or {}:
@@ -458,6 +469,7 @@ class _Problem:
         self._var_names = tuple(self.vars)
         self.n_failed = 0
         self.n_solves = 0
+        self.typical: dict[str, float] = {}  # typical size of each variable (finite-difference steps)
         self._subject_arrays()
         self.set_solver(solver)
 
@@ -470,8 +482,9 @@ class _Problem:
         for j, s in enumerate(self.subjects):
             rows = self.sub_rows[j]
             te = np.ascontiguousarray(self.sub_t[j])
-            t_end = float(te[-1]) if te[-1] > self.t0 else self.t0 + 1.0
-            plan = DosingPlan.build(c.drug_names, self.schedules[s], self.t0, t_end)
+            t0 = self.t0s[s]
+            t_end = float(te[-1]) if te[-1] > t0 else t0 + 1.0
+            plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
             ti, qi = self.sub_ti[rows], self.qi[rows]
             st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
             self._sub.append(_Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {}))
@@ -617,6 +630,7 @@ class _Problem:
                     raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{lo}, {hi}]; "
                                              "pass a start value in `initial`")
                 pars.add(name, value=val, min=lo, max=hi)
+        self.typical = {n: (abs(p.value) if p.value != 0 else 1.0) for n, p in pars.items()}
         return pars
 
     def matrices(self, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -693,11 +707,61 @@ class _Problem:
             pred = self.predictions(params)
         except SolverError:  # NegativeStateError included
             self.n_failed += 1
-            return np.full(self.target.size, FAILED_SOLVE_RESIDUAL)
+            return self._with_priors(np.full(self.target.size, self.failed_residual), params)
         if not np.all(np.isfinite(pred)):
             self.n_failed += 1
-            return np.full(self.target.size, FAILED_SOLVE_RESIDUAL)
-        return self.residual_from_pred(pred)
+            return self._with_priors(np.full(self.target.size, self.failed_residual), params)
+        return self._with_priors(self.residual_from_pred(pred), params)
+
+    # -- priors ----------------------------------------------------------------------
+    def set_priors(self, priors: Mapping[str, Any] | None) -> None:
+        """Gaussian / log-normal priors on fitted variables (see :func:`fit`), as extra residual rows."""
+        out = []
+        names = list(self._var_names)
+        for key, spec in (priors or {}).items():
+            targets = [k for k, n in enumerate(names) if n == key or self.vars[n].target == key]
+            if not targets:
+                valid = sorted(set(names) | {v.target for v in self.vars.values()})
+                raise UnknownNameError("fitted parameter or state", key, valid, "`priors`")
+            if isinstance(spec, (tuple, list)) and len(spec) == 3 and isinstance(spec[0], str):
+                kind, centre, sd = spec
+            elif isinstance(spec, (tuple, list)) and len(spec) == 2:
+                kind, (centre, sd) = "normal", spec
+            else:
+                raise SpecificationError(f"`priors[{key!r}]` must be (mean, sd), ('normal', mean, sd) or "
+                                         f"('lognormal', median, sd_of_log), got {spec!r}")
+            if kind not in ("normal", "lognormal"):
+                raise SpecificationError(f"`priors[{key!r}]`: kind must be 'normal' or 'lognormal', got {kind!r}")
+            centre = finite_value(centre, f"`priors[{key!r}]` centre")
+            sd = finite_value(sd, f"`priors[{key!r}]` sd", minimum=0.0, strict=True)
+            log = kind == "lognormal"
+            if log and centre <= 0:
+                raise SpecificationError(f"`priors[{key!r}]`: the median of a log-normal prior must be > 0, got {centre}")
+            out.extend((k, log, math.log(centre) if log else centre, sd) for k in targets)
+        self.priors = tuple(out)
+
+    def _with_priors(self, r: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
+        if not self.priors:
+            return r
+        vals = self._values(params)
+        return np.concatenate([r, self._prior_rows(vals)])
+
+    def _prior_rows(self, vals: np.ndarray) -> np.ndarray:
+        x = np.array([vals[k] for k, *_ in self.priors])
+        log = np.array([p[1] for p in self.priors], dtype=bool)
+        centre = np.array([p[2] for p in self.priors])
+        sd = np.array([p[3] for p in self.priors])
+        xt = np.where(log, np.log(np.maximum(x, LOG_FLOOR)), x)
+        return (xt - centre) / sd
+
+    def _prior_jacobian(self, vals: np.ndarray, names: list[str]) -> np.ndarray:
+        col = {n: i for i, n in enumerate(names)}
+        J = np.zeros((len(self.priors), len(names)))
+        for row, (k, log, _, sd) in enumerate(self.priors):
+            name = self._var_names[k]
+            if name in col:
+                J[row, col[name]] = 1.0 / (sd * max(vals[k], LOG_FLOOR)) if log else 1.0 / sd
+        return J
 
     def _rows_residual(self, pred: np.ndarray, rows: np.ndarray) -> np.ndarray:
         r = (self._transform(pred) - self.target[rows]) * self.scale_factor[rows]
@@ -715,11 +779,7 @@ class _Problem:
         values, steps = np.empty(len(names)), np.empty(len(names))
         for k, name in enumerate(names):
             par = params[name]
-            x = float(par.value)
-            h = self.fd_step * (abs(x) if x != 0 else 1.0)
-            if x + h > par.max:
-                h = -h
-            values[k], steps[k] = x, h
+            values[k], steps[k] = float(par.value), self._fd_step(name, par)
         var = [self.vars[n] for n in names]
         ks_of = [np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
                  for j in range(len(self.subjects))]
@@ -755,7 +815,21 @@ class _Problem:
             return self._jacobian_fallback(params, names)
         if not np.all(np.isfinite(J)):
             return self._jacobian_fallback(params, names)
+        if self.priors:
+            J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
+
+    def _fd_step(self, name: str, par: Any) -> float:
+        """Forward-difference step of variable ``name`` at its value: ``fd_step`` times the larger of
+        ``|value|`` and the variable's typical size (its start value's, 1 for a start at 0), so that it
+        cannot underflow at a (subnormal) value next to a bound of 0; backwards at the upper bound."""
+        x = float(par.value)
+        h = self.fd_step * max(abs(x), self.typical.get(name, 1.0))
+        if x + h > par.max:
+            h = -h
+        if x + h == x:  # x so large that h is below its spacing
+            h = math.ulp(x) * 4 * (1 if h > 0 else -1)
+        return h
 
     def _jacobian_fallback(self, params: Mapping[str, Any], names: list[str]) -> np.ndarray:
         base = self.residual(params)
@@ -763,9 +837,7 @@ class _Problem:
         for k, name in enumerate(names):
             p2 = params.copy()
             x = float(p2[name].value)
-            h = self.fd_step * (abs(x) if x != 0 else 1.0)
-            if x + h > p2[name].max:
-                h = -h
+            h = self._fd_step(name, p2[name])
             p2[name].value = x + h
             J[:, k] = (self.residual(p2) - base) / h
         return J
@@ -807,7 +879,7 @@ def fit(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     scale: str = "log",
     weights: Mapping[str, float] | None = None,
-    t0: float = 0.0,
+    t0: float | str | Mapping[Any, float] = 0.0,
     optimizer: str | None = None,
     solver: Solver | str | None = None,
     rtol: float | None = None,
@@ -815,6 +887,10 @@ def fit(
     fd_step: float = 1e-6,
     fit_kws: Mapping[str, Any] | None = None,
     method: str | None = None,
+    priors: Mapping[str, Any] | None = None,
+    max_seconds: float | None = None,
+    n_starts: int = 1,
+    seed: int | None = 0,
 ) -> FitResult:
     r"""Fit model parameters (and optionally initial states) to observations of many subjects.
 
@@ -864,8 +940,10 @@ def fit(
         Scale of the residuals. The log scale needs positive values.
     weights : mapping of str to float, optional
         Weight (> 0) per observable name; default 1.
-    t0 : float
-        Start of every subject's simulation and schedule (days). Default 0.
+    t0 : float, "first" or mapping subject -> float
+        Start of the simulation and schedule (days, where the initial states hold): one for all
+        subjects (default 0), ``"first"`` for each subject's first observation time, or one per
+        subject.
     optimizer : str, optional
         Any :func:`lmfit.minimize` method; default ``"least_squares"`` (scipy's trust-region
         reflective least squares, with the Jacobian described in the notes).
@@ -890,6 +968,28 @@ def fit(
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
     method : str, optional
         Deprecated alias of ``optimizer`` (emits :class:`DeprecationWarning`; removed in the next release).
+    priors : mapping, optional
+        Priors on fitted variables, making the fit a maximum a posteriori estimate: by model
+        parameter or fitted state name (every lmfit variable of it, e.g. each subject's ``r``), or by
+        lmfit name (``"r__P1"``, ``"init_S__P1"``), to ``(mean, sd)`` or ``("normal", mean, sd)``
+        (Gaussian, in the parameter's unit) or ``("lognormal", median, sd)`` (Gaussian in the natural
+        log, ``sd`` on the log scale). Each adds the residual row ``(x - mean)/sd`` or
+        ``(ln x - ln median)/sd`` to the objective (and to ``ndata``), so a fit with as many data points
+        as free parameters is allowed when priors bring the count above it. The rows are a negative
+        log-density only when the data residuals are in units of the noise (a ``sigma`` column).
+    max_seconds : float, optional
+        Wall-time budget of the whole fit (all starts), checked at every residual and Jacobian
+        evaluation (one evaluation can run over it by its own solve time). When it runs out,
+        :class:`~tumordyn.errors.FitTimeoutError` is raised, carrying the best values seen; with
+        ``n_starts > 1`` and at least one start finished, the best finished fit is returned with a
+        :class:`~tumordyn.errors.FitWarning` instead.
+    n_starts : int
+        Number of optimizer starts: the given start values, then ``n_starts - 1`` random ones
+        (log-uniform within positive finite bounds, uniform within other finite bounds, the start
+        value times :math:`10^{U(-1, 1)}` otherwise); the fit with the smallest chi-square is
+        returned. For fits that wander (thousands of evaluations) from one start.
+    seed : int, optional
+        Seed of the random starts.
 
     Returns
     -------
@@ -911,11 +1011,19 @@ def fit(
     TypeError
         If ``solver`` is neither a :class:`~tumordyn.Solver` nor a method name.
 
+    Warns
+    -----
+    FitWarning
+        When fitted parameters end at a bound (listed in :attr:`FitResult.at_bounds`): the optimum may
+        lie beyond it, and its standard error means nothing.
+
     Notes
     -----
     A failed ODE solve during the fit gives every residual the value
-    :data:`FAILED_SOLVE_RESIDUAL` (the step is rejected; the count is in
-    :attr:`FitResult.n_failed_solves`). Standard errors come from lmfit's
+    :data:`FAILED_SOLVE_RESIDUAL` times the largest weighted data value (at least 1), so that it
+    loses to any prediction of the data's size (the step is rejected; the count is in
+    :attr:`FitResult.n_failed_solves`). Finite-difference steps are ``fd_step`` times the larger
+    of the value and the variable's start value (1 for a start at 0). Standard errors come from lmfit's
     covariance estimate :math:`(J^T J)^{-1}`; when the data give ``sigma`` it
     is used as is (the noise level is known), otherwise it is rescaled by the
     reduced chi-square (lmfit's ``scale_covar``).
@@ -940,8 +1048,8 @@ def fit(
         raise TypeError(f"`model` must be a tumordyn Model or a tumordyn.fitting.GrowthLaw, got {type(model).__name__}")
     scale = _check_scale(scale)
     c = compile_model(model)
-    t0 = finite_value(t0, "`t0`")
     df = tidy_data(data, c.state_names + c.observable_names, scale, model.name)
+    t0 = _check_t0(t0, df)
     free_m = _modes(free, c.param_names, "parameter", "free", "shared", f"model {model.name!r}")
     init_m = _modes(initial_free, c.state_names, "state", "initial_free", "subject", f"model {model.name!r}")
     if not free_m and not init_m:
@@ -965,18 +1073,86 @@ def fit(
     problem = _Problem(model, df, free_m, init_m, sched, params or {}, init, param_bounds, scale,
                        weights or {}, t0, slv, fd_step, init_bounds, law)
     pars = problem.make_params()
+    problem.set_priors(priors)
     nvar = len(pars)
-    if len(df) <= nvar:
+    n_prior = len(problem.priors)
+    if len(df) + n_prior <= nvar:
         raise SpecificationError(
-            f"{len(df)} data points cannot determine {nvar} free parameters ({', '.join(pars)}); "
-            "at least one more point than free parameters is needed"
+            f"{len(df)} data points{f' and {n_prior} prior(s)' if n_prior else ''} cannot determine {nvar} free "
+            f"parameters ({', '.join(pars)}); at least one more point than free parameters is needed, or priors "
+            "(`priors=`) on enough of them"
         )
+    if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
+        raise SpecificationError(f"`n_starts` must be an integer >= 1, got {n_starts!r}")
+    deadline = None
+    if max_seconds is not None:
+        deadline = _time.perf_counter() + finite_value(max_seconds, "`max_seconds`", minimum=0.0, strict=True,
+                                                       unit="s")
     try:
         problem.start_predictions(pars)
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}))
+    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline)
+    rng = np.random.default_rng(seed)
+    for _ in range(int(n_starts) - 1):  # bounded
+        other = _random_start(pars, rng)
+        try:
+            res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline)
+        except FitTimeoutError as err:
+            warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random start "
+                          f"({err.elapsed:.3g} s); returning the best finished start", FitWarning, stacklevel=2)
+            break
+        if (res.success, -res.chisqr) > (best.success, -best.chisqr):
+            best = res
+    _warn_at_bounds(best)
+    return best
+
+
+def _check_t0(t0: Any, df: pd.DataFrame) -> float | dict[Any, float]:
+    """``t0`` as a number or a mapping subject -> number (days); ``"first"`` -> each subject's first time."""
+    if isinstance(t0, str):
+        if t0 != "first":
+            raise SpecificationError(f"`t0` must be a number, 'first' or a mapping subject -> number, got {t0!r}")
+        return {s: float(v) for s, v in df.groupby("subject", sort=False)["time"].min().items()}
+    if isinstance(t0, Mapping):
+        subjects = list(df["subject"].drop_duplicates())
+        for s in t0:
+            if s not in subjects:
+                raise UnknownNameError("subject", s, [str(x) for x in subjects], "`t0` (not in `data`)")
+        missing = [s for s in subjects if s not in t0]
+        if missing:
+            raise SpecificationError(f"`t0` gives no start for subject(s) {missing}; give one per subject")
+        return {s: finite_value(t0[s], f"`t0[{s!r}]`", unit="days") for s in subjects}
+    return finite_value(t0, "`t0`", unit="days")
+
+
+def _random_start(pars: lmfit.Parameters, rng: np.random.Generator) -> lmfit.Parameters:
+    """A copy of ``pars`` with every varying value drawn at random within its bounds (see ``n_starts``)."""
+    out = pars.copy()
+    for p in out.values():
+        if not p.vary:
+            continue
+        lo, hi, x = float(p.min), float(p.max), float(p.value)
+        if math.isfinite(lo) and math.isfinite(hi):
+            v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if lo > 0 else rng.uniform(lo, hi)
+        else:
+            v = (x if x != 0 else 1.0) * 10.0 ** rng.uniform(-1.0, 1.0)
+        p.value = min(max(v, lo), hi)
+    return out
+
+
+def _warn_at_bounds(res: FitResult) -> None:
+    at = res.at_bounds
+    if not at:
+        return
+    nvary = sum(1 for p in res.params.values() if p.vary)
+    which = ", ".join(f"{n} ({side} bound {res.params[n].min if side == 'lower' else res.params[n].max:g})"
+                      for n, side in at.items())
+    head = "every fitted parameter ended" if len(at) == nvary else "fitted parameter(s) ended"
+    warnings.warn(f"fit of {res.model.name!r}: {head} at a bound: {which}; the optimum may lie beyond it (widen "
+                  "`bounds`, or fix the parameter) and its standard error is not meaningful", FitWarning,
+                  stacklevel=3)
 
 
 def fit_solver(solver: Solver | str | None, rtol: float | None = None,
@@ -1021,22 +1197,53 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any]) -> FitResult:
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any],
+                  deadline: float | None = None) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
-    batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`."""
+    batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`.
+
+    Raises
+    ------
+    FitTimeoutError
+        When ``time.perf_counter()`` passes ``deadline`` (checked at each residual and Jacobian evaluation).
+    """
     import lmfit
 
     method = optimizer
     kws = dict(fit_kws)
     # lmfit takes these when the Minimizer is built, not in minimize()
     ctor = {k: kws.pop(k) for k in ("iter_cb", "reduce_fcn", "calc_covar") if k in kws}
-    if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
-        kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
-    # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
-    mini = lmfit.Minimizer(lambda p: problem.residual(p), pars, nan_policy="raise",
-                           scale_covar=not problem.known_sigma, **ctor)
-    failed_before = problem.n_failed
     started = _time.perf_counter()
+    seen = {"chisqr": math.inf, "values": {}, "nfev": 0}
+
+    def check_time() -> None:
+        if deadline is not None and _time.perf_counter() > deadline:
+            elapsed = _time.perf_counter() - started
+            raise FitTimeoutError(
+                f"fit of {problem.model.name!r} ran out of its time budget after {elapsed:.3g} s and {seen['nfev']} "
+                f"evaluations (best chi-square so far {seen['chisqr']:.6g}, at {seen['values']}); raise "
+                "`max_seconds`, improve the start values or use n_starts", elapsed, seen["values"], seen["chisqr"],
+                seen["nfev"])
+
+    def residual(p: lmfit.Parameters) -> np.ndarray:
+        check_time()
+        r = problem.residual(p)
+        seen["nfev"] += 1
+        if deadline is not None:
+            chi = float(r @ r)
+            if chi < seen["chisqr"]:
+                seen["chisqr"], seen["values"] = chi, p.valuesdict()
+        return r
+
+    def jacobian(p: lmfit.Parameters, *a: Any, **k: Any) -> np.ndarray:
+        check_time()
+        return problem.jacobian(p)
+
+    if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
+        kws["Dfun"] = jacobian
+    # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+    mini = lmfit.Minimizer(residual, pars, nan_policy="raise", scale_covar=not problem.known_sigma, **ctor)
+    failed_before = problem.n_failed
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
         res = mini.minimize(method=method, **kws)
     wall = _time.perf_counter() - started
@@ -1108,6 +1315,27 @@ class FitResult:
         """Deprecated alias of :attr:`optimizer` (emits :class:`DeprecationWarning`)."""
         warnings.warn("FitResult.method is deprecated; use FitResult.optimizer", DeprecationWarning, stacklevel=2)
         return self.optimizer
+
+    @property
+    def at_bounds(self) -> dict[str, str]:
+        """Fitted variables that ended at a bound (within 1e-6 of their typical size): name to
+        ``"lower"`` or ``"upper"``."""
+        out = {}
+        typ = self._problem.typical
+        for n, p in self.params.items():
+            if not p.vary:
+                continue
+            tol = 1e-6 * max(abs(float(p.value)), typ.get(n, 1.0))
+            if math.isfinite(p.min) and p.value - p.min <= tol:
+                out[n] = "lower"
+            elif math.isfinite(p.max) and p.max - p.value <= tol:
+                out[n] = "upper"
+        return out
+
+    @property
+    def t0(self) -> dict[Any, float]:
+        """Start of each subject's simulation and schedule (days)."""
+        return dict(self._problem.t0s)
 
     @property
     def free(self) -> dict[str, str]:
@@ -1266,12 +1494,13 @@ class FitResult:
             if t_eval is not None:
                 t_end = max(t_end, float(np.max(t_eval)))
         t_end = finite_value(t_end, "`t_end`")
-        if t_end <= p.t0:
-            t_end = p.t0 + 1.0
-        te = check_t_eval(t_eval, p.t0, t_end)
+        t0 = p.t0s[subject]
+        if t_end <= t0:
+            t_end = t0 + 1.0
+        te = check_t_eval(t_eval, t0, t_end)
         sched = p.schedules[subject]
         c = p.compiled
-        plan = DosingPlan.build(c.drug_names, sched, p.t0, t_end)
+        plan = DosingPlan.build(c.drug_names, sched, t0, t_end)
         P = np.array([pv[n] for n in c.param_names])
         Y0 = np.array([iv[n] for n in c.state_names])
         started = _time.perf_counter()
@@ -1292,7 +1521,7 @@ class FitResult:
             sol.raise_first_failure(c, lambda k: f" (subject {subject!r})")
             stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]),
                                 plan.n_segments, plan.n_doses, _time.perf_counter() - started)
-        return Trajectory(te, sol.y[0], sol.u, P, self.model, sched.between(p.t0, math.nextafter(t_end, math.inf)),
+        return Trajectory(te, sol.y[0], sol.u, P, self.model, sched.between(t0, math.nextafter(t_end, math.inf)),
                           stats)
 
     def predict(self, times: Sequence[float] | None = None, subjects: Sequence[Any] | None = None,
@@ -1321,7 +1550,8 @@ class FitResult:
         for s in subjects:
             if times is None:
                 t_last = float(self.data.loc[self.data["subject"] == s, "time"].max()) if s in self.subjects else 0
-                te = np.linspace(self._problem.t0, max(t_last, self._problem.t0 + 1.0), 200)
+                t0 = self._problem.t0s.get(s, self._problem.t0)
+                te = np.linspace(t0, max(t_last, t0 + 1.0), 200)
             else:
                 te = np.asarray(times, dtype=float)
             traj = self.trajectory(s, t_eval=te)
