@@ -87,6 +87,9 @@ LOG_FLOOR = 1.0e-300
 
 #: Engine name of a fit that evaluates a :class:`~tumordyn.fitting.GrowthLaw`'s closed form instead of integrating.
 CLOSED_FORM = "closed_form"
+#: Default relative finite-difference step of a closed-form fit (the square root of the machine epsilon, as
+#: scipy's 2-point Jacobian); an ODE fit's default is 1e-6 (above the integrator's error).
+CLOSED_FORM_FD_STEP = float(np.sqrt(np.finfo(float).eps))
 
 _MODES = ("shared", "subject")
 _REQUIRED = ("subject", "time", "observable", "value")
@@ -139,7 +142,10 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
     out["subject"] = subj
-    df = df.assign(time=time_in_days(df["time"], "`data` column time"))
+    tcol = df["time"]
+    days = time_in_days(tcol, "`data` column time")
+    if days is not tcol:
+        df = df.assign(time=days)
     for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
         vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals)
@@ -351,10 +357,12 @@ class _Problem:
     ) -> None:
         c = compile_model(model)
         self.law = law if law is not None and law.closed_form else None
+        if self.law is not None and (c.observable_names != ("tumor_volume",) or c.drug_names != ("drug",)):
+            raise SpecificationError(f"growth law {law.name!r}: its model must be that of growth_model()")
         self.model, self.compiled, self.df, self.scale = model, c, df, scale
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
-        self.subjects = tuple(df["subject"].drop_duplicates())
+        self.subjects = tuple(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
         self.keys = tuple(subject_key(s) for s in self.subjects)
         if len(set(self.keys)) != len(self.keys):
             raise SpecificationError(f"subject labels {self.subjects} collide once made into parameter-name suffixes")
@@ -467,6 +475,7 @@ class _Problem:
         # per variable, once: into which matrix, which row, which subject columns (matrices() runs per evaluation)
         self._var_where = [(v.kind == "param", v.index, np.array(v.subjects, dtype=np.intp)) for v in self.vars.values()]
         self._var_names = tuple(self.vars)
+        self._var_pos = {n: k for k, n in enumerate(self._var_names)}
         self.n_failed = 0
         self.n_solves = 0
         self.typical: dict[str, float] = {}  # typical size of each variable (finite-difference steps)
@@ -558,6 +567,16 @@ class _Problem:
         _, run_many, opts = self._engines[self._engine]
         c = self.compiled
         out = []
+        if self.law is not None:  # closed form: the only observable, tumor_volume, is the sum of the states
+            for j, prob in enumerate(probs):
+                y = self._closed_states(prob)
+                sub = self._sub[j]
+                pj = np.empty((y.shape[0], sub.rows.size))
+                pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
+                if sub.ob.size:
+                    pj[:, sub.ob] = y[:, sub.ob_ti, :].sum(axis=-1)
+                out.append(pj)
+            return out
         sols = run_many(probs, opts) if run_many is not None else None
         closed = self._engines[self._engine][0] == CLOSED_FORM
         pending = []  # observable rows of every subject, computed by one call of the observables below
@@ -586,15 +605,19 @@ class _Problem:
                 start += cols.size
         return out
 
-    def _closed_solution(self, prob: Problem) -> _ClosedSolution:
-        """The states of ``prob``'s copies from the law's closed form, chained over the plan's drug levels."""
+    def _closed_states(self, prob: Problem) -> np.ndarray:
+        """The states of ``prob``'s copies from the law's closed form, chained over the plan's drug levels,
+        shape ``(B, k, n_states)``."""
         c, plan = self.compiled, prob.plan
         P = {n: prob.params[:, i:i + 1] for i, n in enumerate(c.param_names)}
         Y0 = {n: prob.y0[:, i:i + 1] for i, n in enumerate(c.state_names)}
-        levels = plan.rates[:, c.drug_names.index("drug")] if "drug" in c.drug_names else np.zeros(0)
-        st = self.law.states_on_plan(prob.t_eval, P, Y0, plan.breaks, levels)
-        y = np.stack([st[n] for n in c.state_names], axis=-1)
-        return _ClosedSolution(y, plan.rates_at(prob.t_eval), np.zeros(y.shape[0], dtype=np.int64))
+        st = self.law.states_on_plan(prob.t_eval, P, Y0, plan.breaks, plan.rates[:, 0])
+        return np.stack([st[n] for n in c.state_names], axis=-1)
+
+    def _closed_solution(self, prob: Problem) -> _ClosedSolution:
+        """:meth:`_closed_states` with the drug levels at the output times, as a solution."""
+        y = self._closed_states(prob)
+        return _ClosedSolution(y, prob.plan.rates_at(prob.t_eval), np.zeros(y.shape[0], dtype=np.int64))
 
     def _with_switch(self, compute: Any) -> Any:
         """``compute()``; an explicit engine that reports a :data:`_SWITCH_STATUSES` status hands the rest of
@@ -685,7 +708,10 @@ class _Problem:
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
-        values = self._values(params)
+        return self.predictions_at(self._values(params))
+
+    def predictions_at(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`predictions` at the values of all variables, in the order of :attr:`vars`."""
         memo = self._memo_for(values)
         if memo is not None:
             return memo.copy()
@@ -703,15 +729,20 @@ class _Problem:
         return pred
 
     def residual(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Residuals of the data rows (then of the priors) at ``params``; a failed solve is penalised."""
+        return self.residual_at(self._values(params))
+
+    def residual_at(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`residual` at the values of all variables, in the order of :attr:`vars`."""
         try:
-            pred = self.predictions(params)
+            pred = self.predictions_at(values)
         except SolverError:  # NegativeStateError included
             self.n_failed += 1
-            return self._with_priors(np.full(self.target.size, self.failed_residual), params)
+            return self._with_priors(np.full(self.target.size, self.failed_residual), values)
         if not np.all(np.isfinite(pred)):
             self.n_failed += 1
-            return self._with_priors(np.full(self.target.size, self.failed_residual), params)
-        return self._with_priors(self.residual_from_pred(pred), params)
+            return self._with_priors(np.full(self.target.size, self.failed_residual), values)
+        return self._with_priors(self.residual_from_pred(pred), values)
 
     # -- priors ----------------------------------------------------------------------
     def set_priors(self, priors: Mapping[str, Any] | None) -> None:
@@ -740,11 +771,10 @@ class _Problem:
             out.extend((k, log, math.log(centre) if log else centre, sd) for k in targets)
         self.priors = tuple(out)
 
-    def _with_priors(self, r: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
+    def _with_priors(self, r: np.ndarray, values: np.ndarray) -> np.ndarray:
         if not self.priors:
             return r
-        vals = self._values(params)
-        return np.concatenate([r, self._prior_rows(vals)])
+        return np.concatenate([r, self._prior_rows(values)])
 
     def _prior_rows(self, vals: np.ndarray) -> np.ndarray:
         x = np.array([vals[k] for k, *_ in self.priors])
@@ -774,12 +804,15 @@ class _Problem:
         call (as one system on a scipy engine, so they share a step-size sequence).
         """
         names = [n for n, p in params.items() if p.vary]
-        allv = self._values(params)
+        return self.jacobian_at(self._values(params), names, [float(params[n].max) for n in names])
+
+    def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
+        """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
+        ``maxes``)."""
         P, Y0 = self._matrices(allv)
-        values, steps = np.empty(len(names)), np.empty(len(names))
-        for k, name in enumerate(names):
-            par = params[name]
-            values[k], steps[k] = float(par.value), self._fd_step(name, par)
+        pos = self._var_pos
+        values = np.array([allv[pos[n]] for n in names], dtype=float)
+        steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
         var = [self.vars[n] for n in names]
         ks_of = [np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
                  for j in range(len(self.subjects))]
@@ -812,34 +845,36 @@ class _Problem:
         try:
             J = self._with_switch(compute)
         except SolverError:
-            return self._jacobian_fallback(params, names)
+            return self._jacobian_fallback(allv, names, steps)
         if not np.all(np.isfinite(J)):
-            return self._jacobian_fallback(params, names)
+            return self._jacobian_fallback(allv, names, steps)
         if self.priors:
             J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
 
     def _fd_step(self, name: str, par: Any) -> float:
-        """Forward-difference step of variable ``name`` at its value: ``fd_step`` times the larger of
-        ``|value|`` and the variable's typical size (its start value's, 1 for a start at 0), so that it
-        cannot underflow at a (subnormal) value next to a bound of 0; backwards at the upper bound."""
-        x = float(par.value)
+        """Forward-difference step of variable ``name`` (an lmfit parameter) at its value (see :meth:`_step`)."""
+        return self._step(name, float(par.value), float(par.max))
+
+    def _step(self, name: str, x: float, upper: float) -> float:
+        """Forward-difference step of variable ``name`` at ``x``: ``fd_step`` times the larger of ``|x|``
+        and the variable's typical size (its start value's, 1 for a start at 0), so that it cannot
+        underflow at a (subnormal) value next to a bound of 0; backwards at the upper bound."""
         h = self.fd_step * max(abs(x), self.typical.get(name, 1.0))
-        if x + h > par.max:
+        if x + h > upper:
             h = -h
         if x + h == x:  # x so large that h is below its spacing
             h = math.ulp(x) * 4 * (1 if h > 0 else -1)
         return h
 
-    def _jacobian_fallback(self, params: Mapping[str, Any], names: list[str]) -> np.ndarray:
-        base = self.residual(params)
+    def _jacobian_fallback(self, allv: np.ndarray, names: Sequence[str], steps: np.ndarray) -> np.ndarray:
+        """Forward differences of :meth:`residual_at`, one variable at a time (failed solves penalised)."""
+        base = self.residual_at(allv)
         J = np.zeros((base.size, len(names)))
         for k, name in enumerate(names):
-            p2 = params.copy()
-            x = float(p2[name].value)
-            h = self._fd_step(name, p2[name])
-            p2[name].value = x + h
-            J[:, k] = (self.residual(p2) - base) / h
+            v2 = allv.copy()
+            v2[self._var_pos[name]] += steps[k]
+            J[:, k] = (self.residual_at(v2) - base) / steps[k]
         return J
 
     # -- per subject -----------------------------------------------------------------
@@ -884,7 +919,7 @@ def fit(
     solver: Solver | str | None = None,
     rtol: float | None = None,
     atol: float | Mapping[str, float] | None = None,
-    fd_step: float = 1e-6,
+    fd_step: float | None = None,
     fit_kws: Mapping[str, Any] | None = None,
     method: str | None = None,
     priors: Mapping[str, Any] | None = None,
@@ -961,8 +996,9 @@ def fit(
     atol : float or mapping, optional
         Absolute ODE tolerance (state units) when ``solver`` is not a :class:`~tumordyn.Solver`
         (default: the states' spec values).
-    fd_step : float
-        Relative finite-difference step of the Jacobian (leastsq-type methods).
+    fd_step : float, optional
+        Relative finite-difference step of the Jacobian (leastsq-type methods); default 1e-6 for an
+        ODE (above the integrator's error), :data:`CLOSED_FORM_FD_STEP` (about 1.5e-8) for a closed form.
     fit_kws : mapping, optional
         Extra keyword arguments for lmfit (e.g. ``{"max_nfev": 500}``); ``iter_cb``, ``reduce_fcn`` and
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
@@ -1054,12 +1090,14 @@ def fit(
     init_m = _modes(initial_free, c.state_names, "state", "initial_free", "subject", f"model {model.name!r}")
     if not free_m and not init_m:
         raise SpecificationError("nothing to fit: `free` and `initial_free` are empty")
-    subjects = list(df["subject"].drop_duplicates())
+    subjects = list(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
     sched = subject_schedules(schedules, subjects, model, t0)
     init = per_subject(initial, subjects, "initial", "state name to value")
     optimizer = _optimizer(optimizer, method)
     slv = fit_solver(solver, rtol, atol)
     slv.options(c)  # atol names checked against the model
+    if fd_step is None:  # the integrator's error (rtol 1e-8) needs a larger step than a closed form's rounding
+        fd_step = CLOSED_FORM_FD_STEP if law is not None and law.closed_form else 1e-6
     fd_step = finite_value(fd_step, "`fd_step`")
     if not 0 < fd_step < 0.1:
         raise SpecificationError(f"`fd_step` must be in (0, 0.1), got {fd_step}")
@@ -1239,15 +1277,88 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
         check_time()
         return problem.jacobian(p)
 
+    direct = method == "least_squares" and not ctor and "Dfun" not in kws and "jac" not in kws
+    if method == "least_squares":
+        kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = jacobian
     # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
     mini = lmfit.Minimizer(residual, pars, nan_policy="raise", scale_covar=not problem.known_sigma, **ctor)
     failed_before = problem.n_failed
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
-        res = mini.minimize(method=method, **kws)
+        if direct:
+            kws.pop("Dfun")
+            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None)
+        else:
+            res = mini.minimize(method=method, **kws)
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
+
+
+def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Parameters, kws: dict[str, Any],
+                   check_time: Any, seen: dict[str, Any], track: bool) -> Any:
+    """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays.
+
+    The same scipy call as :meth:`lmfit.Minimizer.least_squares` (trust-region reflective, bounds passed
+    to scipy, tolerances 1e-8, the finite-difference Jacobian of :meth:`_Problem.jacobian_at`; variables
+    scaled by the Jacobian's column norms, ``x_scale="jac"``, unless ``fit_kws`` says otherwise), the same
+    :class:`lmfit.minimizer.MinimizerResult` (statistics, covariance :math:`(J^T J)^{-1}`, scaled by the
+    reduced chi-square unless ``sigma`` was given), without building lmfit ``Parameters`` at every
+    evaluation (which costs more than a closed-form law's residual).
+    """
+    from scipy.optimize import least_squares
+
+    result = mini.prepare_fit(pars)
+    result.method = "least_squares"
+    names = list(result.var_names)
+    base = problem._values(result.params)
+    idx = np.array([problem._var_pos[n] for n in names], dtype=np.intp)
+    lo = np.array([-np.inf if result.params[n].min is None else result.params[n].min for n in names], dtype=float)
+    hi = np.array([np.inf if result.params[n].max is None else result.params[n].max for n in names], dtype=float)
+    maxes = hi.tolist()
+    x0 = base[idx]
+    max_nfev = kws.pop("max_nfev", None) or 2000 * (len(names) + 1)
+    opts = dict(method="trf", ftol=1e-08, xtol=1e-08, gtol=1e-08, x_scale="jac", loss="linear", f_scale=1.0,
+                diff_step=None, tr_solver=None, tr_options={}, jac_sparsity=None, verbose=0)
+    opts.update(kws)
+
+    def full(x: np.ndarray) -> np.ndarray:
+        v = base.copy()
+        v[idx] = x
+        return v
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        check_time()
+        v = full(x)
+        r = problem.residual_at(v)
+        seen["nfev"] += 1
+        if track:
+            chi = float(r @ r)
+            if chi < seen["chisqr"]:
+                seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
+        if not np.all(np.isfinite(r)):
+            raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
+        return r
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        check_time()
+        return problem.jacobian_at(full(x), names, maxes)
+
+    ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
+    for n, x in zip(names, ret.x.tolist()):
+        result.params[n].value = x
+    result.nfev = int(ret.nfev)
+    result.residual = problem.residual_at(full(ret.x))  # at the solution (memoised), not the last trial
+    result._calculate_statistics()
+    for attr in ret:
+        setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
+    result.x = np.atleast_1d(result.x)
+    try:
+        result.covar = np.linalg.inv(ret.jac.T @ ret.jac)
+        mini._calculate_uncertainties_correlations()
+    except np.linalg.LinAlgError:
+        pass
+    return result
 
 
 class FitResult:

@@ -138,6 +138,13 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
     keeps full precision; for :math:`a \le 0` (:math:`\lambda < 0` and a strong kill) the linear
     solution for :math:`w` is used directly.
     """
+    if np.ndim(lam) == 0 and np.ndim(c) == 0 and float(c) == 0.0:  # fast path: a fixed exponent, no kill
+        lam = float(lam)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            em = np.expm1(-r * t)
+            if abs(lam) < 1e-12:
+                return lnV0 + (lnV0 - lnK) * em
+            return lnV0 + np.log1p(-np.expm1(-lam * (lnV0 - lnK)) * em) / lam
     small = np.abs(lam) < 1e-12
     lam_s = np.where(small, 1.0, lam)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -233,13 +240,15 @@ class GrowthLaw:
         for n in need:
             if n not in params:
                 raise UnknownNameError("parameter or initial volume", n, need + ["kill"], f"growth law {self.name!r}")
-        t = np.asarray(t, dtype=float)
         u = np.asarray(drug, dtype=float)
-        r = np.asarray(params["r"], dtype=float)
-        kill = np.asarray(params.get("kill", 0.0), dtype=float)
         if np.any(u != 0) and "kill" not in params:
             raise UnknownNameError("parameter", "kill", need + ["kill"], f"growth law {self.name!r} with drug on")
-        c = kill * u
+        return self._states(np.asarray(t, dtype=float), params, u)
+
+    def _states(self, t: np.ndarray, params: Mapping[str, Any], u: Any) -> dict[str, np.ndarray]:
+        """:meth:`states` without the checks (the fit's inner loop)."""
+        r = np.asarray(params["r"], dtype=float)
+        c = np.asarray(params["kill"], dtype=float) * u if u is not None and np.any(u != 0) else 0.0
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             lnS0 = np.log(np.asarray(params["S"], dtype=float))
             if self.law == "exponential":
@@ -280,6 +289,10 @@ class GrowthLaw:
         shape ``(B, 1)``; the result has shape ``(B, len(t_eval))`` per clone.
         """
         names = self.states_names
+        if breaks.size <= 2 or not np.any(levels[:-1]):  # one drug level throughout: no chaining
+            u = float(levels[0]) if levels.size else 0.0
+            vals = self._states(t_eval[None, :] - float(breaks[0]), {**P, **Y0}, u)
+            return {n: np.broadcast_to(vals[n], (Y0[n].shape[0], t_eval.size)) for n in names}
         B = next(iter(Y0.values())).shape[0]
         out = {n: np.empty((B, t_eval.size)) for n in names}
         cur = {n: np.asarray(Y0[n], dtype=float) for n in names}
@@ -291,11 +304,11 @@ class GrowthLaw:
             hi = t_eval.size if last else int(np.searchsorted(t_eval, breaks[i + 1], side="left"))
             u = float(levels[i]) if levels.size else 0.0
             if hi > lo:
-                vals = self.states(t_eval[lo:hi][None, :] - start, {**P, **cur}, u)
+                vals = self._states(t_eval[lo:hi][None, :] - start, {**P, **cur}, u)
                 for n in names:
                     out[n][:, lo:hi] = vals[n]
             if not last:
-                nxt = self.states(np.array([[float(breaks[i + 1]) - start]]), {**P, **cur}, u)
+                nxt = self._states(np.array([[float(breaks[i + 1]) - start]]), {**P, **cur}, u)
                 cur = {n: nxt[n] for n in names}
             lo = hi
         return out
