@@ -287,3 +287,15 @@ def test_multi_start_keeps_the_best_and_draws_within_bounds():
         assert all(q.min <= q.value <= q.max for q in p.values())
     with pytest.raises(td.errors.SpecificationError, match="n_starts"):
         td.fit(law, df, ["r"], n_starts=0, **kw)
+
+
+def test_a_time_budget_does_not_outlive_its_fit():
+    law = td.fitting.growth_law("gompertz")
+    t = np.linspace(0.0, 100.0, 8)
+    v = law.predict(t, {"r": 0.05, "K": 5000.0, "S": 200.0}) * (1 + 0.03 * np.sin(t))
+    df = pd.DataFrame({"subject": "p", "time": t, "observable": "tumor_volume", "value": v})
+    res = td.fit(law, df, ["r", "K"], initial={"S": 200.0}, max_seconds=2.0)
+    assert res.success
+    time.sleep(2.1)  # past the fit's deadline: the kept minimizer refits (conf_interval) without a budget
+    ci = res.conf_interval(sigmas=[1], names=["r"])["r"]
+    assert ci[0][1] < res.params["r"].value < ci[-1][1]

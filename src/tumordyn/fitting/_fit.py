@@ -1252,10 +1252,11 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     # lmfit takes these when the Minimizer is built, not in minimize()
     ctor = {k: kws.pop(k) for k in ("iter_cb", "reduce_fcn", "calc_covar") if k in kws}
     started = _time.perf_counter()
-    seen = {"chisqr": math.inf, "values": {}, "nfev": 0}
+    seen = {"chisqr": math.inf, "values": {}, "nfev": 0, "live": True}
 
     def check_time() -> None:
-        if deadline is not None and _time.perf_counter() > deadline:
+        # only while this fit runs: the Minimizer kept by the result refits later (conf_interval) unbudgeted
+        if deadline is not None and seen["live"] and _time.perf_counter() > deadline:
             elapsed = _time.perf_counter() - started
             raise FitTimeoutError(
                 f"fit of {problem.model.name!r} ran out of its time budget after {elapsed:.3g} s and {seen['nfev']} "
@@ -1291,6 +1292,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
             res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None)
         else:
             res = mini.minimize(method=method, **kws)
+    seen["live"] = False
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
 

@@ -378,7 +378,8 @@ def select_models(
     ----------
     candidates : mapping of str to tuple
         Name to ``(model, free)`` or ``(model, free, initial_free)`` or
-        ``(model, free, initial_free, extra_fit_kwargs)``, e.g. from :func:`growth_models`.
+        ``(model, free, initial_free, extra_fit_kwargs)``, e.g. from :func:`growth_models`; ``model``
+        is a Model or a :class:`GrowthLaw` (fitted in closed form where it has one).
     data : pandas.DataFrame or mapping
         Observations, as for :func:`~tumordyn.fit`.
     criterion : {"aic", "bic"}
