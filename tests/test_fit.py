@@ -262,7 +262,7 @@ def test_failed_solve_gives_finite_penalty():
     p = res.params.copy()
     p["k"].value = 50.0
     r = res._problem.residual(p)
-    assert np.all(r == FAILED_SOLVE_RESIDUAL)
+    assert np.all(r == res._problem.failed_residual) and res._problem.failed_residual >= FAILED_SOLVE_RESIDUAL
     assert res._problem.n_failed >= 1
     with pytest.raises(td.errors.NegativeStateError, match="cannot be solved at the start values"):
         td.fit(m, df, free=["k"], params={"k": 50.0}, scale="linear")
@@ -357,7 +357,9 @@ def test_bounds(logistic, good):
         td.fit(logistic, good, free=["r"], bounds={"r": (0.55, 0.9)}, params={"r": 0.5})
     with pytest.raises(SpecificationError, match="not in `free`"):
         td.fit(logistic, good, free=["r"], bounds={"K": (1.0, 2000.0)})
-    res = td.fit(logistic, good, free=["r", "K"], bounds={"K": (100.0, 700.0)}, params={"K": 500.0})
+    with pytest.warns(td.errors.FitWarning, match=r"K \(upper bound 700\)"):
+        res = td.fit(logistic, good, free=["r", "K"], bounds={"K": (100.0, 700.0)}, params={"K": 500.0})
+    assert res.at_bounds == {"K": "upper"}
     assert res.params["K"].max == 700.0
     assert res.params["K"].value == pytest.approx(700.0, rel=1e-6)  # truth 800 lies outside: pinned at the bound
 

@@ -20,7 +20,8 @@ def test_top_level_is_small_and_each_name_is_exported_once():
 def test_each_public_object_is_exported_by_one_subpackage_all():
     """A name appears in at most one subpackage's ``__all__`` (no two homes for one concept)."""
     homes: dict[str, list[str]] = {}
-    for sub in ("models", "regimens", "readouts", "comparison", "fitting", "cohorts", "analysis", "io", "errors"):
+    for sub in ("models", "regimens", "readouts", "comparison", "fitting", "cohorts", "analysis", "datasets", "io",
+                "errors"):
         mod = importlib.import_module(f"tumordyn.{sub}")
         for n in getattr(mod, "__all__", ()):
             if not isinstance(getattr(mod, n), type(td)):  # submodules (e.g. each package's `plots`) aside

@@ -18,6 +18,7 @@ subpackage of its layer, which follow the data flow::
 * :mod:`tumordyn.fitting` — fit results, profile likelihood, model selection, synthetic data;
 * :mod:`tumordyn.cohorts` — virtual cohorts, parameter distributions, survival;
 * :mod:`tumordyn.analysis` — equilibria, thresholds, bifurcations, sensitivity;
+* :mod:`tumordyn.datasets` — a clinical lesion dataset and a reader for your own measurements;
 * :mod:`tumordyn.io` — model files and SBML;
 * :mod:`tumordyn.errors` — the library's exceptions and :class:`~tumordyn.errors.SolverStatus`.
 """
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API docs) see; at run
     from . import cohorts
     from .cohorts import Cohort
     from . import analysis
+    from . import datasets
 
 __version__ = "0.2.0"
 
@@ -85,6 +87,7 @@ __all__ = [
     "fitting",
     "cohorts",
     "analysis",
+    "datasets",
     "io",
     "errors",
 ]
@@ -94,7 +97,7 @@ __all__ = [
 #: deprecated ``Model.compiled`` alias attached by the numerics layer). ``import tumordyn`` itself
 #: (and so ``python -m tumordyn --help``) imports none of them: numpy, sympy and the rest load on first use.
 _SUBPACKAGES: tuple[str, ...] = ("errors", "models", "numerics", "spec", "io", "dosing", "solve", "trajectory",
-                                 "readouts", "regimens", "comparison", "fitting", "cohorts", "analysis")
+                                 "readouts", "regimens", "comparison", "fitting", "cohorts", "analysis", "datasets")
 #: Top-level names (other than the subpackages) -> the subpackage that holds them.
 _NAMES: dict[str, str] = {
     **{n: "spec" for n in ("Drug", "Model", "Module", "Observable", "Parameter", "Process", "State", "compose")},

@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import SpecificationError
 
-__all__ = ["fmt_number", "real_number", "time_value", "check_window", "renamed_keyword"]
+__all__ = ["fmt_number", "real_number", "time_value", "check_window", "renamed_keyword", "time_in_days"]
 
 
 def fmt_number(x: float) -> str:
@@ -136,3 +136,51 @@ def renamed_keyword(value: object, old_value: object, *, new: str, old: str, whe
         raise SpecificationError(f"{where}: give `{new}` ({value!r}) or the deprecated `{old}` ({old_value!r}), "
                                  "not both")
     return old_value
+
+
+def time_in_days(column: object, what: str, origin: object = None) -> object:
+    """A time column in days: numbers pass, durations become days, dates need an explicit ``origin``.
+
+    Parameters
+    ----------
+    column : pandas.Series
+        The user's time column (numbers, ``timedelta64`` or ``datetime64`` values).
+    what : str
+        How to name it in the error (e.g. ``"`data` column time"``).
+    origin : date-like, optional
+        Time zero for a column of dates (e.g. the start of treatment); dates become days since it
+        (fractional days kept). Refused for a column that does not hold dates.
+
+    Returns
+    -------
+    pandas.Series
+        The column, converted to days for durations or dates; any other column unchanged (the
+        caller checks it is numeric and finite).
+
+    Raises
+    ------
+    SpecificationError
+        For dates without ``origin`` (days since the epoch are no treatment time) or an
+        ``origin`` given for a column of numbers or durations.
+    """
+    import pandas as pd
+
+    col = column
+    if pd.api.types.is_datetime64_any_dtype(col):
+        if origin is None:
+            raise SpecificationError(
+                f"{what} holds dates; it must be days from the start of treatment (a number), e.g. "
+                "(df.time - start) / pd.Timedelta(days=1), or give the start as `origin`"
+            )
+        try:
+            start = pd.Timestamp(origin)
+        except (TypeError, ValueError):
+            raise SpecificationError(f"`origin` must be a date (e.g. '2021-03-01'), got {origin!r}") from None
+        if (start.tzinfo is None) != (getattr(col.dt, "tz", None) is None):
+            raise SpecificationError(f"`origin` {origin!r} and {what} must both carry a time zone or both not")
+        return (col - start) / pd.Timedelta(days=1)
+    if origin is not None:
+        raise SpecificationError(f"`origin` is only for a column of dates; {what} holds {col.dtype} values")
+    if pd.api.types.is_timedelta64_dtype(col):  # an unambiguous duration: in days
+        return col / pd.Timedelta(days=1)
+    return col

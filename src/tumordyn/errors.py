@@ -25,6 +25,8 @@ __all__ = [
     "SolverError",
     "SolverStatus",
     "NegativeStateError",
+    "FitTimeoutError",
+    "FitWarning",
     "ModelFileError",
     "LimitExceededError",
     "TumordynWarning",
@@ -98,6 +100,10 @@ class TumordynWarning(UserWarning):
 class ReadoutWarning(TumordynWarning):
     """A readout cannot be computed for this model (e.g. no measured lesion diameter for RECIST) and is
     left out."""
+
+
+class FitWarning(TumordynWarning):
+    """A fit converged but its result needs a look (e.g. parameters ended at a bound)."""
 
 
 class SymbolicBudgetWarning(TumordynWarning):
@@ -226,3 +232,26 @@ class NegativeStateError(SolverError):
     def __init__(self, message: str, t: float, solver_message: str = "",
                  status: SolverStatus = SolverStatus.NEGATIVE_STATE, state_index: int = -1) -> None:
         super().__init__(message, t, solver_message, SolverStatus.NEGATIVE_STATE, state_index)
+
+
+class FitTimeoutError(TumordynError, RuntimeError):
+    """A fit ran out of its wall-time budget (``max_seconds`` of :func:`tumordyn.fit`).
+
+    Attributes
+    ----------
+    elapsed : float
+        Seconds spent when the fit stopped.
+    best_values : dict of str to float
+        The fitted parameters (lmfit names) with the smallest sum of squares evaluated so far.
+    best_chisqr : float
+        Their sum of squared residuals.
+    nfev : int
+        Residual evaluations made.
+    """
+
+    def __init__(self, message: str, elapsed: float, best_values: dict, best_chisqr: float, nfev: int) -> None:
+        self.elapsed = float(elapsed)
+        self.best_values = dict(best_values)
+        self.best_chisqr = float(best_chisqr)
+        self.nfev = int(nfev)
+        super().__init__(message)

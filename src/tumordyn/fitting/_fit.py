@@ -39,11 +39,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._progress import check_callback, lmfit_iter_cb, progress_bar
-from .._validate import real_number as finite_value, renamed_keyword
+from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
-from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solution, Solver, SolverStats, solve
-from ..errors import SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
+from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
+from ._selection import GrowthLaw
 
 if TYPE_CHECKING:
     import lmfit
@@ -83,6 +84,12 @@ _SWITCH_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS)
 
 #: Smallest model prediction used on the log scale (a prediction of 0 becomes this).
 LOG_FLOOR = 1.0e-300
+
+#: Engine name of a fit that evaluates a :class:`~tumordyn.fitting.GrowthLaw`'s closed form instead of integrating.
+CLOSED_FORM = "closed_form"
+#: Default relative finite-difference step of a closed-form fit (the square root of the machine epsilon, as
+#: scipy's 2-point Jacobian); an ODE fit's default is 1e-6 (above the integrator's error).
+CLOSED_FORM_FD_STEP = float(np.sqrt(np.finfo(float).eps))
 
 _MODES = ("shared", "subject")
 _REQUIRED = ("subject", "time", "observable", "value")
@@ -135,14 +142,10 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
     out["subject"] = subj
-    time_col = df["time"]
-    if pd.api.types.is_datetime64_any_dtype(time_col):
-        raise SpecificationError(
-            "`data` column time holds dates; it must be days from the start of treatment (a number), e.g. "
-            "(df.time - start) / pd.Timedelta(days=1)"
-        )
-    if pd.api.types.is_timedelta64_dtype(time_col):  # an unambiguous duration: in days
-        df = df.assign(time=time_col / pd.Timedelta(days=1))
+    tcol = df["time"]
+    days = time_in_days(tcol, "`data` column time")
+    if days is not tcol:
+        df = df.assign(time=days)
     for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
         vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals)
@@ -240,7 +243,8 @@ def per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> di
     return {s: dict(value) for s in subjects}
 
 
-def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0: float) -> dict[Any, Schedule]:
+def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
+                      t0: float | Mapping[Any, float]) -> dict[Any, Schedule]:
     """The schedule of every subject (one for all, or one per subject), checked against ``model`` from ``t0`` days.
 
     Raises
@@ -272,7 +276,7 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model, t0:
         raise TypeError(f"`schedules` must be a Schedule or a mapping subject -> Schedule, got {type(schedules).__name__}")
     compiled = compile_model(model)
     for s, sch in out.items():
-        sch.validate(model.drugs.names, t0=t0, where=f"schedule of subject {s!r} (model {model.name!r})")
+        sch.validate(model.drugs.names, t0=t0[s] if isinstance(t0, Mapping) else t0, where=f"schedule of subject {s!r} (model {model.name!r})")
         for dose in sch.doses:
             if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
                 raise SpecificationError(
@@ -320,6 +324,16 @@ class _Subject:
         return idx
 
 
+@dataclass(frozen=True)
+class _ClosedSolution:
+    """What :meth:`_Problem._solve_subjects` reads of a solution, from a closed form (never fails:
+    non-finite values are caught by the residual)."""
+
+    y: np.ndarray  # (B, k, n_states)
+    u: np.ndarray  # (k, n_drugs)
+    status: np.ndarray  # (B,) all OK
+
+
 class _Problem:
     """Everything a residual evaluation needs, computed once."""
 
@@ -335,16 +349,20 @@ class _Problem:
         bounds: Mapping[str, tuple[float, float]],
         scale: str,
         weights: Mapping[str, float],
-        t0: float,
+        t0: float | Mapping[Any, float],
         solver: Solver,
         fd_step: float,
         init_bounds: Mapping[str, tuple[float, float]],
+        law: GrowthLaw | None = None,
     ) -> None:
         c = compile_model(model)
-        self.model, self.compiled, self.df, self.scale, self.t0 = model, c, df, scale, t0
+        self.law = law if law is not None and law.closed_form else None
+        if self.law is not None and (c.observable_names != ("tumor_volume",) or c.drug_names != ("drug",)):
+            raise SpecificationError(f"growth law {law.name!r}: its model must be that of growth_model()")
+        self.model, self.compiled, self.df, self.scale = model, c, df, scale
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
-        self.subjects = tuple(df["subject"].drop_duplicates())
+        self.subjects = tuple(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
         self.keys = tuple(subject_key(s) for s in self.subjects)
         if len(set(self.keys)) != len(self.keys):
             raise SpecificationError(f"subject labels {self.subjects} collide once made into parameter-name suffixes")
@@ -354,12 +372,18 @@ class _Problem:
         quantities = c.state_names + c.observable_names
         qidx = {q: i for i, q in enumerate(quantities)}
         times = df["time"].to_numpy()
-        early = times < t0
+        #: start of each subject's simulation and schedule (days)
+        self.t0s = {s: float(t0[s]) for s in self.subjects} if isinstance(t0, Mapping) else dict.fromkeys(
+            self.subjects, float(t0))
+        #: the common start when all subjects share one, else the earliest (days)
+        self.t0 = min(self.t0s.values())
+        row_t0 = np.array([self.t0s[s] for s in df["subject"]], dtype=float)
+        early = times < row_t0
         if early.any():
             i = int(np.argmax(early))
             raise SpecificationError(
                 f"`data` {_row_name(df.index[i], i)}: time {times[i]} days is before the start of the "
-                f"simulation and schedule, t0 = {t0} days"
+                f"simulation and schedule of subject {df['subject'].iloc[i]!r}, t0 = {row_t0[i]} days"
             )
         self.t_eval = np.unique(times)
         self.t_end = float(self.t_eval[-1])
@@ -386,6 +410,10 @@ class _Problem:
             w[df["observable"].to_numpy() == name] = wv
         self.scale_factor = w / sigma
         self.target = self._transform(df["value"].to_numpy(dtype=float))
+        #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
+        #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
+        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.max(np.abs(self.target * self.scale_factor))))
+        self.priors: tuple[tuple[int, bool, float, float], ...] = ()  # (variable index, log-normal, centre, sd)
 
         # base parameters and initial states, per subject column
         for name in params or {}:
@@ -447,8 +475,10 @@ class _Problem:
         # per variable, once: into which matrix, which row, which subject columns (matrices() runs per evaluation)
         self._var_where = [(v.kind == "param", v.index, np.array(v.subjects, dtype=np.intp)) for v in self.vars.values()]
         self._var_names = tuple(self.vars)
+        self._var_pos = {n: k for k, n in enumerate(self._var_names)}
         self.n_failed = 0
         self.n_solves = 0
+        self.typical: dict[str, float] = {}  # typical size of each variable (finite-difference steps)
         self._subject_arrays()
         self.set_solver(solver)
 
@@ -461,8 +491,9 @@ class _Problem:
         for j, s in enumerate(self.subjects):
             rows = self.sub_rows[j]
             te = np.ascontiguousarray(self.sub_t[j])
-            t_end = float(te[-1]) if te[-1] > self.t0 else self.t0 + 1.0
-            plan = DosingPlan.build(c.drug_names, self.schedules[s], self.t0, t_end)
+            t0 = self.t0s[s]
+            t_end = float(te[-1]) if te[-1] > t0 else t0 + 1.0
+            plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
             ti, qi = self.sub_ti[rows], self.qi[rows]
             st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
             self._sub.append(_Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {}))
@@ -481,6 +512,10 @@ class _Problem:
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
         self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
+        self._engine = 0
+        if self.law is not None:
+            self._engines = [(CLOSED_FORM, None, opts)]
+            return
         lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
         if solver.method in ("auto", COMPILED_METHOD):
             if numba_available():
@@ -532,10 +567,22 @@ class _Problem:
         _, run_many, opts = self._engines[self._engine]
         c = self.compiled
         out = []
+        if self.law is not None:  # closed form: the only observable, tumor_volume, is the sum of the states
+            for j, prob in enumerate(probs):
+                y = self._closed_states(prob)
+                sub = self._sub[j]
+                pj = np.empty((y.shape[0], sub.rows.size))
+                pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
+                if sub.ob.size:
+                    pj[:, sub.ob] = y[:, sub.ob_ti, :].sum(axis=-1)
+                out.append(pj)
+            return out
         sols = run_many(probs, opts) if run_many is not None else None
+        closed = self._engines[self._engine][0] == CLOSED_FORM
         pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
-            sol: Solution = sols[j] if sols is not None else solve(prob, opts)
+            sol: Any = (self._closed_solution(prob) if closed else sols[j] if sols is not None
+                        else solve(prob, opts))
             if np.any(sol.status != SolverStatus.OK):
                 sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
             sub = self._sub[j]
@@ -557,6 +604,20 @@ class _Problem:
                 pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
                 start += cols.size
         return out
+
+    def _closed_states(self, prob: Problem) -> np.ndarray:
+        """The states of ``prob``'s copies from the law's closed form, chained over the plan's drug levels,
+        shape ``(B, k, n_states)``."""
+        c, plan = self.compiled, prob.plan
+        P = {n: prob.params[:, i:i + 1] for i, n in enumerate(c.param_names)}
+        Y0 = {n: prob.y0[:, i:i + 1] for i, n in enumerate(c.state_names)}
+        st = self.law.states_on_plan(prob.t_eval, P, Y0, plan.breaks, plan.rates[:, 0])
+        return np.stack([st[n] for n in c.state_names], axis=-1)
+
+    def _closed_solution(self, prob: Problem) -> _ClosedSolution:
+        """:meth:`_closed_states` with the drug levels at the output times, as a solution."""
+        y = self._closed_states(prob)
+        return _ClosedSolution(y, prob.plan.rates_at(prob.t_eval), np.zeros(y.shape[0], dtype=np.int64))
 
     def _with_switch(self, compute: Any) -> Any:
         """``compute()``; an explicit engine that reports a :data:`_SWITCH_STATUSES` status hands the rest of
@@ -592,6 +653,7 @@ class _Problem:
                     raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{lo}, {hi}]; "
                                              "pass a start value in `initial`")
                 pars.add(name, value=val, min=lo, max=hi)
+        self.typical = {n: (abs(p.value) if p.value != 0 else 1.0) for n, p in pars.items()}
         return pars
 
     def matrices(self, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -646,7 +708,10 @@ class _Problem:
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
-        values = self._values(params)
+        return self.predictions_at(self._values(params))
+
+    def predictions_at(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`predictions` at the values of all variables, in the order of :attr:`vars`."""
         memo = self._memo_for(values)
         if memo is not None:
             return memo.copy()
@@ -664,15 +729,69 @@ class _Problem:
         return pred
 
     def residual(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Residuals of the data rows (then of the priors) at ``params``; a failed solve is penalised."""
+        return self.residual_at(self._values(params))
+
+    def residual_at(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`residual` at the values of all variables, in the order of :attr:`vars`."""
         try:
-            pred = self.predictions(params)
+            pred = self.predictions_at(values)
         except SolverError:  # NegativeStateError included
             self.n_failed += 1
-            return np.full(self.target.size, FAILED_SOLVE_RESIDUAL)
+            return self._with_priors(np.full(self.target.size, self.failed_residual), values)
         if not np.all(np.isfinite(pred)):
             self.n_failed += 1
-            return np.full(self.target.size, FAILED_SOLVE_RESIDUAL)
-        return self.residual_from_pred(pred)
+            return self._with_priors(np.full(self.target.size, self.failed_residual), values)
+        return self._with_priors(self.residual_from_pred(pred), values)
+
+    # -- priors ----------------------------------------------------------------------
+    def set_priors(self, priors: Mapping[str, Any] | None) -> None:
+        """Gaussian / log-normal priors on fitted variables (see :func:`fit`), as extra residual rows."""
+        out = []
+        names = list(self._var_names)
+        for key, spec in (priors or {}).items():
+            targets = [k for k, n in enumerate(names) if n == key or self.vars[n].target == key]
+            if not targets:
+                valid = sorted(set(names) | {v.target for v in self.vars.values()})
+                raise UnknownNameError("fitted parameter or state", key, valid, "`priors`")
+            if isinstance(spec, (tuple, list)) and len(spec) == 3 and isinstance(spec[0], str):
+                kind, centre, sd = spec
+            elif isinstance(spec, (tuple, list)) and len(spec) == 2:
+                kind, (centre, sd) = "normal", spec
+            else:
+                raise SpecificationError(f"`priors[{key!r}]` must be (mean, sd), ('normal', mean, sd) or "
+                                         f"('lognormal', median, sd_of_log), got {spec!r}")
+            if kind not in ("normal", "lognormal"):
+                raise SpecificationError(f"`priors[{key!r}]`: kind must be 'normal' or 'lognormal', got {kind!r}")
+            centre = finite_value(centre, f"`priors[{key!r}]` centre")
+            sd = finite_value(sd, f"`priors[{key!r}]` sd", minimum=0.0, strict=True)
+            log = kind == "lognormal"
+            if log and centre <= 0:
+                raise SpecificationError(f"`priors[{key!r}]`: the median of a log-normal prior must be > 0, got {centre}")
+            out.extend((k, log, math.log(centre) if log else centre, sd) for k in targets)
+        self.priors = tuple(out)
+
+    def _with_priors(self, r: np.ndarray, values: np.ndarray) -> np.ndarray:
+        if not self.priors:
+            return r
+        return np.concatenate([r, self._prior_rows(values)])
+
+    def _prior_rows(self, vals: np.ndarray) -> np.ndarray:
+        x = np.array([vals[k] for k, *_ in self.priors])
+        log = np.array([p[1] for p in self.priors], dtype=bool)
+        centre = np.array([p[2] for p in self.priors])
+        sd = np.array([p[3] for p in self.priors])
+        xt = np.where(log, np.log(np.maximum(x, LOG_FLOOR)), x)
+        return (xt - centre) / sd
+
+    def _prior_jacobian(self, vals: np.ndarray, names: list[str]) -> np.ndarray:
+        col = {n: i for i, n in enumerate(names)}
+        J = np.zeros((len(self.priors), len(names)))
+        for row, (k, log, _, sd) in enumerate(self.priors):
+            name = self._var_names[k]
+            if name in col:
+                J[row, col[name]] = 1.0 / (sd * max(vals[k], LOG_FLOOR)) if log else 1.0 / sd
+        return J
 
     def _rows_residual(self, pred: np.ndarray, rows: np.ndarray) -> np.ndarray:
         r = (self._transform(pred) - self.target[rows]) * self.scale_factor[rows]
@@ -685,16 +804,15 @@ class _Problem:
         call (as one system on a scipy engine, so they share a step-size sequence).
         """
         names = [n for n, p in params.items() if p.vary]
-        allv = self._values(params)
+        return self.jacobian_at(self._values(params), names, [float(params[n].max) for n in names])
+
+    def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
+        """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
+        ``maxes``)."""
         P, Y0 = self._matrices(allv)
-        values, steps = np.empty(len(names)), np.empty(len(names))
-        for k, name in enumerate(names):
-            par = params[name]
-            x = float(par.value)
-            h = self.fd_step * (abs(x) if x != 0 else 1.0)
-            if x + h > par.max:
-                h = -h
-            values[k], steps[k] = x, h
+        pos = self._var_pos
+        values = np.array([allv[pos[n]] for n in names], dtype=float)
+        steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
         var = [self.vars[n] for n in names]
         ks_of = [np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
                  for j in range(len(self.subjects))]
@@ -704,7 +822,7 @@ class _Problem:
             # the compiled engine solves each copy on its own (the same numbers bit for bit in any batch):
             # the base copy is the last residual's solve when the optimizer asks at the same point; a
             # joint scipy engine integrates base and copies as one system, so they are solved together
-            base = (self._memo_for(allv) if self._engines[self._engine][0] == COMPILED_METHOD
+            base = (self._memo_for(allv) if self._engines[self._engine][0] in (COMPILED_METHOD, CLOSED_FORM)
                     and all(ks.size for ks in ks_of) else None)
             first = 0 if base is None else 1
             probs = []
@@ -727,22 +845,36 @@ class _Problem:
         try:
             J = self._with_switch(compute)
         except SolverError:
-            return self._jacobian_fallback(params, names)
+            return self._jacobian_fallback(allv, names, steps)
         if not np.all(np.isfinite(J)):
-            return self._jacobian_fallback(params, names)
+            return self._jacobian_fallback(allv, names, steps)
+        if self.priors:
+            J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
 
-    def _jacobian_fallback(self, params: Mapping[str, Any], names: list[str]) -> np.ndarray:
-        base = self.residual(params)
+    def _fd_step(self, name: str, par: Any) -> float:
+        """Forward-difference step of variable ``name`` (an lmfit parameter) at its value (see :meth:`_step`)."""
+        return self._step(name, float(par.value), float(par.max))
+
+    def _step(self, name: str, x: float, upper: float) -> float:
+        """Forward-difference step of variable ``name`` at ``x``: ``fd_step`` times the larger of ``|x|``
+        and the variable's typical size (its start value's, 1 for a start at 0), so that it cannot
+        underflow at a (subnormal) value next to a bound of 0; backwards at the upper bound."""
+        h = self.fd_step * max(abs(x), self.typical.get(name, 1.0))
+        if x + h > upper:
+            h = -h
+        if x + h == x:  # x so large that h is below its spacing
+            h = math.ulp(x) * 4 * (1 if h > 0 else -1)
+        return h
+
+    def _jacobian_fallback(self, allv: np.ndarray, names: Sequence[str], steps: np.ndarray) -> np.ndarray:
+        """Forward differences of :meth:`residual_at`, one variable at a time (failed solves penalised)."""
+        base = self.residual_at(allv)
         J = np.zeros((base.size, len(names)))
         for k, name in enumerate(names):
-            p2 = params.copy()
-            x = float(p2[name].value)
-            h = self.fd_step * (abs(x) if x != 0 else 1.0)
-            if x + h > p2[name].max:
-                h = -h
-            p2[name].value = x + h
-            J[:, k] = (self.residual(p2) - base) / h
+            v2 = allv.copy()
+            v2[self._var_pos[name]] += steps[k]
+            J[:, k] = (self.residual_at(v2) - base) / steps[k]
         return J
 
     # -- per subject -----------------------------------------------------------------
@@ -771,7 +903,7 @@ def _check_bounds(b: Any, name: str) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- public API
 def fit(
-    model: Model,
+    model: Model | GrowthLaw,
     data: pd.DataFrame | Mapping[str, Any],
     free: Sequence[str] | Mapping[str, str],
     *,
@@ -782,14 +914,18 @@ def fit(
     bounds: Mapping[str, tuple[float, float]] | None = None,
     scale: str = "log",
     weights: Mapping[str, float] | None = None,
-    t0: float = 0.0,
+    t0: float | str | Mapping[Any, float] = 0.0,
     optimizer: str | None = None,
     solver: Solver | str | None = None,
     rtol: float | None = None,
     atol: float | Mapping[str, float] | None = None,
-    fd_step: float = 1e-6,
+    fd_step: float | None = None,
     fit_kws: Mapping[str, Any] | None = None,
     method: str | None = None,
+    priors: Mapping[str, Any] | None = None,
+    max_seconds: float | None = None,
+    n_starts: int = 1,
+    seed: int | None = 0,
     progress: bool | None = None,
     callback: Callable[[Mapping[str, Any]], Any] | None = None,
 ) -> FitResult:
@@ -811,8 +947,11 @@ def fit(
 
     Parameters
     ----------
-    model : Model
-        The model; its compiled code is built once and reused.
+    model : Model or GrowthLaw
+        The model; its compiled code is built once and reused. A
+        :class:`~tumordyn.fitting.GrowthLaw` (:func:`~tumordyn.fitting.growth_law`) with a
+        closed form is evaluated in closed form (engine ``"closed_form"``: no ODE integration,
+        ``solver`` unused, predictions too); otherwise its model is integrated.
     data : pandas.DataFrame or mapping of str to array
         Tidy observations, one row each, with columns ``subject`` (any label),
         ``time`` (days), ``observable`` (a state or observable name of the
@@ -838,8 +977,10 @@ def fit(
         Scale of the residuals. The log scale needs positive values.
     weights : mapping of str to float, optional
         Weight (> 0) per observable name; default 1.
-    t0 : float
-        Start of every subject's simulation and schedule (days). Default 0.
+    t0 : float, "first" or mapping subject -> float
+        Start of the simulation and schedule (days, where the initial states hold): one for all
+        subjects (default 0), ``"first"`` for each subject's first observation time, or one per
+        subject.
     optimizer : str, optional
         Any :func:`lmfit.minimize` method; default ``"least_squares"`` (scipy's trust-region
         reflective least squares, with the Jacobian described in the notes).
@@ -857,15 +998,38 @@ def fit(
     atol : float or mapping, optional
         Absolute ODE tolerance (state units) when ``solver`` is not a :class:`~tumordyn.Solver`
         (default: the states' spec values).
-    fd_step : float
-        Relative finite-difference step of the Jacobian (leastsq-type methods).
+    fd_step : float, optional
+        Relative finite-difference step of the Jacobian (leastsq-type methods); default 1e-6 for an
+        ODE (above the integrator's error), :data:`CLOSED_FORM_FD_STEP` (about 1.5e-8) for a closed form.
     fit_kws : mapping, optional
         Extra keyword arguments for lmfit (e.g. ``{"max_nfev": 500}``); ``iter_cb``, ``reduce_fcn`` and
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
     method : str, optional
         Deprecated alias of ``optimizer`` (emits :class:`DeprecationWarning`; removed in the next release).
+    priors : mapping, optional
+        Priors on fitted variables, making the fit a maximum a posteriori estimate: by model
+        parameter or fitted state name (every lmfit variable of it, e.g. each subject's ``r``), or by
+        lmfit name (``"r__P1"``, ``"init_S__P1"``), to ``(mean, sd)`` or ``("normal", mean, sd)``
+        (Gaussian, in the parameter's unit) or ``("lognormal", median, sd)`` (Gaussian in the natural
+        log, ``sd`` on the log scale). Each adds the residual row ``(x - mean)/sd`` or
+        ``(ln x - ln median)/sd`` to the objective (and to ``ndata``), so a fit with as many data points
+        as free parameters is allowed when priors bring the count above it. The rows are a negative
+        log-density only when the data residuals are in units of the noise (a ``sigma`` column).
+    max_seconds : float, optional
+        Wall-time budget of the whole fit (all starts), checked at every residual and Jacobian
+        evaluation (one evaluation can run over it by its own solve time). When it runs out,
+        :class:`~tumordyn.errors.FitTimeoutError` is raised, carrying the best values seen; with
+        ``n_starts > 1`` and at least one start finished, the best finished fit is returned with a
+        :class:`~tumordyn.errors.FitWarning` instead.
+    n_starts : int
+        Number of optimizer starts: the given start values, then ``n_starts - 1`` random ones
+        (log-uniform within positive finite bounds, uniform within other finite bounds, the start
+        value times :math:`10^{U(-1, 1)}` otherwise); the fit with the smallest chi-square is
+        returned. For fits that wander (thousands of evaluations) from one start.
+    seed : int, optional
+        Seed of the random starts.
     progress : bool, optional
-        Show a progress bar (``tqdm.auto``) counting the objective evaluations (lmfit's ``nfev``);
+        Show a progress bar (``tqdm.auto``) counting the objective evaluations;
         default: when stderr is a terminal or in a Jupyter kernel. ``False`` prints nothing.
     callback : callable, optional
         Called after each objective evaluation with a mapping ``{"iteration": k, "chisqr": χ²,
@@ -892,11 +1056,19 @@ def fit(
     TypeError
         If ``solver`` is neither a :class:`~tumordyn.Solver` nor a method name.
 
+    Warns
+    -----
+    FitWarning
+        When fitted parameters end at a bound (listed in :attr:`FitResult.at_bounds`): the optimum may
+        lie beyond it, and its standard error means nothing.
+
     Notes
     -----
     A failed ODE solve during the fit gives every residual the value
-    :data:`FAILED_SOLVE_RESIDUAL` (the step is rejected; the count is in
-    :attr:`FitResult.n_failed_solves`). Standard errors come from lmfit's
+    :data:`FAILED_SOLVE_RESIDUAL` times the largest weighted data value (at least 1), so that it
+    loses to any prediction of the data's size (the step is rejected; the count is in
+    :attr:`FitResult.n_failed_solves`). Finite-difference steps are ``fd_step`` times the larger
+    of the value and the variable's start value (1 for a start at 0). Standard errors come from lmfit's
     covariance estimate :math:`(J^T J)^{-1}`; when the data give ``sigma`` it
     is used as is (the noise level is known), otherwise it is rescaled by the
     reduced chi-square (lmfit's ``scale_covar``).
@@ -914,23 +1086,28 @@ def fit(
     """
     from ..spec import Model
 
+    law = model if isinstance(model, GrowthLaw) else None
+    if law is not None:
+        model = law.model
     if not isinstance(model, Model):
-        raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
+        raise TypeError(f"`model` must be a tumordyn Model or a tumordyn.fitting.GrowthLaw, got {type(model).__name__}")
     scale = _check_scale(scale)
     c = compile_model(model)
-    t0 = finite_value(t0, "`t0`")
     df = tidy_data(data, c.state_names + c.observable_names, scale, model.name)
+    t0 = _check_t0(t0, df)
     free_m = _modes(free, c.param_names, "parameter", "free", "shared", f"model {model.name!r}")
     init_m = _modes(initial_free, c.state_names, "state", "initial_free", "subject", f"model {model.name!r}")
     if not free_m and not init_m:
         raise SpecificationError("nothing to fit: `free` and `initial_free` are empty")
-    subjects = list(df["subject"].drop_duplicates())
+    subjects = list(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
     sched = subject_schedules(schedules, subjects, model, t0)
     init = per_subject(initial, subjects, "initial", "state name to value")
     optimizer = _optimizer(optimizer, method)
     check_callback(callback, "fit")
     slv = fit_solver(solver, rtol, atol)
     slv.options(c)  # atol names checked against the model
+    if fd_step is None:  # the integrator's error (rtol 1e-8) needs a larger step than a closed form's rounding
+        fd_step = CLOSED_FORM_FD_STEP if law is not None and law.closed_form else 1e-6
     fd_step = finite_value(fd_step, "`fd_step`")
     if not 0 < fd_step < 0.1:
         raise SpecificationError(f"`fd_step` must be in (0, 0.1), got {fd_step}")
@@ -942,20 +1119,89 @@ def fit(
         else:
             param_bounds[name] = b
     problem = _Problem(model, df, free_m, init_m, sched, params or {}, init, param_bounds, scale,
-                       weights or {}, t0, slv, fd_step, init_bounds)
+                       weights or {}, t0, slv, fd_step, init_bounds, law)
     pars = problem.make_params()
+    problem.set_priors(priors)
     nvar = len(pars)
-    if len(df) <= nvar:
+    n_prior = len(problem.priors)
+    if len(df) + n_prior <= nvar:
         raise SpecificationError(
-            f"{len(df)} data points cannot determine {nvar} free parameters ({', '.join(pars)}); "
-            "at least one more point than free parameters is needed"
+            f"{len(df)} data points{f' and {n_prior} prior(s)' if n_prior else ''} cannot determine {nvar} free "
+            f"parameters ({', '.join(pars)}); at least one more point than free parameters is needed, or priors "
+            "(`priors=`) on enough of them"
         )
+    if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
+        raise SpecificationError(f"`n_starts` must be an integer >= 1, got {n_starts!r}")
+    deadline = None
+    if max_seconds is not None:
+        deadline = _time.perf_counter() + finite_value(max_seconds, "`max_seconds`", minimum=0.0, strict=True,
+                                                       unit="s")
     try:
         problem.start_predictions(pars)
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    return run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), progress=progress, callback=callback)
+    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback)
+    rng = np.random.default_rng(seed)
+    for _ in range(int(n_starts) - 1):  # bounded
+        other = _random_start(pars, rng)
+        try:
+            res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
+                                callback=callback)
+        except FitTimeoutError as err:
+            warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random start "
+                          f"({err.elapsed:.3g} s); returning the best finished start", FitWarning, stacklevel=2)
+            break
+        if (res.success, -res.chisqr) > (best.success, -best.chisqr):
+            best = res
+    _warn_at_bounds(best)
+    return best
+
+
+def _check_t0(t0: Any, df: pd.DataFrame) -> float | dict[Any, float]:
+    """``t0`` as a number or a mapping subject -> number (days); ``"first"`` -> each subject's first time."""
+    if isinstance(t0, str):
+        if t0 != "first":
+            raise SpecificationError(f"`t0` must be a number, 'first' or a mapping subject -> number, got {t0!r}")
+        return {s: float(v) for s, v in df.groupby("subject", sort=False)["time"].min().items()}
+    if isinstance(t0, Mapping):
+        subjects = list(df["subject"].drop_duplicates())
+        for s in t0:
+            if s not in subjects:
+                raise UnknownNameError("subject", s, [str(x) for x in subjects], "`t0` (not in `data`)")
+        missing = [s for s in subjects if s not in t0]
+        if missing:
+            raise SpecificationError(f"`t0` gives no start for subject(s) {missing}; give one per subject")
+        return {s: finite_value(t0[s], f"`t0[{s!r}]`", unit="days") for s in subjects}
+    return finite_value(t0, "`t0`", unit="days")
+
+
+def _random_start(pars: lmfit.Parameters, rng: np.random.Generator) -> lmfit.Parameters:
+    """A copy of ``pars`` with every varying value drawn at random within its bounds (see ``n_starts``)."""
+    out = pars.copy()
+    for p in out.values():
+        if not p.vary:
+            continue
+        lo, hi, x = float(p.min), float(p.max), float(p.value)
+        if math.isfinite(lo) and math.isfinite(hi):
+            v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if lo > 0 else rng.uniform(lo, hi)
+        else:
+            v = (x if x != 0 else 1.0) * 10.0 ** rng.uniform(-1.0, 1.0)
+        p.value = min(max(v, lo), hi)
+    return out
+
+
+def _warn_at_bounds(res: FitResult) -> None:
+    at = res.at_bounds
+    if not at:
+        return
+    nvary = sum(1 for p in res.params.values() if p.vary)
+    which = ", ".join(f"{n} ({side} bound {res.params[n].min if side == 'lower' else res.params[n].max:g})"
+                      for n, side in at.items())
+    head = "every fitted parameter ended" if len(at) == nvary else "fitted parameter(s) ended"
+    warnings.warn(f"fit of {res.model.name!r}: {head} at a bound: {which}; the optimum may lie beyond it (widen "
+                  "`bounds`, or fix the parameter) and its standard error is not meaningful", FitWarning,
+                  stacklevel=3)
 
 
 def fit_solver(solver: Solver | str | None, rtol: float | None = None,
@@ -1000,11 +1246,17 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any], *,
-                  progress: bool | None = False, callback: Callable[[Mapping[str, Any]], Any] | None = None,
-                  ) -> FitResult:
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any],
+                  deadline: float | None = None, *, progress: bool | None = False,
+                  callback: Callable[[Mapping[str, Any]], Any] | None = None) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
-    batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`."""
+    batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`.
+
+    Raises
+    ------
+    FitTimeoutError
+        When ``time.perf_counter()`` passes ``deadline`` (checked at each residual and Jacobian evaluation).
+    """
     import lmfit
 
     method = optimizer
@@ -1013,18 +1265,124 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     ctor = {k: kws.pop(k) for k in ("iter_cb", "reduce_fcn", "calc_covar") if k in kws}
     check_callback(callback, "fit")
     bar = progress_bar(progress, total=None, desc="fit", unit="eval")
-    ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
-    if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
-        kws["Dfun"] = lambda p, *a, **k: problem.jacobian(p)
-    # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
-    mini = lmfit.Minimizer(lambda p: problem.residual(p), pars, nan_policy="raise",
-                           scale_covar=not problem.known_sigma, **ctor)
-    failed_before = problem.n_failed
     started = _time.perf_counter()
+    seen = {"chisqr": math.inf, "values": {}, "nfev": 0, "live": True}
+
+    def check_time() -> None:
+        # only while this fit runs: the Minimizer kept by the result refits later (conf_interval) unbudgeted
+        if deadline is not None and seen["live"] and _time.perf_counter() > deadline:
+            elapsed = _time.perf_counter() - started
+            raise FitTimeoutError(
+                f"fit of {problem.model.name!r} ran out of its time budget after {elapsed:.3g} s and {seen['nfev']} "
+                f"evaluations (best chi-square so far {seen['chisqr']:.6g}, at {seen['values']}); raise "
+                "`max_seconds`, improve the start values or use n_starts", elapsed, seen["values"], seen["chisqr"],
+                seen["nfev"])
+
+    def residual(p: lmfit.Parameters) -> np.ndarray:
+        check_time()
+        r = problem.residual(p)
+        seen["nfev"] += 1
+        if deadline is not None:
+            chi = float(r @ r)
+            if chi < seen["chisqr"]:
+                seen["chisqr"], seen["values"] = chi, p.valuesdict()
+        return r
+
+    def jacobian(p: lmfit.Parameters, *a: Any, **k: Any) -> np.ndarray:
+        check_time()
+        return problem.jacobian(p)
+
+    direct = method == "least_squares" and not ctor and "Dfun" not in kws and "jac" not in kws
+    if not direct:  # lmfit's own loop: the bar and the callback ride on its iter_cb
+        ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
+
+    def on_eval(r: np.ndarray, values: Mapping[str, float]) -> None:  # the direct loop's bar and callback
+        bar.update(1)
+        if callback is not None:
+            callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(values)})
+    if method == "least_squares":
+        kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
+    if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
+        kws["Dfun"] = jacobian
+    # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+    mini = lmfit.Minimizer(residual, pars, nan_policy="raise", scale_covar=not problem.known_sigma, **ctor)
+    failed_before = problem.n_failed
     with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
-        res = mini.minimize(method=method, **kws)
+        if direct:
+            kws.pop("Dfun")
+            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval)
+        else:
+            res = mini.minimize(method=method, **kws)
+    seen["live"] = False
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
+
+
+def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Parameters, kws: dict[str, Any],
+                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any) -> Any:
+    """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays.
+
+    The same scipy call as :meth:`lmfit.Minimizer.least_squares` (trust-region reflective, bounds passed
+    to scipy, tolerances 1e-8, the finite-difference Jacobian of :meth:`_Problem.jacobian_at`; variables
+    scaled by the Jacobian's column norms, ``x_scale="jac"``, unless ``fit_kws`` says otherwise), the same
+    :class:`lmfit.minimizer.MinimizerResult` (statistics, covariance :math:`(J^T J)^{-1}`, scaled by the
+    reduced chi-square unless ``sigma`` was given), without building lmfit ``Parameters`` at every
+    evaluation (which costs more than a closed-form law's residual).
+    """
+    from scipy.optimize import least_squares
+
+    result = mini.prepare_fit(pars)
+    result.method = "least_squares"
+    names = list(result.var_names)
+    base = problem._values(result.params)
+    idx = np.array([problem._var_pos[n] for n in names], dtype=np.intp)
+    lo = np.array([-np.inf if result.params[n].min is None else result.params[n].min for n in names], dtype=float)
+    hi = np.array([np.inf if result.params[n].max is None else result.params[n].max for n in names], dtype=float)
+    maxes = hi.tolist()
+    x0 = base[idx]
+    max_nfev = kws.pop("max_nfev", None) or 2000 * (len(names) + 1)
+    opts = dict(method="trf", ftol=1e-08, xtol=1e-08, gtol=1e-08, x_scale="jac", loss="linear", f_scale=1.0,
+                diff_step=None, tr_solver=None, tr_options={}, jac_sparsity=None, verbose=0)
+    opts.update(kws)
+
+    def full(x: np.ndarray) -> np.ndarray:
+        v = base.copy()
+        v[idx] = x
+        return v
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        check_time()
+        v = full(x)
+        r = problem.residual_at(v)
+        seen["nfev"] += 1
+        if track:
+            chi = float(r @ r)
+            if chi < seen["chisqr"]:
+                seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
+        if not np.all(np.isfinite(r)):
+            raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
+        on_eval(r, dict(zip(names, x.tolist())))
+        return r
+
+    def jac(x: np.ndarray) -> np.ndarray:
+        check_time()
+        return problem.jacobian_at(full(x), names, maxes)
+
+    ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
+    for n, x in zip(names, ret.x.tolist()):
+        result.params[n].value = x
+    result.nfev = int(ret.nfev)
+    result.residual = problem.residual_at(full(ret.x))  # at the solution (memoised), not the last trial
+    result._calculate_statistics()
+    for attr in ret:
+        setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
+    result.x = np.atleast_1d(result.x)
+    try:
+        result.covar = np.linalg.inv(ret.jac.T @ ret.jac)
+        mini._calculate_uncertainties_correlations()
+    except np.linalg.LinAlgError:
+        pass
+    return result
 
 
 class FitResult:
@@ -1092,6 +1450,27 @@ class FitResult:
         """Deprecated alias of :attr:`optimizer` (emits :class:`DeprecationWarning`)."""
         warnings.warn("FitResult.method is deprecated; use FitResult.optimizer", DeprecationWarning, stacklevel=2)
         return self.optimizer
+
+    @property
+    def at_bounds(self) -> dict[str, str]:
+        """Fitted variables that ended at a bound (within 1e-6 of their typical size): name to
+        ``"lower"`` or ``"upper"``."""
+        out = {}
+        typ = self._problem.typical
+        for n, p in self.params.items():
+            if not p.vary:
+                continue
+            tol = 1e-6 * max(abs(float(p.value)), typ.get(n, 1.0))
+            if math.isfinite(p.min) and p.value - p.min <= tol:
+                out[n] = "lower"
+            elif math.isfinite(p.max) and p.max - p.value <= tol:
+                out[n] = "upper"
+        return out
+
+    @property
+    def t0(self) -> dict[Any, float]:
+        """Start of each subject's simulation and schedule (days)."""
+        return dict(self._problem.t0s)
 
     @property
     def free(self) -> dict[str, str]:
@@ -1250,20 +1629,34 @@ class FitResult:
             if t_eval is not None:
                 t_end = max(t_end, float(np.max(t_eval)))
         t_end = finite_value(t_end, "`t_end`")
-        if t_end <= p.t0:
-            t_end = p.t0 + 1.0
-        te = check_t_eval(t_eval, p.t0, t_end)
+        t0 = p.t0s[subject]
+        if t_end <= t0:
+            t_end = t0 + 1.0
+        te = check_t_eval(t_eval, t0, t_end)
         sched = p.schedules[subject]
         c = p.compiled
-        plan = DosingPlan.build(c.drug_names, sched, p.t0, t_end)
+        plan = DosingPlan.build(c.drug_names, sched, t0, t_end)
         P = np.array([pv[n] for n in c.param_names])
         Y0 = np.array([iv[n] for n in c.state_names])
         started = _time.perf_counter()
-        sol = solve(Problem(c, plan, P[None, :], Y0[None, :], te), p.opts)  # the fit's solver settings
-        sol.raise_first_failure(c, lambda k: f" (subject {subject!r})")
-        stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]), plan.n_segments,
-                            plan.n_doses, _time.perf_counter() - started)
-        return Trajectory(te, sol.y[0], sol.u, P, self.model, sched.between(p.t0, math.nextafter(t_end, math.inf)),
+        prob = Problem(c, plan, P[None, :], Y0[None, :], te)
+        if p.law is not None:
+            sol: Any = p._closed_solution(prob)
+            bad = ~np.isfinite(sol.y[0])
+            if bad.any():
+                i, k = np.argwhere(bad)[0]
+                raise SolverError(f"the closed form of {self.model.name!r} is not finite at t = {te[i]:g} days "
+                                  f"(state {c.state_names[k]!r}, subject {subject!r})", t=float(te[i]),
+                                  status=SolverStatus.NON_FINITE)
+            stats = SolverStats(CLOSED_FORM, 0, 0, 0, plan.n_segments, plan.n_doses, _time.perf_counter() - started)
+        else:
+            # the engine that produced the fit (not "auto", which may pick another integrator whose
+            # undershoot of a state killed to ~0 trips the negativity check the fit's engine did not)
+            sol = solve(prob, p._engines[p._engine][2])
+            sol.raise_first_failure(c, lambda k: f" (subject {subject!r})")
+            stats = SolverStats(sol.methods[0], int(sol.nfev[0]), int(sol.njev[0]), int(sol.nlu[0]),
+                                plan.n_segments, plan.n_doses, _time.perf_counter() - started)
+        return Trajectory(te, sol.y[0], sol.u, P, self.model, sched.between(t0, math.nextafter(t_end, math.inf)),
                           stats)
 
     def predict(self, times: Sequence[float] | None = None, subjects: Sequence[Any] | None = None,
@@ -1292,7 +1685,8 @@ class FitResult:
         for s in subjects:
             if times is None:
                 t_last = float(self.data.loc[self.data["subject"] == s, "time"].max()) if s in self.subjects else 0
-                te = np.linspace(self._problem.t0, max(t_last, self._problem.t0 + 1.0), 200)
+                t0 = self._problem.t0s.get(s, self._problem.t0)
+                te = np.linspace(t0, max(t_last, t0 + 1.0), 200)
             else:
                 te = np.asarray(times, dtype=float)
             traj = self.trajectory(s, t_eval=te)
