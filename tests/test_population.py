@@ -293,3 +293,22 @@ def test_simulated_replicates_reproduce_the_data_spread(lin_fit):
     ly = np.log(df.value.to_numpy())
     assert np.median(np.log(sims)) == pytest.approx(np.median(ly), abs=0.1)
     assert np.std(np.log(sims)) == pytest.approx(np.std(ly), rel=0.2)
+
+
+def test_a_growth_law_is_a_structure_and_gives_the_same_fit_as_its_predict_callable():
+    # the closed forms of td.fitting.growth_law plug into fit_population directly
+    law = td.fitting.growth_law("gompertz")
+    rng = np.random.default_rng(7)
+    t = np.array([0.0, 20.0, 40.0, 60.0, 90.0])
+    rows = []
+    for i in range(30):
+        p = {"r": 0.05 * math.exp(rng.normal(0, 0.25)), "K": 5000.0, "S": 200.0 * math.exp(rng.normal(0, 0.25))}
+        v = law.predict(t, p) * np.exp(rng.normal(0, 0.05, t.size))
+        rows += [{"subject": i, "time": tt, "value": vv} for tt, vv in zip(t, v)]
+    df = pd.DataFrame(rows)
+    start = {"r": 0.04, "S": 150.0}
+    a = td.fit_population(law, df, start, fixed={"K": 5000.0}, progress=False)
+    b = td.fit_population(law.predict, df, start, fixed={"K": 5000.0}, progress=False)
+    assert a.ofv == pytest.approx(b.ofv, rel=1e-12)
+    assert a.typical["r"] == pytest.approx(0.05, rel=0.15)
+    assert a.typical["S"] == pytest.approx(200.0, rel=0.15)

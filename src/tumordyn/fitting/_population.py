@@ -42,6 +42,7 @@ import numpy as np
 
 from ..errors import SolverError, SpecificationError, TumordynWarning, UnknownNameError
 from ._fit import LOG_FLOOR, _Problem, fit_solver, per_subject, subject_schedules, tidy_data
+from ._selection import GrowthLaw
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -487,7 +488,7 @@ def _random_spec(random: Any, names: Sequence[str]) -> dict[str, str]:
 
 
 def fit_population(
-    structure: Model | Callable[[np.ndarray, Mapping[str, np.ndarray]], np.ndarray],
+    structure: Model | GrowthLaw | Callable[[np.ndarray, Mapping[str, np.ndarray]], np.ndarray],
     data: pd.DataFrame | Mapping[str, Any],
     params: Mapping[str, float],
     *,
@@ -528,9 +529,11 @@ def fit_population(
 
     Parameters
     ----------
-    structure : Model or callable
+    structure : Model, GrowthLaw or callable
         A tumordyn :class:`~tumordyn.Model` (solved per subject at its own
-        observation times, with its own schedule and initial state), or a
+        observation times, with its own schedule and initial state), a
+        :class:`~tumordyn.fitting.GrowthLaw` (its closed form
+        :meth:`~tumordyn.fitting.GrowthLaw.predict`, untreated), or a
         closed-form ``predict(t, params) -> ndarray``: ``t`` (days) and each
         ``params[name]`` are arrays of one shape (one entry per observation,
         many subjects and copies at once); it returns the prediction at each
@@ -656,6 +659,8 @@ def fit_population(
             raise UnknownNameError("parameter", n, names, "`covariates` (it must be one of the estimated `params`)")
     cov_names = list(dict.fromkeys(c for cs in covariates.values() for c in cs))
 
+    if isinstance(structure, GrowthLaw):
+        structure = structure.predict  # the closed form, at drug level 0
     if isinstance(structure, Model):
         model = structure
         from ..numerics import compile_model
