@@ -159,7 +159,7 @@ def builtin_models() -> list[td.Model]:
            td.models.tumor_immune_tme(growth="gompertz", drug_induced_switching=True, stress_inhibitor=True),
            td.models.kuznetsov1994(), td.models.zhang2017(), td.models.logistic_growth(),
            td.models.gompertz_growth(), td.models.one_compartment_pk()]
-    out += [m for m, _, _ in growth_models().values()]
+    out += [getattr(m, "model", m) for m, _, _ in growth_models().values()]  # a GrowthLaw carries its Model
     return out
 
 
