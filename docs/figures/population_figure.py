@@ -1,4 +1,4 @@
-"""Draw docs/figures/population_example.png (run from the repository root:
+"""Draw out/population_example.png (the docs build runs it for the gallery; by hand:
 ``MPLBACKEND=Agg python docs/figures/population_figure.py``).
 
 A simulated trial of 80 patients whose target-lesion diameter follows the
@@ -62,7 +62,8 @@ def main():
     ax[2].set_title("forecast from the first 3 scans", fontsize=8)
     ax[1].set_title("observed vs individual prediction", fontsize=8)
     fig.tight_layout()
-    out = Path(__file__).with_name("population_example.png")
+    Path("out").mkdir(exist_ok=True)
+    out = Path("out") / "population_example.png"
     fig.savefig(out, dpi=72)
     print("wrote", out)
 
