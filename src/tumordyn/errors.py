@@ -24,6 +24,7 @@ __all__ = [
     "SolverError",
     "SolverStatus",
     "NegativeStateError",
+    "CalibrationError",
     "ModelFileError",
     "LimitExceededError",
     "TumordynWarning",
@@ -210,3 +211,13 @@ class NegativeStateError(SolverError):
     def __init__(self, message: str, t: float, solver_message: str = "",
                  status: SolverStatus = SolverStatus.NEGATIVE_STATE, state_index: int = -1) -> None:
         super().__init__(message, t, solver_message, SolverStatus.NEGATIVE_STATE, state_index)
+
+
+class CalibrationError(TumordynError, RuntimeError):
+    """A virtual population cannot be selected to match its target statistics.
+
+    Raised by :func:`tumordyn.cohorts.calibrate_population` when a target lies outside what the
+    plausible patients can reach (e.g. a CR rate asked of a population without a complete
+    response), when the weights do not converge, or when too few patients are accepted within
+    the bounded number of sampling rounds. The message names the target(s) and the values reached.
+    """
