@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec import Model
 
 __all__ = ["TargetStatistic", "VirtualPopulation", "calibrate_population", "population_statistics",
-           "RATE_STATISTICS", "TIME_STATISTICS"]
+           "RATE_STATISTICS", "TIME_STATISTICS", "trial_targets", "trial_target_statistics", "trial_population",
+           "virtual_trial", "TRIAL_POPULATIONS"]
 
 #: Rate statistics (fractions of the evaluable patients) and the best overall responses they count.
 RATE_STATISTICS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -513,3 +514,158 @@ def _pooled_statistic(parts: list[tuple[CohortResult, np.ndarray | None]], tg: T
     ttp = np.concatenate([res.readouts(tg.regimen)[TIME_STATISTICS[tg.statistic]] for res, _ in parts])
     wv = np.concatenate([np.ones(res.cohort.n) if ww is None else ww for res, ww in parts])
     return _weighted_km_median(ttp, wv, parts[0][0].t_end)
+
+
+# --- published trials and the built-in calibrated populations ------------------------------------------------
+
+#: Scans of the built-in virtual trials: every 6 weeks (KEYNOTE-006 and FLAURA assessed every 6 weeks).
+TRIAL_SCAN_INTERVAL = 42.0
+#: Horizon of the built-in virtual trials (days).
+TRIAL_HORIZON = 730.0
+
+
+def trial_targets() -> pd.DataFrame:
+    """The published figures the built-in virtual trials are calibrated to and tested against.
+
+    One table (``tumordyn/cohorts/data/trial_targets.csv``): ``trial``, ``arm``, ``statistic``,
+    ``value``, ``low``, ``high`` (the accepted range: the published 95 % CI, or ±5 percentage points /
+    ±20 % of a median where no CI is given), ``unit`` (``fraction`` or ``days``), ``tolerance`` (how the
+    range was set) and ``source`` (citation).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from importlib.resources import files
+
+    import pandas as pd
+
+    with files("tumordyn.cohorts").joinpath("data/trial_targets.csv").open("r", encoding="utf-8") as fh:
+        df = pd.read_csv(fh)
+    return df
+
+
+def trial_target_statistics(trial: str) -> tuple[TargetStatistic, ...]:
+    """The :class:`TargetStatistic` rows of one trial of :func:`trial_targets` (rates and median PFS).
+
+    Parameters
+    ----------
+    trial : str
+        ``"untreated"``, ``"keynote006"`` or ``"flaura"`` (``"zhang2017"`` has no patient-level
+        statistics to calibrate: its figures are checked on the ``zhang2017`` model directly).
+
+    Returns
+    -------
+    tuple of TargetStatistic
+    """
+    df = trial_targets()
+    if trial not in set(df["trial"]):
+        raise UnknownNameError("trial", trial, sorted(set(df["trial"])), "trial_targets()")
+    rows = df[(df["trial"] == trial) & df["statistic"].isin([*RATE_STATISTICS, *TIME_STATISTICS])]
+    return tuple(TargetStatistic(r.arm, r.statistic, float(r.value), float(r.low), float(r.high), str(r.source))
+                 for r in rows.itertuples())
+
+
+def _loguniform(lo: float, hi: float) -> Any:
+    from scipy.stats import loguniform
+
+    return loguniform(lo, hi)
+
+
+def _trial_recipe(trial: str, model: Model) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Plausible ranges, arms and median margin of a built-in trial population."""
+    from ..regimens import standard_regimens
+    from ._distributions import Uniform
+
+    regs = standard_regimens(model, TRIAL_HORIZON)
+    if trial == "untreated":
+        plausible = {"r_S": _loguniform(0.01, 0.08), "S": _loguniform(1e9, 3e10), "a_P": _loguniform(0.005, 0.5),
+                     "k_E": _loguniform(0.3, 15.0)}
+        return plausible, {"untreated": regs["untreated"]}, 0.04
+    if trial == "keynote006":
+        plausible = {"r_S": _loguniform(0.01, 0.08), "k_E": _loguniform(0.3, 15.0), "a_P": _loguniform(0.005, 0.5),
+                     "x_max": _loguniform(0.05, 3.0), "b_A": Uniform(0.3, 1.0), "h_E": _loguniform(1e8, 1e10),
+                     "S": _loguniform(1e9, 3e10)}
+        return plausible, {"anti-pd1": regs["anti-pd1"]}, 0.03
+    if trial == "flaura":
+        plausible = {"r_S": _loguniform(0.01, 0.08), "r_R": _loguniform(0.005, 0.06), "k_T": _loguniform(0.03, 1.0),
+                     "R": _loguniform(1e5, 1e9), "S": _loguniform(1e9, 3e10)}
+        return plausible, {"targeted": regs["targeted"]}, 0.03
+    raise UnknownNameError("built-in trial population", trial, list(TRIAL_POPULATIONS), "trial_population")
+
+
+#: Built-in calibrated virtual populations (seeded recipes: plausible ranges on the default
+#: ``tumor_immune_tme`` model, the trial's arm, and the targets of :func:`trial_targets`).
+TRIAL_POPULATIONS: tuple[str, ...] = ("untreated", "keynote006", "flaura")
+
+
+def trial_population(
+    trial: str,
+    *,
+    n_select: int = 1000,
+    n_plausible: int = 4000,
+    max_rounds: int = 6,
+    seed: int = 2016,
+    model: Model | None = None,
+    progress: bool | None = None,
+) -> VirtualPopulation:
+    """A built-in virtual population calibrated to a published trial (see :func:`trial_targets`).
+
+    Runs :func:`calibrate_population` with the shipped recipe: plausible (log-uniform) ranges of the
+    patient parameters of the default :func:`tumordyn.models.tumor_immune_tme`, the trial's arm
+    (:func:`tumordyn.regimens.standard_regimens`), scans every :data:`TRIAL_SCAN_INTERVAL` days over
+    :data:`TRIAL_HORIZON` days, and the trial's published targets. Same seed, same population.
+
+    Parameters
+    ----------
+    trial : str
+        One of :data:`TRIAL_POPULATIONS`: ``"untreated"`` (control arms, median PFS 2–4 months),
+        ``"keynote006"`` (anti-PD-1, pembrolizumab-like), ``"flaura"`` (first-generation EGFR-TKI-like
+        targeted therapy).
+    n_select, n_plausible, max_rounds, seed, progress
+        As for :func:`calibrate_population`.
+    model : Model, optional
+        Default: ``tumordyn.models.tumor_immune_tme()``.
+
+    Returns
+    -------
+    VirtualPopulation
+        Simulate a virtual trial with :func:`virtual_trial` (or ``population.cohort(n)``).
+    """
+    from ..models import tumor_immune_tme
+    from ..readouts import ScanPlan
+
+    model = tumor_immune_tme() if model is None else model
+    plausible, arms, margin = _trial_recipe(trial, model)
+    return calibrate_population(model, plausible, arms, trial_target_statistics(trial), n_select=n_select,
+                                n_plausible=n_plausible, max_rounds=max_rounds, seed=seed, t_end=TRIAL_HORIZON,
+                                median_margin=margin, progress=progress, scans=ScanPlan(interval=TRIAL_SCAN_INTERVAL))
+
+
+def virtual_trial(population: VirtualPopulation, trial: str, *, n: int = 1000, seed: int = 1,
+                  progress: bool | None = None) -> CohortResult:
+    """Run a virtual trial of ``n`` patients drawn from a built-in trial population.
+
+    Parameters
+    ----------
+    population : VirtualPopulation
+        From :func:`trial_population`.
+    trial : str
+        The trial it was calibrated to (chooses the arm).
+    n : int, optional
+        Patients (default 1,000), drawn with replacement from the selected ones.
+    seed : int, optional
+        Seed of the draw.
+    progress : bool, optional
+        Progress bar of the simulation.
+
+    Returns
+    -------
+    CohortResult
+        Scans every :data:`TRIAL_SCAN_INTERVAL` days over :data:`TRIAL_HORIZON` days.
+    """
+    from ..readouts import ScanPlan
+
+    _, arms, _ = _trial_recipe(trial, population.model)
+    return population.cohort(n, seed=seed).simulate(arms, t_end=TRIAL_HORIZON, progress=progress,
+                                                     scans=ScanPlan(interval=TRIAL_SCAN_INTERVAL))
