@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec import Model
 
 __all__ = ["TargetStatistic", "VirtualPopulation", "calibrate_population", "population_statistics",
-           "RATE_STATISTICS", "TIME_STATISTICS", "trial_targets", "trial_target_statistics", "trial_population",
+           "RATE_STATISTICS", "TIME_STATISTICS", "LANDMARK_STATISTICS", "trial_targets", "trial_target_statistics", "trial_population",
            "virtual_trial", "TRIAL_POPULATIONS"]
 
 #: Rate statistics (fractions of the evaluable patients) and the best overall responses they count.
@@ -62,6 +62,11 @@ RATE_STATISTICS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 TIME_STATISTICS: Mapping[str, str] = MappingProxyType({
     "median_pfs": "time_to_progression_scan",
 })
+#: Landmark statistics (fraction event-free at ``TargetStatistic.time``) and the readout they are read from.
+LANDMARK_STATISTICS: Mapping[str, str] = MappingProxyType({
+    "pfs_rate": "time_to_progression_scan",
+})
+_ALL = (*RATE_STATISTICS, *TIME_STATISTICS, *LANDMARK_STATISTICS)
 
 
 @dataclass(frozen=True)
@@ -75,14 +80,17 @@ class TargetStatistic:
     statistic : str
         One of :data:`RATE_STATISTICS` (fractions, 0–1, of the RECIST-evaluable patients:
         ``"ORR"``, ``"CR"``, ``"PR"``, ``"DCR"``, ``"PD"`` as best overall response,
-        ``"pseudoprogression"``) or :data:`TIME_STATISTICS` (``"median_pfs"``: the Kaplan–Meier median of
-        progression-free survival at the scans, days).
+        ``"pseudoprogression"``), :data:`TIME_STATISTICS` (``"median_pfs"``: the Kaplan–Meier median of
+        progression-free survival at the scans, days) or :data:`LANDMARK_STATISTICS` (``"pfs_rate"``:
+        the fraction progression-free at ``time``).
     value : float
         The published value (fraction or days).
     low, high : float
         The accepted range (the published 95 % CI, or a stated tolerance); ``low <= value <= high``.
     source : str, optional
         Where the figure comes from (citation).
+    time : float, optional
+        Landmark time of ``"pfs_rate"`` (days after treatment start; required there, unused otherwise).
     """
 
     regimen: str
@@ -91,12 +99,17 @@ class TargetStatistic:
     low: float
     high: float
     source: str = ""
+    time: float | None = None
 
     def __post_init__(self) -> None:
-        if self.statistic not in RATE_STATISTICS and self.statistic not in TIME_STATISTICS:
-            raise UnknownNameError("target statistic", self.statistic, [*RATE_STATISTICS, *TIME_STATISTICS],
-                                   "TargetStatistic")
-        rate = self.statistic in RATE_STATISTICS
+        if self.statistic not in _ALL:
+            raise UnknownNameError("target statistic", self.statistic, list(_ALL), "TargetStatistic")
+        rate = self.statistic not in TIME_STATISTICS
+        if self.statistic in LANDMARK_STATISTICS:
+            if self.time is None:
+                raise SpecificationError(f"TargetStatistic {self.statistic!r} needs `time` (days), the landmark")
+            object.__setattr__(self, "time", real_number(self.time, f"TargetStatistic {self.statistic!r} `time`",
+                                                         minimum=0.0, strict=True, unit="days"))
         for nm in ("value", "low", "high"):
             v = real_number(getattr(self, nm), f"TargetStatistic {self.statistic!r} `{nm}`",
                             minimum=0.0, unit="" if rate else "days", allow_inf=not rate and nm == "high")
@@ -113,7 +126,7 @@ class TargetStatistic:
         return bool(self.low <= x <= self.high)
 
 
-def population_statistics(result: CohortResult, regimen: str, statistics: Sequence[str],
+def population_statistics(result: CohortResult, regimen: str, statistics: Sequence[str | TargetStatistic],
                           weights: Any = None) -> dict[str, float]:
     """Weighted trial statistics of one arm of a cohort result.
 
@@ -123,9 +136,11 @@ def population_statistics(result: CohortResult, regimen: str, statistics: Sequen
         The simulated cohort.
     regimen : str
         The arm.
-    statistics : sequence of str
+    statistics : sequence of str or TargetStatistic
         Names from :data:`RATE_STATISTICS` (fractions of the evaluable patients) and
-        :data:`TIME_STATISTICS` (Kaplan–Meier medians at the scans, days; ``inf``: not reached).
+        :data:`TIME_STATISTICS` (Kaplan–Meier medians at the scans, days; ``inf``: not reached), or
+        :class:`TargetStatistic` objects (needed for :data:`LANDMARK_STATISTICS`, which carry a time;
+        keyed ``"pfs_rate@<time>"``).
     weights : array_like, optional
         Patient weights (default: equal). Patients with weight 0 are left out.
 
@@ -137,7 +152,16 @@ def population_statistics(result: CohortResult, regimen: str, statistics: Sequen
     n = result.cohort.n
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     out: dict[str, float] = {}
-    for s in statistics:
+    for item in statistics:
+        if isinstance(item, TargetStatistic):
+            s = item.statistic
+            if s in LANDMARK_STATISTICS:
+                f, e = _landmark(ro, s, float(item.time))  # type: ignore[arg-type]
+                den = float(np.sum(w * e))
+                out[f"{s}@{item.time:g}"] = float(np.sum(w * e * f) / den) if den > 0 else math.nan
+                continue
+        else:
+            s = item
         if s in RATE_STATISTICS:
             f, e = _indicator(ro, s)
             den = float(np.sum(w * e))
@@ -145,7 +169,8 @@ def population_statistics(result: CohortResult, regimen: str, statistics: Sequen
         elif s in TIME_STATISTICS:
             out[s] = _weighted_km_median(ro[TIME_STATISTICS[s]], w, result.t_end)
         else:
-            raise UnknownNameError("statistic", s, [*RATE_STATISTICS, *TIME_STATISTICS], "population_statistics")
+            raise UnknownNameError("statistic (landmarks: pass a TargetStatistic)", s,
+                                   [*RATE_STATISTICS, *TIME_STATISTICS], "population_statistics")
     return out
 
 
@@ -157,6 +182,12 @@ def _indicator(ro: Mapping[str, np.ndarray], statistic: str) -> tuple[np.ndarray
     else:
         f = np.isin(bor, RATE_STATISTICS[statistic]).astype(float)
     return f, evaluable
+
+
+def _landmark(ro: Mapping[str, np.ndarray], statistic: str, time: float) -> tuple[np.ndarray, np.ndarray]:
+    ttp = ro[LANDMARK_STATISTICS[statistic]]
+    ok = ~np.isnan(ttp)
+    return (np.where(ok, ttp, 0.0) > time).astype(float), ok.astype(float)
 
 
 def _weighted_km_median(ttp: np.ndarray, w: np.ndarray, t_end: float) -> float:
@@ -297,6 +328,14 @@ def _constraints(results: Mapping[str, CohortResult], targets: Sequence[TargetSt
             f, e = _indicator(ro, tg.statistic)
             cols.append(e * (f - tg.value))
             names.append(f"{tg.regimen}/{tg.statistic}")
+            continue
+        if tg.statistic in LANDMARK_STATISTICS:
+            if tg.time > res.t_end:  # type: ignore[operator]
+                raise SpecificationError(f"target {tg.regimen}/{tg.statistic}: landmark time {tg.time:g} days is "
+                                         f"after the horizon t_end = {res.t_end:g} days")
+            f, e = _landmark(ro, tg.statistic, float(tg.time))  # type: ignore[arg-type]
+            cols.append(e * (f - tg.value))
+            names.append(f"{tg.regimen}/{tg.statistic}@{tg.time:g}")
             continue
         ttp = ro[TIME_STATISTICS[tg.statistic]]
         scans = np.asarray(res.scan_times, dtype=float)
@@ -503,10 +542,12 @@ def calibrate_population(
 
 
 def _pooled_statistic(parts: list[tuple[CohortResult, np.ndarray | None]], tg: TargetStatistic) -> float:
-    if tg.statistic in RATE_STATISTICS:
+    if tg.statistic not in TIME_STATISTICS:
         num = den = 0.0
         for res, ww in parts:
-            f, e = _indicator(res.readouts(tg.regimen), tg.statistic)
+            ro = res.readouts(tg.regimen)
+            f, e = (_indicator(ro, tg.statistic) if tg.statistic in RATE_STATISTICS
+                    else _landmark(ro, tg.statistic, float(tg.time)))  # type: ignore[arg-type]
             wv = np.ones(f.size) if ww is None else ww
             num += float(np.sum(wv * e * f))
             den += float(np.sum(wv * e))
@@ -528,9 +569,10 @@ def trial_targets() -> pd.DataFrame:
     """The published figures the built-in virtual trials are calibrated to and tested against.
 
     One table (``tumordyn/cohorts/data/trial_targets.csv``): ``trial``, ``arm``, ``statistic``,
-    ``value``, ``low``, ``high`` (the accepted range: the published 95 % CI, or ±5 percentage points /
+    ``time`` (landmark of ``pfs_rate``, days), ``value``, ``low``, ``high`` (the accepted range: the published 95 % CI, or ±5 percentage points /
     ±20 % of a median where no CI is given), ``unit`` (``fraction`` or ``days``), ``tolerance`` (how the
-    range was set) and ``source`` (citation).
+    range was set), ``reached`` (``yes``: the built-in population is calibrated to it and the tests
+    check it; ``no``: the model cannot reach it, a documented limitation) and ``source`` (citation).
 
     Returns
     -------
@@ -545,11 +587,14 @@ def trial_targets() -> pd.DataFrame:
     return df
 
 
-def trial_target_statistics(trial: str) -> tuple[TargetStatistic, ...]:
-    """The :class:`TargetStatistic` rows of one trial of :func:`trial_targets` (rates and median PFS).
+def trial_target_statistics(trial: str, *, reached_only: bool = True) -> tuple[TargetStatistic, ...]:
+    """The :class:`TargetStatistic` rows of one trial of :func:`trial_targets` (rates, median PFS, landmarks).
 
     Parameters
     ----------
+    reached_only : bool, optional
+        Only the rows the built-in population is calibrated to (column ``reached`` = ``yes``, default);
+        ``False`` adds the published figures the model cannot reach (documented limitations).
     trial : str
         ``"untreated"``, ``"keynote006"`` or ``"flaura"`` (``"zhang2017"`` has no patient-level
         statistics to calibrate: its figures are checked on the ``zhang2017`` model directly).
@@ -558,11 +603,16 @@ def trial_target_statistics(trial: str) -> tuple[TargetStatistic, ...]:
     -------
     tuple of TargetStatistic
     """
+    import pandas as pd
+
     df = trial_targets()
     if trial not in set(df["trial"]):
         raise UnknownNameError("trial", trial, sorted(set(df["trial"])), "trial_targets()")
-    rows = df[(df["trial"] == trial) & df["statistic"].isin([*RATE_STATISTICS, *TIME_STATISTICS])]
-    return tuple(TargetStatistic(r.arm, r.statistic, float(r.value), float(r.low), float(r.high), str(r.source))
+    rows = df[(df["trial"] == trial) & df["statistic"].isin(_ALL)]
+    if reached_only:
+        rows = rows[rows["reached"] == "yes"]
+    return tuple(TargetStatistic(r.arm, r.statistic, float(r.value), float(r.low), float(r.high), str(r.source),
+                                 None if pd.isna(r.time) else float(r.time))
                  for r in rows.itertuples())
 
 
@@ -579,7 +629,7 @@ def _trial_recipe(trial: str, model: Model) -> tuple[dict[str, Any], dict[str, A
 
     regs = standard_regimens(model, TRIAL_HORIZON)
     if trial == "untreated":
-        plausible = {"r_S": _loguniform(0.01, 0.08), "S": _loguniform(1e9, 3e10), "a_P": _loguniform(0.005, 0.5),
+        plausible = {"r_S": _loguniform(0.01, 0.08), "S": _loguniform(1e9, 6e9), "a_P": _loguniform(0.005, 0.5),
                      "k_E": _loguniform(0.3, 15.0)}
         return plausible, {"untreated": regs["untreated"]}, 0.04
     if trial == "keynote006":
@@ -589,7 +639,7 @@ def _trial_recipe(trial: str, model: Model) -> tuple[dict[str, Any], dict[str, A
         return plausible, {"anti-pd1": regs["anti-pd1"]}, 0.03
     if trial == "flaura":
         plausible = {"r_S": _loguniform(0.01, 0.08), "r_R": _loguniform(0.005, 0.06), "k_T": _loguniform(0.03, 1.0),
-                     "R": _loguniform(1e5, 1e9), "S": _loguniform(1e9, 3e10)}
+                     "R": _loguniform(1e5, 1e9), "S": _loguniform(1e9, 6e9)}
         return plausible, {"targeted": regs["targeted"]}, 0.03
     raise UnknownNameError("built-in trial population", trial, list(TRIAL_POPULATIONS), "trial_population")
 
