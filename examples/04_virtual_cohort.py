@@ -73,7 +73,7 @@ def calibrated_trials() -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
     td.cohorts.plots.km_plot(km, ax=ax, months=True, title="Progression-free survival, virtual trials")
-    fig.subplots_adjust(bottom=0.38, left=0.22)
+    fig.subplots_adjust(bottom=0.38, left=0.3)
     fig.savefig(os.path.join(OUT, "04_trial_kaplan_meier.png"), dpi=120)
     for trial in ("keynote006", "flaura"):
         result = results[trial]

@@ -69,7 +69,7 @@ def test_km_numbers_at_risk_equal_the_risk_set():
 
 def test_swimmer_legend_and_markers():
     ttp = np.array([50.0, np.inf, 120.0, np.nan, np.inf])
-    ttr = np.array([np.nan, 30.0, 40.0, np.nan, np.nan])
+    ttr = np.array([90.0, 30.0, 40.0, np.nan, np.nan])  # patient 0: a shrinkage after progression is no response
     bor = np.array(["PD", "CR", "PR", "NE", "SD"], dtype=object)
     fig, ax = plt.subplots()
     assert swimmer(ttp, ttr, bor, t_end=200.0, ax=ax, n_patients=None) is ax

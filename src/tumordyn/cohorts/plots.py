@@ -202,11 +202,11 @@ def km_plot(
         else:
             xs = np.asarray(risk_times, dtype=float).ravel() * scale
         trans = blended_transform_factory(ax.transData, ax.transAxes)
-        ax.text(0.0, -0.2, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=7,
+        ax.text(-0.05, -0.2, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=7,
                 fontweight="bold")
         for i, (label, km) in enumerate(estimates.items()):
             y = -0.2 - 0.07 * (i + 1)
-            ax.text(-0.01, y, str(label), transform=ax.transAxes, ha="right", va="top", fontsize=7,
+            ax.text(-0.05, y, str(label), transform=ax.transAxes, ha="right", va="top", fontsize=7,
                     color=colors[label])
             for x, nr in zip(xs, number_at_risk(km, xs / scale)):
                 txt = ax.text(x, y, str(int(nr)), transform=trans, ha="center", va="top", fontsize=7,
@@ -282,7 +282,8 @@ def swimmer(
 
     Each bar runs from treatment start to progression (or to the horizon
     ``t_end`` if none: ongoing), colored by the best overall
-    response; a triangle marks the first response (PR/CR), a cross the progression and an
+    response; a triangle marks the first response (PR/CR; not drawn if it comes after the
+    progression), a cross the progression and an
     arrowhead at ``t_end`` a patient still progression-free (ongoing); a legend names the colors
     and the markers. Bars have the gid ``"patient:<index>"``.
 
@@ -320,7 +321,7 @@ def swimmer(
     for row, j in enumerate(idx):
         end = min(ttp[j], t_end)
         ax.barh(row, end, color=RESPONSE_COLORS.get(c[j], "#bdbdbd"), height=0.8, gid=f"patient:{j}")
-        if np.isfinite(ttr[j]):
+        if np.isfinite(ttr[j]) and ttr[j] <= end:  # a "response" after progression is not one (RECIST)
             ax.plot(ttr[j], row, "^", color="k", ms=4, gid="response")
         if np.isfinite(ttp[j]):
             ax.plot(ttp[j], row, "X", color="k", ms=5, gid="progression")
