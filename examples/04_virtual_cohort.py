@@ -6,7 +6,7 @@ to match the published figures of the table ``td.cohorts.trial_targets()``: an u
 a KEYNOTE-006-like anti-PD-1 arm and a FLAURA-like first-generation EGFR-TKI arm. A 1,000-patient
 virtual trial is then drawn from each and its figures are printed next to the published ones, with
 their sources; the clinical figures (waterfall, spider, swimmer, Kaplan–Meier with numbers at risk)
-go to ``./out/04_trial_*.png``. About 30-60 s on a loaded 2-core machine (n = 1,000 per trial).
+go to ``./out/04_trial_*.png``. About 30-70 s on a loaded 2-core machine (n = 1,000 per trial).
 
 Part 2 (exploration):
 

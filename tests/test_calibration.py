@@ -133,3 +133,31 @@ def test_cohort_from_values_is_exact_and_checks_bounds(model):
         td.Cohort.from_values(model, {"r_S": [0.02], "k_T": [0.1, 0.2]})
     with pytest.raises(UnknownNameError):
         td.Cohort.from_values(model, {"nope": [1.0]})
+
+
+def test_progress_bar_counts_the_sampling_rounds(model, arms, monkeypatch):
+    import tumordyn._progress as tdp
+
+    made = []
+
+    class Recorder:
+        def __init__(self, total=None, desc="", unit="it", disable=False, **kwargs):
+            self.total, self.desc, self.disable, self.n = total, desc, disable, 0
+            made.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.close()
+
+    monkeypatch.setattr(tdp, "_bar_class", lambda: Recorder)
+    vp = _calibrate(model, arms, [TargetStatistic("targeted", "ORR", 0.5, 0.4, 0.6)], progress=True)
+    [bar] = [b for b in made if b.desc == "calibrating population"]
+    assert not bar.disable and bar.total == 3 and bar.n == vp.n_rounds >= 1
