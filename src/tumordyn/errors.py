@@ -27,6 +27,7 @@ __all__ = [
     "NegativeStateError",
     "FitTimeoutError",
     "FitWarning",
+    "CalibrationError",
     "ModelFileError",
     "LimitExceededError",
     "TumordynWarning",
@@ -255,3 +256,13 @@ class FitTimeoutError(TumordynError, RuntimeError):
         self.best_chisqr = float(best_chisqr)
         self.nfev = int(nfev)
         super().__init__(message)
+
+
+class CalibrationError(TumordynError, RuntimeError):
+    """A virtual population cannot be selected to match its target statistics.
+
+    Raised by :func:`tumordyn.cohorts.calibrate_population` when a target lies outside what the
+    plausible patients can reach (e.g. a CR rate asked of a population without a complete
+    response), when the weights do not converge, or when too few patients are accepted within
+    the bounded number of sampling rounds. The message names the target(s) and the values reached.
+    """

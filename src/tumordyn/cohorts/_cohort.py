@@ -669,6 +669,7 @@ class Cohort:
         seed: int | None = None,
         sampling: str = "sobol",
         correlation: Any = None,
+        _given: Mapping[str, np.ndarray] | None = None,  # from_values: the exact values, not sampled
     ) -> None:
         from ..spec import Model
 
@@ -700,7 +701,7 @@ class Cohort:
         for i, nm in enumerate(names):
             if dists[nm].fixed and np.any(np.delete(R[i], i) != 0):
                 raise SpecificationError(f"correlation: {nm!r} is fixed (not sampled); it cannot be correlated")
-        values = sample(dists, n, seed=int(seed), method=sampling, correlation=R)
+        values = sample(dists, n, seed=int(seed), method=sampling, correlation=R) if _given is None else dict(_given)
         P = np.repeat(compiled.defaults[:, None], n, axis=1)
         Y0 = np.repeat(compiled.initial[:, None], n, axis=1)
         specs = {p.name: p for p in model.parameters}
@@ -736,6 +737,40 @@ class Cohort:
         self._P = P
         self._Y0 = Y0
         self._values = values
+
+    @classmethod
+    def from_values(cls, model: Model, values: Mapping[str, Any], *, seed: int = 0) -> Cohort:
+        """A cohort of given patients: one value per patient of each named parameter or state.
+
+        Used for a selected virtual population (:func:`tumordyn.cohorts.calibrate_population`).
+        :attr:`distributions` are then the :class:`~tumordyn.cohorts.Empirical` distributions of the values.
+
+        Parameters
+        ----------
+        model : Model
+            The model every patient shares.
+        values : mapping of str to array_like
+            Per-patient values by parameter or state name (parameter units); equal lengths (>= 1).
+        seed : int, optional
+            Recorded as :attr:`seed` (it seeds the patient subsets of the plots).
+
+        Raises
+        ------
+        SpecificationError
+            For unequal lengths, an empty table, or values outside a parameter's bounds.
+        UnknownNameError
+            For a name that is neither a parameter nor a state of the model.
+        """
+        from ._distributions import Empirical
+
+        if not isinstance(values, Mapping) or not values:
+            raise SpecificationError("`values` must be a non-empty mapping of parameter (or state) name to values")
+        arrays = {str(k): np.array(v, dtype=float).ravel() for k, v in values.items()}
+        sizes = {k: a.size for k, a in arrays.items()}
+        if len(set(sizes.values())) != 1 or 0 in sizes.values():
+            raise SpecificationError(f"`values` must have one value per patient, equal lengths >= 1; got sizes {sizes}")
+        n = next(iter(sizes.values()))
+        return cls(model, {k: Empirical(tuple(a.tolist())) for k, a in arrays.items()}, n=n, seed=seed, _given=arrays)
 
     # -- properties -----------------------------------------------------------------------
     @property

@@ -31,6 +31,7 @@ from ..errors import SpecificationError
 
 __all__ = [
     "Distribution",
+    "Empirical",
     "LogNormal",
     "Normal",
     "TruncatedNormal",
@@ -237,6 +238,37 @@ class Fixed(Distribution):
     def ppf(self, q: np.ndarray) -> np.ndarray:
         """``value`` everywhere."""
         return np.full(np.shape(q), self.value)
+
+
+@dataclass(frozen=True)
+class Empirical(Distribution):
+    """The empirical distribution of given values (e.g. a selected virtual population).
+
+    Parameters
+    ----------
+    values : tuple of float
+        The values (parameter unit), at least one, all finite.
+    """
+
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        vals = tuple(float(_real(v, "Empirical `values`")) for v in self.values)
+        if not vals:
+            raise SpecificationError("Empirical `values` must hold at least one value")
+        object.__setattr__(self, "values", vals)
+
+    @property
+    def fixed(self) -> bool:
+        """True if every value is the same."""
+        return min(self.values) == max(self.values)
+
+    def ppf(self, q: np.ndarray) -> np.ndarray:
+        """The empirical quantiles (inverse of the step CDF)."""
+        return np.quantile(np.asarray(self.values), np.asarray(q, dtype=float), method="inverted_cdf")
+
+    def __repr__(self) -> str:
+        return f"Empirical(n={len(self.values)}, median={float(np.median(self.values)):.6g})"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RESPONSE_COLORS", "waterfall", "km_plot", "spider", "swimmer"]
+__all__ = ["RESPONSE_COLORS", "waterfall", "km_plot", "number_at_risk", "spider", "swimmer"]
 
 #: Colors of the RECIST categories.
 RESPONSE_COLORS = {"CR": "#1a9850", "PR": "#91cf60", "SD": "#fee08b", "PD": "#d73027", "NE": "#bdbdbd"}
@@ -27,6 +27,15 @@ def _axes(ax: Any) -> Any:
 
         _, ax = plt.subplots(figsize=(7, 4))
     return ax
+
+
+def _bor_legend(ax: Any, categories: np.ndarray, extra: list[Any] | None = None) -> None:
+    """Legend of the best-overall-response colors present (in RECIST order), then ``extra`` handles."""
+    from matplotlib.patches import Patch
+
+    present = [k for k in RESPONSE_COLORS if np.any(categories == k)]
+    handles = [Patch(color=RESPONSE_COLORS[k], label=k) for k in present] + list(extra or [])
+    ax.legend(handles=handles, loc="best", fontsize=7)
 
 
 def _subset(n: int, n_patients: int | None, seed: int) -> np.ndarray:
@@ -92,6 +101,33 @@ def waterfall(
     return ax
 
 
+def number_at_risk(km: Any, times: Any) -> np.ndarray:
+    """Numbers at risk of a Kaplan–Meier estimate at given times: subjects still followed, event-free.
+
+    Parameters
+    ----------
+    km : KaplanMeier
+        The estimate (its ``table`` has ``time``, ``events`` and ``censored``).
+    times : array_like
+        Times (the estimate's unit, days).
+
+    Returns
+    -------
+    numpy.ndarray of int
+        At each time ``t``: the subjects whose event or censoring time is ``>= t`` (the risk set of
+        the estimator at ``t``).
+    """
+    tab = km.table
+    tt = tab["time"].to_numpy()
+    gone = (tab["events"].to_numpy() + tab["censored"].to_numpy()).astype(np.int64)
+    q = np.asarray(times, dtype=float)
+    left = np.array([gone[tt < x].sum() for x in q.ravel()], dtype=np.int64)
+    return (int(km.n) - left).reshape(q.shape)
+
+
+_LINESTYLES = ("-", "--", "-.", ":")
+
+
 def km_plot(
     estimates: Mapping[str, Any],
     *,
@@ -99,8 +135,14 @@ def km_plot(
     band: bool = True,
     title: str | None = "Time to progression",
     months: bool = False,
+    at_risk: bool = True,
+    risk_times: Any = None,
 ) -> Any:
-    """Kaplan–Meier curves (step functions) with confidence bands and censoring ticks.
+    """Kaplan–Meier curves (step functions) with confidence bands, censoring ticks and numbers at risk.
+
+    Every arm gets its own color and line style (so arms stay distinguishable in grey print), a
+    legend entry with its median, and, with ``at_risk``, a row of numbers at risk under the time axis
+    (as in a trial publication); each of those texts has the gid ``"at_risk:<arm>:<time>"``.
 
     Parameters
     ----------
@@ -114,19 +156,30 @@ def km_plot(
         Axes title.
     months : bool, optional
         Time axis in months (30.4375 days) instead of days.
+    at_risk : bool, optional
+        Write the numbers at risk under the axis (default True).
+    risk_times : array_like, optional
+        Times of the numbers at risk, in days (default: the axis's major ticks within the data).
 
     Returns
     -------
     matplotlib.axes.Axes
     """
+    from matplotlib.transforms import blended_transform_factory
+
     ax = _axes(ax)
     scale = 1 / 30.4375 if months else 1.0
-    for label, km in estimates.items():
+    colors = {}
+    t_max = 0.0
+    for k, (label, km) in enumerate(estimates.items()):
         tab = km.table
         t = np.concatenate([[0.0], tab["time"].to_numpy()]) * scale
+        t_max = max(t_max, float(t[-1]))
         s = np.concatenate([[1.0], tab["survival"].to_numpy()])
-        med = "not reached" if not np.isfinite(km.median) else f"{km.median * scale:.0f}"
-        (line,) = ax.step(t, s, where="post", label=f"{label} (median {med})")
+        med = "not reached" if not np.isfinite(km.median) else f"{km.median * scale:.1f}"
+        (line,) = ax.step(t, s, where="post", ls=_LINESTYLES[k % len(_LINESTYLES)], lw=1.6,
+                          label=f"{label} (median {med})")
+        colors[label] = line.get_color()
         if band:
             lo = np.concatenate([[1.0], tab["lower"].to_numpy()])
             hi = np.concatenate([[1.0], tab["upper"].to_numpy()])
@@ -136,11 +189,29 @@ def km_plot(
             ax.plot(tab["time"].to_numpy()[cens] * scale, tab["survival"].to_numpy()[cens], "|",
                     color=line.get_color(), ms=8)
     ax.set_ylim(0, 1.02)
+    ax.set_xlim(0, max(t_max, 1e-9) * 1.02)
     ax.set_xlabel("months" if months else "days")
     ax.set_ylabel("progression-free (fraction)")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper right")
     if title:
         ax.set_title(title)
+    if at_risk and estimates:
+        if risk_times is None:
+            ticks = np.asarray(ax.get_xticks(), dtype=float)
+            xs = ticks[(ticks >= 0) & (ticks <= t_max * 1.0001)]
+        else:
+            xs = np.asarray(risk_times, dtype=float).ravel() * scale
+        trans = blended_transform_factory(ax.transData, ax.transAxes)
+        ax.text(-0.05, -0.2, "At risk", transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                fontweight="bold")
+        for i, (label, km) in enumerate(estimates.items()):
+            y = -0.2 - 0.07 * (i + 1)
+            ax.text(-0.05, y, str(label), transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                    color=colors[label])
+            for x, nr in zip(xs, number_at_risk(km, xs / scale)):
+                txt = ax.text(x, y, str(int(nr)), transform=trans, ha="center", va="top", fontsize=7,
+                              color=colors[label])
+                txt.set_gid(f"at_risk:{label}:{x / scale:g}")
     return ax
 
 
@@ -190,6 +261,7 @@ def spider(
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("days from treatment start")
     ax.set_ylabel("change from baseline (%)")
+    _bor_legend(ax, c)
     if title:
         ax.set_title(title)
     return ax
@@ -209,8 +281,11 @@ def swimmer(
     """Swimmer plot: time on study per patient with response and progression markers.
 
     Each bar runs from treatment start to progression (or to the horizon
-    ``t_end`` if none, drawn with an arrow: ongoing), colored by the best overall
-    response; a triangle marks the first response (PR/CR) and a cross the progression.
+    ``t_end`` if none: ongoing), colored by the best overall
+    response; a triangle marks the first response (PR/CR; not drawn if it comes after the
+    progression), a cross the progression and an
+    arrowhead at ``t_end`` a patient still progression-free (ongoing); a legend names the colors
+    and the markers. Bars have the gid ``"patient:<index>"``.
 
     Parameters
     ----------
@@ -235,6 +310,8 @@ def swimmer(
     -------
     matplotlib.axes.Axes
     """
+    from matplotlib.lines import Line2D
+
     ax = _axes(ax)
     ttp = np.asarray(time_to_progression, dtype=float)
     ttr = np.asarray(time_to_response, dtype=float)
@@ -243,19 +320,22 @@ def swimmer(
     idx.sort(key=lambda j: min(ttp[j], t_end))
     for row, j in enumerate(idx):
         end = min(ttp[j], t_end)
-        ax.barh(row, end, color=RESPONSE_COLORS.get(c[j], "#bdbdbd"), height=0.8)
-        if np.isfinite(ttr[j]):
-            ax.plot(ttr[j], row, "^", color="k", ms=4)
+        ax.barh(row, end, color=RESPONSE_COLORS.get(c[j], "#bdbdbd"), height=0.8, gid=f"patient:{j}")
+        if np.isfinite(ttr[j]) and ttr[j] <= end:  # a "response" after progression is not one (RECIST)
+            ax.plot(ttr[j], row, "^", color="k", ms=4, gid="response")
         if np.isfinite(ttp[j]):
-            ax.plot(ttp[j], row, "x", color="k", ms=5)
+            ax.plot(ttp[j], row, "X", color="k", ms=5, gid="progression")
         else:
-            ax.annotate("", xy=(t_end * 1.04, row), xytext=(t_end, row),
-                        arrowprops={"arrowstyle": "->", "lw": 0.8})
+            ax.plot(t_end, row, ">", color="k", ms=4, gid="ongoing")
     ax.set_yticks(range(len(idx)))
     ax.set_yticklabels([str(j) for j in idx], fontsize=6)
-    ax.set_xlim(0, t_end * 1.06)
+    ax.set_xlim(0, t_end * 1.04)
     ax.set_xlabel("days on study")
     ax.set_ylabel("patient")
+    markers = [Line2D([], [], ls="", marker="^", color="k", ms=5, label="response onset (PR/CR)"),
+               Line2D([], [], ls="", marker="X", color="k", ms=5, label="progression"),
+               Line2D([], [], ls="", marker=">", color="k", ms=5, label="ongoing (no progression)")]
+    _bor_legend(ax, c[idx] if idx else c[:0], markers)
     if title:
         ax.set_title(title)
     return ax
