@@ -700,19 +700,22 @@ def _batch_seq_py(
     clock: Any, max_seconds: float, elapsed: np.ndarray,
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), one thread."""
+    rhs_f = _as_rhs(rhs)
+    obs_f = _as_rhs(obs)
+    clock_f = _as_clock(clock)
     timed = max_seconds < math.inf
     for j in range(P.shape[0]):
-        started = clock() if timed else 0.0
+        started = clock_f() if timed else 0.0
         deadline = started + max_seconds
         status[j] = _core_nb(
-            rhs, obs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
+            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
             rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
-            r_given[j], clock, deadline,
+            r_given[j], clock_f, deadline,
         )  # fmt: skip
         if timed:
-            elapsed[j] = clock() - started
+            elapsed[j] = clock_f() - started
 
 
 def _batch_par_py(
@@ -728,25 +731,55 @@ def _batch_par_py(
     clock: Any, max_seconds: float, elapsed: np.ndarray,
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), in numba's threads."""
+    rhs_f = _as_rhs(rhs)
+    obs_f = _as_rhs(obs)
+    clock_f = _as_clock(clock)
     timed = max_seconds < math.inf
     for j in _prange(P.shape[0]):
-        started = clock() if timed else 0.0
+        started = clock_f() if timed else 0.0
         deadline = started + max_seconds
         status[j] = _core_nb(
-            rhs, obs, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
+            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
             rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
-            r_given[j], clock, deadline,
+            r_given[j], clock_f, deadline,
         )  # fmt: skip
         if timed:
-            elapsed[j] = clock() - started
+            elapsed[j] = clock_f() - started
 
 
-# Set once by _compiled() / _compiled_batch(): the compiled core and numba.prange, read by the batch loops
-# when numba compiles them (numba freezes global values at compile time).
+# Set once by _compiled() / _compiled_batch(): the compiled core, numba.prange and the address-to-function
+# intrinsics, read by the batch loops when numba compiles them (numba freezes global values at compile time).
 _core_nb: Any = None
 _prange: Any = range
+_as_rhs: Any = None
+_as_clock: Any = None
+
+
+def _address_intrinsic(numba: Any, fty: Any) -> Any:
+    """A numba intrinsic turning a C function's address (an integer) into a first-class function of type
+    ``fty``, called through that address.
+
+    The batch kernel takes the RHS, the observables and the clock as plain integers: numba unboxes a
+    function-typed argument by calling back into Python twice per argument (to read the wrapper address and
+    a jit address, after unpickling the signature), about 5 µs each on every call of the kernel, whereas an
+    integer unboxes in nanoseconds. The address must be that of a C function of ``fty``'s signature (the
+    kernel's signature fixes the types; :class:`_Address` is checked where it is built).
+    """
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_function(typingctx: Any, addr: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            sfunc = cgutils.create_struct_proxy(fty)(context, builder)  # zero-filled: no Python or jit address
+            sfunc.c_addr = builder.inttoptr(args[0], context.get_value_type(numba.types.voidptr))
+            return sfunc._getvalue()
+
+        return fty(numba.types.intp), codegen
+
+    return as_function
 
 
 @functools.lru_cache(maxsize=None)
@@ -776,11 +809,15 @@ def _compiled() -> dict[str, Any]:
     call = _Lazy(lambda: numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py))
     loop = _Lazy(lambda: numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py))
     arr3 = types.float64[:, :, ::1]
+    global _as_rhs, _as_clock
+    _as_rhs = _address_intrinsic(numba, fty)
+    _as_clock = _address_intrinsic(numba, clock_ty)
+    addr = types.intp  # the RHS, the observables and the clock are passed by address (see _address_intrinsic)
     batch_sig = types.void(
-        fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
+        addr, addr, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
-        arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, clock_ty, types.float64,
+        arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, addr, types.float64,
         arr1,
     )  # fmt: skip
     return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
@@ -1237,7 +1274,7 @@ class CompiledEngine:
         te = problem.t_eval
         B = problem.n_patients
         n_b = breaks.size
-        obs = ff.pointer  # never called without a rule on an observable
+        obs = ff.pointer.address  # never called without a rule on an observable
         if rp is None:
             rarr = _no_rules(n_b)
             base = np.zeros((B, 0))
@@ -1249,12 +1286,12 @@ class CompiledEngine:
                     "compile; use a scipy method (e.g. method='LSODA')"
                 )
             if rp.watches_observable:
-                obs = _Address(fast_observe(c).address)
+                obs = fast_observe(c).address
             rarr = _kernel_rules(rp)
             base = np.ascontiguousarray(rp.baselines(c, problem.params, problem.y0))
             room = max_switches + 1 if B <= 8 else _EVENT_ROOM
         params = c.extended_params(problem.params)  # parameter-only subexpressions computed once per patient
-        out = self._run(ff.pointer, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
+        out = self._run(ff.pointer.address, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
                         problem.y0, options, nonneg, detect_stiff, rarr, base, rp is not None, room,
                         int(max_switches), len(c.observable_names), c.n_drugs)
         ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed = out
@@ -1262,7 +1299,7 @@ class CompiledEngine:
             # patients with more switches than the room kept: solved again with room for every switch
             over = np.flatnonzero(stats[:, _NEV] > room)
             if over.size:
-                more = self._run(ff.pointer, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
+                more = self._run(ff.pointer.address, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
                                  params[over], problem.y0[over], options, nonneg, detect_stiff, rarr,
                                  np.ascontiguousarray(base[over]), True, max_switches + 1, int(max_switches),
                                  len(c.observable_names), c.n_drugs)
@@ -1334,7 +1371,7 @@ class CompiledEngine:
             bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
             np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
-            status, _clock(), max_seconds, elapsed,
+            status, _clock().address, max_seconds, elapsed,
         )  # fmt: skip
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
 
