@@ -1193,7 +1193,10 @@ def _kernel_rules(rules: RulePlan) -> tuple[np.ndarray, ...]:
             rules.start_on.copy(), rules.bolus.copy(), rules.n_bolus.copy(), rules.rates.copy())
 
 
+@functools.lru_cache(maxsize=256)
 def _no_rules(n_b: int) -> tuple[np.ndarray, ...]:
+    """Empty rule arrays for a plan of ``n_b`` breakpoints (zero-size: nothing in them is ever read or
+    written; cached like :func:`_kernel_plan`)."""
     i0 = np.zeros(0, dtype=np.int64)
     f0 = np.zeros(0)
     return (i0, i0, i0, f0, f0, np.zeros(0, dtype=np.bool_), np.zeros((n_b, 0)), np.zeros((n_b, 0), dtype=np.int64),
@@ -1310,11 +1313,17 @@ class CompiledEngine:
                 ev_t[over], ev_code[over], ev_val[over], ev_thr[over] = more[5:9]
                 given[over] = more[9]
                 elapsed[over] += more[10]
-        failed = status != _OK
-        ys[failed] = np.nan
-        t_reached[~failed] = plan.t_end
-        bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
-        messages = tuple(_MESSAGES.get(int(x), "") for x in status)
+        if status.any():  # some patient failed (_OK is 0)
+            failed = status != _OK
+            ys[failed] = np.nan
+            t_reached[~failed] = plan.t_end
+            bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+            messages = tuple(_MESSAGES.get(int(x), "") for x in status)
+        else:
+            failed = np.zeros(B, dtype=np.bool_)
+            t_reached.fill(plan.t_end)
+            bad_state = np.full(B, -1, dtype=np.int64)
+            messages = ("",) * B
         errors: tuple = ()
         rule_log = None
         if rp is not None:
@@ -1336,9 +1345,9 @@ class CompiledEngine:
             n_ev = np.minimum(stats[:, _NEV], ev_t.shape[1])
             rule_log = RuleLog(us, n_ev, ev_t, ev_code, ev_val, ev_thr, given, np.array(stats[:, _NSEG]),
                                plan.n_doses + np.array(stats[:, _NDOSE]))
-        zeros = np.zeros(B, dtype=np.int64)
+        zeros = np.zeros((2, B), dtype=np.int64)
         return Solution(te, ys, plan.rates_at(te), status, t_reached, bad_state, messages,
-                        np.array(stats[:, _NFEV]), zeros, zeros.copy(), (FAST_METHOD,) * B, plan.n_segments,
+                        stats[:, _NFEV].copy(), zeros[0], zeros[1], (FAST_METHOD,) * B, plan.n_segments,
                         plan.n_doses, errors, rule_log, wall=elapsed if options.max_seconds is not None else None)
 
     def _run(self, rhs: Any, obs: Any, te: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
@@ -1350,16 +1359,23 @@ class CompiledEngine:
         B = P.shape[0]
         n = Y0.shape[1]
         n_r = rarr[0].size
+        # the kernel writes every entry of ys (a failed patient's rows are set to NaN afterwards), stats,
+        # t_reached and status; the others are zero-filled when they have entries (a fixed schedule: none)
         ys = np.empty((B, te.size, n))
-        us = np.zeros((B, te.size if with_u else 0, n_drugs))
-        stats = np.zeros((B, _N_STATS), dtype=np.int64)
-        t_reached = np.zeros(B)
-        status = np.zeros(B, dtype=np.int64)
-        ev_t = np.zeros((B, room))
-        ev_code = np.zeros((B, room), dtype=np.int64)
-        ev_val = np.zeros((B, room))
-        ev_thr = np.zeros((B, room))
-        given = np.zeros((B, breaks.size, n_r), dtype=np.bool_)
+        stats = np.empty((B, _N_STATS), dtype=np.int64)
+        t_reached = np.empty(B)
+        status = np.empty(B, dtype=np.int64)
+        us = np.zeros((B, te.size, n_drugs)) if with_u else np.empty((B, 0, n_drugs))
+        if room or n_r:
+            ev_t = np.zeros((B, room))
+            ev_code = np.zeros((B, room), dtype=np.int64)
+            ev_val = np.zeros((B, room))
+            ev_thr = np.zeros((B, room))
+            given = np.zeros((B, breaks.size, n_r), dtype=np.bool_)
+        else:  # zero-size: nothing is read or written in them
+            ev_t = ev_val = ev_thr = np.empty((B, 0))
+            ev_code = np.empty((B, 0), dtype=np.int64)
+            given = np.empty((B, breaks.size, 0), dtype=np.bool_)
         elapsed = np.zeros(B)
         max_seconds = math.inf if options.max_seconds is None else float(options.max_seconds)
         r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = rarr
