@@ -28,7 +28,9 @@ What
   bolus doses are applied as exact jumps (``amount / volume``) and the
   infusion rates in force until the next breakpoint are a constant input
   vector; the integrator steps exactly to every breakpoint and reports outputs
-  through the dense output. Values at a dose time are after the dose, as in
+  through the dense output. After a breakpoint it restarts (new FSAL derivative) with
+  a first step of :data:`_CARRY` times the step the controller proposed last (Hairer's
+  initial-step search on the first segment only). Values at a dose time are after the dose, as in
   :func:`tumordyn.simulate`.
 * Adaptive rules (a :class:`~tumordyn.dosing._plan.RulePlan` in the problem) run in the
   same loop: at each breakpoint the rules are checked against the state before
