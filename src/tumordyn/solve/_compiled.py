@@ -945,8 +945,8 @@ class FastFunctions:
     source : str
         The Python source that numba compiled (``compile_model(model).source["rhs_fast"]``).
     pointer : object
-        ``rhs``'s address in numba's wrapper-address protocol, what the kernel is passed (cheaper per
-        call than the ``CFunc``, whose signature numba compares on every call).
+        ``rhs``'s address in numba's wrapper-address protocol; the batch kernel is passed its integer
+        ``.address`` (cheaper per call than the ``CFunc``, see :func:`_address_intrinsic`).
     extend : callable
         ``compile_model(model).extended_params``: the parameter vector the compiled RHS reads (the
         parameters followed by their parameter-only subexpressions, computed once per parameter vector).
