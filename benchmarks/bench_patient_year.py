@@ -68,7 +68,7 @@ from tumordyn.numerics import compile_model
 from tumordyn.solve import _compiled as _fast
 
 T_END = 365.0
-CELL_STATES = ("S", "R", "E", "X", "P")
+CELL_STATES = ("S", "R", "E", "X", "M", "P")
 
 
 # ----------------------------------------------------------------------------- problem
@@ -108,6 +108,7 @@ def handwritten_rhs_factory(params: dict[str, float]) -> Callable[[float, np.nda
     K_E = params.get("K_E", math.inf)  # effector crowding (absent from older versions of the model)
     x_max, g_X, rho_0, rho_max, d_X = params["x_max"], params["g_X"], params["rho_0"], params["rho_max"], params["d_X"]
     k_E, h_E, a_P, g_P, d_P = params["k_E"], params["h_E"], params["a_P"], params["g_P"], params["d_P"]
+    m_E, a_M, g_M, d_M = params["m_E"], params["a_M"], params["g_M"], params["d_M"]  # memory T cells (issue 15)
     k_T, EC50_T, h_T = params["k_T"], params["EC50_T"], params["h_T"]
     b_A, EC50_A, k_P, EC50_P = params["b_A"], params["EC50_A"], params["k_P"], params["EC50_P"]
     k_el_T = math.log(2) / params["t_half_targeted"]
@@ -115,8 +116,10 @@ def handwritten_rhs_factory(params: dict[str, float]) -> Callable[[float, np.nda
     k_el_P = math.log(2) / params["t_half_priming"]
 
     def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        S, R, E, X, P, C_T, C_A, C_P = y
+        S, R, E, X, M, P, C_T, C_A, C_P = y
         N = S + R
+        to_memory = m_E * E * g_M / (N + g_M)
+        recall = a_M * M * N / (N + g_M)
         kill_T = k_T * C_T**h_T / (EC50_T**h_T + C_T**h_T)
         immune_kill = k_E * E / ((1.0 + P) * (N + h_E))
         occupancy = C_A / (EC50_A + C_A)
@@ -124,10 +127,12 @@ def handwritten_rhs_factory(params: dict[str, float]) -> Callable[[float, np.nda
         reinvigoration = (rho_0 + rho_max * occupancy) * X
         dS = r_S * S * (1.0 - mu) - r_S * S * N / K - kill_T * S - immune_kill * S
         dR = r_R * R + mu * r_S * S - r_R * R * N / K - immune_kill * R
-        dE = s_E + p_E * E * N / ((1.0 + P) * (1.0 + E / K_E) * (N + g_E)) - d_E * E - exhaustion + reinvigoration
+        dE = (s_E + p_E * E * N / ((1.0 + P) * (1.0 + E / K_E) * (N + g_E)) - d_E * E - exhaustion + reinvigoration
+              - to_memory + recall)
+        dM = to_memory - d_M * M
         dX = exhaustion - reinvigoration - d_X * X
         dP = a_P * N / (N + g_P) - d_P * P - k_P * C_P / (EC50_P + C_P) * P
-        return np.array([dS, dR, dE, dX, dP, -k_el_T * C_T, -k_el_A * C_A, -k_el_P * C_P])
+        return np.array([dS, dR, dE, dX, dM, dP, -k_el_T * C_T, -k_el_A * C_A, -k_el_P * C_P])
 
     return rhs
 
@@ -348,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     # (a) hand-written
     rhs = handwritten_rhs_factory(params)
     probe = np.array(y0, dtype=float)
-    probe[5:] = [1.0, 10.0, 0.5]
+    probe[-3:] = [1.0, 10.0, 0.5]  # drug concentrations (the last three states)
     np.testing.assert_allclose(rhs(0.0, probe), c.rhs(0.0, probe, c.param_vector(), np.zeros(c.n_drugs)),
                                rtol=1e-10, err_msg="hand-written RHS no longer matches the model's equations")
     doses = []
@@ -395,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if t_rr is not None:
         row("libRoadRunner (CVODE, SBML events)", times_rr, "-", d_rr)
     print(f"({args.repeats} runs, {args.handwritten_repeats} for the scipy paths; CPU = this thread's CPU time, "
-          "robust to other load on the machine; max rel diff: final S, R, E, X, P vs DOP853 rtol 1e-10, "
+          "robust to other load on the machine; max rel diff: final S, R, E, X, M, P vs DOP853 rtol 1e-10, "
           "relative to max(|ref|, 1))")
     print()
     print(f"warm-up: numba import + integrator load {warm_core:.2f} s; first tumordyn dopri5 call {warm_fast:.2f} s "

@@ -300,9 +300,9 @@ class Problem:
         if self.rules is not None and self.rules.dosing is not self.plan:
             raise SpecificationError("Problem: with adaptive rules the dosing plan must be rules.dosing")
         # C-contiguous and writable: what the compiled engine's typed signature takes
-        p = np.require(np.atleast_2d(np.asarray(self.params, dtype=float)), requirements=["C", "W"])
-        y = np.require(np.atleast_2d(np.asarray(self.y0, dtype=float)), requirements=["C", "W"])
-        te = np.require(np.asarray(self.t_eval, dtype=float), requirements=["C", "W"])
+        p = _c_writable(self.params, 2)
+        y = _c_writable(self.y0, 2)
+        te = _c_writable(self.t_eval, 1)
         if p.shape[1] != self.compiled.n_params or y.shape != (p.shape[0], self.compiled.n_states):
             raise SpecificationError(
                 f"Problem: params must be (B, {self.compiled.n_params}) and y0 (B, {self.compiled.n_states}); "
@@ -320,6 +320,19 @@ class Problem:
     def subset(self, rows: np.ndarray) -> Problem:
         """The same problem for some patients only."""
         return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval, self.rules)
+
+
+def _c_writable(a: Any, ndim: int) -> np.ndarray:
+    """``a`` as a C-contiguous, writable float64 array of at least ``ndim`` dimensions (``a`` itself when it
+    already is one: the check costs far less than ``np.require``, which a solve would otherwise pay three
+    times)."""
+    if (type(a) is np.ndarray and a.dtype == np.float64 and a.ndim >= ndim and a.flags.c_contiguous
+            and a.flags.writeable):
+        return a
+    a = np.asarray(a, dtype=float)
+    if ndim == 2:
+        a = np.atleast_2d(a)
+    return np.require(a, requirements=["C", "W"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -491,7 +504,9 @@ class Solution:
 
         ``where(j)`` gives the text naming patient ``j`` in the message (e.g. ``" (params row 3)"``).
         """
-        bad = np.flatnonzero(self.status != SolverStatus.OK)
+        if not self.status.any():  # SolverStatus.OK is 0: every patient solved (the common case, checked fast)
+            return
+        bad = np.flatnonzero(self.status != int(SolverStatus.OK))
         if bad.size:
             j = int(bad[0])
             err = self.error(j, compiled, where(j) if where is not None else "")

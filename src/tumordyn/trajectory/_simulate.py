@@ -32,10 +32,11 @@ from ..errors import SpecificationError
 from ..numerics import compile_model
 from ._batch import BatchTrajectory
 
+from ..spec import Model
+from ._trajectory import Trajectory
+
 if TYPE_CHECKING:
     from ..numerics import CompiledModel
-    from ..spec import Model
-    from ._trajectory import Trajectory
 
 __all__ = ["simulate", "simulate_batch", "METHODS", "default_times", "make_solver", "check_t_eval"]
 
@@ -244,9 +245,6 @@ def simulate(
     >>> traj["N"].round(1)
     array([ 10. ,  ...])
     """
-    from ..spec import Model
-    from ._trajectory import Trajectory
-
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
 
@@ -447,8 +445,6 @@ def simulate_batch(
     >>> b.to_dataframe().shape
     (6, 1)
     """
-    from ..spec import Model
-
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
 
