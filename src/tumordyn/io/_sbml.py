@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from ..dosing import Schedule, check_schedule
 from ..errors import SpecificationError
@@ -142,6 +143,21 @@ def _parse_unit(text: str) -> list[tuple[str, float, int, int]] | None:
     return out
 
 
+#: sympy functions and their MathML names (``AST_FUNCTION_<name>``), both ways.
+_SYMPY_TO_MATHML = {
+    sp.sin: "SIN", sp.cos: "COS", sp.tan: "TAN", sp.sec: "SEC", sp.csc: "CSC", sp.cot: "COT",
+    sp.asin: "ARCSIN", sp.acos: "ARCCOS", sp.atan: "ARCTAN", sp.asec: "ARCSEC", sp.acsc: "ARCCSC",
+    sp.acot: "ARCCOT", sp.sinh: "SINH", sp.cosh: "COSH", sp.floor: "FLOOR", sp.ceiling: "CEILING",
+}
+#: sympy relations and logical operators and their libsbml node types.
+_SYMPY_TO_MATHML_LOGIC = {
+    sp.StrictLessThan: "AST_RELATIONAL_LT", sp.LessThan: "AST_RELATIONAL_LEQ",
+    sp.StrictGreaterThan: "AST_RELATIONAL_GT", sp.GreaterThan: "AST_RELATIONAL_GEQ",
+    sp.Eq: "AST_RELATIONAL_EQ", sp.Ne: "AST_RELATIONAL_NEQ",
+    sp.And: "AST_LOGICAL_AND", sp.Or: "AST_LOGICAL_OR", sp.Not: "AST_LOGICAL_NOT", sp.Xor: "AST_LOGICAL_XOR",
+}
+
+
 def _to_ast(libsbml: Any, expr: sp.Expr, where: str) -> Any:
     """sympy -> libsbml ASTNode, node by node."""
 
@@ -209,8 +225,19 @@ def _to_ast(libsbml: Any, expr: sp.Expr, where: str) -> Any:
             if e.exp == -1:
                 return node(libsbml.AST_DIVIDE, number(sp.Integer(1)), conv(e.base))
             return node(libsbml.AST_POWER, conv(e.base), conv(e.exp))
+        if e is sp.true or e is sp.false:
+            return libsbml.ASTNode(libsbml.AST_CONSTANT_TRUE if e is sp.true else libsbml.AST_CONSTANT_FALSE)
+        if isinstance(e, sp.Piecewise):  # <piecewise>: value, condition, ..., otherwise (a True condition)
+            kids = []
+            for value, cond in e.args:
+                kids.append(conv(value))
+                if cond is not sp.true:
+                    kids.append(conv(cond))
+            return node(libsbml.AST_FUNCTION_PIECEWISE, *kids)
         funcs = {sp.exp: libsbml.AST_FUNCTION_EXP, sp.log: libsbml.AST_FUNCTION_LN, sp.Abs: libsbml.AST_FUNCTION_ABS,
-                 sp.tanh: libsbml.AST_FUNCTION_TANH, sp.Max: libsbml.AST_FUNCTION_MAX, sp.Min: libsbml.AST_FUNCTION_MIN}
+                 sp.tanh: libsbml.AST_FUNCTION_TANH, sp.Max: libsbml.AST_FUNCTION_MAX, sp.Min: libsbml.AST_FUNCTION_MIN,
+                 **{f: getattr(libsbml, f"AST_FUNCTION_{n}") for f, n in _SYMPY_TO_MATHML.items()},
+                 **{f: getattr(libsbml, n) for f, n in _SYMPY_TO_MATHML_LOGIC.items()}}
         for f, t in funcs.items():
             if isinstance(e, f):
                 return node(t, *(conv(a) for a in e.args))
@@ -455,15 +482,35 @@ def _ast_names(libsbml: Any) -> dict[int, str]:
     return {getattr(libsbml, n): n for n in dir(libsbml) if n.startswith("AST_")}
 
 
+def _truncate(q: sp.Expr) -> sp.Expr:
+    """``q`` rounded toward zero (MathML's integer part), as a piecewise of floor and ceiling."""
+    if q.is_number:
+        return sp.floor(q) if q >= 0 else sp.ceiling(q)
+    return sp.Piecewise((sp.floor(q), q >= 0), (sp.ceiling(q), True))
+
+
+#: Largest n whose factorial n! is a finite float.
+_MAX_FACTORIAL = 170
+
+
 def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[sp.Symbol], sp.Expr]],
-              where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
-    """libsbml ASTNode -> sympy, node by node (never evaluates text)."""
+              where: str, local: Mapping[str, sp.Expr] | None = None, condition_ok: bool = False) -> sp.Expr:
+    """libsbml ASTNode -> sympy, node by node (never evaluates text).
+
+    ``condition_ok``: the result may be a condition (a function definition's body), not only a number.
+    """
     L = libsbml
     tnames = _ast_names(libsbml)
     named_unsupported = {
         L.AST_FUNCTION_DELAY: "delay",
-        L.AST_FUNCTION_PIECEWISE: "piecewise",
     }
+    trig = {getattr(L, f"AST_FUNCTION_{n}"): f for f, n in _SYMPY_TO_MATHML.items()
+            if n not in ("SINH", "COSH")}  # sinh/cosh: exactly through exp, below
+    relations = {L.AST_RELATIONAL_LT: sp.StrictLessThan, L.AST_RELATIONAL_LEQ: sp.LessThan,
+                 L.AST_RELATIONAL_GT: sp.StrictGreaterThan, L.AST_RELATIONAL_GEQ: sp.GreaterThan,
+                 L.AST_RELATIONAL_EQ: sp.Eq}
+    logical = {L.AST_LOGICAL_AND: (sp.And, sp.true), L.AST_LOGICAL_OR: (sp.Or, sp.false),
+               L.AST_LOGICAL_XOR: (sp.Xor, sp.false)}
     rate_of = getattr(L, "AST_FUNCTION_RATE_OF", None)
 
     def exp_(x: sp.Expr) -> sp.Expr:
@@ -486,8 +533,67 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
     hyper = {getattr(L, k): f for k, f in hyperbolic.items() if hasattr(L, k)}
 
     def walk(a: Any) -> sp.Expr:
+        out = walk_any(a)
+        if not isinstance(out, sp.Expr):
+            raise _unsupported("boolean used as a number",
+                               f"the condition {_short(out)} is used as a number in {where}")
+        return out
+
+    def walk_cond(a: Any) -> sp.Basic:
+        out = walk_any(a)
+        if isinstance(out, sp.Expr) or not isinstance(out, Boolean):
+            raise _unsupported("number used as a boolean",
+                               f"{_short(out)} is used as a condition in {where}")
+        return out
+
+    def walk_any(a: Any) -> sp.Basic:
         t = a.getType()
         kids = [a.getChild(i) for i in range(a.getNumChildren())]
+        if t == L.AST_FUNCTION_PIECEWISE:
+            pairs = [(walk(kids[k]), walk_cond(kids[k + 1])) for k in range(0, len(kids) - 1, 2)]
+            if len(kids) % 2:
+                pairs.append((walk(kids[-1]), sp.true))
+            if not pairs:
+                raise SpecificationError(f"{where}: empty piecewise")
+            return sp.Piecewise(*pairs)  # without otherwise: NaN where no condition holds
+        if t in relations:
+            if len(kids) < 2:
+                raise SpecificationError(f"{where}: relational operator with fewer than two arguments")
+            vals = [walk(k) for k in kids]  # lt(a, b, c) is a < b < c
+            return sp.And(*(relations[t](x, y) for x, y in zip(vals, vals[1:])))
+        if t == L.AST_RELATIONAL_NEQ:
+            if len(kids) != 2:
+                raise SpecificationError(f"{where}: neq takes two arguments")
+            return sp.Ne(walk(kids[0]), walk(kids[1]))
+        if t in logical:
+            func, empty = logical[t]
+            return func(*(walk_cond(k) for k in kids)) if kids else empty
+        if t == L.AST_LOGICAL_NOT:
+            if len(kids) != 1:
+                raise SpecificationError(f"{where}: not takes one argument")
+            return sp.Not(walk_cond(kids[0]))
+        if t == L.AST_CONSTANT_TRUE:
+            return sp.true
+        if t == L.AST_CONSTANT_FALSE:
+            return sp.false
+        if t in trig and len(kids) == 1:
+            return trig[t](walk(kids[0]))
+        if t == L.AST_FUNCTION_FACTORIAL and len(kids) == 1:
+            x = walk(kids[0])
+            if not x.is_number:
+                raise _unsupported("function factorial", f"factorial of a non-constant argument in {where}")
+            try:
+                n = float(x)
+            except (TypeError, ValueError, OverflowError):
+                n = math.nan
+            if not (n >= 0 and n == int(n) and n <= _MAX_FACTORIAL):
+                raise SpecificationError(f"{where}: factorial({x}) is not the factorial of an integer 0..."
+                                         f"{_MAX_FACTORIAL} (a finite float)")
+            return sp.factorial(int(n))
+        if t in (L.AST_FUNCTION_QUOTIENT, L.AST_FUNCTION_REM) and len(kids) == 2:
+            x, y = walk(kids[0]), walk(kids[1])
+            q = _truncate(x / y)  # MathML: the integer part of x/y; rem = x - y*quotient (sign of x)
+            return q if t == L.AST_FUNCTION_QUOTIENT else x - y * q
         if t == L.AST_PLUS:
             return sp.Add(*(walk(k) for k in kids)) if kids else sp.Integer(0)
         if t == L.AST_TIMES:
@@ -574,20 +680,25 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             construct = named_unsupported[t]
             raise _unsupported(construct, f"in {where}")
         label = tnames.get(t, str(t))
-        if label.startswith(("AST_RELATIONAL", "AST_LOGICAL")) or label in (
-                "AST_CONSTANT_TRUE", "AST_CONSTANT_FALSE"):
-            raise _unsupported("logical and relational operators", f"{label[4:].lower()} in {where}")
+        if label.startswith(("AST_RELATIONAL", "AST_LOGICAL")):
+            raise _unsupported(f"logical operator {label.split('_')[-1].lower()}", f"in {where}")
         if label.startswith("AST_FUNCTION_"):
             fn = label[len("AST_FUNCTION_"):].lower()
             raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, "
-                                                 "max, min, the hyperbolic functions and their inverses, rateOf "
-                                                 "and function definitions")
+                                                 "max, min, floor, ceiling, quotient, rem, factorial (of a "
+                                                 "constant), piecewise, the trigonometric and hyperbolic "
+                                                 "functions and their inverses, rateOf and function definitions")
         raise _unsupported(label[4:].lower() if label.startswith("AST_") else label, f"in {where}")
 
     try:
-        return walk(ast)
+        return walk_any(ast) if condition_ok else walk(ast)
     except RecursionError:
         raise SBMLLimitError(f"{where}: MathML nested too deeply to convert") from None
+
+
+def _short(x: sp.Basic) -> str:
+    text = str(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_references(m: Any, where: str) -> None:
@@ -1040,7 +1151,8 @@ def _import_sbml(
         nargs = math_.getNumBvars()
         args = [sp.Symbol(f"_arg{k}") for k in range(nargs)]
         argnames = {math_.getChild(k).getName(): args[k] for k in range(nargs)}
-        body = _from_ast(libsbml, math_.getChild(nargs), {}, funcs, f"function {fd.getId()!r}", local=argnames)
+        body = _from_ast(libsbml, math_.getChild(nargs), {}, funcs, f"function {fd.getId()!r}", local=argnames,
+                         condition_ok=True)
         funcs[fd.getId()] = (args, body)
 
     def conv(ast: Any, where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
