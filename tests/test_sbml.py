@@ -239,9 +239,9 @@ RULE_MATH = "<math xmlns='http://www.w3.org/1998/Math/MathML'><apply><minus/><ci
          "<cn>1</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>", "k * x", "events"),
         (f"<listOfRules><algebraicRule>{RULE_MATH}</algebraicRule></listOfRules>", "k * x", "algebraic rules"),
         ("", "k * delay(x, 1)", "delay"),
-        ("", "piecewise(k, x > 1, 0) * x", "piecewise"),
-        ("", "sin(k) * x", "function sin"),
-        ("", "floor(k) * x", "function floor"),
+        ("", "factorial(x) * k", "function factorial"),
+        ("", "(x > 1) * k", "boolean used as a number"),
+        ("", "piecewise(k, x, 0) * x", "number used as a boolean"),
     ],
 )
 def test_unsupported_constructs_are_refused_by_name(extra, law, construct):

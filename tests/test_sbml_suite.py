@@ -175,9 +175,9 @@ def test_model_without_ode_states_gets_one_constant_placeholder_state():
 
 
 @pytest.mark.parametrize("math_, construct", [
-    ("<apply><sin/><ci> k </ci></apply>", "function sin"),
-    ("<piecewise><piece><cn> 1 </cn><apply><gt/><ci> S </ci><cn> 0 </cn></apply></piece></piecewise>", "piecewise"),
-    ("<apply><factorial/><cn> 3 </cn></apply>", "function factorial"),
+    ("<apply><factorial/><ci> k </ci></apply>", "function factorial"),  # of a constant only
+    ("<piecewise><piece><cn> 1 </cn><ci> S </ci></piece></piecewise>", "number used as a boolean"),
+    ("<apply><plus/><ci> k </ci><apply><gt/><ci> S </ci><cn> 0 </cn></apply></apply>", "boolean used as a number"),
 ])
 def test_math_outside_the_expression_language_is_refused_by_name(math_, construct):
     with pytest.raises(SBMLUnsupportedError) as err:

@@ -493,12 +493,19 @@ def _truncate(q: sp.Expr) -> sp.Expr:
 _MAX_FACTORIAL = 170
 
 
-def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[sp.Symbol], sp.Expr]],
-              where: str, local: Mapping[str, sp.Expr] | None = None, condition_ok: bool = False) -> sp.Expr:
+def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[str], Any, Any]],
+              where: str, local: Mapping[str, sp.Basic] | None = None, condition_ok: bool = False,
+              budget: list[int] | None = None, calls: dict[tuple[Any, ...], sp.Basic] | None = None) -> sp.Expr:
     """libsbml ASTNode -> sympy, node by node (never evaluates text).
 
     ``condition_ok``: the result may be a condition (a function definition's body), not only a number.
+    ``budget``: MathML nodes left to convert, shared with the conversions of the function bodies called
+    (each call converts its body), so nested calls cannot expand without bound.
     """
+    if budget is None:
+        budget = [MAX_EXPRESSION_NODES]
+    if calls is None:
+        calls = {}  # (function, argument values) -> converted body, shared with the nested conversions
     L = libsbml
     tnames = _ast_names(libsbml)
     named_unsupported = {
@@ -547,6 +554,10 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         return out
 
     def walk_any(a: Any) -> sp.Basic:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SBMLLimitError(f"{where}: the expression expands beyond {MAX_EXPRESSION_NODES} MathML nodes once "
+                                 "its function calls are inlined (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
         t = a.getType()
         kids = [a.getChild(i) for i in range(a.getNumChildren())]
         if t == L.AST_FUNCTION_PIECEWISE:
@@ -568,6 +579,10 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         if t in logical:
             func, empty = logical[t]
             return func(*(walk_cond(k) for k in kids)) if kids else empty
+        if t == L.AST_LOGICAL_IMPLIES:
+            if len(kids) != 2:
+                raise SpecificationError(f"{where}: implies takes two arguments")
+            return sp.Or(sp.Not(walk_cond(kids[0])), walk_cond(kids[1]))
         if t == L.AST_LOGICAL_NOT:
             if len(kids) != 1:
                 raise SpecificationError(f"{where}: not takes one argument")
@@ -668,13 +683,21 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             fname = a.getName()
             if fname not in funcs:
                 raise SpecificationError(f"{where}: call of undefined function {fname!r}")
-            args, body = funcs[fname]
+            args, body, visible = funcs[fname]
             if len(args) != len(kids):
                 raise SpecificationError(f"{where}: function {fname!r} takes {len(args)} arguments, got {len(kids)}")
-            out = body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+            # the body is converted with the arguments bound to their values (numbers or conditions), so each
+            # argument is checked where the body uses it; it sees only the functions defined before it
+            values = tuple(walk_any(k) for k in kids)
+            key = (fname, values)
+            if key in calls:
+                return calls[key]
+            out = _from_ast(libsbml, body, {}, visible, f"function {fname!r} called in {where}",
+                            local=dict(zip(args, values)), condition_ok=True, budget=budget, calls=calls)
             if _tree_size(out, {}) > MAX_EXPRESSION_NODES:
                 raise SBMLLimitError(f"{where}: the call of function {fname!r} expands beyond "
                                      f"{MAX_EXPRESSION_NODES} nodes (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
+            calls[key] = out
             return out
         if t in named_unsupported:
             construct = named_unsupported[t]
@@ -1141,7 +1164,7 @@ def _import_sbml(
     else:
         time_expr = TIME
 
-    funcs: dict[str, tuple[list[sp.Symbol], sp.Expr]] = {}
+    funcs: dict[str, tuple[list[str], Any, dict[str, Any]]] = {}
     for fd in m.getListOfFunctionDefinitions():
         math_ = fd.getMath()
         if math_ is None and not fd.isSetMath():
@@ -1149,11 +1172,10 @@ def _import_sbml(
         if math_ is None or not math_.isLambda():
             raise SpecificationError(f"{label}: function definition {fd.getId()!r} is not a lambda")
         nargs = math_.getNumBvars()
-        args = [sp.Symbol(f"_arg{k}") for k in range(nargs)]
-        argnames = {math_.getChild(k).getName(): args[k] for k in range(nargs)}
-        body = _from_ast(libsbml, math_.getChild(nargs), {}, funcs, f"function {fd.getId()!r}", local=argnames,
-                         condition_ok=True)
-        funcs[fd.getId()] = (args, body)
+        if math_.getNumChildren() != nargs + 1:
+            raise SpecificationError(f"{label}: function definition {fd.getId()!r} has no body")
+        # (argument names, body, the functions defined before it): converted where it is called
+        funcs[fd.getId()] = ([math_.getChild(k).getName() for k in range(nargs)], math_.getChild(nargs), dict(funcs))
 
     def conv(ast: Any, where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
         if ast is None:

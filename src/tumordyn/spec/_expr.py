@@ -307,7 +307,9 @@ def parse_expression(
     ------
     UnsafeExpressionError
         For any construct outside the whitelist (attribute access, lambdas,
-        subscripts, dunder names, strings, keywords arguments...), naming it.
+        subscripts, dunder names, strings, keywords arguments...), naming it,
+        and for a condition used as a number (``x < 1`` as a rate) or a number
+        used as a condition (``piecewise(1, x, 0)``).
     UnknownNameError
         For a name outside ``allowed_names``.
     SpecificationError
@@ -557,15 +559,15 @@ def parse_expression(
 
     def num(x: sp.Basic, what: str) -> sp.Expr:
         if not isinstance(x, sp.Expr):
-            raise SpecificationError(
-                f"{where}: a condition ({_shorten(str(x))}) is used as a number in {what} in {shown}; "
-                "conditions go only into piecewise(), and/or/not and comparisons"
+            raise UnsafeExpressionError(
+                f"{where}: a condition (comparison or logical operator, {_shorten(str(x))}) is used as a number "
+                f"in {what} in {shown}; conditions go only into piecewise() and and/or/not"
             )
         return x
 
     def cond(x: sp.Basic, what: str) -> sp.Basic:
         if isinstance(x, sp.Expr) or not isinstance(x, Boolean):
-            raise SpecificationError(
+            raise UnsafeExpressionError(
                 f"{where}: {_shorten(str(x))} is used as a condition in {what} in {shown}; a condition is a "
                 "comparison (< <= > >= == !=), True/False, or and/or/not of conditions"
             )
