@@ -155,3 +155,36 @@ def test_sbml_round_trip_and_roadrunner_agree_on_conditionals():
     rr.integrator.absolute_tolerance = 1e-12
     res = rr.simulate(0.0, 5.0, 6)
     np.testing.assert_allclose(res[:, 1][[0, 1, 2, 3, 5]], a["x"], rtol=1e-6)
+
+
+def _sbml_rule(math: str) -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2">
+  <model id="m">
+    <listOfParameters><parameter id="k" value="-3" constant="true"/><parameter id="p" constant="false"/>
+    </listOfParameters>
+    <listOfRules><assignmentRule variable="p"><math xmlns="http://www.w3.org/1998/Math/MathML">{math}</math>
+    </assignmentRule></listOfRules>
+  </model>
+</sbml>"""
+
+
+@pytest.mark.parametrize(("math_", "value"), [
+    # SBML L3v2: a condition used as a number is 1 or 0, a number used as a condition is true unless 0
+    ("<apply><plus/><true/><apply><gt/><ci> k </ci><cn> 0 </cn></apply></apply>", 1.0),
+    ("<piecewise><piece><cn> 7 </cn><ci> k </ci></piece><otherwise><cn> 8 </cn></otherwise></piecewise>", 7.0),
+    ("<apply><implies/><false/><apply><gt/><ci> k </ci><cn> 0 </cn></apply></apply>", 1.0),
+    ("<apply><quotient/><ci> k </ci><cn> 2 </cn></apply>", -1.0),  # toward zero
+    ("<apply><rem/><ci> k </ci><cn> 2 </cn></apply>", -1.0),  # the sign of the dividend
+    ("<apply><factorial/><cn> 5 </cn></apply>", 120.0),
+    ("<apply><arccoth/><ci> k </ci></apply>", math.atanh(-1 / 3)),  # real for a negative argument
+    ("<apply><arcsec/><ci> k </ci></apply>", math.acos(-1 / 3)),
+    ("<apply><lt/><cn> 1 </cn><ci> k </ci><cn> 2 </cn></apply>", 0.0),  # a chain 1 < k < 2
+])
+def test_sbml_math_values(math_, value):
+    pytest.importorskip("libsbml")
+    from tumordyn.io import from_sbml
+
+    model = from_sbml(_sbml_rule(math_), time_unit=1)
+    traj = td.simulate(model, t_end=1.0, t_eval=[0.0, 1.0])
+    assert traj["p"][0] == pytest.approx(value, rel=1e-12, abs=1e-15)

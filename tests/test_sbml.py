@@ -240,8 +240,6 @@ RULE_MATH = "<math xmlns='http://www.w3.org/1998/Math/MathML'><apply><minus/><ci
         (f"<listOfRules><algebraicRule>{RULE_MATH}</algebraicRule></listOfRules>", "k * x", "algebraic rules"),
         ("", "k * delay(x, 1)", "delay"),
         ("", "factorial(x) * k", "function factorial"),
-        ("", "(x > 1) * k", "boolean used as a number"),
-        ("", "piecewise(k, x, 0) * x", "number used as a boolean"),
     ],
 )
 def test_unsupported_constructs_are_refused_by_name(extra, law, construct):

@@ -69,7 +69,8 @@ def simulate_case(case: str) -> tuple[np.ndarray, np.ndarray, dict]:
         elif size is not None and v in st.get("concentration", []) and hosu:
             val = val / size
         f = sp.lambdify(list(env), val, modules=[NP_MINMAX, "numpy"])
-        cols.append(np.broadcast_to(np.asarray(f(*env.values()), dtype=float), times.shape))
+        with np.errstate(divide="ignore", invalid="ignore"):  # numpy evaluates every branch of a piecewise
+            cols.append(np.broadcast_to(np.asarray(f(*env.values()), dtype=float), times.shape))
     with open(SUITE / case / f"{case}-results.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     header = [h.strip() for h in rows[0]]
@@ -176,8 +177,7 @@ def test_model_without_ode_states_gets_one_constant_placeholder_state():
 
 @pytest.mark.parametrize("math_, construct", [
     ("<apply><factorial/><ci> k </ci></apply>", "function factorial"),  # of a constant only
-    ("<piecewise><piece><cn> 1 </cn><ci> S </ci></piece></piecewise>", "number used as a boolean"),
-    ("<apply><plus/><ci> k </ci><apply><gt/><ci> S </ci><cn> 0 </cn></apply></apply>", "boolean used as a number"),
+    ("<apply><factorial/><apply><plus/><ci> k </ci><cn> 1 </cn></apply></apply>", "function factorial"),
 ])
 def test_math_outside_the_expression_language_is_refused_by_name(math_, construct):
     with pytest.raises(SBMLUnsupportedError) as err:

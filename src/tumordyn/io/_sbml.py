@@ -535,22 +535,26 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         "AST_FUNCTION_ARCTANH": lambda x: (sp.log(1 + x) - sp.log(1 - x)) / 2,
         "AST_FUNCTION_ARCSECH": lambda x: sp.log((1 + sp.sqrt(1 - x**2)) / x),
         "AST_FUNCTION_ARCCSCH": lambda x: sp.log(1 / x + sp.sqrt(1 / x**2 + 1)),
-        "AST_FUNCTION_ARCCOTH": lambda x: (sp.log(x + 1) - sp.log(x - 1)) / 2,
+        "AST_FUNCTION_ARCCOTH": lambda x: sp.log((x + 1) / (x - 1)) / 2,  # real for x < -1 too
     }
     hyper = {getattr(L, k): f for k, f in hyperbolic.items() if hasattr(L, k)}
 
+    # SBML Level 3 Version 2 MathML mixes the two: a condition used as a number is 1 (true) or 0 (false), a
+    # number used as a condition is true when it is not 0 (as the SBML Test Suite and libRoadRunner do)
     def walk(a: Any) -> sp.Expr:
         out = walk_any(a)
         if not isinstance(out, sp.Expr):
-            raise _unsupported("boolean used as a number",
-                               f"the condition {_short(out)} is used as a number in {where}")
+            if not isinstance(out, Boolean):
+                raise SpecificationError(f"{where}: {_short(out)} is neither a number nor a condition")
+            return sp.Piecewise((sp.Integer(1), out), (sp.Integer(0), True))
         return out
 
     def walk_cond(a: Any) -> sp.Basic:
         out = walk_any(a)
-        if isinstance(out, sp.Expr) or not isinstance(out, Boolean):
-            raise _unsupported("number used as a boolean",
-                               f"{_short(out)} is used as a condition in {where}")
+        if isinstance(out, sp.Expr):
+            return sp.Ne(out, 0)
+        if not isinstance(out, Boolean):
+            raise SpecificationError(f"{where}: {_short(out)} is neither a number nor a condition")
         return out
 
     def walk_any(a: Any) -> sp.Basic:
