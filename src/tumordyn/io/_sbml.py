@@ -990,9 +990,11 @@ def from_sbml(
     hyperbolic functions and their inverses, and ``rateOf``. A model without ODE
     states gets one constant placeholder state ``sbml_no_state``. Refused with
     :class:`SBMLUnsupportedError` naming the construct: events, algebraic rules,
-    delays, piecewise, logical and relational operators, other functions
-    (trigonometric, floor...), fast reactions, variable stoichiometry,
-    constraints, non-finite values and SBML packages. Hostile documents (too
+    delays, factorial of a non-constant, fast reactions, variable stoichiometry
+    (a rule on a species reference, stoichiometryMath), constraints with math,
+    non-finite values and SBML packages. Piecewise, relational and logical
+    operators, the trigonometric functions, floor, ceiling, quotient, rem and
+    factorial of a constant are imported. Hostile documents (too
     large, nested too deep, with a DTD, numbers or expressions that explode) are
     refused with :class:`SBMLLimitError` before libsbml reads them.
 
@@ -1095,8 +1097,9 @@ def _import_sbml(
             raise _unsupported(f"SBML package '{pkg}'", where0)
     if m.getNumEvents():
         raise _unsupported("events", f"{m.getNumEvents()} event(s) in {where0}, e.g. {m.getEvent(0).getId()!r}")
-    if m.getNumConstraints():
-        raise _unsupported("constraints", f"{m.getNumConstraints()} constraint(s) in {where0}")
+    checked = [c for c in m.getListOfConstraints() if c.isSetMath()]  # without math (L3V2) it has no effect
+    if checked:
+        raise _unsupported("constraints", f"{len(checked)} constraint(s) in {where0}")
     for r in m.getListOfRules():
         if r.isAlgebraic():
             raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
@@ -1108,9 +1111,8 @@ def _import_sbml(
         for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
             if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
                 raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
-            if doc.getLevel() >= 3 and not ref.getConstant():
-                raise _unsupported("variable stoichiometry", f"species reference to {ref.getSpecies()!r} with "
-                                   f"constant=\"false\" in reaction {r.getId()!r}")
+            # constant="false" alone changes nothing: the stoichiometry varies only through a rule on the
+            # reference's id (refused below) or an event (refused above)
 
     _check_references(m, where0)
 
