@@ -9,20 +9,24 @@ no text is ever evaluated.
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
+import warnings
 import os
 import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
+from xml.sax.saxutils import escape as xml_escape
 
+import numpy as np
 import sympy as sp
 from sympy.logic.boolalg import Boolean
 
 from ..dosing import Schedule, check_schedule
-from ..errors import SpecificationError
+from ..errors import SpecificationError, TumordynWarning
 from ..numerics import compile_model
 from ..spec import (
     ALLOWED_FUNCTIONS,
@@ -37,6 +41,7 @@ from ..spec import (
     input_symbol,
     vanishes_at_zero,
 )
+from ._files import FILE_LIMITS, _parse_text, model_from_dict, model_to_dict
 
 __all__ = ["SBMLLimitError", "SBMLUnitError", "SBMLUnsupportedError", "from_sbml", "to_sbml"]
 
@@ -464,6 +469,9 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                     ea = ev.createEventAssignment()
                     ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
                     ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
+    ann = _annotation_xml(model)
+    if ann is not None:  # what SBML does not hold (drugs, bounds, units, descriptions), for from_sbml
+        _check(m.setAnnotation(ann), "set the tumordyn annotation")
     text = libsbml.writeSBMLToString(doc)
     return text
 
@@ -1582,4 +1590,75 @@ def _import_sbml(
         observables=observables,
         description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
     )
+    annotated = _annotated_model(m, model, label)
+    if annotated is not None:
+        model = annotated if name is None else annotated.replace(name=name)
     return model, outputs
+
+
+#: XML namespace of the tumordyn model annotation written by :func:`to_sbml`.
+ANNOTATION_NS = "https://tumordyn.readthedocs.io/sbml-annotation/1"
+
+
+def _annotation_xml(model: Model) -> str | None:
+    """The model as a tumordyn model file (JSON) in an SBML annotation; None if it cannot be written as text."""
+    try:
+        data = model_to_dict(model)
+    except SpecificationError:
+        return None
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+    return f'<tumordyn:model xmlns:tumordyn="{ANNOTATION_NS}">{xml_escape(text)}</tumordyn:model>'
+
+
+def _annotated_model(m: Any, imported: Model, label: str) -> Model | None:
+    """The tumordyn model kept in the document's annotation, if it describes the same ODEs as ``imported``.
+
+    The annotation restores what SBML does not hold (drugs, bounds, units, descriptions, non-negativity,
+    tolerances). It is used only if it has the same states, the same parameters with the same values (taken
+    from the SBML, which another tool may have changed) and right-hand sides and observables equal to the
+    imported ones at random points; otherwise (the SBML was edited) it is ignored with a warning.
+    """
+    ann = m.getAnnotation() if m.isSetAnnotation() else None
+    if ann is None:
+        return None
+    node = None
+    for k in range(ann.getNumChildren()):
+        child = ann.getChild(k)
+        if child.getURI() == ANNOTATION_NS and child.getName() == "model":
+            node = child
+    if node is None:
+        return None
+    text = "".join(node.getChild(k).getCharacters() for k in range(node.getNumChildren()) if node.getChild(k).isText())
+    where = f"{label}: tumordyn annotation"
+    try:
+        data = _parse_text(text, "json", where, FILE_LIMITS)
+        saved = model_from_dict(data, source=where)
+        values = imported.defaults()
+        direct = {d.name for d in saved.drugs if d.compartment is None}
+        inputs = {str(input_symbol(d.name)) for d in saved.drugs if d.compartment is not None}
+        compartments = {c.getId() for c in m.getListOfCompartments()}  # the export's one compartment, size 1
+        if set(saved.states.names) != set(imported.states.names) or set(saved.parameters.names) | direct | inputs \
+                != set(imported.parameters.names) - compartments:
+            raise SpecificationError("the states or parameters differ from the SBML model's")
+        saved = saved.with_defaults(**{p: values[p] for p in saved.parameters.names}).with_initial(
+            **imported.initial_state())
+        to_input = {sp.Symbol(d): input_symbol(d) for d in direct}
+        mine, theirs = saved.rhs_expressions(), {k: v.xreplace(to_input) for k, v in imported.rhs_expressions().items()}
+        pairs = [(mine[k], theirs[k]) for k in mine]
+        obs = imported.observable_expressions()
+        pairs += [(e, obs[k].xreplace(to_input)) for k, e in saved.observable_expressions().items() if k in obs]
+        if set(saved.observables.names) - set(obs):
+            raise SpecificationError("an observable is missing from the SBML model")
+        rng = np.random.default_rng(0)
+        free = sorted(set().union(*(a.free_symbols | b.free_symbols for a, b in pairs)), key=str)
+        for _ in range(3):
+            point = {x: sp.Float(rng.uniform(0.5, 2.0)) for x in free}
+            for a, b in pairs:
+                va, vb = complex(a.evalf(subs=point)), complex(b.evalf(subs=point))
+                if not abs(va - vb) <= 1e-9 * max(1.0, abs(va)):
+                    raise SpecificationError(f"a right-hand side differs ({a} vs {b})")
+    except SpecificationError as exc:
+        warnings.warn(f"{where} ignored (drugs, bounds, units and descriptions not restored): {exc}",
+                      TumordynWarning, stacklevel=4)
+        return None
+    return saved
