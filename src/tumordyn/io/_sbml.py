@@ -280,7 +280,10 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
     * observables become assignment rules of non-constant parameters;
     * time is in days (unit definition ``day``); states and parameters get unit
       definitions when their unit strings are built from cells, day, h, s, g, mg,
-      ug, ng, L, mL, m, cm, mm, mol, mmol (e.g. ``"mg/L"``, ``"1/(cell day)"``).
+      ug, ng, L, mL, m, cm, mm, mol, mmol (e.g. ``"mg/L"``, ``"1/(cell day)"``);
+    * the model as a tumordyn model file (JSON) in an annotation (namespace
+      :data:`ANNOTATION_NS`), which :func:`from_sbml` uses to restore drugs, bounds,
+      units and descriptions (omitted if an expression cannot be written as text).
 
     Parameters
     ----------
@@ -1005,6 +1008,11 @@ def from_sbml(
     factorial of a constant are imported. Hostile documents (too
     large, nested too deep, with a DTD, numbers or expressions that explode) are
     refused with :class:`SBMLLimitError` before libsbml reads them.
+
+    A document written by :func:`to_sbml` comes back as the exported model (drugs, bounds,
+    units, descriptions restored from its annotation, parameter and initial values from the
+    SBML) if its ODEs still match the annotation at random points; otherwise a
+    :class:`~tumordyn.errors.TumordynWarning` says the annotation is ignored.
 
     Names: SBML ids that are not valid tumordyn names (a leading underscore, a
     Python keyword, ``t`` or a function name such as ``exp``) get the prefix
