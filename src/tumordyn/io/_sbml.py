@@ -9,19 +9,24 @@ no text is ever evaluated.
 
 from __future__ import annotations
 
+import json
 import keyword
 import math
+import warnings
 import os
 import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
+from xml.sax.saxutils import escape as xml_escape
 
+import numpy as np
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from ..dosing import Schedule, check_schedule
-from ..errors import SpecificationError
+from ..errors import SpecificationError, TumordynWarning
 from ..numerics import compile_model
 from ..spec import (
     ALLOWED_FUNCTIONS,
@@ -36,6 +41,7 @@ from ..spec import (
     input_symbol,
     vanishes_at_zero,
 )
+from ._files import FILE_LIMITS, _parse_text, model_from_dict, model_to_dict
 
 __all__ = ["SBMLLimitError", "SBMLUnitError", "SBMLUnsupportedError", "from_sbml", "to_sbml"]
 
@@ -142,6 +148,21 @@ def _parse_unit(text: str) -> list[tuple[str, float, int, int]] | None:
     return out
 
 
+#: sympy functions and their MathML names (``AST_FUNCTION_<name>``), both ways.
+_SYMPY_TO_MATHML = {
+    sp.sin: "SIN", sp.cos: "COS", sp.tan: "TAN", sp.sec: "SEC", sp.csc: "CSC", sp.cot: "COT",
+    sp.asin: "ARCSIN", sp.acos: "ARCCOS", sp.atan: "ARCTAN", sp.asec: "ARCSEC", sp.acsc: "ARCCSC",
+    sp.acot: "ARCCOT", sp.sinh: "SINH", sp.cosh: "COSH", sp.floor: "FLOOR", sp.ceiling: "CEILING",
+}
+#: sympy relations and logical operators and their libsbml node types.
+_SYMPY_TO_MATHML_LOGIC = {
+    sp.StrictLessThan: "AST_RELATIONAL_LT", sp.LessThan: "AST_RELATIONAL_LEQ",
+    sp.StrictGreaterThan: "AST_RELATIONAL_GT", sp.GreaterThan: "AST_RELATIONAL_GEQ",
+    sp.Eq: "AST_RELATIONAL_EQ", sp.Ne: "AST_RELATIONAL_NEQ",
+    sp.And: "AST_LOGICAL_AND", sp.Or: "AST_LOGICAL_OR", sp.Not: "AST_LOGICAL_NOT", sp.Xor: "AST_LOGICAL_XOR",
+}
+
+
 def _to_ast(libsbml: Any, expr: sp.Expr, where: str) -> Any:
     """sympy -> libsbml ASTNode, node by node."""
 
@@ -209,8 +230,19 @@ def _to_ast(libsbml: Any, expr: sp.Expr, where: str) -> Any:
             if e.exp == -1:
                 return node(libsbml.AST_DIVIDE, number(sp.Integer(1)), conv(e.base))
             return node(libsbml.AST_POWER, conv(e.base), conv(e.exp))
+        if e is sp.true or e is sp.false:
+            return libsbml.ASTNode(libsbml.AST_CONSTANT_TRUE if e is sp.true else libsbml.AST_CONSTANT_FALSE)
+        if isinstance(e, sp.Piecewise):  # <piecewise>: value, condition, ..., otherwise (a True condition)
+            kids = []
+            for value, cond in e.args:
+                kids.append(conv(value))
+                if cond is not sp.true:
+                    kids.append(conv(cond))
+            return node(libsbml.AST_FUNCTION_PIECEWISE, *kids)
         funcs = {sp.exp: libsbml.AST_FUNCTION_EXP, sp.log: libsbml.AST_FUNCTION_LN, sp.Abs: libsbml.AST_FUNCTION_ABS,
-                 sp.tanh: libsbml.AST_FUNCTION_TANH, sp.Max: libsbml.AST_FUNCTION_MAX, sp.Min: libsbml.AST_FUNCTION_MIN}
+                 sp.tanh: libsbml.AST_FUNCTION_TANH, sp.Max: libsbml.AST_FUNCTION_MAX, sp.Min: libsbml.AST_FUNCTION_MIN,
+                 **{f: getattr(libsbml, f"AST_FUNCTION_{n}") for f, n in _SYMPY_TO_MATHML.items()},
+                 **{f: getattr(libsbml, n) for f, n in _SYMPY_TO_MATHML_LOGIC.items()}}
         for f, t in funcs.items():
             if isinstance(e, f):
                 return node(t, *(conv(a) for a in e.args))
@@ -248,7 +280,10 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
     * observables become assignment rules of non-constant parameters;
     * time is in days (unit definition ``day``); states and parameters get unit
       definitions when their unit strings are built from cells, day, h, s, g, mg,
-      ug, ng, L, mL, m, cm, mm, mol, mmol (e.g. ``"mg/L"``, ``"1/(cell day)"``).
+      ug, ng, L, mL, m, cm, mm, mol, mmol (e.g. ``"mg/L"``, ``"1/(cell day)"``);
+    * the model as a tumordyn model file (JSON) in an annotation (namespace
+      :data:`ANNOTATION_NS`), which :func:`from_sbml` uses to restore drugs, bounds,
+      units and descriptions (omitted if an expression cannot be written as text).
 
     Parameters
     ----------
@@ -437,6 +472,9 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                     ea = ev.createEventAssignment()
                     ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
                     ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
+    ann = _annotation_xml(model)
+    if ann is not None:  # what SBML does not hold (drugs, bounds, units, descriptions), for from_sbml
+        _check(m.setAnnotation(ann), "set the tumordyn annotation")
     text = libsbml.writeSBMLToString(doc)
     return text
 
@@ -455,15 +493,42 @@ def _ast_names(libsbml: Any) -> dict[int, str]:
     return {getattr(libsbml, n): n for n in dir(libsbml) if n.startswith("AST_")}
 
 
-def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[sp.Symbol], sp.Expr]],
-              where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
-    """libsbml ASTNode -> sympy, node by node (never evaluates text)."""
+def _truncate(q: sp.Expr) -> sp.Expr:
+    """``q`` rounded toward zero (MathML's integer part), as a piecewise of floor and ceiling."""
+    if q.is_number:
+        return sp.floor(q) if q >= 0 else sp.ceiling(q)
+    return sp.Piecewise((sp.floor(q), q >= 0), (sp.ceiling(q), True))
+
+
+#: Largest n whose factorial n! is a finite float.
+_MAX_FACTORIAL = 170
+
+
+def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[str], Any, Any]],
+              where: str, local: Mapping[str, sp.Basic] | None = None, condition_ok: bool = False,
+              budget: list[int] | None = None, calls: dict[tuple[Any, ...], sp.Basic] | None = None) -> sp.Expr:
+    """libsbml ASTNode -> sympy, node by node (never evaluates text).
+
+    ``condition_ok``: the result may be a condition (a function definition's body), not only a number.
+    ``budget``: MathML nodes left to convert, shared with the conversions of the function bodies called
+    (each call converts its body), so nested calls cannot expand without bound.
+    """
+    if budget is None:
+        budget = [MAX_EXPRESSION_NODES]
+    if calls is None:
+        calls = {}  # (function, argument values) -> converted body, shared with the nested conversions
     L = libsbml
     tnames = _ast_names(libsbml)
     named_unsupported = {
         L.AST_FUNCTION_DELAY: "delay",
-        L.AST_FUNCTION_PIECEWISE: "piecewise",
     }
+    trig = {getattr(L, f"AST_FUNCTION_{n}"): f for f, n in _SYMPY_TO_MATHML.items()
+            if n not in ("SINH", "COSH")}  # sinh/cosh: exactly through exp, below
+    relations = {L.AST_RELATIONAL_LT: sp.StrictLessThan, L.AST_RELATIONAL_LEQ: sp.LessThan,
+                 L.AST_RELATIONAL_GT: sp.StrictGreaterThan, L.AST_RELATIONAL_GEQ: sp.GreaterThan,
+                 L.AST_RELATIONAL_EQ: sp.Eq}
+    logical = {L.AST_LOGICAL_AND: (sp.And, sp.true), L.AST_LOGICAL_OR: (sp.Or, sp.false),
+               L.AST_LOGICAL_XOR: (sp.Xor, sp.false)}
     rate_of = getattr(L, "AST_FUNCTION_RATE_OF", None)
 
     def exp_(x: sp.Expr) -> sp.Expr:
@@ -481,13 +546,84 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         "AST_FUNCTION_ARCTANH": lambda x: (sp.log(1 + x) - sp.log(1 - x)) / 2,
         "AST_FUNCTION_ARCSECH": lambda x: sp.log((1 + sp.sqrt(1 - x**2)) / x),
         "AST_FUNCTION_ARCCSCH": lambda x: sp.log(1 / x + sp.sqrt(1 / x**2 + 1)),
-        "AST_FUNCTION_ARCCOTH": lambda x: (sp.log(x + 1) - sp.log(x - 1)) / 2,
+        "AST_FUNCTION_ARCCOTH": lambda x: sp.log((x + 1) / (x - 1)) / 2,  # real for x < -1 too
     }
     hyper = {getattr(L, k): f for k, f in hyperbolic.items() if hasattr(L, k)}
 
+    # SBML Level 3 Version 2 MathML mixes the two: a condition used as a number is 1 (true) or 0 (false), a
+    # number used as a condition is true when it is not 0 (as the SBML Test Suite and libRoadRunner do)
     def walk(a: Any) -> sp.Expr:
+        out = walk_any(a)
+        if not isinstance(out, sp.Expr):
+            if not isinstance(out, Boolean):
+                raise SpecificationError(f"{where}: {_short(out)} is neither a number nor a condition")
+            return sp.Piecewise((sp.Integer(1), out), (sp.Integer(0), True))
+        return out
+
+    def walk_cond(a: Any) -> sp.Basic:
+        out = walk_any(a)
+        if isinstance(out, sp.Expr):
+            return sp.Ne(out, 0)
+        if not isinstance(out, Boolean):
+            raise SpecificationError(f"{where}: {_short(out)} is neither a number nor a condition")
+        return out
+
+    def walk_any(a: Any) -> sp.Basic:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise SBMLLimitError(f"{where}: the expression expands beyond {MAX_EXPRESSION_NODES} MathML nodes once "
+                                 "its function calls are inlined (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
         t = a.getType()
         kids = [a.getChild(i) for i in range(a.getNumChildren())]
+        if t == L.AST_FUNCTION_PIECEWISE:
+            pairs = [(walk(kids[k]), walk_cond(kids[k + 1])) for k in range(0, len(kids) - 1, 2)]
+            if len(kids) % 2:
+                pairs.append((walk(kids[-1]), sp.true))
+            if not pairs:
+                raise SpecificationError(f"{where}: empty piecewise")
+            return sp.Piecewise(*pairs)  # without otherwise: NaN where no condition holds
+        if t in relations:
+            if len(kids) < 2:
+                raise SpecificationError(f"{where}: relational operator with fewer than two arguments")
+            vals = [walk(k) for k in kids]  # lt(a, b, c) is a < b < c
+            return sp.And(*(relations[t](x, y) for x, y in zip(vals, vals[1:])))
+        if t == L.AST_RELATIONAL_NEQ:
+            if len(kids) != 2:
+                raise SpecificationError(f"{where}: neq takes two arguments")
+            return sp.Ne(walk(kids[0]), walk(kids[1]))
+        if t in logical:
+            func, empty = logical[t]
+            return func(*(walk_cond(k) for k in kids)) if kids else empty
+        if t == L.AST_LOGICAL_IMPLIES:
+            if len(kids) != 2:
+                raise SpecificationError(f"{where}: implies takes two arguments")
+            return sp.Or(sp.Not(walk_cond(kids[0])), walk_cond(kids[1]))
+        if t == L.AST_LOGICAL_NOT:
+            if len(kids) != 1:
+                raise SpecificationError(f"{where}: not takes one argument")
+            return sp.Not(walk_cond(kids[0]))
+        if t == L.AST_CONSTANT_TRUE:
+            return sp.true
+        if t == L.AST_CONSTANT_FALSE:
+            return sp.false
+        if t in trig and len(kids) == 1:
+            return trig[t](walk(kids[0]))
+        if t == L.AST_FUNCTION_FACTORIAL and len(kids) == 1:
+            x = walk(kids[0])
+            if not x.is_number:
+                raise _unsupported("function factorial", f"factorial of a non-constant argument in {where}")
+            try:
+                n = float(x)
+            except (TypeError, ValueError, OverflowError):
+                n = math.nan
+            if not (n >= 0 and n == int(n) and n <= _MAX_FACTORIAL):
+                raise SpecificationError(f"{where}: factorial({x}) is not the factorial of an integer 0..."
+                                         f"{_MAX_FACTORIAL} (a finite float)")
+            return sp.factorial(int(n))
+        if t in (L.AST_FUNCTION_QUOTIENT, L.AST_FUNCTION_REM) and len(kids) == 2:
+            x, y = walk(kids[0]), walk(kids[1])
+            q = _truncate(x / y)  # MathML: the integer part of x/y; rem = x - y*quotient (sign of x)
+            return q if t == L.AST_FUNCTION_QUOTIENT else x - y * q
         if t == L.AST_PLUS:
             return sp.Add(*(walk(k) for k in kids)) if kids else sp.Integer(0)
         if t == L.AST_TIMES:
@@ -562,32 +698,45 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             fname = a.getName()
             if fname not in funcs:
                 raise SpecificationError(f"{where}: call of undefined function {fname!r}")
-            args, body = funcs[fname]
+            args, body, visible = funcs[fname]
             if len(args) != len(kids):
                 raise SpecificationError(f"{where}: function {fname!r} takes {len(args)} arguments, got {len(kids)}")
-            out = body.xreplace(dict(zip(args, (walk(k) for k in kids))))
+            # the body is converted with the arguments bound to their values (numbers or conditions), so each
+            # argument is checked where the body uses it; it sees only the functions defined before it
+            values = tuple(walk_any(k) for k in kids)
+            key = (fname, values)
+            if key in calls:
+                return calls[key]
+            out = _from_ast(libsbml, body, {}, visible, f"function {fname!r} called in {where}",
+                            local=dict(zip(args, values)), condition_ok=True, budget=budget, calls=calls)
             if _tree_size(out, {}) > MAX_EXPRESSION_NODES:
                 raise SBMLLimitError(f"{where}: the call of function {fname!r} expands beyond "
                                      f"{MAX_EXPRESSION_NODES} nodes (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
+            calls[key] = out
             return out
         if t in named_unsupported:
             construct = named_unsupported[t]
             raise _unsupported(construct, f"in {where}")
         label = tnames.get(t, str(t))
-        if label.startswith(("AST_RELATIONAL", "AST_LOGICAL")) or label in (
-                "AST_CONSTANT_TRUE", "AST_CONSTANT_FALSE"):
-            raise _unsupported("logical and relational operators", f"{label[4:].lower()} in {where}")
+        if label.startswith(("AST_RELATIONAL", "AST_LOGICAL")):
+            raise _unsupported(f"logical operator {label.split('_')[-1].lower()}", f"in {where}")
         if label.startswith("AST_FUNCTION_"):
             fn = label[len("AST_FUNCTION_"):].lower()
             raise _unsupported(f"function {fn}", f"in {where}; supported: exp, ln, log, power, root, abs, "
-                                                 "max, min, the hyperbolic functions and their inverses, rateOf "
-                                                 "and function definitions")
+                                                 "max, min, floor, ceiling, quotient, rem, factorial (of a "
+                                                 "constant), piecewise, the trigonometric and hyperbolic "
+                                                 "functions and their inverses, rateOf and function definitions")
         raise _unsupported(label[4:].lower() if label.startswith("AST_") else label, f"in {where}")
 
     try:
-        return walk(ast)
+        return walk_any(ast) if condition_ok else walk(ast)
     except RecursionError:
         raise SBMLLimitError(f"{where}: MathML nested too deeply to convert") from None
+
+
+def _short(x: sp.Basic) -> str:
+    text = str(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_references(m: Any, where: str) -> None:
@@ -852,11 +1001,18 @@ def from_sbml(
     hyperbolic functions and their inverses, and ``rateOf``. A model without ODE
     states gets one constant placeholder state ``sbml_no_state``. Refused with
     :class:`SBMLUnsupportedError` naming the construct: events, algebraic rules,
-    delays, piecewise, logical and relational operators, other functions
-    (trigonometric, floor...), fast reactions, variable stoichiometry,
-    constraints, non-finite values and SBML packages. Hostile documents (too
+    delays, factorial of a non-constant, fast reactions, variable stoichiometry
+    (a rule on a species reference, stoichiometryMath), constraints with math,
+    non-finite values and SBML packages. Piecewise, relational and logical
+    operators, the trigonometric functions, floor, ceiling, quotient, rem and
+    factorial of a constant are imported. Hostile documents (too
     large, nested too deep, with a DTD, numbers or expressions that explode) are
     refused with :class:`SBMLLimitError` before libsbml reads them.
+
+    A document written by :func:`to_sbml` comes back as the exported model (drugs, bounds,
+    units, descriptions restored from its annotation, parameter and initial values from the
+    SBML) if its ODEs still match the annotation at random points; otherwise a
+    :class:`~tumordyn.errors.TumordynWarning` says the annotation is ignored.
 
     Names: SBML ids that are not valid tumordyn names (a leading underscore, a
     Python keyword, ``t`` or a function name such as ``exp``) get the prefix
@@ -957,8 +1113,9 @@ def _import_sbml(
             raise _unsupported(f"SBML package '{pkg}'", where0)
     if m.getNumEvents():
         raise _unsupported("events", f"{m.getNumEvents()} event(s) in {where0}, e.g. {m.getEvent(0).getId()!r}")
-    if m.getNumConstraints():
-        raise _unsupported("constraints", f"{m.getNumConstraints()} constraint(s) in {where0}")
+    checked = [c for c in m.getListOfConstraints() if c.isSetMath()]  # without math (L3V2) it has no effect
+    if checked:
+        raise _unsupported("constraints", f"{len(checked)} constraint(s) in {where0}")
     for r in m.getListOfRules():
         if r.isAlgebraic():
             raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
@@ -970,9 +1127,8 @@ def _import_sbml(
         for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
             if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
                 raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
-            if doc.getLevel() >= 3 and not ref.getConstant():
-                raise _unsupported("variable stoichiometry", f"species reference to {ref.getSpecies()!r} with "
-                                   f"constant=\"false\" in reaction {r.getId()!r}")
+            # constant="false" alone changes nothing: the stoichiometry varies only through a rule on the
+            # reference's id (refused below) or an event (refused above)
 
     _check_references(m, where0)
 
@@ -1030,7 +1186,7 @@ def _import_sbml(
     else:
         time_expr = TIME
 
-    funcs: dict[str, tuple[list[sp.Symbol], sp.Expr]] = {}
+    funcs: dict[str, tuple[list[str], Any, dict[str, Any]]] = {}
     for fd in m.getListOfFunctionDefinitions():
         math_ = fd.getMath()
         if math_ is None and not fd.isSetMath():
@@ -1038,10 +1194,10 @@ def _import_sbml(
         if math_ is None or not math_.isLambda():
             raise SpecificationError(f"{label}: function definition {fd.getId()!r} is not a lambda")
         nargs = math_.getNumBvars()
-        args = [sp.Symbol(f"_arg{k}") for k in range(nargs)]
-        argnames = {math_.getChild(k).getName(): args[k] for k in range(nargs)}
-        body = _from_ast(libsbml, math_.getChild(nargs), {}, funcs, f"function {fd.getId()!r}", local=argnames)
-        funcs[fd.getId()] = (args, body)
+        if math_.getNumChildren() != nargs + 1:
+            raise SpecificationError(f"{label}: function definition {fd.getId()!r} has no body")
+        # (argument names, body, the functions defined before it): converted where it is called
+        funcs[fd.getId()] = ([math_.getChild(k).getName() for k in range(nargs)], math_.getChild(nargs), dict(funcs))
 
     def conv(ast: Any, where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
         if ast is None:
@@ -1443,4 +1599,75 @@ def _import_sbml(
         description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
         check_units=False,  # unit text from SBML unit ids, not checked by tumordyn (libsbml's: check_units=True)
     )
+    annotated = _annotated_model(m, model, label)
+    if annotated is not None:
+        model = annotated if name is None else annotated.replace(name=name)
     return model, outputs
+
+
+#: XML namespace of the tumordyn model annotation written by :func:`to_sbml`.
+ANNOTATION_NS = "https://tumordyn.readthedocs.io/sbml-annotation/1"
+
+
+def _annotation_xml(model: Model) -> str | None:
+    """The model as a tumordyn model file (JSON) in an SBML annotation; None if it cannot be written as text."""
+    try:
+        data = model_to_dict(model)
+    except SpecificationError:
+        return None
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+    return f'<tumordyn:model xmlns:tumordyn="{ANNOTATION_NS}">{xml_escape(text)}</tumordyn:model>'
+
+
+def _annotated_model(m: Any, imported: Model, label: str) -> Model | None:
+    """The tumordyn model kept in the document's annotation, if it describes the same ODEs as ``imported``.
+
+    The annotation restores what SBML does not hold (drugs, bounds, units, descriptions, non-negativity,
+    tolerances). It is used only if it has the same states, the same parameters with the same values (taken
+    from the SBML, which another tool may have changed) and right-hand sides and observables equal to the
+    imported ones at random points; otherwise (the SBML was edited) it is ignored with a warning.
+    """
+    ann = m.getAnnotation() if m.isSetAnnotation() else None
+    if ann is None:
+        return None
+    node = None
+    for k in range(ann.getNumChildren()):
+        child = ann.getChild(k)
+        if child.getURI() == ANNOTATION_NS and child.getName() == "model":
+            node = child
+    if node is None:
+        return None
+    text = "".join(node.getChild(k).getCharacters() for k in range(node.getNumChildren()) if node.getChild(k).isText())
+    where = f"{label}: tumordyn annotation"
+    try:
+        data = _parse_text(text, "json", where, FILE_LIMITS)
+        saved = model_from_dict(data, source=where)
+        values = imported.defaults()
+        direct = {d.name for d in saved.drugs if d.compartment is None}
+        inputs = {str(input_symbol(d.name)) for d in saved.drugs if d.compartment is not None}
+        compartments = {c.getId() for c in m.getListOfCompartments()}  # the export's one compartment, size 1
+        if set(saved.states.names) != set(imported.states.names) or set(saved.parameters.names) | direct | inputs \
+                != set(imported.parameters.names) - compartments:
+            raise SpecificationError("the states or parameters differ from the SBML model's")
+        saved = saved.with_defaults(**{p: values[p] for p in saved.parameters.names}).with_initial(
+            **imported.initial_state())
+        to_input = {sp.Symbol(d): input_symbol(d) for d in direct}
+        mine, theirs = saved.rhs_expressions(), {k: v.xreplace(to_input) for k, v in imported.rhs_expressions().items()}
+        pairs = [(mine[k], theirs[k]) for k in mine]
+        obs = imported.observable_expressions()
+        pairs += [(e, obs[k].xreplace(to_input)) for k, e in saved.observable_expressions().items() if k in obs]
+        if set(saved.observables.names) - set(obs):
+            raise SpecificationError("an observable is missing from the SBML model")
+        rng = np.random.default_rng(0)
+        free = sorted(set().union(*(a.free_symbols | b.free_symbols for a, b in pairs)), key=str)
+        for _ in range(3):
+            point = {x: sp.Float(rng.uniform(0.5, 2.0)) for x in free}
+            for a, b in pairs:
+                va, vb = complex(a.evalf(subs=point)), complex(b.evalf(subs=point))
+                if not abs(va - vb) <= 1e-9 * max(1.0, abs(va)):
+                    raise SpecificationError(f"a right-hand side differs ({a} vs {b})")
+    except SpecificationError as exc:
+        warnings.warn(f"{where} ignored (drugs, bounds, units and descriptions not restored): {exc}",
+                      TumordynWarning, stacklevel=4)
+        return None
+    return saved

@@ -56,6 +56,26 @@ class _Printer(NumPyPrinter):
     def _print_Min(self, expr: sp.Min) -> str:  # noqa: N802
         return self._nested("minimum", expr.args)
 
+    # conditionals as nested binary ufuncs, which broadcast a scalar condition (on t or a shared parameter)
+    # against a batch one (numpy.select and logical_and.reduce do not)
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:  # noqa: N802
+        out = "numpy.nan"  # no condition holds and there is no otherwise value: undefined, as in SBML
+        for value, cond in reversed(expr.args):
+            if cond == sp.true:
+                out = f"(1.0*({self._print(value)}))"
+            else:
+                out = f"numpy.where({self._print(cond)}, {self._print(value)}, {out})"
+        return out
+
+    def _print_And(self, expr: sp.And) -> str:  # noqa: N802
+        return self._nested("logical_and", expr.args)
+
+    def _print_Or(self, expr: sp.Or) -> str:  # noqa: N802
+        return self._nested("logical_or", expr.args)
+
+    def _print_Xor(self, expr: sp.Xor) -> str:  # noqa: N802
+        return self._nested("logical_xor", expr.args)
+
 
 class _ScalarPrinter(PythonCodePrinter):
     """Python-float printer (``math`` functions, builtin min/max) for the one-patient scipy path."""
@@ -74,6 +94,21 @@ class _ScalarPrinter(PythonCodePrinter):
 
     def _print_Min(self, expr: sp.Min) -> str:  # noqa: N802
         return self._nested("min", expr.args)
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:  # noqa: N802
+        out = "math.nan"  # no condition holds and there is no otherwise value: undefined, as in SBML
+        for value, cond in reversed(expr.args):
+            if cond == sp.true:
+                out = f"float({self._print(value)})"
+            else:
+                out = f"(float({self._print(value)}) if {self._print(cond)} else {out})"
+        return out
+
+    def _print_Xor(self, expr: sp.Xor) -> str:  # noqa: N802
+        out = f"bool({self._print(expr.args[0])})"
+        for a in expr.args[1:]:
+            out = f"({out} != bool({self._print(a)}))"
+        return out
 
 
 def _generate_scalar(exprs: list[sp.Expr], n_states: int, n_params: int, n_drugs: int,
@@ -175,6 +210,8 @@ def _hoist(exprs: list[sp.Expr], varying: set[sp.Symbol]) -> tuple[list[sp.Expr]
     def walk(e: sp.Expr) -> sp.Expr:
         if e.is_Atom:
             return e
+        if not isinstance(e, sp.Expr):  # a condition or a (value, condition) pair of a Piecewise: not a number
+            return e.func(*(walk(a) for a in e.args))
         if not (e.free_symbols & varying):
             return q(e)
         if isinstance(e, (sp.Add, sp.Mul)):
@@ -290,8 +327,22 @@ def jacobian_expressions(exprs: Any, symbols: list[sp.Symbol]) -> sp.Matrix:
     """
     mat = exprs if isinstance(exprs, sp.MatrixBase) else sp.Matrix(list(exprs))
     return mat.jacobian(symbols).applyfunc(
-        lambda e: _finite_at_zero(sp.powsimp(e, combine="exp", force=True))
+        lambda e: _finite_at_zero(sp.powsimp(_step_derivatives(e), combine="exp", force=True))
     )
+
+
+def _step_derivatives(e: sp.Expr) -> sp.Expr:
+    """Derivatives of the piecewise-constant ``floor``/``ceiling`` as 0 (sympy leaves them unevaluated).
+
+    Between their jumps the derivative is 0; at a jump it does not exist, as for the branches of a
+    ``Piecewise`` (differentiated branch by branch). Crossing such a discontinuity is the solver's business.
+    """
+    if not e.has(sp.Derivative):
+        return e
+    e = e.replace(lambda x: isinstance(x, sp.Derivative) and isinstance(x.expr, (sp.floor, sp.ceiling)),
+                  lambda x: sp.Integer(0))
+    # the chain rule through floor(g(x)) leaves Subs(0, _xi, g(x))
+    return e.replace(lambda x: isinstance(x, sp.Subs) and not x.expr.has(sp.Derivative), lambda x: x.doit())
 
 
 class _Sources(Mapping):

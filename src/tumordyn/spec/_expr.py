@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Iterable
 
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from ..errors import SpecificationError, SymbolicBudgetWarning, UnknownNameError, UnsafeExpressionError
 
@@ -40,10 +41,40 @@ ALLOWED_FUNCTIONS: dict[str, object] = {
     "max": sp.Max,
     "Max": sp.Max,
     "tanh": sp.tanh,
+    # trigonometric functions and their inverses (radians)
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "sec": sp.sec,
+    "csc": sp.csc,
+    "cot": sp.cot,
+    "asin": sp.asin,
+    "acos": sp.acos,
+    "atan": sp.atan,
+    "asec": sp.asec,
+    "acsc": sp.acsc,
+    "acot": sp.acot,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    # piecewise-constant functions (discontinuous: the solver steps over their jumps)
+    "floor": sp.floor,
+    "ceiling": sp.ceiling,
+    # conditionals: piecewise(value1, condition1, ..., otherwise) as in SBML, and sympy's own spellings
+    "piecewise": sp.Piecewise,
+    "Piecewise": sp.Piecewise,
+    "And": sp.And,
+    "Or": sp.Or,
+    "Not": sp.Not,
+    "Xor": sp.Xor,
+    "Eq": sp.Eq,
+    "Ne": sp.Ne,
 }
 
+#: Functions of :data:`ALLOWED_FUNCTIONS` whose value is a truth value (a condition), not a number.
+_LOGICAL_FUNCTIONS = frozenset({"And", "Or", "Not", "Xor", "Eq", "Ne"})
+
 #: Names a state, parameter, drug or observable may not take.
-RESERVED_NAMES = frozenset(ALLOWED_FUNCTIONS) | {"t", "pi", "E_", "I_", "nan", "inf", "oo", "zoo"}
+RESERVED_NAMES = frozenset(ALLOWED_FUNCTIONS) | {"t", "pi", "E_", "I_", "nan", "inf", "oo", "zoo", "True", "False"}
 
 _MAX_LENGTH = 20_000
 _MAX_DEPTH = 200
@@ -248,8 +279,15 @@ def parse_expression(
     text : str
         The expression, in Python syntax, e.g. ``"r_S*S*(1 - (S + R)/K)"``.
         Allowed: real numbers, names, the constant ``pi``, ``+ - * / **``, unary
-        ``+``/``-``, parentheses (at most 100 deep) and calls of
-        :data:`ALLOWED_FUNCTIONS` with positional arguments.
+        ``+``/``-``, parentheses (at most 100 deep), calls of
+        :data:`ALLOWED_FUNCTIONS` with positional arguments, and conditionals:
+        ``piecewise(v1, c1, v2, c2, ..., otherwise)`` (SBML's order: the first
+        value whose condition holds; without ``otherwise``, NaN where none
+        holds) or sympy's ``Piecewise((v1, c1), ..., (otherwise, True))``, whose
+        conditions are comparisons ``< <= > >= == !=`` (chains ``a < b < c``
+        allowed), ``True``/``False`` and ``and``/``or``/``not`` of conditions
+        (also written ``& | ~ ^``, ``And/Or/Not/Xor/Eq/Ne(...)``). A condition
+        is not a number: ``(x > 1)*k`` is refused.
     allowed_names : iterable of str, optional
         If given, every name must be one of these (or ``t``, the time in days).
     where : str, optional
@@ -269,7 +307,9 @@ def parse_expression(
     ------
     UnsafeExpressionError
         For any construct outside the whitelist (attribute access, lambdas,
-        subscripts, dunder names, strings, keywords arguments...), naming it.
+        subscripts, dunder names, strings, keywords arguments...), naming it,
+        and for a condition used as a number (``x < 1`` as a rate) or a number
+        used as a condition (``piecewise(1, x, 0)``).
     UnknownNameError
         For a name outside ``allowed_names``.
     SpecificationError
@@ -366,7 +406,9 @@ def parse_expression(
         if isinstance(node, ast.Expression):
             return walk(node.body, depth + 1)
         if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            if isinstance(node.value, bool):
+                return sp.true if node.value else sp.false
+            if not isinstance(node.value, (int, float)):
                 raise UnsafeExpressionError(
                     f"{where}: constant {_shorten(repr(node.value))} is not allowed; only real numbers are"
                 )
@@ -391,6 +433,25 @@ def parse_expression(
             if allowed is not None and name not in allowed:
                 raise UnknownNameError("symbol", name, sorted(allowed), where)
             return sp.Symbol(name)
+        if isinstance(node, ast.Compare):  # a < b, a <= b < c (chained: a conjunction)
+            operands = [num(walk(x, depth + 1), "a comparison") for x in [node.left, *node.comparators]]
+            parts = []
+            for cmp, a, b in zip(node.ops, operands, operands[1:]):
+                rel = _COMPARISONS.get(type(cmp))
+                if rel is None:
+                    raise UnsafeExpressionError(
+                        f"{where}: comparison {type(cmp).__name__} is not allowed; use < <= > >= == !="
+                    )
+                parts.append(rel(a, b))
+            return sp.And(*parts) if len(parts) > 1 else parts[0]
+        if isinstance(node, ast.BoolOp):  # a and b, a or b
+            conds = [cond(walk(x, depth + 1), type(node.op).__name__.lower()) for x in node.values]
+            return sp.And(*conds) if isinstance(node.op, ast.And) else sp.Or(*conds)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+            # sympy prints And/Or/Xor of conditions as & | ^ (operands: conditions only)
+            what = {ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}[type(node.op)]
+            a, b = (cond(walk(x, depth + 1), what) for x in (node.left, node.right))
+            return {ast.BitAnd: sp.And, ast.BitOr: sp.Or, ast.BitXor: sp.Xor}[type(node.op)](a, b)
         if isinstance(node, ast.BinOp):
             op = _BINOPS.get(type(node.op))
             if op is None:
@@ -398,18 +459,19 @@ def parse_expression(
                     f"{where}: operator {type(node.op).__name__} is not allowed; use + - * / **"
                 )
             if isinstance(node.op, ast.Pow):
-                return power(walk(node.left, depth + 1), walk(node.right, depth + 1))
+                return power(num(walk(node.left, depth + 1), "**"), num(walk(node.right, depth + 1), "**"))
             group = (ast.Add, ast.Sub) if isinstance(node.op, (ast.Add, ast.Sub)) else (ast.Mult, ast.Div)
             items = chain(node, group)
-            out = walk(items[0][1], depth + 1)
+            sign = "+ -" if group[0] is ast.Add else "* /"
+            out = num(walk(items[0][1], depth + 1), sign)
             if len(items) <= _SHORT_CHAIN:
                 for operator, operand in items[1:]:
-                    out = _BINOPS[type(operator)](out, walk(operand, depth + 1))
+                    out = _BINOPS[type(operator)](out, num(walk(operand, depth + 1), sign))
                 return out
             # a long chain is built in one go: adding term by term is quadratic in the number of terms
             terms = [out]
             for operator, operand in items[1:]:
-                x = walk(operand, depth + 1)
+                x = num(walk(operand, depth + 1), sign)
                 if isinstance(operator, ast.Sub):
                     x = -x
                 elif isinstance(operator, ast.Div):
@@ -418,9 +480,11 @@ def parse_expression(
             return sp.Add(*terms) if group[0] is ast.Add else sp.Mul(*terms)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
-                return -walk(node.operand, depth + 1)
+                return -num(walk(node.operand, depth + 1), "unary -")
             if isinstance(node.op, ast.UAdd):
-                return walk(node.operand, depth + 1)
+                return num(walk(node.operand, depth + 1), "unary +")
+            if isinstance(node.op, (ast.Not, ast.Invert)):  # not c; ~c (sympy's spelling)
+                return sp.Not(cond(walk(node.operand, depth + 1), "not"))
             raise UnsafeExpressionError(f"{where}: unary operator {type(node.op).__name__} is not allowed")
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name):
@@ -440,8 +504,24 @@ def parse_expression(
                 raise UnsafeExpressionError(f"{where}: {fname}() needs at least one argument")
             if any(isinstance(a, ast.Starred) for a in node.args):
                 raise UnsafeExpressionError(f"{where}: starred arguments are not allowed in {fname}()")
+            if fname in ("piecewise", "Piecewise"):
+                return piecewise(fname, node.args, depth)
             args = [walk(a, depth + 1) for a in node.args]
             func = ALLOWED_FUNCTIONS[fname]
+            if fname in _LOGICAL_FUNCTIONS:
+                if fname in ("Eq", "Ne"):
+                    if len(args) != 2:
+                        raise UnsafeExpressionError(f"{where}: {fname}() takes exactly two arguments")
+                    return func(*(num(a, fname) for a in args))  # type: ignore[operator]
+                if fname == "Not" and len(args) != 1:
+                    raise UnsafeExpressionError(f"{where}: Not() takes exactly one argument")
+                if len(args) > max_function_args:
+                    raise UnsafeExpressionError(
+                        f"{where}: {fname}() has {len(args)} arguments; at most {max_function_args} are allowed "
+                        "(max_function_args)"
+                    )
+                return func(*(cond(a, fname) for a in args))  # type: ignore[operator]
+            args = [num(a, f"{fname}()") for a in args]
             if fname in {"min", "Min", "max", "Max"}:
                 # sympy compares the arguments pairwise (quadratic, with assumption queries): bound their number,
                 # counting those of nested calls of the same function, which sympy flattens
@@ -477,6 +557,50 @@ def parse_expression(
             return func(args[0])  # type: ignore[operator]
         raise UnsafeExpressionError(f"{where}: {_describe(node)} is not allowed in {shown}")
 
+    def num(x: sp.Basic, what: str) -> sp.Expr:
+        if not isinstance(x, sp.Expr):
+            raise UnsafeExpressionError(
+                f"{where}: a condition (comparison or logical operator, {_shorten(str(x))}) is used as a number "
+                f"in {what} in {shown}; conditions go only into piecewise() and and/or/not"
+            )
+        return x
+
+    def cond(x: sp.Basic, what: str) -> sp.Basic:
+        if isinstance(x, sp.Expr) or not isinstance(x, Boolean):
+            raise UnsafeExpressionError(
+                f"{where}: {_shorten(str(x))} is used as a condition in {what} in {shown}; a condition is a "
+                "comparison (< <= > >= == !=), True/False, or and/or/not of conditions"
+            )
+        return x
+
+    def piecewise(fname: str, arg_nodes: list[ast.AST], depth: int) -> sp.Expr:
+        # piecewise(v1, c1, v2, c2, ..., [otherwise]) as in SBML; Piecewise((v1, c1), (v2, c2), ...) as sympy
+        # prints it. Without an otherwise value the result is undefined (NaN) where no condition holds.
+        pairs: list[tuple[sp.Expr, sp.Basic]] = []
+        if len(arg_nodes) > 2 * max_function_args:
+            raise UnsafeExpressionError(
+                f"{where}: {fname}() has {len(arg_nodes)} arguments; at most {2 * max_function_args} are allowed "
+                "(twice max_function_args)"
+            )
+        if fname == "Piecewise":
+            for a in arg_nodes:
+                if not (isinstance(a, ast.Tuple) and len(a.elts) == 2):
+                    raise UnsafeExpressionError(
+                        f"{where}: Piecewise() takes pairs (value, condition); write piecewise(value, condition, "
+                        "otherwise) instead"
+                    )
+                pairs.append((num(walk(a.elts[0], depth + 2), "a Piecewise value"),
+                              cond(walk(a.elts[1], depth + 2), "a Piecewise condition")))
+        else:
+            vals = [walk(a, depth + 1) for a in arg_nodes]
+            for k in range(0, len(vals) - 1, 2):
+                pairs.append((num(vals[k], "a piecewise value"), cond(vals[k + 1], "a piecewise condition")))
+            if len(vals) % 2:
+                pairs.append((num(vals[-1], "the piecewise otherwise value"), sp.true))
+        if not pairs:
+            raise UnsafeExpressionError(f"{where}: {fname}() needs a value and a condition")
+        return sp.Piecewise(*pairs)
+
     def parse_wide(piece: str, level: int) -> sp.Expr:
         # A long sum or product is wide, not deep, but Python's parser builds it as a left-nested tree and
         # may refuse it as too deep: split it at its top-level operators first (bounded: two levels).
@@ -500,16 +624,26 @@ def parse_expression(
         return walk(parse_tree(piece), 0)
 
     try:
-        out = parse_wide(text, 0)
+        out = num(parse_wide(text, 0), "the expression's value")
     except RecursionError:
         raise UnsafeExpressionError(f"{where}: expression {shown} is too deeply nested") from None
     check_real_constants(out, f"{where} ({shown})")
     return out
 
 
+_COMPARISONS = {
+    ast.Lt: sp.StrictLessThan,
+    ast.LtE: sp.LessThan,
+    ast.Gt: sp.StrictGreaterThan,
+    ast.GtE: sp.GreaterThan,
+    ast.Eq: sp.Eq,
+    ast.NotEq: sp.Ne,
+}
+
 _WIDE_TEXT = 1_000
 _OPS = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div}
 _OPERAND_END = {tokenize.NAME, tokenize.NUMBER}
+_LOWER_PRECEDENCE = frozenset({"<", "<=", ">", ">=", "==", "!=", "&", "|", "^", "~", "and", "or", "not", "if"})
 
 
 def _split_top_level(text: str, ops: tuple[str, ...]) -> list[tuple[str, str]] | None:
@@ -542,10 +676,14 @@ def _split_top_level(text: str, ops: tuple[str, ...]) -> list[tuple[str, str]] |
                 depth += 1
             elif tok.string in ")]}":
                 depth -= 1
+            elif depth == 0 and tok.string in _LOWER_PRECEDENCE:
+                return None  # a comparison or logical operator binds looser than + - * /: not a plain sum
             elif (depth == 0 and tok.string in ops and prev is not None
                   and (prev.type in _OPERAND_END or prev.string in ")]}")):
                 parts.append((op, text[begin:offset(tok.start)]))
                 op, begin = tok.string, offset(tok.end)
+        elif tok.type == tokenize.NAME and depth == 0 and tok.string in _LOWER_PRECEDENCE:
+            return None
         prev = tok
     parts.append((op, text[begin:]))
     return parts
