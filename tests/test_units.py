@@ -147,9 +147,14 @@ def test_model_file_keeps_units_and_check_units(tmp_path):
 
 def test_sbml_import_is_marked_unchecked():
     pytest.importorskip("libsbml")
+    from pathlib import Path
+
+    foreign = Path(__file__).parent / "data" / "biomodels" / "kuznetsov1994-nonlinear-dynamics-of-immunogenic-tumors.xml"
+    assert not td.io.from_sbml(foreign).units_checked  # SBML unit ids are not tumordyn units
+    # a tumordyn export carries the model itself (annotation): it comes back with its units, checked
     m = td.models.one_compartment_pk()
     back = td.io.from_sbml(td.io.to_sbml(m))
-    assert not back.units_checked
+    assert back.units_checked and [s.unit for s in back.states] == [s.unit for s in m.states]
 
 
 # --------------------------------------------------------------------------- every built-in model
@@ -331,3 +336,12 @@ def test_dose_unit_shows_and_counts_in_equality():
     assert td.Schedule(d).amount_total() == 2.0
     with pytest.raises(SpecificationError, match="different units"):
         (d + td.Dose(7, "x", 100)).amount_total("x")
+
+
+def test_a_model_that_declares_no_unit_is_not_checked_but_one_declared_unit_turns_the_check_on():
+    plain = dict(parameters=[td.Parameter("k", 0.5)],
+                 processes=[td.Process("g", "k*x*sin(t)", produces="x")])
+    m = td.Model("free", states=[td.State("x", 1.0, nonnegative=False)], **plain)  # nothing declared: accepted
+    assert m.units_checked
+    with pytest.raises(td.errors.UnitError, match="sin"):
+        td.Model("declared", states=[td.State("x", 1.0, unit="cell", nonnegative=False)], **plain)

@@ -444,6 +444,9 @@ def check_model_units(model: Any) -> None:
     model : Model
         The model (called by ``Model(...)`` unless ``check_units=False``).
 
+    A model that declares no unit for any of its states and parameters (all ``""`` or None) is not
+    checked at all: the time's unit (days) alone does not make ``sin(t)`` an error there.
+
     Raises
     ------
     UnitError
@@ -452,6 +455,8 @@ def check_model_units(model: Any) -> None:
     """
     where = f"model {model.name!r}"
     env, day = _declared(model)
+    if all(env[n] is None for n in (*model.states.names, *model.parameters.names)):
+        return  # a model that declares no unit of any state or parameter is not checked (not even sin(t))
     parameters = {sp.Symbol(n) for n in model.parameters.names}
     for p in model.processes:
         if not p.rate.free_symbols & parameters:  # no rate constant: it is implicit, its unit undeclared
