@@ -787,7 +787,10 @@ def _address_intrinsic(numba: Any, fty: Any) -> Any:
     def as_function(typingctx: Any, addr: Any) -> Any:
         def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
             sfunc = cgutils.create_struct_proxy(fty)(context, builder)  # zero-filled: no Python or jit address
-            sfunc.c_addr = builder.inttoptr(args[0], context.get_value_type(numba.types.voidptr))
+            # the C address is the struct's first field ("c_addr"; "addr" before numba 0.59), the one numba
+            # calls through
+            field = context.data_model_manager[fty]._fields[0]
+            setattr(sfunc, field, builder.inttoptr(args[0], context.get_value_type(numba.types.voidptr)))
             return sfunc._getvalue()
 
         return fty(numba.types.intp), codegen
