@@ -198,16 +198,17 @@ def _bool(value: object, where: str) -> bool:
     return value
 
 
-def _limits(limits: Mapping[str, int] | None) -> dict[str, int]:
-    out = dict(FILE_LIMITS)
+def _limits(limits: Mapping[str, int] | None, defaults: Mapping[str, int] = FILE_LIMITS) -> dict[str, int]:
+    """``defaults`` updated by the user's ``limits`` (names checked, positive ints); model and schedule files."""
+    out = dict(defaults)
     if limits is not None:
         if not isinstance(limits, Mapping):
             raise TypeError(f"limits must be a mapping of limit name -> int, got {type(limits).__name__}")
         for k, v in limits.items():
-            if k not in FILE_LIMITS:
+            if k not in defaults:
                 from ..errors import UnknownNameError
 
-                raise UnknownNameError("limit", k, FILE_LIMITS, "limits=")
+                raise UnknownNameError("limit", k, defaults, "limits=")
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise TypeError(f"limit {k!r} must be a positive int, got {v!r}")
             out[k] = v

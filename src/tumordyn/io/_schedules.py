@@ -39,6 +39,7 @@ from typing import Any
 
 from ..dosing import Dose, Infusion, Regimen, Schedule
 from ..errors import LimitExceededError, ModelFileError, SpecificationError
+from ._files import _limits as _file_limits
 from ._files import _decode, _float, _format_of, _parse_text, _read_regular_file, _short, _str, _toml_key, _toml_value
 
 __all__ = ["load_schedule", "save_schedule", "schedule_to_dict", "schedule_from_dict", "SCHEDULE_LIMITS"]
@@ -65,19 +66,7 @@ _TOP = {"format_version", *_FIELDS}
 
 
 def _limits(limits: Mapping[str, int] | None) -> dict[str, int]:
-    out = dict(SCHEDULE_LIMITS)
-    if limits is not None:
-        if not isinstance(limits, Mapping):
-            raise TypeError(f"limits must be a mapping of limit name -> int, got {type(limits).__name__}")
-        for k, v in limits.items():
-            if k not in SCHEDULE_LIMITS:
-                from ..errors import UnknownNameError
-
-                raise UnknownNameError("limit", k, SCHEDULE_LIMITS, "limits=")
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise TypeError(f"limit {k!r} must be a positive int, got {v!r}")
-            out[k] = v
-    return out
+    return _file_limits(limits, SCHEDULE_LIMITS)
 
 
 def schedule_to_dict(schedule: Schedule) -> dict[str, Any]:
