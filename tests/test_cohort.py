@@ -352,3 +352,13 @@ def test_solver_object_in_place_of_the_keywords():
         cohort.simulate(regs, t_end=56.0, solver=td.Solver(method="LSODA"), progress=False)
     with pytest.raises(TypeError, match="Solver"):
         cohort.simulate(regs, t_end=56.0, solver="batch", progress=False)
+
+
+def test_a_bare_adaptive_rule_is_a_regimen_as_in_compare():
+    model = td.models.tumor_immune_tme()
+    rule = td.AdaptiveRule("targeted", on=td.Schedule.every("targeted", 100.0, 7.0, until=120.0),
+                           observable="tumor_burden", pause_below=0.5, resume_at=1.0)
+    cohort = td.Cohort(model, {"r_S": td.cohorts.LogNormal(0.05, 0.2)}, n=4, seed=1)
+    bare = cohort.simulate({"adaptive": rule}, t_end=120.0, progress=False).to_dataframe()
+    wrapped = cohort.simulate({"adaptive": td.Regimen(rules=(rule,))}, t_end=120.0, progress=False).to_dataframe()
+    pd.testing.assert_frame_equal(bare, wrapped)

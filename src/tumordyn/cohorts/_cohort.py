@@ -878,10 +878,11 @@ class Cohort:
 
         Parameters
         ----------
-        regimens : Schedule, Regimen, mapping or sequence
+        regimens : Schedule, Regimen, AdaptiveRule, mapping or sequence
             One schedule, a mapping ``{name: schedule}``, or a sequence of
             schedules (named ``"regimen 0"``, ...). Time 0 is the start of
-            treatment. A :class:`~tumordyn.Regimen` with adaptive rules is
+            treatment. A bare AdaptiveRule, Dose or Infusion is taken as a Regimen (as
+            :func:`tumordyn.compare` does). A :class:`~tumordyn.Regimen` with adaptive rules is
             simulated in one batched solve on the compiled engine (``method="dopri5"``), each patient
             switching its rules where its own trajectory crosses the thresholds; with
             ``method="batch"`` (the numpy engine runs no rules) patient by patient through
@@ -1095,16 +1096,19 @@ class Cohort:
 
 
 def _normalise_regimens(regimens: Any) -> tuple[tuple[str, Any], ...]:
-    from ..dosing import Regimen
+    from ..dosing import AdaptiveRule, Dose, Infusion, Regimen, as_regimen
 
     def check(name: str, r: Any) -> Any:
+        if isinstance(r, (AdaptiveRule, Dose, Infusion)):  # as compare() takes them
+            r = as_regimen(r, f"regimen {name!r}")
         if isinstance(r, Regimen):
             return r.schedule if not r.rules else r
         if not isinstance(r, Schedule):
-            raise TypeError(f"regimen {name!r} must be a Schedule or a Regimen, got {type(r).__name__}")
+            raise TypeError(f"regimen {name!r} must be a Schedule, a Regimen, an AdaptiveRule, a Dose or an "
+                            f"Infusion, got {type(r).__name__}")
         return r
 
-    if isinstance(regimens, (Schedule, Regimen)):
+    if isinstance(regimens, (Schedule, Regimen, AdaptiveRule, Dose, Infusion)):
         return (("regimen", check("regimen", regimens)),)
     if isinstance(regimens, Mapping):
         items = list(regimens.items())
