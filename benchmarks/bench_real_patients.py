@@ -17,7 +17,8 @@ the records with >= 6 readings (641), time ``time_weeks * 7`` days (the peer's t
     training, half for testing; each record is one patient). Predictors, all scored on the test half:
     LOCF (the 3rd reading carried forward to every later scan); a per-patient exponential fit
     (``td.fit``, S and r free) on the 3 scans; the population-informed forecast: exponential growth
-    ``S exp(r t)`` with log-normal BSV on S and normal BSV on r, proportional error, fitted by
+    ``S exp(r t)`` with log-normal BSV on S and normal BSV on r, additive error on the log scale (volumes
+    below 0.52 mm³, i.e. a disappeared lesion recorded as 0, set to 0.52 mm³, a 1 mm lesion), fitted by
     ``td.fit_population`` (FOCE-I) to the full records of (up to ``--pop-train``) training patients,
     then ``td.fitting.forecast_patient`` (MAP with the population prior) on each test patient's first 3
     scans; its median forecast at the later scan times is read. Balanced accuracy (mean recall over the
@@ -44,6 +45,7 @@ from tumordyn.readouts import RECIST_CATEGORIES, recist_arrays
 
 LAWS = ("exponential", "logistic", "gompertz", "classical_bertalanffy", "bertalanffy")
 VOL_PER_D3 = 0.52  # the source's volume = 0.52 d³ (docs/datasets.md)
+FLOOR_MM3 = VOL_PER_D3  # log-scale population model: volumes below that of a 1 mm lesion (0 = gone) set to it
 CR_DIAM_MM = 2.0  # a predicted diameter below this counts as disappeared (the data record 0 mm)
 
 
@@ -178,8 +180,9 @@ def run_early(recs: list[dict], pop_train: int, seed: int, progress: bool = True
     data = pd.concat([pd.DataFrame({"subject": i, "time": by_id[i]["t"] - by_id[i]["t"][0], "value": by_id[i]["vol"]})
                       for i in pop_ids], ignore_index=True)
     c0, w0 = time.process_time(), time.perf_counter()
+    data["value"] = np.maximum(data["value"], FLOOR_MM3)
     pop = td.fit_population(exponential, data, {"S": float(np.median(data["value"])), "r": 0.0},
-                            random={"S": "lognormal", "r": "normal"}, error="proportional", progress=False)
+                            random={"S": "lognormal", "r": "normal"}, error="additive", scale="log", progress=False)
     pop_s = (time.process_time() - c0, time.perf_counter() - w0)
     truth, pred = [], {"LOCF (3rd reading carried forward)": [], "per-patient exponential fit": [],
                        "population forecast (MAP, exponential)": []}
@@ -196,8 +199,8 @@ def run_early(recs: list[dict], pop_train: int, seed: int, progress: bool = True
             fails["per-patient exponential fit"] += 1
             pred["per-patient exponential fit"].append(locf_category(t, d))
         try:
-            fc = td.fitting.forecast_patient(pop, {"time": t[:3], "value": v[:3]}, t[3:], quantity="volume",
-                                             n_samples=200, seed=0)
+            scans = {"time": t[:3], "value": np.maximum(v[:3], FLOOR_MM3)}
+            fc = td.fitting.forecast_patient(pop, scans, t[3:], quantity="volume", n_samples=200, seed=0)
             pred["population forecast (MAP, exponential)"].append(recist_last(t, np.r_[d[:3], vol_to_diam(fc.median)]))
         except Exception:  # noqa: BLE001
             fails["population forecast (MAP, exponential)"] += 1
@@ -211,7 +214,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="60 records (smoke run)")
     ap.add_argument("--records", type=int, default=None, help="first N records with >= 6 readings")
-    ap.add_argument("--pop-train", type=int, default=150, help="training patients of the population fit")
+    ap.add_argument("--pop-train", type=int, default=100000, help="at most this many training patients in the population fit")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
