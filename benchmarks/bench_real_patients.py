@@ -17,8 +17,9 @@ the records with >= 6 readings (641), time ``time_weeks * 7`` days (the peer's t
     training, half for testing; each record is one patient). Predictors, all scored on the test half:
     LOCF (the 3rd reading carried forward to every later scan); a per-patient exponential fit
     (``td.fit``, S and r free) on the 3 scans; the population-informed forecast: exponential growth
-    ``S exp(r t)`` with log-normal BSV on S and normal BSV on r, additive error on the log scale (volumes
-    below 0.52 mm³, i.e. a disappeared lesion recorded as 0, set to 0.52 mm³, a 1 mm lesion), fitted by
+    ``S exp(r t)`` with log-normal BSV on S and normal BSV on r, additive error on the log scale (readings of
+    a disappeared lesion, 0 mm³, left out of the training data; in a test patient's first scans set to
+    0.52 mm³, a 1 mm lesion), fitted by
     ``td.fit_population`` (FOCE-I) to the full records of (up to ``--pop-train``) training patients,
     then ``td.fitting.forecast_patient`` (MAP with the population prior) on each test patient's first 3
     scans; its median forecast at the later scan times is read. Balanced accuracy (mean recall over the
@@ -45,7 +46,7 @@ from tumordyn.readouts import RECIST_CATEGORIES, recist_arrays
 
 LAWS = ("exponential", "logistic", "gompertz", "classical_bertalanffy", "bertalanffy")
 VOL_PER_D3 = 0.52  # the source's volume = 0.52 d³ (docs/datasets.md)
-FLOOR_MM3 = VOL_PER_D3  # log-scale population model: volumes below that of a 1 mm lesion (0 = gone) set to it
+FLOOR_MM3 = VOL_PER_D3  # log-scale forecasts: an early scan of 0 (gone) is set to the volume of a 1 mm lesion
 CR_DIAM_MM = 2.0  # a predicted diameter below this counts as disappeared (the data record 0 mm)
 
 
@@ -180,7 +181,7 @@ def run_early(recs: list[dict], pop_train: int, seed: int, progress: bool = True
     data = pd.concat([pd.DataFrame({"subject": i, "time": by_id[i]["t"] - by_id[i]["t"][0], "value": by_id[i]["vol"]})
                       for i in pop_ids], ignore_index=True)
     c0, w0 = time.process_time(), time.perf_counter()
-    data["value"] = np.maximum(data["value"], FLOOR_MM3)
+    data = data[data["value"] > 0]  # no below-detection handling in fit_population: a gone lesion's 0 is left out
     pop = td.fit_population(exponential, data, {"S": float(np.median(data["value"])), "r": 0.0},
                             random={"S": "lognormal", "r": "normal"}, error="additive", scale="log", progress=False)
     pop_s = (time.process_time() - c0, time.perf_counter() - w0)
@@ -251,8 +252,9 @@ def main() -> None:
     est = pop.to_dataframe().set_index("parameter")["estimate"]
     print(f"\n(b) early prediction (first 3 scans -> RECIST at the last reading): patient-level split seed "
           f"{args.seed}, {e['n_train']} training / {e['n_test']} test patients; population fit on {e['n_pop']} "
-          f"training patients (all their readings): {pop.converged=}, CPU {e['pop_s'][0]:.1f} s, "
-          f"S={est['S']:.4g} mm³, r={est['r']:.4g}/day, omega(S)={est['omega(S)']:.3g}, omega(r)={est['omega(r)']:.3g}; "
+          f"training patients (all their non-zero readings): {pop.converged=}, CPU {e['pop_s'][0]:.1f} s, "
+          f"S={est['S']:.4g} mm³, r={est['r']:.4g}/day, SD of eta: S {np.sqrt(est['omega(S)']):.3g} (log), "
+          f"r {np.sqrt(est['omega(r)']):.3g}/day; "
           f"stage CPU {cpu_b:.1f} s, wall {wall_b:.1f} s")
     counts = pd.Series(e["truth"]).value_counts()
     print("true categories: " + ", ".join(f"{c} {counts.get(c, 0)}" for c in RECIST_CATEGORIES))
@@ -263,6 +265,9 @@ def main() -> None:
         lo, hi = bootstrap_ci(e["truth"], p, seed=args.seed)
         res[m] = (ba, lo, hi)
         print(f"{m:42s} {ba:9.3f} {f'[{lo:.3f}, {hi:.3f}]':>16s} {e['fails'][m]:9d}")
+    for m in ("LOCF (3rd reading carried forward)", "population forecast (MAP, exponential)"):
+        ct = pd.crosstab(pd.Series(e["truth"], name="true"), pd.Series(e["pred"][m], name="predicted"))
+        print(f"\nconfusion, {m}:\n{ct.reindex(index=RECIST_CATEGORIES, columns=RECIST_CATEGORIES, fill_value=0)}")
     print(f"\nload average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     locf = res["LOCF (3rd reading carried forward)"][0]
     fba, flo, fhi = res["population forecast (MAP, exponential)"]

@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import tumordyn as td  # noqa: E402
 
 LAWS = ("exponential", "logistic", "gompertz", "classical_bertalanffy", "bertalanffy")
-FLOOR_MM3 = 0.52  # a lesion recorded as gone (0 mm) is set to the volume of a 1 mm lesion on the log scale
+FLOOR_MM3 = 0.52  # an early scan of a gone lesion (0 mm) is set to the volume of a 1 mm lesion (log scale)
 
 
 def exponential(t, p):
@@ -84,7 +84,8 @@ def main() -> None:
     # 2. population model on 120 patients (not the ones forecast below)
     pool = recs[10:130]
     data = pd.concat([pd.DataFrame({"subject": g["patient"], "time": g["t"] - g["t"].iloc[0],
-                                    "value": np.maximum(g["volume_mm3"], FLOOR_MM3)}) for g in pool])
+                                    "value": g["volume_mm3"]}) for g in pool])
+    data = data[data["value"] > 0]  # a gone lesion (0 mm³) has no log: left out (no censoring model)
     pop = td.fit_population(exponential, data, {"S": float(data["value"].median()), "r": 0.0},
                             random={"S": "lognormal", "r": "normal"}, error="additive", scale="log",
                             progress=False)
