@@ -93,7 +93,8 @@ def main() -> None:
     print(pop.to_dataframe().to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     fig, ax = plt.subplots(figsize=(6, 4))
     pop.plot_vpc(ax=ax)
-    ax.set(yscale="log", title="visual predictive check (120 patients)", xlabel="day since first scan")
+    ax.set(yscale="log", title="visual predictive check (120 patients)", xlabel="day since first scan",
+           ylabel="volume (mm³)")
     fig.tight_layout()
     fig.savefig(out / "06_vpc.png", dpi=110)
 
@@ -108,7 +109,8 @@ def main() -> None:
                                          readout_times=t[3:], quantity="volume", seed=1)
         fc.plot(ax=ax)
         ax.plot(t[3:], np.maximum(v[3:], FLOOR_MM3), "kx", ms=9, label="held-out scans")
-        ax.set(yscale="log", title=f"patient {g['patient'].iloc[0][:8]}", xlabel="day since first scan")
+        ax.set(yscale="log", title=f"patient {g['patient'].iloc[0][:8]}", xlabel="day since first scan",
+               ylabel="volume (mm³)")
         ax.legend(fontsize=7)
         obs = td.readouts.recist_arrays(t + 1e-9 * np.arange(t.size), g["diameter_mm"].to_numpy()[:, None],
                                         t_end=float(t[-1]), min_measurable=0.0)
