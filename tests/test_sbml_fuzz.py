@@ -181,3 +181,11 @@ def test_references_to_undeclared_ids_are_named_errors(tmp_path, attr, new):
     bad = re.sub(f'{attr}="[^"]*"', f'{attr}="{new}"', doc, count=1)
     out = read(tmp_path, bad)
     assert isinstance(out, TumordynError) and new in str(out), out
+
+
+def test_an_unknown_encoding_in_the_xml_declaration_is_a_named_error(tmp_path):
+    # found by the fuzzer (thorough profile): encoding='U-F-8' raised a bare LookupError from expat
+    doc = SEEDS["biomodel"].replace("encoding='UTF-8'", "encoding='U-F-8'", 1)
+    assert "U-F-8" in doc
+    out = read(tmp_path, doc)
+    assert isinstance(out, TumordynError) and "encoding" in str(out)

@@ -924,6 +924,8 @@ def _check_xml(data: bytes | str, label: str, max_depth: int) -> None:
         parser.Parse(data, True)
     except xml.parsers.expat.ExpatError as exc:
         raise SpecificationError(f"{label}: malformed SBML (not well-formed XML: {exc})") from None
+    except LookupError as exc:  # the XML declaration names an encoding Python does not know
+        raise SpecificationError(f"{label}: malformed SBML (the XML declaration's encoding: {exc})") from None
 
 
 def _read_document(libsbml: Any, source: str | os.PathLike[str], max_bytes: int = MAX_BYTES,
