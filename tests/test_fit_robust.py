@@ -260,7 +260,7 @@ def test_max_seconds_ends_a_long_fit_with_a_named_error():
     with pytest.raises(td.errors.FitTimeoutError, match="time budget") as info:
         td.fit(model, data, free={"r": "subject", "K": "shared", "kill": "subject"}, schedules=sched,
                initial={"S": 90.0, "R": 1.5}, params={"r": 0.05, "K": 9000.0, "kill": 0.1}, solver="LSODA",
-               max_seconds=0.5)
+               max_seconds=1e-3)  # far below one fit on any machine
     assert time.monotonic() - started < 60
     err = info.value
     assert err.elapsed >= 0.0 and (err.nfev == 0 or (err.best_values and np.isfinite(err.best_chisqr)))

@@ -189,3 +189,15 @@ def test_an_unknown_encoding_in_the_xml_declaration_is_a_named_error(tmp_path):
     assert "U-F-8" in doc
     out = read(tmp_path, doc)
     assert isinstance(out, TumordynError) and "encoding" in str(out)
+
+
+@pytest.mark.parametrize("expr", [
+    # found by the fuzzer (thorough profile): sympy's own TypeError / ZeroDivisionError escaped
+    "<apply><rem/><apply><plus/><pi/><true/></apply><cn>0</cn></apply>",
+    "<apply><rem/><cn>0</cn><apply><ln/><true/></apply></apply>",
+    "<apply><gt/><apply><divide/><cn>0</cn><cn>0</cn></apply><cn>1</cn></apply>",
+    "<apply><divide/><cn>0</cn><cn>0</cn></apply>",
+])
+def test_constant_math_that_cannot_be_evaluated_is_a_named_error(tmp_path, expr):
+    out = read(tmp_path, _with_first_math(SEEDS["exported"], expr))
+    assert isinstance(out, (TumordynError, td.Model)), out

@@ -732,6 +732,12 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         return walk_any(ast) if condition_ok else walk(ast)
     except RecursionError:
         raise SBMLLimitError(f"{where}: MathML nested too deeply to convert") from None
+    except (ZeroDivisionError, TypeError, ValueError) as exc:
+        if isinstance(exc, SpecificationError):  # already named (a ValueError)
+            raise
+        # sympy evaluating constant math it cannot: rem(x, 0), 0/0 compared, a comparison of a non-real number
+        raise SpecificationError(f"{where}: the math cannot be evaluated ({type(exc).__name__}: {exc}); "
+                                 "a division by zero or a comparison of an undefined or complex constant") from None
 
 
 def _short(x: sp.Basic) -> str:
