@@ -265,6 +265,19 @@ def _g(x: float) -> str:
 
 # ------------------------------------------------------------------------------------ commands
 def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run ``tumordyn simulate``: one model under one regimen; write the trajectory table (CSV/Parquet, times
+    in days, states in their model units) and a figure.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see ``tumordyn simulate --help``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     check_outputs([(args.table, "--table", "table"), (args.figure, "--figure", "figure")], args.force)
     say = _sayer(args, to_stderr=args.table == "-")
     model = build_model(args)
@@ -293,6 +306,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Run ``tumordyn compare``: the model under several regimens; print and write the readout table (days, %,
+    mm) and the comparison figure.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see ``tumordyn compare --help``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     if args.list_regimens:
         return _list_regimens()
     check_outputs([(args.csv, args.csv_option, "table"),
@@ -360,6 +386,19 @@ def parse_vary(texts: list[str], model: Any) -> dict[str, Any]:
 
 
 def cmd_cohort(args: argparse.Namespace) -> int:
+    """Run ``tumordyn cohort``: a virtual cohort under one or more regimens; write the per-patient readouts
+    (days, %, mm), the summary rates and a figure.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see ``tumordyn cohort --help``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     if args.list_regimens:
         return _list_regimens()
     check_outputs([(args.table, "--table", "table"), (args.summary, "--summary", "table"),
@@ -429,6 +468,19 @@ def _read_data(path: str) -> Any:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """Run ``tumordyn fit``: fit the model to a CSV of measurements (time in days, values in the observable's
+    unit); write the estimates with standard errors and the fit figure.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see ``tumordyn fit --help``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     check_outputs([(args.table, "--table", "table"), (args.figure, "--figure", "figure")], args.force)
     say = _sayer(args, to_stderr=args.table == "-")
     model = build_model(args)
@@ -502,6 +554,19 @@ def _max_time(data: Any) -> float:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """Run ``tumordyn info``: print a model's states, parameters (unit, default, bounds, source), drugs and
+    observables, or list the built-in models.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (see ``tumordyn info --help``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success.
+    """
     if args.list_models:
         for name, fn in builtin_models().items():
             doc = (inspect.getdoc(fn) or "").splitlines()

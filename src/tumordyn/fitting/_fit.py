@@ -44,7 +44,7 @@ from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
-from ._selection import GrowthLaw
+from ._growth import GrowthLaw
 
 if TYPE_CHECKING:
     import lmfit
@@ -1296,10 +1296,10 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     if not direct:  # lmfit's own loop: the bar and the callback ride on its iter_cb
         ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
 
-    def on_eval(r: np.ndarray, values: Mapping[str, float]) -> None:  # the direct loop's bar and callback
+    def on_eval(r: np.ndarray, names: Sequence[str], x: np.ndarray) -> None:  # the direct loop's bar and callback
         bar.update(1)
-        if callback is not None:
-            callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(values)})
+        if callback is not None:  # the mapping is built only for a callback (the loop is hot)
+            callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
     if method == "least_squares":
         kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
@@ -1361,7 +1361,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
                 seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
         if not np.all(np.isfinite(r)):
             raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
-        on_eval(r, dict(zip(names, x.tolist())))
+        on_eval(r, names, x)
         return r
 
     def jac(x: np.ndarray) -> np.ndarray:

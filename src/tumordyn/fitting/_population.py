@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import SolverError, SpecificationError, TumordynWarning, UnknownNameError
 from ._fit import LOG_FLOOR, _Problem, fit_solver, per_subject, subject_schedules, tidy_data
-from ._selection import GrowthLaw
+from ._growth import GrowthLaw
 
 if TYPE_CHECKING:
     import pandas as pd
