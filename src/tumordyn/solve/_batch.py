@@ -155,7 +155,8 @@ class BatchEngine:
             )
         sol = solve_batch(problem.compiled, problem.plan, problem.params.T, problem.y0.T, problem.t_eval,
                           rtol=options.rtol, atol=options.atol, max_step=options.max_step,
-                          max_steps=options.max_steps, max_seconds=options.max_seconds)
+                          max_steps=options.max_steps, max_seconds=options.max_seconds,
+                          dose_scale=problem.dose_scale)
         B = problem.n_patients
         return Solution(
             problem.t_eval, np.ascontiguousarray(np.transpose(sol.y, (2, 1, 0))), np.ascontiguousarray(sol.u.T),
@@ -178,6 +179,7 @@ def solve_batch(
     max_steps: int = 100_000,
     shared: np.ndarray | None = None,
     max_seconds: float | None = None,
+    dose_scale: np.ndarray | None = None,
 ) -> BatchSolution:
     """Integrate a batch of patients under one schedule with per-patient step control.
 
@@ -212,6 +214,9 @@ def solve_batch(
         so each patient's solve lasts as long as the batch's: the clock starts with the call and is read at
         every step of the batch; patients still running past it end with
         :attr:`~tumordyn.errors.SolverStatus.TIME_BUDGET` at the time each reached. Default: none.
+    dose_scale : numpy.ndarray, optional
+        Per-patient factors of each drug's bolus amounts and infusion rates, shape ``(B, n_drugs)``
+        (:attr:`tumordyn.solve.Problem.dose_scale`); the solution's ``u`` stays the plan's rates.
 
     Returns
     -------
@@ -261,10 +266,13 @@ def solve_batch(
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for b, tb in enumerate(breaks.tolist()):
             for d in np.flatnonzero(plan.bolus[b]).tolist():
-                comp, inc = compiled.dose_jump(d, float(plan.bolus[b, d]), p_full)
+                amount = float(plan.bolus[b, d]) if dose_scale is None else plan.bolus[b, d] * dose_scale[:, d]
+                comp, inc = compiled.dose_jump(d, amount, p_full)
                 if comp >= 0:
                     y[comp] += inc
             u = np.array(plan.rates[b])
+            # each patient's own rates (n_drugs, B) where doses scale per patient
+            u_pat = u if dose_scale is None else u[:, None] * dose_scale.T
             last = b == len(breaks) - 1
             t_next = float(t_end) if last else float(breaks[b + 1])
             k_end = k_out if last else int(np.searchsorted(t_eval, t_next, side="left"))
@@ -278,7 +286,7 @@ def solve_batch(
             gidx = np.flatnonzero(alive)
             if gidx.size:
                 _segment(
-                    rhs, y, p_full, u, gidx, tb, t_next, t_eval, k, k_end, ys, rtol, atol_v, neg_slack, nonneg,
+                    rhs, y, p_full, u_pat, gidx, tb, t_next, t_eval, k, k_end, ys, rtol, atol_v, neg_slack, nonneg,
                     max_step, max_steps, n_steps, n_rejected, nfev, fail, deadline,
                 )
             us[:, k:k_end] = u[:, None]
@@ -317,6 +325,8 @@ def _segment(
     n = y_full.shape[0]
     yw = y_full[:, gidx]
     pw = _take(p_full, gidx) if gidx.size < y_full.shape[1] else list(p_full)
+    if u.ndim == 2:  # per-patient rates (n_drugs, B)
+        u = u[:, gidx]
     m = gidx.size
     t = np.full(m, t_start)
     # first output strictly inside the segment (outputs at t_start were written before)
@@ -466,6 +476,8 @@ def _segment(
             gidx, yw, f, t, h, ko = gidx[keep], yw[:, keep], f[:, keep], t[keep], h[keep], ko[keep]
             rejected_before, steps_used, segmax = rejected_before[keep], steps_used[keep], segmax[:, keep]
             pw = _take(pw, keep)
+            if u.ndim == 2:
+                u = u[:, keep]
             m = gidx.size
             done = np.zeros(m, dtype=bool)
             K = np.empty((7, n, m))

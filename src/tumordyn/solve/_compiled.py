@@ -214,6 +214,7 @@ def _core_py(
     dose_comp: np.ndarray,
     vol_idx: np.ndarray,
     vol_const: np.ndarray,
+    dscale: np.ndarray,
     p: np.ndarray,
     y0: np.ndarray,
     rtol: float,
@@ -316,11 +317,11 @@ def _core_py(
         _check_rules(obs, tb, y, p, u_zero, ob, on, r_state, r_obs, r_pause, r_resume, r_base, stats, ev_t, ev_code, ev_val, ev_thr)
         # doses due now (exact jumps): the fixed ones and the gated ones of the rules that are on
         for d in range(n_drugs):
-            amt[d] = bolus[b, d]
+            amt[d] = bolus[b, d] * dscale[d]
         for j in range(n_r):
             r_given[b, j] = on[j]
             if on[j] and r_nbolus[b, j] > 0:
-                amt[r_drug[j]] += r_bolus[b, j]
+                amt[r_drug[j]] += r_bolus[b, j] * dscale[r_drug[j]]
                 stats[_NDOSE] += r_nbolus[b, j]
         for d in range(n_drugs):
             c = dose_comp[d]
@@ -328,10 +329,10 @@ def _core_py(
                 vol = p[vol_idx[d]] if vol_idx[d] >= 0 else vol_const[d]
                 y[c] += amt[d] / vol
         for d in range(n_drugs):
-            u[d] = rates[b, d]
+            u[d] = rates[b, d] * dscale[d]
         for j in range(n_r):
             if on[j]:
-                u[r_drug[j]] += r_rates[b, j]
+                u[r_drug[j]] += r_rates[b, j] * dscale[r_drug[j]]
         # outputs at the breakpoint itself (after the doses)
         while k < n_t and t_eval[k] == tb:
             for i in range(n):
@@ -685,10 +686,10 @@ def _core_py(
             # the other rules checked at the switch (no dose here), the rates from now on, outputs at t
             _check_rules(obs, t, y, p, u_zero, ob, on, r_state, r_obs, r_pause, r_resume, r_base, stats, ev_t, ev_code, ev_val, ev_thr)
             for d in range(n_drugs):
-                u[d] = rates[b, d]
+                u[d] = rates[b, d] * dscale[d]
             for j in range(n_r):
                 if on[j]:
-                    u[r_drug[j]] += r_rates[b, j]
+                    u[r_drug[j]] += r_rates[b, j] * dscale[r_drug[j]]
             while k < n_t and t_eval[k] == t:
                 for i in range(n):
                     ys[k, i] = y[i]
@@ -702,7 +703,7 @@ def _core_py(
 
 def _batch_seq_py(
     rhs: Any, obs: Any, t_eval: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
-    dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray,
+    dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, DS: np.ndarray,  # noqa: N803
     P: np.ndarray, Y0: np.ndarray,  # noqa: N803
     rtol: float, atol: np.ndarray, nonneg: np.ndarray, max_step: float, max_steps: int, detect_stiff: bool,
     r_drug: np.ndarray, r_state: np.ndarray, r_obs: np.ndarray, n_obs: int, r_pause: np.ndarray,
@@ -710,9 +711,13 @@ def _batch_seq_py(
     r_nbolus: np.ndarray, r_rates: np.ndarray, max_switches: int,
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
-    clock: Any, max_seconds: float, elapsed: np.ndarray,
+    clock: Any, max_seconds: float, elapsed: np.ndarray, done: np.ndarray,
 ) -> None:
-    """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), one thread."""
+    """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``, ``DS``), one thread.
+
+    ``DS[j]`` scales patient ``j``'s doses and infusion rates per drug (its covariate-based dosing); ``done[j]``
+    is set to 1 when patient ``j`` is finished (the per-patient progress a polling thread reads).
+    """
     rhs_f = _as_rhs(rhs)
     obs_f = _as_rhs(obs)
     clock_f = _as_clock(clock)
@@ -721,7 +726,7 @@ def _batch_seq_py(
         started = clock_f() if timed else 0.0
         deadline = started + max_seconds
         status[j] = _core_nb(
-            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
+            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, DS[j], P[j], Y0[j],
             rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
@@ -729,11 +734,12 @@ def _batch_seq_py(
         )  # fmt: skip
         if timed:
             elapsed[j] = clock_f() - started
+        done[j] = 1  # read by a progress thread while the kernel runs (it holds no GIL)
 
 
 def _batch_par_py(
     rhs: Any, obs: Any, t_eval: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
-    dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray,
+    dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, DS: np.ndarray,  # noqa: N803
     P: np.ndarray, Y0: np.ndarray,  # noqa: N803
     rtol: float, atol: np.ndarray, nonneg: np.ndarray, max_step: float, max_steps: int, detect_stiff: bool,
     r_drug: np.ndarray, r_state: np.ndarray, r_obs: np.ndarray, n_obs: int, r_pause: np.ndarray,
@@ -741,9 +747,10 @@ def _batch_par_py(
     r_nbolus: np.ndarray, r_rates: np.ndarray, max_switches: int,
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
-    clock: Any, max_seconds: float, elapsed: np.ndarray,
+    clock: Any, max_seconds: float, elapsed: np.ndarray, done: np.ndarray,
 ) -> None:
-    """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``), in numba's threads."""
+    """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``, ``DS``), in numba's threads;
+    ``DS`` and ``done`` as in :func:`_batch_seq_py`."""
     rhs_f = _as_rhs(rhs)
     obs_f = _as_rhs(obs)
     clock_f = _as_clock(clock)
@@ -752,7 +759,7 @@ def _batch_par_py(
         started = clock_f() if timed else 0.0
         deadline = started + max_seconds
         status[j] = _core_nb(
-            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, P[j], Y0[j],
+            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, DS[j], P[j], Y0[j],
             rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
@@ -760,6 +767,7 @@ def _batch_par_py(
         )  # fmt: skip
         if timed:
             elapsed[j] = clock_f() - started
+        done[j] = 1  # read by a progress thread while the kernel runs (it holds no GIL)
 
 
 # Set once by _compiled() / _compiled_batch(): the compiled core, numba.prange and the address-to-function
@@ -813,7 +821,7 @@ def _compiled() -> dict[str, Any]:
     clock_ty = types.FunctionType(types.float64())
     iarr2 = types.int64[:, ::1]
     core_sig = types.int64(
-        fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr1, arr1,
+        fty, fty, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr1, arr1, arr1,
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr1, barr, arr2, iarr2, arr2, types.int64,
         arr2, arr2, iarr, arr1, arr1, iarr, arr1, arr1, types.boolean[:, ::1], clock_ty, types.float64,
@@ -830,11 +838,11 @@ def _compiled() -> dict[str, Any]:
     _as_clock = _address_intrinsic(numba, clock_ty)
     addr = types.intp  # the RHS, the observables and the clock are passed by address (see _address_intrinsic)
     batch_sig = types.void(
-        addr, addr, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2,
+        addr, addr, arr1, arr1, arr2, arr2, iarr, iarr, arr1, arr2, arr2, arr2,
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
         arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, addr, types.float64,
-        arr1,
+        arr1, iarr,
     )  # fmt: skip
     return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
             "loop_states": functools.partial(_loop_states, numba, fty)}
@@ -1270,11 +1278,15 @@ class CompiledEngine:
     def __init__(self, parallel: bool = False) -> None:
         self.parallel = bool(parallel)
 
-    def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False) -> Solution:
+    def solve(self, problem: Problem, options: SolverOptions, *, detect_stiff: bool = False,
+              done: np.ndarray | None = None) -> Solution:
         """Integrate every patient of ``problem`` (see :class:`tumordyn.solve._problem.Engine`).
 
         With adaptive rules (``problem.rules``) the switches are located in the kernel; the solution's
         :attr:`~tumordyn.solve._problem.Solution.rules` holds each patient's switches, gated doses given and rates.
+        ``problem.dose_scale`` scales each patient's doses and rates in the kernel. ``done`` (int64, shape
+        ``(B,)``, optional): the kernel sets ``done[j] = 1`` as patient ``j`` finishes, so that another
+        thread can count the patients while the kernel runs (per-patient progress).
 
         Raises
         ------
@@ -1310,9 +1322,12 @@ class CompiledEngine:
             base = np.ascontiguousarray(rp.baselines(c, problem.params, problem.y0))
             room = max_switches + 1 if B <= 8 else _EVENT_ROOM
         params = c.extended_params(problem.params)  # parameter-only subexpressions computed once per patient
+        ds = np.ones((B, c.n_drugs)) if problem.dose_scale is None else problem.dose_scale
+        if done is None or done.shape != (B,) or done.dtype != np.int64 or not done.flags.c_contiguous:
+            done = np.zeros(B, dtype=np.int64)
         out = self._run(ff.pointer.address, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
                         problem.y0, options, nonneg, detect_stiff, rarr, base, rp is not None, room,
-                        int(max_switches), len(c.observable_names), c.n_drugs)
+                        int(max_switches), len(c.observable_names), c.n_drugs, ds, done)
         ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed = out
         if rp is not None and room < max_switches + 1:
             # patients with more switches than the room kept: solved again with room for every switch
@@ -1321,7 +1336,8 @@ class CompiledEngine:
                 more = self._run(ff.pointer.address, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const,
                                  params[over], problem.y0[over], options, nonneg, detect_stiff, rarr,
                                  np.ascontiguousarray(base[over]), True, max_switches + 1, int(max_switches),
-                                 len(c.observable_names), c.n_drugs)
+                                 len(c.observable_names), c.n_drugs, np.ascontiguousarray(ds[over]),
+                                 np.zeros(over.size, dtype=np.int64))
                 ys[over], us[over], stats[over], t_reached[over], status[over] = more[:5]
                 pad = max_switches + 1
                 ev_t, ev_code, ev_val, ev_thr = (np.pad(a, ((0, 0), (0, pad - room))) for a in
@@ -1370,7 +1386,7 @@ class CompiledEngine:
              dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
              options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
              base: np.ndarray, with_u: bool, room: int, max_switches: int, n_obs: int, n_drugs: int,
-             ) -> tuple[np.ndarray, ...]:
+             ds: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, ...]:
         """One call of the batched kernel; returns its output arrays."""
         B = P.shape[0]
         n = Y0.shape[1]
@@ -1398,12 +1414,12 @@ class CompiledEngine:
         fn = _compiled_batch(self.parallel)  # the compiled entry point: argument types must match exactly
         fn(
             rhs, obs, np.ascontiguousarray(te, dtype=float), breaks, bolus, rates, dose_comp, vol_idx, vol_const,
-            np.ascontiguousarray(P, dtype=float), np.ascontiguousarray(Y0, dtype=float), float(options.rtol),
+            np.ascontiguousarray(ds, dtype=float), np.ascontiguousarray(P, dtype=float), np.ascontiguousarray(Y0, dtype=float), float(options.rtol),
             np.array(options.atol, dtype=float), nonneg, float(options.max_step), int(options.max_steps),
             bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
             np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
-            status, _clock().address, max_seconds, elapsed,
+            status, _clock().address, max_seconds, elapsed, done,
         )  # fmt: skip
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
 

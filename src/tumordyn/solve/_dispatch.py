@@ -53,7 +53,8 @@ def auto_method() -> str:
 FALLBACK_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS)
 
 
-def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -> Solution:
+def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
+          done: np.ndarray | None = None) -> Solution:
     """Integrate ``problem`` with the engine ``options.method`` names (the one dispatcher).
 
     For ``method="auto"``: the compiled engine with stiffness detection, then LSODA for each patient
@@ -71,6 +72,9 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -
         ``Solver(...).options(compiled)``.
     parallel : bool, optional
         Spread the patients over numba's threads on the compiled engine.
+    done : numpy.ndarray of int64, optional
+        Shape ``(B,)``: entry ``j`` is set to 1 when patient ``j`` is finished, by the compiled engine as it
+        goes (another thread may read it meanwhile: per-patient progress), by the other engines at the end.
 
     Returns
     -------
@@ -78,14 +82,22 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -
         Never raises for a failed solve: read :attr:`Solution.status` (or call
         :meth:`Solution.raise_first_failure`).
     """
+    if options.method == COMPILED_METHOD:
+        return CompiledEngine(parallel).solve(problem, options, done=done)
     if options.method != "auto":
-        return engine_for(options.method, parallel).solve(problem, options)
+        sol = engine_for(options.method, parallel).solve(problem, options)
+        if done is not None:
+            done[:] = 1
+        return sol
     first = auto_method()
     if first == COMPILED_METHOD and not _fast.supports_rules(problem.compiled, problem.rules):
         first = "LSODA"
     if first != COMPILED_METHOD:
-        return engine_for(first).solve(problem, options)
-    sol = engine_for(COMPILED_METHOD, parallel).solve(problem, options, detect_stiff=True)
+        sol = engine_for(first).solve(problem, options)
+        if done is not None:
+            done[:] = 1
+        return sol
+    sol = CompiledEngine(parallel).solve(problem, options, detect_stiff=True, done=done)
     redo = np.flatnonzero(np.isin(sol.status, [int(s) for s in FALLBACK_STATUSES]))
     if redo.size == 0:
         return sol

@@ -287,6 +287,12 @@ class Problem:
         Adaptive rules (state-dependent dosing), shared by the patients; ``plan`` is then
         ``rules.dosing`` (the fixed doses on the breakpoints of the fixed schedule and the rules'
         templates). ``None``: a fixed schedule.
+    dose_scale : numpy.ndarray or None
+        Per-patient factors of each drug's doses and infusion rates, shape ``(B, n_drugs)`` (1: the plan's
+        amounts): patient ``j`` receives ``dose_scale[j, d]`` times every bolus amount and rate of drug ``d``
+        in the plan and in the rules' templates (a dose per kg of body weight with each patient's weight).
+        The solution's ``u`` is then the plan's rates (scale them per patient); with rules,
+        ``rules.u`` holds each patient's own rates. ``None``: every patient gets the plan's doses.
     """
 
     compiled: CompiledModel
@@ -295,6 +301,7 @@ class Problem:
     y0: np.ndarray
     t_eval: np.ndarray
     rules: RulePlan | None = None
+    dose_scale: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.rules is not None and self.rules.dosing is not self.plan:
@@ -311,6 +318,14 @@ class Problem:
         object.__setattr__(self, "params", p)
         object.__setattr__(self, "y0", y)
         object.__setattr__(self, "t_eval", te)
+        if self.dose_scale is not None:
+            ds = _c_writable(self.dose_scale, 2)
+            if ds.shape != (p.shape[0], self.compiled.n_drugs):
+                raise SpecificationError(f"Problem: dose_scale must be (B, {self.compiled.n_drugs}) = "
+                                         f"({p.shape[0]}, {self.compiled.n_drugs}); got {ds.shape}")
+            if not (np.all(np.isfinite(ds)) and np.all(ds >= 0)):
+                raise SpecificationError("Problem: dose_scale must be finite and >= 0")
+            object.__setattr__(self, "dose_scale", ds)
 
     @property
     def n_patients(self) -> int:
@@ -319,7 +334,8 @@ class Problem:
 
     def subset(self, rows: np.ndarray) -> Problem:
         """The same problem for some patients only."""
-        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval, self.rules)
+        return Problem(self.compiled, self.plan, self.params[rows], self.y0[rows], self.t_eval, self.rules,
+                       None if self.dose_scale is None else self.dose_scale[rows])
 
 
 def _c_writable(a: Any, ndim: int) -> np.ndarray:

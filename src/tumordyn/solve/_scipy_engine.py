@@ -1101,6 +1101,9 @@ class ScipyEngine:
         :func:`integrate_with_rules` (solver events locate the switches); the joint mode takes no rules.
         """
         if self.joint:
+            if problem.dose_scale is not None:
+                raise SpecificationError("the joint scipy engine takes no per-patient dose_scale; solve the "
+                                         "patients one by one (joint=False)")
             if problem.rules is not None:
                 raise SpecificationError("the joint scipy engine integrates fixed schedules only; "
                                          "adaptive rules are solved patient by patient")
@@ -1124,11 +1127,14 @@ class ScipyEngine:
             logs: list[Any] = [([], np.zeros((rp.dosing.breaks.size, rp.n_rules), dtype=bool))] * B
             seg_dose = np.zeros((B, 2), dtype=np.int64)
         for j in range(B):
+            plan_j, rp_j = problem.plan, rp
+            if problem.dose_scale is not None:  # this patient's own doses and rates
+                plan_j, rp_j = _scaled(problem.plan, rp, problem.dose_scale[j])
             try:
-                if rp is None:
-                    ys[j], counts[j] = integrate(c, problem.plan, problem.params[j], problem.y0[j], te, opts)
+                if rp_j is None:
+                    ys[j], counts[j] = integrate(c, plan_j, problem.params[j], problem.y0[j], te, opts)
                 else:
-                    ys[j], us[j], cnt, ev, given = integrate_with_rules(c, rp, problem.params[j], problem.y0[j],
+                    ys[j], us[j], cnt, ev, given = integrate_with_rules(c, rp_j, problem.params[j], problem.y0[j],
                                                                         base[j], te, opts)
                     counts[j], seg_dose[j] = cnt[:3], cnt[3:]
                     logs[j] = (ev, given)
@@ -1170,6 +1176,9 @@ class ScipyEngine:
         """
         if not self.joint:
             return [self.solve(p, options) for p in problems]
+        if any(p.dose_scale is not None for p in problems):
+            raise SpecificationError("the joint scipy engine takes no per-patient dose_scale; solve the "
+                                     "patients one by one (joint=False)")
         return self._solve_joint(list(problems), options)
 
     def _solve_joint(self, problems: list[Problem], options: SolverOptions) -> list[Solution]:
@@ -1424,3 +1433,12 @@ def integrate_with_rules(
             at_breakpoint = True
         tc = t_stop
     return ys, us, (nfev, njev, nlu, nseg, ndoses), events, given
+
+
+def _scaled(plan: DosingPlan, rules: RulePlan | None, scale: np.ndarray) -> tuple[DosingPlan, RulePlan | None]:
+    """``plan`` (and ``rules``) with every bolus amount and rate of drug ``d`` multiplied by ``scale[d]``."""
+    plan = replace(plan, bolus=plan.bolus * scale[None, :], rates=plan.rates * scale[None, :])
+    if rules is None:
+        return plan, None
+    per_rule = scale[rules.drug][None, :]
+    return plan, replace(rules, dosing=plan, bolus=rules.bolus * per_rule, rates=rules.rates * per_rule)

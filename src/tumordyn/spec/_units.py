@@ -32,7 +32,7 @@ from ..errors import UnitError, closest_names
 if TYPE_CHECKING:  # pragma: no cover
     import pint
 
-__all__ = ["unit_registry", "parse_unit", "Unit", "check_model_units", "convert_amount", "format_unit",
+__all__ = ["unit_registry", "parse_unit", "Unit", "check_model_units", "convert_amount", "dose_covariate", "format_unit",
            "TIME_UNIT", "COVARIATES"]
 
 #: The time unit of every model (all times in tumordyn are days).
@@ -563,21 +563,52 @@ def convert_amount(amount: float, unit: str, target: str | None, covariates: dic
     if dst is None:
         raise UnitError(f"{where}: a dose in {unit!r} cannot be converted because the drug declares no dose unit; "
                         "declare one (e.g. Drug(..., dose_unit='mg'))", unit=unit)
+    key, r = _dose_covariate(src, dst, unit, target, where)
+    if key is None:
+        return float(amount) * r
+    cov_unit = COVARIATES[key]
+    cov = dict(covariates or {})
+    if key not in cov:
+        what = "body weight" if key == "weight_kg" else "body-surface area"
+        raise SpecificationError(
+            f"{where}: a dose in {unit!r} needs the patient's {what}: pass covariates={{{key!r}: ...}} "
+            f"({cov_unit}) to simulate or Schedule.resolved")
+    value = real_number(cov[key], f"{where}: covariate {key!r}", minimum=0.0, strict=True, unit=cov_unit)
+    return float(amount) * value * r
+
+
+def _dose_covariate(src: Unit, dst: Unit, unit: str, target: str | None, where: str) -> tuple[str | None, float]:
+    """The covariate a dose in ``src`` needs to become ``dst`` (``None``: none) and the conversion factor."""
     r = src.ratio(dst)
     if r is not None:
-        return float(amount) * r
+        return None, r
     for key, cov_unit in COVARIATES.items():
-        per = src * _parse(cov_unit)
-        r = per.ratio(dst)
-        if r is None:
-            continue
-        cov = dict(covariates or {})
-        if key not in cov:
-            what = "body weight" if key == "weight_kg" else "body-surface area"
-            raise SpecificationError(
-                f"{where}: a dose in {unit!r} needs the patient's {what}: pass covariates={{{key!r}: ...}} "
-                f"({cov_unit}) to simulate or Schedule.resolved")
-        value = real_number(cov[key], f"{where}: covariate {key!r}", minimum=0.0, strict=True, unit=cov_unit)
-        return float(amount) * value * r
+        r = (src * _parse(cov_unit)).ratio(dst)
+        if r is not None:
+            return key, r
     raise UnitError(f"{where}: a dose in {unit!r} cannot be turned into the drug's dose unit {target!r}, "
                     "even per kg of body weight or per m² of body-surface area", unit=unit)
+
+
+def dose_covariate(unit: str | None, target: str | None, where: str) -> str | None:
+    """Which patient covariate (a key of :data:`COVARIATES`) a dose in ``unit`` needs to become ``target``.
+
+    ``None`` for a dose without a unit, or one in an amount unit (``"g"`` to ``"mg"``); ``"weight_kg"``
+    for a dose per body weight (``"mg/kg"``), ``"bsa_m2"`` for one per body-surface area (``"mg/m^2"``).
+    The converted amount is then proportional to that covariate (:func:`convert_amount`).
+
+    Raises
+    ------
+    UnitError
+        As :func:`convert_amount`, for units that cannot be read or made to agree.
+    """
+    if unit is None:
+        return None
+    src = parse_unit(unit, f"{where}: unit")
+    if src is None:
+        return None
+    dst = parse_unit(target, f"{where}: the drug's dose unit")
+    if dst is None:
+        raise UnitError(f"{where}: a dose in {unit!r} cannot be converted because the drug declares no dose unit; "
+                        "declare one (e.g. Drug(..., dose_unit='mg'))", unit=unit)
+    return _dose_covariate(src, dst, unit, target, where)[0]
