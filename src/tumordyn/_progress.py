@@ -17,10 +17,12 @@ each step with one mapping of what was just done (its keys are listed by each fu
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["show_progress", "progress_bar", "check_callback", "notify", "lmfit_iter_cb"]
+__all__ = ["show_progress", "progress_bar", "check_callback", "notify", "lmfit_iter_cb", "DoneCounter", "polled"]
 
 
 def _in_jupyter_kernel() -> bool:
@@ -119,3 +121,76 @@ def lmfit_iter_cb(bar: Any, callback: Callable[[Mapping[str, Any]], Any] | None,
         return None if user_iter_cb is None else user_iter_cb(params, iteration, resid, *args, **kws)
 
     return iter_cb
+
+
+class DoneCounter:
+    """Counts work items (patients) finished inside solver kernels, for a bar polled from another thread.
+
+    A solve asks :meth:`flags` for an int64 array with one entry per patient; the compiled kernel (which
+    runs without the GIL) sets entry ``j`` to 1 when patient ``j`` is finished, the other engines and the
+    patient-by-patient paths set them as they go. :meth:`count` sums every array handed out: reading while
+    a kernel writes is safe (aligned 8-byte stores; a reading may lag by the patients being written).
+    """
+
+    def __init__(self) -> None:
+        self._arrays: list[Any] = []
+        self._retired = 0
+        self._lock = threading.Lock()
+
+    def flags(self, n: int) -> Any:
+        """A fresh zeroed int64 array of ``n`` done-flags, counted from now on."""
+        import numpy as np
+
+        a = np.zeros(int(n), dtype=np.int64)
+        with self._lock:
+            self._arrays.append(a)
+        return a
+
+    def retire(self, flags: Any) -> None:
+        """Stop watching ``flags`` (its solve is over): its count is kept, its memory released."""
+        with self._lock:
+            for i, a in enumerate(self._arrays):
+                if a is flags:
+                    self._retired += int(a.sum())
+                    del self._arrays[i]
+                    break
+
+    def count(self) -> int:
+        """Items finished so far."""
+        with self._lock:
+            return self._retired + sum(int(a.sum()) for a in self._arrays)
+
+
+@contextmanager
+def polled(bar: Any, counter: DoneCounter, interval: float = 0.1) -> Iterator[None]:
+    """Move ``bar`` to ``counter.count()`` every ``interval`` seconds from a helper thread while the block runs.
+
+    The thread only reads the counter and updates the bar; it stops (and the bar gets a last update) when
+    the block ends, also on an exception. A disabled bar starts no thread.
+    """
+    if getattr(bar, "disable", False):
+        yield
+        return
+    stop = threading.Event()
+    shown = [0]
+    lock = threading.Lock()
+
+    def sync() -> None:
+        with lock:
+            now = counter.count()
+            if now > shown[0]:
+                bar.update(now - shown[0])
+                shown[0] = now
+
+    def run() -> None:
+        while not stop.wait(interval):
+            sync()
+
+    thread = threading.Thread(target=run, name="tumordyn-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sync()

@@ -67,9 +67,9 @@ from ..readouts import (
     time_to_progression_continuous,
     values_at,
 )
-from ..dosing import Schedule
+from ..dosing import Dose, Schedule
 from .._validate import renamed_keyword
-from .._progress import progress_bar, show_progress
+from .._progress import DoneCounter, polled, progress_bar, show_progress
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 from ..numerics import compile_model
 
@@ -137,6 +137,7 @@ class _Task:
     keep_trajectories: bool
     shared: np.ndarray  # (n_params,) parameters equal for the whole cohort (passed as scalars)
     origin_pid: int = 0  # the process that submitted the chunk (a worker orphaned by its death stops)
+    covariates: tuple[tuple[str, np.ndarray], ...] = ()  # each covariate's values, shape (b,)
 
 
 @dataclass
@@ -153,22 +154,25 @@ class _ChunkOut:
 
 
 def _solve(task: _Task, schedule: Any, P: np.ndarray, Y0: np.ndarray, grid: np.ndarray, t_end: float,
+           scale: np.ndarray | None = None, done: np.ndarray | None = None,
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], int, np.ndarray | None]:
     """Batched solve with the chosen engine: states (n, k, b), t_reached, failed, messages, nfev, rates.
 
     ``schedule`` is a Schedule or a Regimen with adaptive rules (then one batched solve on the compiled
     engine, each patient switching its rules in the kernel, and ``rates`` is each patient's infusion rates
-    at the output times, shape ``(n_drugs, k, b)``; ``None`` for a schedule).
+    at the output times, shape ``(n_drugs, k, b)``; ``None`` for a schedule). ``scale``: each patient's
+    factor of each drug's doses, shape ``(b, n_drugs)`` (covariate-based dosing). ``done``: per-patient
+    done-flags the engine sets as patients finish (progress).
     """
     compiled = compile_model(task.model)
     opts = task.solver.options
     if isinstance(schedule, Schedule):
         plan = DosingPlan.build(compiled.drug_names, schedule, 0.0, t_end)
-        problem = Problem(compiled, plan, P.T, Y0.T, grid)
+        problem = Problem(compiled, plan, P.T, Y0.T, grid, None, scale)
     else:
         rules = RulePlan.build(compiled, schedule, 0.0, t_end)
-        problem = Problem(compiled, rules.dosing, P.T, Y0.T, grid, rules)
-    sol = solve(problem, opts, parallel=task.solver.parallel)
+        problem = Problem(compiled, rules.dosing, P.T, Y0.T, grid, rules, scale)
+    sol = solve(problem, opts, parallel=task.solver.parallel, done=done)
     failed = ~sol.ok
     messages = [str(sol.error(j, compiled)) if failed[j] else "" for j in range(P.shape[1])]
     y = np.transpose(sol.y, (2, 1, 0))  # a view (n, k, b): a contiguous copy costs ~10% of a cohort's CPU
@@ -182,6 +186,8 @@ _ENGINE = {COMPILED_METHOD: COMPILED_METHOD, BATCH_METHOD: BATCH_METHOD}
 #: patients (smaller chunks cost the compiled engine its parallel efficiency; see the docs page Cohorts).
 _BAR_STEPS = 16
 _MIN_BAR_CHUNK = 128
+#: In this process the bar counts patients as the kernels finish them, read every this many seconds.
+_POLL_SECONDS = 0.1
 
 
 #: The models this process has compiled, by structure (``Model`` equality and hash are structural): a
@@ -213,8 +219,56 @@ def _init_worker(model: Model) -> None:
     worker_model(model)
 
 
-def _run_chunk(task: _Task) -> _ChunkOut:
-    """Simulate one chunk of patients under every regimen and reduce to readouts (runs in a worker)."""
+#: The covariate values a regimen is resolved with to give the amounts per unit of covariate (each patient's
+#: dose is then that amount times the patient's covariate: the conversion is linear in it).
+_UNIT_COVARIATES = {"weight_kg": 1.0, "bsa_m2": 1.0}
+
+
+def _dose_scaling(model: Model, regimen: Any, covariates: Mapping[str, np.ndarray], b: int,
+                  ) -> tuple[Any, np.ndarray | None]:
+    """A regimen in its drugs' dose units and each patient's factor per drug, for one batched solve.
+
+    A dose per kg (``"mg/kg"``) becomes ``amount × weight_kg`` (:func:`tumordyn.spec.convert_amount`), linear in
+    the covariate: the regimen is resolved with covariates 1 and patient ``j``'s doses of drug ``d`` are
+    multiplied by ``scale[j, d]``, its covariate (shape ``(b, n_drugs)``). Returns ``(regimen, None)`` when no
+    dose needs a covariate, and ``(None, None)`` when one drug mixes doses on different bases (per kg and
+    per m², or per kg and absolute), which no per-drug factor represents (its patients are then simulated
+    one by one, each with its own resolved regimen).
+    """
+    from ..spec import dose_covariate
+
+    items = list(regimen) if isinstance(regimen, Schedule) else list(regimen.schedule)
+    if not isinstance(regimen, Schedule):
+        items += [it for r in regimen.rules if isinstance(r.on, Schedule) for it in r.on]
+    if not any(it.unit is not None for it in items):
+        return regimen, None
+    compiled = compile_model(model)
+    kinds: dict[str, set[str | None]] = {}
+    for it in items:
+        drug = model.drugs[it.drug]
+        target = drug.dose_unit
+        if not isinstance(it, Dose) and drug.compartment is not None and drug.dose_unit:
+            target = f"({drug.dose_unit})/day"
+        kinds.setdefault(it.drug, set()).add(dose_covariate(it.unit, target, f"the {it._describe()}"))
+    if any(len(k) > 1 for k in kinds.values()):
+        return None, None
+    scale = np.ones((b, compiled.n_drugs))
+    for drug, (key,) in kinds.items():
+        if key is not None:
+            scale[:, compiled.drug_names.index(drug)] = covariates[key]
+    return regimen.resolved(model, _UNIT_COVARIATES), scale
+
+
+def _patient_covariates(covariates: Mapping[str, np.ndarray], j: int) -> dict[str, float]:
+    return {k: float(v[j]) for k, v in covariates.items()}
+
+
+def _run_chunk(task: _Task, counter: DoneCounter | None = None) -> _ChunkOut:
+    """Simulate one chunk of patients under every regimen and reduce to readouts (runs in a worker).
+
+    ``counter`` (in this process only): each patient's solve of each regimen marks a done-flag in it as it
+    finishes (the compiled kernel marks them while it runs), for the per-patient progress bar.
+    """
     from ..trajectory import simulate
 
     started = _time.perf_counter()
@@ -243,15 +297,20 @@ def _run_chunk(task: _Task) -> _ChunkOut:
     readouts: dict[str, dict[str, np.ndarray]] = {}
     trajectories: dict[str, np.ndarray] = {}
     grid = task.grid
+    covs = dict(task.covariates)
     for name, regimen in task.regimens:
         if _origin_gone(task.origin_pid):
             os._exit(1)
+        done = counter.flags(b) if counter is not None else np.zeros(b, dtype=np.int64)
         rates = None  # per-patient infusion rates (n_drugs, k, b) where rules make them differ
-        if isinstance(regimen, Schedule) or task.solver.options.method == COMPILED_METHOD:
+        base, scale = _dose_scaling(model, regimen, covs, b)  # covariate-based doses: a factor per patient
+        if base is not None and (isinstance(base, Schedule) or task.solver.options.method == COMPILED_METHOD):
             # a schedule, or a Regimen with adaptive rules on the compiled engine: one batched solve
-            y, t_reached, failed, messages, nf, rates = _solve(task, regimen, P, Y0, grid, task.t_end)
+            y, t_reached, failed, messages, nf, rates = _solve(task, base, P, Y0, grid, task.t_end, scale, done)
             nfev += nf
-        else:  # a Regimen with adaptive rules under method="batch": patient by patient through td.simulate
+        else:
+            # a Regimen with adaptive rules under method="batch", or a drug dosed on mixed bases (per kg and
+            # per m²): patient by patient through td.simulate, each with its own covariates
             y = np.full((compiled.n_states, grid.size, b), np.nan)
             rates = np.full((compiled.n_drugs, grid.size, b), np.nan)
             t_reached = np.full(b, task.t_end)
@@ -259,11 +318,13 @@ def _run_chunk(task: _Task) -> _ChunkOut:
             messages = [""] * b
             for j in range(b):
                 if dead[j]:
+                    done[j] = 1
                     continue
                 try:
                     tr = simulate(model, regimen, t_end=task.t_end, t_eval=grid,
                                   params=dict(zip(compiled.param_names, P[:, j])),
-                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol)
+                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol,
+                                  covariates=_patient_covariates(covs, j) if covs else None)
                     y[:, :, j] = tr.y.T
                     rates[:, :, j] = tr.u.T
                     nfev += tr.stats.nfev
@@ -271,6 +332,7 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                     failed[j] = True
                     t_reached[j] = float(getattr(err, "t", math.nan) or math.nan)
                     messages[j] = str(err)
+                done[j] = 1
         failed = failed | dead
         if task.solver.fallback and np.any(failed & ~dead):
             # the explicit batched method failed (typically a stiff patient): retry with LSODA through td.simulate
@@ -278,7 +340,8 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                 try:
                     tr = simulate(model, regimen, t_end=task.t_end, t_eval=grid, method="LSODA",
                                   params=dict(zip(compiled.param_names, P[:, j])),
-                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol)
+                                  initial=dict(zip(compiled.state_names, Y0[:, j])), rtol=task.solver.options.rtol,
+                                  covariates=_patient_covariates(covs, j) if covs else None)
                 except (SolverError, NegativeStateError) as err:
                     messages[j] = f"{messages[j]}; LSODA fallback also failed: {err}"
                     continue
@@ -291,10 +354,16 @@ def _run_chunk(task: _Task) -> _ChunkOut:
                 nfev += tr.stats.nfev
         for j in np.flatnonzero(failed & ~dead).tolist():
             failures.append((int(task.patients[j]), name, float(t_reached[j]), messages[j]))
-        sched = regimen if isinstance(regimen, Schedule) else regimen.schedule
+        done[:] = 1
+        if counter is not None:
+            counter.retire(done)
+        fixed = base if base is not None else regimen.resolved(model, _UNIT_COVARIATES)
+        sched = fixed if isinstance(fixed, Schedule) else fixed.schedule
         u = DosingPlan.build(compiled.drug_names, sched, 0.0, task.t_end).rates_at(grid).T
+        if scale is not None:  # each patient's own rates (n_drugs, k, b)
+            u = u[:, :, None] * scale.T[:, None, :]
         if rates is not None:  # the rates each patient actually received (its u[:, -1] is (n_drugs, b))
-            u = np.where(np.isnan(rates), u[:, :, None], rates)
+            u = np.where(np.isnan(rates), u if u.ndim == 3 else u[:, :, None], rates)
         readouts[name] = _readouts(model, grid, y, p_rows, u, failed, task.readout, task.t_end)
         if task.keep_trajectories:
             trajectories[name] = np.array(y, dtype=float)
@@ -613,6 +682,49 @@ def _check_positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _covariate_spec(covariates: Any, compiled: Any) -> tuple[dict[str, Distribution], tuple[list[str], np.ndarray] | None]:
+    """The covariates argument of :class:`Cohort`: distributions by name, or a table (names, values (m, k))."""
+    if covariates is None:
+        return {}, None
+    taken = set(compiled.param_names) | set(compiled.state_names)
+
+    def check_name(name: Any) -> str:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"covariate names must be non-empty strings, got {name!r}")
+        if name in taken:
+            raise SpecificationError(f"covariate {name!r} is a parameter or state of model {compiled.model_name!r}; "
+                                     "give a parameter's or state's per-patient values in `distributions`")
+        return name
+
+    if hasattr(covariates, "columns") and hasattr(covariates, "to_numpy"):  # a pandas DataFrame
+        names = [check_name(c) for c in covariates.columns]
+        if not names or len(covariates) == 0:
+            raise SpecificationError("`covariates`: the table has no columns or no rows")
+        try:
+            values = np.asarray(covariates.to_numpy(), dtype=float)
+        except (TypeError, ValueError):
+            raise SpecificationError("`covariates`: every column must be numeric (e.g. weight_kg in kg, "
+                                     "bsa_m2 in m²)") from None
+        return {}, (names, values)
+    if isinstance(covariates, Mapping):
+        return {check_name(k): as_distribution(d, k) for k, d in covariates.items()}, None
+    raise TypeError("`covariates` must be a mapping of covariate name to distribution or a pandas DataFrame, "
+                    f"got {type(covariates).__name__}")
+
+
+def _check_covariates(values: Mapping[str, np.ndarray], n: int) -> None:
+    """Covariates must be finite; those dose units read (weight_kg, bsa_m2) must be > 0."""
+    from ..spec import COVARIATES
+
+    for name, v in values.items():
+        bad = ~np.isfinite(v) | ((v <= 0) if name in COVARIATES else False)
+        if np.any(bad):
+            j = int(np.argmax(bad))
+            need = f"finite and > 0 ({COVARIATES[name]})" if name in COVARIATES else "finite"
+            raise SpecificationError(f"{int(bad.sum())} of {n} values of covariate {name!r} are not {need} "
+                                     f"(e.g. patient {j}: {v[j]!r})")
+
+
 class Cohort:
     """A virtual patient cohort: a model and per-patient parameters sampled from distributions.
 
@@ -640,8 +752,19 @@ class Cohort:
         (``scipy.stats.qmc``).
     correlation : array_like or mapping, optional
         Correlations between the sampled quantities (Gaussian copula): a matrix in
-        the order of ``distributions``, or ``{("a", "b"): rho}``. Must be positive
+        the order of ``distributions`` (then of ``covariates``, when they are distributions), or
+        ``{("a", "b"): rho}`` (e.g. ``{("weight_kg", "bsa_m2"): 0.9}``). Must be positive
         semi-definite.
+    covariates : mapping of str to Distribution, or pandas.DataFrame, optional
+        Per-patient covariates, the quantities a regimen dosed per body weight or surface reads:
+        ``weight_kg`` (body weight, kg) for doses in ``"mg/kg"``, ``bsa_m2`` (body-surface area, m²) for
+        doses in ``"mg/m^2"`` (:data:`tumordyn.spec.COVARIATES`); other names are carried along as patient
+        columns. Either distributions, like ``distributions`` (sampled jointly with the parameters from
+        the same seed, so ``correlation`` may correlate them with each other or with parameters), or a
+        DataFrame of real patients' covariates, one column per covariate: with ``n`` rows, row ``i`` is
+        patient ``i``; otherwise ``n`` rows are drawn with replacement (seeded by ``seed``), keeping each
+        real patient's covariates together. Each patient's doses are then that patient's own
+        (:meth:`simulate`).
 
     Raises
     ------
@@ -649,7 +772,8 @@ class Cohort:
         For a name that is neither a parameter nor a state of the model.
     SpecificationError
         For ``n < 1``, invalid distributions or correlations, or sampled values
-        outside a parameter's bounds (or negative values of a non-negative state).
+        outside a parameter's bounds (or negative values of a non-negative state); a covariate named like a
+        parameter or state, or whose values are not finite (``weight_kg`` and ``bsa_m2``: not > 0).
 
     Examples
     --------
@@ -658,6 +782,10 @@ class Cohort:
     >>> cohort = td.Cohort(m, {"r_S": td.cohorts.LogNormal(median=0.03, cv=0.3)}, n=8, seed=1)
     >>> cohort.parameters.shape
     (8, 1)
+    >>> heavy = td.Cohort(m, {"r_S": td.cohorts.LogNormal(median=0.03, cv=0.3)}, n=8, seed=1,
+    ...                   covariates={"weight_kg": td.cohorts.LogNormal(median=70, cv=0.2)})
+    >>> list(heavy.covariates.columns)
+    ['weight_kg']
     """
 
     def __init__(
@@ -669,6 +797,7 @@ class Cohort:
         seed: int | None = None,
         sampling: str = "sobol",
         correlation: Any = None,
+        covariates: Any = None,
         _given: Mapping[str, np.ndarray] | None = None,  # from_values: the exact values, not sampled
     ) -> None:
         from ..spec import Model
@@ -696,12 +825,27 @@ class Cohort:
                 raise UnknownNameError("parameter or state", name, compiled.param_names + compiled.state_names,
                                        f"cohort distributions for model {model.name!r}")
             dists[name] = as_distribution(d, name)
-        names = list(dists)
+        cov_dists, cov_table = _covariate_spec(covariates, compiled)
+        names = list(dists) + [c for c in cov_dists if c not in dists]
         R = correlation_matrix(correlation, names)
+        both = {**dists, **cov_dists}
         for i, nm in enumerate(names):
-            if dists[nm].fixed and np.any(np.delete(R[i], i) != 0):
+            if both[nm].fixed and np.any(np.delete(R[i], i) != 0):
                 raise SpecificationError(f"correlation: {nm!r} is fixed (not sampled); it cannot be correlated")
-        values = sample(dists, n, seed=int(seed), method=sampling, correlation=R) if _given is None else dict(_given)
+        if _given is None:
+            values = sample(both, n, seed=int(seed), method=sampling, correlation=R)
+        else:
+            values = dict(_given)
+            if cov_dists:
+                values.update(sample(cov_dists, n, seed=int(seed), method=sampling))
+        cov_values = {c: values.pop(c) for c in cov_dists}
+        if cov_table is not None:  # real patients' covariates: in order, or rows drawn with replacement
+            rows = (np.arange(n) if len(cov_table[1]) == n
+                    else np.random.default_rng([int(seed), 17]).integers(0, len(cov_table[1]), n))
+            cov_values = {c: np.array(cov_table[1][rows, i]) for i, c in enumerate(cov_table[0])}
+        _check_covariates(cov_values, n)
+        for a in cov_values.values():
+            a.flags.writeable = False
         P = np.repeat(compiled.defaults[:, None], n, axis=1)
         Y0 = np.repeat(compiled.initial[:, None], n, axis=1)
         specs = {p.name: p for p in model.parameters}
@@ -737,6 +881,8 @@ class Cohort:
         self._P = P
         self._Y0 = Y0
         self._values = values
+        self._covariates = MappingProxyType(cov_values)
+        self._cov_dists = MappingProxyType(cov_dists)
 
     @classmethod
     def from_values(cls, model: Model, values: Mapping[str, Any], *, seed: int = 0) -> Cohort:
@@ -822,6 +968,21 @@ class Cohort:
         df.index.name = "patient"
         return df
 
+    @property
+    def covariates(self) -> pd.DataFrame:
+        """Each patient's covariates (index ``patient``; e.g. ``weight_kg`` in kg, ``bsa_m2`` in m²); no
+        columns for a cohort without covariates."""
+        import pandas as pd
+
+        df = pd.DataFrame({k: np.array(v) for k, v in self._covariates.items()}, index=pd.RangeIndex(self._n))
+        df.index.name = "patient"
+        return df
+
+    def patient_covariates(self, patient: int) -> dict[str, float]:
+        """One patient's covariates by name (what :func:`tumordyn.simulate` takes as ``covariates=``)."""
+        j = self._index(patient)
+        return {k: float(v[j]) for k, v in self._covariates.items()}
+
     def __len__(self) -> int:
         return self._n
 
@@ -836,6 +997,11 @@ class Cohort:
     def patient_initial(self, patient: int) -> dict[str, float]:
         """Initial states of one patient by name (state units)."""
         return dict(zip(compile_model(self._model).state_names, self._Y0[:, self._index(patient)].tolist()))
+
+    def _sampled(self) -> dict[str, np.ndarray]:
+        """Every quantity drawn per patient: the sampled parameters and states, then the sampled covariates."""
+        return {**self._values, **{k: np.asarray(v) for k, v in self._covariates.items()
+                                   if not (k in self._cov_dists and self._cov_dists[k].fixed)}}
 
     def _index(self, patient: int) -> int:
         if isinstance(patient, bool) or not isinstance(patient, (int, np.integer)):
@@ -886,7 +1052,12 @@ class Cohort:
             simulated in one batched solve on the compiled engine (``method="dopri5"``), each patient
             switching its rules where its own trajectory crosses the thresholds; with
             ``method="batch"`` (the numpy engine runs no rules) patient by patient through
-            :func:`tumordyn.simulate`.
+            :func:`tumordyn.simulate`. Doses per body weight (``unit="mg/kg"``) or body-surface area
+            (``"mg/m^2"``) use each patient's covariates (``Cohort(..., covariates=...)``): patient ``j``
+            gets the same doses as ``td.simulate(..., covariates=cohort.patient_covariates(j))`` (in the one
+            batched solve, as a per-patient factor of each drug's doses; a drug dosed on mixed bases,
+            per kg and per m², is simulated patient by patient). A cohort without the covariate a dose
+            needs raises :class:`~tumordyn.errors.SpecificationError`.
         executor : concurrent.futures.Executor, dask.distributed.Client or "processes", optional
             Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` is
             used through ``client.get_executor()``. ``"processes"``: a process pool of
@@ -940,10 +1111,13 @@ class Cohort:
             Retry failed patients one by one with LSODA (default True); those
             that still fail are reported in :attr:`CohortResult.failures`.
         progress : bool, optional
-            Show a progress bar (``tqdm.auto``: a widget in Jupyter) counting the patients as their
-            chunks finish; default: when stderr is a terminal or in a Jupyter kernel. With the bar shown
-            and ``chunk_size`` not given, the patients run in about 16 chunks (of at least 128
-            patients) so the bar moves; the numbers are the same bit for bit. ``False`` prints nothing.
+            Show a progress bar (``tqdm.auto``: a widget in Jupyter) counting the patients (times the
+            regimens) as they finish; default: when stderr is a terminal or in a Jupyter kernel. In this
+            process (no executor) the compiled kernel marks each patient done as it finishes and a helper
+            thread moves the bar every 0.1 s: per-patient granularity, at no cost to the kernel (see the
+            docs page *Cohorts*). On an executor the bar moves as chunks finish; with the bar shown and
+            ``chunk_size`` not given, the patients then run in about 16 chunks (of at least 128 patients)
+            so that it moves. The numbers are the same bit for bit. ``False`` prints nothing.
         detection_limit, too_small, response, increase, min_increase, min_measurable : float, optional
             RECIST 1.1 as in :func:`tumordyn.readouts.recist` (cells, mm and
             fractions): CR when every lesion is below ``detection_limit`` tumor cells
@@ -991,7 +1165,14 @@ class Cohort:
         run_in = _check_time(run_in, "run_in")
         if run_in < 0:
             raise SpecificationError(f"`run_in` must be >= 0 days, got {run_in}")
-        for name, reg in regs:
+        cov0 = self.patient_covariates(0)
+        for name, given in regs:
+            try:  # doses per kg or per m² need the patients' covariates (all checked > 0 when the cohort was made)
+                reg = given.resolved(model, cov0)
+            except SpecificationError as err:
+                raise type(err)(f"regimen {name!r} of the cohort: {err}; give the cohort its patients' covariates, "
+                                "e.g. Cohort(..., covariates={'weight_kg': td.cohorts.LogNormal(median=70, cv=0.2)})"
+                                ) from err
             sched = reg if isinstance(reg, Schedule) else reg.schedule
             check_schedule(compiled, sched, t0=0.0, t_end=t_end, where=f"regimen {name!r} of model {model.name!r}")
             for rule in getattr(reg, "rules", ()):
@@ -1070,7 +1251,9 @@ class Cohort:
         if chunk_size is None:
             workers = int(getattr(ex, "_max_workers", 2) or 2) if ex is not None else 1
             n_chunks = workers * math.ceil(math.ceil(self._n / 2048) / workers)  # a multiple of the workers
-            if show:  # the bar moves as patients finish: about _BAR_STEPS chunks of at least _MIN_BAR_CHUNK
+            if show and ex is not None:
+                # on an executor the bar moves as chunks finish: about _BAR_STEPS chunks of at least
+                # _MIN_BAR_CHUNK (in this process it counts each patient as the kernel finishes it)
                 n_chunks = max(n_chunks, min(_BAR_STEPS, math.ceil(self._n / _MIN_BAR_CHUNK)))
             chunk_size = math.ceil(self._n / n_chunks)
         chunk_size = _check_positive_int(chunk_size, "chunk_size")
@@ -1080,7 +1263,8 @@ class Cohort:
             sl = slice(start, min(self._n, start + chunk_size))
             tasks.append(_Task(model, regs, np.arange(sl.start, sl.stop), np.array(self._P[:, sl]),
                                np.array(self._Y0[:, sl]), t_end, run_in, grid, readout, solver,
-                               bool(keep_trajectories), shared, os.getpid()))
+                               bool(keep_trajectories), shared, os.getpid(),
+                               tuple((k, np.array(v[sl])) for k, v in self._covariates.items())))
         started = _time.perf_counter()
         try:
             outs = _execute(tasks, ex, show, owned)
@@ -1198,16 +1382,20 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
     user's executor keeps its running chunks, which end on their own), and :class:`CohortInterrupted` is
     raised; no partial result is kept.
     """
-    bar = progress_bar(progress, total=sum(t.patients.size for t in tasks), desc="cohort", unit="patient")
+    n_regs = len(tasks[0].regimens) if tasks else 1
+    # one step per patient and regimen solved
+    bar = progress_bar(progress, total=sum(t.patients.size for t in tasks) * n_regs, desc="cohort",
+                       unit="patient" if n_regs == 1 else "patient-regimen")
     finished = 0
     try:
         if executor is None:
             outs = []
+            counter = DoneCounter()  # the kernels mark each patient done; a thread moves the bar every 0.1 s
             try:
-                for t in tasks:
-                    outs.append(_run_chunk(t))
-                    finished += 1
-                    bar.update(t.patients.size)
+                with polled(bar, counter, _POLL_SECONDS):
+                    for t in tasks:
+                        outs.append(_run_chunk(t, counter))
+                        finished += 1
             except KeyboardInterrupt:
                 raise CohortInterrupted(finished, len(tasks) - finished - 1, len(tasks)) from None
             return outs
@@ -1222,7 +1410,7 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
                 i = futures[fut]
                 results[i] = fut.result()
                 finished += 1
-                bar.update(tasks[i].patients.size)
+                bar.update(tasks[i].patients.size * n_regs)
             return [r for r in results if r is not None]
         except BaseException as err:
             if owned:  # its workers are terminated: every chunk not done fails with the pool (none is waited for)
@@ -1353,7 +1541,7 @@ class CohortResult:
     def baseline(self) -> pd.DataFrame:
         """Baseline biomarkers: one row per patient (index ``patient``).
 
-        Columns: the sampled quantities, then every state and observable at the
+        Columns: the sampled quantities, the covariates (``weight_kg``...), then every state and observable at the
         start of treatment (after the run-in, if any), e.g.
         ``effector_exhausted_ratio`` (1), ``P`` (TME suppression level, 1) and
         ``lesion_diameter`` (mm) for the default model.
@@ -1361,7 +1549,7 @@ class CohortResult:
         import pandas as pd
 
         c = compile_model(self.cohort.model)
-        df = self.cohort.parameters
+        df = pd.concat([self.cohort.parameters, self.cohort.covariates], axis=1)
         extra = {f"baseline_{nm}": self._baseline_states[i] for i, nm in enumerate(c.state_names)}
         extra.update({f"baseline_{nm}": self._baseline_obs[i] for i, nm in enumerate(c.observable_names)})
         return pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
@@ -1397,11 +1585,12 @@ class CohortResult:
         pandas.DataFrame
             Columns ``patient``, ``regimen``, the readouts of :meth:`readouts`
             (except the per-scan array), ``progressed`` and ``progressed_scan``
-            (bool), ``failed`` (bool), then the sampled quantities.
+            (bool), ``failed`` (bool), then the sampled quantities and the covariates (one column each,
+            e.g. ``weight_kg`` in kg).
         """
         import pandas as pd
 
-        params = self.cohort.parameters
+        params = pd.concat([self.cohort.parameters, self.cohort.covariates], axis=1)
         failed = {(p, r) for p, r, *_ in self._failures}
         frames = []
         for name in self.regimens:
@@ -1420,13 +1609,13 @@ class CohortResult:
     @property
     def failures(self) -> pd.DataFrame:
         """Failed patient solves: ``patient``, ``regimen``, ``parameters`` (dict of the
-        sampled values), ``t_reached`` (days) and ``message`` (why)."""
+        sampled values, covariates included), ``t_reached`` (days) and ``message`` (why)."""
         import pandas as pd
 
         rows = []
-        sampled = list(self.cohort.distributions)
+        sampled = self.cohort._sampled()
         for p, r, t, msg in self._failures:
-            vals = {nm: float(self.cohort._values[nm][p]) for nm in sampled}
+            vals = {nm: float(v[p]) for nm, v in sampled.items()}
             rows.append((p, r, vals, t, msg))
         return pd.DataFrame(rows, columns=["patient", "regimen", "parameters", "t_reached", "message"])
 
@@ -1535,7 +1724,8 @@ class CohortResult:
             (``SALib.analyze.rbd_fast``, optional dependency ``tumordyn[salib]``;
             meant for independent inputs).
         inputs : sequence of str, optional
-            Sampled quantities to analyse (default all non-fixed).
+            Sampled quantities to analyse (default all non-fixed, sampled covariates included: under a dose
+            per kg the body weight is one).
         method : str, optional
             Deprecated name of ``algorithm`` (removed in 0.3).
 
@@ -1556,13 +1746,15 @@ class CohortResult:
         else:
             valid = [k for k, v in ro.items() if v.ndim == 1 and v.dtype != object] + ["response"]
             raise UnknownNameError("outcome", outcome, valid, "sensitivity()")
-        names = [nm for nm, d in self.cohort.distributions.items() if not d.fixed] if inputs is None else list(inputs)
+        drawn = self.cohort._sampled()
+        names = [nm for nm in drawn if nm not in self.cohort.distributions or not self.cohort.distributions[nm].fixed
+                 ] if inputs is None else list(inputs)
         for nm in names:
-            if nm not in self.cohort.distributions:
-                raise UnknownNameError("sampled quantity", nm, list(self.cohort.distributions), "sensitivity()")
+            if nm not in drawn:
+                raise UnknownNameError("sampled quantity", nm, list(drawn), "sensitivity()")
         if not names:
             raise SpecificationError("sensitivity(): the cohort has no sampled (non-fixed) quantity")
-        X = np.column_stack([self.cohort._values[nm] for nm in names])
+        X = np.column_stack([drawn[nm] for nm in names])
         if algorithm == "prcc":
             return partial_rank_correlation(X, y, names)
         if algorithm == "rbd_fast":
@@ -1636,7 +1828,7 @@ class CohortResult:
         if not self._traj:
             raise SpecificationError("trajectories were not kept: simulate(..., keep_trajectories=True)")
         j = self.cohort._index(patient)
-        reg = self.schedules[name]
+        reg = self.schedules[name].resolved(self.cohort.model, self.cohort.patient_covariates(j))  # its own doses
         c = compile_model(self.cohort.model)
         if not isinstance(reg, Schedule) and reg.rules:
             o = self._options
