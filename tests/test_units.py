@@ -6,6 +6,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import sympy as sp
 
@@ -306,7 +307,7 @@ def test_dose_per_kg_without_weight_or_in_a_wrong_unit_is_refused():
 def test_unresolved_doses_are_refused_by_the_batch_solver_and_resolved_explicitly():
     m = td.models.one_compartment_pk()
     s = td.Schedule.every("drug", 2.0, 7, count=2, unit="mg/kg")
-    with pytest.raises(SpecificationError, match="not yet in the drug's dose unit"):
+    with pytest.raises(SpecificationError, match="needs the patient's body weight: pass covariates="):
         td.simulate_batch(m, np.array([[1.0, 10.0], [1.0, 20.0]]), s, t_end=14.0)
     r = s.resolved(m, {"weight_kg": 50})
     assert r == td.Schedule.every("drug", 100.0, 7, count=2)
@@ -345,3 +346,89 @@ def test_a_model_that_declares_no_unit_is_not_checked_but_one_declared_unit_turn
     assert m.units_checked
     with pytest.raises(td.errors.UnitError, match="sin"):
         td.Model("declared", states=[td.State("x", 1.0, unit="cell", nonnegative=False)], **plain)
+
+
+# --------------------------------------------------------------------------- covariates wherever a regimen is resolved
+
+def _pk():
+    return td.models.one_compartment_pk(half_life=1.5, volume=10.0)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "batch", "LSODA"])
+def test_simulate_batch_one_covariate_row_per_patient_equals_the_closed_form(method):
+    if method == "dopri5":
+        pytest.importorskip("numba")
+    m = _pk()
+    c = td.numerics.compile_model(m)
+    weights, bsas = [50.0, 72.5, 110.0], [1.5, 1.8, 2.2]
+    s = (td.Schedule.every("drug", 2.0, 7, count=2, unit="mg/kg")
+         + td.Schedule.infusion("drug", 40.0, 1.0, 3.0, unit="mg/m^2/day"))
+    # one drug on two bases (per kg and per m^2): not a per-row factor, refused by name
+    with pytest.raises(SpecificationError, match="mixed bases"):
+        td.simulate_batch(m, np.tile(c.param_vector(), (3, 1)), s, t_end=14.0,
+                          covariates=[{"weight_kg": w, "bsa_m2": a} for w, a in zip(weights, bsas)])
+    s = td.Schedule.every("drug", 2.0, 7, count=2, unit="mg/kg")
+    t = np.linspace(0, 14, 57)
+    b = td.simulate_batch(m, np.tile(c.param_vector(), (3, 1)), s, t_end=14.0, t_eval=t, method=method,
+                          rtol=1e-10, atol=1e-12, covariates=pd.DataFrame({"weight_kg": weights}))
+    for j, w in enumerate(weights):
+        exact = td.models.bolus_pk_solution(t, [(0.0, 2.0 * w), (7.0, 2.0 * w)], 1.5, 10.0)
+        np.testing.assert_allclose(b["C"][j], exact, rtol=1e-7, atol=1e-9)
+    infusion = td.Schedule.infusion("drug", 400.0, 0.0, 4.0, unit="mg/m^2/day")
+    b = td.simulate_batch(m, np.tile(c.param_vector(), (2, 1)), infusion, t_end=14.0, t_eval=t, method=method,
+                          rtol=1e-10, atol=1e-12, covariates=[{"bsa_m2": 1.5}, {"bsa_m2": 2.0}])
+    for j, a in enumerate([1.5, 2.0]):
+        exact = td.models.infusion_pk_solution(t, 400.0 * a, 0.0, 4.0, 1.5, 10.0)
+        np.testing.assert_allclose(b["C"][j], exact, rtol=1e-7, atol=1e-9)
+    one = td.simulate_batch(m, np.tile(c.param_vector(), (2, 1)), s, t_end=14.0, t_eval=t, method=method,
+                            rtol=1e-10, atol=1e-12, covariates={"weight_kg": 72.5})
+    np.testing.assert_allclose(one["C"][1], td.models.bolus_pk_solution(t, [(0.0, 145.0), (7.0, 145.0)], 1.5, 10.0),
+                               rtol=1e-7, atol=1e-9)
+
+
+def test_simulate_batch_covariate_rows_are_checked():
+    m = _pk()
+    P = np.tile(td.numerics.compile_model(m).param_vector(), (2, 1))
+    s = td.Schedule.every("drug", 2.0, 7, count=2, unit="mg/kg")
+    with pytest.raises(SpecificationError, match="1 rows but `params` has 2"):
+        td.simulate_batch(m, P, s, t_end=14.0, covariates=[{"weight_kg": 70.0}])
+    with pytest.raises(SpecificationError, match="row 1 has no 'weight_kg'"):
+        td.simulate_batch(m, P, s, t_end=14.0, covariates=[{"weight_kg": 70.0}, {"bsa_m2": 1.8}])
+    with pytest.raises(SpecificationError, match="'weight_kg'"):
+        td.simulate_batch(m, P, s, t_end=14.0, covariates=[{"weight_kg": 70.0}, {"weight_kg": 0.0}])
+    with pytest.raises(SpecificationError, match="covariate 'weight_kg'"):
+        td.simulate_batch(m, P, s, t_end=14.0, covariates=[{}, {}])
+    with pytest.raises(TypeError, match="covariates"):
+        td.simulate_batch(m, P, s, t_end=14.0, covariates="70 kg")
+
+
+def test_compare_with_covariates_equals_the_hand_computed_doses():
+    m = td.models.tumor_immune_tme()
+    per_kg = {"weekly": td.Schedule.every("targeted", 1.5, 7, count=8, unit="mg/kg")}
+    flat = {"weekly": td.Schedule.every("targeted", 1.5 * 80.0, 7, count=8)}
+    a = td.compare(m, per_kg, t_end=112.0, covariates={"weight_kg": 80.0}, progress=False)
+    b = td.compare(m, flat, t_end=112.0, progress=False)
+    pd.testing.assert_frame_equal(a.to_dataframe(), b.to_dataframe())
+    with pytest.raises(SpecificationError, match="body weight"):
+        td.compare(m, per_kg, t_end=112.0, progress=False)
+    with pytest.raises(TypeError, match="covariates"):
+        td.compare(m, per_kg, t_end=112.0, covariates=80.0, progress=False)
+
+
+def test_fit_reads_each_subjects_covariates_by_id():
+    m = _pk()
+    t = np.arange(0.5, 14.0, 1.0)
+    weights = {"A": 55.0, "B": 95.0}
+    rows = []
+    for subj, w in weights.items():
+        c = td.models.bolus_pk_solution(t, [(0.0, 2.0 * w), (7.0, 2.0 * w)], 2.0, 12.0)
+        rows += [{"subject": subj, "time": ti, "observable": "C", "value": ci, "sigma": 0.01 * ci}
+                 for ti, ci in zip(t, c)]
+    data = pd.DataFrame(rows)
+    s = td.Schedule.every("drug", 2.0, 7, count=2, unit="mg/kg")
+    res = td.fit(m, data, free=["t_half", "V"], schedules=s, covariates={k: {"weight_kg": w} for k, w in weights.items()},
+                 progress=False)
+    assert res.params["t_half"] == pytest.approx(2.0, rel=1e-5)
+    assert res.params["V"] == pytest.approx(12.0, rel=1e-5)
+    with pytest.raises(SpecificationError, match="subject 'A'.*not yet in the drug's dose unit.*covariates"):
+        td.fit(m, data, free=["t_half", "V"], schedules=s, progress=False)

@@ -67,11 +67,12 @@ from ..readouts import (
     time_to_progression_continuous,
     values_at,
 )
-from ..dosing import Dose, Schedule
+from ..dosing import Schedule
 from .._validate import renamed_keyword
 from .._progress import DoneCounter, polled, progress_bar, show_progress
 from ..errors import NegativeStateError, SolverError, SpecificationError, UnknownNameError
 from ..numerics import compile_model
+from ..trajectory import UNIT_COVARIATES, dose_scaling
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -219,46 +220,6 @@ def _init_worker(model: Model) -> None:
     worker_model(model)
 
 
-#: The covariate values a regimen is resolved with to give the amounts per unit of covariate (each patient's
-#: dose is then that amount times the patient's covariate: the conversion is linear in it).
-_UNIT_COVARIATES = {"weight_kg": 1.0, "bsa_m2": 1.0}
-
-
-def _dose_scaling(model: Model, regimen: Any, covariates: Mapping[str, np.ndarray], b: int,
-                  ) -> tuple[Any, np.ndarray | None]:
-    """A regimen in its drugs' dose units and each patient's factor per drug, for one batched solve.
-
-    A dose per kg (``"mg/kg"``) becomes ``amount × weight_kg`` (:func:`tumordyn.spec.convert_amount`), linear in
-    the covariate: the regimen is resolved with covariates 1 and patient ``j``'s doses of drug ``d`` are
-    multiplied by ``scale[j, d]``, its covariate (shape ``(b, n_drugs)``). Returns ``(regimen, None)`` when no
-    dose needs a covariate, and ``(None, None)`` when one drug mixes doses on different bases (per kg and
-    per m², or per kg and absolute), which no per-drug factor represents (its patients are then simulated
-    one by one, each with its own resolved regimen).
-    """
-    from ..spec import dose_covariate
-
-    items = list(regimen) if isinstance(regimen, Schedule) else list(regimen.schedule)
-    if not isinstance(regimen, Schedule):
-        items += [it for r in regimen.rules if isinstance(r.on, Schedule) for it in r.on]
-    if not any(it.unit is not None for it in items):
-        return regimen, None
-    compiled = compile_model(model)
-    kinds: dict[str, set[str | None]] = {}
-    for it in items:
-        drug = model.drugs[it.drug]
-        target = drug.dose_unit
-        if not isinstance(it, Dose) and drug.compartment is not None and drug.dose_unit:
-            target = f"({drug.dose_unit})/day"
-        kinds.setdefault(it.drug, set()).add(dose_covariate(it.unit, target, f"the {it._describe()}"))
-    if any(len(k) > 1 for k in kinds.values()):
-        return None, None
-    scale = np.ones((b, compiled.n_drugs))
-    for drug, (key,) in kinds.items():
-        if key is not None:
-            scale[:, compiled.drug_names.index(drug)] = covariates[key]
-    return regimen.resolved(model, _UNIT_COVARIATES), scale
-
-
 def _patient_covariates(covariates: Mapping[str, np.ndarray], j: int) -> dict[str, float]:
     return {k: float(v[j]) for k, v in covariates.items()}
 
@@ -303,7 +264,7 @@ def _run_chunk(task: _Task, counter: DoneCounter | None = None) -> _ChunkOut:
             os._exit(1)
         done = counter.flags(b) if counter is not None else np.zeros(b, dtype=np.int64)
         rates = None  # per-patient infusion rates (n_drugs, k, b) where rules make them differ
-        base, scale = _dose_scaling(model, regimen, covs, b)  # covariate-based doses: a factor per patient
+        base, scale = dose_scaling(model, regimen, covs, b)  # covariate-based doses: a factor per patient
         if base is not None and (isinstance(base, Schedule) or task.solver.options.method == COMPILED_METHOD):
             # a schedule, or a Regimen with adaptive rules on the compiled engine: one batched solve
             y, t_reached, failed, messages, nf, rates = _solve(task, base, P, Y0, grid, task.t_end, scale, done)
@@ -357,7 +318,7 @@ def _run_chunk(task: _Task, counter: DoneCounter | None = None) -> _ChunkOut:
         done[:] = 1
         if counter is not None:
             counter.retire(done)
-        fixed = base if base is not None else regimen.resolved(model, _UNIT_COVARIATES)
+        fixed = base if base is not None else regimen.resolved(model, UNIT_COVARIATES)
         sched = fixed if isinstance(fixed, Schedule) else fixed.schedule
         u = DosingPlan.build(compiled.drug_names, sched, 0.0, task.t_end).rates_at(grid).T
         if scale is not None:  # each patient's own rates (n_drugs, k, b)

@@ -185,7 +185,8 @@ def output_times(regimen: Regimen, t_end: float, scan_t: np.ndarray) -> np.ndarr
     return np.union1d(np.union1d(default_times(0.0, t_end), scan_t), extra)
 
 
-def _check_regimens(model: Model, regimens: object, t_end: float) -> dict[str, Regimen]:
+def _check_regimens(model: Model, regimens: object, t_end: float,
+                    covariates: Mapping[str, float] | None = None) -> dict[str, Regimen]:
     if not isinstance(regimens, Mapping):
         raise TypeError(f"compare: regimens must be a mapping of name -> schedule, got {type(regimens).__name__}")
     if len(regimens) == 0:
@@ -201,6 +202,7 @@ def _check_regimens(model: Model, regimens: object, t_end: float) -> dict[str, R
         for drug in sorted(r.drugs):
             if drug not in model.drugs.names:
                 raise UnknownNameError("drug", drug, model.drugs.names, f"regimen {name!r} (model {model.name!r})")
+        r = r.resolved(model, covariates)  # doses per kg or per m² -> the patient's amounts
         r.validate(model, t_end=t_end, where=f"regimen {name!r}")
         out[name] = r
     return out
@@ -221,6 +223,7 @@ def compare(
     method: str | None = None,
     rtol: float | None = None,
     progress: bool | None = None,
+    covariates: Mapping[str, float] | None = None,
 ) -> Comparison:
     """Simulate one model under several regimens and tabulate the clinical readouts.
 
@@ -256,6 +259,10 @@ def compare(
     progress : bool, optional
         Show a progress bar over the regimens (``tqdm.auto``); default: when stderr is a terminal or in
         a Jupyter kernel. ``False`` prints nothing.
+    covariates : mapping, optional
+        The patient's body weight ``weight_kg`` (kg) and/or body-surface area ``bsa_m2`` (m²), for
+        regimens dosed per kg (``unit="mg/kg"``) or per m² (``"mg/m^2"``), as in
+        :func:`tumordyn.simulate`; :attr:`Comparison.regimens` hold the converted amounts.
 
     Returns
     -------
@@ -293,7 +300,9 @@ def compare(
     if not isinstance(plan, ro.ScanPlan):
         raise TypeError(f"compare: scans must be a ScanPlan, got {type(plan).__name__}")
     scan_t = plan.times_for(0.0, t_end)
-    regs = _check_regimens(model, regimens, t_end)
+    if covariates is not None and not isinstance(covariates, Mapping):
+        raise TypeError(f"compare: covariates must be a mapping such as {{'weight_kg': 70}}, got {covariates!r}")
+    regs = _check_regimens(model, regimens, t_end, covariates)
     measured = model.states.names + model.observables.names
     if not _has_lesions(measured, diameter):
         if diameter != "lesion_diameter":

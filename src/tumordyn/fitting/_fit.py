@@ -244,8 +244,11 @@ def per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> di
 
 
 def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
-                      t0: float | Mapping[Any, float]) -> dict[Any, Schedule]:
+                      t0: float | Mapping[Any, float], covariates: Any = None) -> dict[Any, Schedule]:
     """The schedule of every subject (one for all, or one per subject), checked against ``model`` from ``t0`` days.
+
+    ``covariates`` (one mapping for all subjects, or one per subject id) turn doses per kg or per m² into
+    each subject's amounts (:meth:`Schedule.resolved`).
 
     Raises
     ------
@@ -274,6 +277,9 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
             out[s] = schedules[s]
     else:
         raise TypeError(f"`schedules` must be a Schedule or a mapping subject -> Schedule, got {type(schedules).__name__}")
+    if covariates is not None:
+        cov = per_subject(covariates, subjects, "covariates", "covariate name to value (weight_kg, bsa_m2)")
+        out = {s: sch.resolved(model, cov[s]) for s, sch in out.items()}
     compiled = compile_model(model)
     for s, sch in out.items():
         sch.validate(model.drugs.names, t0=t0[s] if isinstance(t0, Mapping) else t0, where=f"schedule of subject {s!r} (model {model.name!r})")
@@ -928,6 +934,7 @@ def fit(
     seed: int | None = 0,
     progress: bool | None = None,
     callback: Callable[[Mapping[str, Any]], Any] | None = None,
+    covariates: Mapping[Any, Any] | None = None,
 ) -> FitResult:
     r"""Fit model parameters (and optionally initial states) to observations of many subjects.
 
@@ -963,6 +970,10 @@ def fit(
     schedules : Schedule or mapping subject -> Schedule, optional
         One schedule for all subjects, or one per subject (every subject of
         ``data`` needs one). Default: no treatment.
+    covariates : mapping, optional
+        Body weight ``weight_kg`` (kg) and/or body-surface area ``bsa_m2`` (m²) for doses given per kg or
+        per m² (``unit="mg/kg"``): ``{subject: {"weight_kg": 72.0}}`` (one per subject id) or one mapping
+        for all subjects; each subject's schedule is converted with its own (as :func:`tumordyn.simulate`).
     initial : mapping, optional
         Initial states ``{state: value}`` for all subjects, or
         ``{subject: {state: value}}``; also the start values of fitted initial states.
@@ -1100,7 +1111,7 @@ def fit(
     if not free_m and not init_m:
         raise SpecificationError("nothing to fit: `free` and `initial_free` are empty")
     subjects = list(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
-    sched = subject_schedules(schedules, subjects, model, t0)
+    sched = subject_schedules(schedules, subjects, model, t0, covariates)
     init = per_subject(initial, subjects, "initial", "state name to value")
     optimizer = _optimizer(optimizer, method)
     check_callback(callback, "fit")

@@ -297,6 +297,54 @@ def simulate(
     )
 
 
+#: The covariate values a regimen is resolved with to give the amounts per unit of covariate (each patient's
+#: dose is then that amount times the patient's covariate: the conversion is linear in it).
+UNIT_COVARIATES = {"weight_kg": 1.0, "bsa_m2": 1.0}
+
+
+def dose_scaling(model: Model, regimen: Any, covariates: Mapping[str, np.ndarray], b: int,
+                  ) -> tuple[Any, np.ndarray | None]:
+    """A regimen in its drugs' dose units and each patient's factor per drug, for one batched solve.
+
+    ``covariates``: each covariate's values, shape ``(b,)`` (kg, m²), validated (finite, > 0).
+
+    A dose per kg (``"mg/kg"``) becomes ``amount × weight_kg`` (:func:`tumordyn.spec.convert_amount`), linear in
+    the covariate: the regimen is resolved with covariates 1 and patient ``j``'s doses of drug ``d`` are
+    multiplied by ``scale[j, d]``, its covariate (shape ``(b, n_drugs)``). Returns ``(regimen, None)`` when no
+    dose needs a covariate, and ``(None, None)`` when one drug mixes doses on different bases (per kg and
+    per m², or per kg and absolute), which no per-drug factor represents (its patients are then simulated
+    one by one, each with its own resolved regimen).
+    """
+    from ..dosing import Dose
+    from ..spec import COVARIATES, dose_covariate
+
+    items = list(regimen) if isinstance(regimen, Schedule) else list(regimen.schedule)
+    if not isinstance(regimen, Schedule):
+        items += [it for r in regimen.rules if isinstance(r.on, Schedule) for it in r.on]
+    if not any(it.unit is not None for it in items):
+        return regimen, None
+    compiled = compile_model(model)
+    kinds: dict[str, set[str | None]] = {}
+    for it in items:
+        drug = model.drugs[it.drug]
+        target = drug.dose_unit
+        if not isinstance(it, Dose) and drug.compartment is not None and drug.dose_unit:
+            target = f"({drug.dose_unit})/day"
+        kinds.setdefault(it.drug, set()).add(dose_covariate(it.unit, target, f"the {it._describe()}"))
+    if any(len(k) > 1 for k in kinds.values()):
+        return None, None
+    scale = np.ones((b, compiled.n_drugs))
+    for drug, (key,) in kinds.items():
+        if key is None:
+            continue
+        if key not in covariates:
+            what = "body weight" if key == "weight_kg" else "body-surface area"
+            raise SpecificationError(f"drug {drug!r} is dosed per {COVARIATES[key]} of {what}: every patient needs "
+                                     f"covariate {key!r} ({COVARIATES[key]})")
+        scale[:, compiled.drug_names.index(drug)] = covariates[key]
+    return regimen.resolved(model, UNIT_COVARIATES), scale
+
+
 # ----------------------------------------------------------------------------------
 # Batch: many parameter sets, one schedule
 # ----------------------------------------------------------------------------------
@@ -356,6 +404,35 @@ def _batch_params(compiled: CompiledModel, params: Any) -> np.ndarray:
     return np.array(arr, dtype=float, order="C")
 
 
+def _covariate_rows(covariates: Any, n_rows: int) -> dict[str, np.ndarray] | None:
+    """Per-row covariates as arrays by name (``None``: one mapping, or none, for every row)."""
+    from .._validate import real_number
+    from ..spec import COVARIATES
+
+    if covariates is None or isinstance(covariates, Mapping):
+        return None
+    if hasattr(covariates, "columns") and hasattr(covariates, "to_dict"):  # a DataFrame: one row per patient
+        covariates = covariates.to_dict("records")
+    if isinstance(covariates, (str, bytes)) or not isinstance(covariates, Sequence):
+        raise TypeError("`covariates` must be a mapping (every row), a sequence of mappings or a DataFrame (one per "
+                        f"row), got {type(covariates).__name__}")
+    if len(covariates) != n_rows:
+        raise SpecificationError(f"`covariates` has {len(covariates)} rows but `params` has {n_rows}")
+    out: dict[str, np.ndarray] = {}
+    for j, row in enumerate(covariates):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"`covariates` row {j} must be a mapping such as {{'weight_kg': 70}}, got {row!r}")
+        for key in COVARIATES:
+            if key in row:
+                out.setdefault(key, np.full(n_rows, np.nan))[j] = real_number(
+                    row[key], f"`covariates` row {j}: {key!r}", minimum=0.0, strict=True, unit=COVARIATES[key])
+    for key, v in out.items():
+        if np.any(np.isnan(v)):
+            raise SpecificationError(f"`covariates` row {int(np.argmax(np.isnan(v)))} has no {key!r} "
+                                     f"({COVARIATES[key]}) though other rows do; give it for every row")
+    return out
+
+
 def simulate_batch(
     model: Model,
     params: np.ndarray,
@@ -373,6 +450,7 @@ def simulate_batch(
     max_steps: int | None = None,
     parallel: bool = False,
     on_error: str = "raise",
+    covariates: Any = None,
 ) -> BatchTrajectory:
     """Simulate many parameter sets under one schedule.
 
@@ -414,6 +492,11 @@ def simulate_batch(
         ``"raise"``: a failed patient raises :class:`~tumordyn.errors.SolverError`
         (or :class:`~tumordyn.errors.NegativeStateError`) naming its row;
         ``"nan"``: its rows of the result are NaN and the others are returned.
+    covariates : mapping, sequence of mappings or pandas.DataFrame, optional
+        Body weight ``weight_kg`` (kg) and/or body-surface area ``bsa_m2`` (m²) for doses given per kg or
+        per m² (as :func:`tumordyn.simulate`): one mapping for every row, or one per row of ``params`` (a
+        sequence of ``B`` mappings, or a DataFrame of ``B`` rows, one column per covariate); each row then
+        gets its own doses, exactly as ``simulate(..., covariates=row's)``.
 
     Returns
     -------
@@ -449,6 +532,19 @@ def simulate_batch(
         raise TypeError(f"`model` must be a tumordyn Model, got {type(model).__name__}")
 
     regimen = as_regimen(schedule)  # Schedule, Regimen (schedule + adaptive rules), AdaptiveRule or None
+    P = _batch_params(compile_model(model), params)  # noqa: N806
+    scale = None
+    per_row = _covariate_rows(covariates, P.shape[0])
+    if per_row is None:
+        regimen = regimen.resolved(model, covariates)  # one mapping (or none) for every row
+    else:  # one mapping per row: the doses of each row in its drugs' dose units, as a factor per row and drug
+        base, scale = dose_scaling(model, regimen, per_row, P.shape[0])
+        if base is None:
+            raise SpecificationError(
+                "simulate_batch: a drug is dosed on mixed bases (per kg or per m² together with another basis), "
+                "which a per-row factor cannot represent with per-row covariates; simulate the rows one by one "
+                "with td.simulate(..., covariates=...)")
+        regimen = base
     schedule = regimen.schedule
     if on_error not in ("raise", "nan"):
         raise SpecificationError(f"`on_error` must be 'raise' or 'nan', got {on_error!r}")
@@ -458,15 +554,15 @@ def simulate_batch(
     if regimen.rules:
         regimen.validate(model, t_end=t_end, t0=t0)
     te = check_t_eval(t_eval, t0, t_end)
-    P = _batch_params(compiled, params)  # noqa: N806
     Y0 = _batch_initial(compiled, initial, P.shape[0])  # noqa: N806
     opts = make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step, max_steps=max_steps,
                        default_method=COMPILED_METHOD).options(compiled)
     if regimen.rules:  # the rules in array form; each patient switches them on its own trajectory
         rules = RulePlan.build(compiled, regimen, t0, t_end)
-        problem = Problem(compiled, rules.dosing, P, Y0, te, rules)
+        problem = Problem(compiled, rules.dosing, P, Y0, te, rules, scale)
     else:
-        problem = Problem(compiled, DosingPlan.build(compiled.drug_names, schedule, t0, t_end), P, Y0, te)
+        problem = Problem(compiled, DosingPlan.build(compiled.drug_names, schedule, t0, t_end), P, Y0, te, None,
+                          scale)
     sol = solve(problem, opts, parallel=bool(parallel))
     if on_error == "raise":
         sol.raise_first_failure(compiled, lambda j: f" (params row {j})")
