@@ -191,11 +191,11 @@ def test_in_process_ctrl_c_raises_cohort_interrupted(monkeypatch):
     calls = []
     real = mod._run_chunk
 
-    def interrupted(task):
+    def interrupted(task, *counter):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(task)
+        return real(task, *counter)
 
     monkeypatch.setattr(mod, "_run_chunk", interrupted)
     with pytest.raises(CohortInterrupted, match="1 of 3 chunks") as info:
