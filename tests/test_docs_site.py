@@ -31,7 +31,7 @@ RAW_MATH = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\frac|\\left")
 # the guides that must show at least one figure (pages added later may join the list)
 TOPIC_PAGES = [
     "index", "simulation", "readouts", "compare", "fitting", "cohorts", "analysis", "io",
-    "performance", "invariants", "tutorial_own_model", "models",
+    "performance", "invariants", "tutorial_own_model", "models", "units",
     "models/tumor_immune_tme", "models/kuznetsov1994",
 ]
 
