@@ -138,3 +138,31 @@ def test_refusals(model):
     with pytest.raises(UnitError, match="per kg"):
         td.Cohort(model, {}, n=2, seed=1, covariates={"weight_kg": 70.0}).simulate(
             td.Schedule.at("targeted", 1.0, [0], unit="mg/L"), t_end=7.0, progress=False)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "LSODA"])
+def test_solve_layer_dose_scale_with_rules_equals_simulate_with_covariates(model, method):
+    if method == "dopri5":
+        pytest.importorskip("numba")
+    from tumordyn.dosing import RulePlan
+    from tumordyn.numerics import compile_model
+    from tumordyn.solve import Problem, solve
+
+    c = compile_model(model)
+    rule = td.AdaptiveRule("targeted", observable="lesion_diameter", pause_below=0.8, resume_at=0.95,
+                           on=td.Schedule.every("targeted", 2.0, 7, until=56.0, unit="mg/kg"))
+    regimen = td.Regimen(td.Schedule.every("anti_pd1", 3.0, 21, count=3, unit="mg/kg"), (rule,))
+    weights = np.array([45.0, 70.0, 120.0])
+    base, scale = td.trajectory.dose_scaling(model, regimen, {"weight_kg": weights}, 3)
+    rules = RulePlan.build(c, base, 0.0, 56.0)
+    te = np.linspace(0.0, 56.0, 57)
+    P = np.tile(c.param_vector(), (3, 1))
+    Y0 = np.tile(c.initial_vector(), (3, 1))
+    sol = solve(Problem(c, rules.dosing, P, Y0, te, rules, scale), td.Solver(method, rtol=1e-9).options(c))
+    assert sol.ok.all()
+    for j, w in enumerate(weights):
+        tr = td.simulate(model, regimen, t_end=56.0, t_eval=te, covariates={"weight_kg": w},
+                         solver=td.Solver(method, rtol=1e-9))
+        # the same engine and doses (amount x weight rounded in another order): equal to rounding
+        assert np.all(np.abs(sol.y[j] - tr.y) <= 1e-9 * np.abs(tr.y) + 1e-6 * np.asarray(c.atol))
+        np.testing.assert_allclose(sol.rules.u[j], tr.u, rtol=1e-12)
