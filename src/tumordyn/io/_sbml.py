@@ -973,6 +973,66 @@ def _read_document(libsbml: Any, source: str | os.PathLike[str], max_bytes: int 
     return libsbml.readSBMLFromString(decoded), label
 
 
+#: Most model instances a hierarchical (``comp``) model may flatten to (submodels of submodels counted
+#: each time they are instantiated), checked before flattening: nesting multiplies instances.
+MAX_COMP_INSTANCES = 1000
+
+
+def _flatten_comp(libsbml: Any, doc: Any, label: str) -> None:
+    """Flatten a hierarchical model (SBML package ``comp``) in place with libsbml's CompFlatteningConverter.
+
+    Refused with :class:`SBMLUnsupportedError` (construct ``"comp external model definitions"``):
+    submodels defined in other files (tumordyn reads one document and never follows file references).
+    Refused with :class:`SBMLLimitError`: a hierarchy instantiating more than
+    :data:`MAX_COMP_INSTANCES` models. Any other failure of the converter is a
+    :class:`SBMLUnsupportedError` (construct ``"SBML package 'comp'"``) quoting libsbml's messages.
+    """
+    cp = doc.getPlugin("comp")
+    if cp is None or doc.getModel() is None:
+        return
+    if cp.getNumExternalModelDefinitions():
+        e = cp.getExternalModelDefinition(0)
+        raise _unsupported("comp external model definitions",
+                           f"{cp.getNumExternalModelDefinitions()} in {label}, e.g. {e.getId()!r} from "
+                           f"{e.getSource()!r}; tumordyn does not read other files: paste the model definition "
+                           "into the document")
+    defs = {cp.getModelDefinition(k).getId(): cp.getModelDefinition(k) for k in range(cp.getNumModelDefinitions())}
+    count: dict[str, int] = {}
+
+    def instances(model: Any, key: str, path: tuple[str, ...]) -> int:
+        if key in count:
+            return count[key]
+        if key in path:
+            raise SpecificationError(f"{label}: comp submodels instantiate each other in a cycle ({key!r})")
+        mp = model.getPlugin("comp")
+        n = 1
+        for k in range(mp.getNumSubmodels() if mp is not None else 0):
+            ref = mp.getSubmodel(k).getModelRef()
+            if ref not in defs:
+                raise SpecificationError(f"{label}: comp submodel {mp.getSubmodel(k).getId()!r} refers to model "
+                                         f"{ref!r}, which the document does not define")
+            n += instances(defs[ref], ref, path + (key,))
+            if n > MAX_COMP_INSTANCES:
+                raise SBMLLimitError(f"{label}: the comp hierarchy instantiates more than {MAX_COMP_INSTANCES} "
+                                     "models (limit tumordyn.io._sbml.MAX_COMP_INSTANCES)")
+        count[key] = n
+        return n
+
+    instances(doc.getModel(), "\0main", ())
+    props = libsbml.ConversionProperties()
+    props.addOption("flatten comp", True)
+    props.addOption("leavePorts", False)
+    props.addOption("performValidation", False)
+    n_before = doc.getNumErrors()
+    code = doc.convert(props)
+    if code != libsbml.LIBSBML_OPERATION_SUCCESS:
+        msgs = "; ".join(doc.getError(i).getMessage().strip().replace("\n", " ")
+                         for i in range(n_before, doc.getNumErrors())
+                         if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR)
+        raise _unsupported("SBML package 'comp'", f"libsbml could not flatten the hierarchical model in {label} "
+                           f"(code {code}): {msgs[:400] or 'no message'}")
+
+
 def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
     if ud is None or ud.getNumUnits() != 1:
         return None
@@ -1112,6 +1172,9 @@ def _import_sbml(
     if m is None:
         raise SpecificationError(f"{label}: the SBML document has no model")
     where0 = f"{label}"
+    if doc.getLevel() >= 3 and doc.getPlugin("comp") is not None and doc.getPackageRequired("comp"):
+        _flatten_comp(libsbml, doc, label)  # hierarchical model -> one flat model
+        m = doc.getModel()
     # -- unsupported constructs ------------------------------------------------------------
     for i in range(doc.getNumPlugins()):
         plugin = doc.getPlugin(i)
@@ -1245,8 +1308,10 @@ def _import_sbml(
     species_ids = {s.getId() for s in species}
     varying = {c.getId() for c in m.getListOfCompartments() if c.getId() in assign or c.getId() in rate_rules}
     for c in m.getListOfCompartments():
-        if c.getSpatialDimensions() == 0 and c.getId() in varying:
-            raise _unsupported("non-constant compartments", f"zero-dimensional compartment {c.getId()!r} with a rule")
+        if (c.isSetSpatialDimensions() and c.getSpatialDimensions() == 0 and c.getId() in varying
+                and any(s.getCompartment() == c.getId() for s in species)):
+            raise _unsupported("non-constant compartments", f"zero-dimensional compartment {c.getId()!r} with a rule "
+                               "holding species")
     taken = set(nm.values())
 
     def fresh(base: str) -> str:

@@ -1,0 +1,71 @@
+"""SBML constructs beyond the core subset (issue 16): hierarchical models (``comp``), variable
+stoichiometry, algebraic rules, factorial of a variable, non-finite numbers, and the named refusals of
+what stays unsupported. The suite cases these rely on are in tests/data/sbml (run by test_sbml_suite.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("libsbml")
+
+from tumordyn.errors import SpecificationError  # noqa: E402
+from tumordyn.io import SBMLLimitError, SBMLUnsupportedError, from_sbml  # noqa: E402
+
+SUITE = Path(__file__).parent / "data" / "sbml"
+
+COMP_NS = 'xmlns:comp="http://www.sbml.org/sbml/level3/version1/comp/version1" comp:required="true"'
+
+
+def _comp_doc(body: str, defs: str = "", external: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version1/core" {COMP_NS} level="3" version="1">
+  {external}
+  {f"<comp:listOfModelDefinitions>{defs}</comp:listOfModelDefinitions>" if defs else ""}
+  <model id="top">{body}</model>
+</sbml>"""
+
+
+def _inner(mid: str, subs: str = "") -> str:
+    return f"""<comp:modelDefinition id="{mid}">
+      <listOfParameters><parameter id="x" value="1" constant="false"/><parameter id="k" value="0.5" constant="true"/></listOfParameters>
+      <listOfRules><rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><times/><ci>k</ci><ci>x</ci></apply></math></rateRule></listOfRules>
+      {subs}
+    </comp:modelDefinition>"""
+
+
+def test_comp_model_is_flattened_with_submodel_ids_prefixed():
+    doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="inner"/>'
+                    '<comp:submodel comp:id="B" comp:modelRef="inner"/></comp:listOfSubmodels>', _inner("inner"))
+    model = from_sbml(doc, time_unit=1.0)
+    assert sorted(model.states.names) == ["A__x", "B__x"]
+    assert model.parameters["A__k"].default == 0.5
+
+
+def test_comp_external_model_definition_is_refused_by_name():
+    """tumordyn never follows a file reference in a document."""
+    doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="ext"/></comp:listOfSubmodels>',
+                    external='<comp:listOfExternalModelDefinitions><comp:externalModelDefinition comp:id="ext" '
+                             'comp:source="other.xml" comp:modelRef="m"/></comp:listOfExternalModelDefinitions>')
+    with pytest.raises(SBMLUnsupportedError, match="'ext' from 'other.xml'") as err:
+        from_sbml(doc)
+    assert err.value.construct == "comp external model definitions"
+
+
+def test_comp_hierarchy_that_multiplies_instances_is_refused_before_flattening():
+    """Ten levels of two submodels each would flatten to 2**10 copies: refused in bounded time."""
+    defs = _inner("m0")
+    for k in range(1, 11):
+        defs += _inner(f"m{k}", f'<comp:listOfSubmodels><comp:submodel comp:id="a" comp:modelRef="m{k - 1}"/>'
+                               f'<comp:submodel comp:id="b" comp:modelRef="m{k - 1}"/></comp:listOfSubmodels>')
+    doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="top1" comp:modelRef="m10"/></comp:listOfSubmodels>',
+                    defs)
+    with pytest.raises(SBMLLimitError, match="MAX_COMP_INSTANCES"):
+        from_sbml(doc)
+
+
+def test_comp_submodel_referring_to_an_undefined_model_is_a_named_error():
+    doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="nowhere"/></comp:listOfSubmodels>')
+    with pytest.raises(SpecificationError, match="'nowhere'"):
+        from_sbml(doc)
