@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 import pytest
 
 pytest.importorskip("libsbml")
@@ -68,4 +70,54 @@ def test_comp_hierarchy_that_multiplies_instances_is_refused_before_flattening()
 def test_comp_submodel_referring_to_an_undefined_model_is_a_named_error():
     doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="nowhere"/></comp:listOfSubmodels>')
     with pytest.raises(SpecificationError, match="'nowhere'"):
+        from_sbml(doc)
+
+
+# ------------------------------------------------------------------------- variable stoichiometry
+def _simulate(xml: Path | str, times):
+    import tumordyn as td
+
+    model = from_sbml(xml, time_unit=1.0)
+    return model, td.simulate(model, t_end=float(times[-1]), t_eval=times, method="LSODA", rtol=1e-10, atol=1e-14)
+
+
+def test_stoichiometry_set_by_an_assignment_rule_multiplies_the_rate_and_agrees_with_roadrunner():
+    """01109: the stoichiometry Xref := time makes X's production rate grow with t."""
+    roadrunner = pytest.importorskip("roadrunner")
+    xml = SUITE / "01109" / "01109-sbml-l3v2.xml"
+    times = np.linspace(0.0, 10.0, 21)
+    model, traj = _simulate(xml, times)
+    assert "Xref" not in model.parameters.names  # an expression now, not a constant
+    rr = roadrunner.RoadRunner(str(xml))
+    rr.integrator.absolute_tolerance, rr.integrator.relative_tolerance = 1e-12, 1e-10
+    species = [s for s in rr.model.getFloatingSpeciesIds() if s in traj.state_names]
+    assert species
+    rr.timeCourseSelections = ["time"] + species  # amounts (hasOnlySubstanceUnits / unit compartment)
+    res = rr.simulate(0.0, 10.0, 21)
+    for k, s in enumerate(species):
+        np.testing.assert_allclose(traj[s], res[:, 1 + k], rtol=1e-6, atol=1e-9)
+
+
+def test_stoichiometry_with_a_rate_rule_is_a_state():
+    model = from_sbml(SUITE / "01103" / "01103-sbml-l3v2.xml", time_unit=1.0)
+    assert "Xref" in model.states.names
+
+
+def test_level2_stoichiometry_math_is_imported():
+    """00068 (L2V4): stoichiometryMath gives the product's stoichiometry."""
+    model = from_sbml(SUITE / "00068" / "00068-sbml-l2v4.xml", time_unit=1.0)
+    assert model.states
+
+
+def test_stoichiometry_math_without_math_is_a_named_error():
+    doc = """<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level2/version4" level="2" version="4"><model id="m">
+ <listOfCompartments><compartment id="c" size="1"/></listOfCompartments>
+ <listOfSpecies><species id="A" compartment="c" initialAmount="1"/><species id="B" compartment="c" initialAmount="0"/></listOfSpecies>
+ <listOfReactions><reaction id="R" reversible="false">
+  <listOfReactants><speciesReference species="A"/></listOfReactants>
+  <listOfProducts><speciesReference species="B"><stoichiometryMath/></speciesReference></listOfProducts>
+  <kineticLaw><math xmlns="http://www.w3.org/1998/Math/MathML"><ci>A</ci></math></kineticLaw>
+ </reaction></listOfReactions></model></sbml>"""
+    with pytest.raises(SpecificationError, match="stoichiometryMath of 'B' has no math"):
         from_sbml(doc)

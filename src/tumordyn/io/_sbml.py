@@ -1033,6 +1033,13 @@ def _flatten_comp(libsbml: Any, doc: Any, label: str) -> None:
                            f"(code {code}): {msgs[:400] or 'no message'}")
 
 
+def _stoichiometry_math(ref: Any) -> Any:
+    """The MathML of a species reference's ``stoichiometryMath`` (SBML Level 2), or None."""
+    if not (hasattr(ref, "isSetStoichiometryMath") and ref.isSetStoichiometryMath()):
+        return None
+    return ref.getStoichiometryMath().getMath()
+
+
 def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
     if ud is None or ud.getNumUnits() != 1:
         return None
@@ -1196,10 +1203,11 @@ def _import_sbml(
         if not r.isSetKineticLaw():
             raise SpecificationError(f"{where0}: reaction {r.getId()!r} has no kinetic law")
         for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
-            if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
-                raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
-            # constant="false" alone changes nothing: the stoichiometry varies only through a rule on the
-            # reference's id (refused below) or an event (refused above)
+            # stoichiometryMath (L2) and a rule on the reference's id (L3): the stoichiometry is an
+            # expression multiplying the rate (see the processes below); constant="false" alone changes nothing
+            if ref.isSetStoichiometryMath() and _stoichiometry_math(ref) is None:
+                raise SpecificationError(f"{where0}: reaction {r.getId()!r}: the stoichiometryMath of "
+                                         f"{ref.getSpecies()!r} has no math")
 
     _check_references(m, where0)
 
@@ -1298,8 +1306,6 @@ def _import_sbml(
         elif r.isRate():
             rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
     for v in list(assign) + list(rate_rules):
-        if v in ref_ids:
-            raise _unsupported("variable stoichiometry", f"rule for the stoichiometry {v!r} in {where0}")
         if v not in sym or m.getReaction(v) is not None:
             raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
 
@@ -1376,7 +1382,7 @@ def _import_sbml(
                       and p.getId() not in rate_rules}
     constant_syms |= {sym[s.getId()] for s in species if s.getId() not in assign and s.getId() not in rate_rules
                       and (s.getConstant() or s.getBoundaryCondition()) and s.getId() not in amount_name}
-    constant_syms |= {sym[k] for k in ref_ids}
+    constant_syms |= {sym[k] for k in ref_ids if k not in assign and k not in rate_rules}
 
 
     def rate_of_constant(x: sp.Expr) -> sp.Expr:
@@ -1486,7 +1492,10 @@ def _import_sbml(
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
     for k, ref in ref_ids.items():
-        param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
+        if k in rate_rules:
+            state_ids.append(k)  # a stoichiometry changed by a rate rule is a state, as a parameter would be
+        elif k not in assign:
+            param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
     for r in reactions:
         kl = r.getKineticLaw()
         lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
@@ -1536,9 +1545,13 @@ def _import_sbml(
             i = ref.getSpecies()
             s = m.getSpecies(i)
             mult = factor(i)
-            if level3 and ref.isSetId():
+            st_math = _stoichiometry_math(ref)
+            if st_math is not None:  # L2: the stoichiometry is an expression, as a rule on the id in L3
                 c = 1.0
-                mult = mult * sym[ref.getId()]
+                mult = mult * conv(st_math, f"stoichiometryMath of {i!r} in reaction {r.getId()!r}").xreplace(subs)
+            elif level3 and ref.isSetId():
+                c = 1.0
+                mult = mult * subs.get(sym[ref.getId()], sym[ref.getId()])  # a parameter, state or rule
             elif not level3 or ref.isSetStoichiometry():
                 c = float(ref.getStoichiometry())
             else:
@@ -1634,7 +1647,7 @@ def _import_sbml(
                     nonneg[orig] = False
     for i in state_ids:
         s = m.getSpecies(i) if i in species_ids else None
-        obj = s if s is not None else (m.getParameter(i) or m.getCompartment(i))
+        obj = s if s is not None else (m.getParameter(i) or m.getCompartment(i) or ref_ids.get(i))
         desc = obj.getName() or i
         v = values.get(amount_name.get(i, i))
         if v is None or not math.isfinite(v):
