@@ -121,3 +121,45 @@ def test_stoichiometry_math_without_math_is_a_named_error():
  </reaction></listOfReactions></model></sbml>"""
     with pytest.raises(SpecificationError, match="stoichiometryMath of 'B' has no math"):
         from_sbml(doc)
+
+
+# ------------------------------------------------------------------------------- algebraic rules
+def _algebraic_doc(rule: str, extra_params: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2"><model id="m">
+ <listOfParameters>
+  <parameter id="x" value="1" constant="false"/><parameter id="y" constant="false"/>
+  <parameter id="k" value="2" constant="true"/>{extra_params}
+ </listOfParameters>
+ <listOfRules>
+  <rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><minus/><ci>x</ci></apply></math></rateRule>
+  <algebraicRule><math xmlns="http://www.w3.org/1998/Math/MathML">{rule}</math></algebraicRule>
+ </listOfRules></model></sbml>"""
+
+
+def test_linear_algebraic_rule_becomes_the_assignment_rule_of_the_variable_it_determines():
+    """0 = k*y - x determines y (x has a rate rule): y = x/k = exp(-t)/2 exactly."""
+    doc = _algebraic_doc("<apply><minus/><apply><times/><ci>k</ci><ci>y</ci></apply><ci>x</ci></apply>")
+    times = np.linspace(0.0, 2.0, 5)
+    model, traj = _simulate(doc, times)
+    assert "y" in model.observables.names and "y" not in model.parameters.names
+    np.testing.assert_allclose(traj["y"], np.exp(-times) / 2, rtol=1e-8)
+
+
+def test_nonlinear_algebraic_rule_is_refused_by_name():
+    doc = _algebraic_doc("<apply><minus/><apply><times/><ci>y</ci><ci>y</ci></apply><ci>x</ci></apply>")
+    with pytest.raises(SBMLUnsupportedError, match="algebraic rule 2 .* not linear in y") as err:
+        from_sbml(doc)
+    assert err.value.construct == "algebraic rules"
+
+
+def test_algebraic_rule_with_two_undetermined_variables_is_refused_as_ambiguous():
+    doc = _algebraic_doc("<apply><minus/><ci>y</ci><ci>z</ci></apply>", '<parameter id="z" value="0" constant="false"/>')
+    with pytest.raises(SBMLUnsupportedError, match=r"2 variable\(s\) nothing else determines \(y, z\)"):
+        from_sbml(doc)
+
+
+def test_algebraic_rule_that_determines_nothing_is_refused():
+    doc = _algebraic_doc("<apply><minus/><ci>k</ci><ci>x</ci></apply>")
+    with pytest.raises(SBMLUnsupportedError, match=r"0 variable\(s\) nothing else determines \(none\)"):
+        from_sbml(doc)

@@ -485,7 +485,8 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
 def _unsupported(construct: str, detail: str) -> SBMLUnsupportedError:
     return SBMLUnsupportedError(
         construct, f"unsupported SBML construct: {construct} ({detail}); tumordyn imports parameters, "
-        "compartments, species, reactions, assignment/rate rules, function definitions and initial assignments"
+        "compartments, species, reactions (variable stoichiometry too), assignment/rate rules, linear algebraic "
+        "rules, function definitions, initial assignments and hierarchical (comp) models"
     )
 
 
@@ -1033,6 +1034,56 @@ def _flatten_comp(libsbml: Any, doc: Any, label: str) -> None:
                            f"(code {code}): {msgs[:400] or 'no message'}")
 
 
+def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: Mapping[str, sp.Expr],
+                               rate_rules: Mapping[str, sp.Expr], kinetic: Mapping[str, sp.Expr],
+                               sym: Mapping[str, sp.Symbol], ref_ids: Mapping[str, Any], label: str) -> dict[str, sp.Expr]:
+    """Algebraic rules ``0 = f(...)`` solved for the variables they determine, as assignment rules.
+
+    The variables an algebraic rule can determine are those nothing else determines: non-constant
+    compartments, parameters, species (not changed by a reaction) and species references without a rule.
+    The rules must be as many as those of these variables they contain, and linear in them with a
+    coefficient matrix that is not identically singular; then the unique solution is each variable's
+    assignment rule (valid wherever the coefficient determinant is not 0). Anything else (nonlinear,
+    under- or over-determined) is refused with :class:`SBMLUnsupportedError` (construct ``"algebraic rules"``)
+    naming the rule and the candidates.
+    """
+    determined = set(assign) | set(rate_rules)
+    for r in m.getListOfReactions():
+        for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
+            s = m.getSpecies(ref.getSpecies())
+            if s is not None and not s.getBoundaryCondition():
+                determined.add(s.getId())
+    cands = [x.getId() for x in list(m.getListOfCompartments()) + list(m.getListOfSpecies())
+             + list(m.getListOfParameters()) if not x.getConstant() and x.getId() not in determined]
+    cands += [k for k, ref in ref_ids.items() if not ref.getConstant() and k not in determined]
+    by_symbol = {sym[c]: c for c in cands}
+    # what the rules contain once assignment rules and reaction rates are substituted
+    defs = {sym[v]: e for v, e in assign.items()}
+    defs.update({sym[rid]: e for rid, e in kinetic.items()})
+    subs = _resolve(defs, label, "assignment rules")
+    exprs = [e.xreplace(subs) for _, e in rules]
+    names = ", ".join(f"algebraic rule {k + 1}" for k, _ in rules)
+    variables = sorted({x for e in exprs for x in e.free_symbols if x in by_symbol}, key=lambda x: x.name)
+    if len(variables) != len(rules):
+        raise _unsupported("algebraic rules", f"{names} of {label} contain{'s' if len(rules) == 1 else ''} "
+                           f"{len(variables)} variable(s) nothing else determines "
+                           f"({', '.join(by_symbol[x] for x in variables) or 'none'}), not one per rule; tumordyn "
+                           "solves algebraic rules only when each determines one variable")
+    try:
+        a, b = sp.linear_eq_to_matrix(exprs, variables)
+    except ValueError:  # sympy's NonlinearError
+        raise _unsupported("algebraic rules", f"{names} of {label} not linear in "
+                           f"{', '.join(by_symbol[x] for x in variables)}; tumordyn solves only linear "
+                           "algebraic rules") from None
+    det = sp.simplify(a.det())
+    if det == 0:
+        raise _unsupported("algebraic rules", f"{names} of {label} do not determine "
+                           f"{', '.join(by_symbol[x] for x in variables)} (singular)")
+    solution = a.LUsolve(b)
+    return {by_symbol[x]: sp.simplify(solution[k]) if len(variables) > 1 else solution[k]
+            for k, x in enumerate(variables)}
+
+
 def _stoichiometry_math(ref: Any) -> Any:
     """The MathML of a species reference's ``stoichiometryMath`` (SBML Level 2), or None."""
     if not (hasattr(ref, "isSetStoichiometryMath") and ref.isSetStoichiometryMath()):
@@ -1194,9 +1245,6 @@ def _import_sbml(
     checked = [c for c in m.getListOfConstraints() if c.isSetMath()]  # without math (L3V2) it has no effect
     if checked:
         raise _unsupported("constraints", f"{len(checked)} constraint(s) in {where0}")
-    for r in m.getListOfRules():
-        if r.isAlgebraic():
-            raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
     for r in m.getListOfReactions():
         if r.isSetFast() and r.getFast():
             raise _unsupported("fast reactions", f"reaction {r.getId()!r} in {where0}")
@@ -1305,6 +1353,10 @@ def _import_sbml(
             assign[v] = conv(r.getMath(), f"assignment rule for {v!r}")
         elif r.isRate():
             rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
+    algebraic = [(k, conv(r.getMath(), f"algebraic rule {k + 1}")) for k, r in enumerate(m.getListOfRules())
+                 if r.isAlgebraic() and r.isSetMath()]  # L3V2: an algebraic rule without math has no effect
+    if algebraic:
+        assign.update(_algebraic_to_assignments(m, algebraic, assign, rate_rules, kinetic, sym, ref_ids, label))
     for v in list(assign) + list(rate_rules):
         if v not in sym or m.getReaction(v) is not None:
             raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
