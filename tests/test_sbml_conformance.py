@@ -163,3 +163,47 @@ def test_algebraic_rule_that_determines_nothing_is_refused():
     doc = _algebraic_doc("<apply><minus/><ci>k</ci><ci>x</ci></apply>")
     with pytest.raises(SBMLUnsupportedError, match=r"0 variable\(s\) nothing else determines \(none\)"):
         from_sbml(doc)
+
+
+# ------------------------------------------------------------------------ factorial, non-finite numbers
+def _rate_rule_doc(math: str, x0: str = "3", extra: str = "") -> str:
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2"><model id="m">
+ <listOfParameters><parameter id="x" value="{x0}" constant="false"/><parameter id="k" value="0.1" constant="true"/>{extra}
+ </listOfParameters>
+ <listOfRules><rateRule variable="x"><math xmlns="http://www.w3.org/1998/Math/MathML">{math}</math></rateRule>
+ </listOfRules></model></sbml>"""
+
+
+@pytest.mark.parametrize("method", ["auto", "LSODA", "BDF", "DOP853"])
+def test_factorial_of_a_variable_is_gamma_of_x_plus_1(method):
+    """dx/dt = -k x! from x = 3, against scipy's DOP853 on the same ODE with scipy.special.gamma."""
+    import scipy.integrate
+    import scipy.special
+
+    import tumordyn as td
+
+    doc = _rate_rule_doc("<apply><times/><cn>-1</cn><ci>k</ci><apply><factorial/><ci>x</ci></apply></apply>")
+    times = np.linspace(0.0, 1.0, 11)
+    model = from_sbml(doc, time_unit=1.0)
+    traj = td.simulate(model, t_end=1.0, t_eval=times, method=method, rtol=1e-10, atol=1e-12)
+    ref = scipy.integrate.solve_ivp(lambda t, y: -0.1 * scipy.special.gamma(y + 1), (0.0, 1.0), [3.0],
+                                    method="DOP853", t_eval=times, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(traj["x"], ref.y[0], rtol=1e-7)
+    assert traj["x"][-1] < 2.6  # it moved: 3! = 6 at the start
+
+
+def test_factorial_in_generated_batch_code_is_nan_at_poles_and_inf_beyond_floats():
+    """The numpy (batch) and scalar code for Gamma never raise: NaN at or below 0, inf past 171."""
+    import sympy as sp
+
+    from tumordyn.numerics._compile import _Printer, _ScalarPrinter
+
+    x = sp.Symbol("x")
+    args = np.array([-1.0, 0.0, 3.0, 4.5, 170.0, 200.0])
+    want = np.array([np.nan, 1.0, 6.0, 52.34277778455352, 7.257415615307998e306, np.inf])
+    env = {"numpy": np, "math": __import__("math")}
+    vec = eval("lambda x: " + _Printer().doprint(sp.gamma(x + 1)), env)  # noqa: S307 - our own printer's text
+    scalar = eval("lambda x: " + _ScalarPrinter().doprint(sp.gamma(x + 1)), env)  # noqa: S307
+    np.testing.assert_allclose(vec(args), want, rtol=1e-12)
+    np.testing.assert_allclose([scalar(float(a)) for a in args], want, rtol=1e-12)

@@ -611,8 +611,8 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             return trig[t](walk(kids[0]))
         if t == L.AST_FUNCTION_FACTORIAL and len(kids) == 1:
             x = walk(kids[0])
-            if not x.is_number:
-                raise _unsupported("function factorial", f"factorial of a non-constant argument in {where}")
+            if not x.is_number:  # Gamma(x + 1): equal to x! on the integers MathML defines it for
+                return sp.gamma(x + 1)
             try:
                 n = float(x)
             except (TypeError, ValueError, OverflowError):
