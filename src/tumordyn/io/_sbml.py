@@ -1119,21 +1119,29 @@ def from_sbml(
     boundary/constant species become parameters and never receive a reaction's
     flux), reactions (one process each; kinetic-law local parameters become
     global parameters named ``<reaction>_<parameter>``; a reaction id in math is
-    its rate), species references with ids (constant stoichiometry), conversion
+    its rate), species references with ids (constant stoichiometry), variable
+    stoichiometry (L2 stoichiometryMath, a rule on a species reference's id: the
+    expression multiplies the rate; a rate rule makes it a state), conversion
     factors, rate rules (one process ``rate_rule_<x>`` producing ``x``),
     assignment rules (substituted into every expression and kept as
-    observables), function definitions (inlined), initial assignments
-    (evaluated in dependency order with the assignment rules at t = 0), the
-    hyperbolic functions and their inverses, and ``rateOf``. A model without ODE
-    states gets one constant placeholder state ``sbml_no_state``. Refused with
-    :class:`SBMLUnsupportedError` naming the construct: events, algebraic rules,
-    delays, factorial of a non-constant, fast reactions, variable stoichiometry
-    (a rule on a species reference, stoichiometryMath), constraints with math,
-    non-finite values and SBML packages. Piecewise, relational and logical
-    operators, the trigonometric functions, floor, ceiling, quotient, rem and
-    factorial of a constant are imported. Hostile documents (too
-    large, nested too deep, with a DTD, numbers or expressions that explode) are
-    refused with :class:`SBMLLimitError` before libsbml reads them.
+    observables), algebraic rules linear in the variables nothing else
+    determines (solved into assignment rules), function definitions (inlined),
+    initial assignments (evaluated in dependency order with the assignment rules
+    at t = 0), hierarchical models (the ``comp`` package, flattened by libsbml's
+    CompFlatteningConverter; submodel ids prefix their elements' ids, e.g.
+    ``A__x``), the hyperbolic functions and their inverses, and ``rateOf``. A
+    model without ODE states gets one constant placeholder state
+    ``sbml_no_state``. Refused with :class:`SBMLUnsupportedError` naming the
+    construct: events, algebraic rules that are nonlinear or do not determine
+    one variable each, delays, fast reactions, comp external model definitions
+    (other files are never read), constraints with math, non-finite values and
+    other SBML packages. Piecewise, relational and logical operators, the
+    trigonometric functions, floor, ceiling, quotient, rem and factorial
+    (Gamma(x + 1) of a non-constant) are imported. Hostile documents (too
+    large, nested too deep, with a DTD, numbers or expressions that explode, a
+    comp hierarchy over :data:`MAX_COMP_INSTANCES` models) are refused with
+    :class:`SBMLLimitError` in bounded time (before libsbml reads them; a comp
+    hierarchy before it is flattened).
 
     A document written by :func:`to_sbml` comes back as the exported model (drugs, bounds,
     units, descriptions restored from its annotation, parameter and initial values from the
@@ -1195,8 +1203,9 @@ def from_sbml(
         ``check_units``) inconsistent units.
     SBMLLimitError
         For a document over ``max_bytes``, nested deeper than ``max_depth``, with a DTD, with a
-        power of two numbers over :data:`MAX_POWER_BITS` bits, or whose assignment rules expand
-        to expressions over :data:`MAX_EXPRESSION_NODES` nodes.
+        power of two numbers over :data:`MAX_POWER_BITS` bits, whose assignment rules expand
+        to expressions over :data:`MAX_EXPRESSION_NODES` nodes, or a comp hierarchy of more than
+        :data:`MAX_COMP_INSTANCES` model instances.
     """
     return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
                         check_units=check_units, max_bytes=max_bytes, max_depth=max_depth)[0]
@@ -1230,7 +1239,7 @@ def _import_sbml(
     if m is None:
         raise SpecificationError(f"{label}: the SBML document has no model")
     where0 = f"{label}"
-    if doc.getLevel() >= 3 and doc.getPlugin("comp") is not None and doc.getPackageRequired("comp"):
+    if doc.getLevel() >= 3 and doc.getPlugin("comp") is not None:  # (even if marked not required)
         _flatten_comp(libsbml, doc, label)  # hierarchical model -> one flat model
         m = doc.getModel()
     # -- unsupported constructs ------------------------------------------------------------
