@@ -207,3 +207,53 @@ def test_factorial_in_generated_batch_code_is_nan_at_poles_and_inf_beyond_floats
     scalar = eval("lambda x: " + _ScalarPrinter().doprint(sp.gamma(x + 1)), env)  # noqa: S307
     np.testing.assert_allclose(vec(args), want, rtol=1e-12)
     np.testing.assert_allclose([scalar(float(a)) for a in args], want, rtol=1e-12)
+
+
+def _params_and_rules(params: dict[str, str | None], rules: list[str]) -> str:
+    ps = "".join(f'<parameter id="{p}" constant="false"{"" if v is None else f" value={chr(34)}{v}{chr(34)}"}/>'
+                 for p, v in params.items())
+    rs = "".join(f'<algebraicRule><math xmlns="http://www.w3.org/1998/Math/MathML">{r}</math></algebraicRule>'
+                 for r in rules)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<sbml xmlns="http://www.sbml.org/sbml/level3/version2/core" level="3" version="2"><model id="m">
+ <listOfParameters>{ps}</listOfParameters><listOfRules>{rs}</listOfRules></model></sbml>"""
+
+
+def _mml(op: str, *args: str) -> str:
+    return f"<apply><{op}/>" + "".join(a if a.startswith("<") else (f"<cn>{a}</cn>" if a[0].isdigit() else
+                                                                    f"<ci>{a}</ci>") for a in args) + "</apply>"
+
+
+def test_algebraic_rules_solved_in_order_and_as_a_coupled_block():
+    """x - 2 = 0 and x*y - 1 = 0 (y after x: 1/2); u + v - 3 = 0 and u - v - 1 = 0 together (2, 1)."""
+    import tumordyn as td
+
+    doc = _params_and_rules({"x": None, "y": None, "u": None, "v": None}, [
+        _mml("minus", "x", "2"), _mml("minus", _mml("times", "x", "y"), "1"),
+        _mml("minus", _mml("plus", "u", "v"), "3"), _mml("minus", _mml("minus", "u", "v"), "1")])
+    traj = td.simulate(from_sbml(doc, time_unit=1.0), t_end=1.0, t_eval=[0.0, 1.0])
+    for name, want in {"x": 2.0, "y": 0.5, "u": 2.0, "v": 1.0}.items():
+        np.testing.assert_allclose(traj[name], want, rtol=1e-12)
+
+
+def test_a_coupled_block_of_algebraic_rules_beyond_the_limit_is_refused_quickly():
+    """Six rules each coupling two neighbours (a ring): no rule can be solved alone."""
+    import time
+
+    n = 6
+    names = [f"x{k}" for k in range(n)]
+    doc = _params_and_rules(dict.fromkeys(names), [
+        _mml("minus", _mml("plus", names[k], names[(k + 1) % n]), str(k + 1)) for k in range(n)])
+    t0 = time.perf_counter()
+    with pytest.raises(SBMLUnsupportedError, match="couple 6 variables .* at most 4"):
+        from_sbml(doc)
+    assert time.perf_counter() - t0 < 5.0
+
+
+def test_singular_block_of_algebraic_rules_is_refused():
+    """u + v = 3 and 2u + 2v = 1 determine neither."""
+    doc = _params_and_rules({"u": None, "v": None}, [
+        _mml("minus", _mml("plus", "u", "v"), "3"),
+        _mml("minus", _mml("plus", _mml("times", "2", "u"), _mml("times", "2", "v")), "1")])
+    with pytest.raises(SBMLUnsupportedError, match=r"do not determine u, v \(the coefficient is 0\)"):
+        from_sbml(doc)

@@ -1041,11 +1041,14 @@ def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: 
 
     The variables an algebraic rule can determine are those nothing else determines: non-constant
     compartments, parameters, species (not changed by a reaction) and species references without a rule.
-    The rules must be as many as those of these variables they contain, and linear in them with a
-    coefficient matrix that is not identically singular; then the unique solution is each variable's
-    assignment rule (valid wherever the coefficient determinant is not 0). Anything else (nonlinear,
-    under- or over-determined) is refused with :class:`SBMLUnsupportedError` (construct ``"algebraic rules"``)
-    naming the rule and the candidates.
+    The rules must be as many as those of these variables they contain. They are solved one at a time:
+    a rule with one variable left (the others solved by earlier rules) must be linear in it with a
+    coefficient that is not 0, and gives its assignment rule (the variables solved before stay symbols);
+    rules left coupled (each with several variables) are solved together if linear, with a coefficient
+    matrix that is not identically singular, in blocks of at most :data:`MAX_COUPLED_ALGEBRAIC`. Each
+    solution holds wherever its coefficient (determinant) is not 0. Anything else (nonlinear, under- or
+    over-determined, a larger coupled block) is refused with :class:`SBMLUnsupportedError` (construct
+    ``"algebraic rules"``) naming the rules and the variables.
     """
     determined = set(assign) | set(rate_rules)
     for r in m.getListOfReactions():
@@ -1069,19 +1072,54 @@ def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: 
                            f"{len(variables)} variable(s) nothing else determines "
                            f"({', '.join(by_symbol[x] for x in variables) or 'none'}), not one per rule; tumordyn "
                            "solves algebraic rules only when each determines one variable")
-    try:
-        a, b = sp.linear_eq_to_matrix(exprs, variables)
-    except ValueError:  # sympy's NonlinearError
-        raise _unsupported("algebraic rules", f"{names} of {label} not linear in "
-                           f"{', '.join(by_symbol[x] for x in variables)}; tumordyn solves only linear "
-                           "algebraic rules") from None
-    det = sp.simplify(a.det())
-    if det == 0:
-        raise _unsupported("algebraic rules", f"{names} of {label} do not determine "
-                           f"{', '.join(by_symbol[x] for x in variables)} (singular)")
-    solution = a.LUsolve(b)
-    return {by_symbol[x]: sp.simplify(solution[k]) if len(variables) > 1 else solution[k]
-            for k, x in enumerate(variables)}
+    # peel the rules off one by one: a rule with one variable left is solved for it (the variables solved
+    # before stay symbols: they are assignment rules too); what is left is a block of coupled rules
+    out: dict[str, sp.Expr] = {}
+    pending = list(zip([k for k, _ in rules], exprs))
+    solved: set[sp.Symbol] = set()
+
+    def linear(es: list[sp.Expr], xs: list[sp.Symbol], what: str) -> list[sp.Expr]:
+        try:
+            a, b = sp.linear_eq_to_matrix(es, xs)
+        except ValueError:  # sympy's NonlinearError
+            raise _unsupported("algebraic rules", f"{what} of {label} not linear in "
+                               f"{', '.join(by_symbol[x] for x in xs)}; tumordyn solves only linear "
+                               "algebraic rules") from None
+        det = a[0, 0] if len(xs) == 1 else sp.simplify(a.det())
+        if det == 0 or det.is_zero:
+            raise _unsupported("algebraic rules", f"{what} of {label} do not determine "
+                               f"{', '.join(by_symbol[x] for x in xs)} (the coefficient is 0)")
+        return [b[0, 0] / a[0, 0]] if len(xs) == 1 else list(a.LUsolve(b))
+
+    while pending:  # bounded: each pass solves at least one rule or raises
+        for n, (k, e) in enumerate(pending):
+            left = sorted((e.free_symbols & set(by_symbol)) - solved, key=lambda x: x.name)
+            if len(left) == 1:
+                x = left[0]
+                out[by_symbol[x]] = linear([e], [x], f"algebraic rule {k + 1}")[0]
+                solved.add(x)
+                del pending[n]
+                break
+            if not left:
+                raise _unsupported("algebraic rules", f"algebraic rule {k + 1} of {label} contains no variable "
+                                   "the other rules leave undetermined (over-determined)")
+        else:
+            xs = sorted({x for _, e in pending for x in e.free_symbols if x in by_symbol} - solved,
+                        key=lambda x: x.name)
+            what = ", ".join(f"algebraic rule {k + 1}" for k, _ in pending)
+            if len(xs) != len(pending) or len(xs) > MAX_COUPLED_ALGEBRAIC:
+                raise _unsupported("algebraic rules", f"{what} of {label} couple {len(xs)} variables "
+                                   f"({', '.join(by_symbol[x] for x in xs)}); tumordyn solves coupled blocks of "
+                                   f"at most {MAX_COUPLED_ALGEBRAIC} rules with one variable each")
+            for x, v in zip(xs, linear([e for _, e in pending], xs, what)):
+                out[by_symbol[x]] = v
+            pending = []
+    return out
+
+
+#: Largest block of algebraic rules that must be solved together (each rule has more than one variable
+#: the others leave undetermined); a symbolic determinant grows factorially with the size of the block.
+MAX_COUPLED_ALGEBRAIC = 4
 
 
 def _stoichiometry_math(ref: Any) -> Any:
