@@ -1,13 +1,12 @@
 """SBML constructs beyond the core subset (issue 16): hierarchical models (``comp``), variable
-stoichiometry, algebraic rules, factorial of a variable, non-finite numbers, and the named refusals of
-what stays unsupported. The suite cases these rely on are in tests/data/sbml (run by test_sbml_suite.py)."""
+stoichiometry, algebraic rules, factorial of a variable, and the named refusals of what stays
+unsupported. The suite cases these rely on are in tests/data/sbml (run by test_sbml_suite.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 pytest.importorskip("libsbml")
