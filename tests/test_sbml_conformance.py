@@ -44,6 +44,14 @@ def test_comp_model_is_flattened_with_submodel_ids_prefixed():
     assert model.parameters["A__k"].default == 0.5
 
 
+def test_comp_model_marked_not_required_is_refused_not_imported_without_its_submodels():
+    """comp must be required (libsbml reports it): submodels are never dropped silently."""
+    doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="inner"/></comp:listOfSubmodels>',
+                    _inner("inner")).replace('comp:required="true"', 'comp:required="false"')
+    with pytest.raises(SpecificationError, match="comp:required"):
+        from_sbml(doc, time_unit=1.0)
+
+
 def test_comp_external_model_definition_is_refused_by_name():
     """tumordyn never follows a file reference in a document."""
     doc = _comp_doc('<comp:listOfSubmodels><comp:submodel comp:id="A" comp:modelRef="ext"/></comp:listOfSubmodels>',
