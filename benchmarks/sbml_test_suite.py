@@ -56,6 +56,13 @@ SUPPORTED_TAGS = frozenset({
     "ConversionFactors", "ReversibleReaction", "ConstantSpecies", "MultiCompartment",
     "0D-Compartment", "NoMathML", "VolumeConcentrationRates", "L3v2MathML",
     "NonConstantCompartment",
+    # variable stoichiometry (an expression multiplying the rate), linear algebraic rules (solved into
+    # assignment rules), MathML such as factorial of a variable, hierarchical models (flattened by libsbml)
+    "AssignedConstantStoichiometry", "AssignedVariableStoichiometry", "StoichiometryMath", "SpeciesReferenceInMath",
+    "AlgebraicRule", "BoolNumericSwap", "UncommonMathML",
+    "comp:ModelDefinition", "comp:Submodel", "comp:SubmodelOutput", "comp:ReplacedElement", "comp:ReplacedBy",
+    "comp:Port", "comp:Deletion", "comp:SBaseRef", "comp:ConversionFactor", "comp:ExtentConversionFactor",
+    "comp:TimeConversionFactor",
 })
 
 LEVELS = ("l3v2", "l3v1", "l2v4", "l2v3", "l2v2", "l2v1", "l1v2")
@@ -83,7 +90,7 @@ def parse_tags(path: Path) -> tuple[list[str], list[str], str]:
     text = path.read_text(errors="replace")
 
     def field(name: str) -> str:
-        m = re.search(rf"^{name}:\s*(.*)$", text, re.MULTILINE)
+        m = re.search(rf"^{name}:[ \t]*(.*)$", text, re.MULTILINE)  # an empty field is empty (not the next line)
         return m.group(1).strip() if m else ""
 
     split = lambda s: [t.strip() for t in s.split(",") if t.strip()]

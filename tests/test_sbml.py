@@ -239,7 +239,6 @@ RULE_MATH = "<math xmlns='http://www.w3.org/1998/Math/MathML'><apply><minus/><ci
          "<cn>1</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>", "k * x", "events"),
         (f"<listOfRules><algebraicRule>{RULE_MATH}</algebraicRule></listOfRules>", "k * x", "algebraic rules"),
         ("", "k * delay(x, 1)", "delay"),
-        ("", "factorial(x) * k", "function factorial"),
     ],
 )
 def test_unsupported_constructs_are_refused_by_name(extra, law, construct):

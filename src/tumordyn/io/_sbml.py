@@ -485,7 +485,8 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
 def _unsupported(construct: str, detail: str) -> SBMLUnsupportedError:
     return SBMLUnsupportedError(
         construct, f"unsupported SBML construct: {construct} ({detail}); tumordyn imports parameters, "
-        "compartments, species, reactions, assignment/rate rules, function definitions and initial assignments"
+        "compartments, species, reactions (variable stoichiometry too), assignment/rate rules, linear algebraic "
+        "rules, function definitions, initial assignments and hierarchical (comp) models"
     )
 
 
@@ -610,8 +611,8 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             return trig[t](walk(kids[0]))
         if t == L.AST_FUNCTION_FACTORIAL and len(kids) == 1:
             x = walk(kids[0])
-            if not x.is_number:
-                raise _unsupported("function factorial", f"factorial of a non-constant argument in {where}")
+            if not x.is_number:  # Gamma(x + 1): equal to x! on the integers MathML defines it for
+                return sp.gamma(x + 1)
             try:
                 n = float(x)
             except (TypeError, ValueError, OverflowError):
@@ -973,6 +974,161 @@ def _read_document(libsbml: Any, source: str | os.PathLike[str], max_bytes: int 
     return libsbml.readSBMLFromString(decoded), label
 
 
+#: Most model instances a hierarchical (``comp``) model may flatten to (submodels of submodels counted
+#: each time they are instantiated), checked before flattening: nesting multiplies instances.
+MAX_COMP_INSTANCES = 1000
+
+
+def _flatten_comp(libsbml: Any, doc: Any, label: str) -> None:
+    """Flatten a hierarchical model (SBML package ``comp``) in place with libsbml's CompFlatteningConverter.
+
+    Refused with :class:`SBMLUnsupportedError` (construct ``"comp external model definitions"``):
+    submodels defined in other files (tumordyn reads one document and never follows file references).
+    Refused with :class:`SBMLLimitError`: a hierarchy instantiating more than
+    :data:`MAX_COMP_INSTANCES` models. Any other failure of the converter is a
+    :class:`SBMLUnsupportedError` (construct ``"SBML package 'comp'"``) quoting libsbml's messages.
+    """
+    cp = doc.getPlugin("comp")
+    if cp is None or doc.getModel() is None:
+        return
+    if cp.getNumExternalModelDefinitions():
+        e = cp.getExternalModelDefinition(0)
+        raise _unsupported("comp external model definitions",
+                           f"{cp.getNumExternalModelDefinitions()} in {label}, e.g. {e.getId()!r} from "
+                           f"{e.getSource()!r}; tumordyn does not read other files: paste the model definition "
+                           "into the document")
+    defs = {cp.getModelDefinition(k).getId(): cp.getModelDefinition(k) for k in range(cp.getNumModelDefinitions())}
+    count: dict[str, int] = {}
+
+    def instances(model: Any, key: str, path: tuple[str, ...]) -> int:
+        if key in count:
+            return count[key]
+        if key in path:
+            raise SpecificationError(f"{label}: comp submodels instantiate each other in a cycle ({key!r})")
+        mp = model.getPlugin("comp")
+        n = 1
+        for k in range(mp.getNumSubmodels() if mp is not None else 0):
+            ref = mp.getSubmodel(k).getModelRef()
+            if ref not in defs:
+                raise SpecificationError(f"{label}: comp submodel {mp.getSubmodel(k).getId()!r} refers to model "
+                                         f"{ref!r}, which the document does not define")
+            n += instances(defs[ref], ref, path + (key,))
+            if n > MAX_COMP_INSTANCES:
+                raise SBMLLimitError(f"{label}: the comp hierarchy instantiates more than {MAX_COMP_INSTANCES} "
+                                     "models (limit tumordyn.io._sbml.MAX_COMP_INSTANCES)")
+        count[key] = n
+        return n
+
+    instances(doc.getModel(), "\0main", ())
+    props = libsbml.ConversionProperties()
+    props.addOption("flatten comp", True)
+    props.addOption("leavePorts", False)
+    props.addOption("performValidation", False)
+    n_before = doc.getNumErrors()
+    code = doc.convert(props)
+    if code != libsbml.LIBSBML_OPERATION_SUCCESS:
+        msgs = "; ".join(doc.getError(i).getMessage().strip().replace("\n", " ")
+                         for i in range(n_before, doc.getNumErrors())
+                         if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR)
+        raise _unsupported("SBML package 'comp'", f"libsbml could not flatten the hierarchical model in {label} "
+                           f"(code {code}): {msgs[:400] or 'no message'}")
+
+
+def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: Mapping[str, sp.Expr],
+                               rate_rules: Mapping[str, sp.Expr], kinetic: Mapping[str, sp.Expr],
+                               sym: Mapping[str, sp.Symbol], ref_ids: Mapping[str, Any], label: str) -> dict[str, sp.Expr]:
+    """Algebraic rules ``0 = f(...)`` solved for the variables they determine, as assignment rules.
+
+    The variables an algebraic rule can determine are those nothing else determines: non-constant
+    compartments, parameters, species (not changed by a reaction) and species references without a rule.
+    The rules must be as many as those of these variables they contain. They are solved one at a time:
+    a rule with one variable left (the others solved by earlier rules) must be linear in it with a
+    coefficient that is not 0, and gives its assignment rule (the variables solved before stay symbols);
+    rules left coupled (each with several variables) are solved together if linear, with a coefficient
+    matrix that is not identically singular, in blocks of at most :data:`MAX_COUPLED_ALGEBRAIC`. Each
+    solution holds wherever its coefficient (determinant) is not 0. Anything else (nonlinear, under- or
+    over-determined, a larger coupled block) is refused with :class:`SBMLUnsupportedError` (construct
+    ``"algebraic rules"``) naming the rules and the variables.
+    """
+    determined = set(assign) | set(rate_rules)
+    for r in m.getListOfReactions():
+        for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
+            s = m.getSpecies(ref.getSpecies())
+            if s is not None and not s.getBoundaryCondition():
+                determined.add(s.getId())
+    cands = [x.getId() for x in list(m.getListOfCompartments()) + list(m.getListOfSpecies())
+             + list(m.getListOfParameters()) if not x.getConstant() and x.getId() not in determined]
+    cands += [k for k, ref in ref_ids.items() if not ref.getConstant() and k not in determined]
+    by_symbol = {sym[c]: c for c in cands}
+    # what the rules contain once assignment rules and reaction rates are substituted
+    defs = {sym[v]: e for v, e in assign.items()}
+    defs.update({sym[rid]: e for rid, e in kinetic.items()})
+    subs = _resolve(defs, label, "assignment rules")
+    exprs = [e.xreplace(subs) for _, e in rules]
+    names = ", ".join(f"algebraic rule {k + 1}" for k, _ in rules)
+    variables = sorted({x for e in exprs for x in e.free_symbols if x in by_symbol}, key=lambda x: x.name)
+    if len(variables) != len(rules):
+        raise _unsupported("algebraic rules", f"{names} of {label} contain{'s' if len(rules) == 1 else ''} "
+                           f"{len(variables)} variable(s) nothing else determines "
+                           f"({', '.join(by_symbol[x] for x in variables) or 'none'}), not one per rule; tumordyn "
+                           "solves algebraic rules only when each determines one variable")
+    # peel the rules off one by one: a rule with one variable left is solved for it (the variables solved
+    # before stay symbols: they are assignment rules too); what is left is a block of coupled rules
+    out: dict[str, sp.Expr] = {}
+    pending = list(zip([k for k, _ in rules], exprs))
+    solved: set[sp.Symbol] = set()
+
+    def linear(es: list[sp.Expr], xs: list[sp.Symbol], what: str) -> list[sp.Expr]:
+        try:
+            a, b = sp.linear_eq_to_matrix(es, xs)
+        except ValueError:  # sympy's NonlinearError
+            raise _unsupported("algebraic rules", f"{what} of {label} not linear in "
+                               f"{', '.join(by_symbol[x] for x in xs)}; tumordyn solves only linear "
+                               "algebraic rules") from None
+        det = a[0, 0] if len(xs) == 1 else sp.simplify(a.det())
+        if det == 0 or det.is_zero:
+            raise _unsupported("algebraic rules", f"{what} of {label} do not determine "
+                               f"{', '.join(by_symbol[x] for x in xs)} (the coefficient is 0)")
+        return [b[0, 0] / a[0, 0]] if len(xs) == 1 else list(a.LUsolve(b))
+
+    while pending:  # bounded: each pass solves at least one rule or raises
+        for n, (k, e) in enumerate(pending):
+            left = sorted((e.free_symbols & set(by_symbol)) - solved, key=lambda x: x.name)
+            if len(left) == 1:
+                x = left[0]
+                out[by_symbol[x]] = linear([e], [x], f"algebraic rule {k + 1}")[0]
+                solved.add(x)
+                del pending[n]
+                break
+            if not left:
+                raise _unsupported("algebraic rules", f"algebraic rule {k + 1} of {label} contains no variable "
+                                   "the other rules leave undetermined (over-determined)")
+        else:
+            xs = sorted({x for _, e in pending for x in e.free_symbols if x in by_symbol} - solved,
+                        key=lambda x: x.name)
+            what = ", ".join(f"algebraic rule {k + 1}" for k, _ in pending)
+            if len(xs) != len(pending) or len(xs) > MAX_COUPLED_ALGEBRAIC:
+                raise _unsupported("algebraic rules", f"{what} of {label} couple {len(xs)} variables "
+                                   f"({', '.join(by_symbol[x] for x in xs)}); tumordyn solves coupled blocks of "
+                                   f"at most {MAX_COUPLED_ALGEBRAIC} rules with one variable each")
+            for x, v in zip(xs, linear([e for _, e in pending], xs, what)):
+                out[by_symbol[x]] = v
+            pending = []
+    return out
+
+
+#: Largest block of algebraic rules that must be solved together (each rule has more than one variable
+#: the others leave undetermined); a symbolic determinant grows factorially with the size of the block.
+MAX_COUPLED_ALGEBRAIC = 4
+
+
+def _stoichiometry_math(ref: Any) -> Any:
+    """The MathML of a species reference's ``stoichiometryMath`` (SBML Level 2), or None."""
+    if not (hasattr(ref, "isSetStoichiometryMath") and ref.isSetStoichiometryMath()):
+        return None
+    return ref.getStoichiometryMath().getMath()
+
+
 def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
     if ud is None or ud.getNumUnits() != 1:
         return None
@@ -1001,21 +1157,29 @@ def from_sbml(
     boundary/constant species become parameters and never receive a reaction's
     flux), reactions (one process each; kinetic-law local parameters become
     global parameters named ``<reaction>_<parameter>``; a reaction id in math is
-    its rate), species references with ids (constant stoichiometry), conversion
+    its rate), species references with ids (constant stoichiometry), variable
+    stoichiometry (L2 stoichiometryMath, a rule on a species reference's id: the
+    expression multiplies the rate; a rate rule makes it a state), conversion
     factors, rate rules (one process ``rate_rule_<x>`` producing ``x``),
     assignment rules (substituted into every expression and kept as
-    observables), function definitions (inlined), initial assignments
-    (evaluated in dependency order with the assignment rules at t = 0), the
-    hyperbolic functions and their inverses, and ``rateOf``. A model without ODE
-    states gets one constant placeholder state ``sbml_no_state``. Refused with
-    :class:`SBMLUnsupportedError` naming the construct: events, algebraic rules,
-    delays, factorial of a non-constant, fast reactions, variable stoichiometry
-    (a rule on a species reference, stoichiometryMath), constraints with math,
-    non-finite values and SBML packages. Piecewise, relational and logical
-    operators, the trigonometric functions, floor, ceiling, quotient, rem and
-    factorial of a constant are imported. Hostile documents (too
-    large, nested too deep, with a DTD, numbers or expressions that explode) are
-    refused with :class:`SBMLLimitError` before libsbml reads them.
+    observables), algebraic rules linear in the variables nothing else
+    determines (solved into assignment rules), function definitions (inlined),
+    initial assignments (evaluated in dependency order with the assignment rules
+    at t = 0), hierarchical models (the ``comp`` package, flattened by libsbml's
+    CompFlatteningConverter; submodel ids prefix their elements' ids, e.g.
+    ``A__x``), the hyperbolic functions and their inverses, and ``rateOf``. A
+    model without ODE states gets one constant placeholder state
+    ``sbml_no_state``. Refused with :class:`SBMLUnsupportedError` naming the
+    construct: events, algebraic rules that are nonlinear or do not determine
+    one variable each, delays, fast reactions, comp external model definitions
+    (other files are never read), constraints with math, non-finite values and
+    other SBML packages. Piecewise, relational and logical operators, the
+    trigonometric functions, floor, ceiling, quotient, rem and factorial
+    (Gamma(x + 1) of a non-constant) are imported. Hostile documents (too
+    large, nested too deep, with a DTD, numbers or expressions that explode, a
+    comp hierarchy over :data:`MAX_COMP_INSTANCES` models) are refused with
+    :class:`SBMLLimitError` in bounded time (before libsbml reads them; a comp
+    hierarchy before it is flattened).
 
     A document written by :func:`to_sbml` comes back as the exported model (drugs, bounds,
     units, descriptions restored from its annotation, parameter and initial values from the
@@ -1077,8 +1241,9 @@ def from_sbml(
         ``check_units``) inconsistent units.
     SBMLLimitError
         For a document over ``max_bytes``, nested deeper than ``max_depth``, with a DTD, with a
-        power of two numbers over :data:`MAX_POWER_BITS` bits, or whose assignment rules expand
-        to expressions over :data:`MAX_EXPRESSION_NODES` nodes.
+        power of two numbers over :data:`MAX_POWER_BITS` bits, whose assignment rules expand
+        to expressions over :data:`MAX_EXPRESSION_NODES` nodes, or a comp hierarchy of more than
+        :data:`MAX_COMP_INSTANCES` model instances.
     """
     return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
                         check_units=check_units, max_bytes=max_bytes, max_depth=max_depth)[0]
@@ -1112,6 +1277,9 @@ def _import_sbml(
     if m is None:
         raise SpecificationError(f"{label}: the SBML document has no model")
     where0 = f"{label}"
+    if doc.getLevel() >= 3 and doc.getPlugin("comp") is not None:  # (even if marked not required)
+        _flatten_comp(libsbml, doc, label)  # hierarchical model -> one flat model
+        m = doc.getModel()
     # -- unsupported constructs ------------------------------------------------------------
     for i in range(doc.getNumPlugins()):
         plugin = doc.getPlugin(i)
@@ -1124,19 +1292,17 @@ def _import_sbml(
     checked = [c for c in m.getListOfConstraints() if c.isSetMath()]  # without math (L3V2) it has no effect
     if checked:
         raise _unsupported("constraints", f"{len(checked)} constraint(s) in {where0}")
-    for r in m.getListOfRules():
-        if r.isAlgebraic():
-            raise _unsupported("algebraic rules", f"algebraic rule in {where0}")
     for r in m.getListOfReactions():
         if r.isSetFast() and r.getFast():
             raise _unsupported("fast reactions", f"reaction {r.getId()!r} in {where0}")
         if not r.isSetKineticLaw():
             raise SpecificationError(f"{where0}: reaction {r.getId()!r} has no kinetic law")
         for ref in list(r.getListOfReactants()) + list(r.getListOfProducts()):
-            if ref.isSetStoichiometryMath() if hasattr(ref, "isSetStoichiometryMath") else False:
-                raise _unsupported("variable stoichiometry", f"stoichiometryMath in reaction {r.getId()!r}")
-            # constant="false" alone changes nothing: the stoichiometry varies only through a rule on the
-            # reference's id (refused below) or an event (refused above)
+            # stoichiometryMath (L2) and a rule on the reference's id (L3): the stoichiometry is an
+            # expression multiplying the rate (see the processes below); constant="false" alone changes nothing
+            if ref.isSetStoichiometryMath() and _stoichiometry_math(ref) is None:
+                raise SpecificationError(f"{where0}: reaction {r.getId()!r}: the stoichiometryMath of "
+                                         f"{ref.getSpecies()!r} has no math")
 
     _check_references(m, where0)
 
@@ -1234,9 +1400,11 @@ def _import_sbml(
             assign[v] = conv(r.getMath(), f"assignment rule for {v!r}")
         elif r.isRate():
             rate_rules[v] = conv(r.getMath(), f"rate rule for {v!r}")
+    algebraic = [(k, conv(r.getMath(), f"algebraic rule {k + 1}")) for k, r in enumerate(m.getListOfRules())
+                 if r.isAlgebraic() and r.isSetMath()]  # L3V2: an algebraic rule without math has no effect
+    if algebraic:
+        assign.update(_algebraic_to_assignments(m, algebraic, assign, rate_rules, kinetic, sym, ref_ids, label))
     for v in list(assign) + list(rate_rules):
-        if v in ref_ids:
-            raise _unsupported("variable stoichiometry", f"rule for the stoichiometry {v!r} in {where0}")
         if v not in sym or m.getReaction(v) is not None:
             raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
 
@@ -1245,8 +1413,10 @@ def _import_sbml(
     species_ids = {s.getId() for s in species}
     varying = {c.getId() for c in m.getListOfCompartments() if c.getId() in assign or c.getId() in rate_rules}
     for c in m.getListOfCompartments():
-        if c.getSpatialDimensions() == 0 and c.getId() in varying:
-            raise _unsupported("non-constant compartments", f"zero-dimensional compartment {c.getId()!r} with a rule")
+        if (c.isSetSpatialDimensions() and c.getSpatialDimensions() == 0 and c.getId() in varying
+                and any(s.getCompartment() == c.getId() for s in species)):
+            raise _unsupported("non-constant compartments", f"zero-dimensional compartment {c.getId()!r} with a rule "
+                               "holding species")
     taken = set(nm.values())
 
     def fresh(base: str) -> str:
@@ -1311,7 +1481,7 @@ def _import_sbml(
                       and p.getId() not in rate_rules}
     constant_syms |= {sym[s.getId()] for s in species if s.getId() not in assign and s.getId() not in rate_rules
                       and (s.getConstant() or s.getBoundaryCondition()) and s.getId() not in amount_name}
-    constant_syms |= {sym[k] for k in ref_ids}
+    constant_syms |= {sym[k] for k in ref_ids if k not in assign and k not in rate_rules}
 
 
     def rate_of_constant(x: sp.Expr) -> sp.Expr:
@@ -1421,7 +1591,10 @@ def _import_sbml(
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
     for k, ref in ref_ids.items():
-        param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
+        if k in rate_rules:
+            state_ids.append(k)  # a stoichiometry changed by a rate rule is a state, as a parameter would be
+        elif k not in assign:
+            param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
     for r in reactions:
         kl = r.getKineticLaw()
         lps = list(kl.getListOfLocalParameters()) if level3 else list(kl.getListOfParameters())
@@ -1471,9 +1644,13 @@ def _import_sbml(
             i = ref.getSpecies()
             s = m.getSpecies(i)
             mult = factor(i)
-            if level3 and ref.isSetId():
+            st_math = _stoichiometry_math(ref)
+            if st_math is not None:  # L2: the stoichiometry is an expression, as a rule on the id in L3
                 c = 1.0
-                mult = mult * sym[ref.getId()]
+                mult = mult * conv(st_math, f"stoichiometryMath of {i!r} in reaction {r.getId()!r}").xreplace(subs)
+            elif level3 and ref.isSetId():
+                c = 1.0
+                mult = mult * subs.get(sym[ref.getId()], sym[ref.getId()])  # a parameter, state or rule
             elif not level3 or ref.isSetStoichiometry():
                 c = float(ref.getStoichiometry())
             else:
@@ -1569,7 +1746,7 @@ def _import_sbml(
                     nonneg[orig] = False
     for i in state_ids:
         s = m.getSpecies(i) if i in species_ids else None
-        obj = s if s is not None else (m.getParameter(i) or m.getCompartment(i))
+        obj = s if s is not None else (m.getParameter(i) or m.getCompartment(i) or ref_ids.get(i))
         desc = obj.getName() or i
         v = values.get(amount_name.get(i, i))
         if v is None or not math.isfinite(v):
