@@ -406,10 +406,24 @@ Choices and uncertainties:
 - PSA is produced by every cell and decays at 0.5/day.
 - The default initial state (6000, 4000, 100 cells; PSA 20100) is an assumption close to the
   off-drug state.
-- Limitation (kept to stay exact): continuous abiraterone drives TP to extinction, so
-  \\(K_{T+} = \\mu x_{TP} \\to 0\\) and the equations become singular. After about a year on drug T+ is
-  below 10⁻⁹ cells and solvers report a tiny negative T+ or a non-finite right-hand side; stop such
-  runs at about 300 days (LSODA) or 900 days (RK45), by which time T− dominates.
+- Singularity, and an optional floor: continuous abiraterone drives TP to extinction, so
+  \\(K_{T+} = \\mu x_{TP} \\to 0\\) and the published equations become singular. After about a year on
+  drug T+ is below 10⁻⁹ cells and solvers report a tiny negative T+ or a non-finite right-hand side
+  (LSODA at about 670 days); with the default model stop such runs at about 300 days (LSODA) or
+  900 days (RK45), by which time T− dominates. `td.models.zhang2017(tplus_capacity_floor=K)` adds
+  a parameter `K_Tplus_min` = K cells to T+'s carrying capacity,
+  \\(K_{T+} = \\mu x_{TP} + K_{T+,\\min}\\), so it never reaches 0 and uninterrupted drug can be simulated
+  for years. It is the smooth counterpart of what the public simulation code of J. Cunningham (a
+  co-author of the paper; github.com/cunninghamjj/Applying-evolutionary-principles-to-optimize-control-of-mcrpc,
+  the model of Zhang et al. and of Cunningham et al. 2018, *Optimal control to develop therapeutic
+  strategies for metastatic castrate resistant prostate cancer*, J Theor Biol 459:67) does: every
+  population is bounded below at 0.1 cells after each daily step. Where \\(\\mu x_{TP}\\) is thousands
+  of cells (off drug) the change is a relative \\(K_{T+,\\min}/(\\mu x_{TP})\\); over the first 300 days on drug
+  (where the published equations still solve) a floor of 0.1 cell changes no cell population by more
+  than 1 cell (tested). The built-in virtual trial (`td.cohorts.trial_population("zhang2017")`, see
+  [Cohorts](../cohorts.md)) uses 10 cells; floors of 1, 10 and 100 cells give the same median times to
+  resistant takeover (measured on 2,000 patients, 28-day checks). The default (`None`) is the published
+  model, unchanged.
 
 Behaviour (tested): under continuous abiraterone the resistant fraction rises from 1 % to > 90 %
 within 300 days while PSA falls; off drug T+ and TP persist near their equilibrium and T− stays
@@ -536,6 +550,9 @@ FIGURES = {
                          "Phase portrait of the Kuznetsov model (examples/05_analysis.py)"),
     "zhang2017.md": ("../gallery/models_zhang2017/models_zhang2017.png",
                      "Continuous against adaptive abiraterone (docs/figures/models_zhang2017.py)"),
+    "multilesion.md": ("../gallery/models_multilesion/models_multilesion.png",
+                       "Per-lesion diameters and the RECIST sum: a mixed response and a new lesion "
+                       "(docs/figures/models_multilesion.py)"),
     "reference_models.md": ("../gallery/models_reference/models_reference.png",
                             "Simulated against closed forms (docs/figures/models_reference.py)"),
 }
