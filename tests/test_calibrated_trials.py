@@ -219,3 +219,46 @@ def _on_intervals(tr, t_end):
     if start is not None:
         out.append((start, t_end))
     return out
+
+
+# --- the optional immune-escape subclone (acquired resistance to anti-PD-1) -----------------------------------
+
+
+def test_immune_escape_is_off_by_default_and_with_no_escape_cells_changes_nothing():
+    base = td.models.tumor_immune_tme()
+    assert "I" not in base.states.names and td.models.tumor_immune_tme(immune_escape=False) == base
+    m = td.models.tumor_immune_tme(immune_escape=True)
+    assert "I" in m.states.names
+    procs = set(m.processes.names)
+    assert {"birth_I", "crowding_I", "drug_kill_I"} <= procs and "kill_I" not in procs  # T cells do not see I
+    t = np.linspace(0.0, 365.0, 74)
+    reg = td.regimens.standard_regimens(base, 365.0)["anti-pd1"]
+    a = td.simulate(base, reg, t_end=365.0, t_eval=t, rtol=1e-9)
+    b = td.simulate(m, reg, t_end=365.0, t_eval=t, rtol=1e-9, initial={"I": 0.0})
+    for name in ("S", "R", "E", "X", "lesion_diameter", "tumor_burden"):
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-6, atol=1e-3)
+    with pytest.raises(TypeError, match="immune_escape"):
+        td.models.tumor_immune_tme(immune_escape="yes")
+
+
+def test_immune_escape_cells_grow_through_a_complete_response_and_relapse_the_lesion():
+    m = td.models.tumor_immune_tme(immune_escape=True)
+    reg = td.regimens.standard_regimens(m, 730.0)["anti-pd1"]
+    t = np.arange(0.0, 731.0, 7.0)
+    params = {"k_E": 10.0, "a_P": 0.01}  # an immunogenic patient: S and R are cleared
+    tr = td.simulate(m, reg, t_end=730.0, t_eval=t, params=params, initial={"I": 100.0})
+    nadir = int(np.argmin(tr["lesion_diameter"]))
+    assert tr["S"][nadir] < 1e-3 * tr["S"][0]
+    assert tr["lesion_diameter"][-1] > 20.0  # relapse, driven by the escape clone
+    assert tr["I"][-1] > 0.9 * tr["tumor_burden"][-1]
+    # I is never killed: d ln I / dt = r_S (1 - T / K) exactly (logistic crowding by every tumor cell)
+    reg365 = td.regimens.standard_regimens(m, 365.0)["anti-pd1"]
+    dense = td.simulate(m, reg365, t_end=365.0, t_eval=np.linspace(0.0, 365.0, 3651), params=params,
+                        initial={"I": 100.0}, rtol=1e-10, atol=1e-8)
+    v = m.defaults()
+    g = v["r_S"] * (1.0 - np.asarray(dense["tumor_burden"]) / v["K"])
+    integral = np.concatenate([[0.0], np.cumsum(0.5 * (g[1:] + g[:-1]) * np.diff(dense.t))])
+    np.testing.assert_allclose(np.log(dense["I"] / 100.0), integral, rtol=1e-4, atol=1e-4)
+    # without escape cells the same patient stays in remission
+    cr = td.simulate(m, reg, t_end=730.0, t_eval=t, params=params, initial={"I": 0.0})
+    assert cr["lesion_diameter"][-1] < 2.0

@@ -671,6 +671,8 @@ def _trial_recipe(trial: str, model: Model) -> tuple[dict[str, Any], dict[str, A
         plausible = {"r_S": _loguniform(0.01, 0.08), "k_E": _loguniform(0.3, 15.0), "a_P": _loguniform(0.005, 0.5),
                      "x_max": _loguniform(0.05, 3.0), "b_A": Uniform(0.3, 1.0), "h_E": _loguniform(1e8, 1e10),
                      "S": _loguniform(1e9, 3e10)}
+        if "I" in model.states.names:  # acquired resistance: a pre-existing immune-escape subclone (1 to 1e6 cells)
+            plausible["I"] = _loguniform(1.0, 1e6)
         return plausible, {"anti-pd1": regs["anti-pd1"]}, 0.03
     if trial == "flaura":
         plausible = {"r_S": _loguniform(0.01, 0.08), "r_R": _loguniform(0.005, 0.06), "k_T": _loguniform(0.03, 1.0),
@@ -949,7 +951,8 @@ def trial_population(
                        median_margin=0.03, min_effective_size=30.0, tol=1e-4, progress=progress)
     n_select = 1000 if n_select is None else n_select
     n_plausible = 4000 if n_plausible is None else n_plausible
-    model = tumor_immune_tme() if model is None else model
+    if model is None:  # KEYNOTE-006: late relapses need the immune-escape subclone (acquired resistance)
+        model = tumor_immune_tme(immune_escape=trial == "keynote006")
     plausible, arms, margin = _trial_recipe(trial, model)
     return calibrate_population(model, plausible, arms, trial_target_statistics(trial), n_select=n_select,
                                 n_plausible=n_plausible, max_rounds=max_rounds, seed=seed, t_end=TRIAL_HORIZON,
