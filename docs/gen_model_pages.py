@@ -220,9 +220,9 @@ tumor across an immune-control threshold, and the defaults sit between the two t
 DEFAULT_OPTIONS = r"""
 ## Corrections and optional biology (issue 15)
 
-Four pieces of biology, each with its equations, parameters and sources. Two are corrections
+Five pieces of biology, each with its equations, parameters and sources. Two are corrections
 of the default (baseline/carrying capacity, infiltrate volume), memory T cells are on by default,
-and persisters and the stress pathway are options. Decision, and why:
+and persisters, the stress pathway and the immune-escape subclone are options. Decision, and why:
 
 | Biology | Default | Switch | Why |
 |---|---|---|---|
@@ -231,6 +231,7 @@ and persisters and the stress pathway are options. Decision, and why:
 | memory T cells `M` | on | `memory=False` | durable responses after therapy stops; the six behaviours hold with it |
 | drug-tolerant persisters `DTP` | off | `drug_induced_switching=True` (or `persisters=True`) | the default's relapse is genetic; persisters add a state the behaviours do not need |
 | stress pathway `Z` and its inhibitor | off | `stress_inhibitor=True` | needs a fourth drug; with no inhibitor it only adds a lag to exhaustion |
+| immune-escape subclone `I` | off | `immune_escape=True` | acquired resistance to anti-PD-1 (late relapses); used by the KEYNOTE-006 virtual population |
 
 ### Carrying capacity and baseline
 
@@ -344,6 +345,26 @@ cells, not only prevents new exhaustion. Suggested dosing (not a standard dose):
 Effect (tested, `tests/test_models.py`): 14 days of the inhibitor lower `Z` from 0.97 to below
 0.3, raise `E` more than 5-fold and lower `X` below both the untreated control and a
 prevention-only variant (\(\rho_Z = 0\)); `Z` returns above 0.9 after the drug stops.
+
+### Immune-escape subclone (`I`, with `immune_escape=True`)
+
+\[
+\frac{dI}{dt} = r_S\, I \left(1 - \frac{S + R + I}{K}\right) - k_T\,\frac{C_T^h}{EC_{50,T}^h + C_T^h}\, I
+\]
+
+(Gompertz growth with `growth="gompertz"`; with persisters `DTP` counts in the crowding too.)
+Acquired resistance to PD-1 blockade in melanoma comes from subclones that lost antigen
+presentation (truncating *B2M* mutations) or interferon-γ signalling (*JAK1*/*JAK2*
+loss-of-function mutations): found at relapse after responses of months to years (Zaretsky et al.
+2016, N Engl J Med 375:819; Sharma et al. 2017, Cell 168:707). The state `I` (default 1e3 cells at
+the start) is such a subclone: it grows like S and shares the carrying capacity (assumption: no
+fitness cost), is counted in the tumor burden and the lesion, keeps S's sensitivity to the targeted
+drug (assumption: the mutations concern antigen presentation only), and is **not** among the T
+cells' tumor states: it is neither killed (no `kill_I`) nor drives their expansion or exhaustion.
+A response to anti-PD-1 then clears S and R while I grows unseen; the lesion relapses months to
+years later (from 100 escape cells about 1.5 years in an immunogenic patient, tested). With
+`I` = 0 the model is the default one (tested). No new parameter: I uses `r_S`, `K` and the
+targeted drug's. The module is `td.models.immune_escape_clone` for composed models.
 
 ### Parameters of the options
 

@@ -776,14 +776,32 @@ class PSATrialResult:
             raise UnknownNameError("regimen", regimen, list(self.regimens), "PSATrialResult.readouts")
         return dict(self._readouts[regimen])
 
-    def kaplan_meier(self, regimen: str, *, confidence: float = 0.95) -> Any:
-        """Kaplan–Meier estimate of the time to progression of one arm (censored at the horizon)."""
+    def kaplan_meier(self, regimen: str | None = None, *, confidence: float = 0.95) -> dict[str, Any]:
+        """Kaplan–Meier estimates of the time to progression (at the PSA checks), per arm.
+
+        As :meth:`tumordyn.CohortResult.kaplan_meier`: censored at the horizon, patients not
+        evaluable left out.
+
+        Parameters
+        ----------
+        regimen : str, optional
+            One arm (default: both).
+        confidence : float, optional
+            Level of the bands and of the median's interval.
+
+        Returns
+        -------
+        dict of str to KaplanMeier
+        """
         from ._cohort import kaplan_meier
 
-        ttp = self.readouts(regimen)["time_to_progression_scan"]
-        ok = ~np.isnan(ttp)
-        return kaplan_meier(np.where(np.isfinite(ttp[ok]), ttp[ok], self.t_end), np.isfinite(ttp[ok]),
-                            confidence=confidence)
+        out = {}
+        for name in self.regimens if regimen is None else (regimen,):
+            ttp = self.readouts(name)["time_to_progression_scan"]
+            ok = ~np.isnan(ttp)
+            out[name] = kaplan_meier(np.where(np.isfinite(ttp[ok]), ttp[ok], self.t_end), np.isfinite(ttp[ok]),
+                                     confidence=confidence)
+        return out
 
 
 def _simulate_psa_trial(cohort: Cohort, t_end: float = ZHANG_HORIZON, *, progress: bool | None = False
