@@ -8,7 +8,7 @@ FLAURA-like first-generation EGFR-TKI arm, and Zhang et al. 2017's continuous ag
 abiraterone on the ``zhang2017`` model (selected on the continuous arm; the adaptive arm's time to
 progression and drug use are outcomes). A 1,000-patient virtual trial is then drawn from each and its
 figures are printed next to the published ones, with their sources; the clinical figures (waterfall,
-spider, swimmer, Kaplan–Meier with numbers at risk) go to ``./out/04_trial_*.png``. About 2-5 min on
+spider, swimmer, Kaplan–Meier with numbers at risk) go to ``./out/04_trial_*.png``. About 3-6 min on
 a loaded 2-core machine (n = 1,000 per trial; the adaptive-abiraterone arm is the slowest).
 
 Part 2 (exploration):
