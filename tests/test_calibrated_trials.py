@@ -157,6 +157,16 @@ def test_zhang_floor_lets_continuous_abiraterone_run_for_years_and_is_validated(
             td.models.zhang2017(tplus_capacity_floor=bad)
 
 
+def test_zhang_trial_population_refuses_bad_arguments_by_name():
+    from tumordyn.errors import SpecificationError, UnknownNameError
+
+    for kw, msg in (({"n_select": 0}, "n_select"), ({"n_plausible": 2.5}, "n_plausible"), ({"seed": -1}, "seed")):
+        with pytest.raises(SpecificationError, match=msg):
+            trial_population("zhang2017", progress=False, **kw)
+    with pytest.raises(UnknownNameError, match="phase3"):
+        trial_population("phase3")
+
+
 def test_time_on_drug_from_rule_switches_closed_form():
     from tumordyn.cohorts._calibrate import _time_on
 

@@ -960,6 +960,8 @@ def trial_population(
         for nm, v in (("n_select", n_select), ("n_plausible", n_plausible), ("max_rounds", max_rounds)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise SpecificationError(f"`{nm}` must be a positive integer, got {v!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise SpecificationError(f"`seed` must be a non-negative integer, got {seed!r}")
         every = trial_target_statistics(trial)
         calibrated = tuple(tg for tg in every if not (tg.regimen == "adaptive"))
         checks = tuple(tg for tg in every if tg not in calibrated)
