@@ -220,9 +220,9 @@ tumor across an immune-control threshold, and the defaults sit between the two t
 DEFAULT_OPTIONS = r"""
 ## Corrections and optional biology (issue 15)
 
-Four pieces of biology, each with its equations, parameters and sources. Two are corrections
+Five pieces of biology, each with its equations, parameters and sources. Two are corrections
 of the default (baseline/carrying capacity, infiltrate volume), memory T cells are on by default,
-and persisters and the stress pathway are options. Decision, and why:
+and persisters, the stress pathway and the immune-escape subclone are options. Decision, and why:
 
 | Biology | Default | Switch | Why |
 |---|---|---|---|
@@ -231,6 +231,7 @@ and persisters and the stress pathway are options. Decision, and why:
 | memory T cells `M` | on | `memory=False` | durable responses after therapy stops; the six behaviours hold with it |
 | drug-tolerant persisters `DTP` | off | `drug_induced_switching=True` (or `persisters=True`) | the default's relapse is genetic; persisters add a state the behaviours do not need |
 | stress pathway `Z` and its inhibitor | off | `stress_inhibitor=True` | needs a fourth drug; with no inhibitor it only adds a lag to exhaustion |
+| immune-escape subclone `I` | off | `immune_escape=True` | acquired resistance to anti-PD-1 (late relapses); used by the KEYNOTE-006 virtual population |
 
 ### Carrying capacity and baseline
 
@@ -345,6 +346,26 @@ Effect (tested, `tests/test_models.py`): 14 days of the inhibitor lower `Z` from
 0.3, raise `E` more than 5-fold and lower `X` below both the untreated control and a
 prevention-only variant (\(\rho_Z = 0\)); `Z` returns above 0.9 after the drug stops.
 
+### Immune-escape subclone (`I`, with `immune_escape=True`)
+
+\[
+\frac{dI}{dt} = r_S\, I \left(1 - \frac{S + R + I}{K}\right) - k_T\,\frac{C_T^h}{EC_{50,T}^h + C_T^h}\, I
+\]
+
+(Gompertz growth with `growth="gompertz"`; with persisters `DTP` counts in the crowding too.)
+Acquired resistance to PD-1 blockade in melanoma comes from subclones that lost antigen
+presentation (truncating *B2M* mutations) or interferon-γ signalling (*JAK1*/*JAK2*
+loss-of-function mutations): found at relapse after responses of months to years (Zaretsky et al.
+2016, N Engl J Med 375:819; Sharma et al. 2017, Cell 168:707). The state `I` (default 1e3 cells at
+the start) is such a subclone: it grows like S and shares the carrying capacity (assumption: no
+fitness cost), is counted in the tumor burden and the lesion, keeps S's sensitivity to the targeted
+drug (assumption: the mutations concern antigen presentation only), and is **not** among the T
+cells' tumor states: it is neither killed (no `kill_I`) nor drives their expansion or exhaustion.
+A response to anti-PD-1 then clears S and R while I grows unseen; the lesion relapses months to
+years later (from 100 escape cells about 1.5 years in an immunogenic patient, tested). With
+`I` = 0 the model is the default one (tested). No new parameter: I uses `r_S`, `K` and the
+targeted drug's. The module is `td.models.immune_escape_clone` for composed models.
+
 ### Parameters of the options
 
 Parameters that the options add to the default model (from
@@ -406,10 +427,24 @@ Choices and uncertainties:
 - PSA is produced by every cell and decays at 0.5/day.
 - The default initial state (6000, 4000, 100 cells; PSA 20100) is an assumption close to the
   off-drug state.
-- Limitation (kept to stay exact): continuous abiraterone drives TP to extinction, so
-  \\(K_{T+} = \\mu x_{TP} \\to 0\\) and the equations become singular. After about a year on drug T+ is
-  below 10⁻⁹ cells and solvers report a tiny negative T+ or a non-finite right-hand side; stop such
-  runs at about 300 days (LSODA) or 900 days (RK45), by which time T− dominates.
+- Singularity, and an optional floor: continuous abiraterone drives TP to extinction, so
+  \\(K_{T+} = \\mu x_{TP} \\to 0\\) and the published equations become singular. After about a year on
+  drug T+ is below 10⁻⁹ cells and solvers report a tiny negative T+ or a non-finite right-hand side
+  (LSODA at about 670 days); with the default model stop such runs at about 300 days (LSODA) or
+  900 days (RK45), by which time T− dominates. `td.models.zhang2017(tplus_capacity_floor=K)` adds
+  a parameter `K_Tplus_min` = K cells to T+'s carrying capacity,
+  \\(K_{T+} = \\mu x_{TP} + K_{T+,\\min}\\), so it never reaches 0 and uninterrupted drug can be simulated
+  for years. It is the smooth counterpart of what the public simulation code of J. Cunningham (a
+  co-author of the paper; github.com/cunninghamjj/Applying-evolutionary-principles-to-optimize-control-of-mcrpc,
+  the model of Zhang et al. and of Cunningham et al. 2018, *Optimal control to develop therapeutic
+  strategies for metastatic castrate resistant prostate cancer*, J Theor Biol 459:67) does: every
+  population is bounded below at 0.1 cells after each daily step. Where \\(\\mu x_{TP}\\) is thousands
+  of cells (off drug) the change is a relative \\(K_{T+,\\min}/(\\mu x_{TP})\\); over the first 300 days on drug
+  (where the published equations still solve) a floor of 0.1 cell changes no cell population by more
+  than 1 cell (tested). The built-in virtual trial (`td.cohorts.trial_population("zhang2017")`, see
+  [Cohorts](../cohorts.md)) uses 10 cells; floors of 1, 10 and 100 cells give the same median times to
+  resistant takeover (measured on 2,000 patients, 28-day checks). The default (`None`) is the published
+  model, unchanged.
 
 Behaviour (tested): under continuous abiraterone the resistant fraction rises from 1 % to > 90 %
 within 300 days while PSA falls; off drug T+ and TP persist near their equilibrium and T− stays
@@ -536,6 +571,9 @@ FIGURES = {
                          "Phase portrait of the Kuznetsov model (examples/05_analysis.py)"),
     "zhang2017.md": ("../gallery/models_zhang2017/models_zhang2017.png",
                      "Continuous against adaptive abiraterone (docs/figures/models_zhang2017.py)"),
+    "multilesion.md": ("../gallery/models_multilesion/models_multilesion.png",
+                       "Per-lesion diameters and the RECIST sum: a mixed response and a new lesion "
+                       "(docs/figures/models_multilesion.py)"),
     "reference_models.md": ("../gallery/models_reference/models_reference.png",
                             "Simulated against closed forms (docs/figures/models_reference.py)"),
 }

@@ -46,8 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..spec import Model
 
 __all__ = ["TargetStatistic", "VirtualPopulation", "calibrate_population", "population_statistics",
-           "RATE_STATISTICS", "TIME_STATISTICS", "LANDMARK_STATISTICS", "trial_targets", "trial_target_statistics", "trial_population",
-           "virtual_trial", "TRIAL_POPULATIONS"]
+           "RATE_STATISTICS", "TIME_STATISTICS", "LANDMARK_STATISTICS", "MEAN_STATISTICS", "PSATrialResult", "trial_targets", "trial_target_statistics", "trial_population",
+           "virtual_trial", "TRIAL_POPULATIONS", "zhang_trial_model"]
 
 #: Rate statistics (fractions of the evaluable patients) and the best overall responses they count.
 RATE_STATISTICS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -58,15 +58,21 @@ RATE_STATISTICS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "PD": ("PD",),
     "pseudoprogression": (),  # the iRECIST readout `pseudoprogression`
 })
-#: Median time-to-event statistics (days) and the readout they are read from.
+#: Median time-to-event statistics (days) and the readout they are read from (``median_ttp``: time to
+#: progression of a :class:`PSATrialResult`, read at its PSA checks).
 TIME_STATISTICS: Mapping[str, str] = MappingProxyType({
     "median_pfs": "time_to_progression_scan",
+    "median_ttp": "time_to_progression_scan",
+})
+#: Mean statistics (the average over the evaluable patients of a per-patient readout) and that readout.
+MEAN_STATISTICS: Mapping[str, str] = MappingProxyType({
+    "dose_fraction": "dose_fraction",
 })
 #: Landmark statistics (fraction event-free at ``TargetStatistic.time``) and the readout they are read from.
 LANDMARK_STATISTICS: Mapping[str, str] = MappingProxyType({
     "pfs_rate": "time_to_progression_scan",
 })
-_ALL = (*RATE_STATISTICS, *TIME_STATISTICS, *LANDMARK_STATISTICS)
+_ALL = (*RATE_STATISTICS, *TIME_STATISTICS, *LANDMARK_STATISTICS, *MEAN_STATISTICS)
 
 
 @dataclass(frozen=True)
@@ -81,8 +87,10 @@ class TargetStatistic:
         One of :data:`RATE_STATISTICS` (fractions, 0–1, of the RECIST-evaluable patients:
         ``"ORR"``, ``"CR"``, ``"PR"``, ``"DCR"``, ``"PD"`` as best overall response,
         ``"pseudoprogression"``), :data:`TIME_STATISTICS` (``"median_pfs"``: the Kaplan–Meier median of
-        progression-free survival at the scans, days) or :data:`LANDMARK_STATISTICS` (``"pfs_rate"``:
-        the fraction progression-free at ``time``).
+        progression-free survival at the scans, days; ``"median_ttp"``: the same of the time to
+        progression of a :class:`PSATrialResult`), :data:`LANDMARK_STATISTICS` (``"pfs_rate"``:
+        the fraction progression-free at ``time``) or :data:`MEAN_STATISTICS` (``"dose_fraction"``:
+        the mean fraction of the time on trial spent on drug, 0–1).
     value : float
         The published value (fraction or days).
     low, high : float
@@ -162,15 +170,15 @@ def population_statistics(result: CohortResult, regimen: str, statistics: Sequen
                 continue
         else:
             s = item
-        if s in RATE_STATISTICS:
-            f, e = _indicator(ro, s)
+        if s in RATE_STATISTICS or s in MEAN_STATISTICS:
+            f, e = _indicator(ro, s) if s in RATE_STATISTICS else _mean_values(ro, s)
             den = float(np.sum(w * e))
             out[s] = float(np.sum(w * e * f) / den) if den > 0 else math.nan
         elif s in TIME_STATISTICS:
             out[s] = _weighted_km_median(ro[TIME_STATISTICS[s]], w, result.t_end)
         else:
             raise UnknownNameError("statistic (landmarks: pass a TargetStatistic)", s,
-                                   [*RATE_STATISTICS, *TIME_STATISTICS], "population_statistics")
+                                   [*RATE_STATISTICS, *TIME_STATISTICS, *MEAN_STATISTICS], "population_statistics")
     return out
 
 
@@ -182,6 +190,12 @@ def _indicator(ro: Mapping[str, np.ndarray], statistic: str) -> tuple[np.ndarray
     else:
         f = np.isin(bor, RATE_STATISTICS[statistic]).astype(float)
     return f, evaluable
+
+
+def _mean_values(ro: Mapping[str, np.ndarray], statistic: str) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(ro[MEAN_STATISTICS[statistic]], dtype=float)
+    ok = ~np.isnan(v)
+    return np.where(ok, v, 0.0), ok.astype(float)
 
 
 def _landmark(ro: Mapping[str, np.ndarray], statistic: str, time: float) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +240,9 @@ class VirtualPopulation:
         The targets.
     achieved : pandas.DataFrame
         Per target: ``value``, ``low``, ``high``, ``plausible`` (the unweighted plausible population),
-        ``weighted`` (the weighted plausible population), ``selected`` (the accepted patients) and
+        ``weighted`` (the weighted plausible population), ``selected`` (the accepted patients),
+        ``calibrated`` (False: a published figure reported but not selected on, e.g. a one-sided
+        range checked as an outcome) and
         ``source``.
     seed : int
         Seed of the whole procedure (same seed, same population).
@@ -324,8 +340,8 @@ def _constraints(results: Mapping[str, CohortResult], targets: Sequence[TargetSt
     for tg in targets:
         res = results[tg.regimen]
         ro = res.readouts(tg.regimen)
-        if tg.statistic in RATE_STATISTICS:
-            f, e = _indicator(ro, tg.statistic)
+        if tg.statistic in RATE_STATISTICS or tg.statistic in MEAN_STATISTICS:
+            f, e = _indicator(ro, tg.statistic) if tg.statistic in RATE_STATISTICS else _mean_values(ro, tg.statistic)
             cols.append(e * (f - tg.value))
             names.append(f"{tg.regimen}/{tg.statistic}")
             continue
@@ -439,8 +455,6 @@ def calibrate_population(
     ...     n_select=20, n_plausible=100, t_end=200, seed=1, progress=False,
     ...     scans=td.readouts.ScanPlan(interval=28.0))  # doctest: +SKIP
     """
-    import pandas as pd
-
     if not isinstance(regimens, Mapping) or not regimens:
         raise SpecificationError("`regimens` must be a non-empty mapping of arm name to schedule")
     targets = tuple(targets)
@@ -460,6 +474,27 @@ def calibrate_population(
     if median_margin >= 0.5:
         raise SpecificationError(f"`median_margin` must be below 0.5, got {median_margin:g}")
     simulate_kwargs.setdefault("progress", False)
+
+    def simulate(cohort: Cohort) -> CohortResult:
+        return cohort.simulate(dict(regimens), t_end=t_end, **simulate_kwargs)
+
+    return _select(model, plausible, simulate, tuple(regimens), targets, n_select=n_select, n_plausible=n_plausible,
+                   max_rounds=max_rounds, seed=seed, correlation=correlation, median_margin=median_margin,
+                   min_effective_size=min_effective_size, tol=tol, progress=progress)
+
+
+def _select(model: Model, plausible: Mapping[str, Any], simulate: Any, regimens: tuple[str, ...],
+            targets: tuple[TargetStatistic, ...], *, n_select: int, n_plausible: int, max_rounds: int, seed: int,
+            correlation: Any, median_margin: float, min_effective_size: float, tol: float,
+            progress: bool | None, checks: tuple[TargetStatistic, ...] = ()) -> VirtualPopulation:
+    """The selection loop of :func:`calibrate_population` (arguments validated there).
+
+    ``simulate(cohort)`` returns a result with ``readouts(arm)``, ``scan_times``, ``t_end`` and
+    ``cohort`` (a :class:`CohortResult` or :class:`PSATrialResult`); ``checks`` are targets reported in
+    ``achieved`` but not calibrated to (one-sided ranges, outcomes).
+    """
+    import pandas as pd
+
     round_seeds = np.random.SeedSequence(int(seed)).generate_state(max_rounds + 1, np.uint32)
     accept_rng = np.random.default_rng(int(round_seeds[-1]))
     value_parts: list[dict[str, np.ndarray]] = []
@@ -473,7 +508,7 @@ def calibrate_population(
     with progress_bar(progress, total=max_rounds, desc="calibrating population", unit="round") as bar:
         for r in range(max_rounds):
             cohort = Cohort(model, plausible, n=int(n_plausible), seed=int(round_seeds[r]), correlation=correlation)
-            res = cohort.simulate(dict(regimens), t_end=t_end, **simulate_kwargs)
+            res = simulate(cohort)
             results.append({k: res for k in regimens})
             G, names = _constraints(results[-1], targets, median_margin)
             G_parts.append(G)
@@ -523,7 +558,7 @@ def calibrate_population(
     sel_w = np.zeros(len(plaus))
     sel_w[idx] = 1.0
     rows = []
-    for tg in targets:
+    for tg in (*targets, *checks):
         vals = {}
         for label, ww in (("plausible", None), ("weighted", w), ("selected", sel_w)):
             parts = []
@@ -535,7 +570,7 @@ def calibrate_population(
                 offset += m
             vals[label] = _pooled_statistic(parts, tg)
         rows.append({"regimen": tg.regimen, "statistic": tg.statistic, "value": tg.value, "low": tg.low,
-                     "high": tg.high, **vals, "source": tg.source})
+                     "high": tg.high, **vals, "calibrated": tg in targets, "source": tg.source})
     achieved = pd.DataFrame(rows)
     return VirtualPopulation(model=model, values=MappingProxyType(values), plausible=plaus, targets=targets,
                              achieved=achieved, seed=int(seed), n_rounds=n_rounds, effective_size=n_eff)
@@ -547,6 +582,7 @@ def _pooled_statistic(parts: list[tuple[CohortResult, np.ndarray | None]], tg: T
         for res, ww in parts:
             ro = res.readouts(tg.regimen)
             f, e = (_indicator(ro, tg.statistic) if tg.statistic in RATE_STATISTICS
+                    else _mean_values(ro, tg.statistic) if tg.statistic in MEAN_STATISTICS
                     else _landmark(ro, tg.statistic, float(tg.time)))  # type: ignore[arg-type]
             wv = np.ones(f.size) if ww is None else ww
             num += float(np.sum(wv * e * f))
@@ -596,8 +632,7 @@ def trial_target_statistics(trial: str, *, reached_only: bool = True) -> tuple[T
         Only the rows the built-in population is calibrated to (column ``reached`` = ``yes``, default);
         ``False`` adds the published figures the model cannot reach (documented limitations).
     trial : str
-        ``"untreated"``, ``"keynote006"`` or ``"flaura"`` (``"zhang2017"`` has no patient-level
-        statistics to calibrate: its figures are checked on the ``zhang2017`` model directly).
+        ``"untreated"``, ``"keynote006"``, ``"flaura"`` or ``"zhang2017"``.
 
     Returns
     -------
@@ -629,13 +664,15 @@ def _trial_recipe(trial: str, model: Model) -> tuple[dict[str, Any], dict[str, A
 
     regs = standard_regimens(model, TRIAL_HORIZON)
     if trial == "untreated":
-        plausible = {"r_S": _loguniform(0.01, 0.08), "S": _loguniform(1e9, 6e9), "a_P": _loguniform(0.005, 0.5),
+        plausible = {"r_S": _loguniform(0.001, 0.08), "S": _loguniform(1e9, 6e9), "a_P": _loguniform(0.005, 0.5),
                      "k_E": _loguniform(0.3, 15.0)}
         return plausible, {"untreated": regs["untreated"]}, 0.04
     if trial == "keynote006":
         plausible = {"r_S": _loguniform(0.01, 0.08), "k_E": _loguniform(0.3, 15.0), "a_P": _loguniform(0.005, 0.5),
                      "x_max": _loguniform(0.05, 3.0), "b_A": Uniform(0.3, 1.0), "h_E": _loguniform(1e8, 1e10),
                      "S": _loguniform(1e9, 3e10)}
+        if "I" in model.states.names:  # acquired resistance: a pre-existing immune-escape subclone (1 to 1e6 cells)
+            plausible["I"] = _loguniform(1.0, 1e6)
         return plausible, {"anti-pd1": regs["anti-pd1"]}, 0.03
     if trial == "flaura":
         plausible = {"r_S": _loguniform(0.01, 0.08), "r_R": _loguniform(0.005, 0.06), "k_T": _loguniform(0.03, 1.0),
@@ -644,16 +681,236 @@ def _trial_recipe(trial: str, model: Model) -> tuple[dict[str, Any], dict[str, A
     raise UnknownNameError("built-in trial population", trial, list(TRIAL_POPULATIONS), "trial_population")
 
 
+# --- Zhang et al. 2017: continuous against adaptive abiraterone on the zhang2017 model ----------------------
+
+#: Horizon of the Zhang 2017 virtual trial (days): about 5 years, the follow-up of the pilot trial's update
+#: (Zhang et al., eLife 2022;11:e76284: adaptive patients followed up to 70 months).
+ZHANG_HORIZON = 1827.0
+#: PSA checks of the Zhang 2017 virtual trial (days): every 4 weeks, as the pilot trial measured PSA.
+ZHANG_CHECK_INTERVAL = 28.0
+#: Floor on T+'s carrying capacity (cells) of the virtual trial's model (``zhang2017(tplus_capacity_floor=...)``).
+ZHANG_TPLUS_FLOOR = 10.0
+
+
+def zhang_trial_model() -> Model:
+    """The ``zhang2017`` model of the built-in adaptive-abiraterone virtual trial.
+
+    :func:`tumordyn.models.zhang2017` with ``tplus_capacity_floor`` = :data:`ZHANG_TPLUS_FLOOR` cells, so
+    uninterrupted abiraterone can be simulated for years (the published equations become singular
+    after about a year on drug). The floor changes the times to progression by less than one PSA
+    check (measured: the same medians with floors of 1, 10 and 100 cells; docs/cohorts.md).
+
+    Returns
+    -------
+    Model
+    """
+    from ..models import zhang2017
+
+    return zhang2017(tplus_capacity_floor=ZHANG_TPLUS_FLOOR)
+
+
+def _zhang_arms(t_end: float) -> dict[str, Any]:
+    from ..dosing import AdaptiveRule, Regimen, Schedule
+
+    # the pilot trial's rule: stop when PSA is below 50% of its pre-treatment value, resume at that value
+    return {"continuous": Schedule.infusion("abiraterone", 1.0, 0.0, t_end),
+            "adaptive": Regimen(rules=(AdaptiveRule("abiraterone", on=1.0, observable="PSA",
+                                                    pause_below=0.5, resume_at=1.0),))}
+
+
+class PSATrialResult:
+    """A virtual trial of PSA-guided therapy read at PSA checks (the Zhang et al. 2017 trial).
+
+    Built by :func:`virtual_trial` (``trial="zhang2017"``); :func:`population_statistics` reads it
+    like a :class:`~tumordyn.CohortResult`.
+
+    Attributes
+    ----------
+    cohort : Cohort
+        The patients.
+    regimens : tuple of str
+        The arms (``"continuous"``, ``"adaptive"``).
+    t_end : float
+        Horizon (days).
+    scan_times : numpy.ndarray
+        The PSA checks (days).
+    n_failed : int
+        Patient-arm solves that failed (their readouts are NaN).
+
+    Notes
+    -----
+    Readouts per arm (:meth:`readouts`), NaN for a patient not evaluable (a failed solve, or no 50 %
+    PSA decline within 90 days of continuous abiraterone: the pilot trial enrolled only patients with
+    a > 50 % decline):
+
+    * ``time_to_progression_scan`` (days): the first PSA check at which the androgen-independent T−
+      cells outnumber T+ and TP together (the model's resistant takeover; ``inf``: not within the
+      horizon). The trial's end point was radiographic progression; in the model it is this
+      evolution of resistance (Zhang et al. 2017, Fig. 1).
+    * ``time_to_progression`` (days): the same takeover time located between output points by
+      linear interpolation (:func:`tumordyn.readouts.resistant_takeover_time`).
+    * ``dose_fraction`` (0–1): the fraction of the time on trial (to progression or the horizon)
+      spent on abiraterone, i.e. the cumulative dose relative to continuous dosing over the same time.
+    * ``eligible`` (bool) and ``final_resistant_fraction`` (T− / all cells at the horizon).
+    """
+
+    def __init__(self, cohort: Cohort, regimens: tuple[str, ...], t_end: float, scan_times: np.ndarray,
+                 readouts: Mapping[str, Mapping[str, np.ndarray]], n_failed: int) -> None:
+        self.cohort = cohort
+        self.regimens = regimens
+        self.t_end = float(t_end)
+        self.scan_times = scan_times
+        self._readouts = readouts
+        self.n_failed = int(n_failed)
+
+    def __repr__(self) -> str:
+        return f"PSATrialResult(n={self.cohort.n}, regimens={list(self.regimens)}, failed={self.n_failed})"
+
+    def readouts(self, regimen: str | None = None) -> dict[str, np.ndarray]:
+        """Per-patient readouts of one arm (read-only arrays; see the class notes)."""
+        if regimen is None:
+            if len(self.regimens) != 1:
+                raise SpecificationError(f"several arms: name one of {list(self.regimens)}")
+            regimen = self.regimens[0]
+        if regimen not in self._readouts:
+            raise UnknownNameError("regimen", regimen, list(self.regimens), "PSATrialResult.readouts")
+        return dict(self._readouts[regimen])
+
+    def kaplan_meier(self, regimen: str | None = None, *, confidence: float = 0.95) -> dict[str, Any]:
+        """Kaplan–Meier estimates of the time to progression (at the PSA checks), per arm.
+
+        As :meth:`tumordyn.CohortResult.kaplan_meier`: censored at the horizon, patients not
+        evaluable left out.
+
+        Parameters
+        ----------
+        regimen : str, optional
+            One arm (default: both).
+        confidence : float, optional
+            Level of the bands and of the median's interval.
+
+        Returns
+        -------
+        dict of str to KaplanMeier
+        """
+        from ._cohort import kaplan_meier
+
+        out = {}
+        for name in self.regimens if regimen is None else (regimen,):
+            ttp = self.readouts(name)["time_to_progression_scan"]
+            ok = ~np.isnan(ttp)
+            out[name] = kaplan_meier(np.where(np.isfinite(ttp[ok]), ttp[ok], self.t_end), np.isfinite(ttp[ok]),
+                                     confidence=confidence)
+        return out
+
+
+def _simulate_psa_trial(cohort: Cohort, t_end: float = ZHANG_HORIZON, *, progress: bool | None = False
+                        ) -> PSATrialResult:
+    """Both arms of the Zhang 2017 virtual trial for every patient of ``cohort`` (one batched solve per arm)."""
+    import threading
+
+    from ..dosing import DosingPlan, RulePlan, Schedule
+    from ..errors import SolverStatus
+    from ..numerics import compile_model
+    from ..solve import Problem, Solver, solve
+
+    model = cohort.model
+    c = compile_model(model)
+    checks = np.arange(0.0, t_end + 1e-9, ZHANG_CHECK_INTERVAL)
+    grid = np.union1d(np.arange(0.0, t_end + 1e-9, 7.0), checks)
+    P = np.ascontiguousarray(cohort.param_matrix.T)
+    Y0 = np.ascontiguousarray(cohort.initial_matrix.T)
+    opts = Solver(method="auto").options(c)
+    parallel = threading.current_thread() is threading.main_thread()
+    i_plus, i_p, i_neg, i_psa = (c.state_names.index(k) for k in ("Tplus", "TP", "Tneg", "PSA"))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    n_failed = 0
+    eligible = None
+    on_checks = np.isin(grid, checks)
+    with progress_bar(progress, total=2, desc="virtual trial zhang2017", unit="arm") as bar:
+        for name, reg in _zhang_arms(t_end).items():
+            if isinstance(reg, Schedule):
+                problem = Problem(c, DosingPlan.build(c.drug_names, reg, 0.0, t_end), P, Y0, grid)
+            else:
+                rp = RulePlan.build(c, reg, 0.0, t_end)
+                problem = Problem(c, rp.dosing, P, Y0, grid, rp)
+            sol = solve(problem, opts, parallel=parallel)
+            bar.update(1)
+            failed = np.asarray(sol.status) != int(SolverStatus.OK)
+            n_failed += int(failed.sum())
+            y = np.asarray(sol.y)  # (B, k, n_states)
+            sens = y[:, :, i_plus] + y[:, :, i_p]
+            res = y[:, :, i_neg]
+            if name == "continuous":  # enrolment: a > 50% PSA decline on abiraterone (within 90 days)
+                early = grid <= 90.0
+                eligible = ~failed & (np.nanmin(y[:, early, i_psa], axis=1) < 0.5 * Y0[:, i_psa])
+            over = res >= sens
+            at_checks = over[:, on_checks]
+            ttp_scan = np.where(at_checks.any(axis=1), checks[np.argmax(at_checks, axis=1)], np.inf)
+            d = res - sens
+            k = np.argmax(over, axis=1)
+            ttp = np.full(y.shape[0], np.inf)
+            hit = over.any(axis=1)
+            for j in np.flatnonzero(hit).tolist():  # linear interpolation of R - S between output points
+                kk = int(k[j])
+                ttp[j] = grid[0] if kk == 0 else grid[kk - 1] + (grid[kk] - grid[kk - 1]) * (
+                    -d[j, kk - 1] / (d[j, kk] - d[j, kk - 1]))
+            stop = np.minimum(ttp, t_end)
+            if sol.rules is not None:  # exact time on drug from the rule's switch times (one rule: on at t = 0)
+                log = sol.rules
+                on_time = np.array([_time_on(log.event_t[j, :int(log.n_events[j])],
+                                             log.event_code[j, :int(log.n_events[j])], float(stop[j]))
+                                    for j in range(y.shape[0])])
+            else:
+                on_time = stop.copy()
+            dose_fraction = np.where(stop > 0, on_time / np.maximum(stop, 1e-300), 1.0)
+            tot = np.maximum(sens[:, -1] + res[:, -1], 1e-300)
+            out[name] = {"time_to_progression_scan": ttp_scan, "time_to_progression": ttp,
+                         "dose_fraction": np.clip(dose_fraction, 0.0, 1.0), "final_resistant_fraction": res[:, -1] / tot,
+                         "failed": failed}
+    assert eligible is not None
+    for name, ro in out.items():
+        bad = ro.pop("failed") | ~eligible
+        for key in ("time_to_progression_scan", "time_to_progression", "dose_fraction", "final_resistant_fraction"):
+            ro[key] = np.where(bad, np.nan, ro[key])
+        ro["eligible"] = eligible.copy()
+        for a in ro.values():
+            a.flags.writeable = False
+    return PSATrialResult(cohort, tuple(out), t_end, checks, out, n_failed)
+
+
+def _time_on(event_t: np.ndarray, event_code: np.ndarray, stop: float) -> float:
+    """Days on drug in ``[0, stop]`` of one rule that starts on and switches at ``event_t`` (code % 2: 1 resume)."""
+    on, last, total = True, 0.0, 0.0
+    for t, code in zip(event_t.tolist(), event_code.tolist()):
+        if t >= stop:
+            break
+        if on:
+            total += t - last
+        on, last = bool(int(code) % 2), t
+    if on:
+        total += stop - last
+    return total
+
+
+def _zhang_recipe() -> dict[str, Any]:
+    return {"Tneg": _loguniform(10.0, 3000.0), "r_Tneg": _loguniform(0.003, 0.01), "K_TP_on": _loguniform(300.0, 2000.0)}
+
+
+
+
+
 #: Built-in calibrated virtual populations (seeded recipes: plausible ranges on the default
-#: ``tumor_immune_tme`` model, the trial's arm, and the targets of :func:`trial_targets`).
-TRIAL_POPULATIONS: tuple[str, ...] = ("untreated", "keynote006", "flaura")
+#: ``tumor_immune_tme`` model, or on :func:`zhang_trial_model` for ``"zhang2017"``, the trial's arms,
+#: and the targets of :func:`trial_targets`).
+TRIAL_POPULATIONS: tuple[str, ...] = ("untreated", "keynote006", "flaura", "zhang2017")
 
 
 def trial_population(
     trial: str,
     *,
-    n_select: int = 1000,
-    n_plausible: int = 4000,
+    n_select: int | None = None,
+    n_plausible: int | None = None,
     max_rounds: int = 6,
     seed: int = 2016,
     model: Model | None = None,
@@ -666,16 +923,27 @@ def trial_population(
     (:func:`tumordyn.regimens.standard_regimens`), scans every :data:`TRIAL_SCAN_INTERVAL` days over
     :data:`TRIAL_HORIZON` days, and the trial's published targets. Same seed, same population.
 
+    ``"zhang2017"`` (continuous against adaptive abiraterone) uses :func:`zhang_trial_model`: plausible
+    ranges of the initial T− cells (10–3,000), T−'s growth rate (0.003–0.01 /day) and TP's on-drug
+    carrying capacity ``K_TP_on`` (300–2,000 cells; published 100), both arms simulated over :data:`ZHANG_HORIZON`
+    days with PSA checks every :data:`ZHANG_CHECK_INTERVAL` days (:class:`PSATrialResult`). The
+    selection targets only the continuous arm's median time to progression (16.5 months); the adaptive
+    arm's median (at least 27 months, a one-sided figure) and its drug use (< 50 %) are outcomes,
+    reported in ``achieved`` (``calibrated`` False) and checked by the tests.
+
     Parameters
     ----------
     trial : str
         One of :data:`TRIAL_POPULATIONS`: ``"untreated"`` (control arms, median PFS 2–4 months),
         ``"keynote006"`` (anti-PD-1, pembrolizumab-like), ``"flaura"`` (first-generation EGFR-TKI-like
-        targeted therapy).
-    n_select, n_plausible, max_rounds, seed, progress
+        targeted therapy), ``"zhang2017"`` (adaptive against continuous abiraterone).
+    n_select, n_plausible : int, optional
+        As for :func:`calibrate_population`; default 1,000 selected of rounds of 4,000 plausible
+        patients (``"zhang2017"``, whose adaptive arm is slower to simulate: 500 of rounds of 1,500).
+    max_rounds, seed, progress
         As for :func:`calibrate_population`.
     model : Model, optional
-        Default: ``tumordyn.models.tumor_immune_tme()``.
+        Default: ``tumordyn.models.tumor_immune_tme()`` (:func:`zhang_trial_model` for ``"zhang2017"``).
 
     Returns
     -------
@@ -685,7 +953,26 @@ def trial_population(
     from ..models import tumor_immune_tme
     from ..readouts import ScanPlan
 
-    model = tumor_immune_tme() if model is None else model
+    if trial == "zhang2017":
+        n_select = 500 if n_select is None else n_select
+        n_plausible = 1500 if n_plausible is None else n_plausible
+        model = zhang_trial_model() if model is None else model
+        for nm, v in (("n_select", n_select), ("n_plausible", n_plausible), ("max_rounds", max_rounds)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise SpecificationError(f"`{nm}` must be a positive integer, got {v!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise SpecificationError(f"`seed` must be a non-negative integer, got {seed!r}")
+        every = trial_target_statistics(trial)
+        calibrated = tuple(tg for tg in every if not (tg.regimen == "adaptive"))
+        checks = tuple(tg for tg in every if tg not in calibrated)
+        return _select(model, _zhang_recipe(), lambda cohort: _simulate_psa_trial(cohort),
+                       ("continuous", "adaptive"), calibrated, checks=checks, n_select=n_select,
+                       n_plausible=n_plausible, max_rounds=max_rounds, seed=int(seed), correlation=None,
+                       median_margin=0.03, min_effective_size=30.0, tol=1e-4, progress=progress)
+    n_select = 1000 if n_select is None else n_select
+    n_plausible = 4000 if n_plausible is None else n_plausible
+    if model is None:  # KEYNOTE-006: late relapses need the immune-escape subclone (acquired resistance)
+        model = tumor_immune_tme(immune_escape=trial == "keynote006")
     plausible, arms, margin = _trial_recipe(trial, model)
     return calibrate_population(model, plausible, arms, trial_target_statistics(trial), n_select=n_select,
                                 n_plausible=n_plausible, max_rounds=max_rounds, seed=seed, t_end=TRIAL_HORIZON,
@@ -693,7 +980,7 @@ def trial_population(
 
 
 def virtual_trial(population: VirtualPopulation, trial: str, *, n: int = 1000, seed: int = 1,
-                  progress: bool | None = None) -> CohortResult:
+                  progress: bool | None = None) -> CohortResult | PSATrialResult:
     """Run a virtual trial of ``n`` patients drawn from a built-in trial population.
 
     Parameters
@@ -701,7 +988,7 @@ def virtual_trial(population: VirtualPopulation, trial: str, *, n: int = 1000, s
     population : VirtualPopulation
         From :func:`trial_population`.
     trial : str
-        The trial it was calibrated to (chooses the arm).
+        The trial it was calibrated to (chooses the arm(s)).
     n : int, optional
         Patients (default 1,000), drawn with replacement from the selected ones.
     seed : int, optional
@@ -711,11 +998,15 @@ def virtual_trial(population: VirtualPopulation, trial: str, *, n: int = 1000, s
 
     Returns
     -------
-    CohortResult
-        Scans every :data:`TRIAL_SCAN_INTERVAL` days over :data:`TRIAL_HORIZON` days.
+    CohortResult or PSATrialResult
+        Scans every :data:`TRIAL_SCAN_INTERVAL` days over :data:`TRIAL_HORIZON` days; for
+        ``"zhang2017"`` a :class:`PSATrialResult` (both arms, PSA checks every
+        :data:`ZHANG_CHECK_INTERVAL` days over :data:`ZHANG_HORIZON` days).
     """
     from ..readouts import ScanPlan
 
+    if trial == "zhang2017":
+        return _simulate_psa_trial(population.cohort(n, seed=seed), progress=progress)
     _, arms, _ = _trial_recipe(trial, population.model)
     return population.cohort(n, seed=seed).simulate(arms, t_end=TRIAL_HORIZON, progress=progress,
                                                      scans=ScanPlan(interval=TRIAL_SCAN_INTERVAL))

@@ -8,7 +8,7 @@
   :func:`bolus_pk_solution`, :func:`infusion_pk_solution`);
 * :func:`multilesion` — several lesions of the default model in one patient (shared drugs and a
   circulating T-cell pool), for RECIST sums, mixed responses and new lesions;
-* modules to compose your own: :func:`tumor_clones`, :func:`t_cells`, :func:`tme_suppression`,
+* modules to compose your own: :func:`tumor_clones`, :func:`immune_escape_clone`, :func:`t_cells`, :func:`tme_suppression`,
   :func:`one_compartment_drug`, :func:`tumor_observables`, and :func:`emax`;
   :data:`T_CELL_VOLUME`, the volume of one infiltrating T cell (mm³).
 """
@@ -17,6 +17,7 @@ from ._default import STANDARD_DOSES, tumor_immune_tme
 from ._modules import (
     T_CELL_VOLUME,
     emax,
+    immune_escape_clone,
     one_compartment_drug,
     t_cells,
     tme_suppression,
@@ -51,6 +52,7 @@ __all__ = [
     "bolus_pk_solution",
     "infusion_pk_solution",
     "tumor_clones",
+    "immune_escape_clone",
     "t_cells",
     "tme_suppression",
     "one_compartment_drug",

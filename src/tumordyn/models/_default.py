@@ -8,7 +8,15 @@ from types import MappingProxyType
 import sympy as sp
 
 from ..spec import Model, Module, Parameter, compose
-from ._modules import emax, one_compartment_drug, t_cells, tme_suppression, tumor_clones, tumor_observables
+from ._modules import (
+    emax,
+    immune_escape_clone,
+    one_compartment_drug,
+    t_cells,
+    tme_suppression,
+    tumor_clones,
+    tumor_observables,
+)
 
 __all__ = ["tumor_immune_tme", "STANDARD_DOSES"]
 
@@ -38,6 +46,7 @@ def tumor_immune_tme(
     stress_inhibitor: bool = False,
     memory: bool = True,
     persisters: bool | None = None,
+    immune_escape: bool = False,
 ) -> Model:
     r"""The default model: resistant clones, T-cell exhaustion and memory, TME suppression under three drugs.
 
@@ -88,6 +97,11 @@ def tumor_immune_tme(
         genetically resistant R. Default: on with ``drug_induced_switching``. With
         ``drug_induced_switching=True, persisters=False`` the older one-state form
         (reversible S⇄R switching) is built.
+    immune_escape : bool
+        Add the immune-escape subclone ``I`` (B2M or JAK1/2 loss: not recognised by the T
+        cells; Zaretsky et al. 2016, Sharma et al. 2017), counted in the tumor burden and the
+        lesion, sensitive to the targeted drug; see
+        :func:`tumordyn.models.immune_escape_clone`. Default ``False``.
 
     Returns
     -------
@@ -109,7 +123,7 @@ def tumor_immune_tme(
     ('S', 'DTP', 'R')
     """
     for flag, val in (("drug_induced_switching", drug_induced_switching), ("stress_inhibitor", stress_inhibitor),
-                      ("memory", memory)):
+                      ("memory", memory), ("immune_escape", immune_escape)):
         if not isinstance(val, bool):
             raise TypeError(f"tumor_immune_tme: {flag} must be True or False, got {val!r}")
     if persisters is None:
@@ -149,12 +163,13 @@ def tumor_immune_tme(
     if stress_inhibitor:
         C_I, b_I, EC50_I = sp.symbols("C_stress_inhibitor b_I EC50_I")
         stress_inhibition = b_I * emax(C_I, EC50_I)
+    every = (*tumor, "I") if immune_escape else tumor  # escape cells: tumor burden, not seen by the T cells
     modules: list[Module] = [
         tumor_clones(growth, drug_kill=kill, switching=switching, persisters=persisters,
-                     back_switching=None if persisters else 0.02),
+                     back_switching=None if persisters else 0.02, extra_states=("I",) if immune_escape else ()),
         t_cells(suppression=sp.Symbol("P"), exhaustion_block=block, reinvigoration_boost=occupancy,
                 tumor_states=tumor, memory=memory, stress=stress_inhibitor, stress_inhibition=stress_inhibition),
-        tme_suppression(clearance=k_P * emax(C_P, EC50_P), tumor_states=tumor),
+        tme_suppression(clearance=k_P * emax(C_P, EC50_P), tumor_states=every),
         one_compartment_drug("targeted", "C_targeted", half_life=2.0, volume=50.0,
                              description="targeted/cytotoxic drug killing sensitive cells",
                              source="assumption: small molecule, half-life ~2 days, large volume"),
@@ -165,9 +180,11 @@ def tumor_immune_tme(
         one_compartment_drug("priming", "C_priming", half_life=0.5, volume=10.0,
                              description="TME-priming agent lowering suppression",
                              source="assumption: short-lived small molecule given daily"),
-        tumor_observables(tumor_states=tumor),
+        tumor_observables(tumor_states=every),
         Module("drug_effects", parameters=tuple(drug_params)),
     ]
+    if immune_escape:
+        modules.insert(1, immune_escape_clone(growth, drug_kill=kill, tumor_states=every))
     if stress_inhibitor:
         modules.append(one_compartment_drug("stress_inhibitor", "C_stress_inhibitor", half_life=1.0, volume=20.0,
                                             description="inhibitor of the stress pathway driving exhaustion",

@@ -19,6 +19,7 @@ from ..errors import SpecificationError
 
 __all__ = [
     "tumor_clones",
+    "immune_escape_clone",
     "t_cells",
     "tme_suppression",
     "one_compartment_drug",
@@ -61,6 +62,7 @@ def tumor_clones(
     DTP0: float = 1.6e7,
     r_DTP: float = 0.003,
     baseline_switching: float = 1e-4,
+    extra_states: Sequence[str] = (),
 ) -> Module:
     r"""Drug-sensitive (S) and drug-resistant (R) tumor clones sharing a carrying capacity.
 
@@ -118,6 +120,9 @@ def tumor_clones(
         Default growth rate of persisters (1/day), parameter ``r_DTP``.
     baseline_switching : float
         Default drug-independent entry rate S→DTP (1/day), parameter ``sigma_0``.
+    extra_states : sequence of str
+        Further tumor-cell states of other modules (e.g. ``I`` of :func:`immune_escape_clone`)
+        that count in the crowding term T. Default none.
 
     Returns
     -------
@@ -130,7 +135,7 @@ def tumor_clones(
     if back_switching is None:
         back_switching = 0.05 if persisters else 0.0
     S, R, D, rS, rR, rD, Kp, mu = sp.symbols("S R DTP r_S r_R r_DTP K mu")
-    T = S + D + R if persisters else S + R
+    T = (S + D + R if persisters else S + R) + sp.Add(*[sp.Symbol(n) for n in extra_states])
     states = [
         State("S", S0, "cells", "drug-sensitive tumor cells", atol=1.0),
         State("R", R0, "cells", "drug-resistant tumor cells" + (" (genetic, irreversible)" if persisters else ""),
@@ -199,6 +204,68 @@ def tumor_clones(
         procs.append(Process("switch_R_to_S", sp.Symbol("sigma_back") * R, consumes="R", produces="S",
                              description="reversion of drug-tolerant cells"))
     return Module("tumor_clones", tuple(states), tuple(params), tuple(procs))
+
+
+def immune_escape_clone(
+    growth: str = "logistic",
+    *,
+    I0: float = 1e3,
+    drug_kill: sp.Expr | None = None,
+    tumor_states: Sequence[str] = ("S", "R", "I"),
+) -> Module:
+    r"""A pre-existing immune-escape subclone ``I``: tumor cells the T cells cannot recognise.
+
+    Acquired resistance to PD-1 blockade in melanoma comes from subclones that lost antigen
+    presentation (truncating *B2M* mutations) or interferon-γ signalling (loss-of-function *JAK1*
+    or *JAK2* mutations with loss of the wild-type allele): found at relapse after a response
+    of months to years, and selected by the therapy (Zaretsky et al. 2016, *N Engl J Med*
+    375:819; Sharma et al. 2017, *Cell* 168:707). Here they are a separate state ``I`` (cells)
+    present at treatment start in small numbers:
+
+    * ``birth_I`` :math:`r_S I` and ``crowding_I`` :math:`r_S I T / K` (logistic; or
+      ``growth_I`` :math:`r_S I \ln(K/(T+1))` with ``growth="gompertz"``), with T the sum of
+      ``tumor_states`` (I included): escape cells grow as the sensitive ones (assumption: no
+      fitness cost; Zaretsky et al. found the mutant clones expanding at relapse);
+    * ``drug_kill_I`` at ``drug_kill * I`` if given: they keep the sensitive clone's response
+      to the targeted drug (assumption: the mutations concern antigen presentation only);
+    * no effector killing and no antigen-driven T-cell expansion (the composed model leaves
+      ``I`` out of the T cells' tumor states).
+
+    A response to anti-PD-1 then clears S (and R) while I grows unseen, and the lesion relapses
+    months to years later, when I reaches a measurable size.
+
+    Parameters
+    ----------
+    growth : {"logistic", "gompertz"}
+        Growth law (as for :func:`tumor_clones`, whose ``r_S`` and ``K`` it uses).
+    I0 : float
+        Default initial escape cells.
+    drug_kill : sympy.Expr, optional
+        Per-capita kill rate by the targeted drug (1/day).
+    tumor_states : sequence of str
+        The tumor-cell states sharing the carrying capacity (must include ``I``).
+
+    Returns
+    -------
+    Module
+    """
+    if growth not in ("logistic", "gompertz"):
+        raise SpecificationError(f"growth must be 'logistic' or 'gompertz', got {growth!r}")
+    if "I" not in tumor_states:
+        raise SpecificationError(f"immune_escape_clone: tumor_states must include 'I', got {tuple(tumor_states)!r}")
+    I, rS, Kp = sp.symbols("I r_S K")
+    T = _tumor_total(tumor_states, "immune_escape_clone")
+    states = (State("I", I0, "cells", "immune-escape tumor cells (B2M or JAK1/2 loss: not recognised by T cells)",
+                    atol=1.0),)
+    if growth == "logistic":
+        procs = [Process("birth_I", rS * I, produces="I", description="division of immune-escape cells"),
+                 Process("crowding_I", rS * I * T / Kp, consumes="I", description="density-dependent loss of I")]
+    else:
+        procs = [Process("growth_I", rS * I * sp.log(Kp / (T + 1)), produces="I",
+                         description="Gompertz growth of immune-escape cells")]
+    if drug_kill is not None:
+        procs.append(Process("drug_kill_I", drug_kill * I, consumes="I", description="drug kills immune-escape cells"))
+    return Module("immune_escape", states, (), tuple(procs))
 
 
 def one_compartment_drug(

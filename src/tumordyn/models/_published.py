@@ -81,7 +81,7 @@ def kuznetsov1994() -> Model:
     )
 
 
-def zhang2017() -> Model:
+def zhang2017(*, tplus_capacity_floor: float | None = None) -> Model:
     r"""Zhang, Cunningham, Brown & Gatenby (2017), Nat Commun 8:1816: adaptive abiraterone therapy.
 
     Lotka–Volterra competition of three prostate cancer populations
@@ -112,22 +112,52 @@ def zhang2017() -> Model:
     T+'s carrying capacity μ·x_TP tends to 0 and the published equations become
     singular: after about a year of uninterrupted drug T+ is below 1e-9 cells and
     the solver may report a tiny negative T+ or a non-finite right-hand side.
-    The model is kept exact (no floor on K_T+); stop such runs at about 300 days
-    (LSODA) or 900 days (RK45), by which time T- dominates.
+    By default the model is kept exact (no floor on K_T+); stop such runs at about
+    300 days (LSODA) or 900 days (RK45), by which time T- dominates, or pass
+    ``tplus_capacity_floor``.
+
+    ``tplus_capacity_floor`` (optional regularisation, cells): T+'s carrying
+    capacity becomes :math:`K_{T+} = \mu x_{TP} + K_{T+,\min}` (parameter
+    ``K_Tplus_min``), so it never reaches 0. The public simulation code of
+    J. Cunningham, a co-author (github.com/cunninghamjj/Applying-evolutionary-principles-
+    to-optimize-control-of-mcrpc, files ``ABI_ADT.m``/``ADT_ONLY.m``; the model of
+    Cunningham et al. 2018, J Theor Biol 459:67), handles the same singularity by
+    bounding every population below at 0.1 cells after each daily step; an additive
+    floor is the smooth ODE counterpart. Where :math:`\mu x_{TP}`
+    is large against the floor (off drug: thousands of cells) the equations are the
+    published ones to a relative :math:`K_{T+,\min} / (\mu x_{TP})`. The default
+    (``None``) adds nothing: the published equations and parameter list.
 
     The default initial state (T+ = 6000, TP = 4000, T- = 100 cells, PSA = 20100)
     is an assumption close to the off-drug state.
 
+    Parameters
+    ----------
+    tplus_capacity_floor : float, optional
+        :math:`K_{T+,\min}` in cells (> 0), the default value of the added parameter
+        ``K_Tplus_min``. ``None`` (default): the published equations.
+
     Returns
     -------
     Model
+
+    Raises
+    ------
+    SpecificationError
+        If ``tplus_capacity_floor`` is not a finite number > 0.
     """
+    if tplus_capacity_floor is not None:
+        from .._validate import real_number
+
+        tplus_capacity_floor = real_number(tplus_capacity_floor, "zhang2017 `tplus_capacity_floor`", minimum=0.0,
+                                           strict=True, unit="cells")
     xp, xP, xn, psa, a = sp.symbols("Tplus TP Tneg PSA abiraterone")
     r1, r2, r3 = sp.symbols("r_Tplus r_TP r_Tneg")
     alpha = sp.Matrix(3, 3, lambda i, j: sp.Symbol(f"alpha_{i + 1}{j + 1}"))
     K_TP_off, K_TP_on, K_Tneg, mu_off, mu_on, sigma = sp.symbols("K_TP_off K_TP_on K_Tneg mu_off mu_on sigma_PSA")
+    K_floor = sp.Symbol("K_Tplus_min") if tplus_capacity_floor is not None else sp.Integer(0)
     K = [
-        (mu_off * (1 - a) + mu_on * a) * xP,
+        (mu_off * (1 - a) + mu_on * a) * xP + K_floor,
         K_TP_off * (1 - a) + K_TP_on * a,
         K_Tneg,
     ]
@@ -154,6 +184,11 @@ def zhang2017() -> Model:
                   "re-implementations of Zhang 2017 (unsure in the paper's text)"),
         Parameter("sigma_PSA", 0.5, (0.0, 10.0), "1/day", "PSA decay rate", src),
     ]
+    if tplus_capacity_floor is not None:
+        params.append(Parameter(
+            "K_Tplus_min", tplus_capacity_floor, (0.0, 1e8), "cells",
+            "floor added to T+'s carrying capacity mu*TP (regularisation, not in the published equations)",
+            "smooth counterpart of the 0.1-cell population bound of J. Cunningham's public code of the model"))
     procs = []
     for i in range(3):
         comp = sum((alpha[i, j] * x[j] for j in range(3)), sp.Integer(0))
