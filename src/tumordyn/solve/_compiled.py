@@ -822,7 +822,10 @@ def _compiled() -> dict[str, Any]:
     )  # fmt: skip
     global _check_rules
     _check_rules = numba.njit(cache=True, error_model="numpy")(_check_rules_py)
-    core = numba.njit(core_sig, cache=True, error_model="numpy")(_core_py)
+    # floating-point contraction only (a multiply and an add may fuse into one FMA, rounded once): the stage sums
+    # 2% faster; no other fast-math licence, so the NaN/inf checks stand. The generated RHS is not contracted
+    # (slower: 27.6 vs 23.7 ns per call, longer dependency chains on its divisions)
+    core = numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(_core_py)
     # helpers for single calls and timing, loaded on first use (a simulation needs neither)
     call = _Lazy(lambda: numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py))
     loop = _Lazy(lambda: numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py))

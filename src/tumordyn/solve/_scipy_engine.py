@@ -481,11 +481,14 @@ def _fast_factory_source(src: str, n_states: int) -> str:
         "        try:",
         f"            {', '.join(names)}{',' if n_states == 1 else ''} = y.tolist()",
     ]
-    lines += [f"            if {nm} < 0.0:\n                {nm} = 0.0" for nm, clip in (states[i] for i in range(n_states))
-              if clip]
+    for i in range(n_states):
+        nm, clip = states[i]
+        if clip:
+            lines += [f"            if {nm} < 0.0:", f"                {nm} = 0.0"]
     lines += block(inner, "            ")
     lines += [
-        "            _r = [" + ", ".join(ast.unparse(ast.fix_missing_locations(outs[i])) for i in range(n_states)) + "]",
+        "            _r = [" + ", ".join(ast.unparse(ast.fix_missing_locations(outs[i])) for i in range(n_states))
+        + "]",
         "        except (ArithmeticError, ValueError, TypeError):",
         "            _r = fallback(t, y)",
         "        _z = sum(_r)",
