@@ -240,10 +240,14 @@ class Times:
         self.wall: list[float] = []
         self.cpu: list[float] = []
         for _ in range(repeats):
-            w, c = time.perf_counter(), time.thread_time()
-            fn()
-            self.cpu.append(time.thread_time() - c)
-            self.wall.append(time.perf_counter() - w)
+            self.add(fn)
+
+    def add(self, fn: Callable[[], Any]) -> None:
+        """Time one more run of ``fn``."""
+        w, c = time.perf_counter(), time.thread_time()
+        fn()
+        self.cpu.append(time.thread_time() - c)
+        self.wall.append(time.perf_counter() - w)
 
     def median(self, clock: str) -> float:
         return statistics.median(self.cpu if clock == "cpu" else self.wall)
@@ -258,36 +262,78 @@ _FIRST_SIMULATE = """
 import time
 import tumordyn as td
 started = time.perf_counter()
-td.simulate(td.models.tumor_immune_tme(), td.Schedule.every("targeted", 100.0, 7.0, until=20.0), t_end=21.0,
-            method="dopri5")
+cpu_started = time.process_time()
+marks = [started]
+m = td.models.tumor_immune_tme()  # imports sympy and pint on first use, builds and checks the model
+marks.append(time.perf_counter())
+from tumordyn.numerics import compile_model
+c = compile_model(m)  # code generation
+marks.append(time.perf_counter())
+from tumordyn.solve import _compiled
+_compiled._compiled_batch(False)  # import numba, load the integrator from numba's cache
+marks.append(time.perf_counter())
+_compiled.fast_functions(c)  # this model's RHS: compiled (empty tumordyn cache) or loaded
+marks.append(time.perf_counter())
+td.simulate(m, td.Schedule.every("targeted", 100.0, 7.0, until=20.0), t_end=21.0, method="dopri5")
+marks.append(time.perf_counter())
+print(time.process_time() - cpu_started)
+print(" ".join(f"{b - a:.3f}" for a, b in zip(marks, marks[1:])))
 print(time.perf_counter() - started)
 """
 
+#: The phases of :data:`_FIRST_SIMULATE`, as its next-to-last line reports them (seconds each).
+_PHASES = ("model built (sympy, pint imported)", "code generated", "numba imported + integrator loaded",
+           "model RHS compiled or loaded", "first 21-day simulate", "CPU time of all of it")
 
-def compile_times(repeats: int = 3) -> tuple[float, float, float]:
+
+def compile_times(repeats: int = 3) -> tuple[float, float, float, list[float], list[float]]:
     """Model to first simulate in fresh processes (after ``import tumordyn``: the model built, its code
     generated, the RHS compiled or loaded, the integrator loaded from numba's cache, one 21-day solve):
-    ``(warm, cold, import)`` in seconds, wall clock, medians of ``repeats``. Cold: an empty tumordyn cache
-    (``TUMORDYN_CACHE_DIR`` a new directory); warm: the next process with that cache; import: ``python -c
-    "import tumordyn"``. numba's cache of the integrator (per installation) is warm in both."""
+    ``(warm, cold, import, warm_phases, cold_phases)`` in seconds, wall clock, medians of ``repeats`` (the
+    phases: :data:`_PHASES`). Cold: an empty tumordyn cache (``TUMORDYN_CACHE_DIR`` a new directory); warm:
+    the next process with that cache; import: ``python -c "import tumordyn"`` (lazy: PEP 562, the
+    subpackages load on first use, so most of the import cost is in the first phase). numba's cache of the
+    integrator (per installation) is warm in both."""
     import os
     import subprocess
     import tempfile
 
-    def run(code: str, env: dict[str, str]) -> float:
+    def run(code: str, env: dict[str, str]) -> tuple[float, list[float]]:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        return float(out.stdout.strip().splitlines()[-1])
+        lines = out.stdout.strip().splitlines()
+        # the phases (wall) and, last among them, the process's CPU time for the whole
+        phases = [float(x) for x in lines[-2].split()] + [float(lines[-3])] if len(lines) > 2 else []
+        return float(lines[-1]), phases
 
     subprocess.run([sys.executable, "-c", _FIRST_SIMULATE], check=True, capture_output=True)  # numba's caches
-    warm, cold, imp = [], [], []
+    warm, cold, imp, warm_ph, cold_ph = [], [], [], [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="tumordyn_bench_cache_") as tmp:
             env = dict(os.environ, TUMORDYN_CACHE_DIR=tmp)
-            cold.append(run(_FIRST_SIMULATE, env))
-            warm.append(run(_FIRST_SIMULATE, env))
+            t, ph = run(_FIRST_SIMULATE, env)
+            cold.append(t)
+            cold_ph.append(ph)
+            t, ph = run(_FIRST_SIMULATE, env)
+            warm.append(t)
+            warm_ph.append(ph)
         imp.append(run("import time; t = time.perf_counter(); import tumordyn; print(time.perf_counter() - t)",
-                       dict(os.environ)))
-    return statistics.median(warm), statistics.median(cold), statistics.median(imp)
+                       dict(os.environ))[0])
+
+    def med_phases(runs: list[list[float]]) -> list[float]:
+        return [statistics.median(col) for col in zip(*runs)]
+
+    return (statistics.median(warm), statistics.median(cold), statistics.median(imp), med_phases(warm_ph),
+            med_phases(cold_ph))
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15-minute load averages with its core count (``n/a`` where unavailable)."""
+    import os
+
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+    except (AttributeError, OSError):
+        return "n/a"
 
 
 def numba_threads() -> int:
@@ -299,6 +345,8 @@ def numba_threads() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per method (median reported)")
+    parser.add_argument("--block", type=int, default=5,
+                        help="runs per block when the compiled path and libRoadRunner are timed in alternating blocks")
     parser.add_argument("--handwritten-repeats", type=int, default=7, help="timed runs of the slow hand-written path")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="clock for the ratios and the floor: this thread's CPU time (default; robust on a "
@@ -321,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     y0 = c.initial_vector()
     atol = c.atol.copy()
     t_out = np.linspace(0.0, T_END, int(T_END) + 1)  # daily outputs for every method
+    print(f"load average before: {load_average()}")
     print(f"model {model.name}: {c.n_states} states, {c.n_params} parameters; {schedule.n_doses()} doses over "
           f"{T_END:g} days ({', '.join(f'{d} {a:g} mg' for d, a in amounts.items())}); rtol 1e-6, "
           f"atol {', '.join(f'{n} {a:g}' for n, a in zip(names, atol))}")
@@ -338,9 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     fast_traj = td.simulate(model, schedule, t_end=T_END, t_eval=t_out, method="dopri5")
     warm_fast = time.perf_counter() - started
     warm_rhs = _fast.fast_functions(c).compile_time
-    times_fast = Times(lambda: td.simulate(model, schedule, t_end=T_END, t_eval=t_out, method="dopri5"),
-                       args.repeats)
-    t_fast = times_fast.median(args.clock)
+    def run_fast() -> Any:
+        return td.simulate(model, schedule, t_end=T_END, t_eval=t_out, method="dopri5")
+
+    times_fast = Times(run_fast, 0)  # timed below, interleaved with libRoadRunner
     d_fast = max_rel_cells(fast_traj.y[-1], ref_final, names)
     nfev_fast = fast_traj.stats.nfev
 
@@ -373,11 +423,28 @@ def main(argv: list[str] | None = None) -> int:
         rr = make_roadrunner(model, params, schedule, atol)
         rr_y = run_roadrunner(rr, t_out.size)
         warm_rr = time.perf_counter() - started
-        times_rr = Times(lambda: run_roadrunner(rr, t_out.size), args.repeats)
-        t_rr = times_rr.median(args.clock)
+        times_rr = Times(lambda: run_roadrunner(rr, t_out.size), 0)
         d_rr = max_rel_cells(rr_y[-1], ref_final, names)
     except ImportError as exc:
         print(f"libRoadRunner comparison skipped: {exc} (pip install 'tumordyn[bench]')")
+    # the compiled path and libRoadRunner timed interleaved in blocks (in this process), so both see the same
+    # load of a shared machine; each block starts with one untimed run: strictly alternating single runs time
+    # each method with caches and branch predictors the other one has just evicted (measured: 0.51 ms instead of
+    # 0.25 ms for the compiled path, libRoadRunner unchanged), which is not how either runs in a loop
+    done = 0
+    while done < args.repeats:
+        block = min(args.block, args.repeats - done)
+        run_fast()
+        for _ in range(block):
+            times_fast.add(run_fast)
+        if times_rr is not None:
+            run_roadrunner(rr, t_out.size)
+            for _ in range(block):
+                times_rr.add(lambda: run_roadrunner(rr, t_out.size))
+        done += block
+    t_fast = times_fast.median(args.clock)
+    if times_rr is not None:
+        t_rr = times_rr.median(args.clock)
 
     # floor: one compiled RHS call in a tight numba loop x RHS evaluations used, the call measured on the
     # states the solve visits (10 per day from the compiled trajectory: drugs present), and for reference
@@ -399,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     row("hand-written solve_ivp LSODA", times_hw, nfev_hw, d_hw)
     if t_rr is not None:
         row("libRoadRunner (CVODE, SBML events)", times_rr, "-", d_rr)
-    print(f"({args.repeats} runs, {args.handwritten_repeats} for the scipy paths; CPU = this thread's CPU time, "
+    print(f"({args.repeats} runs, the compiled path and libRoadRunner in alternating blocks of {args.block} after one "
+          f"untimed run each, {args.handwritten_repeats} for the scipy paths; CPU = this thread's CPU time, "
           "robust to other load on the machine; max rel diff: final S, R, E, X, M, P vs DOP853 rtol 1e-10, "
           "relative to max(|ref|, 1))")
     print()
@@ -428,10 +496,14 @@ def main(argv: list[str] | None = None) -> int:
 
     compile_line = ""
     if args.compile_times:
-        warm, cold, imp = compile_times()
+        warm, cold, imp, warm_ph, cold_ph = compile_times()
         print(f"model to first simulate (subprocesses, wall): {cold:.2f} s with an empty tumordyn cache, "
-              f"{warm:.2f} s with the cache filled; `import tumordyn` {imp:.2f} s")
+              f"{warm:.2f} s with the cache filled; `import tumordyn` {imp:.2f} s (lazy); load average "
+              f"{load_average()}")
+        for label, ph in (("warm", warm_ph), ("cold", cold_ph)):
+            print(f"  {label}: " + "; ".join(f"{name} {x:.2f} s" for name, x in zip(_PHASES, ph)))
         compile_line = f"compile_warm_s={warm:.2f} compile_cold_s={cold:.2f} import_s={imp:.2f}"
+    print(f"load average after: {load_average()}")
     sp_hw = t_hw / t_fast
     sp_rr = (t_rr / t_fast) if t_rr is not None else float("nan")
     print(f"ratios from {args.clock} medians: hand-written / tumordyn = {sp_hw:.1f}, "
@@ -477,12 +549,7 @@ def main_no_numba(args: argparse.Namespace) -> int:
     def med(runs: list[Times], clock: str) -> float:
         return statistics.median([r.median(clock) for r in runs])
 
-    try:
-        import os
-
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except (AttributeError, OSError):
-        load = "n/a"
+    load = load_average()
     print(f"numba hidden; method='auto' ran {auto.stats.method!r}; load average {load}; {args.repeats} interleaved runs")
     print(f"{'method':<36} {'median wall':>14} {'median CPU':>14} {'RHS evals':>10} {'max rel diff':>14}")
     print(f"{'tumordyn method=LSODA (scipy)':<36} {med(lsoda_runs, 'wall') * 1e3:11.3f} ms "

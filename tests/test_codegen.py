@@ -178,3 +178,46 @@ def test_cache_dir_honours_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.delenv("TUMORDYN_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert _fast.cache_dir() == str(tmp_path / "tumordyn")
+
+
+def _lsoda_model_zoo() -> list[td.Model]:
+    return [td.models.tumor_immune_tme(), td.models.kuznetsov1994(), td.models.zhang2017(),
+            td.models.logistic_growth(), td.models.gompertz_growth(), td.models.multilesion(),
+            stiff_exchange_model()]
+
+
+@pytest.mark.parametrize("model", _lsoda_model_zoo(), ids=lambda m: m.name)
+def test_lsoda_bound_rhs_from_the_hoisted_source_matches_the_model(model: td.Model) -> None:
+    """The pure-scipy path's float right-hand side (built from the numba source, parameter-only terms
+    computed once per solve) gives the model's derivatives to rounding, states below zero read as 0."""
+    from tumordyn.solve._problem import SolverOptions
+    from tumordyn.solve._scipy_engine import Budget, _bind_factory_fast, bound_rhs
+
+    c = compile_model(model)
+    assert _bind_factory_fast(c.source["rhs_fast"], c.model_name, c.n_states) is not None  # the fast form is used
+    rng = np.random.default_rng(7)
+    p = c.param_vector()
+    for _ in range(20):
+        y = c.initial_vector() * rng.uniform(0.0, 3.0, c.n_states) + rng.uniform(-1e-3, 5.0, c.n_states)
+        u = rng.uniform(0.0, 10.0, c.n_drugs)
+        f = bound_rhs(c, p)(u, Budget(SolverOptions("LSODA", 1e-6, c.atol, np.inf)))
+        got = np.asarray(f(3.0, y), dtype=float)
+        want = c.rhs_single(3.0, y, p, u)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * (1.0 + np.abs(want).max()))
+
+
+def test_lsoda_bound_rhs_falls_back_where_a_parameter_term_is_not_finite() -> None:
+    """A parameter-only term that divides by zero (a half-life of 0 days) is not hoisted into an inf: the
+    scalar path's own checks run, and the solve ends in the named error with the time reached."""
+    m = td.models.tumor_immune_tme()
+    c = compile_model(m)
+    p = c.param_vector()
+    p[c.param_names.index("t_half_targeted")] = 0.0
+    from tumordyn.solve._problem import SolverOptions
+    from tumordyn.solve._scipy_engine import Budget, _NonFiniteDerivative, bound_rhs
+
+    f = bound_rhs(c, p)(np.zeros(c.n_drugs), Budget(SolverOptions("LSODA", 1e-6, c.atol, np.inf)))
+    y = c.initial_vector().astype(float)
+    y[c.state_names.index("C_targeted")] = 1.0
+    with pytest.raises(_NonFiniteDerivative):  # raised from the callback: the engine names the state and time
+        f(0.0, y)

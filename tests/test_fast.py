@@ -89,6 +89,17 @@ def test_logistic_closed_form() -> None:
     np.testing.assert_allclose(traj["N"], exact, rtol=1e-7)
 
 
+def test_zero_error_estimate_grows_the_step_and_keeps_the_equilibrium() -> None:
+    """At an exact equilibrium every step's error estimate is 0 (the controller takes log(0) = -inf): the step
+    grows by the controller's largest factor, 10 per step, so the solve takes a handful of steps, and the
+    state stays exactly where it is."""
+    m = td.models.logistic_growth(N0=1000.0, r=0.5, K=1000.0)
+    te = np.linspace(0.0, 1000.0, 11)
+    traj = td.simulate(m, t_end=1000.0, t_eval=te, method="dopri5")
+    np.testing.assert_array_equal(traj["N"], np.full(te.size, 1000.0))
+    assert traj.stats.nfev < 150  # 1e-6 days (the initial step with a zero derivative) to 1000 days: ~10 steps
+
+
 def test_bolus_pk_many_doses_closed_form() -> None:
     m = one_compartment_pk(half_life=1.5, volume=10.0)
     times = np.arange(0.0, 60.0, 2.5)

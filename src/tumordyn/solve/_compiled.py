@@ -107,6 +107,7 @@ _CLOCK_EVERY = 64
 #: rtol 1e-6 with the same error against a DOP853 rtol 1e-10 reference (the whole step size carried over:
 #: 3,460 evaluations but up to twice the error).
 _CARRY = 0.2
+_LOG_1E_4 = math.log(1e-4)
 # slots of the integer stats array: evaluations, accepted and rejected steps, (sub-)segments, the state (or
 # rule) to blame, rule switches, gated doses given
 _NFEV, _NACC, _NREJ, _NSEG, _BADSTATE, _NEV, _NDOSE = 0, 1, 2, 3, 4, 5, 6
@@ -404,7 +405,7 @@ def _core_py(
             fired = -1
             t_root = t
             # --- steps ---
-            facold = 1e-4
+            lfacold = _LOG_1E_4  # log of Hairer's FACOLD (the previous accepted error, at least 1e-4)
             reject = False
             last_nonfinite = False
             iasti = 0
@@ -462,10 +463,14 @@ def _core_py(
                 rhs(tph, y1, p, u, k7)
                 stats[_NFEV] += 6
                 err = 0.0
+                errnn = 0.0  # the largest undershoot below zero of a non-negative state, in tolerances
                 for i in range(n):
                     e = h * (_E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])
-                    sk = atol[i] + rtol * max(abs(y[i]), abs(y1[i]))
+                    ay = abs(y[i])
+                    sk = atol[i] + rtol * max(ay, abs(y1[i]))
                     err += (e / sk) ** 2
+                    if nonneg[i] and y1[i] < 0.0:
+                        errnn = max(errnn, -y1[i] / (atol[i] + rtol * ay))
                 err = math.sqrt(err / n)
                 if not math.isfinite(err):
                     # a step into non-finite values: shrink hard and retry
@@ -478,20 +483,17 @@ def _core_py(
                 # non-negative states (Shampine et al. 2005, as MATLAB's NonNegative option): a step whose
                 # undershoot below zero exceeds the tolerance is rejected; an accepted step is projected to
                 # >= 0 below. The RHS reads these states clipped at zero, so the FSAL derivative stays valid.
-                if err <= 1.0:
-                    errnn = 0.0
-                    for i in range(n):
-                        if nonneg[i] and y1[i] < 0.0:
-                            errnn = max(errnn, -y1[i] / (atol[i] + rtol * abs(y[i])))
-                    if errnn > 1.0:
-                        err = errnn
-                fac11 = err**0.17
-                fac = fac11 / facold**0.04
+                if err <= 1.0 and errnn > 1.0:
+                    err = errnn
+                # Hairer's PI controller, fac = err**0.17 / facold**0.04, as one log and one exp (two pow calls
+                # were about a tenth of the step's cost outside the RHS)
+                lerr = math.log(err)
+                fac = math.exp(0.17 * lerr - 0.04 * lfacold)
                 fac = max(0.1, min(5.0, fac / 0.9))
                 hnew = h / fac
                 if err <= 1.0:
                     # accepted
-                    facold = max(err, 1e-4)
+                    lfacold = max(lerr, _LOG_1E_4)
                     stats[_NACC] += 1
                     if detect_stiff:
                         stnum = 0.0
@@ -649,7 +651,7 @@ def _core_py(
                     h_carry = h
                 else:
                     stats[_NREJ] += 1
-                    hnew = h / min(5.0, fac11 / 0.9)
+                    hnew = h / min(5.0, math.exp(0.17 * lerr) / 0.9)
                     reject = True
                     h = hnew
             # end of sub-segment: check and clip the non-negative states
@@ -828,7 +830,10 @@ def _compiled() -> dict[str, Any]:
     )  # fmt: skip
     global _check_rules
     _check_rules = numba.njit(cache=True, error_model="numpy")(_check_rules_py)
-    core = numba.njit(core_sig, cache=True, error_model="numpy")(_core_py)
+    # floating-point contraction only (a multiply and an add may fuse into one FMA, rounded once): the stage sums
+    # 2% faster; no other fast-math licence, so the NaN/inf checks stand. The generated RHS is not contracted
+    # (slower: 27.6 vs 23.7 ns per call, longer dependency chains on its divisions)
+    core = numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(_core_py)
     # helpers for single calls and timing, loaded on first use (a simulation needs neither)
     call = _Lazy(lambda: numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py))
     loop = _Lazy(lambda: numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py))

@@ -49,6 +49,15 @@ __all__ = [
 
 
 @functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
+def _odeint() -> Callable[..., Any]:
+    """``scipy.integrate.odeint``, imported on first use (``import tumordyn`` does not load scipy.integrate)."""
+    from scipy.integrate import odeint
+
+    return odeint
+
+
+@functools.lru_cache(maxsize=1)
 def _odeint_warning() -> type[Warning]:
     """scipy's ``ODEintWarning`` (imported on first use: ``import tumordyn`` does not load scipy.integrate)."""
     try:  # public from scipy 1.11; scipy 1.10 has it in the private module only
@@ -366,8 +375,9 @@ def _factory_source(src: str) -> str:
     lines += block(outer, "    ")
     lines += [
         "    def f(t, y):",
-        "        budget.left -= 1",
-        f"        if not budget.left & {_CLOCK_EVERY - 1} or budget.left < 0:",
+        "        _left = budget.left - 1",
+        "        budget.left = _left",
+        f"        if not _left & {_CLOCK_EVERY - 1} or _left < 0:",
         "            budget.exhausted(t)",
         "        try:",
     ]
@@ -383,6 +393,124 @@ def _factory_source(src: str) -> str:
         "    return f",
     ]
     return "\n".join(lines) + "\n"
+
+
+class _PowForIpow(ast.NodeTransformer):
+    """``_ipow(x, e)`` of the numba source as ``x ** e`` (what the scalar source computes)."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:  # noqa: N802 - ast's visitor protocol
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "_ipow" and len(node.args) == 2 and not node.keywords:
+            return ast.copy_location(ast.BinOp(left=node.args[0], op=ast.Pow(), right=node.args[1]), node)
+        return node
+
+
+def _index_of(node: ast.AST, array: str) -> int | None:
+    """``K`` if ``node`` is ``array[K]`` with an integer literal ``K``, else ``None``."""
+    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == array
+            and isinstance(node.slice, ast.Constant) and type(node.slice.value) is int):
+        return node.slice.value
+    return None
+
+
+def _fast_factory_source(src: str, n_states: int) -> str:
+    """The source of ``bind(p, u, fallback, budget, nonfinite)`` (as :func:`_factory_source` makes it) from
+    the numba right-hand side ``source["rhs_fast"]`` instead of ``source["rhs_scalar"]``.
+
+    The numba source reads the parameters *extended* by their parameter-only subexpressions
+    (``compile_model(model).extended_params(p)``: ``EC50^h``, ``ln 2 / t_half``, ``1/V``, products of rate
+    constants, found on the whole system by sympy), so ``p`` here is that extended vector: per call ``f``
+    does the state-dependent arithmetic only (on the default model 45 operations instead of 62). Terms in
+    the parameters and the infusion rates only (e.g. ``rate / V``) are evaluated once per ``bind``.
+    """
+    mod = ast.parse(src)
+    fn = next((n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name == "rhs_into"), None)
+    assert fn is not None
+    fn = _PowForIpow().visit(fn)
+    states: dict[int, tuple[str, bool]] = {}  # index -> (name, read clipped at zero)
+    outer: list[ast.stmt] = []
+    static: set[str] = set()
+    inner: list[ast.stmt] = []
+    outs: dict[int, ast.expr] = {}
+    hoister = _Hoister(static)
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Return):
+            continue
+        assert isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+        target, value = stmt.targets[0], stmt.value
+        k = _index_of(target, "out")
+        if k is not None:
+            outs[k] = hoister.visit(value)
+            continue
+        assert isinstance(target, ast.Name)
+        name = target.id
+        for arr, vec in (("p", "_pv"), ("u", "_uv")):
+            i = _index_of(value, arr)
+            if i is not None:
+                outer.append(ast.parse(f"{name} = {vec}[{i}]").body[0])
+                static.add(name)
+                break
+        else:
+            i = _index_of(value, "y")
+            if i is not None:
+                states[i] = (name, False)
+            elif (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "max"
+                  and len(value.args) == 2 and _index_of(value.args[0], "y") is not None
+                  and isinstance(value.args[1], ast.Constant) and value.args[1].value == 0.0):
+                states[_index_of(value.args[0], "y")] = (name, True)
+            elif hoister.is_static(value):
+                outer.append(stmt)
+                static.add(name)
+            else:
+                inner.append(ast.Assign(targets=[target], value=hoister.visit(value)))
+    assert sorted(states) == list(range(n_states)) and sorted(outs) == list(range(n_states))
+    outer += [ast.Assign(targets=[ast.Name(id=n, ctx=ast.Store())], value=e) for n, e in hoister.hoisted]
+
+    def block(stmts: list[ast.stmt], indent: str) -> list[str]:
+        return [indent + line for st in stmts for line in ast.unparse(ast.fix_missing_locations(st)).splitlines()]
+
+    names = [states[i][0] for i in range(n_states)]
+    lines = ["def bind(p, u, fallback, budget, nonfinite):", "    _pv = p.tolist()", "    _uv = u.tolist()"]
+    lines += block(outer, "    ")
+    lines += [
+        "    def f(t, y):",
+        "        _left = budget.left - 1",
+        "        budget.left = _left",
+        f"        if not _left & {_CLOCK_EVERY - 1} or _left < 0:",
+        "            budget.exhausted(t)",
+        "        try:",
+        f"            {', '.join(names)}{',' if n_states == 1 else ''} = y.tolist()",
+    ]
+    for i in range(n_states):
+        nm, clip = states[i]
+        if clip:
+            lines += [f"            if {nm} < 0.0:", f"                {nm} = 0.0"]
+    lines += block(inner, "            ")
+    lines += [
+        "            _r = [" + ", ".join(ast.unparse(ast.fix_missing_locations(outs[i])) for i in range(n_states))
+        + "]",
+        "        except (ArithmeticError, ValueError, TypeError):",
+        "            _r = fallback(t, y)",
+        "        _z = sum(_r)",
+        "        if _z - _z != 0.0:",
+        "            nonfinite(t, _r)",
+        "        return _r",
+        "    return f",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _bind_factory_fast(src: str, name: str, n_states: int) -> Callable[..., Any] | None:
+    """``bind(p_extended, u, fallback, budget, nonfinite)`` compiled from the numba source (see
+    :func:`_fast_factory_source`); ``None`` if the source does not have the form it knows."""
+    try:
+        code = compile(_fast_factory_source(src, n_states), f"<tumordyn bound rhs of {name}>", "exec")
+    except (AssertionError, SyntaxError, ValueError, AttributeError, IndexError, TypeError, StopIteration):
+        return None
+    namespace: dict[str, Any] = {"math": math, "numpy": np}
+    exec(code, namespace)  # noqa: S102 - rewritten from the source sympy's printer generated
+    return namespace["bind"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -419,7 +547,14 @@ def bound_rhs(compiled: CompiledModel, p: np.ndarray) -> Binder:
     on a non-finite derivative. Falls back to ``compiled.rhs_single`` behind a Python wrapper where
     the parameters cannot be bound in float arithmetic (e.g. a parameter-only term divides by zero).
     """
-    factory = _bind_factory(compiled.source["rhs_scalar"], compiled.model_name)
+    factory = _bind_factory_fast(compiled.source["rhs_fast"], compiled.model_name, compiled.n_states)
+    pf = p
+    if factory is not None:
+        pf = compiled.extended_params(p)  # the parameter-only subexpressions, once per solve
+        if not np.isfinite(pf).all() and np.isfinite(p).all():
+            factory = None  # e.g. a half-life of 0: the scalar source's own checks (below) handle it
+    if factory is None:
+        factory, pf = _bind_factory(compiled.source["rhs_scalar"], compiled.model_name), p
     rhs, rhs_single = compiled.rhs, compiled.rhs_single
 
     def bind(u: np.ndarray, budget: Budget) -> Callable[[float, np.ndarray], Any]:
@@ -429,7 +564,7 @@ def bound_rhs(compiled: CompiledModel, p: np.ndarray) -> Binder:
 
         if factory is not None:
             try:
-                return factory(p, u, fallback, budget, _nonfinite)
+                return factory(pf, u, fallback, budget, _nonfinite)
             except (ArithmeticError, ValueError, TypeError):
                 pass
         return _guarded(lambda t, y: rhs_single(t, y, p, u), budget)
@@ -581,9 +716,8 @@ def _odeint_segment(
     mxstep = int(min(max(budget.left, 1) + 1, 2**31 - 1))
     n_caught = len(caught)
     try:
+        odeint = _odeint()
         with _ODEINT_LOCK:
-            from scipy.integrate import odeint
-
             ys, info = odeint(f, z, times, Dfun=dfun, tfirst=True, full_output=True, rtol=opts.rtol,
                               atol=system.atol, tcrit=times[-1:], h0=h0, hmax=hmax, mxstep=mxstep,
                               printmessg=False)
@@ -808,15 +942,15 @@ def _integrate_plan_odeint(
             h_first = min(h_last, 0.5 * (t_next - tb))
             # on a failure (status FAILED, never other statuses): again from LSODA's own first step, then
             # with the unclamped Jacobian (system.jac_raw), then the last failure is raised
-            attempts = [(system, h_first)]
-            if h_first != 0.0:
-                attempts.append((system, 0.0))
+            # (the system with the unclamped Jacobian is built only when needed)
+            attempts = [h_first, 0.0] if h_first != 0.0 else [0.0]
             if system.jac_raw is not None:
-                attempts.append((replace(system, jac=system.jac_raw), 0.0))
-            for i, (sys_i, h0_i) in enumerate(attempts):
+                attempts.append(-1.0)
+            for i, h0_i in enumerate(attempts):
                 try:
+                    sys_i = system if h0_i >= 0.0 else replace(system, jac=system.jac_raw)
                     seg, n_f, n_j, h_last = _odeint_segment(sys_i, z, tb, t_next, u, inner, opts, budget, caught,
-                                                            h0_i)
+                                                            max(h0_i, 0.0))
                     break
                 except SolverError as err:
                     if err.status != SolverStatus.FAILED or i == len(attempts) - 1:
