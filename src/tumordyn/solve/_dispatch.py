@@ -50,7 +50,7 @@ def auto_method() -> str:
 
 
 #: Statuses after which ``method="auto"`` hands a patient from the explicit compiled engine to LSODA.
-FALLBACK_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS)
+FALLBACK_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS, SolverStatus.UNSUPPORTED)
 
 
 def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -> Solution:
@@ -81,8 +81,9 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False) -
     if options.method != "auto":
         return engine_for(options.method, parallel).solve(problem, options)
     first = auto_method()
-    if first == COMPILED_METHOD and not _fast.supports_rules(problem.compiled, problem.rules):
-        first = "LSODA"
+    if first == COMPILED_METHOD and (problem.compiled.n_events
+                                     or not _fast.supports_rules(problem.compiled, problem.rules)):
+        first = "LSODA"  # capability check; the compiled engine would refuse events with UNSUPPORTED
     if first != COMPILED_METHOD:
         return engine_for(first).solve(problem, options)
     sol = engine_for(COMPILED_METHOD, parallel).solve(problem, options, detect_stiff=True)
