@@ -4,21 +4,24 @@
 under a dosing plan, with SBML Level 3 semantics:
 
 * a trigger *fires* when its condition changes from false to true (its value before the start is the
-  event's ``initial_value``); the time is located by bisection on the integrator's dense output to a
-  few ulps of the time (the trigger is true at the located time), then the integration restarts there;
+  event's ``initial_value``). After each integrator step every comparison the triggers are made of is
+  evaluated; when one has changed, the first change is located by bisection on the step's dense output
+  to a few ulps of the time (the comparison has its new value at the located time), the triggers are
+  evaluated there and the integration restarts there;
 * a fired event is *executed* after its delay (evaluated when it fires); its values are computed when
   it fires (``use_values_from_trigger_time``) or when it is executed; a non-persistent event whose
   trigger turns false before its execution is cancelled;
 * the events due at one time are executed one at a time, highest priority first (priorities evaluated
-  then; events without priority rank below every prioritized one; ties go in the order they fired, then
-  model order); after each execution every trigger is evaluated again, so an execution can fire other
+  then; events without priority rank below every prioritized one and go in the order they fired, then
+  model order; events of *equal* explicit priority go in random order, as SBML prescribes, drawn from a
+  generator seeded afresh for every solve, so a result is reproducible); after each execution every trigger is evaluated again, so an execution can fire other
   events (executed at the same time when they have no delay) or cancel non-persistent ones;
 * bolus doses of the plan are applied at their breakpoints before the events of that time; outputs at
   an event time hold the values after the events (as after a dose).
 
 Every loop is bounded: integrator steps by the step budget (``Solver.max_steps``), bisection by 200
 halvings, executions by ``Solver.max_switches`` (then status
-:attr:`~tumordyn.errors.SolverStatus.TOO_MANY_SWITCHES`). A trigger that turns true and false again
+:attr:`~tumordyn.errors.SolverStatus.TOO_MANY_SWITCHES`). A comparison that changes and changes back
 within one integrator step is not seen (as with any sign-change detection); ``Solver(max_step=...)``
 bounds the step.
 """
@@ -49,6 +52,9 @@ from ._scipy_engine import (
 __all__ = ["integrate_with_events"]
 
 _MAX_BISECTIONS = 200
+
+#: Seed of the generator that orders due events of equal explicit priority (SBML: at random), per solve.
+_TIE_SEED = 20_261_130
 
 
 def _solver_class(method: str) -> Any:
@@ -109,6 +115,7 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
     n_exec = 0
     nfev = njev = nlu = 0
     cls = _solver_class(opts.method)
+    rng = np.random.default_rng(_TIE_SEED)
     jac_ok = opts.method in IMPLICIT_METHODS and system.jac is not None
 
     def check_values(k: int, vals: np.ndarray, t: float) -> None:
@@ -153,7 +160,13 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                     k = next(q[2] for q in due if math.isnan(rank[q[1]]))
                     raise SolverError(f"event {ev.names[k]!r} of {what} has a non-finite priority at t = {t:g} days",
                                       t=t, status=SolverStatus.NON_FINITE)
-                q = min(due, key=lambda q: (-rank[q[1]], q[1]))
+                best = max(rank.values())
+                top = [q for q in due if rank[q[1]] == best]
+                if len(top) > 1 and best != -math.inf:
+                    # equal explicit priorities: SBML executes them in random order (seeded: reproducible)
+                    q = top[int(rng.integers(len(top)))]
+                else:
+                    q = top[0]
             else:
                 q = due[0]
             queue.remove(q)
@@ -222,6 +235,7 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                 kw["jac"] = lambda t, yy, _u=u: _finite_jacobian(jac(t, yy, _u), t)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 solver = cls(f, tc, y, t_stop, rtol=opts.rtol, atol=opts.atol, max_step=opts.max_step, **kw)
+                watch = ev.atoms(tc, y, p) + trig  # the triggers' comparisons (and the triggers) as they are now
                 hit = None
                 while solver.status == "running":
                     t_old = solver.t
@@ -233,9 +247,9 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                     y_new = np.array(solver.y, dtype=float)
                     check_segment(compiled, y_new[:, None], np.array([t_new]), nonneg, opts.atol, opts.rtol)
                     dense = None
-                    if ev.triggers(t_new, y_new, p) != trig:
+                    if ev.atoms(t_new, y_new, p) + ev.triggers(t_new, y_new, p) != watch:
                         dense = solver.dense_output()
-                        hit = _locate(ev, dense, t_old, t_new, p, trig)
+                        hit = _locate(ev, dense, t_old, t_new, p, watch)
                     t_upto = hit[0] if hit is not None else t_new
                     if k_out < t_eval.size and t_eval[k_out] < t_upto or (hit is None and t_new >= t_stop):
                         if dense is None:
@@ -270,15 +284,15 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
 
 
 def _locate(ev: Any, dense: Any, t_lo: float, t_hi: float, p: np.ndarray,
-            trig: list[bool]) -> tuple[float, np.ndarray]:
-    """The earliest time in ``(t_lo, t_hi]`` at which some trigger differs from ``trig`` (bisection on the
-    dense output, to a few ulps of the time), and the state there."""
+            watch: list[bool]) -> tuple[float, np.ndarray]:
+    """The earliest time in ``(t_lo, t_hi]`` at which some comparison or trigger differs from ``watch``
+    (bisection on the dense output, to a few ulps of the time), and the state there."""
     for _ in range(_MAX_BISECTIONS):
         mid = 0.5 * (t_lo + t_hi)
         if not t_lo < mid < t_hi:
             break
         ym = np.array(dense(mid), dtype=float)
-        if ev.triggers(mid, ym, p) != trig:
+        if ev.atoms(mid, ym, p) + ev.triggers(mid, ym, p) != watch:
             t_hi = mid
         else:
             t_lo = mid
