@@ -474,11 +474,42 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                     ea = ev.createEventAssignment()
                     ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
                     ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
+    _export_events(libsbml, m, model, used)
     ann = _annotation_xml(model)
     if ann is not None:  # what SBML does not hold (drugs, bounds, units, descriptions), for from_sbml
         _check(m.setAnnotation(ann), "set the tumordyn annotation")
     text = libsbml.writeSBMLToString(doc)
     return text
+
+
+def _export_events(libsbml: Any, m: Any, model: Model, used: set[str]) -> None:
+    """The model's own events as SBML events (trigger, assignments to the states' species, delay, priority,
+    the three flags), after the schedule's."""
+    taken = set(used) | {m.getEvent(k).getId() for k in range(m.getNumEvents())}
+    for e in model.events:
+        eid = e.name
+        while eid in taken:
+            eid += "_"
+        taken.add(eid)
+        where = f"event {e.name!r}"
+        ev = m.createEvent()
+        ev.setId(eid)
+        if e.description:
+            ev.setName(e.description)
+        ev.setUseValuesFromTriggerTime(e.use_values_from_trigger_time)
+        trig = ev.createTrigger()
+        trig.setInitialValue(e.initial_value)
+        trig.setPersistent(e.persistent)
+        _check(trig.setMath(_to_ast(libsbml, e.trigger, f"trigger of {where}")), f"set the trigger of {where}")
+        if e.delay is not None:
+            _check(ev.createDelay().setMath(_to_ast(libsbml, e.delay, f"delay of {where}")), f"set the delay of {where}")
+        if e.priority is not None:
+            _check(ev.createPriority().setMath(_to_ast(libsbml, e.priority, f"priority of {where}")),
+                   f"set the priority of {where}")
+        for k, v in e.assignments:
+            ea = ev.createEventAssignment()
+            ea.setVariable(k)
+            _check(ea.setMath(_to_ast(libsbml, v, f"assignment to {k!r} of {where}")), f"set an assignment of {where}")
 
 
 # =========================================================================================
