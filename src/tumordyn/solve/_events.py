@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NegativeStateError, SolverError, SolverStatus
-from ..numerics._events import event_functions
+from ..numerics import event_functions
 from ._problem import IMPLICIT_METHODS, SolverOptions
 from ._scipy_engine import (
     Budget,
