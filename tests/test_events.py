@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import tumordyn as td
-from tumordyn.errors import NegativeStateError, SolverError, SolverStatus, SpecificationError, UnknownNameError
+from tumordyn.errors import (NegativeStateError, SolverError, SolverStatus, SpecificationError, TumordynWarning,
+                             UnknownNameError)
 from tumordyn.spec import Event, Model, Parameter, Process, State
 
 K = 0.5
@@ -191,7 +192,7 @@ def test_export_with_a_schedule_imports_back_to_the_same_trajectory():
     pytest.importorskip("libsbml")
     model = td.models.tumor_immune_tme()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", TumordynWarning)  # e.g. no "annotation ignored"
         back = td.io.from_sbml(td.io.to_sbml(model, combination()))
     assert len(back.events) == 62 and "u_priming" in back.states.names
     t = np.linspace(0.0, 120.0, 121)
