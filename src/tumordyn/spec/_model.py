@@ -1270,6 +1270,11 @@ class Model:
             lines.append("Observables:")
             lines += fmt_rows(["name", "unit", "expression"],
                               [[o.name, o.unit, str(o.expr)[:70]] for o in self.observables])
+        if self.events:
+            lines.append("Events:")
+            lines += fmt_rows(["name", "trigger", "delay", "assignments"],
+                              [[e.name, str(e.trigger)[:40], "" if e.delay is None else str(e.delay)[:12],
+                                ", ".join(f"{k} = {v}" for k, v in e.assignments)[:60]] for e in self.events])
         return "\n".join(lines)
 
 
