@@ -235,7 +235,7 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                 kw["jac"] = lambda t, yy, _u=u: _finite_jacobian(jac(t, yy, _u), t)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
                 solver = cls(f, tc, y, t_stop, rtol=opts.rtol, atol=opts.atol, max_step=opts.max_step, **kw)
-                watch = ev.atoms(tc, y, p) + trig  # the triggers' comparisons (and the triggers) as they are now
+                watch = ev.atoms(tc, y, p)  # the triggers' comparisons as they are now (triggers change with them)
                 hit = None
                 while solver.status == "running":
                     t_old = solver.t
@@ -247,7 +247,7 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                     y_new = np.array(solver.y, dtype=float)
                     check_segment(compiled, y_new[:, None], np.array([t_new]), nonneg, opts.atol, opts.rtol)
                     dense = None
-                    if ev.atoms(t_new, y_new, p) + ev.triggers(t_new, y_new, p) != watch:
+                    if ev.atoms(t_new, y_new, p) != watch:
                         dense = solver.dense_output()
                         hit = _locate(ev, dense, t_old, t_new, p, watch)
                     t_upto = hit[0] if hit is not None else t_new
@@ -285,14 +285,14 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
 
 def _locate(ev: Any, dense: Any, t_lo: float, t_hi: float, p: np.ndarray,
             watch: list[bool]) -> tuple[float, np.ndarray]:
-    """The earliest time in ``(t_lo, t_hi]`` at which some comparison or trigger differs from ``watch``
+    """The earliest time in ``(t_lo, t_hi]`` at which some comparison of the triggers differs from ``watch``
     (bisection on the dense output, to a few ulps of the time), and the state there."""
     for _ in range(_MAX_BISECTIONS):
         mid = 0.5 * (t_lo + t_hi)
         if not t_lo < mid < t_hi:
             break
         ym = np.array(dense(mid), dtype=float)
-        if ev.atoms(mid, ym, p) + ev.triggers(mid, ym, p) != watch:
+        if ev.atoms(mid, ym, p) != watch:
             t_hi = mid
         else:
             t_lo = mid
