@@ -139,8 +139,9 @@ class Solver:
         runs from the start of the batch) at every step. Under ``"auto"`` the budget is total: no
         LSODA fallback after it ran out, and a fallback gets what the compiled solve left of it.
     max_switches : int, optional
-        Most adaptive-rule switches in one patient's solve (default 10,000); more ends it with
-        :attr:`SolverStatus.TOO_MANY_SWITCHES` (chattering), on every engine.
+        Most adaptive-rule switches, or model-event executions (:class:`~tumordyn.spec.Event`), in one
+        patient's solve (default 10,000); more ends it with :attr:`SolverStatus.TOO_MANY_SWITCHES`
+        (chattering, or an event that keeps re-triggering itself), on every engine.
 
     Examples
     --------
@@ -246,7 +247,7 @@ class SolverOptions:
     max_steps : int
         Step budget of one patient's solve.
     max_switches : int
-        Most adaptive-rule switches in one patient's solve.
+        Most adaptive-rule switches or model-event executions in one patient's solve.
     max_seconds : float or None
         Wall-time budget of one patient's solve (seconds) on every engine, or ``None``.
     scipy_max_steps : int or None
