@@ -48,6 +48,9 @@ def test_auto_runs_events_on_lsoda_and_the_compiled_engines_refuse_by_status():
     auto = td.simulate(m, t_end=10.0, t_eval=t, solver=td.Solver(rtol=1e-10, atol=1e-12))
     assert auto["x"] == pytest.approx(10.0 * np.exp(-K * np.mod(t, T_RESET)), rel=1e-7)
     assert auto.stats.method == "LSODA"
+    from tumordyn.solve._dispatch import FALLBACK_STATUSES
+
+    assert SolverStatus.UNSUPPORTED in FALLBACK_STATUSES  # "auto" hands a refused patient to LSODA
     for method in ("dopri5", "batch"):
         with pytest.raises(SolverError) as err:
             td.simulate(m, t_end=10.0, solver=td.Solver(method=method))
