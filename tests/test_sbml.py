@@ -232,11 +232,6 @@ RULE_MATH = "<math xmlns='http://www.w3.org/1998/Math/MathML'><apply><minus/><ci
 @pytest.mark.parametrize(
     ("extra", "law", "construct"),
     [
-        ("<listOfEvents><event id='ev' useValuesFromTriggerTime='true'><trigger initialValue='false' persistent='true'>"
-         "<math xmlns='http://www.w3.org/1998/Math/MathML'><apply><geq/><csymbol encoding='text' "
-         "definitionURL='http://www.sbml.org/sbml/symbols/time'>time</csymbol><cn>1</cn></apply></math></trigger>"
-         "<listOfEventAssignments><eventAssignment variable='k'><math xmlns='http://www.w3.org/1998/Math/MathML'>"
-         "<cn>1</cn></math></eventAssignment></listOfEventAssignments></event></listOfEvents>", "k * x", "events"),
         (f"<listOfRules><algebraicRule>{RULE_MATH}</algebraicRule></listOfRules>", "k * x", "algebraic rules"),
         ("", "k * delay(x, 1)", "delay"),
     ],

@@ -389,7 +389,7 @@ def test_rate_of_a_function_that_is_not_differentiable_everywhere_is_refused():
 
 def test_yardstick_script_classifies_pass_wrong_and_refused(tmp_path):
     """benchmarks/sbml_test_suite.py on three cases: one as copied (pass), one with a wrong expected
-    value (wrong), one with an event added (refused, construct 'events'); CSV and summary written."""
+    value (wrong), one with a constraint added (refused, construct 'constraints'); CSV and summary written."""
     import shutil
 
     for case in ("00001", "00471", "01225"):
@@ -401,10 +401,9 @@ def test_yardstick_script_classifies_pass_wrong_and_refused(tmp_path):
     lines[-1] = ",".join(cells)
     res.write_text("\n".join(lines) + "\n")
     xml = tmp_path / "01225" / "01225-sbml-l3v2.xml"
-    xml.write_text(xml.read_text().replace("</model>", """<listOfEvents><event id="e" useValuesFromTriggerTime="true">
-      <trigger initialValue="true" persistent="true"><math xmlns="http://www.w3.org/1998/Math/MathML">
-      <apply><gt/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time"> t </csymbol>
-      <cn> 1 </cn></apply></math></trigger></event></listOfEvents></model>"""))
+    xml.write_text(xml.read_text().replace("<listOfReactions>", """<listOfConstraints><constraint>
+      <math xmlns="http://www.w3.org/1998/Math/MathML"><apply><gt/><ci> S1 </ci><cn> 0 </cn></apply></math>
+      </constraint></listOfConstraints><listOfReactions>"""))
     out_csv = tmp_path / "out.csv"
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(td.__file__).parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
@@ -416,7 +415,7 @@ def test_yardstick_script_classifies_pass_wrong_and_refused(tmp_path):
         rows = {r["case"]: r for r in csv.DictReader(fh)}
     assert rows["00001"]["class"] == "pass"
     assert rows["00471"]["class"] == "wrong" and float(rows["00471"]["scaled_error"]) > 1
-    assert rows["01225"]["class"] == "refused" and rows["01225"]["construct"] == "events"
+    assert rows["01225"]["class"] == "refused" and rows["01225"]["construct"] == "constraints"
     assert rows["00001"]["component_tags"] == "Compartment Species Reaction Parameter"
     assert "pass 1 of 3 (33.3 %)" in out.stdout
     assert "pass 1, wrong 1, refused 1, crash 0, timeout 0" in out.stdout

@@ -197,6 +197,9 @@ class SolverStatus(enum.IntEnum):
     TOO_MANY_SWITCHES = 7
     #: The wall-time budget (``Solver.max_seconds``) of one patient's solve ran out.
     TIME_BUDGET = 8
+    #: The engine cannot integrate this problem (model events on the compiled and batch engines);
+    #: ``method="auto"`` hands it to LSODA.
+    UNSUPPORTED = 9
 
 
 class SolverError(TumordynError, RuntimeError):

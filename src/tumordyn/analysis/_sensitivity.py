@@ -269,6 +269,10 @@ def sensitivity(
             algorithm = "forward"
     else:
         raise TypeError(f"`readout` must be a state/observable name or a callable, got {type(readout).__name__}")
+    if c.n_events and not callable(readout):
+        raise SpecificationError(
+            f"model {model.name!r} has events: the forward sensitivities and the readout integrator do not execute "
+            "them; pass a callable readout (finite differences of simulate, which does)")
     # validates everything (schedule, names, bounds) and gives the nominal trajectory
     nominal = simulate(model, schedule, t_end=t_end, params=params, initial=initial, t_eval=[0.0, float(t_end)],
                        solver=slv)

@@ -115,6 +115,9 @@ def model_to_dict(model: Model) -> dict[str, Any]:
     """
     if not isinstance(model, Model):
         raise TypeError(f"expected a tumordyn Model, got {type(model).__name__}")
+    if model.events:
+        raise SpecificationError(f"model {model.name!r} has events, which model files (format version "
+                                 f"{FORMAT_VERSION}) do not hold yet; export it with to_sbml, which writes them")
     out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "name": model.name,

@@ -30,6 +30,8 @@ from ..errors import SpecificationError, TumordynWarning
 from ..numerics import compile_model
 from ..spec import (
     ALLOWED_FUNCTIONS,
+    Event,
+    check_name,
     RESERVED_NAMES,
     TIME,
     Model,
@@ -472,11 +474,42 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                     ea = ev.createEventAssignment()
                     ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
                     ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
+    _export_events(libsbml, m, model, used)
     ann = _annotation_xml(model)
     if ann is not None:  # what SBML does not hold (drugs, bounds, units, descriptions), for from_sbml
         _check(m.setAnnotation(ann), "set the tumordyn annotation")
     text = libsbml.writeSBMLToString(doc)
     return text
+
+
+def _export_events(libsbml: Any, m: Any, model: Model, used: set[str]) -> None:
+    """The model's own events as SBML events (trigger, assignments to the states' species, delay, priority,
+    the three flags), after the schedule's."""
+    taken = set(used) | {m.getEvent(k).getId() for k in range(m.getNumEvents())}
+    for e in model.events:
+        eid = e.name
+        while eid in taken:
+            eid += "_"
+        taken.add(eid)
+        where = f"event {e.name!r}"
+        ev = m.createEvent()
+        ev.setId(eid)
+        if e.description:
+            ev.setName(e.description)
+        ev.setUseValuesFromTriggerTime(e.use_values_from_trigger_time)
+        trig = ev.createTrigger()
+        trig.setInitialValue(e.initial_value)
+        trig.setPersistent(e.persistent)
+        _check(trig.setMath(_to_ast(libsbml, e.trigger, f"trigger of {where}")), f"set the trigger of {where}")
+        if e.delay is not None:
+            _check(ev.createDelay().setMath(_to_ast(libsbml, e.delay, f"delay of {where}")), f"set the delay of {where}")
+        if e.priority is not None:
+            _check(ev.createPriority().setMath(_to_ast(libsbml, e.priority, f"priority of {where}")),
+                   f"set the priority of {where}")
+        for k, v in e.assignments:
+            ea = ev.createEventAssignment()
+            ea.setVariable(k)
+            _check(ea.setMath(_to_ast(libsbml, v, f"assignment to {k!r} of {where}")), f"set an assignment of {where}")
 
 
 # =========================================================================================
@@ -1287,8 +1320,7 @@ def _import_sbml(
         # packages that do not change the math (layout, render...) are declared required="false"
         if pkg not in ("", "core", "l3v2extendedmath") and doc.getLevel() >= 3 and doc.getPackageRequired(pkg):
             raise _unsupported(f"SBML package '{pkg}'", where0)
-    if m.getNumEvents():
-        raise _unsupported("events", f"{m.getNumEvents()} event(s) in {where0}, e.g. {m.getEvent(0).getId()!r}")
+    event_targets = _event_targets(m, doc.getLevel(), where0)  # ids events assign (they become states)
     checked = [c for c in m.getListOfConstraints() if c.isSetMath()]  # without math (L3V2) it has no effect
     if checked:
         raise _unsupported("constraints", f"{len(checked)} constraint(s) in {where0}")
@@ -1411,7 +1443,8 @@ def _import_sbml(
     # -- compartments: constant unless a rule changes them (events are refused above) -----------
     species = list(m.getListOfSpecies())
     species_ids = {s.getId() for s in species}
-    varying = {c.getId() for c in m.getListOfCompartments() if c.getId() in assign or c.getId() in rate_rules}
+    varying = {c.getId() for c in m.getListOfCompartments()
+               if c.getId() in assign or c.getId() in rate_rules or c.getId() in event_targets}
     for c in m.getListOfCompartments():
         if (c.isSetSpatialDimensions() and c.getSpatialDimensions() == 0 and c.getId() in varying
                 and any(s.getCompartment() == c.getId() for s in species)):
@@ -1561,7 +1594,7 @@ def _import_sbml(
 
     for c in m.getListOfCompartments():
         i = c.getId()
-        if i in rate_rules:
+        if i in rate_rules or i in event_targets:
             state_ids.append(i)
         elif i not in assign:
             param(i, "1", f"size of compartment {c.getName() or i}")
@@ -1573,12 +1606,12 @@ def _import_sbml(
             raise SpecificationError(f"{label}: species {i!r} has no initial value")
         desc = s.getName() or i
         if i in amount_name:
-            if s.getBoundaryCondition() or s.getConstant():
+            if (s.getBoundaryCondition() or s.getConstant()) and i not in event_targets:
                 values.setdefault(amount_name[i], math.nan)
                 param(amount_name[i], "1", f"amount of boundary species {desc}", pname_=amount_name[i])
             else:
                 state_ids.append(i)
-        elif i in rate_rules or not (s.getBoundaryCondition() or s.getConstant()):
+        elif i in rate_rules or i in event_targets or not (s.getBoundaryCondition() or s.getConstant()):
             state_ids.append(i)
         else:
             param(i, "1", f"boundary species {desc}")
@@ -1586,7 +1619,7 @@ def _import_sbml(
         i = p.getId()
         if i in assign:
             continue
-        if i in rate_rules:
+        if i in rate_rules or i in event_targets:  # a parameter an event changes is a state (no process)
             state_ids.append(i)
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
@@ -1683,7 +1716,9 @@ def _import_sbml(
     def has_rate_of(e: sp.Expr) -> bool:
         return e.has(RATE_OF)
 
-    if any(has_rate_of(p.rate) for p in procs) or any(has_rate_of(subs[sym[v]]) for v in assign):
+    replace_rate_of = None
+    if (any(has_rate_of(p.rate) for p in procs) or any(has_rate_of(subs[sym[v]]) for v in assign)
+            or _events_use_rate_of(libsbml, m)):
         rhs: dict[str, sp.Expr] = {}
         for p in procs:
             for k, c in p.produces:
@@ -1713,7 +1748,7 @@ def _import_sbml(
                 return rhs.get(state_name[i], sp.Integer(0)) / scale
             return sp.Integer(0)  # a constant
 
-        def replace_rate_of(e: sp.Expr) -> sp.Expr:
+        def replace_rate_of(e: sp.Expr) -> sp.Expr:  # type: ignore[no-redef]
             for _ in range(len(rhs) + 2):
                 if not has_rate_of(e):
                     return e
@@ -1733,8 +1768,8 @@ def _import_sbml(
             nonneg[i] = True
         elif nonnegative is False:
             nonneg[i] = False
-        elif nonnegative == "auto":
-            nonneg[i] = is_species and values[i] >= 0
+        elif nonnegative == "auto":  # an event may assign any value: its targets are not clipped
+            nonneg[i] = is_species and values[i] >= 0 and i not in event_targets
         else:
             raise SpecificationError(f"nonnegative must be True, False or 'auto', got {nonnegative!r}")
     if nonnegative == "auto":
@@ -1775,6 +1810,8 @@ def _import_sbml(
             outputs[i] = (val, subs.get(c_, c_), bool(s_.getHasOnlySubstanceUnits()))
         else:
             outputs[i] = (val, None, False)
+    events = _import_events(libsbml, m, sym, funcs, subs, nm, amount_name, per_day, label, assign, rate_rules,
+                            replace_rate_of)
     model = Model(
         name or (m.getId() or "sbml_model"),
         states=states,
@@ -1783,11 +1820,149 @@ def _import_sbml(
         observables=observables,
         description=f"Imported from SBML ({label}): {m.getName() or m.getId()}",
         check_units=False,  # unit text from SBML unit ids, not checked by tumordyn (libsbml's: check_units=True)
+        events=events,
     )
-    annotated = _annotated_model(m, model, label)
+    # the annotation holds no events: a document with events is imported as it reads (see docs/io.md)
+    annotated = _annotated_model(m, model, label) if not events else None
     if annotated is not None:
         model = annotated if name is None else annotated.replace(name=name)
     return model, outputs
+
+
+def _event_targets(m: Any, level: int, where: str) -> set[str]:
+    """The ids SBML events assign (compartments, species, parameters: they become states).
+
+    Raises
+    ------
+    SBMLUnsupportedError
+        ``variable stoichiometry`` for an event assigning a species reference.
+    SpecificationError
+        For an assignment to an id the model does not declare.
+    """
+    declared = ({c.getId() for c in m.getListOfCompartments()} | {s.getId() for s in m.getListOfSpecies()}
+                | {p.getId() for p in m.getListOfParameters()})
+    refs = {ref.getId() for r in m.getListOfReactions() for ref in list(r.getListOfReactants())
+            + list(r.getListOfProducts()) if level >= 3 and ref.isSetId()}
+    out: set[str] = set()
+    for k, e in enumerate(m.getListOfEvents()):
+        for ea in e.getListOfEventAssignments():
+            v = ea.getVariable()
+            if v in refs:
+                raise _unsupported("variable stoichiometry", f"event {e.getId() or k!r} assigns the stoichiometry "
+                                   f"{v!r} in {where}")
+            if v not in declared:
+                raise SpecificationError(f"{where}: event {e.getId() or k!r} assigns {v!r}, which the model does not "
+                                         "declare as a compartment, species or parameter")
+            out.add(v)
+    return out
+
+
+def _events_use_rate_of(libsbml: Any, m: Any) -> bool:
+    """Whether some event's math (trigger, assignment, delay, priority) calls ``rateOf``."""
+    code = getattr(libsbml, "AST_FUNCTION_RATE_OF", None)
+    if code is None:
+        return False
+
+    def uses(ast: Any) -> bool:
+        stack, n = [ast], 0
+        while stack and n < MAX_EXPRESSION_NODES:
+            a = stack.pop()
+            n += 1
+            if a is None:
+                continue
+            if a.getType() == code:
+                return True
+            stack.extend(a.getChild(k) for k in range(a.getNumChildren()))
+        return False
+
+    for e in m.getListOfEvents():
+        parts = [e.getTrigger(), e.getDelay(), e.getPriority() if m.getLevel() >= 3 else None]
+        parts += list(e.getListOfEventAssignments())
+        if any(x is not None and x.isSetMath() and uses(x.getMath()) for x in parts):
+            return True
+    return False
+
+
+def _import_events(libsbml: Any, m: Any, sym: Mapping[str, sp.Symbol], funcs: Mapping[str, Any],
+                   subs: Mapping[sp.Symbol, sp.Expr], nm: Mapping[str, str], amount_name: Mapping[str, str],
+                   per_day: float, label: str, assign: Mapping[str, sp.Expr],
+                   rate_rules: Mapping[str, sp.Expr], rate_of: Any = None) -> list[Event]:
+    """SBML events as :class:`~tumordyn.spec.Event` s (SBML L3 semantics; L2 defaults for the flags).
+
+    Trigger, assigned values, delay and priority are converted like any math (assignment rules
+    substituted, model time scaled to days); a delay in model time units becomes days. A species held as
+    an amount (its compartment changes size) is assigned its SBML value times the compartment size before
+    the event (also when the same event assigns the compartment, as SBML computes every value first).
+    """
+    level = m.getLevel()
+    events: list[Event] = []
+    used: set[str] = set()
+
+    def conv(ast: Any, where: str, condition: bool = False) -> sp.Basic:
+        if ast is None:
+            raise SpecificationError(f"{label}: {where} has no math")
+        e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", condition_ok=condition)
+        if condition and isinstance(e, sp.Expr):
+            e = sp.Ne(e, 0)  # a number used as a condition is true unless 0
+        if per_day != 1.0:
+            e = e.xreplace({TIME: TIME * sp.Float(per_day)})
+        e = e.xreplace(dict(subs))
+        if e.has(RATE_OF):  # the importer's rateOf: x's right-hand side, 0 for a constant, the chain rule
+            if rate_of is None:
+                raise _unsupported("rateOf", f"rateOf in {where} in {label}")
+            e = rate_of(e)
+        return e
+
+    for k, ev in enumerate(m.getListOfEvents()):
+        eid = ev.getId() or f"event_{k + 1}"
+        where = f"event {eid!r}"
+        if not ev.isSetTrigger() or not ev.getTrigger().isSetMath():
+            continue  # L3V2: an event without a trigger never fires
+        trig = ev.getTrigger()
+        trigger = conv(trig.getMath(), f"trigger of {where}", condition=True)
+        values: dict[str, sp.Expr] = {}
+        for ea in ev.getListOfEventAssignments():
+            if not ea.isSetMath():
+                continue  # L3V2: an assignment without math has no effect
+            values[ea.getVariable()] = conv(ea.getMath(), f"assignment to {ea.getVariable()!r} in {where}")
+        out: dict[str, sp.Expr] = {}
+        for v, e in values.items():
+            if v in assign:
+                raise SpecificationError(f"{label}: {where} assigns {v!r}, which an assignment rule determines")
+            if v in amount_name:
+                # the concentration times the size before the event (all values are computed first, also
+                # when the same event assigns the compartment: SBML Test Suite 01779)
+                out[amount_name[v]] = e * sym[m.getSpecies(v).getCompartment()]
+            else:
+                out[nm[v]] = e
+        # a species held as a concentration (it has a rate rule) in a compartment the event resizes keeps its
+        # amount: its concentration is scaled by old size / new size (SBML Test Suite 01506)
+        for s in m.getListOfSpecies():
+            i, c = s.getId(), s.getCompartment()
+            if c in values and i in rate_rules and not s.getHasOnlySubstanceUnits() and i not in amount_name:
+                out[nm[i]] = values.get(i, sym[i]) * sym[c] / values[c]
+        delay = None
+        if ev.isSetDelay() and ev.getDelay().isSetMath():
+            delay = conv(ev.getDelay().getMath(), f"delay of {where}") / sp.Float(per_day) if per_day != 1.0 \
+                else conv(ev.getDelay().getMath(), f"delay of {where}")
+        priority = None
+        if level >= 3 and ev.isSetPriority() and ev.getPriority().isSetMath():
+            priority = conv(ev.getPriority().getMath(), f"priority of {where}")
+        persistent = bool(trig.getPersistent()) if level >= 3 else True
+        initial_value = bool(trig.getInitialValue()) if level >= 3 else True
+        from_trigger = bool(ev.getUseValuesFromTriggerTime()) if (level >= 3 or ev.isSetUseValuesFromTriggerTime()) \
+            else True
+        try:
+            name = check_name(eid, "event")
+        except SpecificationError:  # e.g. a leading underscore, which tumordyn names may not have
+            name = f"event_{eid.lstrip('_')}" if eid.lstrip("_").isidentifier() else f"event_{k + 1}"
+        while name in used:
+            name += "_"
+        used.add(name)
+        events.append(Event(name, trigger, out, delay=delay, priority=priority, persistent=persistent,
+                            initial_value=initial_value, use_values_from_trigger_time=from_trigger,
+                            description=ev.getName() or f"SBML event {eid}"))
+    return events
 
 
 #: XML namespace of the tumordyn model annotation written by :func:`to_sbml`.

@@ -444,6 +444,8 @@ class CompiledModel:
         self.param_names = model.parameters.names
         self.drug_names = model.drugs.names
         self.observable_names = model.observables.names
+        self.events = model.events  # compiled on first use by numerics._events.event_functions
+        self.n_events = len(model.events)
         self.n_states = len(self.state_names)
         self.n_params = len(self.param_names)
         self.n_drugs = len(self.drug_names)

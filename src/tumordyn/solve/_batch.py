@@ -148,6 +148,12 @@ class BatchEngine:
         raises :class:`~tumordyn.errors.SpecificationError`. Use ``"dopri5"`` (compiled, batched) or a
         scipy method.
         """
+        if problem.compiled.n_events:  # refused by status (method="auto" never picks this engine)
+            from ._problem import unsupported
+
+            return unsupported(problem, BATCH_METHOD, f"model {problem.compiled.model_name!r} has events, which "
+                               "the 'batch' engine does not execute; use method='auto' or a scipy method such as "
+                               "'LSODA'")
         if problem.rules is not None:
             raise SpecificationError(
                 "method 'batch' does not run adaptive rules; use 'auto' or 'dopri5' (compiled engine, batched) "

@@ -1302,6 +1302,11 @@ class CompiledEngine:
         max_switches = options.max_switches
 
         c = problem.compiled
+        if c.n_events:  # model events are not compiled yet: refused by status (method="auto" falls back to LSODA)
+            from ._problem import unsupported
+
+            return unsupported(problem, COMPILED_METHOD, f"model {c.model_name!r} has events, which the compiled "
+                               "engine does not execute; use method='auto' or a scipy method such as 'LSODA'")
         ff = fast_functions(c)
         plan = problem.plan
         rp = problem.rules

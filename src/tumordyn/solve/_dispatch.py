@@ -50,7 +50,7 @@ def auto_method() -> str:
 
 
 #: Statuses after which ``method="auto"`` hands a patient from the explicit compiled engine to LSODA.
-FALLBACK_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS)
+FALLBACK_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS, SolverStatus.UNSUPPORTED)
 
 
 def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
@@ -90,8 +90,9 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
             done[:] = 1
         return sol
     first = auto_method()
-    if first == COMPILED_METHOD and not _fast.supports_rules(problem.compiled, problem.rules):
-        first = "LSODA"
+    if first == COMPILED_METHOD and (problem.compiled.n_events
+                                     or not _fast.supports_rules(problem.compiled, problem.rules)):
+        first = "LSODA"  # capability check; the compiled engine would refuse events with UNSUPPORTED
     if first != COMPILED_METHOD:
         sol = engine_for(first).solve(problem, options)
         if done is not None:

@@ -139,8 +139,9 @@ class Solver:
         runs from the start of the batch) at every step. Under ``"auto"`` the budget is total: no
         LSODA fallback after it ran out, and a fallback gets what the compiled solve left of it.
     max_switches : int, optional
-        Most adaptive-rule switches in one patient's solve (default 10,000); more ends it with
-        :attr:`SolverStatus.TOO_MANY_SWITCHES` (chattering), on every engine.
+        Most adaptive-rule switches, or model-event executions (:class:`~tumordyn.spec.Event`), in one
+        patient's solve (default 10,000); more ends it with :attr:`SolverStatus.TOO_MANY_SWITCHES`
+        (chattering, or an event that keeps re-triggering itself), on every engine.
 
     Examples
     --------
@@ -246,7 +247,7 @@ class SolverOptions:
     max_steps : int
         Step budget of one patient's solve.
     max_switches : int
-        Most adaptive-rule switches in one patient's solve.
+        Most adaptive-rule switches or model-event executions in one patient's solve.
     max_seconds : float or None
         Wall-time budget of one patient's solve (seconds) on every engine, or ``None``.
     scipy_max_steps : int or None
@@ -508,6 +509,7 @@ class Solution:
             SolverStatus.TOO_MANY_SWITCHES: "stopped: adaptive rules switched too often (chattering; widen the gap "
                                             "between pause_below and resume_at)",
             SolverStatus.TIME_BUDGET: "stopped: the wall-time budget (max_seconds) ran out",
+            SolverStatus.UNSUPPORTED: "was refused by the engine",
         }[status]
         i = int(self.bad_state[j])
         if status == SolverStatus.NON_FINITE and i >= 0:
@@ -571,3 +573,19 @@ class Engine(Protocol):
         ...
 
 
+
+
+def unsupported(problem: Problem, method: str, message: str) -> Solution:
+    """Every patient of ``problem`` refused with status :attr:`~tumordyn.errors.SolverStatus.UNSUPPORTED`.
+
+    What an engine returns for a problem it cannot integrate faithfully (e.g. model events on the compiled
+    engine): no numbers, a status the dispatcher falls back on (``method="auto"``) and ``message`` naming
+    the construct and what to use instead.
+    """
+    B = problem.n_patients
+    te = problem.t_eval
+    return Solution(te, np.full((B, te.size, problem.compiled.n_states), np.nan), problem.plan.rates_at(te),
+                    np.full(B, int(SolverStatus.UNSUPPORTED), dtype=np.int64), np.full(B, problem.plan.t0),
+                    np.full(B, -1, dtype=np.int64), (message,) * B, np.zeros(B, dtype=np.int64),
+                    np.zeros(B, dtype=np.int64), np.zeros(B, dtype=np.int64), (method,) * B,
+                    problem.plan.n_segments, problem.plan.n_doses)

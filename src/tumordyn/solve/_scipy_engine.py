@@ -1234,6 +1234,9 @@ class ScipyEngine:
         With adaptive rules (``problem.rules``), each patient goes through
         :func:`integrate_with_rules` (solver events locate the switches); the joint mode takes no rules.
         """
+        if self.joint and problem.compiled.n_events:
+            # events stop and restart each patient at its own times: patient by patient
+            return ScipyEngine(self.name).solve(problem, options)
         if self.joint:
             if problem.dose_scale is not None:
                 raise SpecificationError("the joint scipy engine takes no per-patient dose_scale; solve the "
@@ -1260,12 +1263,20 @@ class ScipyEngine:
             us = np.full((B, te.size, c.n_drugs), np.nan)
             logs: list[Any] = [([], np.zeros((rp.dosing.breaks.size, rp.n_rules), dtype=bool))] * B
             seg_dose = np.zeros((B, 2), dtype=np.int64)
+        if c.n_events and rp is not None:
+            raise SpecificationError(f"model {c.model_name!r} has events: adaptive dosing rules cannot be combined "
+                                     "with model events yet; give a fixed schedule")
         for j in range(B):
             plan_j, rp_j = problem.plan, rp
             if problem.dose_scale is not None:  # this patient's own doses and rates
                 plan_j, rp_j = _scaled(problem.plan, rp, problem.dose_scale[j])
             try:
-                if rp_j is None:
+                if c.n_events:  # model events: located triggers, a queue of executions (solve._events)
+                    from ._events import integrate_with_events
+
+                    ys[j], counts[j], _ = integrate_with_events(c, plan_j, problem.params[j], problem.y0[j],
+                                                                te, opts)
+                elif rp_j is None:
                     ys[j], counts[j] = integrate(c, plan_j, problem.params[j], problem.y0[j], te, opts)
                 else:
                     ys[j], us[j], cnt, ev, given = integrate_with_rules(c, rp_j, problem.params[j], problem.y0[j],
@@ -1308,7 +1319,7 @@ class ScipyEngine:
         a multi-subject fit makes one ``solve_ivp`` call per segment; a failure is then every
         patient's. Otherwise each problem is solved on its own.
         """
-        if not self.joint:
+        if not self.joint or (problems and problems[0].compiled.n_events):
             return [self.solve(p, options) for p in problems]
         if any(p.dose_scale is not None for p in problems):
             raise SpecificationError("the joint scipy engine takes no per-patient dose_scale; solve the "

@@ -26,6 +26,7 @@ import sympy as sp
 
 from .._validate import real_number as _finite_float
 from ._expr import check_name, check_real_constants, parse_expression
+from ._events import Event
 from ..errors import SpecificationError, SymbolicBudgetWarning, UnknownNameError
 
 __all__ = [
@@ -777,6 +778,9 @@ class Model:
         A sentence on what the model is.
     check_positivity : bool, optional
         Run the structural positivity check (default ``True``).
+    events : iterable of Event, optional
+        Discrete changes of states when a condition becomes true (:class:`~tumordyn.spec.Event`,
+        SBML Level 3 semantics); they assign states only. Default: none.
     check_units : bool, optional
         Check units (default ``True``): every unit must be readable, every process rate in the unit
         of each state it changes per day, every observable in its declared unit and a bolus over
@@ -810,6 +814,7 @@ class Model:
         description: str = "",
         check_positivity: bool = True,
         check_units: bool = True,
+        events: Iterable[Event] = (),
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError("model name must be a non-empty string")
@@ -821,11 +826,13 @@ class Model:
         pr = self._checked("processes", processes, Process)
         dr = self._checked("drugs", drugs, Drug)
         ob = self._checked("observables", observables, Observable)
+        ev = self._checked("events", events, Event)
         self.states: NamedTuple_[State] = NamedTuple_(st, "state", where)
         self.parameters: NamedTuple_[Parameter] = NamedTuple_(pa, "parameter", where)
         self.processes: NamedTuple_[Process] = NamedTuple_(pr, "process", where)
         self.drugs: NamedTuple_[Drug] = NamedTuple_(dr, "drug", where)
         self.observables: NamedTuple_[Observable] = NamedTuple_(ob, "observable", where)
+        self.events: tuple[Event, ...] = ev
         self._check_positivity = bool(check_positivity)
         self._check_units = bool(check_units)
         self._validate()
@@ -887,6 +894,8 @@ class Model:
                         "symbol", sym.name, obs_names, f"observable {o.name!r} of {where} (observables may use earlier ones)"
                     )
             obs_names.add(o.name)
+        for e in self.events:  # assignment targets are states; triggers, values, delays of known symbols
+            e.check(self.states.names, set(self.parameters.names), where)
         if self._check_positivity:
             for problem in self.positivity_violations():
                 raise SpecificationError(f"{where}: {problem}")
@@ -928,6 +937,7 @@ class Model:
             tuple(self.processes),
             tuple(self.drugs),
             tuple(self.observables),
+            self.events,
         )
 
     def __setattr__(self, key: str, value: Any) -> None:
@@ -969,7 +979,7 @@ class Model:
         ----------
         **changes
             New values for ``name``, ``states``, ``parameters``, ``processes``,
-            ``drugs``, ``observables``, ``description``, ``check_positivity`` or ``check_units``.
+            ``drugs``, ``observables``, ``events``, ``description``, ``check_positivity`` or ``check_units``.
 
         Returns
         -------
@@ -988,6 +998,7 @@ class Model:
             processes=tuple(self.processes),
             drugs=tuple(self.drugs),
             observables=tuple(self.observables),
+            events=self.events,
             description=self._description,
             check_positivity=self._check_positivity,
             check_units=self._check_units,
@@ -1259,6 +1270,11 @@ class Model:
             lines.append("Observables:")
             lines += fmt_rows(["name", "unit", "expression"],
                               [[o.name, o.unit, str(o.expr)[:70]] for o in self.observables])
+        if self.events:
+            lines.append("Events:")
+            lines += fmt_rows(["name", "trigger", "delay", "assignments"],
+                              [[e.name, str(e.trigger)[:40], "" if e.delay is None else str(e.delay)[:12],
+                                ", ".join(f"{k} = {v}" for k, v in e.assignments)[:60]] for e in self.events])
         return "\n".join(lines)
 
 
@@ -1277,6 +1293,9 @@ _freeze_model_init(Model)
 
 
 def _as_module(m: object, where: str) -> Module:
+    if isinstance(m, Model) and m.events:
+        raise SpecificationError(f"{where}: model {m.name!r} has events, which modules do not carry; compose "
+                                 "the parts without events, then add them with replace(events=...)")
     mod = m.as_module() if isinstance(m, Model) else m
     if not isinstance(mod, Module):
         raise TypeError(f"{where} takes Module or Model objects, got {type(m).__name__}")

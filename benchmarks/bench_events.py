@@ -1,0 +1,133 @@
+"""Model events: tumordyn's scipy path against hand-written scipy and libRoadRunner, time and accuracy.
+
+The model: exponential decay ``x' = -k x`` (k = 0.5/day) from x = 10, reset to 10 whenever x falls below 1
+(an :class:`~tumordyn.spec.Event` with trigger ``x < 1``), over ``--days`` days (default 1,000: 217
+resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Three solvers, in this process, at
+rtol 1e-10 / atol 1e-12, outputs every day:
+
+* **tumordyn**: ``td.simulate(model, solver=Solver(method="LSODA", ...))`` (``solve._events``: the trigger's
+  comparison watched after every step, its change located by bisection on the dense output);
+* **scipy by hand**: a loop of ``solve_ivp(method="LSODA", events=g)`` with a terminal event ``g = x - 1``
+  (direction -1, scipy's own root finding), restarting from 10 at each reset;
+* **libRoadRunner** on ``td.io.to_sbml(model)`` (CVODE, its own event handling).
+
+Printed per solver: wall and CPU seconds (median of ``--repeat`` runs, after one warm-up), the number of
+resets, and the largest relative error against the closed form at the output times; then the ratios of
+tumordyn's times to the other two, and the load average. The last line is machine-readable::
+
+    events_over_scipy_cpu=X events_over_roadrunner_cpu=Y
+
+Run: ``python benchmarks/bench_events.py`` (``--days 100`` for a quick run). Not part of the test-suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+import tumordyn as td
+from tumordyn.spec import Event, Model, Parameter, Process, State
+
+K = 0.5
+RTOL, ATOL = 1e-10, 1e-12
+
+
+def model() -> Model:
+    return Model("decay_reset", states=[State("x", 10.0)], parameters=[Parameter("k", K)],
+                 processes=[Process("loss", "k*x", consumes="x")], events=[Event("reset", "x < 1", {"x": 10})],
+                 check_units=False)
+
+
+def exact(t: np.ndarray) -> np.ndarray:
+    return 10.0 * np.exp(-K * np.mod(t, math.log(10.0) / K))
+
+
+def run_tumordyn(m: Model, t: np.ndarray) -> np.ndarray:
+    tr = td.simulate(m, t_end=float(t[-1]), t_eval=t, solver=td.Solver(method="LSODA", rtol=RTOL, atol=ATOL))
+    return np.asarray(tr["x"], dtype=float)
+
+
+def run_scipy(t: np.ndarray) -> np.ndarray:
+    from scipy.integrate import solve_ivp
+
+    def g(_t: float, y: np.ndarray) -> float:
+        return y[0] - 1.0
+
+    g.terminal = True  # type: ignore[attr-defined]
+    g.direction = -1.0  # type: ignore[attr-defined]
+    out = np.empty(t.size)
+    t0, y0, k = 0.0, np.array([10.0]), 0
+    for _ in range(100_000):  # bounded: one pass per reset
+        te = t[k:]
+        sol = solve_ivp(lambda _t, y: -K * y, (t0, float(t[-1])), y0, method="LSODA", t_eval=te, events=g,
+                        rtol=RTOL, atol=ATOL)
+        n = sol.t.size
+        out[k:k + n] = sol.y[0]
+        k += n
+        if sol.status != 1:
+            break
+        t0, y0 = float(sol.t_events[0][0]), np.array([10.0])
+    return out
+
+
+def run_roadrunner(rr, t: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    rr.resetAll()
+    res = rr.simulate(0.0, float(t[-1]), t.size)
+    return np.asarray(res[:, 1], dtype=float)
+
+
+def timed(fn, repeat: int) -> tuple[float, float, np.ndarray]:  # noqa: ANN001
+    fn()  # warm-up (imports, code generation)
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--days", type=float, default=1000.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    t = np.linspace(0.0, args.days, int(args.days) + 1)
+    m = model()
+    ref = exact(t)
+    resets = int(args.days // (math.log(10.0) / K))
+    rows = {"tumordyn": timed(lambda: run_tumordyn(m, t), args.repeat),
+            "scipy by hand": timed(lambda: run_scipy(t), args.repeat)}
+    try:
+        import roadrunner
+
+        rr = roadrunner.RoadRunner(td.io.to_sbml(m))
+        rr.integrator.relative_tolerance = RTOL
+        rr.integrator.absolute_tolerance = ATOL
+        rr.timeCourseSelections = ["time", "x"]
+        rows["libRoadRunner"] = timed(lambda: run_roadrunner(rr, t), args.repeat)
+    except ImportError:
+        print("libRoadRunner not installed: skipped")
+    print(f"decay with a reset below 1, {args.days:g} days, {resets} resets, rtol {RTOL:g}, atol {ATOL:g}")
+    for name, (wall, cpu, out) in rows.items():
+        err = float(np.max(np.abs(out - ref) / ref))
+        print(f"  {name:14s} wall {wall:8.4f} s   cpu {cpu:8.4f} s   max rel. error vs closed form {err:.2e}")
+    w0, c0, _ = rows["tumordyn"]
+    ws, cs, _ = rows["scipy by hand"]
+    print(f"tumordyn / scipy by hand: cpu {c0 / cs:.2f}, wall {w0 / ws:.2f}")
+    line = f"events_over_scipy_cpu={c0 / cs:.3f}"
+    if "libRoadRunner" in rows:
+        wr, cr, _ = rows["libRoadRunner"]
+        print(f"tumordyn / libRoadRunner: cpu {c0 / cr:.2f}, wall {w0 / wr:.2f}")
+        line += f" events_over_roadrunner_cpu={c0 / cr:.3f}"
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
