@@ -92,6 +92,7 @@ CLOSED_FORM = "closed_form"
 CLOSED_FORM_FD_STEP = float(np.sqrt(np.finfo(float).eps))
 
 _MODES = ("shared", "subject")
+_OK = int(SolverStatus.OK)  # (comparing an array with the enum member itself goes through enum machinery)
 _REQUIRED = ("subject", "time", "observable", "value")
 _LEASTSQ = ("leastsq", "least_squares")
 
@@ -127,7 +128,8 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
     import pandas as pd
 
     df = _as_dataframe(data)
-    missing = [c for c in _REQUIRED if c not in df.columns]
+    columns = set(df.columns.tolist())  # (membership in a pandas Index is slow)
+    missing = [c for c in _REQUIRED if c not in columns]
     if missing:
         raise SpecificationError(
             f"`data` lacks the column(s) {', '.join(missing)}; required: {', '.join(_REQUIRED)} "
@@ -146,7 +148,7 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
     days = time_in_days(tcol, "`data` column time")
     if days is not tcol:
         df = df.assign(time=days)
-    for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
+    for col in ("time", "value") + (("sigma",) if "sigma" in columns else ()):
         raw_col = df[col]
         if isinstance(raw_col.dtype, np.dtype) and raw_col.dtype.kind in "fiu":  # numbers (the common case): no parsing
             vals = raw_col.to_numpy(dtype=float, copy=True)
@@ -173,7 +175,7 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
                 "observable", name, quantities, f"`data` {_row_name(df.index[i], i)} (model {model_name!r})"
             )
     out["observable"] = obs.astype(str)
-    if "censored" in df.columns:
+    if "censored" in columns:
         cens = df["censored"]
         if cens.isna().any():
             i = int(np.argmax(cens.isna().to_numpy()))
@@ -588,12 +590,10 @@ class _Problem:
         if self.law is not None:
             return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
         sols = run_many(probs, opts) if run_many is not None else None
-        closed = self._engines[self._engine][0] == CLOSED_FORM
         pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
-            sol: Any = (self._closed_solution(prob) if closed else sols[j] if sols is not None
-                        else solve(prob, opts))
-            if np.any(sol.status != SolverStatus.OK):
+            sol: Any = sols[j] if sols is not None else solve(prob, opts)
+            if (sol.status != _OK).any():
                 sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
             sub = self._sub[j]
             y = sol.y
@@ -895,8 +895,8 @@ class _Problem:
                 if base is not None:
                     pred = np.concatenate([base[sub.rows][None, :], pred])
                 R = self._rows_residual(pred, sub.rows)
-                if single and ks.size == len(names):  # one subject, every variable: the whole matrix
-                    J[...] = ((R[1:] - R[0]) / steps[:, None]).T
+                if ks.size == len(names):  # every variable concerns this subject: whole rows
+                    J[sub.rows if not single else slice(None)] = ((R[1:] - R[0]) / steps[:, None]).T
                 else:
                     J[np.ix_(sub.rows, ks)] = ((R[1:] - R[0]) / steps[ks][:, None]).T
             return J
