@@ -135,7 +135,7 @@ def timed_interleaved(fns, recs, repeats):
                 cpu[a, i] = min(cpu[a, i], time.process_time() - c0)
                 wall[a, i] = min(wall[a, i], time.perf_counter() - w0)
                 out[a, i] = val
-    return cpu.mean(axis=1), wall.mean(axis=1), out
+    return cpu, wall, out
 
 
 def main() -> None:
@@ -150,11 +150,15 @@ def main() -> None:
     lines = []
     print(f"{len(recs)} records (>= 6 readings, all but the last 2 fitted); load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print("times: mean over the records tumordyn fits (refused records, as many points as parameters, left out)")
     print(f"{'law':24s} {'arm':22s} {'CPU ms/fit':>11s} {'wall ms/fit':>12s} {'CPU / hand':>11s} {'wall / hand':>12s}")
     for law in args.laws.split(","):
-        (c_td, c_h, c_j), (w_td, w_h, w_j), (chi_td, chi_h, _) = timed_interleaved(
+        cpu, wall, (chi_td, chi_h, _) = timed_interleaved(
             [lambda t, v: fit_td(law, t, v), lambda t, v: fit_hand(law, t, v),
              lambda t, v: fit_hand(law, t, v, "jac")], recs, args.repeats)
+        # times over the records tumordyn fits (not those it refuses: as many points as parameters)
+        done = np.isfinite(chi_td)
+        (c_td, c_h, c_j), (w_td, w_h, w_j) = cpu[:, done].mean(axis=1), wall[:, done].mean(axis=1)
         for arm, c, w in (("tumordyn", c_td, w_td), ("hand", c_h, w_h), ("hand x_scale=jac", c_j, w_j)):
             print(f"{law:24s} {arm:22s} {1e3 * c:11.2f} {1e3 * w:12.2f} {c / c_h:11.3f} {w / w_h:12.3f}")
         ok = np.isfinite(chi_td) & np.isfinite(chi_h)
