@@ -49,7 +49,20 @@ import pandas as pd
 import tumordyn as td
 from tumordyn.readouts import RECIST_CATEGORIES, recist_arrays
 
-from bench_growth_fit import fit_hand  # the hand-written scipy fit of the same law (same directory)
+
+
+def _load_fit_hand():
+    """``fit_hand`` of ``bench_growth_fit.py`` (this directory): the hand-written scipy fit of a law."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_growth_fit", Path(__file__).with_name("bench_growth_fit.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.fit_hand
+
+
+fit_hand = _load_fit_hand()
 
 LAWS = ("exponential", "logistic", "gompertz", "classical_bertalanffy", "bertalanffy")
 VOL_PER_D3 = 0.52  # the source's volume = 0.52 d³ (docs/datasets.md)
