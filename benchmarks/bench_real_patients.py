@@ -10,7 +10,11 @@ the records with >= 6 readings (641), time ``time_weeks * 7`` days (the peer's t
     6.163e6 mm³: TumorGrowth.jl's ``Lesion_normvol``). A fit that raises, is refused (as many training
     points as free parameters: the general Bertalanffy law on 4 points) or predicts a non-finite
     volume counts as a failure. ``best_law`` is the lowest mean error over the records on which all
-    five laws succeeded.
+    five laws succeeded. The same fits are also done by hand (the law typed out as numpy,
+    ``scipy.optimize.least_squares`` with the same start values, bounds and tolerances:
+    ``bench_growth_fit.fit_hand``), interleaved record by record with tumordyn's, and the battle's total
+    CPU and wall time is printed for both with their ratio (tumordyn / hand) and the load average;
+    the battle runs under a ``tqdm`` progress bar.
 (b) **Early prediction**: from the first 3 scans, the RECIST 1.1 category of the *last* reading
     (``td.readouts.recist_arrays`` on the single target lesion, no minimum measurable size; a predicted
     diameter below 2 mm counts as disappeared). Patient-level split (seeded, half the records for
@@ -25,7 +29,8 @@ the records with >= 6 readings (641), time ``time_weeks * 7`` days (the peer's t
     scans; its median forecast at the later scan times is read. Balanced accuracy (mean recall over the
     true categories present) with a seeded bootstrap 95 % interval over test patients.
 
-Run: ``python benchmarks/bench_real_patients.py`` (whole dataset) or ``--quick`` (60 records).
+Run: ``python benchmarks/bench_real_patients.py`` (whole dataset) or ``--quick`` (60 records);
+``--battle-only`` skips (b); ``--no-hand`` skips the hand-written battle.
 Last line (machine-readable)::
 
     records=N best_law=NAME best_mae=X locf_bal_acc=A forecast_bal_acc=B forecast_bal_acc_ci=LO,HI s_per_fit=S
@@ -43,6 +48,21 @@ import pandas as pd
 
 import tumordyn as td
 from tumordyn.readouts import RECIST_CATEGORIES, recist_arrays
+
+
+
+def _load_fit_hand():
+    """``fit_hand`` of ``bench_growth_fit.py`` (this directory): the hand-written scipy fit of a law."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_growth_fit", Path(__file__).with_name("bench_growth_fit.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.fit_hand
+
+
+fit_hand = _load_fit_hand()
 
 LAWS = ("exponential", "logistic", "gompertz", "classical_bertalanffy", "bertalanffy")
 VOL_PER_D3 = 0.52  # the source's volume = 0.52 d³ (docs/datasets.md)
@@ -142,17 +162,27 @@ def battle_fit(law: str, t_tr: np.ndarray, v_tr: np.ndarray, t_pred: np.ndarray)
     return pred, ("ok" if np.all(np.isfinite(pred)) else "nonfinite")
 
 
-def run_battle(recs: list[dict], norm: float, progress: bool = True) -> pd.DataFrame:
+def run_battle(recs: list[dict], norm: float, progress: bool = True, hand: bool = True) -> pd.DataFrame:
+    """Every law on every record: tumordyn's fit, then (``hand``) the hand-written one, timed side by side."""
     from tqdm.auto import tqdm
 
     rows = []
-    for rec in tqdm(recs, desc="battle", disable=not progress):
+    for rec in tqdm(recs, desc="battle", unit="record", disable=not progress):
         t, v = rec["t"], rec["vol"]
         for law in LAWS:
-            c0 = time.perf_counter()
+            c0, w0 = time.process_time(), time.perf_counter()
             pred, status = battle_fit(law, t[:-2], v[:-2], t[-2:])
-            rows.append(dict(id=rec["id"], law=law, status=status, seconds=time.perf_counter() - c0,
-                             mae=normalised_mae(pred, v[-2:], norm) if status == "ok" else np.nan))
+            row = dict(id=rec["id"], law=law, status=status, seconds=time.perf_counter() - w0,
+                       cpu=time.process_time() - c0,
+                       mae=normalised_mae(pred, v[-2:], norm) if status == "ok" else np.nan)
+            if hand and status != "refused":  # the same work on both sides (a refused fit is not done by hand)
+                c0, w0 = time.process_time(), time.perf_counter()
+                try:
+                    fit_hand(law, t[:-2], v[:-2])
+                except Exception:  # noqa: BLE001 - its time counts; the hand fit's result is not scored
+                    pass
+                row.update(hand_seconds=time.perf_counter() - w0, hand_cpu=time.process_time() - c0)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -218,6 +248,8 @@ def main() -> None:
     ap.add_argument("--pop-train", type=int, default=100000, help="at most this many training patients in the population fit")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-hand", action="store_true", help="skip the hand-written fits of the battle")
+    ap.add_argument("--battle-only", action="store_true", help="skip (b), the early prediction")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     recs, norm = load_records(6)
@@ -227,12 +259,33 @@ def main() -> None:
     progress = not args.no_progress
     print(f"{len(recs)} records (>= 6 readings), normalising volume {norm:.6g} mm³; load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    c0 = time.perf_counter()
+    for law in LAWS:  # first calls (the laws' models compiled, imports) outside the timing
+        battle_fit(law, recs[0]["t"][:-2], recs[0]["vol"][:-2], recs[0]["t"][-2:])
+        fit_hand(law, recs[0]["t"][:-2], recs[0]["vol"][:-2])
+    print(f"warm-up (the five laws' models built and compiled, first fits): {time.perf_counter() - c0:.1f} s wall")
     c0, w0 = time.process_time(), time.perf_counter()
-    bat = run_battle(recs, norm, progress)
+    bat = run_battle(recs, norm, progress, hand=not args.no_hand)
     cpu_a, wall_a = time.process_time() - c0, time.perf_counter() - w0
     ok_all = bat.pivot(index="id", columns="law", values="mae").dropna().index
-    print(f"\n(a) model battle: {len(recs)} records x {len(LAWS)} laws, CPU {cpu_a:.1f} s, wall {wall_a:.1f} s; "
-          f"mean on common = the {len(ok_all)} records where all laws succeeded")
+    print(f"\n(a) model battle: {len(recs)} records x {len(LAWS)} laws, CPU {cpu_a:.1f} s, wall {wall_a:.1f} s "
+          f"(both arms); mean on common = the {len(ok_all)} records where all laws succeeded")
+    td_cpu, td_wall = float(bat.cpu.sum()), float(bat.seconds.sum())
+    print(f"    tumordyn fits: CPU {td_cpu:.1f} s, wall {td_wall:.1f} s for {len(bat)} fits "
+          f"({1e3 * td_cpu / len(bat):.2f} ms CPU per fit, refusals included); load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    if not args.no_hand:
+        done = bat[bat.status != "refused"]  # the fits both sides did
+        h_cpu, h_wall = float(done.hand_cpu.sum()), float(done.hand_seconds.sum())
+        d_cpu, d_wall = float(done.cpu.sum()), float(done.seconds.sum())
+        print(f"    on the {len(done)} fits not refused: tumordyn CPU {d_cpu:.1f} s, wall {d_wall:.1f} s; hand-written "
+              f"scipy fits CPU {h_cpu:.1f} s, wall {h_wall:.1f} s; tumordyn / hand: CPU {d_cpu / h_cpu:.3f}, "
+              f"wall {d_wall / h_wall:.3f}")
+        print(f"    {'law':24s} {'tumordyn ms CPU':>16s} {'hand ms CPU':>12s} {'CPU ratio':>10s} {'wall ratio':>11s}")
+        for law in LAWS:
+            b = done[done.law == law]
+            print(f"    {law:24s} {1e3 * b.cpu.mean():16.2f} {1e3 * b.hand_cpu.mean():12.2f} "
+                  f"{b.cpu.sum() / b.hand_cpu.sum():10.3f} {b.seconds.sum() / b.hand_seconds.sum():11.3f}")
     print(f"{'law':24s} {'mean MAE':>9s} {'median MAE':>11s} {'mean common':>12s} {'failures':>9s} {'s/fit':>7s}")
     common = {}
     for law in LAWS:
@@ -244,6 +297,10 @@ def main() -> None:
               f"{b.seconds.mean():7.4f}" + (f"  ({kinds})" if kinds else ""))
     best = min(common, key=common.get)
     s_per_fit = float(bat.seconds.mean())
+    if args.battle_only:
+        print(f"battle_records={len(recs)} battle_fits={len(bat)} battle_td_cpu_s={td_cpu:.1f} "
+              f"battle_td_wall_s={td_wall:.1f} best_law={best} best_mae={common[best]:.5f} s_per_fit={s_per_fit:.4f}")
+        return
 
     c0, w0 = time.process_time(), time.perf_counter()
     e = run_early(recs, args.pop_train, args.seed, progress)

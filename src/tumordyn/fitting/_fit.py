@@ -92,6 +92,7 @@ CLOSED_FORM = "closed_form"
 CLOSED_FORM_FD_STEP = float(np.sqrt(np.finfo(float).eps))
 
 _MODES = ("shared", "subject")
+_OK = int(SolverStatus.OK)  # (comparing an array with the enum member itself goes through enum machinery)
 _REQUIRED = ("subject", "time", "observable", "value")
 _LEASTSQ = ("leastsq", "least_squares")
 
@@ -110,7 +111,7 @@ def _as_dataframe(data: Any) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
-        return data.copy()
+        return data  # read only: tidy_data builds a new table
     if isinstance(data, Mapping):
         try:
             return pd.DataFrame({k: np.asarray(v) if not np.isscalar(v) else [v] for k, v in data.items()})
@@ -127,7 +128,8 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
     import pandas as pd
 
     df = _as_dataframe(data)
-    missing = [c for c in _REQUIRED if c not in df.columns]
+    columns = set(df.columns.tolist())  # (membership in a pandas Index is slow)
+    missing = [c for c in _REQUIRED if c not in columns]
     if missing:
         raise SpecificationError(
             f"`data` lacks the column(s) {', '.join(missing)}; required: {', '.join(_REQUIRED)} "
@@ -146,8 +148,12 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
     days = time_in_days(tcol, "`data` column time")
     if days is not tcol:
         df = df.assign(time=days)
-    for col in ("time", "value") + (("sigma",) if "sigma" in df.columns else ()):
-        vals = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+    for col in ("time", "value") + (("sigma",) if "sigma" in columns else ()):
+        raw_col = df[col]
+        if isinstance(raw_col.dtype, np.dtype) and raw_col.dtype.kind in "fiu":  # numbers (the common case): no parsing
+            vals = raw_col.to_numpy(dtype=float, copy=True)
+        else:
+            vals = pd.to_numeric(raw_col, errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals)
         if bad.any():
             i = int(np.argmax(bad))
@@ -163,13 +169,13 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: sigma must be > 0, got {out['sigma'][i]}")
     obs = df["observable"]
     known = set(quantities)
-    for i, name in enumerate(obs):
+    for i, name in enumerate(obs.to_numpy(dtype=object).tolist()):  # (not the Series: its items are slow)
         if name not in known:
             raise UnknownNameError(
                 "observable", name, quantities, f"`data` {_row_name(df.index[i], i)} (model {model_name!r})"
             )
     out["observable"] = obs.astype(str)
-    if "censored" in df.columns:
+    if "censored" in columns:
         cens = df["censored"]
         if cens.isna().any():
             i = int(np.argmax(cens.isna().to_numpy()))
@@ -319,6 +325,9 @@ class _Subject:
     ob_qi: np.ndarray  # ... and observable index
     problems: dict[int, Problem]  # solve problems by number of copies, refilled per evaluation
     _obs: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
+    #: closed-form fits with one drug level throughout: days since the start, shape (1, k), and the level
+    closed_t: np.ndarray | None = None
+    closed_u: float | None = None
 
     def obs_index(self, B: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For ``B`` copies, flattened over (copy, observable row): copy, time index, observable index, position."""
@@ -368,7 +377,9 @@ class _Problem:
         self.model, self.compiled, self.df, self.scale = model, c, df, scale
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
-        self.subjects = tuple(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
+        row_subject = df["subject"].tolist()  # (once: iterating the Series item by item is slow)
+        row_observable = df["observable"].tolist()
+        self.subjects = tuple(dict.fromkeys(row_subject))  # order of first appearance
         self.keys = tuple(subject_key(s) for s in self.subjects)
         if len(set(self.keys)) != len(self.keys):
             raise SpecificationError(f"subject labels {self.subjects} collide once made into parameter-name suffixes")
@@ -383,7 +394,7 @@ class _Problem:
             self.subjects, float(t0))
         #: the common start when all subjects share one, else the earliest (days)
         self.t0 = min(self.t0s.values())
-        row_t0 = np.array([self.t0s[s] for s in df["subject"]], dtype=float)
+        row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float)
         early = times < row_t0
         if early.any():
             i = int(np.argmax(early))
@@ -394,8 +405,8 @@ class _Problem:
         self.t_eval = np.unique(times)
         self.t_end = float(self.t_eval[-1])
         self.ti = np.searchsorted(self.t_eval, times)
-        self.qi = np.array([qidx[o] for o in df["observable"]], dtype=np.int64)
-        self.si = np.array([sidx[s] for s in df["subject"]], dtype=np.int64)
+        self.qi = np.array([qidx[o] for o in row_observable], dtype=np.int64)
+        self.si = np.array([sidx[s] for s in row_subject], dtype=np.int64)
         # per subject: its rows, its own observation times, and each row's index into them
         self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
         self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
@@ -502,7 +513,16 @@ class _Problem:
             plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
             ti, qi = self.sub_ti[rows], self.qi[rows]
             st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
-            self._sub.append(_Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {}))
+            sub = _Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {})
+            levels = plan.rates[:, 0] if self.law is not None else None  # a growth law has the one drug
+            if levels is not None and (plan.breaks.size <= 2 or not np.any(levels[:-1])):
+                # one drug level throughout (GrowthLaw.states_on_plan's unchained case), evaluated directly
+                sub.closed_t = te[None, :] - float(plan.breaks[0])
+                sub.closed_u = float(levels[0]) if levels.size else 0.0
+            self._sub.append(sub)
+        #: rows that are censored (a residual of every other row is used as is)
+        self._any_censored = bool(np.any(self.censored))
+        self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
 
     def set_solver(self, solver: Solver) -> None:
         """Choose the engines of the fit from ``solver`` (resolved against the model once).
@@ -573,23 +593,13 @@ class _Problem:
         _, run_many, opts = self._engines[self._engine]
         c = self.compiled
         out = []
-        if self.law is not None:  # closed form: the only observable, tumor_volume, is the sum of the states
-            for j, prob in enumerate(probs):
-                y = self._closed_states(prob)
-                sub = self._sub[j]
-                pj = np.empty((y.shape[0], sub.rows.size))
-                pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
-                if sub.ob.size:
-                    pj[:, sub.ob] = y[:, sub.ob_ti, :].sum(axis=-1)
-                out.append(pj)
-            return out
+        if self.law is not None:
+            return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
         sols = run_many(probs, opts) if run_many is not None else None
-        closed = self._engines[self._engine][0] == CLOSED_FORM
         pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
-            sol: Any = (self._closed_solution(prob) if closed else sols[j] if sols is not None
-                        else solve(prob, opts))
-            if np.any(sol.status != SolverStatus.OK):
+            sol: Any = sols[j] if sols is not None else solve(prob, opts)
+            if (sol.status != _OK).any():
                 sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
             sub = self._sub[j]
             y = sol.y
@@ -610,6 +620,29 @@ class _Problem:
                 pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
                 start += cols.size
         return out
+
+    def _closed_rows(self, j: int, params: np.ndarray, y0: np.ndarray) -> np.ndarray:
+        """Predictions of subject ``j``'s rows by every row of ``params`` / ``y0`` (shapes ``(B, n_params)``,
+        ``(B, n_states)``) from the law's closed form, shape ``(B, n_rows_j)``: the only observable,
+        ``tumor_volume``, is the sum of the states. Never raises: non-finite values are judged by the residual."""
+        c, sub = self.compiled, self._sub[j]
+        P = {n: params[:, i:i + 1] for i, n in enumerate(c.param_names)}
+        Y0 = {n: y0[:, i:i + 1] for i, n in enumerate(c.state_names)}
+        if sub.closed_t is not None:
+            st = self.law._states(sub.closed_t, {**P, **Y0}, sub.closed_u)
+        else:
+            st = self.law.states_on_plan(sub.t_eval, P, Y0, sub.plan.breaks, sub.plan.rates[:, 0])
+        shape = (params.shape[0], sub.t_eval.size)
+        pj = np.empty((shape[0], sub.rows.size))
+        if sub.st.size:
+            y = np.stack([np.broadcast_to(st[n], shape) for n in c.state_names], axis=-1)
+            pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
+        if sub.ob.size:
+            total = st[c.state_names[0]]
+            for n in c.state_names[1:]:
+                total = total + st[n]
+            pj[:, sub.ob] = (total if total.shape == shape else np.broadcast_to(total, shape))[:, sub.ob_ti]
+        return pj
 
     def _closed_states(self, prob: Problem) -> np.ndarray:
         """The states of ``prob``'s copies from the law's closed form, chained over the plan's drug levels,
@@ -690,6 +723,8 @@ class _Problem:
 
     def residual_from_pred(self, pred: np.ndarray) -> np.ndarray:
         r = (self._transform(pred) - self.target) * self.scale_factor
+        if not self._any_censored:
+            return r
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
 
@@ -722,6 +757,13 @@ class _Problem:
         if memo is not None:
             return memo.copy()
         P, Y0 = self._matrices(values)
+        if self.law is not None:  # closed form: no solve, no engine switch
+            self.n_solves += 1
+            pred = np.empty(self.target.size)
+            for j, sub in enumerate(self._sub):
+                pred[sub.rows] = self._closed_rows(j, P[:, j][None, :], Y0[:, j][None, :])[0]
+            self._memo = (self._engine, values, pred.copy())
+            return pred
 
         def compute() -> np.ndarray:
             pred = np.empty(self.target.size)
@@ -801,6 +843,8 @@ class _Problem:
 
     def _rows_residual(self, pred: np.ndarray, rows: np.ndarray) -> np.ndarray:
         r = (self._transform(pred) - self.target[rows]) * self.scale_factor[rows]
+        if not self._any_censored:
+            return r
         return np.where(self.censored[rows] & (r < 0), 0.0, r)
 
     def jacobian(self, params: Mapping[str, Any]) -> np.ndarray:
@@ -820,8 +864,13 @@ class _Problem:
         values = np.array([allv[pos[n]] for n in names], dtype=float)
         steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
         var = [self.vars[n] for n in names]
-        ks_of = [np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
-                 for j in range(len(self.subjects))]
+        ks_of = self._ks_of.get(tuple(names))
+        if ks_of is None:  # the optimizer asks with the same names at every call
+            ks_of = self._ks_of[tuple(names)] = [
+                np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
+                for j in range(len(self.subjects))]
+        closed = self.law is not None
+        single = len(self._sub) == 1  # its rows are all rows, in order
 
         def compute() -> np.ndarray:
             J = np.zeros((self.target.size, len(names)))
@@ -831,7 +880,7 @@ class _Problem:
             base = (self._memo_for(allv) if self._engines[self._engine][0] in (COMPILED_METHOD, CLOSED_FORM)
                     and all(ks.size for ks in ks_of) else None)
             first = 0 if base is None else 1
-            probs = []
+            probs, preds = [], []
             for j in range(len(self._sub)):
                 ks = ks_of[j]
                 Pj = np.repeat(P[:, j][None, :], 1 - first + ks.size, axis=0)
@@ -839,17 +888,27 @@ class _Problem:
                 for r, k in enumerate(ks.tolist(), start=1 - first):
                     v = var[k]
                     (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
-                probs.append(self._subject_problem(j, Pj, Yj))
-            for j, (sub, pred) in enumerate(zip(self._sub, self._solve_subjects(probs))):
+                if closed:  # evaluated here (no solve problem, no engine switch)
+                    preds.append(self._closed_rows(j, Pj, Yj))
+                else:
+                    probs.append(self._subject_problem(j, Pj, Yj))
+            if closed:
+                self.n_solves += 1
+            else:
+                preds = self._solve_subjects(probs)
+            for j, (sub, pred) in enumerate(zip(self._sub, preds)):
                 ks = ks_of[j]
                 if base is not None:
                     pred = np.concatenate([base[sub.rows][None, :], pred])
                 R = self._rows_residual(pred, sub.rows)
-                J[np.ix_(sub.rows, ks)] = ((R[1:] - R[0]) / steps[ks][:, None]).T
+                if ks.size == len(names):  # every variable concerns this subject: whole rows
+                    J[sub.rows if not single else slice(None)] = ((R[1:] - R[0]) / steps[:, None]).T
+                else:
+                    J[np.ix_(sub.rows, ks)] = ((R[1:] - R[0]) / steps[ks][:, None]).T
             return J
 
         try:
-            J = self._with_switch(compute)
+            J = compute() if closed else self._with_switch(compute)
         except SolverError:
             return self._jacobian_fallback(allv, names, steps)
         if not np.all(np.isfinite(J)):

@@ -7,6 +7,8 @@ clone and a treatment kill term; :func:`growth_models` gives the candidates of
 
 from __future__ import annotations
 
+import functools
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +78,8 @@ def growth_model(law: str = "logistic", resistant: bool = False, *, V0: float = 
     Returns
     -------
     Model
-        Named ``"<law>"`` or ``"<law>_resistant"``.
+        Named ``"<law>"`` or ``"<law>_resistant"``. Models are frozen values: a call with the same
+        arguments (plain numbers) returns the same model object, so its compiled code is built once.
 
     References
     ----------
@@ -85,6 +88,21 @@ def growth_model(law: str = "logistic", resistant: bool = False, *, V0: float = 
     """
     if law not in GROWTH_LAWS:
         raise SpecificationError(f"`law` must be one of {', '.join(GROWTH_LAWS)}, got {law!r}")
+    args = (V0, r, K, kill, f_R, lam)
+    if isinstance(resistant, bool) and all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in args):
+        # one frozen model per argument set (a model battle calls growth_law thousands of times)
+        return _growth_model_cached(law, resistant, *(float(a) for a in args))
+    return _build_growth_model(law, resistant, *args)
+
+
+@functools.lru_cache(maxsize=64)
+def _growth_model_cached(law: str, resistant: bool, V0: float, r: float, K: float, kill: float, f_R: float,
+                         lam: float) -> Model:
+    return _build_growth_model(law, resistant, V0, r, K, kill, f_R, lam)
+
+
+def _build_growth_model(law: str, resistant: bool, V0: Any, r: Any, K: Any, kill: Any, f_R: Any, lam: Any) -> Model:
+    """:func:`growth_model` without the cache."""
     S, R, rr, KK, k, u, L = sp.symbols("S R r K kill drug lam")
     V = S + R if resistant else S
     params = [Parameter("r", r, (1e-4, 2.0), "1/day", "net growth rate at low volume", "fit parameter"),
@@ -127,32 +145,31 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
     For :math:`a > 0` it is the same law with :math:`K_e^\lambda = r K^\lambda / a`, written in
     ``expm1``/``log1p`` form so that :math:`\lambda \to 0` (Gompertz, :math:`\ln K_e = \ln K - c/r`)
     keeps full precision; for :math:`a \le 0` (:math:`\lambda < 0` and a strong kill) the linear
-    solution for :math:`w` is used directly.
+    solution for :math:`w` is used directly. Called under the ``np.errstate`` of :meth:`GrowthLaw._states`
+    (extreme trial values divide by zero or overflow; the caller judges the inf/NaN).
     """
-    if np.ndim(lam) == 0 and np.ndim(c) == 0 and float(c) == 0.0:  # fast path: a fixed exponent, no kill
+    if isinstance(c, float) and c == 0.0 and np.ndim(lam) == 0:  # fast path: a fixed exponent, no kill
         lam = float(lam)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            em = np.expm1(-r * t)
-            if abs(lam) < 1e-12:
-                return lnV0 + (lnV0 - lnK) * em
-            return lnV0 + np.log1p(-np.expm1(-lam * (lnV0 - lnK)) * em) / lam
+        em = np.expm1(-r * t)
+        if abs(lam) < 1e-12:
+            return lnV0 + (lnV0 - lnK) * em
+        return lnV0 + np.log1p(-np.expm1(-lam * (lnV0 - lnK)) * em) / lam
     small = np.abs(lam) < 1e-12
     lam_s = np.where(small, 1.0, lam)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        a = r + lam * c
-        x = lam * c / r
-        shift = np.where(small, c / r, np.log1p(np.where(x > -1, x, 0.0)) / lam_s)  # ln K - ln K_e
-        lnKe = lnK - shift
-        L0 = lnV0 - lnKe
-        em = np.expm1(-a * t)  # e^{-a t} - 1
-        # ln V = ln K_e + B^{-1}((V0/K_e)^lam - 1) e^{-a t}) written relative to ln V0 (exact at t = 0)
-        regular = lnV0 + np.where(small, L0 * em, np.log1p(-np.expm1(-lam * L0) * em) / lam_s)
-        decay = em + 1.0
-        # a <= 0: w(t) = w0 e^{-a t} + r K^lam (1 - e^{-a t}) / a, and ln V = ln(w) / lam
-        a_s = np.where(a == 0, 1.0, a)
-        g = np.where(a == 0, t, -np.expm1(-a * t) / a_s)
-        w = np.exp(lam * lnV0) * decay + r * np.exp(lam * lnK) * g
-        linear = np.log(w) / lam_s
+    a = r + lam * c
+    x = lam * c / r
+    shift = np.where(small, c / r, np.log1p(np.where(x > -1, x, 0.0)) / lam_s)  # ln K - ln K_e
+    lnKe = lnK - shift
+    L0 = lnV0 - lnKe
+    em = np.expm1(-a * t)  # e^{-a t} - 1
+    # ln V = ln K_e + B^{-1}((V0/K_e)^lam - 1) e^{-a t}) written relative to ln V0 (exact at t = 0)
+    regular = lnV0 + np.where(small, L0 * em, np.log1p(-np.expm1(-lam * L0) * em) / lam_s)
+    decay = em + 1.0
+    # a <= 0: w(t) = w0 e^{-a t} + r K^lam (1 - e^{-a t}) / a, and ln V = ln(w) / lam
+    a_s = np.where(a == 0, 1.0, a)
+    g = np.where(a == 0, t, -np.expm1(-a * t) / a_s)
+    w = np.exp(lam * lnV0) * decay + r * np.exp(lam * lnK) * g
+    linear = np.log(w) / lam_s
     return np.where(a > 0, regular, linear)
 
 
@@ -239,16 +256,20 @@ class GrowthLaw:
     def _states(self, t: np.ndarray, params: Mapping[str, Any], u: Any) -> dict[str, np.ndarray]:
         """:meth:`states` without the checks (the fit's inner loop)."""
         r = np.asarray(params["r"], dtype=float)
-        c = np.asarray(params["kill"], dtype=float) * u if u is not None and np.any(u != 0) else 0.0
+        # no drug: c is the float 0.0 (the fast path of _log_volume)
+        off = u is None or (u == 0.0 if isinstance(u, float) else not np.any(u))
+        c: Any = 0.0 if off else np.asarray(params["kill"], dtype=float) * u
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             lnS0 = np.log(np.asarray(params["S"], dtype=float))
             if self.law == "exponential":
                 out = {"S": np.exp(lnS0 + (r - c) * t)}
-                if self.resistant:
-                    out["R"] = np.asarray(params["R"], dtype=float) * np.exp(r * t)
+                if not self.resistant:
+                    return out
+                out["R"] = np.asarray(params["R"], dtype=float) * np.exp(r * t)
                 return dict(zip(out, np.broadcast_arrays(*out.values())))
             lam = BOX_COX_EXPONENT[self.law]
-            lam = np.asarray(params["lam"] if lam is None else lam, dtype=float)
+            if lam is None:
+                lam = np.asarray(params["lam"], dtype=float)
             lnK = np.log(np.asarray(params["K"], dtype=float))
             return {"S": np.exp(_log_volume(t, lnS0, r, lnK, lam, c))}
 
