@@ -1624,8 +1624,8 @@ def _import_sbml(
         else:
             param(i, p.getUnits(), p.getName() if p.getName() != i else "")
     for k, ref in ref_ids.items():
-        if k in rate_rules:
-            state_ids.append(k)  # a stoichiometry changed by a rate rule is a state, as a parameter would be
+        if k in rate_rules or k in event_targets:
+            state_ids.append(k)  # a stoichiometry changed by a rate rule or an event is a state, as a parameter
         elif k not in assign:
             param(k, "1", f"stoichiometry of {ref.getSpecies()!r} in a reaction")
     for r in reactions:
@@ -1830,29 +1830,25 @@ def _import_sbml(
 
 
 def _event_targets(m: Any, level: int, where: str) -> set[str]:
-    """The ids SBML events assign (compartments, species, parameters: they become states).
+    """The ids SBML events assign (compartments, species, parameters, species references' stoichiometries
+    in L3: they become states with no process).
 
     Raises
     ------
-    SBMLUnsupportedError
-        ``variable stoichiometry`` for an event assigning a species reference.
     SpecificationError
         For an assignment to an id the model does not declare.
     """
-    declared = ({c.getId() for c in m.getListOfCompartments()} | {s.getId() for s in m.getListOfSpecies()}
-                | {p.getId() for p in m.getListOfParameters()})
     refs = {ref.getId() for r in m.getListOfReactions() for ref in list(r.getListOfReactants())
             + list(r.getListOfProducts()) if level >= 3 and ref.isSetId()}
+    declared = ({c.getId() for c in m.getListOfCompartments()} | {s.getId() for s in m.getListOfSpecies()}
+                | {p.getId() for p in m.getListOfParameters()} | refs)
     out: set[str] = set()
     for k, e in enumerate(m.getListOfEvents()):
         for ea in e.getListOfEventAssignments():
             v = ea.getVariable()
-            if v in refs:
-                raise _unsupported("variable stoichiometry", f"event {e.getId() or k!r} assigns the stoichiometry "
-                                   f"{v!r} in {where}")
             if v not in declared:
                 raise SpecificationError(f"{where}: event {e.getId() or k!r} assigns {v!r}, which the model does not "
-                                         "declare as a compartment, species or parameter")
+                                         "declare as a compartment, species, parameter or species reference")
             out.add(v)
     return out
 
