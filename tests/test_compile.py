@@ -214,3 +214,20 @@ def test_float_rhs_equals_numpy_rhs(name: str) -> None:
         u = rng.uniform(0.0, 2.0, c.n_drugs)
         with np.errstate(divide="ignore", invalid="ignore"):  # zhang2017 divides by TP, here possibly 0
             np.testing.assert_allclose(c.rhs_single(1.0, y, p, u), c.rhs(1.0, y, p, u), rtol=1e-12, atol=1e-300)
+
+
+def test_gamma_jacobian_gets_scipy_special_and_other_code_does_not_need_it():
+    """scipy.special is bound only into generated code that calls it (d/dS Gamma(S+1) = Gamma(S+1) digamma(S+1)),
+    so building a model without Gamma does not import it; the derivative matches the closed form."""
+    from scipy.special import digamma, gamma
+
+    from tumordyn.numerics._compile import _namespace
+
+    S, k = sp.symbols("S k")
+    m = td.Model("g", states=[td.State("S", 0.5)], parameters=[td.Parameter("k", 0.1)],
+                 processes=[td.Process("grow", k * sp.gamma(S + 1), produces="S")])
+    c = compile_model(m)
+    assert [name for name, src in c.source.items() if "scipy_special" in src] == ["jac"]
+    assert "scipy_special" not in _namespace(c.source["rhs"])
+    jac = np.asarray(c.jac(0.0, np.array([0.5]), c.param_vector(), np.zeros(0)), dtype=float).reshape(-1)
+    assert jac[0] == pytest.approx(0.1 * gamma(1.5) * digamma(1.5), rel=1e-12)

@@ -432,3 +432,87 @@ def test_fit_reads_each_subjects_covariates_by_id():
     assert res.params["V"] == pytest.approx(12.0, rel=1e-5)
     with pytest.raises(SpecificationError, match="subject 'A'.*not yet in the drug's dose unit.*covariates"):
         td.fit(m, data, free=["t_half", "V"], schedules=s, progress=False)
+
+
+# --------------------------------------------------------------------------- the on-disk cache of parsed units
+
+_CACHED_TEXTS = ("cells", "1/day", "mg/L", "1/(cell day)", "mm^3/cell", "1e6 cells", "1", "uM", "mg/m^2", "%",
+                 "cells/(cell day)", "1/hour", "L/day")
+
+
+@pytest.fixture()
+def unit_cache(monkeypatch, tmp_path):
+    """An empty unit cache in ``tmp_path`` and a fresh process's in-memory caches (restored afterwards)."""
+    from tumordyn.spec import _units
+
+    def forget() -> None:  # what a new process knows: nothing in memory
+        for f in (_units._parse, _units._base, _units._loaded):
+            f.cache_clear()
+
+    monkeypatch.setenv("TUMORDYN_CACHE_DIR", str(tmp_path / "cache"))
+    forget()
+    yield _units, forget
+    forget()
+
+
+def _answers(units) -> dict[str, tuple]:
+    out = {}
+    for text in _CACHED_TEXTS:
+        u = units._parse(text)
+        out[text] = (u, u.base)
+    return out
+
+
+def test_a_warm_unit_cache_answers_as_pint_does_without_building_the_registry(unit_cache, monkeypatch):
+    units, forget = unit_cache
+    cold = _answers(units)  # pint parses; the answers are written to the cache file
+    td.models.tumor_immune_tme()  # (and the default model's units)
+    path = units._disk_path()
+    assert path is not None and path.endswith(".json")
+    forget()
+    calls = []
+    real = units.unit_registry
+    monkeypatch.setattr(units, "unit_registry", lambda: calls.append(1) or real())
+    warm = _answers(units)
+    assert warm == cold  # the same Unit (factor, terms) and base size/dimensions, exactly
+    td.models.tumor_immune_tme()  # the default model's units are checked from the cache alone
+    assert calls == [], "pint's registry was used although every answer was cached"
+    # a failing check still works from cached units, and its message (formatted with pint) names the process
+    with pytest.raises(UnitError, match=r"process 'kill'.*factor 24"):
+        kill_model(k_unit="1/hour")
+
+
+@pytest.mark.parametrize("content", [
+    "not json", "[]", '{"parse": {"1/day": [-1.0, []]}, "base": {}}',
+    '{"parse": {"1/day": [1.0, [["day", "1/0"]]]}, "base": {}}',
+    '{"parse": {"mg/L": [1.0, [["milligram", "1"], ["liter", "-1"]]]}, "base": {}}',  # terms not sorted
+    '{"parse": {}, "base": {"day": ["86400", [["second", "1"]]]}}',
+])
+def test_a_malformed_unit_cache_is_ignored_and_rewritten(unit_cache, content):
+    units, forget = unit_cache
+    reference = _answers(units)
+    path = units._disk_path()
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(content)
+    forget()
+    assert _answers(units) == reference
+    forget()
+    assert units._loaded(path)["parse"], "the malformed file was not replaced by a valid one"
+
+
+def test_unit_cache_switched_off_writes_nothing(unit_cache, monkeypatch, tmp_path):
+    units, forget = unit_cache
+    monkeypatch.setenv("TUMORDYN_CACHE_DIR", "off")
+    assert units._disk_path() is None
+    reference = _answers(units)
+    assert not (tmp_path / "cache").exists()
+    assert reference["1/(cell day)"][0] == Unit(1.0, (("cell", -1), ("day", -1)))
+
+
+def test_unknown_unit_is_not_cached_and_still_suggests(unit_cache):
+    units, forget = unit_cache
+    for _ in range(2):  # the second time from a fresh memory: the refusal is not cached
+        with pytest.raises(UnitError, match="did you mean 'day'"):
+            parse_unit("1/dya", "parameter 'r'")
+        forget()
+    assert "1/dya" not in units._loaded(units._disk_path())["parse"]

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Union
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "cache_dir", "CACHE_ENV"]
 
 Content = Union[bytes, str, Callable[[str], None]]
 
@@ -84,3 +84,24 @@ def atomic_write(path: str | os.PathLike[str], content: Content, *, durable: boo
             pass
         finally:
             os.close(dfd)
+
+
+#: Environment variable naming the directory of tumordyn's on-disk caches (compiled model functions,
+#: parsed unit text) (default ``$XDG_CACHE_HOME/tumordyn`` or ``~/.cache/tumordyn``); ``0``, ``off``, ``none`` or an empty
+#: value disable the caches (every process then compiles each model's RHS once and parses units with pint).
+CACHE_ENV = "TUMORDYN_CACHE_DIR"
+
+
+def cache_dir() -> str | None:
+    """Directory of tumordyn's on-disk caches (compiled model functions, parsed units), or ``None`` when disabled.
+
+    Set by the environment variable ``TUMORDYN_CACHE_DIR`` (read at each call); ``0``, ``off``, ``none``
+    or an empty value disable it. Default: ``$XDG_CACHE_HOME/tumordyn`` or ``~/.cache/tumordyn``.
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        if env.strip().lower() in ("", "0", "off", "none", "false", "no"):
+            return None
+        return os.path.abspath(os.path.expanduser(env))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "tumordyn")

@@ -1016,28 +1016,10 @@ def _rewrite_in_place(source: str, name: str = "rhs") -> str:
     return "\n".join(out_lines) + "\n"
 
 
-#: Environment variable naming the directory of the on-disk cache of compiled model functions
-#: (default ``$XDG_CACHE_HOME/tumordyn`` or ``~/.cache/tumordyn``); ``0``, ``off``, ``none`` or an empty
-#: value disable the cache (every process then compiles each model's RHS once).
-CACHE_ENV = "TUMORDYN_CACHE_DIR"
+# the cache directory (TUMORDYN_CACHE_DIR) is shared with the unit check's cache: one definition, in _fileio
+from .._fileio import CACHE_ENV, cache_dir  # noqa: E402,F401
+
 _CACHE_FORMAT = "1"  # bump when the layout of the generated modules changes
-
-
-def cache_dir() -> str | None:
-    """Directory of the on-disk cache of compiled model functions, or ``None`` when disabled.
-
-    Set by the environment variable ``TUMORDYN_CACHE_DIR`` (read at each call); ``0``, ``off``, ``none``
-    or an empty value disable it. Default: ``$XDG_CACHE_HOME/tumordyn`` or ``~/.cache/tumordyn``.
-    """
-    import os
-
-    env = os.environ.get(CACHE_ENV)
-    if env is not None:
-        if env.strip().lower() in ("", "0", "off", "none", "false", "no"):
-            return None
-        return os.path.abspath(os.path.expanduser(env))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tumordyn")
 
 
 def _cache_key(source: str) -> str:

@@ -23,7 +23,7 @@ import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Tuple, Union
 
 import sympy as sp
 
@@ -104,9 +104,113 @@ def _known_names() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=4096)
 def _base(name: str) -> tuple[float, tuple[tuple[str, Fraction], ...]]:
     """One registry unit in base units: (its size, base unit -> exponent)."""
+    stored = _stored("base", name)
+    if stored is not None:
+        return stored
     q = unit_registry().Quantity(1.0, name).to_base_units()
     mag, items = q.to_tuple()
-    return float(mag), tuple(sorted((str(k), _fraction(v)) for k, v in items))
+    out = float(mag), tuple(sorted((str(k), _fraction(v)) for k, v in items))
+    _store("base", name, out)
+    return out
+
+
+# ----------------------------------------------------------------------------- the on-disk cache of parsed units
+# What pint says about a unit text (factor and terms) and a registry unit (size in base units) depends only on
+# the text, tumordyn's definitions and pint's version, so it is kept on disk next to the compiled model code
+# (TUMORDYN_CACHE_DIR, see tumordyn._fileio.cache_dir): a process whose units are all in that file checks a
+# model's units without importing pint or building its registry (~0.2-0.3 s of a warm model-to-first-simulate).
+# Only successful results are stored (unknown or unreadable text always goes to pint, for its message); the file
+# is JSON (never executed), validated on load (anything malformed is ignored: pint answers) and bounded.
+
+_DISK_FORMAT = "1"  # bump when the layout of the file changes
+_DISK_MAX_ENTRIES = 4096  # per kind ("parse", "base"); beyond it, results are only kept in memory
+_Entry = Tuple[float, Tuple[Tuple[str, Fraction], ...]]
+
+
+@functools.lru_cache(maxsize=1)
+def _pint_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("pint")
+    except metadata.PackageNotFoundError:  # pragma: no cover - pint is a dependency
+        return "unknown"
+
+
+def _disk_path() -> str | None:
+    """The cache file for this pint version and these definitions, or ``None`` when the cache is disabled."""
+    import hashlib
+    import os
+
+    from .._fileio import cache_dir
+
+    root = cache_dir()
+    if root is None:
+        return None
+    key = hashlib.sha256("\0".join((_DISK_FORMAT, _pint_version(), str(_GENERIC_EXPONENT), *_DEFINITIONS))
+                         .encode()).hexdigest()[:32]
+    return os.path.join(root, f"units_v{_DISK_FORMAT}", f"units_{key}.json")
+
+
+def _entry(raw: Any) -> _Entry:
+    """A stored entry, checked: ``[size > 0, [[name, "p/q"], ...]]``; ValueError/TypeError if malformed."""
+    size, terms = raw
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or not (math.isfinite(size) and size > 0):
+        raise ValueError("bad size")
+    out = []
+    for name, exponent in terms:
+        if not (isinstance(name, str) and name and isinstance(exponent, str)):
+            raise ValueError("bad term")
+        out.append((name, Fraction(exponent)))
+    if [n for n, _ in out] != sorted({n for n, _ in out}) or any(e == 0 for _, e in out):
+        raise ValueError("terms not sorted, repeated or zero")
+    return float(size), tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(path: str) -> dict[str, dict[str, _Entry]]:
+    """The entries of the cache file ``path`` (read once per process; empty if absent or malformed). The dicts
+    are this process's memory of the file: :func:`_store` adds to them before rewriting it."""
+    import json
+
+    table: dict[str, dict[str, _Entry]] = {"parse": {}, "base": {}}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+        for kind in table:
+            items = raw[kind]
+            if not isinstance(items, dict) or len(items) > _DISK_MAX_ENTRIES:
+                raise ValueError("bad table")
+            table[kind] = {str(k): _entry(v) for k, v in items.items()}
+    except (OSError, ValueError, TypeError, KeyError, ZeroDivisionError):  # absent, unreadable or malformed
+        return {"parse": {}, "base": {}}
+    return table
+
+
+def _stored(kind: str, key: str) -> _Entry | None:
+    path = _disk_path()
+    return None if path is None else _loaded(path)[kind].get(key)
+
+
+def _store(kind: str, key: str, value: _Entry) -> None:
+    """Remember ``value`` in the cache file (rewritten atomically; a failed write only loses the cache)."""
+    import json
+
+    from .._fileio import atomic_write
+
+    path = _disk_path()
+    if path is None:
+        return
+    table = _loaded(path)
+    if key in table[kind] or len(table[kind]) >= _DISK_MAX_ENTRIES:
+        return
+    table[kind][key] = value
+    data = {k: {name: [size, [[n, str(e)] for n, e in terms]] for name, (size, terms) in v.items()}
+            for k, v in table.items()}
+    try:
+        atomic_write(path, json.dumps(data, sort_keys=True), durable=False)
+    except OSError:
+        pass
 
 
 def _fraction(x: Any) -> Fraction:
@@ -224,6 +328,15 @@ def _is_unchecked(text: object) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> Unit:
+    stored = _stored("parse", text)
+    if stored is not None:
+        return Unit(*stored)
+    unit = _parse_with_pint(text)
+    _store("parse", text, (unit.factor, unit.terms))
+    return unit
+
+
+def _parse_with_pint(text: str) -> Unit:
     import pint
 
     reg = unit_registry()
