@@ -264,7 +264,7 @@ import tumordyn as td
 started = time.perf_counter()
 cpu_started = time.process_time()
 marks = [started]
-m = td.models.tumor_immune_tme()  # imports sympy and pint on first use, builds and checks the model
+m = td.models.tumor_immune_tme()  # imports sympy (and pint unless the unit cache has every answer), builds, checks
 marks.append(time.perf_counter())
 from tumordyn.numerics import compile_model
 c = compile_model(m)  # code generation
@@ -282,21 +282,27 @@ print(time.perf_counter() - started)
 """
 
 #: The phases of :data:`_FIRST_SIMULATE`, as its next-to-last line reports them (seconds each).
-_PHASES = ("model built (sympy, pint imported)", "code generated", "numba imported + integrator loaded",
+_PHASES = ("model built (sympy imported; pint on a cold start)", "code generated", "numba imported + integrator loaded",
            "model RHS compiled or loaded", "first 21-day simulate", "CPU time of all of it")
 
 
-def compile_times(repeats: int = 3) -> tuple[float, float, float, list[float], list[float]]:
+def compile_times(repeats: int = 3, src: str | None = None) -> tuple[float, float, float, list[float], list[float]]:
     """Model to first simulate in fresh processes (after ``import tumordyn``: the model built, its code
     generated, the RHS compiled or loaded, the integrator loaded from numba's cache, one 21-day solve):
     ``(warm, cold, import, warm_phases, cold_phases)`` in seconds, wall clock, medians of ``repeats`` (the
     phases: :data:`_PHASES`). Cold: an empty tumordyn cache (``TUMORDYN_CACHE_DIR`` a new directory); warm:
     the next process with that cache; import: ``python -c "import tumordyn"`` (lazy: PEP 562, the
     subpackages load on first use, so most of the import cost is in the first phase). numba's cache of the
-    integrator (per installation) is warm in both."""
+    integrator (per installation) is warm in both. ``src``: a directory holding another ``tumordyn`` package
+    (e.g. an older revision, ``git archive REV src | tar -x -C DIR`` then ``DIR/src``) to time instead, put first
+    on ``PYTHONPATH`` (``--compile-baseline``)."""
     import os
     import subprocess
     import tempfile
+
+    base_env = dict(os.environ)
+    if src is not None:
+        base_env["PYTHONPATH"] = os.path.abspath(src) + os.pathsep + base_env.get("PYTHONPATH", "")
 
     def run(code: str, env: dict[str, str]) -> tuple[float, list[float]]:
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -305,11 +311,11 @@ def compile_times(repeats: int = 3) -> tuple[float, float, float, list[float], l
         phases = [float(x) for x in lines[-2].split()] + [float(lines[-3])] if len(lines) > 2 else []
         return float(lines[-1]), phases
 
-    subprocess.run([sys.executable, "-c", _FIRST_SIMULATE], check=True, capture_output=True)  # numba's caches
+    subprocess.run([sys.executable, "-c", _FIRST_SIMULATE], env=base_env, check=True, capture_output=True)  # numba's
     warm, cold, imp, warm_ph, cold_ph = [], [], [], [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="tumordyn_bench_cache_") as tmp:
-            env = dict(os.environ, TUMORDYN_CACHE_DIR=tmp)
+            env = dict(base_env, TUMORDYN_CACHE_DIR=tmp)
             t, ph = run(_FIRST_SIMULATE, env)
             cold.append(t)
             cold_ph.append(ph)
@@ -317,7 +323,7 @@ def compile_times(repeats: int = 3) -> tuple[float, float, float, list[float], l
             warm.append(t)
             warm_ph.append(ph)
         imp.append(run("import time; t = time.perf_counter(); import tumordyn; print(time.perf_counter() - t)",
-                       dict(os.environ))[0])
+                       base_env)[0])
 
     def med_phases(runs: list[list[float]]) -> list[float]:
         return [statistics.median(col) for col in zip(*runs)]
@@ -342,6 +348,31 @@ def numba_threads() -> int:
     return int(numba.get_num_threads())
 
 
+def report_compile_times(args: argparse.Namespace) -> str:
+    """Print the model-to-first-simulate times (and a baseline's, interleaved run by run, with
+    ``--compile-baseline``); return the machine-readable ``compile_warm_s=... compile_cold_s=... import_s=...``."""
+    runs: dict[str, list[tuple[float, float, float, list[float], list[float]]]] = {"this": [], "baseline": []}
+    for _ in range(args.compile_repeats):  # one cold+warm pair of each in turn: both see the same load
+        runs["this"].append(compile_times(1))
+        if args.compile_baseline:
+            runs["baseline"].append(compile_times(1, src=args.compile_baseline))
+    line = ""
+    for who, rs in runs.items():
+        if not rs:
+            continue
+        warm, cold, imp = (statistics.median(r[i] for r in rs) for i in range(3))
+        warm_ph, cold_ph = ([statistics.median(col) for col in zip(*(r[i] for r in rs))] for i in (3, 4))
+        name = "this tree" if who == "this" else f"baseline {args.compile_baseline}"
+        print(f"model to first simulate, {name} (subprocesses, wall, medians of {len(rs)}): {cold:.2f} s with an "
+              f"empty tumordyn cache, {warm:.2f} s with the cache filled; `import tumordyn` {imp:.2f} s (lazy); "
+              f"warm runs {', '.join(f'{r[0]:.2f}' for r in rs)}; load average {load_average()}")
+        for label, ph in (("warm", warm_ph), ("cold", cold_ph)):
+            print(f"  {label}: " + "; ".join(f"{p} {x:.2f} s" for p, x in zip(_PHASES, ph)))
+        if who == "this":
+            line = f"compile_warm_s={warm:.2f} compile_cold_s={cold:.2f} import_s={imp:.2f}"
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per method (median reported)")
@@ -354,11 +385,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cohort", type=int, default=1000, help="patients in the batch timing (0: skip)")
     parser.add_argument("--no-compile-times", dest="compile_times", action="store_false",
                         help="skip the compile-time subprocesses (model to first simulate, cold and warm)")
+    parser.add_argument("--compile-baseline", metavar="DIR", default=None,
+                        help="also time the model to first simulate of the tumordyn package under DIR (e.g. an older "
+                        "revision's src/), interleaved run by run with this one, for a before/after in one run")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="only the compile-time part (model to first simulate), not the patient-year timings")
+    parser.add_argument("--compile-repeats", type=int, default=3,
+                        help="cold+warm subprocess pairs for the compile times (medians reported)")
     parser.add_argument("--no-numba", action="store_true",
                         help="hide numba and time the pure-scipy path (LSODA) against libRoadRunner")
     args = parser.parse_args(argv)
     if args.no_numba:
         return main_no_numba(args)
+    if args.compile_only:
+        print(f"load average before: {load_average()}")
+        print(report_compile_times(args))
+        print(f"load average after: {load_average()}")
+        return 0
 
     model = td.models.tumor_immune_tme()
     c = compile_model(model)
@@ -494,15 +537,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{seq.median('wall'):.3f} s wall ({seq.median('cpu'):.3f} s CPU), "
               f"parallel (prange, {numba_threads()} threads) {t_par:.3f} s wall")
 
-    compile_line = ""
-    if args.compile_times:
-        warm, cold, imp, warm_ph, cold_ph = compile_times()
-        print(f"model to first simulate (subprocesses, wall): {cold:.2f} s with an empty tumordyn cache, "
-              f"{warm:.2f} s with the cache filled; `import tumordyn` {imp:.2f} s (lazy); load average "
-              f"{load_average()}")
-        for label, ph in (("warm", warm_ph), ("cold", cold_ph)):
-            print(f"  {label}: " + "; ".join(f"{name} {x:.2f} s" for name, x in zip(_PHASES, ph)))
-        compile_line = f"compile_warm_s={warm:.2f} compile_cold_s={cold:.2f} import_s={imp:.2f}"
+    compile_line = report_compile_times(args) if args.compile_times else ""
     print(f"load average after: {load_average()}")
     sp_hw = t_hw / t_fast
     sp_rr = (t_rr / t_fast) if t_rr is not None else float("nan")
