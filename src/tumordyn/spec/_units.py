@@ -3,7 +3,8 @@
 Unit text (``"cells"``, ``"1/day"``, ``"mg/L"``, ``"mm^3/cell"``, ``"1e6 cells"``) is parsed by
 `pint <https://pint.readthedocs.io>`_ with a registry of tumordyn's own (:func:`unit_registry`): SI
 prefixes, time (s, min, h, day, week, year), length (m), volume (L), mass (g), amount (mol, M) and the
-count ``cell``. pint is imported when the first model is built, never by ``import tumordyn``, and pint's
+count ``cell``. pint is imported when the first unit text that is not in tumordyn's disk cache is parsed
+(usually the first model built after installing; see ``_stored``), never by ``import tumordyn``, and pint's
 application registry is not touched.
 
 Every process rate must be in (unit of each state it changes) per day, every observable's expression in its
