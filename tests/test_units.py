@@ -516,3 +516,16 @@ def test_unknown_unit_is_not_cached_and_still_suggests(unit_cache):
             parse_unit("1/dya", "parameter 'r'")
         forget()
     assert "1/dya" not in units._loaded(units._disk_path())["parse"]
+
+
+def test_unit_cache_written_from_threads_at_once_keeps_every_answer(unit_cache):
+    from concurrent.futures import ThreadPoolExecutor
+
+    units, forget = unit_cache
+    texts = [f"{k} {u}" for k in (1, 2, 5, 10, 20, 50) for u in ("cells", "mg/L", "1/day", "mm^3")]
+    with ThreadPoolExecutor(4) as pool:
+        parsed = list(pool.map(units._parse, texts))
+    forget()
+    stored = units._loaded(units._disk_path())["parse"]
+    assert set(texts) <= set(stored)
+    assert [Unit(*stored[t]) for t in texts] == parsed

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Tuple, Union
@@ -126,6 +127,7 @@ def _base(name: str) -> tuple[float, tuple[tuple[str, Fraction], ...]]:
 _DISK_FORMAT = "1"  # bump when the layout of the file changes
 _DISK_MAX_ENTRIES = 4096  # per kind ("parse", "base"); beyond it, results are only kept in memory
 _Entry = Tuple[float, Tuple[Tuple[str, Fraction], ...]]
+_STORE_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -202,16 +204,17 @@ def _store(kind: str, key: str, value: _Entry) -> None:
     path = _disk_path()
     if path is None:
         return
-    table = _loaded(path)
-    if key in table[kind] or len(table[kind]) >= _DISK_MAX_ENTRIES:
-        return
-    table[kind][key] = value
-    data = {k: {name: [size, [[n, str(e)] for n, e in terms]] for name, (size, terms) in v.items()}
-            for k, v in table.items()}
-    try:
-        atomic_write(path, json.dumps(data, sort_keys=True), durable=False)
-    except OSError:
-        pass
+    with _STORE_LOCK:  # threads building models at once: one writer, and no dict changing while it is dumped
+        table = _loaded(path)
+        if key in table[kind] or len(table[kind]) >= _DISK_MAX_ENTRIES:
+            return
+        table[kind][key] = value
+        data = {k: {name: [size, [[n, str(e)] for n, e in terms]] for name, (size, terms) in v.items()}
+                for k, v in table.items()}
+        try:
+            atomic_write(path, json.dumps(data, sort_keys=True), durable=False)
+        except OSError:
+            pass
 
 
 def _fraction(x: Any) -> Fraction:
