@@ -29,6 +29,11 @@ tumordyn``; see :func:`compile_times`).
 
 Run: ``python benchmarks/bench_patient_year.py`` (``--help`` for options).
 
+``--compile-only`` times only model to first simulate (``--compile-repeats`` cold+warm pairs);
+``--compile-baseline DIR`` also times the ``tumordyn`` package under ``DIR`` (e.g. ``git archive REV src |
+tar -x -C /tmp/base``, then ``/tmp/base/src``), one pair of each in turn, for a before/after in one run; the
+machine-readable line is this tree's.
+
 ``--no-numba`` hides numba (an import blocker installed before tumordyn is imported: the library
 behaves as if numba were not installed) and times the pure-scipy path (``method="LSODA"``, what
 ``method="auto"`` uses without numba) against libRoadRunner in the same run; its last line is::
