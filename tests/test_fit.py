@@ -201,6 +201,29 @@ def test_plain_arrays_and_no_mutation(logistic):
     assert a.params["r"].value == pytest.approx(b.params["r"].value, rel=1e-12)
 
 
+def test_result_data_is_a_checked_copy_unaffected_by_later_edits_of_the_input(logistic):
+    # FitResult.data is built from the checked columns on first access (a fit does not need the DataFrame):
+    # it must be the checked table as it was at fit time, whatever the user does to their table afterwards
+    df = logistic_df({"A": (10.0, 0.6, 800.0), "B": (20.0, 0.5, 600.0)})
+    df.index = df.index * 10 + 3  # row labels are kept
+    df["sigma"] = 2.0
+    df["censored"] = [i == 4 for i in range(len(df))]
+    expected = pd.DataFrame({"subject": df["subject"].to_numpy(dtype=object),
+                             "time": df["time"].to_numpy(), "value": df["value"].to_numpy(),
+                             "sigma": 2.0, "observable": "N", "censored": df["censored"].to_numpy()},
+                            index=df.index)
+    res = td.fit(logistic, df, free=["r", "K"], scale="linear")
+    df.loc[df.index[0], ["subject", "observable"]] = ["Z", "X"]  # edits after the fit ...
+    df["value"] = -1.0
+    df["censored"] = True
+    data = res.data
+    assert data is res.data  # built once
+    assert list(data.columns) == ["subject", "time", "value", "sigma", "observable", "censored"]
+    text = {"subject": object, "observable": object}
+    pd.testing.assert_frame_equal(data.astype(text), expected.astype(text), check_exact=True)  # ... do not reach it
+    assert res.residuals["value"].tolist() == expected["value"].tolist()
+
+
 def test_any_lmfit_method(logistic):
     df = logistic_df({"A": (10.0, 0.6, 800.0)})
     for method in ("leastsq", "nelder"):

@@ -28,6 +28,7 @@ letter, digit or underscore replaced by ``_`` (``"P-01"`` → ``P_01``).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 import re
@@ -123,8 +124,21 @@ def _as_dataframe(data: Any) -> pd.DataFrame:
     )
 
 
-def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> pd.DataFrame:
-    """Check an observation table and return a clean copy (see :func:`fit` for the rules)."""
+def _is_number_dtype(dtype: Any) -> bool:
+    """Whether a column's dtype is a numpy float, signed or unsigned integer (read without parsing)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "fiu"
+
+
+@functools.cache
+def _str_dtype() -> Any:
+    """The dtype pandas gives ``Series.astype(str)`` (``object`` before pandas 3, the string dtype after)."""
+    import pandas as pd
+
+    return pd.Series(["a"], dtype=object).astype(str).dtype
+
+
+def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> _Table:
+    """Check an observation table and return a clean copy as columns (see :func:`fit` for the rules)."""
     import pandas as pd
 
     df = _as_dataframe(data)
@@ -143,14 +157,16 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
     if bad.any():
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
-    out["subject"] = subj
+    out["subject"] = subj.array.copy()  # (arrays, not Series: a DataFrame made of them aligns nothing)
     tcol = df["time"]
-    days = time_in_days(tcol, "`data` column time")
-    if days is not tcol:
-        df = df.assign(time=days)
+    if not _is_number_dtype(tcol.dtype):  # numbers are no dates or durations
+        days = time_in_days(tcol, "`data` column time")
+        if days is not tcol:
+            df = df.assign(time=days)
+            tcol = df["time"]
     for col in ("time", "value") + (("sigma",) if "sigma" in columns else ()):
-        raw_col = df[col]
-        if isinstance(raw_col.dtype, np.dtype) and raw_col.dtype.kind in "fiu":  # numbers (the common case): no parsing
+        raw_col = tcol if col == "time" else df[col]  # (each column read once: a DataFrame item costs)
+        if _is_number_dtype(raw_col.dtype):  # numbers (the common case): no parsing
             vals = raw_col.to_numpy(dtype=float, copy=True)
         else:
             vals = pd.to_numeric(raw_col, errors="coerce").to_numpy(dtype=float)
@@ -174,13 +190,15 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
             raise UnknownNameError(
                 "observable", name, quantities, f"`data` {_row_name(df.index[i], i)} (model {model_name!r})"
             )
-    out["observable"] = obs.astype(str)
+    # already text of the dtype astype(str) gives (pandas >= 3 infers it): kept as is, else converted
+    same = obs.dtype == _str_dtype() and obs.dtype != object
+    out["observable"] = obs.array.copy() if same else obs.astype(str).array
     if "censored" in columns:
         cens = df["censored"]
         if cens.isna().any():
             i = int(np.argmax(cens.isna().to_numpy()))
             raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, got NaN")
-        out["censored"] = cens.astype(bool)
+        out["censored"] = cens.astype(bool).to_numpy(dtype=bool, copy=True)
     else:
         out["censored"] = np.zeros(len(df), dtype=bool)
     if scale == "log":
@@ -188,11 +206,45 @@ def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str)
         if bad.any():
             i = int(np.argmax(bad))
             raise SpecificationError(
-                f"`data` {_row_name(df.index[i], i)}: value {out['value'][i]} of {out['observable'].iloc[i]!r} "
+                f"`data` {_row_name(df.index[i], i)}: value {out['value'][i]} of {out['observable'][i]!r} "
                 "is not positive, which the log scale cannot take; use scale='linear', or mark it censored "
                 "at the detection limit"
             )
-    return pd.DataFrame(out, index=df.index)
+    return _Table(out, df.index)
+
+
+def tidy_data(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> pd.DataFrame:
+    """Check an observation table and return a clean copy (see :func:`fit` for the rules)."""
+    return tidy_table(data, quantities, scale, model_name).frame
+
+
+class _Table:
+    """A checked observation table (:func:`tidy_table`): its columns as arrays (copies, never the user's),
+    made into a DataFrame only when :attr:`frame` is first read (a fit reads only the arrays)."""
+
+    __slots__ = ("columns", "index", "_frame")
+
+    def __init__(self, columns: dict[str, Any], index: Any, frame: pd.DataFrame | None = None) -> None:
+        self.columns = columns  # name -> numpy array or pandas extension array
+        self.index = index  # the user's row labels (named in errors)
+        self._frame = frame
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Table:
+        """Wrap a table :func:`tidy_data` returned."""
+        return cls({c: frame[c].array for c in frame.columns}, frame.index, frame)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The table as a DataFrame (built once, on first access)."""
+        if self._frame is None:
+            import pandas as pd
+
+            self._frame = pd.DataFrame(self.columns, index=self.index)
+        return self._frame
 
 
 def _check_scale(scale: str) -> str:
@@ -355,7 +407,7 @@ class _Problem:
     def __init__(
         self,
         model: Model,
-        df: pd.DataFrame,
+        df: pd.DataFrame | _Table,
         free: dict[str, str],
         initial_free: dict[str, str],
         schedules: dict[Any, Schedule],
@@ -374,11 +426,13 @@ class _Problem:
         self.law = law if law is not None and law.closed_form else None
         if self.law is not None and (c.observable_names != ("tumor_volume",) or c.drug_names != ("drug",)):
             raise SpecificationError(f"growth law {law.name!r}: its model must be that of growth_model()")
-        self.model, self.compiled, self.df, self.scale = model, c, df, scale
+        table = df if isinstance(df, _Table) else _Table.of(df)
+        cols = table.columns
+        self.model, self.compiled, self.table, self.scale = model, c, table, scale
         self.free, self.initial_free, self.fd_step = dict(free), dict(initial_free), fd_step
         self._init_bounds = dict(init_bounds)
-        row_subject = df["subject"].tolist()  # (once: iterating the Series item by item is slow)
-        row_observable = df["observable"].tolist()
+        row_subject = cols["subject"].tolist()  # (once: iterating the column item by item is slow)
+        row_observable = cols["observable"].tolist()
         self.subjects = tuple(dict.fromkeys(row_subject))  # order of first appearance
         self.keys = tuple(subject_key(s) for s in self.subjects)
         if len(set(self.keys)) != len(self.keys):
@@ -388,7 +442,7 @@ class _Problem:
         sidx = {s: i for i, s in enumerate(self.subjects)}
         quantities = c.state_names + c.observable_names
         qidx = {q: i for i, q in enumerate(quantities)}
-        times = df["time"].to_numpy()
+        times = np.asarray(cols["time"], dtype=float)
         #: start of each subject's simulation and schedule (days)
         self.t0s = {s: float(t0[s]) for s in self.subjects} if isinstance(t0, Mapping) else dict.fromkeys(
             self.subjects, float(t0))
@@ -399,8 +453,8 @@ class _Problem:
         if early.any():
             i = int(np.argmax(early))
             raise SpecificationError(
-                f"`data` {_row_name(df.index[i], i)}: time {times[i]} days is before the start of the "
-                f"simulation and schedule of subject {df['subject'].iloc[i]!r}, t0 = {row_t0[i]} days"
+                f"`data` {_row_name(table.index[i], i)}: time {times[i]} days is before the start of the "
+                f"simulation and schedule of subject {row_subject[i]!r}, t0 = {row_t0[i]} days"
             )
         self.t_eval = np.unique(times)
         self.t_end = float(self.t_eval[-1])
@@ -410,23 +464,23 @@ class _Problem:
         # per subject: its rows, its own observation times, and each row's index into them
         self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
         self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
-        self.sub_ti = np.empty(len(df), dtype=np.int64)
+        self.sub_ti = np.empty(len(table), dtype=np.int64)
         for j, r in enumerate(self.sub_rows):
             self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
         self.with_obs = bool(np.any(self.qi >= c.n_states))
-        self.censored = df["censored"].to_numpy(dtype=bool)
-        self.known_sigma = "sigma" in df.columns
-        sigma = df["sigma"].to_numpy(dtype=float) if self.known_sigma else np.ones(len(df))
-        w = np.ones(len(df))
+        self.censored = np.asarray(cols["censored"], dtype=bool)
+        self.known_sigma = "sigma" in cols
+        sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else np.ones(len(table))
+        w = np.ones(len(table))
         for name, wv in (weights or {}).items():
             if name not in quantities:
                 raise UnknownNameError("observable", name, quantities, "`weights`")
             wv = float(wv)
             if not (math.isfinite(wv) and wv > 0):
                 raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
-            w[df["observable"].to_numpy() == name] = wv
+            w[np.array(row_observable, dtype=object) == name] = wv
         self.scale_factor = w / sigma
-        self.target = self._transform(df["value"].to_numpy(dtype=float))
+        self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
         self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.max(np.abs(self.target * self.scale_factor))))
@@ -498,6 +552,11 @@ class _Problem:
         self.typical: dict[str, float] = {}  # typical size of each variable (finite-difference steps)
         self._subject_arrays()
         self.set_solver(solver)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The checked observations as a DataFrame (built on first access)."""
+        return self.table.frame
 
     # -- integration -----------------------------------------------------------------
     def _subject_arrays(self) -> None:
@@ -1163,13 +1222,13 @@ def fit(
         raise TypeError(f"`model` must be a tumordyn Model or a tumordyn.fitting.GrowthLaw, got {type(model).__name__}")
     scale = _check_scale(scale)
     c = compile_model(model)
-    df = tidy_data(data, c.state_names + c.observable_names, scale, model.name)
-    t0 = _check_t0(t0, df)
+    table = tidy_table(data, c.state_names + c.observable_names, scale, model.name)
+    t0 = _check_t0(t0, table)
     free_m = _modes(free, c.param_names, "parameter", "free", "shared", f"model {model.name!r}")
     init_m = _modes(initial_free, c.state_names, "state", "initial_free", "subject", f"model {model.name!r}")
     if not free_m and not init_m:
         raise SpecificationError("nothing to fit: `free` and `initial_free` are empty")
-    subjects = list(dict.fromkeys(df["subject"].tolist()))  # order of first appearance
+    subjects = list(dict.fromkeys(table.columns["subject"].tolist()))  # order of first appearance
     sched = subject_schedules(schedules, subjects, model, t0, covariates)
     init = per_subject(initial, subjects, "initial", "state name to value")
     optimizer = _optimizer(optimizer, method)
@@ -1188,15 +1247,15 @@ def fit(
             init_bounds[name] = _check_bounds(b, name)
         else:
             param_bounds[name] = b
-    problem = _Problem(model, df, free_m, init_m, sched, params or {}, init, param_bounds, scale,
+    problem = _Problem(model, table, free_m, init_m, sched, params or {}, init, param_bounds, scale,
                        weights or {}, t0, slv, fd_step, init_bounds, law)
     pars = problem.make_params()
     problem.set_priors(priors)
     nvar = len(pars)
     n_prior = len(problem.priors)
-    if len(df) + n_prior <= nvar:
+    if len(table) + n_prior <= nvar:
         raise SpecificationError(
-            f"{len(df)} data points{f' and {n_prior} prior(s)' if n_prior else ''} cannot determine {nvar} free "
+            f"{len(table)} data points{f' and {n_prior} prior(s)' if n_prior else ''} cannot determine {nvar} free "
             f"parameters ({', '.join(pars)}); at least one more point than free parameters is needed, or priors "
             "(`priors=`) on enough of them"
         )
@@ -1228,8 +1287,10 @@ def fit(
     return best
 
 
-def _check_t0(t0: Any, df: pd.DataFrame) -> float | dict[Any, float]:
+def _check_t0(t0: Any, table: _Table) -> float | dict[Any, float]:
     """``t0`` as a number or a mapping subject -> number (days); ``"first"`` -> each subject's first time."""
+    if isinstance(t0, (str, Mapping)):
+        df = table.frame
     if isinstance(t0, str):
         if t0 != "first":
             raise SpecificationError(f"`t0` must be a number, 'first' or a mapping subject -> number, got {t0!r}")
@@ -1499,7 +1560,6 @@ class FitResult:
         self.lmfit_result = result
         self.params = result.params
         self.model = problem.model
-        self.data = problem.df
         self.subjects = problem.subjects
         self.scale = problem.scale
         self.optimizer = method
@@ -1514,6 +1574,11 @@ class FitResult:
         self.success = bool(result.success)
         self.n_failed_solves = n_failed_solves
         self.wall_time = wall_time
+
+    @property
+    def data(self) -> pd.DataFrame:
+        """The checked observations (a copy of the data; built on first access)."""
+        return self._problem.df
 
     @property
     def method(self) -> str:
