@@ -208,10 +208,11 @@ def test_result_data_is_a_checked_copy_unaffected_by_later_edits_of_the_input(lo
     df.index = df.index * 10 + 3  # row labels are kept
     df["sigma"] = 2.0
     df["censored"] = [i == 4 for i in range(len(df))]
-    expected = pd.DataFrame({"subject": df["subject"].to_numpy(dtype=object),
-                             "time": df["time"].to_numpy(), "value": df["value"].to_numpy(),
-                             "sigma": 2.0, "observable": "N", "censored": df["censored"].to_numpy()},
-                            index=df.index)
+    # the expected table owns its arrays (np.array copies), so the edits below cannot reach it through a view
+    expected = pd.DataFrame({"subject": np.array(df["subject"].tolist(), dtype=object),
+                             "time": np.array(df["time"], dtype=float), "value": np.array(df["value"], dtype=float),
+                             "sigma": 2.0, "observable": "N", "censored": np.array(df["censored"], dtype=bool)},
+                            index=df.index.copy())
     res = td.fit(logistic, df, free=["r", "K"], scale="linear")
     df.loc[df.index[0], ["subject", "observable"]] = ["Z", "X"]  # edits after the fit ...
     df["value"] = -1.0
