@@ -135,7 +135,7 @@ def test_simulate_batch_on_any_engine_matches_single_solves(method: str) -> None
 
 @pytest.mark.parametrize("method", ["LSODA", "BDF", "RK45"])
 def test_scipy_engine_joint_matches_one_at_a_time_and_fails_as_one(method: str) -> None:
-    from tumordyn.solve._scipy_engine import ScipyEngine
+    from tumordyn.solve._scipy import ScipyEngine
 
     m = one_compartment_pk(half_life=2.0, volume=4.0)
     c = compile_model(m)
@@ -162,7 +162,8 @@ def test_scipy_engine_joint_matches_one_at_a_time_and_fails_as_one(method: str) 
 
 
 def test_scipy_engine_solve_many_stacks_different_plans() -> None:
-    from tumordyn.solve._scipy_engine import ScipyEngine, stack_plans
+    from tumordyn.solve._scipy import ScipyEngine
+    from tumordyn.solve._scipy_engine import stack_plans
 
     m = one_compartment_pk(half_life=2.0, volume=4.0)
     c = compile_model(m)

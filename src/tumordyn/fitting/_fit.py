@@ -5,7 +5,7 @@ optional ``sigma`` and ``censored``) is checked once and turned into index
 arrays; each subject's dosing plan (:class:`~tumordyn.dosing._plan.DosingPlan`),
 output times and solve problems are built once per fit; every residual call
 integrates each subject through the one solve layer (:func:`tumordyn.solve._dispatch.solve`
-or :class:`~tumordyn.solve._scipy_engine.ScipyEngine`), exactly at every dose, and only at
+or :class:`~tumordyn.solve._scipy.ScipyEngine`), exactly at every dose, and only at
 the subject's observation times. Engine switches are decided on
 :class:`~tumordyn.errors.SolverStatus` codes.
 

@@ -14,7 +14,8 @@ from ..errors import SolverStatus  # noqa: F401  (the status enum is part of the
 from ._compiled import numba_available  # noqa: F401
 from ._dispatch import solve  # noqa: F401
 from ._problem import BATCH_METHOD, COMPILED_METHOD, Engine, Problem, SCIPY_METHODS, Solution, Solver, SolverOptions, SolverStats  # noqa: F401
-from ._scipy_engine import PlanSystem, ScipyEngine, integrate_plan  # noqa: F401
+from ._scipy import ScipyEngine  # noqa: F401
+from ._scipy_engine import PlanSystem, integrate_plan  # noqa: F401
 # --- end of package API ---
 
 __all__ = ['Solver', 'SolverStats', 'SolverStatus', 'Problem', 'Solution', 'Engine', 'solve']

@@ -17,7 +17,7 @@ import numpy as np
 from ._batch import BatchEngine
 from . import _compiled as _fast
 from ._compiled import CompiledEngine
-from ._scipy_engine import ScipyEngine
+from ._scipy import ScipyEngine
 from ._problem import (
     ALL_METHODS,
     BATCH_METHOD,
