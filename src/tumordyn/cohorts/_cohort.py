@@ -8,8 +8,8 @@ Data flow
 2. :meth:`Cohort.simulate` splits the patients into chunks; each chunk is one
    batched solve per regimen (many patients per right-hand-side call, with
    per-patient step-size control: :mod:`tumordyn.solve._batch`), run in the calling
-   process or on any :class:`concurrent.futures.Executor` (a process pool, or a
-   Dask cluster through ``client.get_executor()``). Chunk results are put back
+   process, on any :class:`concurrent.futures.Executor` (a process pool) or on a
+   Dask cluster (``client.map``, one batched submission). Chunk results are put back
    in patient order, so the numbers do not depend on the executor.
 3. Each chunk reduces its trajectories to per-patient readouts (RECIST 1.1 on the
    measured lesion diameter at scan times, best overall response, time to
@@ -31,9 +31,11 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
 import threading
 import time as _time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -1020,8 +1022,8 @@ class Cohort:
             per kg and per m², is simulated patient by patient). A cohort without the covariate a dose
             needs raises :class:`~tumordyn.errors.SpecificationError`.
         executor : concurrent.futures.Executor, dask.distributed.Client or "processes", optional
-            Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` is
-            used through ``client.get_executor()``. ``"processes"``: a process pool of
+            Runs the chunks (e.g. ``ProcessPoolExecutor(2)``); a Dask ``Client`` gets all chunks in one
+            batched ``client.map`` (its own keys, no hashing of the chunks). ``"processes"``: a process pool of
             ``os.cpu_count()`` workers made for this call (each compiles the model once, in its
             initializer) and shut down at its end. ``None`` (default): in this process, on numba's
             threads where numba is installed (see ``parallel``). The numbers do not depend on the
@@ -1198,13 +1200,12 @@ class Cohort:
                                bool(parallel) and method == COMPILED_METHOD)
         readout = _ReadoutOptions(lesions, scan_t, detection_limit, too_small, float(response), float(increase),
                                   float(min_increase), float(min_measurable))
-        from_dask = False  # an executor made here from a Dask client (ours to shut down, not the client)
+        dask_client = None  # a dask.distributed.Client: the chunks go through client.map, not an Executor
         if owned:
             ex = _make_pool(model, None)
         elif ex is not None and not isinstance(ex, Executor):
-            if hasattr(ex, "get_executor"):  # dask.distributed.Client
-                ex = ex.get_executor()
-                from_dask = True
+            if hasattr(ex, "get_executor") and hasattr(ex, "map") and hasattr(ex, "cancel"):
+                dask_client = ex
             else:
                 raise TypeError(
                     "`executor` must be a concurrent.futures.Executor or a dask.distributed.Client, "
@@ -1212,7 +1213,8 @@ class Cohort:
                 )
         show = show_progress(progress)
         if chunk_size is None:
-            workers = int(getattr(ex, "_max_workers", 2) or 2) if ex is not None else 1
+            workers = (_dask_threads(dask_client) if dask_client is not None
+                       else int(getattr(ex, "_max_workers", 2) or 2) if ex is not None else 1)
             n_chunks = workers * math.ceil(math.ceil(self._n / 2048) / workers)  # a multiple of the workers
             if show and ex is not None:
                 # on an executor the bar moves as chunks finish: about _BAR_STEPS chunks of at least
@@ -1230,7 +1232,7 @@ class Cohort:
                                tuple((k, np.array(v[sl])) for k, v in self._covariates.items())))
         started = _time.perf_counter()
         try:
-            outs = _execute(tasks, ex, show, owned, from_dask)
+            outs = _execute(tasks, ex, show, owned, dask_client)
         except BaseException:
             if owned:
                 _stop_pool_workers(ex)
@@ -1336,14 +1338,47 @@ def _make_pool(model: Model, workers: int | None) -> Executor:
     return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(model,))
 
 
+def _dask_threads(client: Any) -> int:
+    """Worker threads of a Dask cluster (2 if the client cannot say)."""
+    try:
+        return max(1, int(sum(client.nthreads().values())))
+    except Exception:  # noqa: BLE001 - a client not connected yet, or another Dask's API: the default chunking
+        return 2
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C while the chunks are handed over: it is raised once every chunk has its future.
+
+    A ``KeyboardInterrupt`` inside an executor's or a Dask client's own bookkeeping can leave it half
+    updated (a lock held, a future half registered), after which cancelling or closing it can block for
+    ever; held here, the interrupt arrives where the cancel path knows every future. Only the main thread
+    receives signals; elsewhere, or when the program installed its own SIGINT handler, nothing changes.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
 def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
-             owned: bool = False, from_dask: bool = False) -> list[_ChunkOut]:
-    """Run the chunks in order (in this process) or on ``executor``; results in patient order.
+             owned: bool = False, dask_client: Any = None) -> list[_ChunkOut]:
+    """Run the chunks in order (in this process), on ``executor`` or on ``dask_client``; results in
+    patient order.
 
     On ``KeyboardInterrupt`` (Ctrl-C) the pending chunks are cancelled, the chunks running on workers are
     not waited for (a pool made by the library, ``owned``, is shut down and its workers terminated; a
-    user's executor keeps its running chunks, which end on their own), and :class:`CohortInterrupted` is
-    raised; no partial result is kept.
+    user's executor keeps its running chunks, which end on their own; a Dask client's chunks are cancelled
+    in one call and the client stays usable), and :class:`CohortInterrupted` is raised; no partial result
+    is kept.
     """
     n_regs = len(tasks[0].regimens) if tasks else 1
     # one step per patient and regimen solved
@@ -1351,7 +1386,7 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
                        unit="patient" if n_regs == 1 else "patient-regimen")
     finished = 0
     try:
-        if executor is None:
+        if executor is None and dask_client is None:
             outs = []
             counter = DoneCounter()  # the kernels mark each patient done; a thread moves the bar every 0.1 s
             try:
@@ -1362,14 +1397,23 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
             except KeyboardInterrupt:
                 raise CohortInterrupted(finished, len(tasks) - finished - 1, len(tasks)) from None
             return outs
-        from concurrent.futures import as_completed
 
         futures: dict[Any, int] = {}
         try:
-            for i, t in enumerate(tasks):
-                futures[executor.submit(_run_chunk, t)] = i
+            with _sigint_held():
+                if dask_client is not None:
+                    # one message to the scheduler; pure=False names each chunk by a random key, so Dask does
+                    # not hash the chunks (Executor.submit tokenizes each one: ~25 ms per chunk)
+                    futures = {f: i for i, f in enumerate(dask_client.map(_run_chunk, tasks, pure=False))}
+                else:
+                    for i, t in enumerate(tasks):
+                        futures[executor.submit(_run_chunk, t)] = i  # type: ignore[union-attr]
+            if dask_client is not None:
+                from distributed import as_completed
+            else:
+                from concurrent.futures import as_completed
             results: list[_ChunkOut | None] = [None] * len(tasks)
-            for fut in as_completed(futures):
+            for fut in as_completed(list(futures)):
                 i = futures[fut]
                 results[i] = fut.result()
                 finished += 1
@@ -1379,11 +1423,11 @@ def _execute(tasks: list[_Task], executor: Executor | None, progress: bool,
             if owned:  # its workers are terminated: every chunk not done fails with the pool (none is waited for)
                 n_cancelled = sum(1 for f in futures if not f.done())
                 _stop_pool_workers(executor)
-            elif from_dask:  # the executor made here from the user's Dask client: one batched cancel of its
-                # chunks (future by future, each cancel is a round trip to the scheduler: a minute for 1,000 chunks
-                # on a busy cluster); the client itself stays usable
-                n_cancelled = sum(1 for f in futures if not f.done())
-                executor.shutdown(wait=False)
+            elif dask_client is not None:  # one batched cancel (one scheduler round trip); the client stays usable
+                pending = [f for f in futures if not f.done()]
+                n_cancelled = len(pending)
+                if pending:
+                    dask_client.cancel(pending)
             else:
                 n_cancelled = sum(1 for f in futures if f.cancel())
             if isinstance(err, KeyboardInterrupt) and not isinstance(err, CohortInterrupted):
