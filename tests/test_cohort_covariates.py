@@ -166,3 +166,23 @@ def test_solve_layer_dose_scale_with_rules_equals_simulate_with_covariates(model
         # the same engine and doses (amount x weight rounded in another order): equal to rounding
         assert np.all(np.abs(sol.y[j] - tr.y) <= 1e-9 * np.abs(tr.y) + 1e-6 * np.asarray(c.atol))
         np.testing.assert_allclose(sol.rules.u[j], tr.u, rtol=1e-12)
+
+
+def test_a_cohort_of_given_patients_takes_their_covariates(model):
+    """Cohort.from_values (the calibrated populations' cohorts) with real patients' weights: each patient's
+    mg/kg doses are its own, as td.simulate gives them with that patient's covariates."""
+    table = pd.DataFrame({"weight_kg": [48.0, 75.0, 120.0]})
+    given = td.Cohort.from_values(model, {"r_S": [0.02, 0.03, 0.04]}, covariates=table)
+    assert np.array_equal(given.covariates["weight_kg"].to_numpy(), table["weight_kg"].to_numpy())
+    assert np.array_equal(given.parameters["r_S"], [0.02, 0.03, 0.04])  # the values stay exact
+    reg = td.Schedule.every("targeted", 1.0, 7, count=8, unit="mg/kg")
+    res = given.simulate({"r": reg}, t_end=T_END, keep_trajectories=True, method="batch", rtol=RTOL,
+                         progress=False)
+    assert _per_patient(model, given, res, reg, "batch") < 1e-9
+    sampled = td.Cohort.from_values(model, {"r_S": [0.02, 0.03]}, seed=5,
+                                    covariates={"weight_kg": LN(median=70, cv=0.2)})
+    again = td.Cohort.from_values(model, {"r_S": [0.02, 0.03]}, seed=5,
+                                  covariates={"weight_kg": LN(median=70, cv=0.2)})
+    assert sampled.covariates.equals(again.covariates)  # seeded
+    with pytest.raises(SpecificationError, match="weight_kg"):
+        td.Cohort.from_values(model, {"r_S": [0.02, 0.03]}).simulate(reg, t_end=T_END, progress=False)

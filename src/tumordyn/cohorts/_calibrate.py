@@ -266,7 +266,7 @@ class VirtualPopulation:
         """Number of selected patients."""
         return int(next(iter(self.values.values())).size)
 
-    def cohort(self, n: int | None = None, *, seed: int | None = None) -> Cohort:
+    def cohort(self, n: int | None = None, *, seed: int | None = None, covariates: Any = None) -> Cohort:
         """A :class:`~tumordyn.Cohort` of the selected patients.
 
         Parameters
@@ -277,6 +277,9 @@ class VirtualPopulation:
             smaller selected population.
         seed : int, optional
             Seed of the draw (default: the population's seed).
+        covariates : mapping of str to Distribution, or pandas.DataFrame, optional
+            The trial patients' covariates (e.g. ``weight_kg`` in kg for a regimen in mg/kg), as
+            :meth:`Cohort.from_values` takes them.
 
         Returns
         -------
@@ -284,11 +287,12 @@ class VirtualPopulation:
         """
         seed = self.seed if seed is None else int(seed)
         if n is None:
-            return Cohort.from_values(self.model, self.values, seed=seed)
+            return Cohort.from_values(self.model, self.values, seed=seed, covariates=covariates)
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise SpecificationError(f"`n` must be a positive integer, got {n!r}")
         idx = np.random.default_rng(seed).integers(0, self.n, size=int(n))
-        return Cohort.from_values(self.model, {k: v[idx] for k, v in self.values.items()}, seed=seed)
+        return Cohort.from_values(self.model, {k: v[idx] for k, v in self.values.items()}, seed=seed,
+                                  covariates=covariates)
 
     def to_dataframe(self) -> pd.DataFrame:
         """The selected patients: one row each, one column per sampled quantity."""

@@ -848,7 +848,8 @@ class Cohort:
         self._cov_dists = MappingProxyType(cov_dists)
 
     @classmethod
-    def from_values(cls, model: Model, values: Mapping[str, Any], *, seed: int = 0) -> Cohort:
+    def from_values(cls, model: Model, values: Mapping[str, Any], *, seed: int = 0,
+                    covariates: Any = None) -> Cohort:
         """A cohort of given patients: one value per patient of each named parameter or state.
 
         Used for a selected virtual population (:func:`tumordyn.cohorts.calibrate_population`).
@@ -861,7 +862,13 @@ class Cohort:
         values : mapping of str to array_like
             Per-patient values by parameter or state name (parameter units); equal lengths (>= 1).
         seed : int, optional
-            Recorded as :attr:`seed` (it seeds the patient subsets of the plots).
+            Recorded as :attr:`seed` (it seeds the patient subsets of the plots) and seeds the covariates
+            drawn from distributions.
+        covariates : mapping of str to Distribution, or pandas.DataFrame, optional
+            The patients' covariates (e.g. ``weight_kg`` in kg, ``bsa_m2`` in m², for regimens dosed per
+            body weight or surface), as :class:`Cohort` takes them: distributions (sampled from ``seed``), or
+            a table of real patients (with one row per patient, row ``i`` is patient ``i``; otherwise whole
+            rows are drawn with replacement).
 
         Raises
         ------
@@ -879,7 +886,8 @@ class Cohort:
         if len(set(sizes.values())) != 1 or 0 in sizes.values():
             raise SpecificationError(f"`values` must have one value per patient, equal lengths >= 1; got sizes {sizes}")
         n = next(iter(sizes.values()))
-        return cls(model, {k: Empirical(tuple(a.tolist())) for k, a in arrays.items()}, n=n, seed=seed, _given=arrays)
+        return cls(model, {k: Empirical(tuple(a.tolist())) for k, a in arrays.items()}, n=n, seed=seed,
+                   covariates=covariates, _given=arrays)
 
     # -- properties -----------------------------------------------------------------------
     @property
