@@ -381,8 +381,14 @@ def _factory_source(src: str) -> str:
         "        try:",
     ]
     lines += block(body, "            ")
-    lines += [
-        "            _r = " + ast.unparse(ast.fix_missing_locations(result)),
+    return "\n".join(lines + _factory_tail(ast.unparse(ast.fix_missing_locations(result)))) + "\n"
+
+
+def _factory_tail(result: str) -> list[str]:
+    """The end of a generated LSODA right-hand side: its value ``result`` (Python source), the fallback to the
+    checked evaluation on an arithmetic error, and the non-finite guard."""
+    return [
+        "            _r = " + result,
         "        except (ArithmeticError, ValueError, TypeError):",
         "            _r = fallback(t, y)",
         "        _z = sum(_r)",
@@ -391,7 +397,6 @@ def _factory_source(src: str) -> str:
         "        return _r",
         "    return f",
     ]
-    return "\n".join(lines) + "\n"
 
 
 class _PowForIpow(ast.NodeTransformer):
@@ -485,18 +490,8 @@ def _fast_factory_source(src: str, n_states: int) -> str:
         if clip:
             lines += [f"            if {nm} < 0.0:", f"                {nm} = 0.0"]
     lines += block(inner, "            ")
-    lines += [
-        "            _r = [" + ", ".join(ast.unparse(ast.fix_missing_locations(outs[i])) for i in range(n_states))
-        + "]",
-        "        except (ArithmeticError, ValueError, TypeError):",
-        "            _r = fallback(t, y)",
-        "        _z = sum(_r)",
-        "        if _z - _z != 0.0:",
-        "            nonfinite(t, _r)",
-        "        return _r",
-        "    return f",
-    ]
-    return "\n".join(lines) + "\n"
+    result = "[" + ", ".join(ast.unparse(ast.fix_missing_locations(outs[i])) for i in range(n_states)) + "]"
+    return "\n".join(lines + _factory_tail(result)) + "\n"
 
 
 @functools.lru_cache(maxsize=64)
