@@ -173,10 +173,7 @@ def test_models_with_events_keep_them_through_replace_and_refuse_what_would_drop
     m = decay(Event("reset", "x < 1", {"x": 10}))
     assert m.with_defaults(k=1.0).events == m.events
     assert m != decay()
-    with pytest.raises(SpecificationError, match="has events"):
-        td.compose("c", m)
-    with pytest.raises(SpecificationError, match="events"):
-        td.io.save_model(m, tmp_path / "m.toml")
+    assert td.compose("c", m).events == m.events  # compose and model files keep events (test_compose_events.py)
     with pytest.raises(SpecificationError, match="events"):
         td.analysis.sensitivity(m, readout="x", t_end=1.0)
 

@@ -32,14 +32,15 @@ ExprLike = Union[str, float, int, sp.Expr]
 _CONDITION_TYPES = (sp.logic.boolalg.Boolean,)
 
 
-def _to_condition(value: Any, where: str) -> sp.Basic:
-    """A trigger as a sympy condition; text goes through the safe parser (no code is run)."""
+def _to_condition(value: Any, where: str, limits: Mapping[str, int] | None = None) -> sp.Basic:
+    """A trigger as a sympy condition; text goes through the safe parser (no code is run), with the
+    expression ``limits`` given (default: the parser's)."""
     if isinstance(value, bool):
         return sp.true if value else sp.false
     if isinstance(value, str):
         # the parser refuses a bare condition where a number is expected: read it as the condition of a
         # piecewise, then take the condition back
-        pw = parse_expression(f"piecewise(1, {value}, 0)", where=where)
+        pw = parse_expression(f"piecewise(1, {value}, 0)", where=where, **dict(limits or {}))
         if not isinstance(pw, sp.Piecewise) or len(pw.args) != 2:
             if pw in (sp.Integer(1), sp.Integer(0), sp.Float(1), sp.Float(0)):
                 return sp.true if pw == 1 else sp.false
