@@ -27,8 +27,7 @@ from sympy.printing.str import StrPrinter
 
 from .._fileio import atomic_write
 from ..spec import EXPRESSION_LIMITS, parse_expression
-from ..spec import Drug, Event, Model, Observable, Parameter, Process, State
-from ..spec._events import _to_condition
+from ..spec import Drug, Event, Model, Observable, Parameter, Process, State, parse_condition
 from ..errors import LimitExceededError, ModelFileError, SpecificationError, UnsafeExpressionError
 
 __all__ = ["save_model", "load_model", "model_to_dict", "model_from_dict", "FORMAT_VERSION", "expr_to_text",
@@ -168,7 +167,7 @@ def _event_to_dict(e: Event) -> dict[str, Any]:
     where = f"event {e.name!r}"
     trigger = _ExactPrinter({"full_prec": True}).doprint(e.trigger)
     try:
-        back = _to_condition(trigger, f"trigger of {where}")
+        back = parse_condition(trigger, f"trigger of {where}")
     except (SpecificationError, KeyError) as exc:
         raise SpecificationError(f"trigger of {where}: {e.trigger} cannot be written to a model file: {exc}") from None
     if back != e.trigger:
@@ -407,7 +406,7 @@ def _event_from_row(row: Mapping[str, Any], where: str, expr_limits: Mapping[str
     name = _str(row["name"], f"{where} name")
     if "trigger" not in row:
         raise SpecificationError(f"{where}: missing 'trigger'")
-    trigger = _to_condition(_str(row["trigger"], f"{where} trigger"), f"{where} trigger", expr_limits)
+    trigger = parse_condition(_str(row["trigger"], f"{where} trigger"), f"{where} trigger", expr_limits)
     table = row.get("assignments", {})
     if not isinstance(table, Mapping):
         raise SpecificationError(f"{where}: assignments must be a table {{state = expression}}, got {_short(table)}")

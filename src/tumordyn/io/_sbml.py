@@ -18,7 +18,7 @@ import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
@@ -44,6 +44,7 @@ from ..spec import (
     vanishes_at_zero,
 )
 from ._files import FILE_LIMITS, _parse_text, model_from_dict, model_to_dict
+from ._schedules import SCHEDULE_LIMITS, schedule_from_dict, schedule_to_dict
 
 __all__ = ["SBMLLimitError", "SBMLUnitError", "SBMLUnsupportedError", "from_sbml", "to_sbml"]
 
@@ -475,7 +476,7 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                     ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
                     ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
     _export_events(libsbml, m, model, used)
-    ann = _annotation_xml(model)
+    ann = _annotation_xml(model, schedule)
     if ann is not None:  # what SBML does not hold (drugs, bounds, units, descriptions), for from_sbml
         _check(m.setAnnotation(ann), "set the tumordyn annotation")
     text = libsbml.writeSBMLToString(doc)
@@ -1171,6 +1172,18 @@ def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
     return u.getMultiplier() * 10.0 ** u.getScale()
 
 
+@overload
+def from_sbml(source: str | os.PathLike[str], *, name: str | None = ..., nonnegative: bool | str = ...,
+              time_unit: float | None = ..., check_units: bool = ..., max_bytes: int = ..., max_depth: int = ...,
+              with_schedule: Literal[False] = ...) -> Model: ...
+
+
+@overload
+def from_sbml(source: str | os.PathLike[str], *, name: str | None = ..., nonnegative: bool | str = ...,
+              time_unit: float | None = ..., check_units: bool = ..., max_bytes: int = ..., max_depth: int = ...,
+              with_schedule: Literal[True]) -> tuple[Model, Schedule]: ...
+
+
 def from_sbml(
     source: str | os.PathLike[str],
     *,
@@ -1180,7 +1193,8 @@ def from_sbml(
     check_units: bool = False,
     max_bytes: int = MAX_BYTES,
     max_depth: int = MAX_DEPTH,
-) -> Model:
+    with_schedule: bool = False,
+) -> Model | tuple[Model, Schedule]:
     """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
 
     Supported: parameters, compartments (constant parameters unless a rule
@@ -1203,7 +1217,7 @@ def from_sbml(
     ``A__x``), the hyperbolic functions and their inverses, and ``rateOf``. A
     model without ODE states gets one constant placeholder state
     ``sbml_no_state``. Refused with :class:`SBMLUnsupportedError` naming the
-    construct: events, algebraic rules that are nonlinear or do not determine
+    construct: algebraic rules that are nonlinear or do not determine
     one variable each, delays, fast reactions, comp external model definitions
     (other files are never read), constraints with math, non-finite values and
     other SBML packages. Piecewise, relational and logical operators, the
@@ -1215,9 +1229,16 @@ def from_sbml(
     hierarchy before it is flattened).
 
     A document written by :func:`to_sbml` comes back as the exported model (drugs, bounds,
-    units, descriptions restored from its annotation, parameter and initial values from the
-    SBML) if its ODEs still match the annotation at random points; otherwise a
-    :class:`~tumordyn.errors.TumordynWarning` says the annotation is ignored.
+    units, descriptions and the model's own events restored from its annotation, parameter and
+    initial values from the SBML) if the SBML still describes it (without events: its ODEs match
+    the annotation at random points; with events: exporting the annotation's model and schedule
+    with the document's values gives a document that imports to the same model); otherwise a
+    :class:`~tumordyn.errors.TumordynWarning` says the annotation is ignored. A document exported
+    *with a schedule* describes the model under that schedule: ``with_schedule=True`` returns
+    the model and its :class:`~tumordyn.Schedule` (``simulate(model, schedule=schedule)``
+    reproduces the document); without it the document is imported as it reads (doses are
+    events, infusion rates and drug levels states; no drugs, bounds, units or descriptions)
+    with a :class:`~tumordyn.errors.TumordynWarning` pointing to ``with_schedule=True``.
 
     Names: SBML ids that are not valid tumordyn names (a leading underscore, a
     Python keyword, ``t`` or a function name such as ``exp``) get the prefix
@@ -1254,10 +1275,14 @@ def from_sbml(
         Deepest XML nesting accepted (default :data:`MAX_DEPTH`, 250 levels), checked by a
         streaming pass of the stdlib's expat before libsbml sees the text (libsbml's reader
         crashes on MathML nested thousands deep). Document type declarations are refused.
+    with_schedule : bool, optional
+        Return ``(model, schedule)``: for a document :func:`to_sbml` wrote with a schedule, the
+        exported model (its own events included, not the doses) and the schedule; for any other
+        document, the model as without this option and an empty :class:`~tumordyn.Schedule`.
 
     Returns
     -------
-    Model
+    Model, or (Model, Schedule) with ``with_schedule=True``
 
     Raises
     ------
@@ -1278,11 +1303,28 @@ def from_sbml(
         to expressions over :data:`MAX_EXPRESSION_NODES` nodes, or a comp hierarchy of more than
         :data:`MAX_COMP_INSTANCES` model instances.
     """
-    return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
-                        check_units=check_units, max_bytes=max_bytes, max_depth=max_depth)[0]
+    if not isinstance(with_schedule, bool):
+        raise TypeError(f"with_schedule must be True or False, got {with_schedule!r}")
+    model, _, schedule = _import_document(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
+                                          check_units=check_units, max_bytes=max_bytes, max_depth=max_depth,
+                                          with_schedule=with_schedule)
+    return (model, schedule) if with_schedule else model
 
 
-def _import_sbml(
+def _import_sbml(source: str | os.PathLike[str], **options: Any
+                 ) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
+    """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
+
+    The mapping is ``id -> (value, compartment size, has_only_substance_units)``: ``value`` is the
+    id's SBML value (a species' amount or concentration as its ``hasOnlySubstanceUnits`` says) as an
+    expression of the model's states, parameters and ``t``; ``compartment size`` likewise for species
+    (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
+    """
+    model, outputs, _ = _import_document(source, **options)
+    return model, outputs
+
+
+def _import_document(
     source: str | os.PathLike[str],
     *,
     name: str | None = None,
@@ -1291,14 +1333,11 @@ def _import_sbml(
     check_units: bool = False,
     max_bytes: int = MAX_BYTES,
     max_depth: int = MAX_DEPTH,
-) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
-    """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
-
-    The mapping is ``id -> (value, compartment size, has_only_substance_units)``: ``value`` is the
-    id's SBML value (a species' amount or concentration as its ``hasOnlySubstanceUnits`` says) as an
-    expression of the model's states, parameters and ``t``; ``compartment size`` likewise for species
-    (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
-    """
+    with_schedule: bool = False,
+    annotation: bool = True,
+) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]], Schedule]:
+    """:func:`from_sbml`, also returning the outputs of :func:`_import_sbml` and the schedule (empty unless
+    ``with_schedule`` and the annotation holds one). ``annotation=False`` ignores the tumordyn annotation."""
     libsbml = _libsbml()
     doc, label = _read_document(libsbml, source, max_bytes, max_depth)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
@@ -1822,11 +1861,25 @@ def _import_sbml(
         check_units=False,  # unit text from SBML unit ids, not checked by tumordyn (libsbml's: check_units=True)
         events=events,
     )
-    # the annotation holds no events: a document with events is imported as it reads (see docs/io.md)
-    annotated = _annotated_model(m, model, label) if not events else None
-    if annotated is not None:
-        model = annotated if name is None else annotated.replace(name=name)
-    return model, outputs
+    schedule = Schedule()
+    if annotation and not events:
+        annotated = _annotated_model(m, model, label)
+        if annotated is not None:
+            model = annotated if name is None else annotated.replace(name=name)
+    elif annotation:
+        options = dict(name=name, nonnegative=nonnegative, time_unit=time_unit, max_bytes=max_bytes,
+                       max_depth=max_depth)
+        found = _annotated_with_events(m, model, label, options)
+        if found is not None and not found[1].doses and not found[1].infusions:
+            model = found[0] if name is None else found[0].replace(name=name)  # the model's own events only
+        elif found is not None and with_schedule:
+            model, schedule = found[0] if name is None else found[0].replace(name=name), found[1]
+        elif found is not None:
+            warnings.warn(f"{label} holds a tumordyn model exported with a schedule: imported as it reads (the doses "
+                          "are events, the infusion rates and drug levels states; drugs, bounds, units and "
+                          "descriptions not restored); from_sbml(..., with_schedule=True) returns the model and its "
+                          "Schedule instead", TumordynWarning, stacklevel=3)
+    return model, outputs, schedule
 
 
 def _event_targets(m: Any, level: int, where: str) -> set[str]:
@@ -1964,15 +2017,73 @@ def _import_events(libsbml: Any, m: Any, sym: Mapping[str, sp.Symbol], funcs: Ma
 #: XML namespace of the tumordyn model annotation written by :func:`to_sbml`.
 ANNOTATION_NS = "https://tumordyn.readthedocs.io/sbml-annotation/1"
 
+#: XML namespace of the schedule annotation written by :func:`to_sbml` with a schedule (SBML allows one
+#: top-level annotation element per namespace).
+SCHEDULE_ANNOTATION_NS = "https://tumordyn.readthedocs.io/sbml-annotation/1/schedule"
 
-def _annotation_xml(model: Model) -> str | None:
-    """The model as a tumordyn model file (JSON) in an SBML annotation; None if it cannot be written as text."""
+
+def _annotation_xml(model: Model, schedule: Schedule) -> str | None:
+    """The model as a tumordyn model file (JSON) in an SBML annotation, with the schedule (a schedule file's
+    JSON) when it has doses or infusions; None if the model cannot be written as text."""
     try:
         data = model_to_dict(model)
     except SpecificationError:
         return None
     text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
-    return f'<tumordyn:model xmlns:tumordyn="{ANNOTATION_NS}">{xml_escape(text)}</tumordyn:model>'
+    out = f'<tumordyn:model xmlns:tumordyn="{ANNOTATION_NS}">{xml_escape(text)}</tumordyn:model>'
+    if schedule.doses or schedule.infusions:
+        sched = json.dumps(schedule_to_dict(schedule), separators=(",", ":"), allow_nan=False)
+        out += (f'<tumordyn_schedule:schedule xmlns:tumordyn_schedule="{SCHEDULE_ANNOTATION_NS}">'
+                f'{xml_escape(sched)}</tumordyn_schedule:schedule>')
+    return f"<annotation>{out}</annotation>"
+
+
+def _annotation_text(m: Any, name: str) -> str | None:
+    """The text of the tumordyn annotation element ``name`` (``model``, ``schedule``), None if absent."""
+    ann = m.getAnnotation() if m.isSetAnnotation() else None
+    if ann is None:
+        return None
+    node = None
+    for k in range(ann.getNumChildren()):
+        child = ann.getChild(k)
+        if child.getURI() == (ANNOTATION_NS if name == "model" else SCHEDULE_ANNOTATION_NS) \
+                and child.getName() == name:
+            node = child
+    if node is None:
+        return None
+    return "".join(node.getChild(k).getCharacters() for k in range(node.getNumChildren()) if node.getChild(k).isText())
+
+
+def _annotated_with_events(m: Any, imported: Model, label: str, options: Mapping[str, Any]
+                           ) -> tuple[Model, Schedule] | None:
+    """For a document with events: the annotation's model (with its own events) and schedule, if exporting
+    them with the document's parameter and initial values gives a document that imports to the same model
+    (same states, processes, observables and events, schedule's included); otherwise None, with a warning.
+    """
+    text = _annotation_text(m, "model")
+    if text is None:
+        return None
+    where = f"{label}: tumordyn annotation"
+    try:
+        saved = model_from_dict(_parse_text(text, "json", where, FILE_LIMITS), source=where)
+        stext = _annotation_text(m, "schedule")
+        schedule = Schedule() if stext is None else schedule_from_dict(
+            _parse_text(stext, "json", f"{where} (schedule)", SCHEDULE_LIMITS), source=f"{where} (schedule)")
+        values = {**imported.initial_state(), **imported.defaults()}
+        missing = [x for x in (*saved.parameters.names, *saved.states.names) if x not in values]
+        if missing:
+            raise SpecificationError(f"{', '.join(map(repr, missing))} missing from the SBML model")
+        saved = saved.with_defaults(**{p: values[p] for p in saved.parameters.names}).with_initial(
+            **{x: values[x] for x in saved.states.names})
+        again = _import_document(to_sbml(saved, schedule), annotation=False, **options)[0]
+        if again.replace(name=imported.name, description=imported.description) != imported:
+            raise SpecificationError("the SBML model (its reactions, rules or events) differs from the export of "
+                                     "the annotation's model and schedule")
+    except SpecificationError as exc:
+        warnings.warn(f"{where} ignored (drugs, bounds, units, descriptions and the schedule not restored): {exc}",
+                      TumordynWarning, stacklevel=4)
+        return None
+    return saved, schedule
 
 
 def _annotated_model(m: Any, imported: Model, label: str) -> Model | None:
@@ -1983,21 +2094,15 @@ def _annotated_model(m: Any, imported: Model, label: str) -> Model | None:
     from the SBML, which another tool may have changed) and right-hand sides and observables equal to the
     imported ones at random points; otherwise (the SBML was edited) it is ignored with a warning.
     """
-    ann = m.getAnnotation() if m.isSetAnnotation() else None
-    if ann is None:
+    text = _annotation_text(m, "model")
+    if text is None:
         return None
-    node = None
-    for k in range(ann.getNumChildren()):
-        child = ann.getChild(k)
-        if child.getURI() == ANNOTATION_NS and child.getName() == "model":
-            node = child
-    if node is None:
-        return None
-    text = "".join(node.getChild(k).getCharacters() for k in range(node.getNumChildren()) if node.getChild(k).isText())
     where = f"{label}: tumordyn annotation"
     try:
         data = _parse_text(text, "json", where, FILE_LIMITS)
         saved = model_from_dict(data, source=where)
+        if saved.events or _annotation_text(m, "schedule") is not None:
+            raise SpecificationError("the annotation's events or schedule are missing from the SBML model")
         values = imported.defaults()
         direct = {d.name for d in saved.drugs if d.compartment is None}
         inputs = {str(input_symbol(d.name)) for d in saved.drugs if d.compartment is not None}
