@@ -541,8 +541,13 @@ _MAX_FACTORIAL = 170
 
 def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[str], Any, Any]],
               where: str, local: Mapping[str, sp.Basic] | None = None, condition_ok: bool = False,
-              budget: list[int] | None = None, calls: dict[tuple[Any, ...], sp.Basic] | None = None) -> sp.Expr:
+              budget: list[int] | None = None, calls: dict[tuple[Any, ...], sp.Basic] | None = None,
+              nonfinite: bool = False) -> sp.Expr:
     """libsbml ASTNode -> sympy, node by node (never evaluates text).
+
+    ``nonfinite``: INF and NaN become sympy's ``oo``, ``-oo``, ``nan`` (``from_sbml(allow_nonfinite=True)``;
+    the importer then refuses them anywhere but in the values of constants nothing simulated uses) instead
+    of :class:`SBMLUnsupportedError`.
 
     ``condition_ok``: the result may be a condition (a function definition's body), not only a number.
     ``budget``: MathML nodes left to convert, shared with the conversions of the function bodies called
@@ -679,6 +684,8 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         if t in (L.AST_REAL, L.AST_REAL_E):
             v = a.getReal()
             if not math.isfinite(v):
+                if nonfinite:
+                    return sp.nan if math.isnan(v) else (sp.oo if v > 0 else -sp.oo)
                 raise _unsupported("non-finite number", f"{v} in {where}")
             return sp.Float(v)
         if t == L.AST_RATIONAL:
@@ -743,7 +750,8 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             if key in calls:
                 return calls[key]
             out = _from_ast(libsbml, body, {}, visible, f"function {fname!r} called in {where}",
-                            local=dict(zip(args, values)), condition_ok=True, budget=budget, calls=calls)
+                            local=dict(zip(args, values)), condition_ok=True, budget=budget, calls=calls,
+                            nonfinite=nonfinite)
             if _tree_size(out, {}) > MAX_EXPRESSION_NODES:
                 raise SBMLLimitError(f"{where}: the call of function {fname!r} expands beyond "
                                      f"{MAX_EXPRESSION_NODES} nodes (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
@@ -1070,7 +1078,8 @@ def _flatten_comp(libsbml: Any, doc: Any, label: str) -> None:
 
 def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: Mapping[str, sp.Expr],
                                rate_rules: Mapping[str, sp.Expr], kinetic: Mapping[str, sp.Expr],
-                               sym: Mapping[str, sp.Symbol], ref_ids: Mapping[str, Any], label: str) -> dict[str, sp.Expr]:
+                               sym: Mapping[str, sp.Symbol], ref_ids: Mapping[str, Any], label: str,
+                               event_targets: set[str] | frozenset[str] = frozenset()) -> dict[str, sp.Expr]:
     """Algebraic rules ``0 = f(...)`` solved for the variables they determine, as assignment rules.
 
     The variables an algebraic rule can determine are those nothing else determines: non-constant
@@ -1080,7 +1089,10 @@ def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: 
     coefficient that is not 0, and gives its assignment rule (the variables solved before stay symbols);
     rules left coupled (each with several variables) are solved together if linear, with a coefficient
     matrix that is not identically singular, in blocks of at most :data:`MAX_COUPLED_ALGEBRAIC`. Each
-    solution holds wherever its coefficient (determinant) is not 0. Anything else (nonlinear, under- or
+    solution holds wherever its coefficient (determinant) is not 0. When the rules contain more such
+    variables than there are rules (SBML leaves the choice open), the variables with a value set from
+    elsewhere are taken as given — those an event assigns and boundary species — if that leaves exactly
+    one variable per rule (SBML Test Suite 01589, 01787). Anything else (nonlinear, under- or
     over-determined, a larger coupled block) is refused with :class:`SBMLUnsupportedError` (construct
     ``"algebraic rules"``) naming the rules and the variables.
     """
@@ -1101,6 +1113,14 @@ def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: 
     exprs = [e.xreplace(subs) for _, e in rules]
     names = ", ".join(f"algebraic rule {k + 1}" for k, _ in rules)
     variables = sorted({x for e in exprs for x in e.free_symbols if x in by_symbol}, key=lambda x: x.name)
+    if len(variables) > len(rules):
+        # under-determined as SBML states it: the quantities set from elsewhere (an event's target, a boundary
+        # species) are given, if what is left is one variable per rule
+        given = set(event_targets) | {x.getId() for x in m.getListOfSpecies() if x.getBoundaryCondition()}
+        rest = [x for x in variables if by_symbol[x] not in given]
+        if len(rest) == len(rules):
+            variables = rest
+            by_symbol = {x: c for x, c in by_symbol.items() if c not in given}
     if len(variables) != len(rules):
         raise _unsupported("algebraic rules", f"{names} of {label} contain{'s' if len(rules) == 1 else ''} "
                            f"{len(variables)} variable(s) nothing else determines "
@@ -1175,13 +1195,13 @@ def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
 @overload
 def from_sbml(source: str | os.PathLike[str], *, name: str | None = ..., nonnegative: bool | str = ...,
               time_unit: float | None = ..., check_units: bool = ..., max_bytes: int = ..., max_depth: int = ...,
-              with_schedule: Literal[False] = ...) -> Model: ...
+              with_schedule: Literal[False] = ..., allow_nonfinite: bool = ...) -> Model: ...
 
 
 @overload
 def from_sbml(source: str | os.PathLike[str], *, name: str | None = ..., nonnegative: bool | str = ...,
               time_unit: float | None = ..., check_units: bool = ..., max_bytes: int = ..., max_depth: int = ...,
-              with_schedule: Literal[True]) -> tuple[Model, Schedule]: ...
+              with_schedule: Literal[True], allow_nonfinite: bool = ...) -> tuple[Model, Schedule]: ...
 
 
 def from_sbml(
@@ -1194,6 +1214,7 @@ def from_sbml(
     max_bytes: int = MAX_BYTES,
     max_depth: int = MAX_DEPTH,
     with_schedule: bool = False,
+    allow_nonfinite: bool = False,
 ) -> Model | tuple[Model, Schedule]:
     """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
 
@@ -1219,7 +1240,8 @@ def from_sbml(
     ``sbml_no_state``. Refused with :class:`SBMLUnsupportedError` naming the
     construct: algebraic rules that are nonlinear or do not determine
     one variable each, delays, fast reactions, comp external model definitions
-    (other files are never read), constraints with math, non-finite values and
+    (other files are never read), constraints with math, non-finite values
+    (unless ``allow_nonfinite``, below) and
     other SBML packages. Piecewise, relational and logical operators, the
     trigonometric functions, floor, ceiling, quotient, rem and factorial
     (Gamma(x + 1) of a non-constant) are imported. Hostile documents (too
@@ -1279,6 +1301,14 @@ def from_sbml(
         Return ``(model, schedule)``: for a document :func:`to_sbml` wrote with a schedule, the
         exported model (its own events included, not the doses) and the schedule; for any other
         document, the model as without this option and an empty :class:`~tumordyn.Schedule`.
+    allow_nonfinite : bool, optional
+        ``False`` (default): an INF or NaN value anywhere is refused (:class:`SBMLUnsupportedError`,
+        construct ``"non-finite number"``). ``True``: constants (parameters, constant or boundary
+        species, compartments, stoichiometries) whose value is INF, -INF or NaN are accepted if nothing
+        simulated uses them (no rate, assignment rule or event): they are left out of the model (a
+        tumordyn model holds finite values only) and listed with their values in a
+        :class:`~tumordyn.errors.TumordynWarning`. One that is used is still refused, naming the use, so
+        no result is ever NaN or infinite because of it.
 
     Returns
     -------
@@ -1305,9 +1335,11 @@ def from_sbml(
     """
     if not isinstance(with_schedule, bool):
         raise TypeError(f"with_schedule must be True or False, got {with_schedule!r}")
+    if not isinstance(allow_nonfinite, bool):
+        raise TypeError(f"allow_nonfinite must be True or False, got {allow_nonfinite!r}")
     model, _, schedule = _import_document(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
                                           check_units=check_units, max_bytes=max_bytes, max_depth=max_depth,
-                                          with_schedule=with_schedule)
+                                          with_schedule=with_schedule, allow_nonfinite=allow_nonfinite)
     return (model, schedule) if with_schedule else model
 
 
@@ -1335,6 +1367,7 @@ def _import_document(
     max_depth: int = MAX_DEPTH,
     with_schedule: bool = False,
     annotation: bool = True,
+    allow_nonfinite: bool = False,
 ) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]], Schedule]:
     """:func:`from_sbml`, also returning the outputs of :func:`_import_sbml` and the schedule (empty unless
     ``with_schedule`` and the annotation holds one). ``annotation=False`` ignores the tumordyn annotation."""
@@ -1447,7 +1480,7 @@ def _import_document(
     def conv(ast: Any, where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
         if ast is None:
             raise SpecificationError(f"{label}: {where} has no math")
-        e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local)
+        e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local, nonfinite=allow_nonfinite)
         return e.xreplace({TIME: time_expr}) if per_day != 1.0 else e
 
     # -- kinetic laws (an SBML reaction id used in math stands for the reaction's rate) ---------
@@ -1474,7 +1507,8 @@ def _import_document(
     algebraic = [(k, conv(r.getMath(), f"algebraic rule {k + 1}")) for k, r in enumerate(m.getListOfRules())
                  if r.isAlgebraic() and r.isSetMath()]  # L3V2: an algebraic rule without math has no effect
     if algebraic:
-        assign.update(_algebraic_to_assignments(m, algebraic, assign, rate_rules, kinetic, sym, ref_ids, label))
+        assign.update(_algebraic_to_assignments(m, algebraic, assign, rate_rules, kinetic, sym, ref_ids, label,
+                                                 event_targets))
     for v in list(assign) + list(rate_rules):
         if v not in sym or m.getReaction(v) is not None:
             raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
@@ -1621,9 +1655,16 @@ def _import_document(
             raise _unsupported("rateOf", f"rateOf in the initial value of {i!r} in {where0}")
         raise SpecificationError(f"{label}: {i!r} has no (finite) value")
 
+    set_aside: dict[str, tuple[str, float]] = {}  # allow_nonfinite: name -> (SBML id, INF/NaN value)
+
     def param(i: str, unit: str = "", desc: str = "", pname_: str | None = None) -> None:
         if i in values and not math.isfinite(values[i]):
-            raise _unsupported("non-finite number", f"value {values[i]} of {i!r} in {where0}")
+            if allow_nonfinite:  # a constant, left out of the model; refused below if anything uses it
+                set_aside[pname_ or nm[i]] = (i, values[i])
+                return
+            raise _unsupported("non-finite number", f"value {values[i]} of {i!r} in {where0} (pass "
+                               "allow_nonfinite=True to import constants with INF/NaN values that nothing "
+                               "simulated uses)")
         if i not in values:
             no_value(i)
             raise SpecificationError(f"{label}: {i!r} has no (finite) value")
@@ -1851,6 +1892,14 @@ def _import_document(
             outputs[i] = (val, None, False)
     events = _import_events(libsbml, m, sym, funcs, subs, nm, amount_name, per_day, label, assign, rate_rules,
                             replace_rate_of)
+    if set_aside or allow_nonfinite:
+        _check_nonfinite_unused(set_aside, procs, [(v, subs[sym[v]]) for v in assign], events, where0)
+        for n, (i, v) in set_aside.items():
+            outputs[i] = (sp.nan if math.isnan(v) else (sp.oo if v > 0 else -sp.oo), None, False)
+        if set_aside:
+            warnings.warn(f"{label}: constants with non-finite values left out of the model (nothing simulated uses "
+                          "them; SBML defines them as: " + ", ".join(f"{i} = {v}" for i, v in set_aside.values())
+                          + ")", TumordynWarning, stacklevel=3)
     model = Model(
         name or (m.getId() or "sbml_model"),
         states=states,
@@ -1880,6 +1929,25 @@ def _import_document(
                           "descriptions not restored); from_sbml(..., with_schedule=True) returns the model and its "
                           "Schedule instead", TumordynWarning, stacklevel=3)
     return model, outputs, schedule
+
+
+def _check_nonfinite_unused(set_aside: Mapping[str, tuple[str, float]], procs: list[Any],
+                            rules: list[tuple[str, sp.Expr]], events: list[Event], where: str) -> None:
+    """With ``allow_nonfinite``: refuse an INF/NaN constant (or literal) that a rate, an assignment rule or an
+    event uses (a tumordyn model holds finite values only: the results would be NaN or infinite)."""
+    names = {sp.Symbol(n) for n in set_aside}
+    bad = (sp.oo, -sp.oo, sp.nan, sp.zoo)
+    parts: list[tuple[str, sp.Basic]] = [(f"the rate of process {p.name!r}", p.rate) for p in procs]
+    parts += [(f"the assignment rule of {v!r}", e) for v, e in rules]
+    for e in events:
+        parts += [(f"event {e.name!r}", x) for x in (e.trigger, *(v for _, v in e.assignments), e.delay, e.priority)
+                  if x is not None]
+    for what, x in parts:
+        used = sorted(str(y) for y in x.free_symbols & names)
+        if used or x.has(*bad):
+            detail = f"{', '.join(used)} (INF/NaN)" if used else "an INF/NaN number"
+            raise _unsupported("non-finite number", f"{detail} used in {what} in {where}: a tumordyn model holds "
+                               "finite values only")
 
 
 def _event_targets(m: Any, level: int, where: str) -> set[str]:
