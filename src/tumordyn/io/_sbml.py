@@ -1838,6 +1838,8 @@ def _import_document(
         procs = [p._replace(rate=replace_rate_of(p.rate)) for p in procs]
         for v in assign:
             subs[sym[v]] = replace_rate_of(subs[sym[v]])
+    if allow_nonfinite:  # INF/NaN constants (or numbers) in a rate or a rule are refused, naming them
+        _check_nonfinite_unused(set_aside, procs, [(v, subs[sym[v]]) for v in assign], [], where0)
     procs = [Process(p.name, p.rate, consumes=dict(p.consumes), produces=dict(p.produces), description=p.description)
              for p in procs]
 
@@ -1892,8 +1894,8 @@ def _import_document(
             outputs[i] = (val, None, False)
     events = _import_events(libsbml, m, sym, funcs, subs, nm, amount_name, per_day, label, assign, rate_rules,
                             replace_rate_of)
-    if set_aside or allow_nonfinite:
-        _check_nonfinite_unused(set_aside, procs, [(v, subs[sym[v]]) for v in assign], events, where0)
+    if allow_nonfinite:
+        _check_nonfinite_unused(set_aside, [], [], events, where0)
         for n, (i, v) in set_aside.items():
             outputs[i] = (sp.nan if math.isnan(v) else (sp.oo if v > 0 else -sp.oo), None, False)
         if set_aside:
