@@ -2,7 +2,8 @@
 
 Layout (``format_version = 1``): top-level ``format_version``, ``name``,
 ``description``, ``check_positivity``, ``check_units`` and arrays of tables ``states``,
-``parameters``, ``processes``, ``drugs``, ``observables``. Every expression is
+``parameters``, ``processes``, ``drugs``, ``observables`` and, for a model with events, ``events``
+(every field of :class:`~tumordyn.spec.Event`). Every expression is
 stored as text printed by sympy (floats with all 17 significant digits) and read
 back with the safe parser :func:`tumordyn.spec._expr.parse_expression` (an AST
 whitelist: numbers, names, arithmetic and a few mathematical functions; never
@@ -26,7 +27,7 @@ from sympy.printing.str import StrPrinter
 
 from .._fileio import atomic_write
 from ..spec import EXPRESSION_LIMITS, parse_expression
-from ..spec import Drug, Model, Observable, Parameter, Process, State
+from ..spec import Drug, Event, Model, Observable, Parameter, Process, State, parse_condition
 from ..errors import LimitExceededError, ModelFileError, SpecificationError, UnsafeExpressionError
 
 __all__ = ["save_model", "load_model", "model_to_dict", "model_from_dict", "FORMAT_VERSION", "expr_to_text",
@@ -110,14 +111,17 @@ def model_to_dict(model: Model) -> dict[str, Any]:
     -------
     dict
         ``format_version``, ``name``, ``description``, ``check_positivity``, ``check_units`` and lists
-        ``states``, ``parameters``, ``processes``, ``drugs``, ``observables``.
+        ``states``, ``parameters``, ``processes``, ``drugs``, ``observables``, and ``events`` when the
+        model has events (``delay``/``priority`` omitted when unset: TOML has no null).
         Infinite bounds are the strings ``"inf"``/``"-inf"``.
+
+    Raises
+    ------
+    SpecificationError
+        If an expression or trigger would not read back identically from its text.
     """
     if not isinstance(model, Model):
         raise TypeError(f"expected a tumordyn Model, got {type(model).__name__}")
-    if model.events:
-        raise SpecificationError(f"model {model.name!r} has events, which model files (format version "
-                                 f"{FORMAT_VERSION}) do not hold yet; export it with to_sbml, which writes them")
     out: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "name": model.name,
@@ -153,7 +157,32 @@ def model_to_dict(model: Model) -> dict[str, Any]:
          "description": o.description}
         for o in model.observables
     ]
+    if model.events:
+        out["events"] = [_event_to_dict(e) for e in model.events]
     return out
+
+
+def _event_to_dict(e: Event) -> dict[str, Any]:
+    """One event as a model-file row; the trigger is checked to read back as the same condition."""
+    where = f"event {e.name!r}"
+    trigger = _ExactPrinter({"full_prec": True}).doprint(e.trigger)
+    try:
+        back = parse_condition(trigger, f"trigger of {where}")
+    except (SpecificationError, KeyError) as exc:
+        raise SpecificationError(f"trigger of {where}: {e.trigger} cannot be written to a model file: {exc}") from None
+    if back != e.trigger:
+        raise SpecificationError(f"trigger of {where}: {e.trigger} does not survive printing as text (reads back "
+                                 f"as {back})")
+    row: dict[str, Any] = {"name": e.name, "trigger": trigger,
+                           "assignments": {k: expr_to_text(v, f"assignment to {k!r} of {where}")
+                                           for k, v in e.assignments}}
+    if e.delay is not None:
+        row["delay"] = expr_to_text(e.delay, f"delay of {where}")
+    if e.priority is not None:
+        row["priority"] = expr_to_text(e.priority, f"priority of {where}")
+    row.update({"persistent": e.persistent, "initial_value": e.initial_value,
+                "use_values_from_trigger_time": e.use_values_from_trigger_time, "description": e.description})
+    return row
 
 
 _FIELDS = {
@@ -162,6 +191,8 @@ _FIELDS = {
     "processes": {"name", "rate", "consumes", "produces", "description"},
     "drugs": {"name", "compartment", "volume", "dose_unit", "description"},
     "observables": {"name", "expr", "unit", "description"},
+    "events": {"name", "trigger", "assignments", "delay", "priority", "persistent", "initial_value",
+               "use_values_from_trigger_time", "description"},
 }
 _TOP = {"format_version", "name", "description", "check_positivity", "check_units", *_FIELDS}
 
@@ -291,8 +322,8 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "model file",
         entries += len(items)
         if entries > lim["max_entries"]:
             raise LimitExceededError(
-                f"{source}: more than {lim['max_entries']} entries in states, parameters, processes, drugs and "
-                "observables together (limit max_entries)", source, "max_entries"
+                f"{source}: more than {lim['max_entries']} entries in states, parameters, processes, drugs, "
+                "observables and events together (limit max_entries)", source, "max_entries"
             )
         for i, row in enumerate(items):
             where = f"{source}: {section}[{i}]"
@@ -341,6 +372,8 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "model file",
                             None if comp is None else _str(comp, f"{where} compartment"), vol,
                             _str(row.get("dose_unit", "mg"), f"{where} dose_unit"),
                             _str(row.get("description", ""), f"{where} description"))
+            if section == "events":
+                return _event_from_row(row, where, expr_limits)
             name = _str(row["name"], f"{where} name")
             if "expr" not in row:
                 raise SpecificationError(f"{where}: missing 'expr'")
@@ -366,6 +399,31 @@ def model_from_dict(data: Mapping[str, Any], *, source: str = "model file",
                      check_positivity=cp, check_units=cu, **built)
     except TypeError as exc:
         raise SpecificationError(f"{source}: {exc}") from None
+
+
+def _event_from_row(row: Mapping[str, Any], where: str, expr_limits: Mapping[str, int]) -> Event:
+    """An event from a model-file row (every expression through the safe parser, with the file's limits)."""
+    name = _str(row["name"], f"{where} name")
+    if "trigger" not in row:
+        raise SpecificationError(f"{where}: missing 'trigger'")
+    trigger = parse_condition(_str(row["trigger"], f"{where} trigger"), f"{where} trigger", expr_limits)
+    table = row.get("assignments", {})
+    if not isinstance(table, Mapping):
+        raise SpecificationError(f"{where}: assignments must be a table {{state = expression}}, got {_short(table)}")
+    assignments = {}
+    for k, v in table.items():
+        assignments[k] = parse_expression(_str(v, f"{where} assignment to {k!r}"), where=f"{where} assignment to "
+                                          f"{k!r}", **expr_limits)
+    opt = {}
+    for key in ("delay", "priority"):
+        if key in row:
+            opt[key] = parse_expression(_str(row[key], f"{where} {key}"), where=f"{where} {key}", **expr_limits)
+    return Event(name, trigger, assignments, **opt,
+                 persistent=_bool(row.get("persistent", True), f"{where} persistent"),
+                 initial_value=_bool(row.get("initial_value", True), f"{where} initial_value"),
+                 use_values_from_trigger_time=_bool(row.get("use_values_from_trigger_time", True),
+                                                    f"{where} use_values_from_trigger_time"),
+                 description=_str(row.get("description", ""), f"{where} description"))
 
 
 # -- TOML writing (a small writer for the subset model files use) ---------------------------------

@@ -18,7 +18,7 @@ import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
@@ -44,6 +44,7 @@ from ..spec import (
     vanishes_at_zero,
 )
 from ._files import FILE_LIMITS, _parse_text, model_from_dict, model_to_dict
+from ._schedules import SCHEDULE_LIMITS, schedule_from_dict, schedule_to_dict
 
 __all__ = ["SBMLLimitError", "SBMLUnitError", "SBMLUnsupportedError", "from_sbml", "to_sbml"]
 
@@ -475,7 +476,7 @@ def to_sbml(model: Model, schedule: Schedule | None = None, *, params: Mapping[s
                     ea.setVariable(d.name if d.compartment is None else str(input_symbol(d.name)))
                     ea.setMath(_to_ast(libsbml, sp.Float(rates.get(d.name, 0.0)), f"infusion at {tk}"))
     _export_events(libsbml, m, model, used)
-    ann = _annotation_xml(model)
+    ann = _annotation_xml(model, schedule)
     if ann is not None:  # what SBML does not hold (drugs, bounds, units, descriptions), for from_sbml
         _check(m.setAnnotation(ann), "set the tumordyn annotation")
     text = libsbml.writeSBMLToString(doc)
@@ -540,8 +541,13 @@ _MAX_FACTORIAL = 170
 
 def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mapping[str, tuple[list[str], Any, Any]],
               where: str, local: Mapping[str, sp.Basic] | None = None, condition_ok: bool = False,
-              budget: list[int] | None = None, calls: dict[tuple[Any, ...], sp.Basic] | None = None) -> sp.Expr:
+              budget: list[int] | None = None, calls: dict[tuple[Any, ...], sp.Basic] | None = None,
+              nonfinite: bool = False) -> sp.Expr:
     """libsbml ASTNode -> sympy, node by node (never evaluates text).
+
+    ``nonfinite``: INF and NaN become sympy's ``oo``, ``-oo``, ``nan`` (``from_sbml(allow_nonfinite=True)``;
+    the importer then refuses them anywhere but in the values of constants nothing simulated uses) instead
+    of :class:`SBMLUnsupportedError`.
 
     ``condition_ok``: the result may be a condition (a function definition's body), not only a number.
     ``budget``: MathML nodes left to convert, shared with the conversions of the function bodies called
@@ -678,6 +684,8 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
         if t in (L.AST_REAL, L.AST_REAL_E):
             v = a.getReal()
             if not math.isfinite(v):
+                if nonfinite:
+                    return sp.nan if math.isnan(v) else (sp.oo if v > 0 else -sp.oo)
                 raise _unsupported("non-finite number", f"{v} in {where}")
             return sp.Float(v)
         if t == L.AST_RATIONAL:
@@ -742,7 +750,8 @@ def _from_ast(libsbml: Any, ast: Any, names: Mapping[str, sp.Expr], funcs: Mappi
             if key in calls:
                 return calls[key]
             out = _from_ast(libsbml, body, {}, visible, f"function {fname!r} called in {where}",
-                            local=dict(zip(args, values)), condition_ok=True, budget=budget, calls=calls)
+                            local=dict(zip(args, values)), condition_ok=True, budget=budget, calls=calls,
+                            nonfinite=nonfinite)
             if _tree_size(out, {}) > MAX_EXPRESSION_NODES:
                 raise SBMLLimitError(f"{where}: the call of function {fname!r} expands beyond "
                                      f"{MAX_EXPRESSION_NODES} nodes (limit tumordyn.io._sbml.MAX_EXPRESSION_NODES)")
@@ -1069,7 +1078,8 @@ def _flatten_comp(libsbml: Any, doc: Any, label: str) -> None:
 
 def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: Mapping[str, sp.Expr],
                                rate_rules: Mapping[str, sp.Expr], kinetic: Mapping[str, sp.Expr],
-                               sym: Mapping[str, sp.Symbol], ref_ids: Mapping[str, Any], label: str) -> dict[str, sp.Expr]:
+                               sym: Mapping[str, sp.Symbol], ref_ids: Mapping[str, Any], label: str,
+                               event_targets: set[str] | frozenset[str] = frozenset()) -> dict[str, sp.Expr]:
     """Algebraic rules ``0 = f(...)`` solved for the variables they determine, as assignment rules.
 
     The variables an algebraic rule can determine are those nothing else determines: non-constant
@@ -1079,7 +1089,10 @@ def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: 
     coefficient that is not 0, and gives its assignment rule (the variables solved before stay symbols);
     rules left coupled (each with several variables) are solved together if linear, with a coefficient
     matrix that is not identically singular, in blocks of at most :data:`MAX_COUPLED_ALGEBRAIC`. Each
-    solution holds wherever its coefficient (determinant) is not 0. Anything else (nonlinear, under- or
+    solution holds wherever its coefficient (determinant) is not 0. When the rules contain more such
+    variables than there are rules (SBML leaves the choice open), the variables with a value set from
+    elsewhere are taken as given — those an event assigns and boundary species — if that leaves exactly
+    one variable per rule (SBML Test Suite 01589, 01787). Anything else (nonlinear, under- or
     over-determined, a larger coupled block) is refused with :class:`SBMLUnsupportedError` (construct
     ``"algebraic rules"``) naming the rules and the variables.
     """
@@ -1100,6 +1113,14 @@ def _algebraic_to_assignments(m: Any, rules: list[tuple[int, sp.Expr]], assign: 
     exprs = [e.xreplace(subs) for _, e in rules]
     names = ", ".join(f"algebraic rule {k + 1}" for k, _ in rules)
     variables = sorted({x for e in exprs for x in e.free_symbols if x in by_symbol}, key=lambda x: x.name)
+    if len(variables) > len(rules):
+        # under-determined as SBML states it: the quantities set from elsewhere (an event's target, a boundary
+        # species) are given, if what is left is one variable per rule
+        given = set(event_targets) | {x.getId() for x in m.getListOfSpecies() if x.getBoundaryCondition()}
+        rest = [x for x in variables if by_symbol[x] not in given]
+        if len(rest) == len(rules):
+            variables = rest
+            by_symbol = {x: c for x, c in by_symbol.items() if c not in given}
     if len(variables) != len(rules):
         raise _unsupported("algebraic rules", f"{names} of {label} contain{'s' if len(rules) == 1 else ''} "
                            f"{len(variables)} variable(s) nothing else determines "
@@ -1171,6 +1192,18 @@ def _seconds_per_unit(libsbml: Any, ud: Any) -> float | None:
     return u.getMultiplier() * 10.0 ** u.getScale()
 
 
+@overload
+def from_sbml(source: str | os.PathLike[str], *, name: str | None = ..., nonnegative: bool | str = ...,
+              time_unit: float | None = ..., check_units: bool = ..., max_bytes: int = ..., max_depth: int = ...,
+              with_schedule: Literal[False] = ..., allow_nonfinite: bool = ...) -> Model: ...
+
+
+@overload
+def from_sbml(source: str | os.PathLike[str], *, name: str | None = ..., nonnegative: bool | str = ...,
+              time_unit: float | None = ..., check_units: bool = ..., max_bytes: int = ..., max_depth: int = ...,
+              with_schedule: Literal[True], allow_nonfinite: bool = ...) -> tuple[Model, Schedule]: ...
+
+
 def from_sbml(
     source: str | os.PathLike[str],
     *,
@@ -1180,7 +1213,9 @@ def from_sbml(
     check_units: bool = False,
     max_bytes: int = MAX_BYTES,
     max_depth: int = MAX_DEPTH,
-) -> Model:
+    with_schedule: bool = False,
+    allow_nonfinite: bool = False,
+) -> Model | tuple[Model, Schedule]:
     """Import an SBML model (any level/version libsbml reads) as a tumordyn :class:`~tumordyn.Model`.
 
     Supported: parameters, compartments (constant parameters unless a rule
@@ -1203,9 +1238,10 @@ def from_sbml(
     ``A__x``), the hyperbolic functions and their inverses, and ``rateOf``. A
     model without ODE states gets one constant placeholder state
     ``sbml_no_state``. Refused with :class:`SBMLUnsupportedError` naming the
-    construct: events, algebraic rules that are nonlinear or do not determine
+    construct: algebraic rules that are nonlinear or do not determine
     one variable each, delays, fast reactions, comp external model definitions
-    (other files are never read), constraints with math, non-finite values and
+    (other files are never read), constraints with math, non-finite values
+    (unless ``allow_nonfinite``, below) and
     other SBML packages. Piecewise, relational and logical operators, the
     trigonometric functions, floor, ceiling, quotient, rem and factorial
     (Gamma(x + 1) of a non-constant) are imported. Hostile documents (too
@@ -1215,9 +1251,16 @@ def from_sbml(
     hierarchy before it is flattened).
 
     A document written by :func:`to_sbml` comes back as the exported model (drugs, bounds,
-    units, descriptions restored from its annotation, parameter and initial values from the
-    SBML) if its ODEs still match the annotation at random points; otherwise a
-    :class:`~tumordyn.errors.TumordynWarning` says the annotation is ignored.
+    units, descriptions and the model's own events restored from its annotation, parameter and
+    initial values from the SBML) if the SBML still describes it (without events: its ODEs match
+    the annotation at random points; with events: exporting the annotation's model and schedule
+    with the document's values gives a document that imports to the same model); otherwise a
+    :class:`~tumordyn.errors.TumordynWarning` says the annotation is ignored. A document exported
+    *with a schedule* describes the model under that schedule: ``with_schedule=True`` returns
+    the model and its :class:`~tumordyn.Schedule` (``simulate(model, schedule=schedule)``
+    reproduces the document); without it the document is imported as it reads (doses are
+    events, infusion rates and drug levels states; no drugs, bounds, units or descriptions)
+    with a :class:`~tumordyn.errors.TumordynWarning` pointing to ``with_schedule=True``.
 
     Names: SBML ids that are not valid tumordyn names (a leading underscore, a
     Python keyword, ``t`` or a function name such as ``exp``) get the prefix
@@ -1254,10 +1297,22 @@ def from_sbml(
         Deepest XML nesting accepted (default :data:`MAX_DEPTH`, 250 levels), checked by a
         streaming pass of the stdlib's expat before libsbml sees the text (libsbml's reader
         crashes on MathML nested thousands deep). Document type declarations are refused.
+    with_schedule : bool, optional
+        Return ``(model, schedule)``: for a document :func:`to_sbml` wrote with a schedule, the
+        exported model (its own events included, not the doses) and the schedule; for any other
+        document, the model as without this option and an empty :class:`~tumordyn.Schedule`.
+    allow_nonfinite : bool, optional
+        ``False`` (default): an INF or NaN value anywhere is refused (:class:`SBMLUnsupportedError`,
+        construct ``"non-finite number"``). ``True``: constants (parameters, constant or boundary
+        species, compartments, stoichiometries) whose value is INF, -INF or NaN are accepted if nothing
+        simulated uses them (no rate, assignment rule or event): they are left out of the model (a
+        tumordyn model holds finite values only) and listed with their values in a
+        :class:`~tumordyn.errors.TumordynWarning`. One that is used is still refused, naming the use, so
+        no result is ever NaN or infinite because of it.
 
     Returns
     -------
-    Model
+    Model, or (Model, Schedule) with ``with_schedule=True``
 
     Raises
     ------
@@ -1278,11 +1333,30 @@ def from_sbml(
         to expressions over :data:`MAX_EXPRESSION_NODES` nodes, or a comp hierarchy of more than
         :data:`MAX_COMP_INSTANCES` model instances.
     """
-    return _import_sbml(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
-                        check_units=check_units, max_bytes=max_bytes, max_depth=max_depth)[0]
+    if not isinstance(with_schedule, bool):
+        raise TypeError(f"with_schedule must be True or False, got {with_schedule!r}")
+    if not isinstance(allow_nonfinite, bool):
+        raise TypeError(f"allow_nonfinite must be True or False, got {allow_nonfinite!r}")
+    model, _, schedule = _import_document(source, name=name, nonnegative=nonnegative, time_unit=time_unit,
+                                          check_units=check_units, max_bytes=max_bytes, max_depth=max_depth,
+                                          with_schedule=with_schedule, allow_nonfinite=allow_nonfinite)
+    return (model, schedule) if with_schedule else model
 
 
-def _import_sbml(
+def _import_sbml(source: str | os.PathLike[str], **options: Any
+                 ) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
+    """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
+
+    The mapping is ``id -> (value, compartment size, has_only_substance_units)``: ``value`` is the
+    id's SBML value (a species' amount or concentration as its ``hasOnlySubstanceUnits`` says) as an
+    expression of the model's states, parameters and ``t``; ``compartment size`` likewise for species
+    (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
+    """
+    model, outputs, _ = _import_document(source, **options)
+    return model, outputs
+
+
+def _import_document(
     source: str | os.PathLike[str],
     *,
     name: str | None = None,
@@ -1291,14 +1365,12 @@ def _import_sbml(
     check_units: bool = False,
     max_bytes: int = MAX_BYTES,
     max_depth: int = MAX_DEPTH,
-) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]]]:
-    """:func:`from_sbml`, also returning how to read every SBML id back from a trajectory.
-
-    The mapping is ``id -> (value, compartment size, has_only_substance_units)``: ``value`` is the
-    id's SBML value (a species' amount or concentration as its ``hasOnlySubstanceUnits`` says) as an
-    expression of the model's states, parameters and ``t``; ``compartment size`` likewise for species
-    (None otherwise). Used by ``benchmarks/sbml_test_suite.py``.
-    """
+    with_schedule: bool = False,
+    annotation: bool = True,
+    allow_nonfinite: bool = False,
+) -> tuple[Model, dict[str, tuple[sp.Expr, sp.Expr | None, bool]], Schedule]:
+    """:func:`from_sbml`, also returning the outputs of :func:`_import_sbml` and the schedule (empty unless
+    ``with_schedule`` and the annotation holds one). ``annotation=False`` ignores the tumordyn annotation."""
     libsbml = _libsbml()
     doc, label = _read_document(libsbml, source, max_bytes, max_depth)
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
@@ -1408,7 +1480,7 @@ def _import_sbml(
     def conv(ast: Any, where: str, local: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
         if ast is None:
             raise SpecificationError(f"{label}: {where} has no math")
-        e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local)
+        e = _from_ast(libsbml, ast, sym, funcs, f"{where} of {label}", local=local, nonfinite=allow_nonfinite)
         return e.xreplace({TIME: time_expr}) if per_day != 1.0 else e
 
     # -- kinetic laws (an SBML reaction id used in math stands for the reaction's rate) ---------
@@ -1435,7 +1507,8 @@ def _import_sbml(
     algebraic = [(k, conv(r.getMath(), f"algebraic rule {k + 1}")) for k, r in enumerate(m.getListOfRules())
                  if r.isAlgebraic() and r.isSetMath()]  # L3V2: an algebraic rule without math has no effect
     if algebraic:
-        assign.update(_algebraic_to_assignments(m, algebraic, assign, rate_rules, kinetic, sym, ref_ids, label))
+        assign.update(_algebraic_to_assignments(m, algebraic, assign, rate_rules, kinetic, sym, ref_ids, label,
+                                                 event_targets))
     for v in list(assign) + list(rate_rules):
         if v not in sym or m.getReaction(v) is not None:
             raise SpecificationError(f"{label}: rule for {v!r}, which is not a compartment, species or parameter")
@@ -1582,9 +1655,16 @@ def _import_sbml(
             raise _unsupported("rateOf", f"rateOf in the initial value of {i!r} in {where0}")
         raise SpecificationError(f"{label}: {i!r} has no (finite) value")
 
+    set_aside: dict[str, tuple[str, float]] = {}  # allow_nonfinite: name -> (SBML id, INF/NaN value)
+
     def param(i: str, unit: str = "", desc: str = "", pname_: str | None = None) -> None:
         if i in values and not math.isfinite(values[i]):
-            raise _unsupported("non-finite number", f"value {values[i]} of {i!r} in {where0}")
+            if allow_nonfinite:  # a constant, left out of the model; refused below if anything uses it
+                set_aside[pname_ or nm[i]] = (i, values[i])
+                return
+            raise _unsupported("non-finite number", f"value {values[i]} of {i!r} in {where0} (pass "
+                               "allow_nonfinite=True to import constants with INF/NaN values that nothing "
+                               "simulated uses)")
         if i not in values:
             no_value(i)
             raise SpecificationError(f"{label}: {i!r} has no (finite) value")
@@ -1758,6 +1838,8 @@ def _import_sbml(
         procs = [p._replace(rate=replace_rate_of(p.rate)) for p in procs]
         for v in assign:
             subs[sym[v]] = replace_rate_of(subs[sym[v]])
+    if allow_nonfinite:  # INF/NaN constants (or numbers) in a rate or a rule are refused, naming them
+        _check_nonfinite_unused(set_aside, procs, [(v, subs[sym[v]]) for v in assign], [], where0)
     procs = [Process(p.name, p.rate, consumes=dict(p.consumes), produces=dict(p.produces), description=p.description)
              for p in procs]
 
@@ -1812,6 +1894,14 @@ def _import_sbml(
             outputs[i] = (val, None, False)
     events = _import_events(libsbml, m, sym, funcs, subs, nm, amount_name, per_day, label, assign, rate_rules,
                             replace_rate_of)
+    if allow_nonfinite:
+        _check_nonfinite_unused(set_aside, [], [], events, where0)
+        for n, (i, v) in set_aside.items():
+            outputs[i] = (sp.nan if math.isnan(v) else (sp.oo if v > 0 else -sp.oo), None, False)
+        if set_aside:
+            warnings.warn(f"{label}: constants with non-finite values left out of the model (nothing simulated uses "
+                          "them; SBML defines them as: " + ", ".join(f"{i} = {v}" for i, v in set_aside.values())
+                          + ")", TumordynWarning, stacklevel=3)
     model = Model(
         name or (m.getId() or "sbml_model"),
         states=states,
@@ -1822,11 +1912,44 @@ def _import_sbml(
         check_units=False,  # unit text from SBML unit ids, not checked by tumordyn (libsbml's: check_units=True)
         events=events,
     )
-    # the annotation holds no events: a document with events is imported as it reads (see docs/io.md)
-    annotated = _annotated_model(m, model, label) if not events else None
-    if annotated is not None:
-        model = annotated if name is None else annotated.replace(name=name)
-    return model, outputs
+    schedule = Schedule()
+    if annotation and not events:
+        annotated = _annotated_model(m, model, label)
+        if annotated is not None:
+            model = annotated if name is None else annotated.replace(name=name)
+    elif annotation:
+        options = dict(name=name, nonnegative=nonnegative, time_unit=time_unit, max_bytes=max_bytes,
+                       max_depth=max_depth)
+        found = _annotated_with_events(m, model, label, options)
+        if found is not None and not found[1].doses and not found[1].infusions:
+            model = found[0] if name is None else found[0].replace(name=name)  # the model's own events only
+        elif found is not None and with_schedule:
+            model, schedule = found[0] if name is None else found[0].replace(name=name), found[1]
+        elif found is not None:
+            warnings.warn(f"{label} holds a tumordyn model exported with a schedule: imported as it reads (the doses "
+                          "are events, the infusion rates and drug levels states; drugs, bounds, units and "
+                          "descriptions not restored); from_sbml(..., with_schedule=True) returns the model and its "
+                          "Schedule instead", TumordynWarning, stacklevel=3)
+    return model, outputs, schedule
+
+
+def _check_nonfinite_unused(set_aside: Mapping[str, tuple[str, float]], procs: list[Any],
+                            rules: list[tuple[str, sp.Expr]], events: list[Event], where: str) -> None:
+    """With ``allow_nonfinite``: refuse an INF/NaN constant (or literal) that a rate, an assignment rule or an
+    event uses (a tumordyn model holds finite values only: the results would be NaN or infinite)."""
+    names = {sp.Symbol(n) for n in set_aside}
+    bad = (sp.oo, -sp.oo, sp.nan, sp.zoo)
+    parts: list[tuple[str, sp.Basic]] = [(f"the rate of process {p.name!r}", p.rate) for p in procs]
+    parts += [(f"the assignment rule of {v!r}", e) for v, e in rules]
+    for e in events:
+        parts += [(f"event {e.name!r}", x) for x in (e.trigger, *(v for _, v in e.assignments), e.delay, e.priority)
+                  if x is not None]
+    for what, x in parts:
+        used = sorted(str(y) for y in x.free_symbols & names)
+        if used or x.has(*bad):
+            detail = f"{', '.join(used)} (INF/NaN)" if used else "an INF/NaN number"
+            raise _unsupported("non-finite number", f"{detail} used in {what} in {where}: a tumordyn model holds "
+                               "finite values only")
 
 
 def _event_targets(m: Any, level: int, where: str) -> set[str]:
@@ -1964,15 +2087,73 @@ def _import_events(libsbml: Any, m: Any, sym: Mapping[str, sp.Symbol], funcs: Ma
 #: XML namespace of the tumordyn model annotation written by :func:`to_sbml`.
 ANNOTATION_NS = "https://tumordyn.readthedocs.io/sbml-annotation/1"
 
+#: XML namespace of the schedule annotation written by :func:`to_sbml` with a schedule (SBML allows one
+#: top-level annotation element per namespace).
+SCHEDULE_ANNOTATION_NS = "https://tumordyn.readthedocs.io/sbml-annotation/1/schedule"
 
-def _annotation_xml(model: Model) -> str | None:
-    """The model as a tumordyn model file (JSON) in an SBML annotation; None if it cannot be written as text."""
+
+def _annotation_xml(model: Model, schedule: Schedule) -> str | None:
+    """The model as a tumordyn model file (JSON) in an SBML annotation, with the schedule (a schedule file's
+    JSON) when it has doses or infusions; None if the model cannot be written as text."""
     try:
         data = model_to_dict(model)
     except SpecificationError:
         return None
     text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
-    return f'<tumordyn:model xmlns:tumordyn="{ANNOTATION_NS}">{xml_escape(text)}</tumordyn:model>'
+    out = f'<tumordyn:model xmlns:tumordyn="{ANNOTATION_NS}">{xml_escape(text)}</tumordyn:model>'
+    if schedule.doses or schedule.infusions:
+        sched = json.dumps(schedule_to_dict(schedule), separators=(",", ":"), allow_nan=False)
+        out += (f'<tumordyn_schedule:schedule xmlns:tumordyn_schedule="{SCHEDULE_ANNOTATION_NS}">'
+                f'{xml_escape(sched)}</tumordyn_schedule:schedule>')
+    return f"<annotation>{out}</annotation>"
+
+
+def _annotation_text(m: Any, name: str) -> str | None:
+    """The text of the tumordyn annotation element ``name`` (``model``, ``schedule``), None if absent."""
+    ann = m.getAnnotation() if m.isSetAnnotation() else None
+    if ann is None:
+        return None
+    node = None
+    for k in range(ann.getNumChildren()):
+        child = ann.getChild(k)
+        if child.getURI() == (ANNOTATION_NS if name == "model" else SCHEDULE_ANNOTATION_NS) \
+                and child.getName() == name:
+            node = child
+    if node is None:
+        return None
+    return "".join(node.getChild(k).getCharacters() for k in range(node.getNumChildren()) if node.getChild(k).isText())
+
+
+def _annotated_with_events(m: Any, imported: Model, label: str, options: Mapping[str, Any]
+                           ) -> tuple[Model, Schedule] | None:
+    """For a document with events: the annotation's model (with its own events) and schedule, if exporting
+    them with the document's parameter and initial values gives a document that imports to the same model
+    (same states, processes, observables and events, schedule's included); otherwise None, with a warning.
+    """
+    text = _annotation_text(m, "model")
+    if text is None:
+        return None
+    where = f"{label}: tumordyn annotation"
+    try:
+        saved = model_from_dict(_parse_text(text, "json", where, FILE_LIMITS), source=where)
+        stext = _annotation_text(m, "schedule")
+        schedule = Schedule() if stext is None else schedule_from_dict(
+            _parse_text(stext, "json", f"{where} (schedule)", SCHEDULE_LIMITS), source=f"{where} (schedule)")
+        values = {**imported.initial_state(), **imported.defaults()}
+        missing = [x for x in (*saved.parameters.names, *saved.states.names) if x not in values]
+        if missing:
+            raise SpecificationError(f"{', '.join(map(repr, missing))} missing from the SBML model")
+        saved = saved.with_defaults(**{p: values[p] for p in saved.parameters.names}).with_initial(
+            **{x: values[x] for x in saved.states.names})
+        again = _import_document(to_sbml(saved, schedule), annotation=False, **options)[0]
+        if again.replace(name=imported.name, description=imported.description) != imported:
+            raise SpecificationError("the SBML model (its reactions, rules or events) differs from the export of "
+                                     "the annotation's model and schedule")
+    except SpecificationError as exc:
+        warnings.warn(f"{where} ignored (drugs, bounds, units, descriptions and the schedule not restored): {exc}",
+                      TumordynWarning, stacklevel=4)
+        return None
+    return saved, schedule
 
 
 def _annotated_model(m: Any, imported: Model, label: str) -> Model | None:
@@ -1983,21 +2164,15 @@ def _annotated_model(m: Any, imported: Model, label: str) -> Model | None:
     from the SBML, which another tool may have changed) and right-hand sides and observables equal to the
     imported ones at random points; otherwise (the SBML was edited) it is ignored with a warning.
     """
-    ann = m.getAnnotation() if m.isSetAnnotation() else None
-    if ann is None:
+    text = _annotation_text(m, "model")
+    if text is None:
         return None
-    node = None
-    for k in range(ann.getNumChildren()):
-        child = ann.getChild(k)
-        if child.getURI() == ANNOTATION_NS and child.getName() == "model":
-            node = child
-    if node is None:
-        return None
-    text = "".join(node.getChild(k).getCharacters() for k in range(node.getNumChildren()) if node.getChild(k).isText())
     where = f"{label}: tumordyn annotation"
     try:
         data = _parse_text(text, "json", where, FILE_LIMITS)
         saved = model_from_dict(data, source=where)
+        if saved.events or _annotation_text(m, "schedule") is not None:
+            raise SpecificationError("the annotation's events or schedule are missing from the SBML model")
         values = imported.defaults()
         direct = {d.name for d in saved.drugs if d.compartment is None}
         inputs = {str(input_symbol(d.name)) for d in saved.drugs if d.compartment is not None}

@@ -24,7 +24,7 @@ import sympy as sp
 from ._expr import check_name, check_real_constants, parse_expression
 from ..errors import SpecificationError
 
-__all__ = ["Event"]
+__all__ = ["Event", "parse_condition"]
 
 ExprLike = Union[str, float, int, sp.Expr]
 
@@ -32,14 +32,15 @@ ExprLike = Union[str, float, int, sp.Expr]
 _CONDITION_TYPES = (sp.logic.boolalg.Boolean,)
 
 
-def _to_condition(value: Any, where: str) -> sp.Basic:
-    """A trigger as a sympy condition; text goes through the safe parser (no code is run)."""
+def _to_condition(value: Any, where: str, limits: Mapping[str, int] | None = None) -> sp.Basic:
+    """A trigger as a sympy condition; text goes through the safe parser (no code is run), with the
+    expression ``limits`` given (default: the parser's)."""
     if isinstance(value, bool):
         return sp.true if value else sp.false
     if isinstance(value, str):
         # the parser refuses a bare condition where a number is expected: read it as the condition of a
         # piecewise, then take the condition back
-        pw = parse_expression(f"piecewise(1, {value}, 0)", where=where)
+        pw = parse_expression(f"piecewise(1, {value}, 0)", where=where, **dict(limits or {}))
         if not isinstance(pw, sp.Piecewise) or len(pw.args) != 2:
             if pw in (sp.Integer(1), sp.Integer(0), sp.Float(1), sp.Float(0)):
                 return sp.true if pw == 1 else sp.false
@@ -53,6 +54,35 @@ def _to_condition(value: Any, where: str) -> sp.Basic:
     if isinstance(value, sp.Basic):
         raise SpecificationError(f"{where}: {value} is a number, not a condition; write a comparison such as 'x > 5'")
     raise TypeError(f"{where}: expected a condition (a sympy relational or its text), got {type(value).__name__}")
+
+
+def parse_condition(text: str, where: str = "condition", limits: Mapping[str, int] | None = None) -> sp.Basic:
+    """Parse a condition (an event trigger) with the safe parser, never evaluating the text.
+
+    Parameters
+    ----------
+    text : str
+        Comparisons ``< <= > >= == !=`` joined by ``and``/``or``/``not`` (or sympy's ``& | ~``), e.g.
+        ``"T > 1e9 and t >= 14"``.
+    where : str, optional
+        What the condition belongs to, for error messages.
+    limits : mapping, optional
+        Expression limits (:data:`~tumordyn.spec.EXPRESSION_LIMITS` names) passed to the parser.
+
+    Returns
+    -------
+    sympy.logic.boolalg.Boolean
+        The condition.
+
+    Raises
+    ------
+    SpecificationError
+        If the text is not a condition (e.g. a number); :class:`~tumordyn.errors.UnsafeExpressionError`
+        for text outside the parser's whitelist or limits.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"{where}: expected the text of a condition, got {type(text).__name__}")
+    return _to_condition(text, where, limits)
 
 
 def _to_number(value: Any, where: str) -> sp.Expr:

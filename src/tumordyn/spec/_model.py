@@ -1293,13 +1293,38 @@ _freeze_model_init(Model)
 
 
 def _as_module(m: object, where: str) -> Module:
-    if isinstance(m, Model) and m.events:
-        raise SpecificationError(f"{where}: model {m.name!r} has events, which modules do not carry; compose "
-                                 "the parts without events, then add them with replace(events=...)")
     mod = m.as_module() if isinstance(m, Model) else m
     if not isinstance(mod, Module):
         raise TypeError(f"{where} takes Module or Model objects, got {type(m).__name__}")
     return mod
+
+
+def _renamed_event(e: Event, prefix: str, ren: Mapping[str, str]) -> Event:
+    """An event of a namespaced copy: named ``<prefix>_<name>``, its symbols renamed as the copy's (``ren``)."""
+    subs = {sp.Symbol(o): sp.Symbol(n) for o, n in ren.items()}
+    return Event(f"{prefix}_{e.name}", e.trigger.xreplace(subs),
+                 {ren.get(k, k): v.xreplace(subs) for k, v in e.assignments},
+                 delay=None if e.delay is None else e.delay.xreplace(subs),
+                 priority=None if e.priority is None else e.priority.xreplace(subs), persistent=e.persistent,
+                 initial_value=e.initial_value, use_values_from_trigger_time=e.use_values_from_trigger_time,
+                 description=f"{e.description} [{prefix}]" if e.description else f"[{prefix}]")
+
+
+def _merge_events(groups: list[tuple[str, Iterable[Event]]]) -> tuple[Event, ...]:
+    """The events of every part, in order; an identical event in two parts is kept once, two different
+    events with one name are an error naming both parts."""
+    out: dict[str, tuple[str, Event]] = {}
+    for where, events in groups:
+        for e in events:
+            if e.name in out:
+                first, other = out[e.name]
+                if other != e:
+                    raise SpecificationError(
+                        f"compose(): event {e.name!r} of {where} differs from event {e.name!r} of {first}; rename "
+                        "one (Model.replace(events=...)) or put the models in namespaces")
+                continue
+            out[e.name] = (where, e)
+    return tuple(e for _, e in out.values())
 
 
 def compose(name: str, *modules: Module | Model, description: str = "", check_positivity: bool = True,
@@ -1336,6 +1361,14 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
     Returns
     -------
     Model
+        With the events of every :class:`Model` given, in order: a namespaced copy's events are renamed
+        ``<prefix>_<name>`` and their symbols as the copy's (``shared`` names stay); an event found
+        identical in two parts is kept once.
+
+    Raises
+    ------
+    SpecificationError
+        For differing items sharing a name, or two different events with one name (naming both parts).
 
     Examples
     --------
@@ -1355,6 +1388,8 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
     if not modules and not namespaces:
         raise SpecificationError("compose() needs at least one module")
     parts = [_as_module(m, "compose()") for m in modules]
+    event_groups: list[tuple[str, Iterable[Event]]] = [(f"model {m.name!r}", m.events) for m in modules
+                                                       if isinstance(m, Model)]
     defined: set[str] = set()
     for prefix, group in (namespaces or {}).items():
         items = [group] if isinstance(group, (Module, Model)) else list(group)
@@ -1364,8 +1399,12 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
         body = mods[0]
         for extra in mods[1:]:
             body = body + extra
-        defined |= {x.name for kind in (body.states, body.parameters, body.observables) for x in kind}
+        own = {x.name for kind in (body.states, body.parameters, body.observables) for x in kind}
+        defined |= own
         parts.append(body.namespaced(prefix, keep=shared))
+        ren = {n: f"{prefix}_{n}" for n in own - set(shared)}
+        event_groups += [(f"model {g.name!r} in namespace {prefix!r}", [_renamed_event(e, prefix, ren) for e in g.events])
+                         for g in items if isinstance(g, Model)]
     unknown = [n for n in shared if n not in defined]
     if unknown:
         raise SpecificationError(
@@ -1386,4 +1425,5 @@ def compose(name: str, *modules: Module | Model, description: str = "", check_po
         description=description,
         check_positivity=check_positivity,
         check_units=check_units,
+        events=_merge_events(event_groups),
     )
