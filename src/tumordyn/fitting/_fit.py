@@ -654,10 +654,12 @@ class _Problem:
         out = []
         if self.law is not None:
             return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
-        sols = run_many(probs, opts) if run_many is not None else None
+        # one call for all subjects: the compiled engine's kernel runs every subject's copies under its own
+        # plan (solve() of a sequence of problems); a scipy engine integrates them as one system
+        sols = run_many(probs, opts) if run_many is not None else solve(probs, opts)
         pending = []  # observable rows of every subject, computed by one call of the observables below
         for j, prob in enumerate(probs):
-            sol: Any = sols[j] if sols is not None else solve(prob, opts)
+            sol: Any = sols[j]
             if (sol.status != _OK).any():
                 sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
             sub = self._sub[j]
