@@ -34,7 +34,7 @@ import warnings
 import re
 import time as _time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -376,19 +376,9 @@ class _Subject:
     ob_ti: np.ndarray
     ob_qi: np.ndarray  # ... and observable index
     problems: dict[int, Problem]  # solve problems by number of copies, refilled per evaluation
-    _obs: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
     #: closed-form fits with one drug level throughout: days since the start, shape (1, k), and the level
     closed_t: np.ndarray | None = None
     closed_u: float | None = None
-
-    def obs_index(self, B: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For ``B`` copies, flattened over (copy, observable row): copy, time index, observable index, position."""
-        idx = self._obs.get(B)
-        if idx is None:
-            m = self.ob.size
-            idx = self._obs[B] = (np.repeat(np.arange(B), m), np.tile(self.ob_ti, B), np.tile(self.ob_qi, B),
-                                  np.arange(B * m))
-        return idx
 
 
 @dataclass(frozen=True)
@@ -582,6 +572,7 @@ class _Problem:
         #: rows that are censored (a residual of every other row is used as is)
         self._any_censored = bool(np.any(self.censored))
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
+        self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
 
     def set_solver(self, solver: Solver) -> None:
         """Choose the engines of the fit from ``solver`` (resolved against the model once).
@@ -619,7 +610,7 @@ class _Problem:
     def with_solver(self, solver: Solver) -> _Problem:
         """A copy of this problem integrated with other solver settings (for refits, e.g. profiles)."""
         other = copy.copy(self)
-        other._sub = [replace(sub, problems={}, _obs={}) for sub in self._sub]
+        other._sub = [replace(sub, problems={}) for sub in self._sub]
         other.set_solver(solver)
         return other
 
@@ -644,43 +635,78 @@ class _Problem:
     def _solve_subjects(self, probs: list[Problem]) -> list[np.ndarray]:
         """Predictions of subject ``j``'s rows by every row of ``probs[j]``, each of shape ``(B_j, n_rows_j)``.
 
-        The compiled and batch engines go through :func:`~tumordyn.solve._dispatch.solve` one subject at a
-        time; a scipy method integrates all subjects as one system (``ScipyEngine.solve_many``).
+        All subjects go to the engine in one call: the compiled kernel runs every subject's copies under its
+        own plan (:func:`~tumordyn.solve._dispatch.solve` of a sequence of problems); a scipy method
+        integrates them as one system (``ScipyEngine.solve_many``). The rows are then read out of all the
+        solutions at once (:meth:`_gather`), the observables by one call.
         Raises the :class:`SolverError` of the first failed copy (its status decides an engine switch).
         """
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
-        c = self.compiled
-        out = []
         if self.law is not None:
             return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
-        # one call for all subjects: the compiled engine's kernel runs every subject's copies under its own
-        # plan (solve() of a sequence of problems); a scipy engine integrates them as one system
         sols = run_many(probs, opts) if run_many is not None else solve(probs, opts)
-        pending = []  # observable rows of every subject, computed by one call of the observables below
-        for j, prob in enumerate(probs):
-            sol: Any = sols[j]
-            if (sol.status != _OK).any():
-                sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
-            sub = self._sub[j]
-            y = sol.y
-            B = y.shape[0]
-            pj = np.empty((B, sub.rows.size))
-            pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
-            if sub.ob.size:
-                rep, ti, qq, cols = sub.obs_index(B)
-                pending.append((pj, sub.ob, B, qq, cols, sub.t_eval[ti], y[rep, ti], prob.params[rep], sol.u[ti]))
-            out.append(pj)
-        if pending:
-            t_all, y_all, p_all, u_all = (np.concatenate([x[k] for x in pending]) for k in range(5, 9))
+        for j, sol in enumerate(sols):
+            if sol.status.any():  # SolverStatus.OK is 0
+                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+        return self._gather(probs, sols)
+
+    def _gather(self, probs: list[Problem], sols: Sequence[Any]) -> list[np.ndarray]:
+        """Every subject's rows read out of its solution (``(B_j, n_rows_j)`` each), by one index into all
+        the solutions' states and one call of the observables (where the layout for these copy counts is
+        built once: :meth:`_layout`)."""
+        c = self.compiled
+        sizes = tuple(prob.n_patients for prob in probs)
+        lay = self._layouts.get(sizes)
+        if lay is None:
+            lay = self._layouts[sizes] = self._layout(sizes)
+        st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u, splits = lay
+        Y = np.concatenate([sol.y.reshape(-1, c.n_states) for sol in sols]) if len(sols) > 1 else \
+            sols[0].y.reshape(-1, c.n_states)
+        flat = np.empty(splits[-1])
+        flat[st_out] = Y[st_y, st_q]
+        if ob_out.size:
+            P = np.concatenate([prob.params for prob in probs]) if len(probs) > 1 else probs[0].params
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(t_all, y_all.T, p_all.T, u_all.T), dtype=float)
-            obs = np.broadcast_to(obs, (len(c.observable_names), t_all.size))
-            start = 0
-            for pj, ob, B, qq, cols, *_ in pending:
-                pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
-                start += cols.size
-        return out
+                obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
+            flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
+        return [flat[a:b].reshape(B, -1) for a, b, B in zip(splits[:-1], splits[1:], sizes)]
+
+    def _layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """Where :meth:`_gather` reads each prediction, for ``sizes[j]`` copies of subject ``j``.
+
+        The states of all solutions are stacked as rows ``(copy, time)`` (subject after subject); the
+        predictions flat (subject after subject, ``(B_j, n_rows_j)`` each, row-major). Returns, for rows
+        observing a state: their flat position, stacked row and state; for rows observing an observable:
+        their flat position, stacked row, observable index, copy (row of the stacked parameters), time and
+        drug rates in force (the plan's, right-continuous, as ``(n_drugs, m)``); and the offsets of each
+        subject's predictions.
+        """
+        c = self.compiled
+        st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u = ([] for _ in range(9))
+        splits = [0]
+        y0 = copy0 = 0
+        for sub, B in zip(self._sub, sizes):
+            nt, m = sub.t_eval.size, sub.rows.size
+            copies = np.arange(B)[:, None]
+            base = splits[-1] + copies * m
+            st_out.append((base + sub.st).ravel())
+            st_y.append((y0 + copies * nt + sub.st_ti).ravel())
+            st_q.append(np.broadcast_to(sub.st_qi, (B, sub.st.size)).ravel())
+            ob_out.append((base + sub.ob).ravel())
+            ob_y.append((y0 + copies * nt + sub.ob_ti).ravel())
+            ob_q.append(np.broadcast_to(sub.ob_qi, (B, sub.ob.size)).ravel())
+            ob_copy.append((copy0 + copies + 0 * sub.ob_ti).ravel())
+            ob_t.append(np.broadcast_to(sub.t_eval[sub.ob_ti], (B, sub.ob.size)).ravel())
+            u = sub.plan.rates_at(sub.t_eval)[sub.ob_ti]  # (m_ob, n_drugs), the same for every copy
+            ob_u.append(np.tile(u, (B, 1)))
+            splits.append(splits[-1] + B * m)
+            y0 += B * nt
+            copy0 += B
+        ints = [np.concatenate(a).astype(np.intp) for a in (st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy)]
+        t = np.concatenate(ob_t).astype(float)
+        u = np.ascontiguousarray(np.concatenate(ob_u).T, dtype=float)
+        return (*ints, t, u, np.array(splits, dtype=np.intp))
 
     def _closed_rows(self, j: int, params: np.ndarray, y0: np.ndarray) -> np.ndarray:
         """Predictions of subject ``j``'s rows by every row of ``params`` / ``y0`` (shapes ``(B, n_params)``,
