@@ -573,6 +573,7 @@ class _Problem:
         self._any_censored = bool(np.any(self.censored))
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
+        self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
 
     def set_solver(self, solver: Solver) -> None:
         """Choose the engines of the fit from ``solver`` (resolved against the model once).
@@ -641,26 +642,29 @@ class _Problem:
         solutions at once (:meth:`_gather`), the observables by one call.
         Raises the :class:`SolverError` of the first failed copy (its status decides an engine switch).
         """
+        if self.law is not None:
+            self.n_solves += 1
+            return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
+        flat, splits, sizes = self._solve_flat(probs)
+        return [flat[a:b].reshape(B, -1) for a, b, B in zip(splits[:-1], splits[1:], sizes)]
+
+    def _solve_flat(self, probs: list[Problem]) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """:meth:`_solve_subjects` as one flat array (subject after subject, ``(B_j, n_rows_j)`` each,
+        row-major), the offsets of the subjects' blocks in it and the copies per subject."""
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
-        if self.law is not None:
-            return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
         sols = run_many(probs, opts) if run_many is not None else solve(probs, opts)
         for j, sol in enumerate(sols):
             if sol.status.any():  # SolverStatus.OK is 0
                 sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
-        return self._gather(probs, sols)
-
-    def _gather(self, probs: list[Problem], sols: Sequence[Any]) -> list[np.ndarray]:
-        """Every subject's rows read out of its solution (``(B_j, n_rows_j)`` each), by one index into all
-        the solutions' states and one call of the observables (where the layout for these copy counts is
-        built once: :meth:`_layout`)."""
-        c = self.compiled
         sizes = tuple(prob.n_patients for prob in probs)
-        lay = self._layouts.get(sizes)
-        if lay is None:
-            lay = self._layouts[sizes] = self._layout(sizes)
-        st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u, splits = lay
+        return self._gather(probs, sols, sizes), self._layout(sizes)[-1], sizes
+
+    def _gather(self, probs: list[Problem], sols: Sequence[Any], sizes: tuple[int, ...]) -> np.ndarray:
+        """Every subject's rows read out of its solution, flat (see :meth:`_solve_flat`), by one index into
+        all the solutions' states and one call of the observables."""
+        c = self.compiled
+        st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u, splits = self._layout(sizes)
         Y = np.concatenate([sol.y.reshape(-1, c.n_states) for sol in sols]) if len(sols) > 1 else \
             sols[0].y.reshape(-1, c.n_states)
         flat = np.empty(splits[-1])
@@ -670,9 +674,16 @@ class _Problem:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
             flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
-        return [flat[a:b].reshape(B, -1) for a, b, B in zip(splits[:-1], splits[1:], sizes)]
+        return flat
 
     def _layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """:meth:`_make_layout`, built once per copy counts."""
+        lay = self._layouts.get(sizes)
+        if lay is None:
+            lay = self._layouts[sizes] = self._make_layout(sizes)
+        return lay
+
+    def _make_layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         """Where :meth:`_gather` reads each prediction, for ``sizes[j]`` copies of subject ``j``.
 
         The states of all solutions are stacked as rows ``(copy, time)`` (subject after subject); the
@@ -967,6 +978,22 @@ class _Problem:
             base = (self._memo_for(allv) if self._engines[self._engine][0] in (COMPILED_METHOD, CLOSED_FORM)
                     and all(ks.size for ks in ks_of) else None)
             first = 0 if base is None else 1
+            if base is not None and not closed:
+                # only perturbed copies, all subjects in one solve: the residuals of all of them by one
+                # vector operation against the base residual, scattered into J by one index
+                probs = []
+                for j in range(len(self._sub)):
+                    ks = ks_of[j]
+                    Pj = np.repeat(P[:, j][None, :], ks.size, axis=0)
+                    Yj = np.repeat(Y0[:, j][None, :], ks.size, axis=0)
+                    for r, k in enumerate(ks.tolist()):
+                        v = var[k]
+                        (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
+                    probs.append(self._subject_problem(j, Pj, Yj))
+                flat, _, sizes = self._solve_flat(probs)
+                rows, cols = self._jac_layout(tuple(names), ks_of, sizes)
+                J[rows, cols] = (self._rows_residual(flat, rows) - self.residual_from_pred(base)[rows]) / steps[cols]
+                return J
             probs, preds = [], []
             for j in range(len(self._sub)):
                 ks = ks_of[j]
@@ -1003,6 +1030,19 @@ class _Problem:
         if self.priors:
             J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
+
+    def _jac_layout(self, names: tuple[str, ...], ks_of: list[np.ndarray],
+                    sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """For the flat predictions of the perturbed copies (copy ``r`` of subject ``j`` perturbs variable
+        ``ks_of[j][r]``; see :meth:`_solve_flat`): each entry's data row and Jacobian column (built once per
+        ``names``)."""
+        key = (names, sizes)
+        lay = self._jac_layouts.get(key)
+        if lay is None:
+            rows = [np.tile(sub.rows, ks.size) for sub, ks in zip(self._sub, ks_of)]
+            cols = [np.repeat(ks, sub.rows.size) for sub, ks in zip(self._sub, ks_of)]
+            lay = self._jac_layouts[key] = (np.concatenate(rows).astype(np.intp), np.concatenate(cols).astype(np.intp))
+        return lay
 
     def _fd_step(self, name: str, par: Any) -> float:
         """Forward-difference step of variable ``name`` (an lmfit parameter) at its value (see :meth:`_step`)."""

@@ -1212,15 +1212,22 @@ def _kernel_plan(plan: DosingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy()
 
 
-@functools.lru_cache(maxsize=64)
-def _kernel_plans(plans: tuple[DosingPlan, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Several plans' arrays one after another, as the kernel takes per-patient plans (see
-    :func:`_batch_seq_py`): breakpoints, bolus amounts, rates and the offsets ``b_off`` of each plan's rows.
-    Keyed on the plans' identities (plans are memoised), like :func:`_kernel_plan`."""
-    b_off = np.zeros(len(plans) + 1, dtype=np.int64)
-    np.cumsum([p.breaks.size for p in plans], out=b_off[1:])
-    return (np.concatenate([p.breaks for p in plans]), np.concatenate([p.bolus for p in plans]),
-            np.concatenate([p.rates for p in plans]), b_off)
+@functools.lru_cache(maxsize=16)
+def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
+    """How :meth:`CompiledEngine.solve_many` lays out several problems for the kernel (see
+    :func:`_batch_seq_py`): the output times and the plans' breakpoints, bolus amounts and rates one after
+    another, each patient's plan index, the offsets of each plan's rows and output times, and a ``(B, n_drugs)``
+    array of ones (the dose scale when no problem has one). Keyed on the problems' identities: their plans and
+    output times never change (a fit refills the same problems' parameters and initial states, read per call)."""
+    c = problems[0].compiled
+    b_off = np.zeros(len(problems) + 1, dtype=np.int64)
+    np.cumsum([p.plan.breaks.size for p in problems], out=b_off[1:])
+    t_off = np.zeros(len(problems) + 1, dtype=np.int64)
+    np.cumsum([p.t_eval.size for p in problems], out=t_off[1:])
+    plan_of = np.repeat(np.arange(len(problems), dtype=np.int64), [p.n_patients for p in problems])
+    return (np.concatenate([p.t_eval for p in problems]), np.concatenate([p.plan.breaks for p in problems]),
+            np.concatenate([p.plan.bolus for p in problems]), np.concatenate([p.plan.rates for p in problems]),
+            plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -1439,32 +1446,43 @@ class CompiledEngine:
             return [self.solve(p, options, detect_stiff=detect_stiff) for p in problems]
         ff = fast_functions(c)
         dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
-        breaks, bolus, rates, b_off = _kernel_plans(tuple(p.plan for p in problems))
-        sizes = [p.n_patients for p in problems]
-        n_ts = [p.t_eval.size for p in problems]
-        t_off = np.zeros(len(problems) + 1, dtype=np.int64)
-        np.cumsum(n_ts, out=t_off[1:])
-        plan_of = np.repeat(np.arange(len(problems), dtype=np.int64), sizes)
-        te = np.concatenate([p.t_eval for p in problems])
+        te, breaks, bolus, rates, plan_of, b_off, t_off, ones = _many_layout(tuple(problems))
         Y0 = np.concatenate([p.y0 for p in problems])
         params = c.extended_params(np.concatenate([p.params for p in problems]))  # once for all patients
         B = Y0.shape[0]
-        if all(p.dose_scale is None for p in problems):
-            ds = np.ones((B, c.n_drugs))
-        else:
-            ds = np.concatenate([np.ones((p.n_patients, c.n_drugs)) if p.dose_scale is None else p.dose_scale
-                                 for p in problems])
+        ds = ones if all(p.dose_scale is None for p in problems) else np.concatenate(
+            [ones[: p.n_patients] if p.dose_scale is None else p.dose_scale for p in problems])
         addr = ff.pointer.address
         out = self._run(addr, addr, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params, Y0, options,
                         nonneg, detect_stiff, _no_rules(1), np.zeros((B, 0)), False, 0, int(options.max_switches),
                         len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off))
-        ys, stats, t_reached, status, elapsed = out[0], out[2], out[3], out[4], out[10]
+        ys, stats, t_reached, status = out[0], out[2], out[3], out[4]
+        wall = out[10] if options.max_seconds is not None else None
+        # what every patient's Solution holds, for all at once (each problem's is a slice)
+        nfev = stats[:, _NFEV].copy()
+        zeros = np.zeros((2, B), dtype=np.int64)
+        failed = status != _OK if status.any() else None  # _OK is 0
+        if failed is not None:
+            ys[failed] = np.nan
+            bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+        else:
+            bad_state = np.full(B, -1, dtype=np.int64)
         sols = []
         r0 = 0
-        for prob, size, n_t in zip(problems, sizes, n_ts):
-            r1 = r0 + size
-            sols.append(_fixed_solution(prob, ys[r0:r1, :n_t], stats[r0:r1], t_reached[r0:r1], status[r0:r1],
-                                        elapsed[r0:r1] if options.max_seconds is not None else None))
+        for prob in problems:
+            r1 = r0 + prob.n_patients
+            plan, te_k = prob.plan, prob.t_eval
+            rows = slice(r0, r1)
+            if failed is None:
+                t_reached[rows] = plan.t_end
+                messages = ("",) * (r1 - r0)
+            else:
+                t_reached[rows] = np.where(failed[rows], t_reached[rows], plan.t_end)
+                messages = tuple(_MESSAGES.get(int(x), "") for x in status[rows])
+            sols.append(Solution(te_k, ys[rows, : te_k.size], plan.rates_at(te_k), status[rows], t_reached[rows],
+                                 bad_state[rows], messages, nfev[rows], zeros[0, rows], zeros[1, rows],
+                                 (FAST_METHOD,) * (r1 - r0), plan.n_segments, plan.n_doses, (), None,
+                                 wall=None if wall is None else wall[rows]))
             r0 = r1
         return sols
 
@@ -1518,27 +1536,6 @@ class CompiledEngine:
             status, _clock().address, max_seconds, elapsed, done, *plans,
         )  # fmt: skip
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
-
-
-def _fixed_solution(problem: Problem, ys: np.ndarray, stats: np.ndarray, t_reached: np.ndarray,
-                    status: np.ndarray, wall: np.ndarray | None) -> Solution:
-    """The :class:`Solution` of a problem without adaptive rules from the kernel's outputs for its patients
-    (:meth:`CompiledEngine.solve_many`); a failed patient's rows of ``ys`` are set to NaN in place."""
-    plan, te = problem.plan, problem.t_eval
-    B = status.shape[0]
-    if status.any():  # some patient failed (_OK is 0)
-        failed = status != _OK
-        ys[failed] = np.nan
-        t_reached[~failed] = plan.t_end
-        bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
-        messages = tuple(_MESSAGES.get(int(x), "") for x in status)
-    else:
-        t_reached.fill(plan.t_end)
-        bad_state = np.full(B, -1, dtype=np.int64)
-        messages = ("",) * B
-    zeros = np.zeros((2, B), dtype=np.int64)
-    return Solution(te, ys, plan.rates_at(te), status, t_reached, bad_state, messages, stats[:, _NFEV].copy(),
-                    zeros[0], zeros[1], (FAST_METHOD,) * B, plan.n_segments, plan.n_doses, (), None, wall=wall)
 
 
 def rhs_call_cost(compiled: CompiledModel, n_calls: int = 1_000_000, *, cpu_time: bool = True,
