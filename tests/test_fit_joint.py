@@ -166,3 +166,35 @@ def test_three_subject_fit_reaches_the_hand_written_optimum(solver):
     # the result is complete: standard errors, correlations, predictions of every subject
     assert all(np.isfinite(res.params[n].stderr) and res.params[n].stderr > 0 for n in START)
     assert res.residuals.shape[0] == len(data)
+
+
+@needs_numba
+def test_jacobian_solved_ahead_with_the_residual_is_the_one_computed_after_it():
+    # contract: the look-ahead changes when copies are solved, never the numbers; a point whose Jacobian is not
+    # taken (a rejected step) stops the look-ahead until the optimizer takes a Jacobian again
+    model, schedules, data = _three_subjects()
+    res = td.fit(model, data, free=["r", "K", "kill"], initial_free={"S": "shared", "R": "shared"},
+                 schedules=schedules, initial={"S": START["init_S"], "R": START["init_R"]},
+                 params={k: START[k] for k in ("r", "K", "kill")}, rtol=1e-8, atol=1e-8)
+    prob = res._problem
+    assert prob.engine == "dopri5" and prob.n_ahead_used > 0
+    names = list(prob._var_names)
+    maxes = [BOUNDS[n][1] for n in names]
+    v1 = prob._values(res.params)
+    v2 = v1 * (1.0 + 1e-3)
+    prob._memo = prob._jac_ahead = None
+    r_plain = prob.residual_at(v1)
+    J_plain = prob.jacobian_at(v1, names, maxes)
+    prob._memo = None
+    used = prob.n_ahead_used
+    r_ahead = prob.residual_ahead(v1, names, maxes)
+    np.testing.assert_array_equal(r_ahead, r_plain)
+    np.testing.assert_array_equal(prob.jacobian_at(v1, names, maxes), J_plain)
+    assert prob.n_ahead_used == used + 1
+    prob.residual_ahead(v2, names, maxes)  # solved ahead, then "rejected": its Jacobian is never asked for
+    assert prob._jac_ahead is not None
+    prob.residual_ahead(v1 * (1.0 - 1e-3), names, maxes)  # not ahead: the last look-ahead was wasted
+    assert prob._jac_ahead is None
+    prob._memo = None
+    np.testing.assert_array_equal(prob.jacobian_at(v1, names, maxes), J_plain)  # computed, not served
+    assert prob.n_ahead_used == used + 1

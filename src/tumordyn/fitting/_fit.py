@@ -574,6 +574,9 @@ class _Problem:
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
         self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
+        self._jac_ahead: tuple[Any, ...] | None = None  # residual_ahead: (engine, key, values, J) of the last point
+        self._ahead_paid = True  # whether the last residual_ahead's Jacobian was taken (then look ahead again)
+        self.n_ahead_used = 0
 
     def set_solver(self, solver: Solver) -> None:
         """Choose the engines of the fit from ``solver`` (resolved against the model once).
@@ -589,6 +592,7 @@ class _Problem:
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
         self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
+        self._jac_ahead = None
         self._engine = 0
         if self.law is not None:
             self._engines = [(CLOSED_FORM, None, opts)]
@@ -957,18 +961,16 @@ class _Problem:
     def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
         """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
         ``maxes``)."""
-        P, Y0 = self._matrices(allv)
-        pos = self._var_pos
-        values = np.array([allv[pos[n]] for n in names], dtype=float)
-        steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
-        var = [self.vars[n] for n in names]
-        ks_of = self._ks_of.get(tuple(names))
-        if ks_of is None:  # the optimizer asks with the same names at every call
-            ks_of = self._ks_of[tuple(names)] = [
-                np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
-                for j in range(len(self.subjects))]
+        P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
         closed = self.law is not None
         single = len(self._sub) == 1  # its rows are all rows, in order
+        ahead = self._jac_ahead
+        self._ahead_paid = True  # the optimizer accepted the last point: look ahead again at the next one
+        if ahead is not None:
+            self._jac_ahead = None
+            if ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes)) and np.array_equal(ahead[2], allv):
+                self.n_ahead_used += 1
+                return self._finish_jacobian(ahead[3], allv, names, steps)
 
         def compute() -> np.ndarray:
             J = np.zeros((self.target.size, len(names)))
@@ -1025,11 +1027,91 @@ class _Problem:
             J = compute() if closed else self._with_switch(compute)
         except SolverError:
             return self._jacobian_fallback(allv, names, steps)
+        return self._finish_jacobian(J, allv, names, steps)
+
+    def _finish_jacobian(self, J: np.ndarray, allv: np.ndarray, names: Sequence[str], steps: np.ndarray) -> np.ndarray:
+        """The data rows ``J`` of :meth:`jacobian_at` checked (non-finite: the one-variable-at-a-time fallback)
+        and with the priors' rows below."""
         if not np.all(np.isfinite(J)):
             return self._jacobian_fallback(allv, names, steps)
         if self.priors:
             J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
+
+    def _fd_setup(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> tuple[Any, ...]:
+        """What a finite-difference Jacobian at ``allv`` needs: the parameter and initial-state matrices, the
+        values and steps of ``names``, their variables, and per subject the indices of the variables that
+        concern it."""
+        P, Y0 = self._matrices(allv)
+        pos = self._var_pos
+        values = np.array([allv[pos[n]] for n in names], dtype=float)
+        steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
+        var = [self.vars[n] for n in names]
+        ks_of = self._ks_of.get(tuple(names))
+        if ks_of is None:  # the optimizer asks with the same names at every call
+            ks_of = self._ks_of[tuple(names)] = [
+                np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
+                for j in range(len(self.subjects))]
+        return P, Y0, values, steps, var, ks_of
+
+    def residual_ahead(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
+        """:meth:`residual_at`, with the Jacobian's perturbed copies solved in the same compiled call.
+
+        A trust-region optimizer asks for the Jacobian at every point it accepts, right after the residual
+        there: the base and every perturbed copy of every subject then go to the kernel together (one call
+        instead of two), and the data rows of the Jacobian are kept for :meth:`jacobian_at` at the same
+        values, names and bounds (bit for bit what it would compute: each copy is solved on its own). Only on
+        the compiled engine, and only while the last point evaluated this way was accepted (its Jacobian
+        was asked for): a rejected point's copies are wasted work.
+        """
+        if (self.law is not None or self._engines[self._engine][0] != COMPILED_METHOD or not self._ahead_paid
+                or self._memo_for(allv) is not None):
+            self._jac_ahead = None
+            return self.residual_at(allv)
+        P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
+        if not all(ks.size for ks in ks_of):
+            return self.residual_at(allv)
+        engine = self._engine
+        probs = []
+        for j in range(len(self._sub)):
+            ks = ks_of[j]
+            Pj = np.repeat(P[:, j][None, :], 1 + ks.size, axis=0)
+            Yj = np.repeat(Y0[:, j][None, :], 1 + ks.size, axis=0)
+            for r, k in enumerate(ks.tolist(), start=1):
+                v = var[k]
+                (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
+            probs.append(self._subject_problem(j, Pj, Yj))
+        try:
+            flat, splits, sizes = self._solve_flat(probs)
+        except SolverError:  # a copy failed (or the engine should switch): the residual on its own decides
+            return self.residual_at(allv)
+        base_out, base_rows, pert_out = self._ahead_layout(splits, sizes)
+        pred = np.empty(self.target.size)
+        pred[base_rows] = flat[base_out]
+        if not np.all(np.isfinite(pred)):
+            self.n_failed += 1
+            return self._with_priors(np.full(self.target.size, self.failed_residual), allv)
+        self._memo = (engine, allv.copy(), pred.copy())
+        r = self.residual_from_pred(pred)
+        rows, cols = self._jac_layout(tuple(names), ks_of, tuple(B - 1 for B in sizes))
+        J = np.zeros((self.target.size, len(names)))
+        J[rows, cols] = (self._rows_residual(flat[pert_out], rows) - r[rows]) / steps[cols]
+        self._jac_ahead = (engine, (tuple(names), tuple(maxes)), allv.copy(), J)
+        self._ahead_paid = False  # until jacobian_at takes it
+        return self._with_priors(r, allv)
+
+    def _ahead_layout(self, splits: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For :meth:`residual_ahead`'s flat predictions (copy 0 of each subject the base): the base rows'
+        positions and data rows, and the positions of the perturbed copies' rows in :meth:`_jac_layout`'s order."""
+        key = ("ahead", sizes)
+        lay = self._jac_layouts.get(key)
+        if lay is None:
+            m = [sub.rows.size for sub in self._sub]
+            base_out = np.concatenate([a + np.arange(mj) for a, mj in zip(splits[:-1], m)]).astype(np.intp)
+            base_rows = np.concatenate([sub.rows for sub in self._sub]).astype(np.intp)
+            pert_out = np.concatenate([np.arange(a + mj, b) for a, b, mj in zip(splits[:-1], splits[1:], m)])
+            lay = self._jac_layouts[key] = (base_out, base_rows, pert_out.astype(np.intp))
+        return lay
 
     def _jac_layout(self, names: tuple[str, ...], ks_of: list[np.ndarray],
                     sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -1552,7 +1634,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
     def fun(x: np.ndarray) -> np.ndarray:
         check_time()
         v = full(x)
-        r = problem.residual_at(v)
+        r = problem.residual_ahead(v, names, maxes)  # the Jacobian's copies in the same solve, while that pays
         seen["nfev"] += 1
         if track:
             chi = float(r @ r)
