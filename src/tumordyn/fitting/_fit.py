@@ -697,7 +697,6 @@ class _Problem:
         drug rates in force (the plan's, right-continuous, as ``(n_drugs, m)``); and the offsets of each
         subject's predictions.
         """
-        c = self.compiled
         st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u = ([] for _ in range(9))
         splits = [0]
         y0 = copy0 = 0
