@@ -574,7 +574,7 @@ class _Problem:
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
         self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
-        self._jac_ahead: tuple[Any, ...] | None = None  # residual_ahead: (engine, key, values, J) of the last point
+        self._jac_ahead: tuple[Any, ...] | None = None  # residual_ahead: (engine, key, values, J, steps) of the last point
         self._ahead_paid = True  # whether the last residual_ahead's Jacobian was taken (then look ahead again)
         self.n_ahead_used = 0
 
@@ -687,6 +687,24 @@ class _Problem:
             lay = self._layouts[sizes] = self._make_layout(sizes)
         return lay
 
+    @functools.cached_property
+    def _entries(self) -> tuple[np.ndarray, ...]:
+        """Every subject's rows once, subject after subject (for :meth:`_make_layout`, built on first use): the
+        subject, position within its rows, time index and quantity of rows observing a state; the same of rows
+        observing an observable, with their time and the drug rates in force; rows and output times per subject."""
+        cat = functools.partial(np.concatenate, dtype=np.intp)
+        subs = self._sub
+        ob_u = [sub.plan.rates_at(sub.t_eval)[sub.ob_ti] for sub in subs]
+        return (
+            cat([np.full(sub.st.size, j) for j, sub in enumerate(subs)]), cat([sub.st for sub in subs]),
+            cat([sub.st_ti for sub in subs]), cat([sub.st_qi for sub in subs]),
+            cat([np.full(sub.ob.size, j) for j, sub in enumerate(subs)]), cat([sub.ob for sub in subs]),
+            cat([sub.ob_ti for sub in subs]), cat([sub.ob_qi for sub in subs]),
+            np.concatenate([sub.t_eval[sub.ob_ti] for sub in subs]).astype(float),
+            np.concatenate(ob_u).astype(float),
+            np.array([sub.rows.size for sub in subs], dtype=np.intp),
+            np.array([sub.t_eval.size for sub in subs], dtype=np.intp))
+
     def _make_layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
         """Where :meth:`_gather` reads each prediction, for ``sizes[j]`` copies of subject ``j``.
 
@@ -695,32 +713,25 @@ class _Problem:
         observing a state: their flat position, stacked row and state; for rows observing an observable:
         their flat position, stacked row, observable index, copy (row of the stacked parameters), time and
         drug rates in force (the plan's, right-continuous, as ``(n_drugs, m)``); and the offsets of each
-        subject's predictions.
+        subject's predictions. Built from :attr:`_entries` (each subject's rows once) by repeating every
+        entry for each copy of its subject (in any order: each entry carries its own positions).
         """
-        st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u = ([] for _ in range(9))
-        splits = [0]
-        y0 = copy0 = 0
-        for sub, B in zip(self._sub, sizes):
-            nt, m = sub.t_eval.size, sub.rows.size
-            copies = np.arange(B)[:, None]
-            base = splits[-1] + copies * m
-            st_out.append((base + sub.st).ravel())
-            st_y.append((y0 + copies * nt + sub.st_ti).ravel())
-            st_q.append(np.broadcast_to(sub.st_qi, (B, sub.st.size)).ravel())
-            ob_out.append((base + sub.ob).ravel())
-            ob_y.append((y0 + copies * nt + sub.ob_ti).ravel())
-            ob_q.append(np.broadcast_to(sub.ob_qi, (B, sub.ob.size)).ravel())
-            ob_copy.append((copy0 + copies + 0 * sub.ob_ti).ravel())
-            ob_t.append(np.broadcast_to(sub.t_eval[sub.ob_ti], (B, sub.ob.size)).ravel())
-            u = sub.plan.rates_at(sub.t_eval)[sub.ob_ti]  # (m_ob, n_drugs), the same for every copy
-            ob_u.append(np.tile(u, (B, 1)))
-            splits.append(splits[-1] + B * m)
-            y0 += B * nt
-            copy0 += B
-        ints = [np.concatenate(a).astype(np.intp) for a in (st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy)]
-        t = np.concatenate(ob_t).astype(float)
-        u = np.ascontiguousarray(np.concatenate(ob_u).T, dtype=float)
-        return (*ints, t, u, np.array(splits, dtype=np.intp))
+        st_s, st_pos, st_t, st_q, ob_s, ob_pos, ob_t, ob_q, ob_time, ob_u, m, nt = self._entries
+        B = np.array(sizes, dtype=np.intp)
+        splits, yoff, coff = (np.concatenate([[0], np.cumsum(x)]).astype(np.intp) for x in (B * m, B * nt, B))
+
+        def expand(subject: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            rep = B[subject]  # each entry once per copy of its subject
+            idx = np.repeat(np.arange(subject.size), rep)
+            copy = np.arange(idx.size) - np.repeat(np.cumsum(rep) - rep, rep)
+            return idx, copy, subject[idx]
+
+        i, c, sj = expand(st_s)
+        st = (splits[sj] + c * m[sj] + st_pos[i], yoff[sj] + c * nt[sj] + st_t[i], st_q[i])
+        i, c, sj = expand(ob_s)
+        ob = (splits[sj] + c * m[sj] + ob_pos[i], yoff[sj] + c * nt[sj] + ob_t[i], ob_q[i], coff[sj] + c)
+        return (*st, *ob, ob_time[i], np.ascontiguousarray(ob_u[i].T), splits)
+
 
     def _closed_rows(self, j: int, params: np.ndarray, y0: np.ndarray) -> np.ndarray:
         """Predictions of subject ``j``'s rows by every row of ``params`` / ``y0`` (shapes ``(B, n_params)``,
@@ -960,16 +971,16 @@ class _Problem:
     def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
         """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
         ``maxes``)."""
-        P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
-        closed = self.law is not None
-        single = len(self._sub) == 1  # its rows are all rows, in order
         ahead = self._jac_ahead
         self._ahead_paid = True  # the optimizer accepted the last point: look ahead again at the next one
         if ahead is not None:
             self._jac_ahead = None
             if ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes)) and np.array_equal(ahead[2], allv):
                 self.n_ahead_used += 1
-                return self._finish_jacobian(ahead[3], allv, names, steps)
+                return self._finish_jacobian(ahead[3], allv, names, ahead[4])
+        P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
+        closed = self.law is not None
+        single = len(self._sub) == 1  # its rows are all rows, in order
 
         def compute() -> np.ndarray:
             J = np.zeros((self.target.size, len(names)))
@@ -1095,7 +1106,7 @@ class _Problem:
         rows, cols = self._jac_layout(tuple(names), ks_of, tuple(B - 1 for B in sizes))
         J = np.zeros((self.target.size, len(names)))
         J[rows, cols] = (self._rows_residual(flat[pert_out], rows) - r[rows]) / steps[cols]
-        self._jac_ahead = (engine, (tuple(names), tuple(maxes)), allv.copy(), J)
+        self._jac_ahead = (engine, (tuple(names), tuple(maxes)), allv.copy(), J, steps)
         self._ahead_paid = False  # until jacobian_at takes it
         return self._with_priors(r, allv)
 
