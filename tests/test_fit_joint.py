@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import tumordyn as td
@@ -198,3 +199,39 @@ def test_jacobian_solved_ahead_with_the_residual_is_the_one_computed_after_it():
     prob._memo = None
     np.testing.assert_array_equal(prob.jacobian_at(v1, names, maxes), J_plain)  # computed, not served
     assert prob.n_ahead_used == used + 1
+
+
+@needs_numba
+def test_per_subject_parameters_states_and_observables_read_as_in_single_simulations():
+    # subjects with their own fitted rate (so each subject's solve has its own copy count in the Jacobian),
+    # rows observing a state and rows observing an observable: the fit's prediction of every row equals
+    # td.simulate of that subject alone (same engine and tolerances: the same numbers)
+    model, schedules, data = _three_subjects()
+    rows_s = data.iloc[::3].assign(observable="S", value=lambda d: d["value"] * 0.9)
+    data = pd.concat([data, rows_s], ignore_index=True)
+    res = td.fit(model, data, free={"r": "subject", "K": "shared"}, initial_free={"S": "subject"},
+                 schedules=schedules, initial={"S": 90.0, "R": 1.5}, params={"r": 0.1, "K": 4000.0, "kill": 0.35},
+                 rtol=1e-8, atol=1e-8, solver="dopri5")
+    prob = res._problem
+    pred = prob.predictions(res.params)
+    for subject in SWITCHES:
+        mask = (data["subject"] == subject).to_numpy()
+        times = np.unique(data.loc[mask, "time"].to_numpy())
+        traj = td.simulate(model, schedules[subject].between(0.0, float(times[-1])), t_end=float(times[-1]), t_eval=times,
+                           params=res.subject_parameters(subject), initial=res.subject_initial(subject),
+                           method="dopri5", rtol=1e-8, atol=1e-8)
+        for i in np.flatnonzero(mask):
+            k = int(np.searchsorted(times, data["time"].iloc[i]))
+            name = data["observable"].iloc[i]
+            want = traj[name][k]
+            assert pred[i] == pytest.approx(want, rel=1e-12), (subject, i)
+    # the Jacobian solved ahead equals the one computed after the residual, with unequal copies per subject
+    names, v = list(prob._var_names), prob._values(res.params)
+    maxes = [np.inf] * len(names)
+    prob._memo = prob._jac_ahead = None
+    prob._ahead_paid = True
+    r_ahead = prob.residual_ahead(v, names, maxes)
+    J_ahead = prob.jacobian_at(v, names, maxes)
+    prob._memo = prob._jac_ahead = None
+    np.testing.assert_array_equal(prob.residual_at(v), r_ahead)
+    np.testing.assert_array_equal(prob.jacobian_at(v, names, maxes), J_ahead)
