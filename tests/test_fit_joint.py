@@ -114,8 +114,8 @@ def _three_subjects():
     schedules = {s: sum((td.Schedule.infusion("drug", 1.0, a, b) for a, b in on), td.Schedule())
                  for s, on in SWITCHES.items()}
     data = td.fitting.synthetic_data(model, schedules, np.linspace(0.0, 56.0, 15), "tumor_volume",
-                                     noise="lognormal", sigma=0.1, seed=7, params={"r": 0.12, "K": 3000.0, "kill": 0.35},
-                                     initial={"S": 90.0, "R": 1.5})
+                                     noise="lognormal", sigma=0.1, seed=7,
+                                     params={"r": 0.12, "K": 3000.0, "kill": 0.35}, initial={"S": 90.0, "R": 1.5})
     return model, schedules, data
 
 
@@ -217,7 +217,8 @@ def test_per_subject_parameters_states_and_observables_read_as_in_single_simulat
     for subject in SWITCHES:
         mask = (data["subject"] == subject).to_numpy()
         times = np.unique(data.loc[mask, "time"].to_numpy())
-        traj = td.simulate(model, schedules[subject].between(0.0, float(times[-1])), t_end=float(times[-1]), t_eval=times,
+        t_end = float(times[-1])
+        traj = td.simulate(model, schedules[subject].between(0.0, t_end), t_end=t_end, t_eval=times,
                            params=res.subject_parameters(subject), initial=res.subject_initial(subject),
                            method="dopri5", rtol=1e-8, atol=1e-8)
         for i in np.flatnonzero(mask):

@@ -574,7 +574,7 @@ class _Problem:
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
         self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
-        self._jac_ahead: tuple[Any, ...] | None = None  # residual_ahead: (engine, key, values, J, steps) of the last point
+        self._jac_ahead: tuple[Any, ...] | None = None  # residual_ahead: (engine, key, values, J, steps)
         self._ahead_paid = True  # whether the last residual_ahead's Jacobian was taken (then look ahead again)
         self.n_ahead_used = 0
 
