@@ -59,10 +59,13 @@ def test_problems_with_their_own_plans_in_one_call_equal_their_own_solves(method
     for prob, sol in zip(probs, together):
         assert sol.y.shape == (prob.n_patients, prob.t_eval.size, 2)
         _assert_same(sol, solve(prob, opts))
-    # and in another order and grouping
+    # and in another order, and on numba's threads
     again = solve(probs[::-1], opts)
     for a, b in zip(again[::-1], together):
         _assert_same(a, b)
+    if method == "dopri5":
+        for a, b in zip(solve(probs, opts, parallel=True), together):
+            _assert_same(a, b)
 
 
 @needs_numba
