@@ -1212,22 +1212,31 @@ def _kernel_plan(plan: DosingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy()
 
 
-@functools.lru_cache(maxsize=16)
 def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
     """How :meth:`CompiledEngine.solve_many` lays out several problems for the kernel (see
     :func:`_batch_seq_py`): the output times and the plans' breakpoints, bolus amounts and rates one after
     another, each patient's plan index, the offsets of each plan's rows and output times, and a ``(B, n_drugs)``
-    array of ones (the dose scale when no problem has one). Keyed on the problems' identities: their plans and
-    output times never change (a fit refills the same problems' parameters and initial states, read per call)."""
+    array of ones (the dose scale when no problem has one).
+
+    Kept on the first problem for the same problems in the same order (a fit refills the same problems'
+    parameters and initial states, which are read per call; a problem's plan and output times never change),
+    so it lives as long as they do.
+    """
+    first = problems[0]
+    cached = first.__dict__.get("_many_layout")
+    if cached is not None and len(cached[0]) == len(problems) and all(a is b for a, b in zip(cached[0], problems)):
+        return cached[1]
     c = problems[0].compiled
     b_off = np.zeros(len(problems) + 1, dtype=np.int64)
     np.cumsum([p.plan.breaks.size for p in problems], out=b_off[1:])
     t_off = np.zeros(len(problems) + 1, dtype=np.int64)
     np.cumsum([p.t_eval.size for p in problems], out=t_off[1:])
     plan_of = np.repeat(np.arange(len(problems), dtype=np.int64), [p.n_patients for p in problems])
-    return (np.concatenate([p.t_eval for p in problems]), np.concatenate([p.plan.breaks for p in problems]),
-            np.concatenate([p.plan.bolus for p in problems]), np.concatenate([p.plan.rates for p in problems]),
-            plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)))
+    layout = (np.concatenate([p.t_eval for p in problems]), np.concatenate([p.plan.breaks for p in problems]),
+              np.concatenate([p.plan.bolus for p in problems]), np.concatenate([p.plan.rates for p in problems]),
+              plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)))
+    first.__dict__["_many_layout"] = (problems, layout)  # (a frozen dataclass: its __dict__ as a cache slot)
+    return layout
 
 
 @functools.lru_cache(maxsize=64)
