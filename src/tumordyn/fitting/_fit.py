@@ -34,7 +34,7 @@ import warnings
 import re
 import time as _time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -376,19 +376,9 @@ class _Subject:
     ob_ti: np.ndarray
     ob_qi: np.ndarray  # ... and observable index
     problems: dict[int, Problem]  # solve problems by number of copies, refilled per evaluation
-    _obs: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)
     #: closed-form fits with one drug level throughout: days since the start, shape (1, k), and the level
     closed_t: np.ndarray | None = None
     closed_u: float | None = None
-
-    def obs_index(self, B: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For ``B`` copies, flattened over (copy, observable row): copy, time index, observable index, position."""
-        idx = self._obs.get(B)
-        if idx is None:
-            m = self.ob.size
-            idx = self._obs[B] = (np.repeat(np.arange(B), m), np.tile(self.ob_ti, B), np.tile(self.ob_qi, B),
-                                  np.arange(B * m))
-        return idx
 
 
 @dataclass(frozen=True)
@@ -582,6 +572,11 @@ class _Problem:
         #: rows that are censored (a residual of every other row is used as is)
         self._any_censored = bool(np.any(self.censored))
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
+        self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
+        self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
+        self._jac_ahead: tuple[Any, ...] | None = None  # residual_ahead: (engine, key, values, J, steps)
+        self._ahead_paid = True  # whether the last residual_ahead's Jacobian was taken (then look ahead again)
+        self.n_ahead_used = 0
 
     def set_solver(self, solver: Solver) -> None:
         """Choose the engines of the fit from ``solver`` (resolved against the model once).
@@ -597,6 +592,7 @@ class _Problem:
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
         self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
+        self._jac_ahead = None
         self._engine = 0
         if self.law is not None:
             self._engines = [(CLOSED_FORM, None, opts)]
@@ -619,7 +615,7 @@ class _Problem:
     def with_solver(self, solver: Solver) -> _Problem:
         """A copy of this problem integrated with other solver settings (for refits, e.g. profiles)."""
         other = copy.copy(self)
-        other._sub = [replace(sub, problems={}, _obs={}) for sub in self._sub]
+        other._sub = [replace(sub, problems={}) for sub in self._sub]
         other.set_solver(solver)
         return other
 
@@ -644,41 +640,98 @@ class _Problem:
     def _solve_subjects(self, probs: list[Problem]) -> list[np.ndarray]:
         """Predictions of subject ``j``'s rows by every row of ``probs[j]``, each of shape ``(B_j, n_rows_j)``.
 
-        The compiled and batch engines go through :func:`~tumordyn.solve._dispatch.solve` one subject at a
-        time; a scipy method integrates all subjects as one system (``ScipyEngine.solve_many``).
+        All subjects go to the engine in one call: the compiled kernel runs every subject's copies under its
+        own plan (:func:`~tumordyn.solve._dispatch.solve` of a sequence of problems); a scipy method
+        integrates them as one system (``ScipyEngine.solve_many``). The rows are then read out of all the
+        solutions at once (:meth:`_gather`), the observables by one call.
         Raises the :class:`SolverError` of the first failed copy (its status decides an engine switch).
         """
+        if self.law is not None:
+            self.n_solves += 1
+            return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
+        flat, splits, sizes = self._solve_flat(probs)
+        return [flat[a:b].reshape(B, -1) for a, b, B in zip(splits[:-1], splits[1:], sizes)]
+
+    def _solve_flat(self, probs: list[Problem]) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+        """:meth:`_solve_subjects` as one flat array (subject after subject, ``(B_j, n_rows_j)`` each,
+        row-major), the offsets of the subjects' blocks in it and the copies per subject."""
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
+        sols = run_many(probs, opts) if run_many is not None else solve(probs, opts)
+        for j, sol in enumerate(sols):
+            if sol.status.any():  # SolverStatus.OK is 0
+                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+        sizes = tuple(prob.n_patients for prob in probs)
+        return self._gather(probs, sols, sizes), self._layout(sizes)[-1], sizes
+
+    def _gather(self, probs: list[Problem], sols: Sequence[Any], sizes: tuple[int, ...]) -> np.ndarray:
+        """Every subject's rows read out of its solution, flat (see :meth:`_solve_flat`), by one index into
+        all the solutions' states and one call of the observables."""
         c = self.compiled
-        out = []
-        if self.law is not None:
-            return [self._closed_rows(j, prob.params, prob.y0) for j, prob in enumerate(probs)]
-        sols = run_many(probs, opts) if run_many is not None else None
-        pending = []  # observable rows of every subject, computed by one call of the observables below
-        for j, prob in enumerate(probs):
-            sol: Any = sols[j] if sols is not None else solve(prob, opts)
-            if (sol.status != _OK).any():
-                sol.raise_first_failure(c, lambda k: f" (subject {self.subjects[j]!r})")
-            sub = self._sub[j]
-            y = sol.y
-            B = y.shape[0]
-            pj = np.empty((B, sub.rows.size))
-            pj[:, sub.st] = y[:, sub.st_ti, sub.st_qi]
-            if sub.ob.size:
-                rep, ti, qq, cols = sub.obs_index(B)
-                pending.append((pj, sub.ob, B, qq, cols, sub.t_eval[ti], y[rep, ti], prob.params[rep], sol.u[ti]))
-            out.append(pj)
-        if pending:
-            t_all, y_all, p_all, u_all = (np.concatenate([x[k] for x in pending]) for k in range(5, 9))
+        st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u, splits = self._layout(sizes)
+        Y = np.concatenate([sol.y.reshape(-1, c.n_states) for sol in sols]) if len(sols) > 1 else \
+            sols[0].y.reshape(-1, c.n_states)
+        flat = np.empty(splits[-1])
+        flat[st_out] = Y[st_y, st_q]
+        if ob_out.size:
+            P = np.concatenate([prob.params for prob in probs]) if len(probs) > 1 else probs[0].params
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(t_all, y_all.T, p_all.T, u_all.T), dtype=float)
-            obs = np.broadcast_to(obs, (len(c.observable_names), t_all.size))
-            start = 0
-            for pj, ob, B, qq, cols, *_ in pending:
-                pj[:, ob] = obs[qq, start + cols].reshape(B, -1)
-                start += cols.size
-        return out
+                obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
+            flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
+        return flat
+
+    def _layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """:meth:`_make_layout`, built once per copy counts."""
+        lay = self._layouts.get(sizes)
+        if lay is None:
+            lay = self._layouts[sizes] = self._make_layout(sizes)
+        return lay
+
+    @functools.cached_property
+    def _entries(self) -> tuple[np.ndarray, ...]:
+        """Every subject's rows once, subject after subject (for :meth:`_make_layout`, built on first use): the
+        subject, position within its rows, time index and quantity of rows observing a state; the same of rows
+        observing an observable, with their time and the drug rates in force; rows and output times per subject."""
+        cat = functools.partial(np.concatenate, dtype=np.intp)
+        subs = self._sub
+        ob_u = [sub.plan.rates_at(sub.t_eval)[sub.ob_ti] for sub in subs]
+        return (
+            cat([np.full(sub.st.size, j) for j, sub in enumerate(subs)]), cat([sub.st for sub in subs]),
+            cat([sub.st_ti for sub in subs]), cat([sub.st_qi for sub in subs]),
+            cat([np.full(sub.ob.size, j) for j, sub in enumerate(subs)]), cat([sub.ob for sub in subs]),
+            cat([sub.ob_ti for sub in subs]), cat([sub.ob_qi for sub in subs]),
+            np.concatenate([sub.t_eval[sub.ob_ti] for sub in subs]).astype(float),
+            np.concatenate(ob_u).astype(float),
+            np.array([sub.rows.size for sub in subs], dtype=np.intp),
+            np.array([sub.t_eval.size for sub in subs], dtype=np.intp))
+
+    def _make_layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+        """Where :meth:`_gather` reads each prediction, for ``sizes[j]`` copies of subject ``j``.
+
+        The states of all solutions are stacked as rows ``(copy, time)`` (subject after subject); the
+        predictions flat (subject after subject, ``(B_j, n_rows_j)`` each, row-major). Returns, for rows
+        observing a state: their flat position, stacked row and state; for rows observing an observable:
+        their flat position, stacked row, observable index, copy (row of the stacked parameters), time and
+        drug rates in force (the plan's, right-continuous, as ``(n_drugs, m)``); and the offsets of each
+        subject's predictions. Built from :attr:`_entries` (each subject's rows once) by repeating every
+        entry for each copy of its subject (in any order: each entry carries its own positions).
+        """
+        st_s, st_pos, st_t, st_q, ob_s, ob_pos, ob_t, ob_q, ob_time, ob_u, m, nt = self._entries
+        B = np.array(sizes, dtype=np.intp)
+        splits, yoff, coff = (np.concatenate([[0], np.cumsum(x)]).astype(np.intp) for x in (B * m, B * nt, B))
+
+        def expand(subject: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            rep = B[subject]  # each entry once per copy of its subject
+            idx = np.repeat(np.arange(subject.size), rep)
+            copy = np.arange(idx.size) - np.repeat(np.cumsum(rep) - rep, rep)
+            return idx, copy, subject[idx]
+
+        i, c, sj = expand(st_s)
+        st = (splits[sj] + c * m[sj] + st_pos[i], yoff[sj] + c * nt[sj] + st_t[i], st_q[i])
+        i, c, sj = expand(ob_s)
+        ob = (splits[sj] + c * m[sj] + ob_pos[i], yoff[sj] + c * nt[sj] + ob_t[i], ob_q[i], coff[sj] + c)
+        return (*st, *ob, ob_time[i], np.ascontiguousarray(ob_u[i].T), splits)
+
 
     def _closed_rows(self, j: int, params: np.ndarray, y0: np.ndarray) -> np.ndarray:
         """Predictions of subject ``j``'s rows by every row of ``params`` / ``y0`` (shapes ``(B, n_params)``,
@@ -918,16 +971,14 @@ class _Problem:
     def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
         """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
         ``maxes``)."""
-        P, Y0 = self._matrices(allv)
-        pos = self._var_pos
-        values = np.array([allv[pos[n]] for n in names], dtype=float)
-        steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
-        var = [self.vars[n] for n in names]
-        ks_of = self._ks_of.get(tuple(names))
-        if ks_of is None:  # the optimizer asks with the same names at every call
-            ks_of = self._ks_of[tuple(names)] = [
-                np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
-                for j in range(len(self.subjects))]
+        ahead = self._jac_ahead
+        self._ahead_paid = True  # the optimizer accepted the last point: look ahead again at the next one
+        if ahead is not None:
+            self._jac_ahead = None
+            if ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes)) and np.array_equal(ahead[2], allv):
+                self.n_ahead_used += 1
+                return self._finish_jacobian(ahead[3], allv, names, ahead[4])
+        P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
         closed = self.law is not None
         single = len(self._sub) == 1  # its rows are all rows, in order
 
@@ -939,6 +990,22 @@ class _Problem:
             base = (self._memo_for(allv) if self._engines[self._engine][0] in (COMPILED_METHOD, CLOSED_FORM)
                     and all(ks.size for ks in ks_of) else None)
             first = 0 if base is None else 1
+            if base is not None and not closed:
+                # only perturbed copies, all subjects in one solve: the residuals of all of them by one
+                # vector operation against the base residual, scattered into J by one index
+                probs = []
+                for j in range(len(self._sub)):
+                    ks = ks_of[j]
+                    Pj = np.repeat(P[:, j][None, :], ks.size, axis=0)
+                    Yj = np.repeat(Y0[:, j][None, :], ks.size, axis=0)
+                    for r, k in enumerate(ks.tolist()):
+                        v = var[k]
+                        (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
+                    probs.append(self._subject_problem(j, Pj, Yj))
+                flat, _, sizes = self._solve_flat(probs)
+                rows, cols = self._jac_layout(tuple(names), ks_of, sizes)
+                J[rows, cols] = (self._rows_residual(flat, rows) - self.residual_from_pred(base)[rows]) / steps[cols]
+                return J
             probs, preds = [], []
             for j in range(len(self._sub)):
                 ks = ks_of[j]
@@ -970,11 +1037,104 @@ class _Problem:
             J = compute() if closed else self._with_switch(compute)
         except SolverError:
             return self._jacobian_fallback(allv, names, steps)
+        return self._finish_jacobian(J, allv, names, steps)
+
+    def _finish_jacobian(self, J: np.ndarray, allv: np.ndarray, names: Sequence[str], steps: np.ndarray) -> np.ndarray:
+        """The data rows ``J`` of :meth:`jacobian_at` checked (non-finite: the one-variable-at-a-time fallback)
+        and with the priors' rows below."""
         if not np.all(np.isfinite(J)):
             return self._jacobian_fallback(allv, names, steps)
         if self.priors:
             J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
+
+    def _fd_setup(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> tuple[Any, ...]:
+        """What a finite-difference Jacobian at ``allv`` needs: the parameter and initial-state matrices, the
+        values and steps of ``names``, their variables, and per subject the indices of the variables that
+        concern it."""
+        P, Y0 = self._matrices(allv)
+        pos = self._var_pos
+        values = np.array([allv[pos[n]] for n in names], dtype=float)
+        steps = np.array([self._step(n, x, m) for n, x, m in zip(names, values.tolist(), maxes)], dtype=float)
+        var = [self.vars[n] for n in names]
+        ks_of = self._ks_of.get(tuple(names))
+        if ks_of is None:  # the optimizer asks with the same names at every call
+            ks_of = self._ks_of[tuple(names)] = [
+                np.array([k for k, n in enumerate(names) if j in self.var_subjects[n]], dtype=np.int64)
+                for j in range(len(self.subjects))]
+        return P, Y0, values, steps, var, ks_of
+
+    def residual_ahead(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
+        """:meth:`residual_at`, with the Jacobian's perturbed copies solved in the same compiled call.
+
+        A trust-region optimizer asks for the Jacobian at every point it accepts, right after the residual
+        there: the base and every perturbed copy of every subject then go to the kernel together (one call
+        instead of two), and the data rows of the Jacobian are kept for :meth:`jacobian_at` at the same
+        values, names and bounds (bit for bit what it would compute: each copy is solved on its own). Only on
+        the compiled engine, and only while the last point evaluated this way was accepted (its Jacobian
+        was asked for): a rejected point's copies are wasted work.
+        """
+        if (self.law is not None or self._engines[self._engine][0] != COMPILED_METHOD or not self._ahead_paid
+                or self._memo_for(allv) is not None):
+            self._jac_ahead = None
+            return self.residual_at(allv)
+        P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
+        if not all(ks.size for ks in ks_of):
+            return self.residual_at(allv)
+        engine = self._engine
+        probs = []
+        for j in range(len(self._sub)):
+            ks = ks_of[j]
+            Pj = np.repeat(P[:, j][None, :], 1 + ks.size, axis=0)
+            Yj = np.repeat(Y0[:, j][None, :], 1 + ks.size, axis=0)
+            for r, k in enumerate(ks.tolist(), start=1):
+                v = var[k]
+                (Pj if v.kind == "param" else Yj)[r, v.index] = values[k] + steps[k]
+            probs.append(self._subject_problem(j, Pj, Yj))
+        try:
+            flat, splits, sizes = self._solve_flat(probs)
+        except SolverError:  # a copy failed (or the engine should switch): the residual on its own decides
+            return self.residual_at(allv)
+        base_out, base_rows, pert_out = self._ahead_layout(splits, sizes)
+        pred = np.empty(self.target.size)
+        pred[base_rows] = flat[base_out]
+        if not np.all(np.isfinite(pred)):
+            self.n_failed += 1
+            return self._with_priors(np.full(self.target.size, self.failed_residual), allv)
+        self._memo = (engine, allv.copy(), pred.copy())
+        r = self.residual_from_pred(pred)
+        rows, cols = self._jac_layout(tuple(names), ks_of, tuple(B - 1 for B in sizes))
+        J = np.zeros((self.target.size, len(names)))
+        J[rows, cols] = (self._rows_residual(flat[pert_out], rows) - r[rows]) / steps[cols]
+        self._jac_ahead = (engine, (tuple(names), tuple(maxes)), allv.copy(), J, steps)
+        self._ahead_paid = False  # until jacobian_at takes it
+        return self._with_priors(r, allv)
+
+    def _ahead_layout(self, splits: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For :meth:`residual_ahead`'s flat predictions (copy 0 of each subject the base): the base rows'
+        positions and data rows, and the positions of the perturbed copies' rows in :meth:`_jac_layout`'s order."""
+        key = ("ahead", sizes)
+        lay = self._jac_layouts.get(key)
+        if lay is None:
+            m = [sub.rows.size for sub in self._sub]
+            base_out = np.concatenate([a + np.arange(mj) for a, mj in zip(splits[:-1], m)]).astype(np.intp)
+            base_rows = np.concatenate([sub.rows for sub in self._sub]).astype(np.intp)
+            pert_out = np.concatenate([np.arange(a + mj, b) for a, b, mj in zip(splits[:-1], splits[1:], m)])
+            lay = self._jac_layouts[key] = (base_out, base_rows, pert_out.astype(np.intp))
+        return lay
+
+    def _jac_layout(self, names: tuple[str, ...], ks_of: list[np.ndarray],
+                    sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """For the flat predictions of the perturbed copies (copy ``r`` of subject ``j`` perturbs variable
+        ``ks_of[j][r]``; see :meth:`_solve_flat`): each entry's data row and Jacobian column (built once per
+        ``names``)."""
+        key = (names, sizes)
+        lay = self._jac_layouts.get(key)
+        if lay is None:
+            rows = [np.tile(sub.rows, ks.size) for sub, ks in zip(self._sub, ks_of)]
+            cols = [np.repeat(ks, sub.rows.size) for sub, ks in zip(self._sub, ks_of)]
+            lay = self._jac_layouts[key] = (np.concatenate(rows).astype(np.intp), np.concatenate(cols).astype(np.intp))
+        return lay
 
     def _fd_step(self, name: str, par: Any) -> float:
         """Forward-difference step of variable ``name`` (an lmfit parameter) at its value (see :meth:`_step`)."""
@@ -1484,7 +1644,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
     def fun(x: np.ndarray) -> np.ndarray:
         check_time()
         v = full(x)
-        r = problem.residual_at(v)
+        r = problem.residual_ahead(v, names, maxes)  # the Jacobian's copies in the same solve, while that pays
         seen["nfev"] += 1
         if track:
             chi = float(r @ r)

@@ -63,6 +63,7 @@ import functools
 import math
 import time as _time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -714,11 +715,20 @@ def _batch_seq_py(
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
     clock: Any, max_seconds: float, elapsed: np.ndarray, done: np.ndarray,
+    plan_of: np.ndarray, b_off: np.ndarray, t_off: np.ndarray,
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``, ``DS``), one thread.
 
     ``DS[j]`` scales patient ``j``'s doses and infusion rates per drug (its covariate-based dosing); ``done[j]``
     is set to 1 when patient ``j`` is finished (the per-patient progress a polling thread reads).
+
+    Per-patient dosing plans and output times (several problems in one call, e.g. a fit's subjects):
+    ``breaks``, ``bolus``, ``rates`` hold the plans one after another, ``t_eval`` their output times; patient
+    ``j`` uses plan ``q = plan_of[j]``, i.e. rows ``b_off[q]:b_off[q + 1]`` of the plan arrays and
+    ``t_off[q]:t_off[q + 1]`` of ``t_eval``; it writes the first ``t_off[q + 1] - t_off[q]`` rows of ``ys[j]``
+    (and ``us[j]``) and of ``r_given[j]`` the first ``b_off[q + 1] - b_off[q]``. One plan for all:
+    ``plan_of`` zeros, ``b_off = [0, n_b]``, ``t_off = [0, n_t]``. Each patient's numbers are those of
+    its own single solve, bit for bit (the core sees the same arrays).
     """
     rhs_f = _as_rhs(rhs)
     obs_f = _as_rhs(obs)
@@ -727,12 +737,14 @@ def _batch_seq_py(
     for j in range(P.shape[0]):
         started = clock_f() if timed else 0.0
         deadline = started + max_seconds
+        q = plan_of[j]  # patient j's dosing plan and output times: rows b_off[q]:b_off[q+1], t_off[q]:t_off[q+1]
+        b0, b1, t0, t1 = b_off[q], b_off[q + 1], t_off[q], t_off[q + 1]
         status[j] = _core_nb(
-            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, DS[j], P[j], Y0[j],
-            rtol, atol, nonneg, max_step, max_steps, detect_stiff,
+            rhs_f, obs_f, t_eval[t0:t1], breaks[b0:b1], bolus[b0:b1], rates[b0:b1], dose_comp, vol_idx, vol_const,
+            DS[j], P[j], Y0[j], rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
-            max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
-            r_given[j], clock_f, deadline,
+            max_switches, ys[j, : t1 - t0], us[j, : min(t1 - t0, us.shape[1])], stats[j], t_reached[j : j + 1],
+            ev_t[j], ev_code[j], ev_val[j], ev_thr[j], r_given[j, : b1 - b0], clock_f, deadline,
         )  # fmt: skip
         if timed:
             elapsed[j] = clock_f() - started
@@ -750,6 +762,7 @@ def _batch_par_py(
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
     clock: Any, max_seconds: float, elapsed: np.ndarray, done: np.ndarray,
+    plan_of: np.ndarray, b_off: np.ndarray, t_off: np.ndarray,
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``, ``DS``), in numba's threads;
     ``DS`` and ``done`` as in :func:`_batch_seq_py`."""
@@ -760,12 +773,14 @@ def _batch_par_py(
     for j in _prange(P.shape[0]):
         started = clock_f() if timed else 0.0
         deadline = started + max_seconds
+        q = plan_of[j]  # patient j's dosing plan and output times: rows b_off[q]:b_off[q+1], t_off[q]:t_off[q+1]
+        b0, b1, t0, t1 = b_off[q], b_off[q + 1], t_off[q], t_off[q + 1]
         status[j] = _core_nb(
-            rhs_f, obs_f, t_eval, breaks, bolus, rates, dose_comp, vol_idx, vol_const, DS[j], P[j], Y0[j],
-            rtol, atol, nonneg, max_step, max_steps, detect_stiff,
+            rhs_f, obs_f, t_eval[t0:t1], breaks[b0:b1], bolus[b0:b1], rates[b0:b1], dose_comp, vol_idx, vol_const,
+            DS[j], P[j], Y0[j], rtol, atol, nonneg, max_step, max_steps, detect_stiff,
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
-            max_switches, ys[j], us[j], stats[j], t_reached[j : j + 1], ev_t[j], ev_code[j], ev_val[j], ev_thr[j],
-            r_given[j], clock_f, deadline,
+            max_switches, ys[j, : t1 - t0], us[j, : min(t1 - t0, us.shape[1])], stats[j], t_reached[j : j + 1],
+            ev_t[j], ev_code[j], ev_val[j], ev_thr[j], r_given[j, : b1 - b0], clock_f, deadline,
         )  # fmt: skip
         if timed:
             elapsed[j] = clock_f() - started
@@ -847,7 +862,7 @@ def _compiled() -> dict[str, Any]:
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
         arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, addr, types.float64,
-        arr1, iarr,
+        arr1, iarr, iarr, iarr, iarr,
     )  # fmt: skip
     return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
             "loop_states": functools.partial(_loop_states, numba, fty)}
@@ -1197,6 +1212,33 @@ def _kernel_plan(plan: DosingPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return plan.breaks.copy(), plan.bolus.copy(), plan.rates.copy()
 
 
+def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
+    """How :meth:`CompiledEngine.solve_many` lays out several problems for the kernel (see
+    :func:`_batch_seq_py`): the output times and the plans' breakpoints, bolus amounts and rates one after
+    another, each patient's plan index, the offsets of each plan's rows and output times, and a ``(B, n_drugs)``
+    array of ones (the dose scale when no problem has one).
+
+    Kept on the first problem for the same problems in the same order (a fit refills the same problems'
+    parameters and initial states, which are read per call; a problem's plan and output times never change),
+    so it lives as long as they do.
+    """
+    first = problems[0]
+    cached = first.__dict__.get("_many_layout")
+    if cached is not None and len(cached[0]) == len(problems) and all(a is b for a, b in zip(cached[0], problems)):
+        return cached[1]
+    c = problems[0].compiled
+    b_off = np.zeros(len(problems) + 1, dtype=np.int64)
+    np.cumsum([p.plan.breaks.size for p in problems], out=b_off[1:])
+    t_off = np.zeros(len(problems) + 1, dtype=np.int64)
+    np.cumsum([p.t_eval.size for p in problems], out=t_off[1:])
+    plan_of = np.repeat(np.arange(len(problems), dtype=np.int64), [p.n_patients for p in problems])
+    layout = (np.concatenate([p.t_eval for p in problems]), np.concatenate([p.plan.breaks for p in problems]),
+              np.concatenate([p.plan.bolus for p in problems]), np.concatenate([p.plan.rates for p in problems]),
+              plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)))
+    first.__dict__["_many_layout"] = (problems, layout)  # (a frozen dataclass: its __dict__ as a cache slot)
+    return layout
+
+
 @functools.lru_cache(maxsize=64)
 def _kernel_rules(rules: RulePlan) -> tuple[np.ndarray, ...]:
     """Writable copies of a rule plan's arrays, as the kernel takes them (keyed on the plan's identity)."""
@@ -1374,22 +1416,111 @@ class CompiledEngine:
                         stats[:, _NFEV].copy(), zeros[0], zeros[1], (FAST_METHOD,) * B, plan.n_segments,
                         plan.n_doses, errors, rule_log, wall=elapsed if options.max_seconds is not None else None)
 
+    def solve_many(self, problems: Sequence[Problem], options: SolverOptions, *,
+                   detect_stiff: bool = False) -> list[Solution]:
+        """Integrate several problems of one model, each with its own dosing plan and output times, in one
+        call of the kernel (a fit's subjects: one compiled call per objective evaluation).
+
+        Every patient's answer is that of its problem solved alone with :meth:`solve`, bit for bit (the
+        compiled core is handed the same arrays; only the loop over patients is shared). Problems with
+        adaptive rules, or a model with events, are passed to :meth:`solve` one at a time.
+
+        Parameters
+        ----------
+        problems : sequence of Problem
+            Problems of one compiled model (``problem.compiled`` the same object).
+        options : SolverOptions
+            As for :meth:`solve`.
+        detect_stiff : bool, optional
+            Stop a patient with :attr:`~tumordyn.errors.SolverStatus.STIFF` when the problem turns stiff.
+
+        Returns
+        -------
+        list of Solution
+            One per problem, in order.
+
+        Raises
+        ------
+        SpecificationError
+            If the problems are not of one compiled model.
+        """
+        problems = list(problems)
+        if not problems:
+            return []
+        c = problems[0].compiled
+        if any(p.compiled is not c for p in problems):
+            raise SpecificationError("solve_many: every problem must be of the same compiled model "
+                                     f"({c.model_name!r})")
+        if len(problems) == 1 or c.n_events or any(p.rules is not None for p in problems):
+            return [self.solve(p, options, detect_stiff=detect_stiff) for p in problems]
+        ff = fast_functions(c)
+        dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
+        te, breaks, bolus, rates, plan_of, b_off, t_off, ones = _many_layout(tuple(problems))
+        Y0 = np.concatenate([p.y0 for p in problems])
+        params = c.extended_params(np.concatenate([p.params for p in problems]))  # once for all patients
+        B = Y0.shape[0]
+        ds = ones if all(p.dose_scale is None for p in problems) else np.concatenate(
+            [ones[: p.n_patients] if p.dose_scale is None else p.dose_scale for p in problems])
+        addr = ff.pointer.address
+        out = self._run(addr, addr, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params, Y0, options,
+                        nonneg, detect_stiff, _no_rules(1), np.zeros((B, 0)), False, 0, int(options.max_switches),
+                        len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off))
+        ys, stats, t_reached, status = out[0], out[2], out[3], out[4]
+        wall = out[10] if options.max_seconds is not None else None
+        # what every patient's Solution holds, for all at once (each problem's is a slice)
+        nfev = stats[:, _NFEV].copy()
+        zeros = np.zeros((2, B), dtype=np.int64)
+        failed = status != _OK if status.any() else None  # _OK is 0
+        if failed is not None:
+            ys[failed] = np.nan
+            bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+        else:
+            bad_state = np.full(B, -1, dtype=np.int64)
+        sols = []
+        r0 = 0
+        for prob in problems:
+            r1 = r0 + prob.n_patients
+            plan, te_k = prob.plan, prob.t_eval
+            rows = slice(r0, r1)
+            if failed is None:
+                t_reached[rows] = plan.t_end
+                messages = ("",) * (r1 - r0)
+            else:
+                t_reached[rows] = np.where(failed[rows], t_reached[rows], plan.t_end)
+                messages = tuple(_MESSAGES.get(int(x), "") for x in status[rows])
+            sols.append(Solution(te_k, ys[rows, : te_k.size], plan.rates_at(te_k), status[rows], t_reached[rows],
+                                 bad_state[rows], messages, nfev[rows], zeros[0, rows], zeros[1, rows],
+                                 (FAST_METHOD,) * (r1 - r0), plan.n_segments, plan.n_doses, (), None,
+                                 wall=None if wall is None else wall[rows]))
+            r0 = r1
+        return sols
+
     def _run(self, rhs: Any, obs: Any, te: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
              dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
              options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
              base: np.ndarray, with_u: bool, room: int, max_switches: int, n_obs: int, n_drugs: int,
-             ds: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One call of the batched kernel; returns its output arrays."""
+             ds: np.ndarray, done: np.ndarray, plans: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, ...]:
+        """One call of the batched kernel; returns its output arrays.
+
+        ``plans``: ``(plan_of, b_off, t_off)`` for per-patient plans and output times (see :func:`_batch_seq_py`;
+        ``te`` and the plan arrays then hold them one after another, ``ys`` has as many rows as the longest);
+        ``None``: one plan and one ``te`` for every patient."""
         B = P.shape[0]
         n = Y0.shape[1]
         n_r = rarr[0].size
+        if plans is None:
+            plans = (np.zeros(B, dtype=np.int64), np.array([0, breaks.shape[0]], dtype=np.int64),
+                     np.array([0, te.size], dtype=np.int64))
+            n_t = te.size
+        else:
+            n_t = int(np.max(np.diff(plans[2])))
         # the kernel writes every entry of ys (a failed patient's rows are set to NaN afterwards), stats,
         # t_reached and status; the others are zero-filled when they have entries (a fixed schedule: none)
-        ys = np.empty((B, te.size, n))
+        ys = np.empty((B, n_t, n))
         stats = np.empty((B, _N_STATS), dtype=np.int64)
         t_reached = np.empty(B)
         status = np.empty(B, dtype=np.int64)
-        us = np.zeros((B, te.size, n_drugs)) if with_u else np.empty((B, 0, n_drugs))
+        us = np.zeros((B, n_t, n_drugs)) if with_u else np.empty((B, 0, n_drugs))
         if room or n_r:
             ev_t = np.zeros((B, room))
             ev_code = np.zeros((B, room), dtype=np.int64)
@@ -1411,7 +1542,7 @@ class CompiledEngine:
             bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
             np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
-            status, _clock().address, max_seconds, elapsed, done,
+            status, _clock().address, max_seconds, elapsed, done, *plans,
         )  # fmt: skip
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
 

@@ -11,6 +11,8 @@ observable numba cannot compile (:func:`tumordyn.solve._compiled.supports_rules`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 
@@ -53,8 +55,18 @@ def auto_method() -> str:
 FALLBACK_STATUSES = (SolverStatus.STIFF, SolverStatus.TOO_MANY_STEPS, SolverStatus.UNSUPPORTED)
 
 
+@overload
 def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
-          done: np.ndarray | None = None) -> Solution:
+          done: np.ndarray | None = None) -> Solution: ...
+
+
+@overload
+def solve(problem: Sequence[Problem], options: SolverOptions, *, parallel: bool = False,
+          done: np.ndarray | None = None) -> list[Solution]: ...
+
+
+def solve(problem: Problem | Sequence[Problem], options: SolverOptions, *, parallel: bool = False,
+          done: np.ndarray | None = None) -> Solution | list[Solution]:
     """Integrate ``problem`` with the engine ``options.method`` names (the one dispatcher).
 
     For ``method="auto"``: the compiled engine with stiffness detection, then LSODA for each patient
@@ -64,10 +76,15 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
     on the compiled engine (:attr:`~tumordyn.errors.SolverStatus.TIME_BUDGET`) is not handed over, and
     a patient handed over gets only what its compiled solve left of the budget.
 
+    Several problems of one model, each with its own dosing plan and output times (a fit's subjects), are
+    integrated in one call of the compiled kernel (:meth:`CompiledEngine.solve_many
+    <tumordyn.solve._compiled.CompiledEngine.solve_many>`), every patient's answer the same as its problem's
+    alone; the ``"auto"`` fallback is then applied problem by problem; other engines solve them in turn.
+
     Parameters
     ----------
-    problem : Problem
-        What to integrate.
+    problem : Problem or sequence of Problem
+        What to integrate: one problem, or several of one compiled model (``done`` is then not accepted).
     options : SolverOptions
         ``Solver(...).options(compiled)``.
     parallel : bool, optional
@@ -78,10 +95,17 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
 
     Returns
     -------
-    Solution
-        Never raises for a failed solve: read :attr:`Solution.status` (or call
+    Solution or list of Solution
+        One per problem given. Never raises for a failed solve: read :attr:`Solution.status` (or call
         :meth:`Solution.raise_first_failure`).
+
+    Raises
+    ------
+    SpecificationError
+        For several problems of different compiled models, or with ``done``.
     """
+    if not isinstance(problem, Problem):
+        return _solve_many(list(problem), options, parallel, done)
     if options.method == COMPILED_METHOD:
         return CompiledEngine(parallel).solve(problem, options, done=done)
     if options.method != "auto":
@@ -98,7 +122,28 @@ def solve(problem: Problem, options: SolverOptions, *, parallel: bool = False,
         if done is not None:
             done[:] = 1
         return sol
-    sol = CompiledEngine(parallel).solve(problem, options, detect_stiff=True, done=done)
+    return _fall_back(problem, options, CompiledEngine(parallel).solve(problem, options, detect_stiff=True, done=done))
+
+
+def _solve_many(problems: list[Problem], options: SolverOptions, parallel: bool,
+                done: np.ndarray | None) -> list[Solution]:
+    """:func:`solve` of several problems: one compiled call for all where the compiled engine runs them."""
+    if done is not None:
+        raise SpecificationError("solve: `done` (per-patient progress) is for one problem, not a sequence")
+    if any(p.compiled is not problems[0].compiled for p in problems):
+        raise SpecificationError("solve: several problems must be of one compiled model")
+    if options.method == COMPILED_METHOD:
+        return CompiledEngine(parallel).solve_many(problems, options)
+    compiled = bool(problems) and options.method == "auto" and auto_method() == COMPILED_METHOD
+    if not compiled or problems[0].compiled.n_events or any(p.rules is not None for p in problems):
+        return [solve(p, options, parallel=parallel) for p in problems]
+    sols = CompiledEngine(parallel).solve_many(problems, options, detect_stiff=True)
+    return [_fall_back(p, options, s) for p, s in zip(problems, sols)]
+
+
+def _fall_back(problem: Problem, options: SolverOptions, sol: Solution) -> Solution:
+    """``method="auto"``'s one fallback policy: the patients of ``sol`` (the compiled engine's answer to
+    ``problem``) whose status is in :data:`FALLBACK_STATUSES` solved again with LSODA."""
     redo = np.flatnonzero(np.isin(sol.status, [int(s) for s in FALLBACK_STATUSES]))
     if redo.size == 0:
         return sol
