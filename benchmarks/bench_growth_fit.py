@@ -146,7 +146,8 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     recs = records(args.records)
-    fit_td("gompertz", *recs[0])  # imports and first-call costs outside the timing
+    for law in args.laws.split(","):  # imports and first-call costs (model, generated gradient) outside the timing
+        fit_td(law, *recs[0])
     lines = []
     print(f"{len(recs)} records (>= 6 readings, all but the last 2 fitted); load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
