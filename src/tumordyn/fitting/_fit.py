@@ -137,10 +137,40 @@ def _str_dtype() -> Any:
     return pd.Series(["a"], dtype=object).astype(str).dtype
 
 
+def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | None:
+    """:func:`tidy_table` of a mapping of numpy arrays (text or integer subjects, text observables, numeric
+    times, values and sigmas, boolean ``censored``) that passes every check, without pandas; ``None`` for
+    anything else (other inputs, or a check that fails: :func:`tidy_table` then names the row)."""
+    if isinstance(data, Mapping) and all(c in data for c in _REQUIRED):
+        cols = {c: data[c] for c in _REQUIRED + ("sigma", "censored") if c in data}
+        if all(isinstance(a, np.ndarray) and a.ndim == 1 for a in cols.values()):
+            n = len(cols["time"])
+            kinds = {"subject": "Uiu", "observable": "U", "time": "fiu", "value": "fiu", "sigma": "fiu", "censored": "b"}
+            if n and all(a.size == n and a.dtype.kind in kinds[c] for c, a in cols.items()):
+                out: dict[str, Any] = {"subject": cols["subject"].copy()}
+                for c in ("time", "value", "sigma"):
+                    if c in cols:
+                        out[c] = cols[c].astype(float)  # (a copy)
+                        if not np.isfinite(out[c]).all():
+                            return None
+                if ("sigma" in out and (out["sigma"] <= 0).any()) or (scale == "log" and (out["value"] <= 0).any()):
+                    return None
+                obs = cols["observable"]
+                if not set(np.unique(obs).tolist()) <= set(quantities):
+                    return None
+                out["observable"] = obs.copy()
+                out["censored"] = cols["censored"].copy() if "censored" in cols else np.zeros(n, dtype=bool)
+                return _Table(out, range(n))
+    return None
+
+
 def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> _Table:
     """Check an observation table and return a clean copy as columns (see :func:`fit` for the rules)."""
     import pandas as pd
 
+    fast = _tidy_arrays(data, quantities, scale)
+    if fast is not None:
+        return fast
     df = _as_dataframe(data)
     columns = set(df.columns.tolist())  # (membership in a pandas Index is slow)
     missing = [c for c in _REQUIRED if c not in columns]
@@ -1315,13 +1345,15 @@ def fit(
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback)
+    # (pars is read again only by the random starts: without them the fit may keep it as its result's)
+    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback,
+                         owned=int(n_starts) == 1)
     rng = np.random.default_rng(seed)
     for _ in range(int(n_starts) - 1):  # bounded
         other = _random_start(pars, rng)
         try:
             res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
-                                callback=callback)
+                                callback=callback, owned=True)
         except FitTimeoutError as err:
             warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random start "
                           f"({err.elapsed:.3g} s); returning the best finished start", FitWarning, stacklevel=2)
@@ -1424,9 +1456,11 @@ def _lmfit_methods() -> tuple[str, ...]:
 
 def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any],
                   deadline: float | None = None, *, progress: bool | None = False,
-                  callback: Callable[[Mapping[str, Any]], Any] | None = None) -> FitResult:
+                  callback: Callable[[Mapping[str, Any]], Any] | None = None, owned: bool = False) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
     batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`.
+    ``owned``: nobody reads ``pars`` afterwards, so the ``least_squares`` path makes it the result's parameters
+    instead of a deep copy.
 
     Raises
     ------
@@ -1486,7 +1520,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
         if direct:
             kws.pop("Dfun")
-            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval)
+            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
         else:
             res = mini.minimize(method=method, **kws)
     seen["live"] = False
@@ -1495,7 +1529,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
 
 
 def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Parameters, kws: dict[str, Any],
-                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any) -> Any:
+                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any, owned: bool = False) -> Any:
     """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays.
 
     The same scipy call as :meth:`lmfit.Minimizer.least_squares` (trust-region reflective, bounds passed
@@ -1507,7 +1541,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
     """
     from scipy.optimize import least_squares
 
-    result = mini.prepare_fit(pars)
+    result = _prepare_owned(mini, pars) if owned else mini.prepare_fit(pars)
     result.method = "least_squares"
     names = list(result.var_names)
     base = problem._values(result.params)
@@ -1558,6 +1592,43 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
         mini._calculate_uncertainties_correlations()
     except np.linalg.LinAlgError:
         pass
+    return result
+
+
+def _prepare_owned(mini: lmfit.Minimizer, pars: lmfit.Parameters) -> Any:
+    """:meth:`lmfit.Minimizer.prepare_fit` for ``pars`` that nobody reads afterwards: the same result, whose
+    parameters are ``pars`` itself rather than a deep copy (a new ``asteval`` interpreter and a copy of every
+    parameter, about a tenth of a closed-form fit's time)."""
+    from lmfit.minimizer import MinimizerResult, reduce_chisquare
+
+    mini._abort = False
+    mini.params = pars
+    result = mini.result = MinimizerResult()
+    result.params = pars
+    result.var_names, result.init_vals, result._init_vals_internal = [], [], []
+    pars.update_constraints()
+    result.nfev = 0
+    result.call_kws = {}
+    result.errorbars = False
+    result.aborted = False
+    result.success = True
+    result.covar = None
+    for name, par in pars.items():
+        par.stderr = None
+        par.correl = None
+        if par.expr is not None:
+            par.vary = False
+        if par.vary:
+            result.var_names.append(name)
+            result._init_vals_internal.append(par.setup_bounds())
+            result.init_vals.append(par.value)
+        par.init_value = par.value
+        if par.name is None:
+            par.name = name
+    result.nvarys = len(result.var_names)
+    result.init_values = dict(zip(result.var_names, result.init_vals))
+    if mini.reduce_fcn is None:  # (what prepare_fit sets; read only by scalar minimizers)
+        mini.reduce_fcn = reduce_chisquare
     return result
 
 

@@ -275,7 +275,7 @@ class GrowthLaw:
         """Whether :meth:`predict` / :meth:`states` exist (one population, or two exponential clones)."""
         return not self.resistant or self.law == "exponential"
 
-    @property
+    @functools.cached_property
     def parameters(self) -> tuple[str, ...]:
         """Names of the model parameters (``r``, ``K``, ``lam``, ``kill`` as present)."""
         return tuple(self.model.parameters.names)
