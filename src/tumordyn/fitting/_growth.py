@@ -366,6 +366,19 @@ class GrowthLaw:
             return None
         return G, rows
 
+    def _volume(self, t: np.ndarray, values: Sequence[float], u: float) -> np.ndarray:
+        """:meth:`_states`'s volume of one population at scalar ``values`` of :attr:`parameters` then ``S``
+        (the same arithmetic, without building arrays of the parameters; the fit's residual)."""
+        p = dict(zip(self.parameters, values))
+        r = p["r"]
+        c = 0.0 if u == 0.0 else p["kill"] * u
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lnS0 = np.log(values[-1])
+            if self.law == "exponential":
+                return np.exp(lnS0 + (r - c) * t)
+            lam = BOX_COX_EXPONENT[self.law]
+            return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
+
     def predict(self, t: Any, params: Mapping[str, Any], drug: Any = 0.0) -> np.ndarray:
         r"""Closed-form tumor volume (mm³) at ``t`` days after the initial state, at a constant drug level.
 
