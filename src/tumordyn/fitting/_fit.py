@@ -970,8 +970,12 @@ class _Problem:
     def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
         """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
         ``maxes``). A closed-form law's is analytic where :meth:`_closed_jacobian` gives it."""
+        if self._lean is not None and self.analytic_jacobian:
+            J = self._lean_jacobian(allv, names)
+            if J is not None:
+                return np.vstack([J, self._prior_jacobian(allv, names)]) if self.priors else J
         P, Y0 = self._matrices(allv)
-        if self.law is not None and self.analytic_jacobian:
+        if self.law is not None and self.analytic_jacobian and self._lean is None:
             J = self._closed_jacobian(P, Y0, names)
             if J is not None:
                 return np.vstack([J, self._prior_jacobian(allv, names)]) if self.priors else J
@@ -1031,6 +1035,30 @@ class _Problem:
         if self.priors:
             J = np.vstack([J, self._prior_jacobian(allv, names)])
         return J
+
+    def _lean_jacobian(self, allv: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
+        """:meth:`_closed_jacobian` of a problem with :attr:`_lean` (one subject, rows in order), straight from the
+        variable values."""
+        t_rows, u, pos, x = self._lean
+        x = x.copy()
+        x[pos] = allv
+        got = self.law._gradient(t_rows, x.tolist(), u)
+        if got is None:
+            return None
+        G, rows = got
+        key = ("lean", u != 0.0) + tuple(names)
+        cols = self._ks_of.get(key)
+        if cols is None:  # once per fit: which gradient row feeds each variable (a zero column if none)
+            r = rows[pos[[self._var_pos[n] for n in names]]]
+            cols = self._ks_of[key] = (np.where(r >= 0, r, 0), None if (r >= 0).all() else (r >= 0).astype(float))
+        idx, mask = cols
+        sf = self.scale_factor
+        if self.scale == "log":  # d ln(max(V, floor)) = dV / V above the floor, 0 below
+            sf = np.where(G[0] > LOG_FLOOR, 1.0 / G[0], 0.0) * sf
+        if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
+            sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
+        J = (G[idx] * sf).T
+        return J if mask is None else J * mask
 
     def _closed_jacobian(self, P: np.ndarray, Y0: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
         """d residual / d ``names`` from the law's generated gradient (:meth:`GrowthLaw._gradient`): one
