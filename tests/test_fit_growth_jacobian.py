@@ -221,3 +221,20 @@ def test_a_bar_nobody_sees_counts_and_prints_nothing(capsys):
     bar.close()
     assert bar.n == 2 and bar.total == 5 and bar.disable
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.filterwarnings("ignore::tumordyn.errors.FitWarning")
+def test_an_initial_volume_run_to_zero_falls_back_to_finite_differences(monkeypatch):
+    # a record of the battle (Laleh et al. 2022) whose Gompertz optimum runs V0 towards its bound 0: the true
+    # d V / d V0 reaches 1e154, which scipy's trust region squares to inf ("array must not contain infs");
+    # such an evaluation uses finite differences, and the fit ends where the finite-difference fit does
+    t = np.array([0.7, 35.0, 77.0, 126.0])
+    v = np.array([8125.0, 44295.68, 96300.36, 77416.04])
+    d = {"subject": np.full(4, "p"), "time": t, "observable": np.full(4, "tumor_volume"), "value": v}
+    kw = dict(initial_free=["S"], initial={"S": 8125.0}, params={"r": 0.01, "K": 2 * v.max()},
+              bounds={"r": (1e-4, 2.0), "K": (1.0, 1e7)}, t0=0.7, scale="linear")
+    res = td.fit(growth_law("gompertz"), d, ["r", "K"], **kw)
+    assert res.success and res.params["init_S__p"].value < 1e-50
+    monkeypatch.setattr(_Problem, "analytic_jacobian", False)
+    fd = td.fit(growth_law("gompertz"), d, ["r", "K"], **kw)
+    assert res.chisqr <= fd.chisqr * (1 + 1e-5)

@@ -431,6 +431,12 @@ class _ClosedSolution:
     status: np.ndarray  # (B,) all OK
 
 
+#: Largest analytic Jacobian entry used: beyond it (an initial volume near its bound of 0, where the true slope
+#: d V / d V0 runs to 1e150 and more) scipy's trust region squares the entries to inf, so finite differences
+#: (whose step bounds the slope) are used for that evaluation instead
+_ANALYTIC_JACOBIAN_LIMIT = 1e100
+
+
 class _Problem:
     """Everything a residual evaluation needs, computed once."""
 
@@ -1058,6 +1064,8 @@ class _Problem:
         if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
             sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
         J = (G[idx] * sf).T
+        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+            return None
         return J if mask is None else J * mask
 
     def _closed_jacobian(self, P: np.ndarray, Y0: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
@@ -1096,6 +1104,8 @@ class _Problem:
                 sf = np.where(self.censored[sub.rows] & (self._rows_residual(G[0, ti], sub.rows) < 0), 0.0, sf)
             Jj = (G[idx] * sf).T
             J[sub.rows] = Jj if full else Jj * mask
+        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+            return None
         return J
 
     def _fd_step(self, name: str, par: Any) -> float:
