@@ -1208,7 +1208,9 @@ def fit(
         The model; its compiled code is built once and reused. A
         :class:`~tumordyn.fitting.GrowthLaw` (:func:`~tumordyn.fitting.growth_law`) with a
         closed form is evaluated in closed form (engine ``"closed_form"``: no ODE integration,
-        ``solver`` unused, predictions too); otherwise its model is integrated.
+        ``solver`` unused, predictions too), with the law's analytic Jacobian (generated once per law
+        with sympy) for one population at one drug level over each subject's window, finite
+        differences otherwise; otherwise its model is integrated.
     data : pandas.DataFrame or mapping of str to array
         Tidy observations, one row each, with columns ``subject`` (any label),
         ``time`` (days), ``observable`` (a state or observable name of the
@@ -1261,7 +1263,8 @@ def fit(
         (default: the states' spec values).
     fd_step : float, optional
         Relative finite-difference step of the Jacobian (leastsq-type methods); default 1e-6 for an
-        ODE (above the integrator's error), :data:`CLOSED_FORM_FD_STEP` (about 1.5e-8) for a closed form.
+        ODE (above the integrator's error), :data:`CLOSED_FORM_FD_STEP` (about 1.5e-8) for a closed form
+        where its analytic Jacobian does not apply.
     fit_kws : mapping, optional
         Extra keyword arguments for lmfit (e.g. ``{"max_nfev": 500}``); ``iter_cb``, ``reduce_fcn`` and
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
