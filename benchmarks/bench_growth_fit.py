@@ -7,12 +7,17 @@ readings (the TumorGrowth.jl "model battle" protocol), linear scale, start value
 ``K in [1, 1e7]``, ``S >= 0`` (``lam in [-5, 5]``), time zero at the first reading.
 
 * ``tumordyn``: ``td.fit(td.fitting.growth_law(law), ...)`` — the closed form, scipy's
-  ``least_squares`` (trust-region reflective) with tumordyn's batched finite-difference Jacobian and
+  ``least_squares`` (trust-region reflective) with the law's analytic Jacobian (generated with sympy) and
   Jacobian scaling of the variables (``x_scale="jac"``), everything a user gets (data checks, the
   result object with standard errors);
 * ``hand``: the law typed out as a numpy function (TumorGrowth.jl's formula), ``scipy.optimize.least_squares``
   with its defaults (2-point Jacobian, ``x_scale=1``), same start values, bounds and tolerances (1e-8);
-* ``hand x_scale=jac``: the same with ``x_scale="jac"`` (what tumordyn does).
+* ``hand x_scale=jac``: the same with ``x_scale="jac"`` (what tumordyn does by default): the hand fit with
+  tumordyn's settings;
+* ``tumordyn x_scale=1``: tumordyn with ``fit_kws={"x_scale": 1.0}``: tumordyn with the plain hand fit's settings.
+
+The data reach tumordyn as a mapping of numpy arrays (the hand fit gets arrays too); ``--dataframe`` gives it
+a pandas DataFrame per record instead (built inside the timing, as a user's loop would).
 
 The arms are interleaved record by record (tumordyn, hand, hand x_scale=jac on one record, then the
 next), so that a change of the machine's load hits all arms alike; each record's time is the best of
@@ -23,10 +28,12 @@ compared too (chi-square of tumordyn against the plain hand fit's, per record, w
 
 Run: ``python benchmarks/bench_growth_fit.py [--records 200] [--laws gompertz,bertalanffy]``.
 The last lines are machine-readable, one per law:
-``law=... records=N td_over_hand_cpu=X td_over_hand_wall=Y cpu_ratio=1/X wall_ratio=1/Y cpu_ratio_vs_jac=Z
-better_or_equal_optimum=F`` (``td_over_hand``: tumordyn's time / the hand-written fit's, the goal is
-<= 1; ``cpu_ratio``, ``wall_ratio``, ``cpu_ratio_vs_jac``: hand / tumordyn, kept for comparison with
-earlier runs).
+``law=... records=N td_over_hand_cpu=X td_over_hand_wall=Y td_over_hand_jac_cpu=J td_xscale1_over_hand_cpu=O
+cpu_ratio=1/X wall_ratio=1/Y cpu_ratio_vs_jac=1/J better_or_equal_optimum=F`` (``td_over_hand``: tumordyn's
+time / the plain hand-written fit's, the goal is <= 1; ``td_over_hand_jac``: against the hand fit with
+tumordyn's ``x_scale="jac"``; ``td_xscale1_over_hand``: tumordyn with the hand fit's ``x_scale=1``; the same
+settings on both sides in these two; ``cpu_ratio``, ``wall_ratio``, ``cpu_ratio_vs_jac``: hand / tumordyn,
+kept for comparison with earlier runs).
 """
 
 from __future__ import annotations
@@ -96,13 +103,21 @@ def setup(law: str, t: np.ndarray, v: np.ndarray):
     return free, start, v0, x0, [lo[p] for p in free] + [0.0], [hi[p] for p in free] + [np.inf], lo, hi
 
 
-def fit_td(law: str, t, v):
+DATAFRAME = False  # --dataframe: tumordyn gets each record as a pandas DataFrame
+
+
+def fit_td(law: str, t, v, x_scale=None):
     free, start, v0, _, _, _, lo, hi = setup(law, t, v)
-    d = pd.DataFrame({"subject": "p", "time": t, "observable": "tumor_volume", "value": v})
+    # the data as numpy arrays, as the hand fit gets them (td.fit takes a mapping of arrays; a DataFrame
+    # built per record costs the caller 0.2-0.3 ms more: --dataframe)
+    n = len(t)
+    d = {"subject": np.full(n, "p"), "time": t, "observable": np.full(n, "tumor_volume"), "value": v}
+    if DATAFRAME:
+        d = pd.DataFrame(d)
     # growth_law(law) is built on every call, as a user's loop would: the model is cached per argument set
     res = td.fit(td.fitting.growth_law(law), d, free, initial_free=["S"], initial={"S": v0},
                  params={p: start[p] for p in free}, bounds={p: (lo[p], hi[p]) for p in free}, t0=float(t[0]),
-                 scale="linear")
+                 scale="linear", fit_kws=None if x_scale is None else {"x_scale": x_scale})
     return res.chisqr
 
 
@@ -143,24 +158,32 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200)
     ap.add_argument("--laws", default="exponential,gompertz,classical_bertalanffy,bertalanffy")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--dataframe", action="store_true", help="give tumordyn each record as a pandas DataFrame "
+                    "(default: a mapping of numpy arrays, as the hand fit gets arrays)")
     args = ap.parse_args()
+    global DATAFRAME
+    DATAFRAME = args.dataframe
     warnings.simplefilter("ignore")
     recs = records(args.records)
-    fit_td("gompertz", *recs[0])  # imports and first-call costs outside the timing
+    for law in args.laws.split(","):  # imports and first-call costs (model, generated gradient) outside the timing
+        fit_td(law, *recs[0])
     lines = []
     print(f"{len(recs)} records (>= 6 readings, all but the last 2 fitted); load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print("times: mean over the records tumordyn fits (refused records, as many points as parameters, left out)")
     print(f"{'law':24s} {'arm':22s} {'CPU ms/fit':>11s} {'wall ms/fit':>12s} {'CPU / hand':>11s} {'wall / hand':>12s}")
     for law in args.laws.split(","):
-        cpu, wall, (chi_td, chi_h, _) = timed_interleaved(
+        cpu, wall, (chi_td, chi_h, _, _) = timed_interleaved(
             [lambda t, v: fit_td(law, t, v), lambda t, v: fit_hand(law, t, v),
-             lambda t, v: fit_hand(law, t, v, "jac")], recs, args.repeats)
+             lambda t, v: fit_hand(law, t, v, "jac"), lambda t, v: fit_td(law, t, v, 1.0)], recs, args.repeats)
         # times over the records tumordyn fits (not those it refuses: as many points as parameters)
         done = np.isfinite(chi_td)
-        (c_td, c_h, c_j), (w_td, w_h, w_j) = cpu[:, done].mean(axis=1), wall[:, done].mean(axis=1)
-        for arm, c, w in (("tumordyn", c_td, w_td), ("hand", c_h, w_h), ("hand x_scale=jac", c_j, w_j)):
+        (c_td, c_h, c_j, c_t1), (w_td, w_h, w_j, w_t1) = cpu[:, done].mean(axis=1), wall[:, done].mean(axis=1)
+        for arm, c, w in (("tumordyn", c_td, w_td), ("hand", c_h, w_h), ("hand x_scale=jac", c_j, w_j),
+                          ("tumordyn x_scale=1", c_t1, w_t1)):
             print(f"{law:24s} {arm:22s} {1e3 * c:11.2f} {1e3 * w:12.2f} {c / c_h:11.3f} {w / w_h:12.3f}")
+        print(f"{'':24s} same settings on both sides: tumordyn / hand (x_scale=jac) CPU {c_td / c_j:.3f}, "
+              f"tumordyn x_scale=1 / hand CPU {c_t1 / c_h:.3f}")
         ok = np.isfinite(chi_td) & np.isfinite(chi_h)
         # within 1e-6 relative, or 1e-12 of the data's sum of squares (records fitted exactly: chi-square ~ 0)
         scale = np.array([float(np.sum(v ** 2)) for _, v in recs])
@@ -173,6 +196,7 @@ def main() -> None:
               f"{ok.sum()} records; failures tumordyn {int((~np.isfinite(chi_td)).sum())}, "
               f"hand {int((~np.isfinite(chi_h)).sum())}")
         lines.append(f"law={law} records={len(recs)} td_over_hand_cpu={c_td / c_h:.3f} td_over_hand_wall={w_td / w_h:.3f} "
+                     f"td_over_hand_jac_cpu={c_td / c_j:.3f} td_xscale1_over_hand_cpu={c_t1 / c_h:.3f} "
                      f"cpu_ratio={c_h / c_td:.3f} wall_ratio={w_h / w_td:.3f} cpu_ratio_vs_jac={c_j / c_td:.3f} "
                      f"better_or_equal_optimum={better:.3f}")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

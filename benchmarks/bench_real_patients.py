@@ -149,7 +149,9 @@ def battle_fit(law: str, t_tr: np.ndarray, v_tr: np.ndarray, t_pred: np.ndarray)
     free, start, bounds = battle_setup(law, v_tr)
     if len(t_tr) <= len(free) + 1:
         return np.full(len(t_pred), np.nan), "refused"
-    data = pd.DataFrame({"subject": "p", "time": t_tr, "observable": "tumor_volume", "value": v_tr})
+    n = len(t_tr)  # the record as numpy arrays (td.fit takes a mapping of them; bench_growth_fit.py does the same)
+    data = {"subject": np.full(n, "p"), "time": np.asarray(t_tr, float), "observable": np.full(n, "tumor_volume"),
+            "value": np.asarray(v_tr, float)}
     gl = td.fitting.growth_law(law)
     try:
         res = td.fit(gl, data, free, initial_free=["S"], initial={"S": float(max(v_tr[0], 1.0))}, params=start,

@@ -83,9 +83,35 @@ def progress_bar(progress: bool | None, *, total: int | None, desc: str, unit: s
     import warnings
 
     show = show_progress(progress)
+    cls = _bar_class()
+    if not show and cls.__module__.startswith("tqdm"):
+        # tqdm's own disabled bar still takes its multiprocessing lock: measured 0.3-1 ms of CPU per bar on a
+        # loaded machine, more than a whole closed-form fit's optimisation
+        return _OffBar(total, desc, unit)
     with warnings.catch_warnings():  # tqdm.auto in a kernel without ipywidgets: a text bar, no warning
         warnings.simplefilter("ignore")
-        return _bar_class()(total=total, desc=desc, unit=unit, disable=not show, dynamic_ncols=True, **kwargs)
+        return cls(total=total, desc=desc, unit=unit, disable=not show, dynamic_ncols=True, **kwargs)
+
+
+class _OffBar:
+    """A bar nobody sees (what a disabled ``tqdm`` does, without its lock): counts, prints nothing."""
+
+    disable = True
+
+    def __init__(self, total: int | None, desc: str, unit: str) -> None:
+        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _OffBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
 
 
 def check_callback(callback: Callable[[Mapping[str, Any]], Any] | None, where: str) -> None:

@@ -137,10 +137,40 @@ def _str_dtype() -> Any:
     return pd.Series(["a"], dtype=object).astype(str).dtype
 
 
+def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | None:
+    """:func:`tidy_table` of a mapping of numpy arrays (text or integer subjects, text observables, numeric
+    times, values and sigmas, boolean ``censored``) that passes every check, without pandas; ``None`` for
+    anything else (other inputs, or a check that fails: :func:`tidy_table` then names the row)."""
+    if isinstance(data, Mapping) and all(c in data for c in _REQUIRED):
+        cols = {c: data[c] for c in _REQUIRED + ("sigma", "censored") if c in data}
+        if all(isinstance(a, np.ndarray) and a.ndim == 1 for a in cols.values()):
+            n = len(cols["time"])
+            kinds = {"subject": "Uiu", "observable": "U", "time": "fiu", "value": "fiu", "sigma": "fiu", "censored": "b"}
+            if n and all(a.size == n and a.dtype.kind in kinds[c] for c, a in cols.items()):
+                out: dict[str, Any] = {"subject": cols["subject"].copy()}
+                for c in ("time", "value", "sigma"):
+                    if c in cols:
+                        out[c] = cols[c].astype(float)  # (a copy)
+                        if not np.isfinite(out[c]).all():
+                            return None
+                if ("sigma" in out and (out["sigma"] <= 0).any()) or (scale == "log" and (out["value"] <= 0).any()):
+                    return None
+                obs = cols["observable"]
+                if not set(np.unique(obs).tolist()) <= set(quantities):
+                    return None
+                out["observable"] = obs.copy()
+                out["censored"] = cols["censored"].copy() if "censored" in cols else np.zeros(n, dtype=bool)
+                return _Table(out, range(n))
+    return None
+
+
 def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> _Table:
     """Check an observation table and return a clean copy as columns (see :func:`fit` for the rules)."""
     import pandas as pd
 
+    fast = _tidy_arrays(data, quantities, scale)
+    if fast is not None:
+        return fast
     df = _as_dataframe(data)
     columns = set(df.columns.tolist())  # (membership in a pandas Index is slow)
     missing = [c for c in _REQUIRED if c not in columns]
@@ -391,8 +421,17 @@ class _ClosedSolution:
     status: np.ndarray  # (B,) all OK
 
 
+#: Largest analytic Jacobian entry used: beyond it (an initial volume near its bound of 0, where the true slope
+#: d V / d V0 runs to 1e150 and more) scipy's trust region squares the entries to inf, so finite differences
+#: (whose step bounds the slope) are used for that evaluation instead
+_ANALYTIC_JACOBIAN_LIMIT = 1e100
+
+
 class _Problem:
     """Everything a residual evaluation needs, computed once."""
+
+    #: a closed-form law's Jacobian from its generated gradient where one exists (else finite differences)
+    analytic_jacobian = True
 
     def __init__(
         self,
@@ -571,6 +610,17 @@ class _Problem:
             self._sub.append(sub)
         #: rows that are censored (a residual of every other row is used as is)
         self._any_censored = bool(np.any(self.censored))
+        #: one subject, one population, one drug level, rows in order: (each row's days since the start, the
+        #: level, each variable's position in (parameters..., S), those values at the start), else None
+        self._lean: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
+        sub = self._sub[0]
+        if (self.law is not None and not self.law.resistant and len(self._sub) == 1 and sub.closed_t is not None
+                and np.array_equal(sub.rows, np.arange(self.target.size))):
+            order = {n: i for i, n in enumerate(c.param_names + ("S",))}
+            pos = np.array([order.get(v.target, -1) for v in self.vars.values()], dtype=np.intp)
+            if not pos.size or pos.min() >= 0:
+                self._lean = (sub.closed_t[0][self.sub_ti[sub.rows]], float(sub.closed_u), pos,
+                              np.concatenate([self.P0[:, 0], self.Y00[:1, 0]]))
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
         self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
@@ -869,6 +919,14 @@ class _Problem:
         if memo is not None:
             return memo.copy()
         P, Y0 = self._matrices(values)
+        if self._lean is not None:  # one subject's closed form at its rows' times, straight from the values
+            t_rows, u, pos, x = self._lean
+            x = x.copy()
+            x[pos] = values
+            self.n_solves += 1
+            pred = self.law._volume(t_rows, x.tolist(), u)
+            self._memo = (self._engine, values, pred.copy())
+            return pred
         if self.law is not None:  # closed form: no solve, no engine switch
             self.n_solves += 1
             pred = np.empty(self.target.size)
@@ -970,7 +1028,15 @@ class _Problem:
 
     def jacobian_at(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> np.ndarray:
         """:meth:`jacobian` at the values ``allv`` of all variables, with respect to ``names`` (upper bounds
-        ``maxes``)."""
+        ``maxes``). A closed-form law's is analytic where :meth:`_closed_jacobian` gives it."""
+        if self._lean is not None and self.analytic_jacobian:
+            J = self._lean_jacobian(allv, names)
+            if J is not None:
+                return np.vstack([J, self._prior_jacobian(allv, names)]) if self.priors else J
+        if self.law is not None and self.analytic_jacobian and self._lean is None:
+            J = self._closed_jacobian(*self._matrices(allv), names)
+            if J is not None:
+                return np.vstack([J, self._prior_jacobian(allv, names)]) if self.priors else J
         ahead = self._jac_ahead
         self._ahead_paid = True  # the optimizer accepted the last point: look ahead again at the next one
         if ahead is not None:
@@ -1136,6 +1202,72 @@ class _Problem:
             lay = self._jac_layouts[key] = (np.concatenate(rows).astype(np.intp), np.concatenate(cols).astype(np.intp))
         return lay
 
+    def _lean_jacobian(self, allv: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
+        """:meth:`_closed_jacobian` of a problem with :attr:`_lean` (one subject, rows in order), straight from the
+        variable values."""
+        t_rows, u, pos, x = self._lean
+        x = x.copy()
+        x[pos] = allv
+        got = self.law._gradient(t_rows, x.tolist(), u)
+        if got is None:
+            return None
+        G, rows = got
+        key = ("lean", u != 0.0) + tuple(names)
+        cols = self._ks_of.get(key)
+        if cols is None:  # once per fit: which gradient row feeds each variable (a zero column if none)
+            r = rows[pos[[self._var_pos[n] for n in names]]]
+            cols = self._ks_of[key] = (np.where(r >= 0, r, 0), None if (r >= 0).all() else (r >= 0).astype(float))
+        idx, mask = cols
+        sf = self.scale_factor
+        if self.scale == "log":  # d ln(max(V, floor)) = dV / V above the floor, 0 below
+            sf = np.where(G[0] > LOG_FLOOR, 1.0 / G[0], 0.0) * sf
+        if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
+            sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
+        J = (G[idx] * sf).T
+        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+            return None
+        return J if mask is None else J * mask
+
+    def _closed_jacobian(self, P: np.ndarray, Y0: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
+        """d residual / d ``names`` from the law's generated gradient (:meth:`GrowthLaw._gradient`): one
+        evaluation per subject instead of finite differences; ``None`` (finite differences instead) when a
+        subject's law, drug plan or point has no such gradient."""
+        key = ("analytic",) + tuple(names)
+        plan = self._ks_of.get(key)
+        if plan is None:  # once per fit: per subject, where its rows read the gradient (filled below)
+            order = {n: i for i, n in enumerate(self.compiled.param_names + ("S",))}
+            pos = np.array([order.get(self.vars[n].target, -1) for n in names], dtype=np.intp)
+            plan = self._ks_of[key] = [pos, [None] * len(self._sub)]
+        pos, subs = plan
+        if pos.size and pos.min() < 0:  # a fitted state other than S
+            return None
+        J = np.empty((self.target.size, len(names)))
+        for j, sub in enumerate(self._sub):
+            if sub.closed_t is None:  # drug levels change over the window: chained closed forms
+                return None
+            got = self.law._gradient(sub.closed_t[0], P[:, j].tolist() + Y0[:1, j].tolist(), sub.closed_u)
+            if got is None:
+                return None
+            G, rows = got
+            where = subs[j]
+            if where is None:  # its rows' times; which gradient row feeds each variable (0 times a mask if none)
+                r = rows[pos]
+                mask = np.array([j in self.var_subjects[n] for n in names]) & (r >= 0)
+                ti = self.sub_ti[sub.rows]  # one population: its state S is the observable tumor_volume
+                where = subs[j] = (ti, np.ix_(np.where(r >= 0, r, 0), ti), mask.astype(float),
+                                   self.scale_factor[sub.rows], bool(mask.all()))
+            ti, idx, mask, sf, full = where
+            if self.scale == "log":  # d ln(max(V, floor)) = dV / V above the floor, 0 below
+                V = G[0, ti]
+                sf = np.where(V > LOG_FLOOR, 1.0 / V, 0.0) * sf
+            if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
+                sf = np.where(self.censored[sub.rows] & (self._rows_residual(G[0, ti], sub.rows) < 0), 0.0, sf)
+            Jj = (G[idx] * sf).T
+            J[sub.rows] = Jj if full else Jj * mask
+        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+            return None
+        return J
+
     def _fd_step(self, name: str, par: Any) -> float:
         """Forward-difference step of variable ``name`` (an lmfit parameter) at its value (see :meth:`_step`)."""
         return self._step(name, float(par.value), float(par.max))
@@ -1236,7 +1368,9 @@ def fit(
         The model; its compiled code is built once and reused. A
         :class:`~tumordyn.fitting.GrowthLaw` (:func:`~tumordyn.fitting.growth_law`) with a
         closed form is evaluated in closed form (engine ``"closed_form"``: no ODE integration,
-        ``solver`` unused, predictions too); otherwise its model is integrated.
+        ``solver`` unused, predictions too), with the law's analytic Jacobian (generated once per law
+        with sympy) for one population at one drug level over each subject's window, finite
+        differences otherwise; otherwise its model is integrated.
     data : pandas.DataFrame or mapping of str to array
         Tidy observations, one row each, with columns ``subject`` (any label),
         ``time`` (days), ``observable`` (a state or observable name of the
@@ -1289,7 +1423,8 @@ def fit(
         (default: the states' spec values).
     fd_step : float, optional
         Relative finite-difference step of the Jacobian (leastsq-type methods); default 1e-6 for an
-        ODE (above the integrator's error), :data:`CLOSED_FORM_FD_STEP` (about 1.5e-8) for a closed form.
+        ODE (above the integrator's error), :data:`CLOSED_FORM_FD_STEP` (about 1.5e-8) for a closed form
+        where its analytic Jacobian does not apply.
     fit_kws : mapping, optional
         Extra keyword arguments for lmfit (e.g. ``{"max_nfev": 500}``); ``iter_cb``, ``reduce_fcn`` and
         ``calc_covar`` go to :class:`lmfit.Minimizer`, the rest to its ``minimize``.
@@ -1430,13 +1565,15 @@ def fit(
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
                         f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback)
+    # (pars is read again only by the random starts: without them the fit may keep it as its result's)
+    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback,
+                         owned=int(n_starts) == 1)
     rng = np.random.default_rng(seed)
     for _ in range(int(n_starts) - 1):  # bounded
         other = _random_start(pars, rng)
         try:
             res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
-                                callback=callback)
+                                callback=callback, owned=True)
         except FitTimeoutError as err:
             warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random start "
                           f"({err.elapsed:.3g} s); returning the best finished start", FitWarning, stacklevel=2)
@@ -1539,9 +1676,11 @@ def _lmfit_methods() -> tuple[str, ...]:
 
 def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any],
                   deadline: float | None = None, *, progress: bool | None = False,
-                  callback: Callable[[Mapping[str, Any]], Any] | None = None) -> FitResult:
+                  callback: Callable[[Mapping[str, Any]], Any] | None = None, owned: bool = False) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
     batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`.
+    ``owned``: nobody reads ``pars`` afterwards, so the ``least_squares`` path makes it the result's parameters
+    instead of a deep copy.
 
     Raises
     ------
@@ -1601,7 +1740,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
     with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
         if direct:
             kws.pop("Dfun")
-            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval)
+            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
         else:
             res = mini.minimize(method=method, **kws)
     seen["live"] = False
@@ -1610,7 +1749,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
 
 
 def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Parameters, kws: dict[str, Any],
-                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any) -> Any:
+                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any, owned: bool = False) -> Any:
     """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays.
 
     The same scipy call as :meth:`lmfit.Minimizer.least_squares` (trust-region reflective, bounds passed
@@ -1622,7 +1761,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
     """
     from scipy.optimize import least_squares
 
-    result = mini.prepare_fit(pars)
+    result = _prepare_owned(mini, pars) if owned else mini.prepare_fit(pars)
     result.method = "least_squares"
     names = list(result.var_names)
     base = problem._values(result.params)
@@ -1673,6 +1812,43 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
         mini._calculate_uncertainties_correlations()
     except np.linalg.LinAlgError:
         pass
+    return result
+
+
+def _prepare_owned(mini: lmfit.Minimizer, pars: lmfit.Parameters) -> Any:
+    """:meth:`lmfit.Minimizer.prepare_fit` for ``pars`` that nobody reads afterwards: the same result, whose
+    parameters are ``pars`` itself rather than a deep copy (a new ``asteval`` interpreter and a copy of every
+    parameter, about a tenth of a closed-form fit's time)."""
+    from lmfit.minimizer import MinimizerResult, reduce_chisquare
+
+    mini._abort = False
+    mini.params = pars
+    result = mini.result = MinimizerResult()
+    result.params = pars
+    result.var_names, result.init_vals, result._init_vals_internal = [], [], []
+    pars.update_constraints()
+    result.nfev = 0
+    result.call_kws = {}
+    result.errorbars = False
+    result.aborted = False
+    result.success = True
+    result.covar = None
+    for name, par in pars.items():
+        par.stderr = None
+        par.correl = None
+        if par.expr is not None:
+            par.vary = False
+        if par.vary:
+            result.var_names.append(name)
+            result._init_vals_internal.append(par.setup_bounds())
+            result.init_vals.append(par.value)
+        par.init_value = par.value
+        if par.name is None:
+            par.name = name
+    result.nvarys = len(result.var_names)
+    result.init_values = dict(zip(result.var_names, result.init_vals))
+    if mini.reduce_fcn is None:  # (what prepare_fit sets; read only by scalar minimizers)
+        mini.reduce_fcn = reduce_chisquare
     return result
 
 

@@ -137,6 +137,20 @@ def _build_growth_model(law: str, resistant: bool, V0: Any, r: Any, K: Any, kill
 
 
 # ----------------------------------------------------------------------------- closed forms
+def _log_w(lamL: Any, em: Any, at: Any) -> Any:
+    r""":math:`\ln w`, :math:`w = 1 + (1 - e^{-\lambda L})(e^{-a t} - 1)`, the Box–Cox closed form's growth
+    factor (``lamL`` = :math:`\lambda L`, ``em`` = ``expm1(-at)``, ``at`` = :math:`a t`).
+
+    ``log1p`` of the product while it is above -1/2 (exact near :math:`t = 0` and :math:`\lambda \to 0`);
+    below, :math:`w = e^{-at} + e^{-\lambda L}(1 - e^{-at})` as a sum of two terms :math:`\ge 0` (the product
+    form cancels to rounding when :math:`V_0 \gg K` and the volume has settled at :math:`K`).
+    """
+    x = -np.expm1(-lamL) * em
+    if np.all(x > -0.5):  # (the common case: one branch, no np.where)
+        return np.log1p(x)
+    return np.where(x > -0.5, np.log1p(np.maximum(x, -0.5)), np.log(np.exp(-at) - np.exp(-lamL) * em))
+
+
 def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray, lam: np.ndarray,
                 c: np.ndarray) -> np.ndarray:
     r""":math:`\ln V(t)` of :math:`\dot V = r B_\lambda(K/V) V - c V` (``c`` = kill × drug level, constant).
@@ -153,7 +167,7 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
         em = np.expm1(-r * t)
         if abs(lam) < 1e-12:
             return lnV0 + (lnV0 - lnK) * em
-        return lnV0 + np.log1p(-np.expm1(-lam * (lnV0 - lnK)) * em) / lam
+        return lnV0 + _log_w(lam * (lnV0 - lnK), em, r * t) / lam
     small = np.abs(lam) < 1e-12
     lam_s = np.where(small, 1.0, lam)
     a = r + lam * c
@@ -163,7 +177,7 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
     L0 = lnV0 - lnKe
     em = np.expm1(-a * t)  # e^{-a t} - 1
     # ln V = ln K_e + B^{-1}((V0/K_e)^lam - 1) e^{-a t}) written relative to ln V0 (exact at t = 0)
-    regular = lnV0 + np.where(small, L0 * em, np.log1p(-np.expm1(-lam * L0) * em) / lam_s)
+    regular = lnV0 + np.where(small, L0 * em, _log_w(lam * L0, em, a * t) / lam_s)
     decay = em + 1.0
     # a <= 0: w(t) = w0 e^{-a t} + r K^lam (1 - e^{-a t}) / a, and ln V = ln(w) / lam
     a_s = np.where(a == 0, 1.0, a)
@@ -171,6 +185,61 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
     w = np.exp(lam * lnV0) * decay + r * np.exp(lam * lnK) * g
     linear = np.log(w) / lam_s
     return np.where(a > 0, regular, linear)
+
+
+#: Below this :math:`|\lambda|` the analytic gradient of a fitted Box–Cox exponent is not used (its
+#: :math:`\partial/\partial\lambda` subtracts two terms of size :math:`1/\lambda`): the fit falls back to
+#: finite differences there.
+_GRADIENT_MIN_LAM = 1e-4
+
+
+@functools.lru_cache(maxsize=None)
+def _volume_gradient(law: str, drug_on: bool, names: tuple[str, ...]) -> tuple[np.ndarray, Any] | None:
+    r"""The closed-form volume of one population and its gradient, generated once per law with sympy.
+
+    ``names`` are the model's parameters then the initial volume ``S``. Returns ``(rows, f)``:
+    ``f(t, *values, drug)`` gives a list of arrays of ``t``'s shape, the volume :math:`V` (mm³) and then
+    :math:`\partial V/\partial x` for each ``x`` of ``names`` whose derivative is not identically 0;
+    ``rows[i]`` is the position of ``names[i]``'s derivative in that list, -1 for an identically zero
+    one (``kill`` without the drug). ``t`` is in days since the initial volume, ``values`` those of
+    ``names``, ``drug`` the constant drug level. The expression is :func:`_log_volume`'s drug-free
+    branch written without cancellation (below), differentiated symbolically and printed as numpy code
+    with common subexpressions shared. ``None`` where no single expression serves: a saturating law with
+    the drug on (the closed form has two branches, :math:`a > 0` and :math:`a \le 0`).
+    """
+    from sympy.codegen.cfunctions import expm1
+
+    if law != "exponential" and drug_on:
+        return None
+    t, u = sp.symbols("t drug", positive=True)
+    ones = sp.Function("ones_like")
+    sym = {n: sp.Symbol(n, positive=True) for n in names}
+    S, r = sym["S"], sym["r"]
+    lnS = sp.log(S)
+    if law == "exponential":
+        lnV = lnS + (r - sym["kill"] * u) * t
+    else:
+        fixed = BOX_COX_EXPONENT[law]
+        L = lnS - sp.log(sym["K"])
+        if fixed == 0.0:  # Gompertz: ln V = ln S + (ln S - ln K)(e^{-rt} - 1)
+            lnV = lnS + L * expm1(-r * t)
+        else:
+            # ln V = ln S + ln(w) / lam, w = 1 + (1 - P)(e^{-rt} - 1) = e^{-rt} - P (e^{-rt} - 1) with
+            # P = (K/S)^lam: a sum of two terms >= 0 for r > 0 (the form 1 - (1 - P)(1 - e^{-rt}) cancels
+            # when V0 >> K and the volume has settled at K)
+            ex = sym["lam"] if fixed is None else sp.nsimplify(fixed)
+            w = sp.exp(-r * t) - sp.exp(-ex * L) * expm1(-r * t)
+            lnV = lnS + sp.log(w) / ex
+    V = sp.exp(lnV)
+    exprs, rows = [V], []
+    for n in names:
+        d = sp.diff(V, sym[n])
+        rows.append(-1 if d == 0 else len(exprs))
+        if d != 0:
+            exprs.append(d if d.has(t) else d * ones(t))  # every entry an array of t's shape
+    f = sp.lambdify([t] + [sym[n] for n in names] + [u], exprs, modules=[{"ones_like": np.ones_like}, "numpy"],
+                    cse=True)
+    return np.array(rows, dtype=np.intp), f
 
 
 @dataclass(frozen=True)
@@ -206,7 +275,7 @@ class GrowthLaw:
         """Whether :meth:`predict` / :meth:`states` exist (one population, or two exponential clones)."""
         return not self.resistant or self.law == "exponential"
 
-    @property
+    @functools.cached_property
     def parameters(self) -> tuple[str, ...]:
         """Names of the model parameters (``r``, ``K``, ``lam``, ``kill`` as present)."""
         return tuple(self.model.parameters.names)
@@ -272,6 +341,43 @@ class GrowthLaw:
                 lam = np.asarray(params["lam"], dtype=float)
             lnK = np.log(np.asarray(params["K"], dtype=float))
             return {"S": np.exp(_log_volume(t, lnS0, r, lnK, lam, c))}
+
+    def _gradient(self, t: np.ndarray, values: Sequence[float], u: float) -> tuple[np.ndarray, np.ndarray] | None:
+        r"""The volume and its gradient at ``t`` days (1-d) after the initial state, for scalar ``values`` of
+        :attr:`parameters` then ``S`` and a constant drug level ``u``.
+
+        Returns ``(G, rows)``: ``G[0]`` is the volume (mm³), ``G[rows[i]]`` its derivative with respect to
+        the ``i``-th value (mm³ per unit of it; ``rows[i] == -1``: identically 0). ``None`` where the
+        generated gradient does not apply (the fit then uses finite differences): a resistant clone, a
+        saturating law with the drug on, a fitted exponent :math:`|\lambda|` below ``_GRADIENT_MIN_LAM``,
+        or a value that is not finite.
+        """
+        if self.resistant:
+            return None
+        gen = _volume_gradient(self.law, u != 0.0, self.parameters + ("S",))
+        if gen is None:
+            return None
+        rows, f = gen
+        if self.law == "bertalanffy" and abs(values[self.parameters.index("lam")]) < _GRADIENT_MIN_LAM:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            G = np.array(f(t, *values, u), dtype=float)
+        if G.ndim != 2 or not np.isfinite(G).all():
+            return None
+        return G, rows
+
+    def _volume(self, t: np.ndarray, values: Sequence[float], u: float) -> np.ndarray:
+        """:meth:`_states`'s volume of one population at scalar ``values`` of :attr:`parameters` then ``S``
+        (the same arithmetic, without building arrays of the parameters; the fit's residual)."""
+        p = dict(zip(self.parameters, values))
+        r = p["r"]
+        c = 0.0 if u == 0.0 else p["kill"] * u
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lnS0 = np.log(values[-1])
+            if self.law == "exponential":
+                return np.exp(lnS0 + (r - c) * t)
+            lam = BOX_COX_EXPONENT[self.law]
+            return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
 
     def predict(self, t: Any, params: Mapping[str, Any], drug: Any = 0.0) -> np.ndarray:
         r"""Closed-form tumor volume (mm³) at ``t`` days after the initial state, at a constant drug level.
