@@ -205,6 +205,26 @@ def _check_rules_py(
         stats[_NEV] += 1
 
 
+#: Whether the kernel watches model events: ``False`` in the variant the batch entry points call (the code
+#: for events is then dead and compiled away: no cost for models without events), ``True`` in the variant the
+#: event loop calls (see :func:`_variant`; numba freezes a global's value when it compiles).
+_WITH_EVENTS = True
+
+
+def _variant(fn: Any, name: str, **frozen: Any) -> Any:
+    """A copy of ``fn`` named ``name`` whose globals are this module's with ``frozen`` overriding some (numba
+    freezes globals when it compiles: this gives one source two compiled specialisations, each cached on disk
+    under its own name)."""
+    import types as _pytypes
+
+    g = dict(globals())
+    g.update(frozen)
+    f = _pytypes.FunctionType(fn.__code__, g, name, fn.__defaults__, fn.__closure__)
+    f.__qualname__ = name
+    f.__doc__ = fn.__doc__
+    return f
+
+
 #: The rule check the kernel calls: the Python function, replaced by its numba compilation in
 #: :func:`_compiled` before the kernel is compiled (numba resolves the global then).
 _check_rules: Any = _check_rules_py
@@ -320,7 +340,7 @@ def _core_py(
     gnew = np.empty(n_r)
     for j in range(n_r):
         on[j] = r_start[j]
-    ev_mode = ev_y.shape[0] == n + 1
+    ev_mode = _WITH_EVENTS and ev_y.shape[0] == n + 1
     aw = np.empty(max(n_atoms, 1))  # the triggers' comparisons as they were (the watch)
     an = np.empty(max(n_atoms, 1))
     # per segment: the largest |y_i| seen and the amount removed by projecting onto y_i >= 0 while the rate
@@ -356,7 +376,7 @@ def _core_py(
         for j in range(n_r):
             if on[j]:
                 u[r_drug[j]] += r_rates[b, j] * dscale[r_drug[j]]
-        if n_atoms > 0:  # model events: the watch, or a change at this breakpoint (e.g. made by its doses)
+        if _WITH_EVENTS and n_atoms > 0:  # model events: the watch, or a change at this breakpoint (e.g. made by its doses)
             atoms(tb, y, p, u, an)
             if b == 0:
                 for a in range(n_atoms):
@@ -551,7 +571,7 @@ def _core_py(
                     need_dense = k < n_t and t_eval[k] < t_next and t_eval[k] <= tph
                     # model events: has a comparison of the triggers changed during the step?
                     ev_hit = False
-                    if n_atoms > 0:
+                    if _WITH_EVENTS and n_atoms > 0:
                         atoms(tph, y1, p, u, an)
                         for a in range(n_atoms):
                             if an[a] != aw[a]:
@@ -920,7 +940,10 @@ def _compiled() -> dict[str, Any]:
     # floating-point contraction only (a multiply and an add may fuse into one FMA, rounded once): the stage sums
     # 2% faster; no other fast-math licence, so the NaN/inf checks stand. The generated RHS is not contracted
     # (slower: 27.6 vs 23.7 ns per call, longer dependency chains on its divisions)
-    core = numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(_core_py)
+    core = numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(
+        _variant(_core_py, "_core_py", _WITH_EVENTS=False))
+    core_events = _Lazy(lambda: numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(
+        _variant(_core_py, "_core_events_py", _WITH_EVENTS=True)))
     # helpers for single calls and timing, loaded on first use (a simulation needs neither)
     call = _Lazy(lambda: numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py))
     loop = _Lazy(lambda: numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py))
@@ -936,7 +959,7 @@ def _compiled() -> dict[str, Any]:
         arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, addr, types.float64,
         arr1, iarr, addr, types.int64, arr2,
     )  # fmt: skip
-    return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
+    return {"rhs_sig": rhs_sig, "core": core, "core_events": core_events, "batch_sig": batch_sig, "call": call, "loop": loop,
             "loop_states": functools.partial(_loop_states, numba, fty)}
 
 
@@ -988,6 +1011,25 @@ def _loop_states_py(f: Any, states: np.ndarray, p: np.ndarray, u: np.ndarray, ou
         if j == m:
             j = 0
     return s
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_events() -> Any:
+    """The sequential batch entry point over the kernel variant that watches model events (compiled on the
+    first model with events, then loaded from numba's on-disk cache); same signature as
+    :func:`_compiled_batch`'s."""
+    import numba
+
+    _compiled_batch(False)  # the globals the entry point reads (_as_rhs, _as_clock, _prange) set
+    base = _compiled()
+    lazy = base["core_events"]
+    if lazy._fn is None:
+        lazy._fn = lazy._build()
+    fn = _variant(_batch_seq_py, "_batch_seq_events_py", _core_nb=lazy._fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.errors.NumbaExperimentalFeatureWarning)
+        kernel = numba.njit(base["batch_sig"], cache=True, nogil=True, error_model="numpy")(fn)
+    return kernel.overloads[kernel.signatures[0]].entry_point
 
 
 @functools.lru_cache(maxsize=None)
@@ -1565,7 +1607,7 @@ class CompiledEngine:
         events = EventQueue(c, p, f"model {c.model_name!r}", options.max_switches)
         y = np.array(y0, dtype=float)
         ev_y = np.zeros((1, n + 1))
-        fn = _compiled_batch(False)
+        fn = _compiled_events()
         timed = options.max_seconds is not None
         steps = 0
         nfev = 0
