@@ -1,21 +1,27 @@
-"""Model events: tumordyn's scipy path against hand-written scipy and libRoadRunner, time and accuracy.
+"""Model events: tumordyn's compiled engine and scipy path against hand-written scipy and libRoadRunner.
 
 The model: exponential decay ``x' = -k x`` (k = 0.5/day) from x = 10, reset to 10 whenever x falls below 1
 (an :class:`~tumordyn.spec.Event` with trigger ``x < 1``), over ``--days`` days (default 1,000: 217
-resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Three solvers, in this process, at
+resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Four solvers, in this process, at
 rtol 1e-10 / atol 1e-12, outputs every day:
 
-* **tumordyn**: ``td.simulate(model, solver=Solver(method="LSODA", ...))`` (``solve._events``: the trigger's
-  comparison watched after every step, its change located by bisection on the dense output);
+* **tumordyn dopri5**: ``td.simulate(model, solver=Solver(method="dopri5", ...))``, what ``method="auto"``
+  uses: the compiled kernel watches the trigger's comparison after every step, locates its change by
+  bisection on the step's dense output and returns; the event is executed in Python
+  (``solve._events.EventQueue``) and the kernel resumes;
+* **tumordyn LSODA**: ``td.simulate(model, solver=Solver(method="LSODA", ...))`` (``solve._events``: the same
+  watching and bisection around scipy's stepper);
 * **scipy by hand**: a loop of ``solve_ivp(method="LSODA", events=g)`` with a terminal event ``g = x - 1``
   (direction -1, scipy's own root finding), restarting from 10 at each reset;
 * **libRoadRunner** on ``td.io.to_sbml(model)`` (CVODE, its own event handling).
 
 Printed per solver: wall and CPU seconds (median of ``--repeat`` runs, after one warm-up), the number of
 resets, and the largest relative error against the closed form at the output times; then the ratios of
-tumordyn's times to the other two, and the load average. The last line is machine-readable::
+tumordyn's times to the others, and the load average. The last line is machine-readable::
 
-    events_over_scipy_cpu=X events_over_roadrunner_cpu=Y
+    compiled_over_lsoda_cpu=A compiled_over_roadrunner_cpu=B events_over_scipy_cpu=X events_over_roadrunner_cpu=Y
+
+(``events_over_*``: tumordyn's LSODA path, as before the compiled engine ran events.)
 
 Run: ``python benchmarks/bench_events.py`` (``--days 100`` for a quick run). Not part of the test-suite.
 """
@@ -47,8 +53,9 @@ def exact(t: np.ndarray) -> np.ndarray:
     return 10.0 * np.exp(-K * np.mod(t, math.log(10.0) / K))
 
 
-def run_tumordyn(m: Model, t: np.ndarray) -> np.ndarray:
-    tr = td.simulate(m, t_end=float(t[-1]), t_eval=t, solver=td.Solver(method="LSODA", rtol=RTOL, atol=ATOL))
+def run_tumordyn(m: Model, t: np.ndarray, method: str = "LSODA") -> np.ndarray:
+    solver = td.Solver(method=method, rtol=RTOL, atol=ATOL, max_switches=1_000_000)
+    tr = td.simulate(m, t_end=float(t[-1]), t_eval=t, solver=solver)
     return np.asarray(tr["x"], dtype=float)
 
 
@@ -101,7 +108,9 @@ def main() -> None:
     m = model()
     ref = exact(t)
     resets = int(args.days // (math.log(10.0) / K))
-    rows = {"tumordyn": timed(lambda: run_tumordyn(m, t), args.repeat),
+    print("load average before (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    rows = {"tumordyn dopri5": timed(lambda: run_tumordyn(m, t, "dopri5"), args.repeat),
+            "tumordyn": timed(lambda: run_tumordyn(m, t), args.repeat),
             "scipy by hand": timed(lambda: run_scipy(t), args.repeat)}
     try:
         import roadrunner
@@ -116,15 +125,22 @@ def main() -> None:
     print(f"decay with a reset below 1, {args.days:g} days, {resets} resets, rtol {RTOL:g}, atol {ATOL:g}")
     for name, (wall, cpu, out) in rows.items():
         err = float(np.max(np.abs(out - ref) / ref))
-        print(f"  {name:14s} wall {wall:8.4f} s   cpu {cpu:8.4f} s   max rel. error vs closed form {err:.2e}")
+        print(f"  {name:15s} wall {wall:8.4f} s   cpu {cpu:8.4f} s   max rel. error vs closed form {err:.2e}")
+    wf, cf, _ = rows["tumordyn dopri5"]
     w0, c0, _ = rows["tumordyn"]
     ws, cs, _ = rows["scipy by hand"]
-    print(f"tumordyn / scipy by hand: cpu {c0 / cs:.2f}, wall {w0 / ws:.2f}")
-    line = f"events_over_scipy_cpu={c0 / cs:.3f}"
+    print(f"tumordyn dopri5 / tumordyn LSODA: cpu {cf / c0:.3f}, wall {wf / w0:.3f}")
+    print(f"tumordyn dopri5 / scipy by hand: cpu {cf / cs:.3f}, wall {wf / ws:.3f}")
+    print(f"tumordyn LSODA / scipy by hand: cpu {c0 / cs:.2f}, wall {w0 / ws:.2f}")
+    line = f"compiled_over_lsoda_cpu={cf / c0:.3f}"
+    tail = f" events_over_scipy_cpu={c0 / cs:.3f}"
     if "libRoadRunner" in rows:
         wr, cr, _ = rows["libRoadRunner"]
-        print(f"tumordyn / libRoadRunner: cpu {c0 / cr:.2f}, wall {w0 / wr:.2f}")
-        line += f" events_over_roadrunner_cpu={c0 / cr:.3f}"
+        print(f"tumordyn dopri5 / libRoadRunner: cpu {cf / cr:.2f}, wall {wf / wr:.2f}")
+        print(f"tumordyn LSODA / libRoadRunner: cpu {c0 / cr:.2f}, wall {w0 / wr:.2f}")
+        line += f" compiled_over_roadrunner_cpu={cf / cr:.3f}"
+        tail += f" events_over_roadrunner_cpu={c0 / cr:.3f}"
+    line += tail
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(line)
 
