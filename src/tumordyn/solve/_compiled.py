@@ -1549,6 +1549,7 @@ class CompiledEngine:
         from ..errors import SolverError
 
         ff = fast_functions(c)
+        fn = _compiled_events()  # compiled or loaded before any patient's wall-time budget starts
         dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
         plan = problem.plan
         breaks, bolus, rates = _kernel_plan(plan)
@@ -1569,7 +1570,7 @@ class CompiledEngine:
             started = _time.perf_counter()
             try:
                 code, tr, bs, nfev[j] = self._events_patient(
-                    c, ff, fa, problem.params[j], params[j], problem.y0[j], ds_all[j], breaks, bolus, rates, te,
+                    c, ff, fa, fn, problem.params[j], params[j], problem.y0[j], ds_all[j], breaks, bolus, rates, te,
                     dose_comp, vol_idx, vol_const, nonneg, options, detect_stiff, started, ys[j])
             except SolverError as err:
                 code, tr, bs = int(err.status), err.t, err.state_index
@@ -1590,7 +1591,7 @@ class CompiledEngine:
                         (FAST_METHOD,) * B, plan.n_segments, plan.n_doses, tuple(errors), None,
                         wall=elapsed if options.max_seconds is not None else None)
 
-    def _events_patient(self, c: Any, ff: Any, fa: Any, p: np.ndarray, pext: np.ndarray, y0: np.ndarray,
+    def _events_patient(self, c: Any, ff: Any, fa: Any, fn: Any, p: np.ndarray, pext: np.ndarray, y0: np.ndarray,
                         ds: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray, te: np.ndarray,
                         dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, nonneg: np.ndarray,
                         options: SolverOptions, detect_stiff: bool, started: float,
@@ -1607,7 +1608,6 @@ class CompiledEngine:
         events = EventQueue(c, p, f"model {c.model_name!r}", options.max_switches)
         y = np.array(y0, dtype=float)
         ev_y = np.zeros((1, n + 1))
-        fn = _compiled_events()
         timed = options.max_seconds is not None
         steps = 0
         nfev = 0
