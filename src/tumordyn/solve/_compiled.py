@@ -569,13 +569,7 @@ def _core_py(
                             if nonsti == 6:
                                 iasti = 0
                     need_dense = k < n_t and t_eval[k] < t_next and t_eval[k] <= tph
-                    # model events: has a comparison of the triggers changed during the step?
                     ev_hit = False
-                    if _WITH_EVENTS and n_atoms > 0:
-                        atoms(tph, y1, p, u, an)
-                        for a in range(n_atoms):
-                            if an[a] != aw[a]:
-                                ev_hit = True
                     # switching functions at the end of the step: a crossing in a rule's direction?
                     crossed = False
                     for j in range(n_r):
@@ -589,7 +583,7 @@ def _core_py(
                                 crossed = True
                         elif gold[j] <= 0.0 and gnew[j] >= 0.0:
                             crossed = True
-                    if need_dense or crossed or ev_hit:
+                    if need_dense or crossed or (_WITH_EVENTS and n_atoms > 0):
                         for i in range(n):
                             ydiff = y1[i] - y[i]
                             bspl = h * k1[i] - ydiff
@@ -657,10 +651,34 @@ def _core_py(
                                 t_root = tr
                         if fired < 0:
                             t_root = tph
+                    tl = t
+                    th = tph
+                    if _WITH_EVENTS and n_atoms > 0:
+                        # model events: has a comparison of the triggers changed during the step? Checked at the
+                        # quarters of the step on the dense output and at its end: the first quarter where one
+                        # differs from the watch brackets the change (a comparison of an explicit function of
+                        # time, e.g. sin(10 t) < 0, can change and change back within one long step)
+                        for q in range(1, 5):
+                            if q < 4:
+                                theta = 0.25 * q
+                                theta1 = 1.0 - theta
+                                tq = t + theta * h
+                                for i in range(n):
+                                    yd[i] = y[i] + theta * (dq1[i] + theta1 * (dq2[i] + theta * (dq3[i] + theta1 * dq4[i])))
+                            else:
+                                tq = tph
+                                for i in range(n):
+                                    yd[i] = y1[i]
+                            atoms(tq, yd, p, u, an)
+                            for a in range(n_atoms):
+                                if an[a] != aw[a]:
+                                    ev_hit = True
+                            if ev_hit:
+                                th = tq
+                                break
+                            tl = tq
                     if ev_hit:
                         # the first change, by bisection in time on the dense output (as solve._events does)
-                        tl = t
-                        th = tph
                         for _it in range(200):
                             tm = 0.5 * (tl + th)
                             if not (tl < tm and tm < th):
@@ -1652,6 +1670,7 @@ class CompiledEngine:
             if left <= 0.0:
                 return _TIME, tc, -1, nfev
             ev_y[0, :n] = y
+            ev_y[0, n] = 0.0  # each restart begins with Hairer's initial-step search, as the scipy engines restart
             r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = _no_rules(m + 2)
             fn(
                 ff.pointer.address, ff.pointer.address, te_s, bk, bol, rat, dose_comp, vol_idx, vol_const,
