@@ -1,5 +1,5 @@
 """Model events (issue 16): the Event specification, its named errors, SBML Level 3 semantics on the scipy
-engines checked against closed forms, the compiled engines' refusal by status, SBML round trip and
+engines checked against closed forms, the batch engine's refusal by status, SBML round trip and
 libRoadRunner."""
 
 from __future__ import annotations

@@ -65,6 +65,16 @@ def test_saw_reset_times_are_located_to_the_ulp_and_the_loop_is_bounded():
     assert err.value.status == SolverStatus.TOO_MANY_STEPS
 
 
+def test_a_trigger_of_time_alone_is_seen_under_long_steps():
+    """x' = 0 lets the step size grow without bound; the trigger sin(10 t) < 0 turns true at
+    t = (2 k + 1) pi / 10: eight times in [0, 5] (SBML suite case 00936's difficulty), each firing counted."""
+    m = Model("clock", states=[State("x", 1.0), State("n", 0.0)], processes=[Process("none", "0*x", consumes="x")],
+              events=[Event("count", "sin(10*t) < 0", {"n": "n + 1"})], check_units=False, check_positivity=False)
+    t = np.array([0.5, 1.0, 2.0, 5.0])
+    n = run(m, 5.0, t)["n"]
+    assert list(n) == [1.0, 2.0, 3.0, 8.0]
+
+
 # ------------------------------------------------------------------------------------ against LSODA
 FLAG = State("flag", 0.0, nonnegative=False)
 FEATURES = {

@@ -42,6 +42,13 @@ What
   the rule toggles, the switch is recorded and a new sub-segment starts. A
   watched observable is compiled with numba alongside the RHS
   (:func:`fast_observe`).
+* Model events (:class:`~tumordyn.spec.Event`): the comparisons the triggers are made of are compiled with
+  numba (:func:`fast_atoms`) and watched in a specialisation of the same loop (a frozen global,
+  ``_WITH_EVENTS``: the loop models without events run has this code compiled away): at the quarters of
+  each accepted step on its dense output, at its end and after the doses of each breakpoint. The first
+  change is located by bisection on the dense output; the loop stops there and returns, the events are
+  executed by :class:`tumordyn.solve._events.EventQueue` (the scipy engines' implementation of the SBML
+  semantics) and the loop resumes (:meth:`CompiledEngine._solve_events`).
 * Budgets: ``max_steps`` step attempts per patient, and with ``Solver.max_seconds`` a wall-time
   budget per patient, read every :data:`_CLOCK_EVERY` step attempts from a C callback to
   ``time.perf_counter`` (numba has no clock in nopython mode); see :func:`_clock`.
@@ -1294,7 +1301,7 @@ def fast_atoms(compiled: CompiledModel) -> Any | None:
         return cached
     fn = None
     if numba_available():
-        from ..numerics._events import event_functions
+        from ..numerics import event_functions
 
         try:
             fn = _Address(_atoms_from_source(event_functions(compiled).fast_source).address)

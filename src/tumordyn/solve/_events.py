@@ -1,5 +1,8 @@
-"""Model events on the scipy engines: located triggers, a bounded queue of delayed executions, priorities.
+"""Model events: located triggers, a bounded queue of delayed executions, priorities.
 
+:class:`EventQueue` is the one implementation of the execution semantics below (triggers, queue, priorities,
+persistence, bounded executions), called by every engine that executes events: the scipy loop here and the
+compiled engine (:mod:`tumordyn.solve._compiled`, which locates the triggers' changes in its kernel).
 :func:`integrate_with_events` integrates one patient of a model with :class:`~tumordyn.spec.Event` s
 under a dosing plan, with SBML Level 3 semantics:
 
