@@ -1639,6 +1639,16 @@ class CompiledEngine:
         b = -1  # the last breakpoint of the plan whose doses are given
         k = 0  # the next output
         tc = float(breaks[0])
+        # the kernel's arguments that do not change between its calls
+        ds1, p1 = ds[None, :].copy(), pext[None, :].copy()
+        atol = np.array(options.atol, dtype=float)
+        f0, i0 = np.empty((1, 0)), np.empty((1, 0), dtype=np.int64)
+        u0 = np.empty((1, 0, c.n_drugs))
+        stats = np.empty((1, _N_STATS), dtype=np.int64)
+        t_r = np.empty(1)
+        st = np.empty(1, dtype=np.int64)
+        wall, done = np.zeros(1), np.zeros(1, dtype=np.int64)
+        rhs, atoms, n_atoms = ff.pointer.address, fa.address, events.ev.n_atoms
         # bounded: each pass ends at a later time (a breakpoint, a located change, an execution time or the
         # end) after at least one step attempt or breakpoint, or stops
         for _ in range(int(options.max_steps) + n_b + 2 * int(options.max_switches) + 8):
@@ -1670,9 +1680,6 @@ class CompiledEngine:
             k_hi = int(np.searchsorted(te, t_stop, side="left"))
             te_s = np.ascontiguousarray(te[k:k_hi])
             ys_s = np.empty((1, te_s.size, n))
-            stats = np.empty((1, _N_STATS), dtype=np.int64)
-            t_r = np.empty(1)
-            st = np.empty(1, dtype=np.int64)
             left = float(options.max_seconds) - (_time.perf_counter() - started) if timed else math.inf
             if left <= 0.0:
                 return _TIME, tc, -1, nfev
@@ -1680,14 +1687,12 @@ class CompiledEngine:
             ev_y[0, n] = 0.0  # each restart begins with Hairer's initial-step search, as the scipy engines restart
             r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = _no_rules(m + 2)
             fn(
-                ff.pointer.address, ff.pointer.address, te_s, bk, bol, rat, dose_comp, vol_idx, vol_const,
-                ds[None, :].copy(), pext[None, :].copy(), y[None, :].copy(), float(options.rtol),
-                np.array(options.atol, dtype=float), nonneg, float(options.max_step), int(options.max_steps) - steps,
-                bool(detect_stiff), r_drug, r_state, r_obs, 0, r_pause, r_resume, np.zeros((1, 0)), r_start,
-                r_bolus, r_nbolus, r_rates, int(options.max_switches), ys_s, np.empty((1, 0, c.n_drugs)), stats,
-                t_r, np.empty((1, 0)), np.empty((1, 0), dtype=np.int64), np.empty((1, 0)), np.empty((1, 0)),
-                np.empty((1, m + 2, 0), dtype=np.bool_), st, _clock().address, left, np.zeros(1),
-                np.zeros(1, dtype=np.int64), fa.address, events.ev.n_atoms, ev_y,
+                rhs, rhs, te_s, bk, bol, rat, dose_comp, vol_idx, vol_const, ds1, p1, y[None, :].copy(),
+                float(options.rtol), atol, nonneg, float(options.max_step), int(options.max_steps) - steps,
+                bool(detect_stiff), r_drug, r_state, r_obs, 0, r_pause, r_resume, f0, r_start,
+                r_bolus, r_nbolus, r_rates, int(options.max_switches), ys_s, u0, stats, t_r, f0, i0, f0, f0,
+                np.empty((1, m + 2, 0), dtype=np.bool_), st, _clock().address, left, wall, done, atoms, n_atoms,
+                ev_y,
             )  # fmt: skip
             steps += int(stats[0, _NACC] + stats[0, _NREJ])
             nfev += int(stats[0, _NFEV])
