@@ -215,3 +215,19 @@ def test_suite_event_case_passes_on_the_compiled_engine(case):
     sim, expected, st = simulate_case(case, method="dopri5")
     bound = st["absolute"] + st["relative"] * np.abs(expected)
     assert np.all(np.abs(sim - expected) <= bound), np.max(np.abs(sim - expected) / bound)
+
+
+def test_triggers_numba_cannot_compile_are_refused_by_status_and_auto_falls_back_to_lsoda(monkeypatch):
+    """A capability check, not an error message: without compiled triggers the compiled engine refuses
+    with UNSUPPORTED and method='auto' runs LSODA."""
+    from tumordyn.solve import _compiled
+
+    monkeypatch.setattr(_compiled, "fast_atoms", lambda compiled: None)
+    m = decay(Event("reset", "x < 1", {"x": 10}))
+    with pytest.raises(SolverError) as err:
+        run(m, 10.0, [10.0])
+    assert err.value.status == SolverStatus.UNSUPPORTED
+    assert "triggers" in err.value.solver_message
+    tr = td.simulate(m, t_end=10.0, t_eval=[10.0], solver=td.Solver(rtol=1e-10, atol=1e-12))
+    assert tr.stats.method == "LSODA"
+    assert tr["x"][0] == pytest.approx(10.0 * math.exp(-K * (10.0 - 2 * T_RESET)), rel=1e-7)
