@@ -23,6 +23,12 @@ tumordyn's times to the others, and the load average. The last line is machine-r
 
 (``events_over_*``: tumordyn's LSODA path, as before the compiled engine ran events.)
 
+``--cohort N`` adds a batch: N patients of ``td.models.tumor_immune_tme()`` (growth rate and baseline tumor
+drawn log-normally, seed 1) with a resection event (``S > 2e9``: S := 0.1 S) and a delayed time event
+(day 100, executed 7 days later: E := 2 E), weekly targeted drug for a year, rtol 1e-10, weekly outputs:
+``simulate_batch`` on ``dopri5`` against LSODA (CPU and wall, the largest difference scaled by
+``|LSODA| + 1e4 atol``).
+
 Run: ``python benchmarks/bench_events.py`` (``--days 100`` for a quick run). Not part of the test-suite.
 """
 
@@ -99,10 +105,41 @@ def timed(fn, repeat: int) -> tuple[float, float, np.ndarray]:  # noqa: ANN001
     return statistics.median(walls), statistics.median(cpus), out
 
 
+def cohort_batch(n: int) -> None:
+    """The ``--cohort`` timing (see the module docstring)."""
+    from tumordyn.numerics import compile_model
+
+    m = td.models.tumor_immune_tme().replace(events=[Event("resect", "S > 2e9", {"S": "0.1*S"}),
+                                                     Event("boost", "t >= 100", {"E": "2*E"}, delay=7.0)])
+    c = compile_model(m)
+    d = m.defaults()
+    cohort = td.Cohort(m, {"r_S": td.cohorts.LogNormal(median=d["r_S"], cv=0.3),
+                           "S": td.cohorts.LogNormal(median=1e9, cv=0.5)}, n=n, seed=1)
+    pars = cohort.parameters
+    P = np.column_stack([pars[k].to_numpy() if k in pars else np.full(n, v)
+                         for k, v in zip(c.param_names, c.param_vector())])
+    Y0 = np.ascontiguousarray(np.asarray(cohort.initial_matrix).T)
+    sched = td.Schedule.every("targeted", 100.0, 7.0, until=364)
+    t = np.linspace(0.0, 365.0, 53)
+    out = {}
+    for method in ("dopri5", "LSODA"):
+        td.simulate_batch(m, P[:2], sched, t_end=365.0, t_eval=t, initial=Y0[:2], method=method, rtol=1e-10)
+        w, cp = time.perf_counter(), time.process_time()
+        b = td.simulate_batch(m, P, sched, t_end=365.0, t_eval=t, initial=Y0, method=method, rtol=1e-10)
+        out[method] = (time.perf_counter() - w, time.process_time() - cp, np.asarray(b.values))
+    diff = np.max(np.abs(out["dopri5"][2] - out["LSODA"][2]) / (np.abs(out["LSODA"][2]) + 1e4 * c.atol))
+    print(f"cohort of {n} (tumor_immune_tme, a resection and a delayed time event, one year, rtol 1e-10):")
+    for method, (w, cp, _) in out.items():
+        print(f"  simulate_batch {method:6s} wall {w:8.3f} s   cpu {cp:8.3f} s")
+    print(f"  dopri5 / LSODA: cpu {out['dopri5'][1] / out['LSODA'][1]:.4f}, wall {out['dopri5'][0] / out['LSODA'][0]:.4f};"
+          f" largest scaled difference {diff:.2e}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--days", type=float, default=1000.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cohort", type=int, default=0, help="also time a batch of this many patients (0: skip)")
     args = ap.parse_args()
     t = np.linspace(0.0, args.days, int(args.days) + 1)
     m = model()
@@ -141,6 +178,8 @@ def main() -> None:
         line += f" compiled_over_roadrunner_cpu={cf / cr:.3f}"
         tail += f" events_over_roadrunner_cpu={c0 / cr:.3f}"
     line += tail
+    if args.cohort:
+        cohort_batch(args.cohort)
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(line)
 
