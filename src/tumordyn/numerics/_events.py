@@ -80,6 +80,8 @@ class EventFunctions:
                 if a not in atoms:
                     atoms.append(a)
         self.n_atoms = len(atoms)
+        #: whether some comparison depends on time explicitly (not only through the states)
+        self.explicit_time = any(TIME in a.free_symbols for a in atoms)
         function("atoms", atoms)
         self._fast_atoms = ([a.xreplace(local) for a in atoms], compiled.nonnegative.tolist(),
                             len(compiled.param_names))

@@ -287,7 +287,22 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                     y_new = np.array(solver.y, dtype=float)
                     check_segment(compiled, y_new[:, None], np.array([t_new]), nonneg, opts.atol, opts.rtol)
                     dense = None
-                    if ev.atoms(t_new, y_new, p) != watch:
+                    if ev.explicit_time:
+                        # a comparison of an explicit function of time (e.g. sin(10 t) < 0) may change and change back
+                        # within a step the states' error allows: checked at the quarters of the step on the dense
+                        # output too (as the compiled engine does for every model); the first quarter where one
+                        # differs from the watch brackets the change
+                        dense = solver.dense_output()
+                        t_lo = t_old
+                        for q in (1, 2, 3):
+                            tq = t_old + 0.25 * q * (t_new - t_old)
+                            if ev.atoms(tq, np.array(dense(tq), dtype=float), p) != watch:
+                                hit = _locate(ev, dense, t_lo, tq, p, watch)
+                                break
+                            t_lo = tq
+                        if hit is None and ev.atoms(t_new, y_new, p) != watch:
+                            hit = _locate(ev, dense, t_lo, t_new, p, watch)
+                    elif ev.atoms(t_new, y_new, p) != watch:
                         dense = solver.dense_output()
                         hit = _locate(ev, dense, t_old, t_new, p, watch)
                     t_upto = hit[0] if hit is not None else t_new
