@@ -186,17 +186,25 @@ def test_adaptive_rules_with_model_events_are_refused_by_status_on_the_compiled_
     assert CompiledEngine.name == "dopri5"
 
 
-def test_model_without_events_never_calls_the_event_variant():
-    """The kernel's event code is a compiled-away specialisation for models without events (their solve goes
-    through the batch entry point, not the event loop)."""
+def test_model_without_events_never_calls_the_event_variant(monkeypatch):
+    """Models without events run the kernel specialisation with the event code compiled away (the batch
+    entry point), never the event loop; the event variant is a copy of the same source with the global
+    frozen to True."""
     from tumordyn.solve import _compiled
 
+    def boom():
+        raise AssertionError("the event kernel was used for a model without events")
+
+    monkeypatch.setattr(_compiled, "_compiled_events", boom)
     m = Model("plain", states=[State("x", 10.0)], parameters=[Parameter("k", K)],
               processes=[Process("loss", "k*x", consumes="x")], check_units=False)
-    tr = run(m, 5.0, [5.0])
-    assert tr["x"][0] == pytest.approx(10 * math.exp(-5 * K), rel=1e-9)
-    assert compile_model(m).n_events == 0
-    assert _compiled._variant(_compiled._core_py, "probe", _WITH_EVENTS=False).__globals__["_WITH_EVENTS"] is False
+    assert run(m, 5.0, [5.0])["x"][0] == pytest.approx(10 * math.exp(-5 * K), rel=1e-9)
+    b = td.simulate_batch(m, np.array([[0.5], [1.0]]), t_end=5.0, t_eval=[5.0], method="dopri5", rtol=1e-10,
+                          atol=1e-12, parallel=True)
+    assert np.asarray(b.values)[:, 0, 0] == pytest.approx(10 * np.exp(-5 * np.array([0.5, 1.0])), rel=1e-9)
+    variant = _compiled._variant(_compiled._core_py, "probe", _WITH_EVENTS=False)
+    assert variant.__globals__["_WITH_EVENTS"] is False and _compiled._WITH_EVENTS is True
+    assert variant.__code__ is _compiled._core_py.__code__
 
 
 # ------------------------------------------------------------------------------------ SBML Test Suite
