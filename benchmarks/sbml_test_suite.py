@@ -3,14 +3,16 @@
 Usage::
 
     python benchmarks/sbml_test_suite.py DIR [--csv out.csv] [--timeout S] [--jobs N]
-                                         [--cases 1-200,471] [--roadrunner]
+                                         [--cases 1-200,471] [--roadrunner] [--method dopri5]
 
 ``DIR`` is the suite's ``cases/semantic`` directory (the folders ``00001`` ... each holding
 ``NNNNN-sbml-l3v2.xml`` (or l3v1, l2v4), ``NNNNN-settings.txt``, ``NNNNN-results.csv`` and
 ``NNNNN-model.m``), or a ``.tar.gz`` of it, which is unpacked to a temporary directory.
 
 Each case is run the suite's way: imported with ``td.io.from_sbml(..., time_unit=1,
-allow_nonfinite=True)`` (model time is simulation time; INF/NaN constants read out as such), simulated with LSODA from ``start`` for ``duration`` with output at the
+allow_nonfinite=True)`` (model time is simulation time; INF/NaN constants read out as such), simulated
+with LSODA (``--method``: another of tumordyn's methods, e.g. the compiled ``dopri5``; a case the method
+refuses by status is a crash) from ``start`` for ``duration`` with output at the
 ``steps + 1`` times, the listed variables read as amounts or concentrations as the settings say,
 and judged by ``|sim - expected| <= absolute + relative * |expected|`` at every point.
 
@@ -150,6 +152,10 @@ _NP_MINMAX = {"Max": _np_max, "Min": _np_min,
               "amax": lambda seq, axis=0: _np_max(*seq), "amin": lambda seq, axis=0: _np_min(*seq)}
 
 
+#: The method the workers simulate with (set by ``--method``; read in each worker process).
+_METHOD_ENV = "TUMORDYN_SUITE_METHOD"
+
+
 def run_tumordyn(xml: Path, settings: dict) -> list[list[float]]:
     import numpy as np
     import sympy as sp
@@ -180,7 +186,8 @@ def run_tumordyn(xml: Path, settings: dict) -> list[list[float]]:
         exprs.append(val)
     # events: some cases execute one every 0.01 time units (10,000 in a run), beyond the default cap
     traj = td.simulate(model, t_end=float(start + duration), t0=float(start), t_eval=times,
-                       solver=td.Solver(method="LSODA", rtol=1e-10, atol=1e-14, max_switches=1_000_000))
+                       solver=td.Solver(method=os.environ.get(_METHOD_ENV, "LSODA"), rtol=1e-10, atol=1e-14,
+                                        max_switches=1_000_000))
     env = {sp.Symbol(n): traj.y[:, k] for k, n in enumerate(traj.state_names)}
     for n, val in traj.params.items():
         env[sp.Symbol(n)] = np.full(len(times), float(val))
@@ -390,8 +397,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 2))), help="worker processes")
     ap.add_argument("--cases", help="only these case numbers, e.g. 1-200,471")
     ap.add_argument("--roadrunner", action="store_true", help="also run libRoadRunner on the same cases")
+    ap.add_argument("--method", default="LSODA",
+                    help="tumordyn's method (default LSODA; e.g. dopri5 for the compiled engine, auto)")
     ap.add_argument("--docs", help="rewrite the table between the sbml-test-suite markers of this Markdown file")
     args = ap.parse_args(argv)
+    os.environ[_METHOD_ENV] = args.method  # inherited by the worker processes
+    print(f"tumordyn method: {args.method}")
 
     src = Path(args.dir)
     tmp = None

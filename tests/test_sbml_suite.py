@@ -52,13 +52,13 @@ def settings(case: str) -> dict:
     return out
 
 
-def simulate_case(case: str) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Simulated and expected values at the settings' times, the suite's way."""
+def simulate_case(case: str, method: str = "LSODA") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Simulated and expected values at the settings' times, the suite's way (with ``method``)."""
     st = settings(case)
     xml = min((SUITE / case).glob(f"{case}-sbml-l*.xml"), key=lambda p: "l3v2" not in p.name)  # l3v2, else the one there
     model, outputs = _import_sbml(xml, time_unit=1.0, allow_nonfinite=True)  # as benchmarks/sbml_test_suite.py
     times = np.linspace(st["start"], st["start"] + st["duration"], int(st["steps"]) + 1)
-    traj = td.simulate(model, t_end=times[-1], t0=times[0], t_eval=times, method="LSODA", rtol=1e-10, atol=1e-14)
+    traj = td.simulate(model, t_end=times[-1], t0=times[0], t_eval=times, method=method, rtol=1e-10, atol=1e-14)
     env = {sp.Symbol(n): traj.y[:, k] for k, n in enumerate(traj.state_names)}
     env.update({sp.Symbol(n): np.full(len(times), float(v)) for n, v in traj.params.items()})
     env[td.spec.TIME] = np.asarray(traj.t, dtype=float)

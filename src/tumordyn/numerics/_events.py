@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
-from ._compile import CompiledModel, _Printer, _ScalarPrinter
+from ._compile import _IPOW_SOURCE, CompiledModel, _FastPrinter, _Printer, _ScalarPrinter
 from ..spec import TIME
 
 __all__ = ["EventFunctions", "event_functions"]
@@ -80,7 +80,11 @@ class EventFunctions:
                 if a not in atoms:
                     atoms.append(a)
         self.n_atoms = len(atoms)
+        #: whether some comparison depends on time explicitly (not only through the states)
+        self.explicit_time = any(TIME in a.free_symbols for a in atoms)
         function("atoms", atoms)
+        self._fast_atoms = ([a.xreplace(local) for a in atoms], compiled.nonnegative.tolist(),
+                            len(compiled.param_names))
         for k, e in enumerate(events):
             function(f"values_{k}", [v for _, v in e.assignments])
             function(f"delay_{k}", [e.delay if e.delay is not None else sp.Integer(0)])
@@ -94,6 +98,23 @@ class EventFunctions:
         self._values = [_with_fallback(namespace, f"values_{k}") for k in range(len(events))]
         self._delay = [_with_fallback(namespace, f"delay_{k}") for k in range(len(events))]
         self._priority = [_with_fallback(namespace, f"priority_{k}") for k in range(len(events))]
+
+    @property
+    def fast_source(self) -> str:
+        """Module source of ``atoms_into(t, y, p, u, out)`` for numba, with the right-hand side's signature:
+        writes 1.0 or 0.0 per comparison of the triggers (in :meth:`atoms`' order) into ``out``; ``p`` may be
+        the extended parameter vector (only its first entries, the parameters, are read); ``u`` is unused."""
+        atoms, nonneg, n_params = self._fast_atoms
+        printer = _FastPrinter()
+        lines = [_IPOW_SOURCE, "", "def atoms_into(t, y, p, u, out):"]
+        for i, nn in enumerate(nonneg):
+            lines.append(f"    _s{i} = max(y[{i}], 0.0)" if nn else f"    _s{i} = y[{i}]")
+        for i in range(n_params):
+            lines.append(f"    _p{i} = p[{i}]")
+        for i, a in enumerate(atoms):
+            lines.append(f"    out[{i}] = 1.0 if {printer.doprint(a)} else 0.0")
+        lines.append("    return")
+        return "\n".join(lines) + "\n"
 
     def triggers(self, t: float, y: np.ndarray, p: np.ndarray) -> list[bool]:
         """Each trigger's value at ``(t, y)`` (a comparison with NaN is false)."""

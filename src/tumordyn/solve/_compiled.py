@@ -42,6 +42,13 @@ What
   the rule toggles, the switch is recorded and a new sub-segment starts. A
   watched observable is compiled with numba alongside the RHS
   (:func:`fast_observe`).
+* Model events (:class:`~tumordyn.spec.Event`): the comparisons the triggers are made of are compiled with
+  numba (:func:`fast_atoms`) and watched in a specialisation of the same loop (a frozen global,
+  ``_WITH_EVENTS``: the loop models without events run has this code compiled away): at the quarters of
+  each accepted step on its dense output, at its end and after the doses of each breakpoint. The first
+  change is located by bisection on the dense output; the loop stops there and returns, the events are
+  executed by :class:`tumordyn.solve._events.EventQueue` (the scipy engines' implementation of the SBML
+  semantics) and the loop resumes (:meth:`CompiledEngine._solve_events`).
 * Budgets: ``max_steps`` step attempts per patient, and with ``Solver.max_seconds`` a wall-time
   budget per patient, read every :data:`_CLOCK_EVERY` step attempts from a C callback to
   ``time.perf_counter`` (numba has no clock in nopython mode); see :func:`_clock`.
@@ -85,6 +92,8 @@ __all__ = [
     "CompiledEngine",
     "fast_observe",
     "supports_rules",
+    "supports_events",
+    "fast_atoms",
     "rhs_call_cost",
     "DEFAULT_MAX_STEPS",
 ]
@@ -98,6 +107,9 @@ _OK, _UNDERFLOW, _MAX_STEPS, _NONFINITE, _STIFF, _NEGATIVE = (
     int(SolverStatus.NON_FINITE), int(SolverStatus.STIFF), int(SolverStatus.NEGATIVE_STATE),
 )
 _SWITCHES = int(SolverStatus.TOO_MANY_SWITCHES)
+#: Internal status (never leaves this module): the kernel stopped where a comparison of the model's event
+#: triggers changed; the caller executes the events (solve._events.EventQueue) and resumes.
+_EVENT_DUE = -1
 _TIME = int(SolverStatus.TIME_BUDGET)
 #: Step attempts between two readings of the wall clock when ``Solver.max_seconds`` is set (a reading is a
 #: call back into Python, about a microsecond; 64 Dormand–Prince steps cost about as much for a small model).
@@ -201,6 +213,26 @@ def _check_rules_py(
         stats[_NEV] += 1
 
 
+#: Whether the kernel watches model events: ``False`` in the variant the batch entry points call (the code
+#: for events is then dead and compiled away: no cost for models without events), ``True`` in the variant the
+#: event loop calls (see :func:`_variant`; numba freezes a global's value when it compiles).
+_WITH_EVENTS = True
+
+
+def _variant(fn: Any, name: str, **frozen: Any) -> Any:
+    """A copy of ``fn`` named ``name`` whose globals are this module's with ``frozen`` overriding some (numba
+    freezes globals when it compiles: this gives one source two compiled specialisations, each cached on disk
+    under its own name)."""
+    import types as _pytypes
+
+    g = dict(globals())
+    g.update(frozen)
+    f = _pytypes.FunctionType(fn.__code__, g, name, fn.__defaults__, fn.__closure__)
+    f.__qualname__ = name
+    f.__doc__ = fn.__doc__
+    return f
+
+
 #: The rule check the kernel calls: the Python function, replaced by its numba compilation in
 #: :func:`_compiled` before the kernel is compiled (numba resolves the global then).
 _check_rules: Any = _check_rules_py
@@ -248,6 +280,9 @@ def _core_py(
     r_given: np.ndarray,
     clock: Any,
     deadline: float,
+    atoms: Any,
+    n_atoms: int,
+    ev_y: np.ndarray,
 ) -> int:
     """Integrate one patient across all segments; fill ``ys`` (n_t, n) and ``stats``. Returns a status.
 
@@ -267,6 +302,17 @@ def _core_py(
     Wall-time budget: with a finite ``deadline`` (seconds on ``clock()``'s scale) the clock is read every
     :data:`_CLOCK_EVERY` step attempts; past the deadline the solve ends with ``TIME_BUDGET`` and the
     time reached.
+
+    Model events (``ev_y`` of length ``n + 1``, the event mode; zero-size otherwise): ``atoms`` writes the
+    ``n_atoms`` comparisons the triggers are made of (1.0 true, 0.0 false). They are evaluated after the
+    doses of the first breakpoint (the watch), after each accepted step and after the doses of each later
+    breakpoint; when one differs from the watch the solve stops with the internal status ``_EVENT_DUE``: a
+    change inside a step is located by bisection on the step's dense output (to a few ulps of the time;
+    the comparison has its new value at the located time) and the step ends there (``stats[_BADSTATE] = -1``),
+    a change at breakpoint ``b`` is reported after its doses (``stats[_BADSTATE] = b``). ``t_reached`` holds
+    the time; outputs strictly before it are written. In event mode ``ev_y[:n]`` receives the state where
+    the solve stops (also at the last breakpoint, status OK) and ``ev_y[n]`` the step size to carry on with,
+    and gives on entry the step size to start with (0: Hairer's initial-step search).
     """
     n = y0.shape[0]
     timed = deadline < math.inf
@@ -302,6 +348,9 @@ def _core_py(
     gnew = np.empty(n_r)
     for j in range(n_r):
         on[j] = r_start[j]
+    ev_mode = _WITH_EVENTS and ev_y.shape[0] == n + 1
+    aw = np.empty(max(n_atoms, 1))  # the triggers' comparisons as they were (the watch)
+    an = np.empty(max(n_atoms, 1))
     # per segment: the largest |y_i| seen and the amount removed by projecting onto y_i >= 0 while the rate
     # at zero pointed below zero (what the unprojected solution would have undershot); see _negative.py
     segmax = np.empty(n)
@@ -312,7 +361,7 @@ def _core_py(
     t_reached[0] = breaks[0]
     k = 0  # next output index
     nsteps = 0
-    h_carry = 0.0  # the step size the controller proposed last (0: none yet)
+    h_carry = ev_y[n] if ev_mode else 0.0  # the step size the controller proposed last (0: none yet)
     for b in range(n_b):
         tb = breaks[b]
         # rules consistent with the state now (before any dose now)
@@ -335,6 +384,20 @@ def _core_py(
         for j in range(n_r):
             if on[j]:
                 u[r_drug[j]] += r_rates[b, j] * dscale[r_drug[j]]
+        if _WITH_EVENTS and n_atoms > 0:  # model events: the watch, or a change at this breakpoint (e.g. made by its doses)
+            atoms(tb, y, p, u, an)
+            if b == 0:
+                for a in range(n_atoms):
+                    aw[a] = an[a]
+            else:
+                for a in range(n_atoms):
+                    if an[a] != aw[a]:
+                        t_reached[0] = tb
+                        stats[_BADSTATE] = b
+                        for i in range(n):
+                            ev_y[i] = y[i]
+                        ev_y[n] = h_carry
+                        return _EVENT_DUE
         # outputs at the breakpoint itself (after the doses)
         while k < n_t and t_eval[k] == tb:
             for i in range(n):
@@ -405,6 +468,7 @@ def _core_py(
                     gold[j] = ob[r_obs[j]] - thr[j]
             fired = -1
             t_root = t
+            y_ev = False  # the step loop ended at a change of the triggers' comparisons
             # --- steps ---
             lfacold = _LOG_1E_4  # log of Hairer's FACOLD (the previous accepted error, at least 1e-4)
             reject = False
@@ -513,6 +577,7 @@ def _core_py(
                             if nonsti == 6:
                                 iasti = 0
                     need_dense = k < n_t and t_eval[k] < t_next and t_eval[k] <= tph
+                    ev_hit = False
                     # switching functions at the end of the step: a crossing in a rule's direction?
                     crossed = False
                     for j in range(n_r):
@@ -526,7 +591,7 @@ def _core_py(
                                 crossed = True
                         elif gold[j] <= 0.0 and gnew[j] >= 0.0:
                             crossed = True
-                    if need_dense or crossed:
+                    if need_dense or crossed or (_WITH_EVENTS and n_atoms > 0):
                         for i in range(n):
                             ydiff = y1[i] - y[i]
                             bspl = h * k1[i] - ydiff
@@ -594,10 +659,60 @@ def _core_py(
                                 t_root = tr
                         if fired < 0:
                             t_root = tph
+                    tl = t
+                    th = tph
+                    if _WITH_EVENTS and n_atoms > 0:
+                        # model events: has a comparison of the triggers changed during the step? Checked at the
+                        # quarters of the step on the dense output and at its end: the first quarter where one
+                        # differs from the watch brackets the change (a comparison of an explicit function of
+                        # time, e.g. sin(10 t) < 0, can change and change back within one long step)
+                        for q in range(1, 5):
+                            if q < 4:
+                                theta = 0.25 * q
+                                theta1 = 1.0 - theta
+                                tq = t + theta * h
+                                for i in range(n):
+                                    yd[i] = y[i] + theta * (dq1[i] + theta1 * (dq2[i] + theta * (dq3[i] + theta1 * dq4[i])))
+                            else:
+                                tq = tph
+                                for i in range(n):
+                                    yd[i] = y1[i]
+                            atoms(tq, yd, p, u, an)
+                            for a in range(n_atoms):
+                                if an[a] != aw[a]:
+                                    ev_hit = True
+                            if ev_hit:
+                                th = tq
+                                break
+                            tl = tq
+                    if ev_hit:
+                        # the first change, by bisection in time on the dense output (as solve._events does)
+                        for _it in range(200):
+                            tm = 0.5 * (tl + th)
+                            if not (tl < tm and tm < th):
+                                break
+                            theta = (tm - t) / h
+                            theta1 = 1.0 - theta
+                            for i in range(n):
+                                yd[i] = y[i] + theta * (dq1[i] + theta1 * (dq2[i] + theta * (dq3[i] + theta1 * dq4[i])))
+                            atoms(tm, yd, p, u, an)
+                            changed = False
+                            for a in range(n_atoms):
+                                if an[a] != aw[a]:
+                                    changed = True
+                            if changed:
+                                th = tm
+                            else:
+                                tl = tm
+                        if fired < 0 or th < t_root:
+                            fired = -1
+                            t_root = th
+                        else:
+                            ev_hit = False  # a rule's switch comes first
                     # dense output for the outputs inside (t, t + h), strictly before t_next (and before a switch)
                     if need_dense:
                         while k < n_t and t_eval[k] < t_next and t_eval[k] <= tph and (
-                                fired < 0 or t_eval[k] < t_root):
+                                (fired < 0 and not ev_hit) or t_eval[k] < t_root):
                             theta = (t_eval[k] - t) / h
                             theta1 = 1.0 - theta
                             for i in range(n):
@@ -614,8 +729,8 @@ def _core_py(
                                 for d in range(n_drugs):
                                     us[k, d] = u[d]
                             k += 1
-                    if fired >= 0:
-                        # end the step at the switch: the state there from the dense output
+                    if fired >= 0 or ev_hit:
+                        # end the step at the switch (or the events' time): the state there from the dense output
                         theta = (t_root - t) / h
                         theta1 = 1.0 - theta
                         for i in range(n):
@@ -625,6 +740,8 @@ def _core_py(
                             y[i] = yd[i]
                         t = t_root
                         t_reached[0] = t
+                        if ev_hit:
+                            y_ev = True
                         break
                     t = tph
                     t_reached[0] = t
@@ -664,6 +781,12 @@ def _core_py(
                         return _NEGATIVE
                     if y[i] < 0.0:
                         y[i] = 0.0
+            if y_ev:  # model events due at t: back to the caller, which executes them and resumes
+                stats[_BADSTATE] = -1
+                for i in range(n):
+                    ev_y[i] = y[i]
+                ev_y[n] = h_carry
+                return _EVENT_DUE
             if fired < 0:
                 break
             # a rule switched at t: record it, toggle the rule
@@ -701,6 +824,10 @@ def _core_py(
                         us[k, d] = u[d]
                 k += 1
     t_reached[0] = breaks[n_b - 1]
+    if ev_mode:
+        for i in range(n):
+            ev_y[i] = y[i]
+        ev_y[n] = h_carry
     return _OK
 
 
@@ -715,7 +842,8 @@ def _batch_seq_py(
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
     clock: Any, max_seconds: float, elapsed: np.ndarray, done: np.ndarray,
-    plan_of: np.ndarray, b_off: np.ndarray, t_off: np.ndarray,
+    plan_of: np.ndarray, b_off: np.ndarray, t_off: np.ndarray, atoms: Any, n_atoms: int,
+    EV_Y: np.ndarray,  # noqa: N803
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``, ``DS``), one thread.
 
@@ -733,6 +861,7 @@ def _batch_seq_py(
     rhs_f = _as_rhs(rhs)
     obs_f = _as_rhs(obs)
     clock_f = _as_clock(clock)
+    atoms_f = _as_rhs(atoms)
     timed = max_seconds < math.inf
     for j in range(P.shape[0]):
         started = clock_f() if timed else 0.0
@@ -745,6 +874,7 @@ def _batch_seq_py(
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j, : t1 - t0], us[j, : min(t1 - t0, us.shape[1])], stats[j], t_reached[j : j + 1],
             ev_t[j], ev_code[j], ev_val[j], ev_thr[j], r_given[j, : b1 - b0], clock_f, deadline,
+            atoms_f, n_atoms, EV_Y[j],
         )  # fmt: skip
         if timed:
             elapsed[j] = clock_f() - started
@@ -762,13 +892,15 @@ def _batch_par_py(
     ys: np.ndarray, us: np.ndarray, stats: np.ndarray, t_reached: np.ndarray, ev_t: np.ndarray,
     ev_code: np.ndarray, ev_val: np.ndarray, ev_thr: np.ndarray, r_given: np.ndarray, status: np.ndarray,
     clock: Any, max_seconds: float, elapsed: np.ndarray, done: np.ndarray,
-    plan_of: np.ndarray, b_off: np.ndarray, t_off: np.ndarray,
+    plan_of: np.ndarray, b_off: np.ndarray, t_off: np.ndarray, atoms: Any, n_atoms: int,
+    EV_Y: np.ndarray,  # noqa: N803
 ) -> None:
     """Loop the compiled core over patients (rows of ``P``, ``Y0``, ``R_base``, ``DS``), in numba's threads;
     ``DS`` and ``done`` as in :func:`_batch_seq_py`."""
     rhs_f = _as_rhs(rhs)
     obs_f = _as_rhs(obs)
     clock_f = _as_clock(clock)
+    atoms_f = _as_rhs(atoms)
     timed = max_seconds < math.inf
     for j in _prange(P.shape[0]):
         started = clock_f() if timed else 0.0
@@ -781,6 +913,7 @@ def _batch_par_py(
             r_drug, r_state, r_obs, n_obs, r_pause, r_resume, R_base[j], r_start, r_bolus, r_nbolus, r_rates,
             max_switches, ys[j, : t1 - t0], us[j, : min(t1 - t0, us.shape[1])], stats[j], t_reached[j : j + 1],
             ev_t[j], ev_code[j], ev_val[j], ev_thr[j], r_given[j, : b1 - b0], clock_f, deadline,
+            atoms_f, n_atoms, EV_Y[j],
         )  # fmt: skip
         if timed:
             elapsed[j] = clock_f() - started
@@ -842,13 +975,17 @@ def _compiled() -> dict[str, Any]:
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr1, barr, arr2, iarr2, arr2, types.int64,
         arr2, arr2, iarr, arr1, arr1, iarr, arr1, arr1, types.boolean[:, ::1], clock_ty, types.float64,
+        fty, types.int64, arr1,
     )  # fmt: skip
     global _check_rules
     _check_rules = numba.njit(cache=True, error_model="numpy")(_check_rules_py)
     # floating-point contraction only (a multiply and an add may fuse into one FMA, rounded once): the stage sums
     # 2% faster; no other fast-math licence, so the NaN/inf checks stand. The generated RHS is not contracted
     # (slower: 27.6 vs 23.7 ns per call, longer dependency chains on its divisions)
-    core = numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(_core_py)
+    core = numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(
+        _variant(_core_py, "_core_py", _WITH_EVENTS=False))
+    core_events = _Lazy(lambda: numba.njit(core_sig, cache=True, error_model="numpy", fastmath={"contract"})(
+        _variant(_core_py, "_core_events_py", _WITH_EVENTS=True)))
     # helpers for single calls and timing, loaded on first use (a simulation needs neither)
     call = _Lazy(lambda: numba.njit(types.void(fty, types.float64, arr1, arr1, arr1, arr1), cache=True)(_call_py))
     loop = _Lazy(lambda: numba.njit(types.float64(fty, arr1, arr1, arr1, arr1, types.int64), cache=True)(_loop_py))
@@ -862,9 +999,9 @@ def _compiled() -> dict[str, Any]:
         types.float64, arr1, barr, types.float64, types.int64, types.boolean,
         iarr, iarr, iarr, types.int64, arr1, arr1, arr2, barr, arr2, iarr2, arr2, types.int64,
         arr3, arr3, iarr2, arr1, arr2, iarr2, arr2, arr2, types.boolean[:, :, ::1], iarr, addr, types.float64,
-        arr1, iarr, iarr, iarr, iarr,
+        arr1, iarr, iarr, iarr, iarr, addr, types.int64, arr2,
     )  # fmt: skip
-    return {"rhs_sig": rhs_sig, "core": core, "batch_sig": batch_sig, "call": call, "loop": loop,
+    return {"rhs_sig": rhs_sig, "core": core, "core_events": core_events, "batch_sig": batch_sig, "call": call, "loop": loop,
             "loop_states": functools.partial(_loop_states, numba, fty)}
 
 
@@ -916,6 +1053,25 @@ def _loop_states_py(f: Any, states: np.ndarray, p: np.ndarray, u: np.ndarray, ou
         if j == m:
             j = 0
     return s
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_events() -> Any:
+    """The sequential batch entry point over the kernel variant that watches model events (compiled on the
+    first model with events, then loaded from numba's on-disk cache); same signature as
+    :func:`_compiled_batch`'s."""
+    import numba
+
+    _compiled_batch(False)  # the globals the entry point reads (_as_rhs, _as_clock, _prange) set
+    base = _compiled()
+    lazy = base["core_events"]
+    if lazy._fn is None:
+        lazy._fn = lazy._build()
+    fn = _variant(_batch_seq_py, "_batch_seq_events_py", _core_nb=lazy._fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", numba.errors.NumbaExperimentalFeatureWarning)
+        kernel = numba.njit(base["batch_sig"], cache=True, nogil=True, error_model="numpy")(fn)
+    return kernel.overloads[kernel.signatures[0]].entry_point
 
 
 @functools.lru_cache(maxsize=None)
@@ -1148,6 +1304,35 @@ def fast_observe(compiled: CompiledModel) -> Any | None:
     return fn
 
 
+@functools.lru_cache(maxsize=64)
+def _atoms_from_source(source: str) -> Any:
+    return _compile_generated(source, "atoms_into", "atoms")
+
+
+def fast_atoms(compiled: CompiledModel) -> Any | None:
+    """The numba-compiled comparisons of a model's event triggers (``atoms_into(t, y, p, u, out)``, see
+    :attr:`tumordyn.numerics._events.EventFunctions.fast_source`), or ``None`` when numba cannot compile them
+    (a capability check: such a model's events run on the scipy engines). Cached on ``compiled``."""
+    cached = compiled.__dict__.get("_fast_atoms", False)
+    if cached is not False:
+        return cached
+    fn = None
+    if numba_available():
+        from ..numerics import event_functions
+
+        try:
+            fn = _Address(_atoms_from_source(event_functions(compiled).fast_source).address)
+        except Exception:  # noqa: BLE001 - numba's typing errors: the capability is absent, whatever the message
+            fn = None
+    compiled.__dict__["_fast_atoms"] = fn
+    return fn
+
+
+def supports_events(compiled: CompiledModel) -> bool:
+    """Whether the compiled engine can run a model's events (its triggers compile with numba)."""
+    return not compiled.n_events or fast_atoms(compiled) is not None
+
+
 def supports_rules(compiled: CompiledModel, rules: RulePlan | None) -> bool:
     """Whether the compiled engine can run these adaptive rules (observables it watches compile)."""
     if rules is None or not rules.watches_observable:
@@ -1326,11 +1511,8 @@ class CompiledEngine:
         max_switches = options.max_switches
 
         c = problem.compiled
-        if c.n_events:  # model events are not compiled yet: refused by status (method="auto" falls back to LSODA)
-            from ._problem import unsupported
-
-            return unsupported(problem, COMPILED_METHOD, f"model {c.model_name!r} has events, which the compiled "
-                               "engine does not execute; use method='auto' or a scipy method such as 'LSODA'")
+        if c.n_events:
+            return self._solve_events(problem, options, detect_stiff, done)
         ff = fast_functions(c)
         plan = problem.plan
         rp = problem.rules
@@ -1495,6 +1677,166 @@ class CompiledEngine:
             r0 = r1
         return sols
 
+    def _solve_events(self, problem: Problem, options: SolverOptions, detect_stiff: bool,
+                      done: np.ndarray | None) -> Solution:
+        """Integrate a model with events, patient by patient: the kernel runs until a comparison of the
+        triggers changes (located in the kernel, see :func:`_core_py`), a queued execution time or the end;
+        the events due are executed by :class:`~tumordyn.solve._events.EventQueue` (the semantics the scipy
+        engines use) and the kernel resumes from there. A model whose triggers numba cannot compile
+        (:func:`supports_events`), or adaptive rules with events, are refused by status ``UNSUPPORTED``."""
+        from ._problem import unsupported
+
+        c = problem.compiled
+        if problem.rules is not None:
+            return unsupported(problem, COMPILED_METHOD, f"model {c.model_name!r} has events: adaptive dosing rules "
+                               "cannot be combined with model events yet; give a fixed schedule")
+        fa = fast_atoms(c)
+        if fa is None:
+            return unsupported(problem, COMPILED_METHOD, f"the triggers of the events of model {c.model_name!r} "
+                               "could not be compiled with numba; use a scipy method such as 'LSODA'")
+        from ..errors import SolverError
+
+        ff = fast_functions(c)
+        fn = _compiled_events()  # compiled or loaded before any patient's wall-time budget starts
+        dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
+        plan = problem.plan
+        breaks, bolus, rates = _kernel_plan(plan)
+        te = problem.t_eval
+        B = problem.n_patients
+        n = c.n_states
+        params = c.extended_params(problem.params)
+        ds_all = np.ones((B, c.n_drugs)) if problem.dose_scale is None else problem.dose_scale
+        ys = np.full((B, te.size, n), np.nan)
+        status = np.zeros(B, dtype=np.int64)
+        t_reached = np.full(B, float(plan.t_end))
+        bad_state = np.full(B, -1, dtype=np.int64)
+        nfev = np.zeros(B, dtype=np.int64)
+        elapsed = np.zeros(B)
+        messages = [""] * B
+        errors: list[Any] = [None] * B
+        for j in range(B):
+            started = _time.perf_counter()
+            try:
+                code, tr, bs, nfev[j] = self._events_patient(
+                    c, ff, fa, fn, problem.params[j], params[j], problem.y0[j], ds_all[j], breaks, bolus, rates, te,
+                    dose_comp, vol_idx, vol_const, nonneg, options, detect_stiff, started, ys[j])
+            except SolverError as err:
+                code, tr, bs = int(err.status), err.t, err.state_index
+                errors[j] = err
+                messages[j] = err.solver_message
+            if code != _OK:
+                status[j] = code
+                t_reached[j] = plan.t0 if tr is None else tr
+                bad_state[j] = -1 if bs is None else bs
+                ys[j] = np.nan
+                if errors[j] is None:
+                    messages[j] = _MESSAGES.get(code, "")
+            elapsed[j] = _time.perf_counter() - started
+            if done is not None and done.shape == (B,):
+                done[j] = 1
+        z = np.zeros(B, dtype=np.int64)
+        return Solution(te, ys, plan.rates_at(te), status, t_reached, bad_state, tuple(messages), nfev, z, z.copy(),
+                        (FAST_METHOD,) * B, plan.n_segments, plan.n_doses, tuple(errors), None,
+                        wall=elapsed if options.max_seconds is not None else None)
+
+    def _events_patient(self, c: Any, ff: Any, fa: Any, fn: Any, p: np.ndarray, pext: np.ndarray, y0: np.ndarray,
+                        ds: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray, te: np.ndarray,
+                        dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, nonneg: np.ndarray,
+                        options: SolverOptions, detect_stiff: bool, started: float,
+                        out: np.ndarray) -> tuple[int, float, int, int]:
+        """One patient of :meth:`_solve_events`: fills ``out`` (the outputs) and returns ``(status, time
+        reached, state to blame, evaluations)``; an event's own error (a non-finite or negative assignment,
+        too many executions) is raised by :class:`~tumordyn.solve._events.EventQueue`."""
+        from ._events import EventQueue
+
+        n = c.n_states
+        n_b = breaks.size
+        n_t = te.size
+        t_end = float(breaks[-1])
+        events = EventQueue(c, p, f"model {c.model_name!r}", options.max_switches)
+        y = np.array(y0, dtype=float)
+        ev_y = np.zeros((1, n + 1))
+        timed = options.max_seconds is not None
+        steps = 0
+        nfev = 0
+        b = -1  # the last breakpoint of the plan whose doses are given
+        k = 0  # the next output
+        tc = float(breaks[0])
+        # the kernel's arguments that do not change between its calls
+        ds1, p1 = ds[None, :].copy(), pext[None, :].copy()
+        atol = np.array(options.atol, dtype=float)
+        f0, i0 = np.empty((1, 0)), np.empty((1, 0), dtype=np.int64)
+        u0 = np.empty((1, 0, c.n_drugs))
+        stats = np.empty((1, _N_STATS), dtype=np.int64)
+        t_r = np.empty(1)
+        st = np.empty(1, dtype=np.int64)
+        wall, done = np.zeros(1), np.zeros(1, dtype=np.int64)
+        plan_of = np.zeros(1, dtype=np.int64)  # one plan (the segment's) for the one patient
+        rhs, atoms, n_atoms = ff.pointer.address, fa.address, events.ev.n_atoms
+        # bounded: each pass ends at a later time (a breakpoint, a located change, an execution time or the
+        # end) after at least one step attempt or breakpoint, or stops
+        for _ in range(int(options.max_steps) + n_b + 2 * int(options.max_switches) + 8):
+            # 1. the instant tc: doses due now, then the triggers, then the events due now
+            while b + 1 < n_b and breaks[b + 1] <= tc:
+                b += 1
+                for d in range(c.n_drugs):
+                    amt = bolus[b, d] * ds[d]
+                    if amt != 0.0 and dose_comp[d] >= 0:
+                        y[dose_comp[d]] += amt / (pext[vol_idx[d]] if vol_idx[d] >= 0 else vol_const[d])
+            events.update_triggers(tc, y)
+            events.execute_due(tc, y)
+            while k < n_t and te[k] <= tc:
+                out[k] = y
+                k += 1
+            if tc >= t_end:
+                return _OK, t_end, -1, nfev
+            # 2. the kernel from tc to the next execution time or the end, across the plan's breakpoints
+            t_stop = min(t_end, events.next_time())
+            hi = int(np.searchsorted(breaks, t_stop, side="left"))  # breakpoints in (tc, t_stop)
+            lo = b + 1
+            m = hi - lo
+            bk = np.empty(m + 2)
+            bk[0], bk[1:m + 1], bk[m + 1] = tc, breaks[lo:hi], t_stop
+            bol = np.zeros((m + 2, c.n_drugs))
+            bol[1:m + 1] = bolus[lo:hi]
+            rat = np.zeros((m + 2, c.n_drugs))
+            rat[0], rat[1:m + 1] = rates[b], rates[lo:hi]
+            k_hi = int(np.searchsorted(te, t_stop, side="left"))
+            te_s = np.ascontiguousarray(te[k:k_hi])
+            ys_s = np.empty((1, te_s.size, n))
+            left = float(options.max_seconds) - (_time.perf_counter() - started) if timed else math.inf
+            if left <= 0.0:
+                return _TIME, tc, -1, nfev
+            ev_y[0, :n] = y
+            ev_y[0, n] = 0.0  # each restart begins with Hairer's initial-step search, as the scipy engines restart
+            r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = _no_rules(m + 2)
+            fn(
+                rhs, rhs, te_s, bk, bol, rat, dose_comp, vol_idx, vol_const, ds1, p1, y[None, :].copy(),
+                float(options.rtol), atol, nonneg, float(options.max_step), int(options.max_steps) - steps,
+                bool(detect_stiff), r_drug, r_state, r_obs, 0, r_pause, r_resume, f0, r_start,
+                r_bolus, r_nbolus, r_rates, int(options.max_switches), ys_s, u0, stats, t_r, f0, i0, f0, f0,
+                np.empty((1, m + 2, 0), dtype=np.bool_), st, _clock().address, left, wall, done, plan_of,
+                np.array([0, m + 2], dtype=np.int64), np.array([0, te_s.size], dtype=np.int64), atoms, n_atoms, ev_y,
+            )  # fmt: skip
+            steps += int(stats[0, _NACC] + stats[0, _NREJ])
+            nfev += int(stats[0, _NFEV])
+            code = int(st[0])
+            if code not in (_OK, _EVENT_DUE):
+                return code, float(t_r[0]), int(stats[0, _BADSTATE]) if code == _NEGATIVE else -1, nfev
+            t_new = t_stop if code == _OK else float(t_r[0])
+            n_w = int(np.searchsorted(te_s, t_new, side="left"))  # the outputs written: before t_new
+            out[k:k + n_w] = ys_s[0, :n_w]
+            k += n_w
+            y = ev_y[0, :n].copy()
+            # the breakpoints the kernel passed (their doses given): those before t_new, and the one it stopped
+            # at after giving its doses
+            passed = int(np.searchsorted(bk[1:m + 1], t_new, side="left"))
+            if code == _EVENT_DUE and 0 < stats[0, _BADSTATE] <= m:
+                passed = int(stats[0, _BADSTATE])
+            b = lo + passed - 1
+            tc = t_new
+        return _MAX_STEPS, tc, -1, nfev
+
     def _run(self, rhs: Any, obs: Any, te: np.ndarray, breaks: np.ndarray, bolus: np.ndarray, rates: np.ndarray,
              dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
              options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
@@ -1542,7 +1884,7 @@ class CompiledEngine:
             bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
             np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
-            status, _clock().address, max_seconds, elapsed, done, *plans,
+            status, _clock().address, max_seconds, elapsed, done, *plans, rhs, 0, np.empty((B, 0)),
         )  # fmt: skip
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
 

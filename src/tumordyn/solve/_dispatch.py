@@ -5,7 +5,9 @@
 patients whose :class:`~tumordyn.errors.SolverStatus` is in :data:`FALLBACK_STATUSES`. Problems with
 adaptive rules take the same route: the compiled engine locates the switches itself; only a rule on an
 observable numba cannot compile (:func:`tumordyn.solve._compiled.supports_rules`, a capability check) sends an
-``"auto"`` solve to LSODA.
+``"auto"`` solve to LSODA. Models with events take the compiled engine too (it locates the triggers' changes and
+executes the events with :class:`tumordyn.solve._events.EventQueue`), unless their triggers do not compile
+(:func:`tumordyn.solve._compiled.supports_events`) or adaptive rules come with them.
 """
 
 from __future__ import annotations
@@ -114,9 +116,10 @@ def solve(problem: Problem | Sequence[Problem], options: SolverOptions, *, paral
             done[:] = 1
         return sol
     first = auto_method()
-    if first == COMPILED_METHOD and (problem.compiled.n_events
-                                     or not _fast.supports_rules(problem.compiled, problem.rules)):
-        first = "LSODA"  # capability check; the compiled engine would refuse events with UNSUPPORTED
+    c = problem.compiled
+    if first == COMPILED_METHOD and ((c.n_events and (problem.rules is not None or not _fast.supports_events(c)))
+                                     or not _fast.supports_rules(c, problem.rules)):
+        first = "LSODA"  # capability checks; the compiled engine would refuse these with UNSUPPORTED
     if first != COMPILED_METHOD:
         sol = engine_for(first).solve(problem, options)
         if done is not None:

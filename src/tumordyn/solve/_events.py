@@ -1,5 +1,8 @@
-"""Model events on the scipy engines: located triggers, a bounded queue of delayed executions, priorities.
+"""Model events: located triggers, a bounded queue of delayed executions, priorities.
 
+:class:`EventQueue` is the one implementation of the execution semantics below (triggers, queue, priorities,
+persistence, bounded executions), called by every engine that executes events: the scipy loop here and the
+compiled engine (:mod:`tumordyn.solve._compiled`, which locates the triggers' changes in its kernel).
 :func:`integrate_with_events` integrates one patient of a model with :class:`~tumordyn.spec.Event` s
 under a dosing plan, with SBML Level 3 semantics:
 
@@ -49,7 +52,7 @@ from ._scipy_engine import (
     model_system,
 )
 
-__all__ = ["integrate_with_events"]
+__all__ = ["integrate_with_events", "EventQueue"]
 
 _MAX_BISECTIONS = 200
 
@@ -61,6 +64,123 @@ def _solver_class(method: str) -> Any:
     import scipy.integrate as si  # imported on first use: `import tumordyn` stays light
 
     return getattr(si, method)
+
+
+
+class EventQueue:
+    """The execution semantics of a model's events for one patient (shared by every engine that executes
+    events: the scipy loop below and the compiled engine, :mod:`tumordyn.solve._compiled`).
+
+    Holds each trigger's last value, the queue of fired events waiting for their execution time
+    (``(time, order fired, event, values or None)``) and the count of executions. The integrators locate the
+    times at which a trigger's comparisons change; at such a time (and at every breakpoint and queued
+    execution time) they call :meth:`update_triggers` then :meth:`execute_due`.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+        ``compile_model(model)``; its ``events`` are executed.
+    p : numpy.ndarray
+        The patient's parameter vector (not extended).
+    what : str
+        How messages name the patient (e.g. ``"model 'decay'"``).
+    max_switches : int
+        Executions allowed (``Solver.max_switches``); one more raises ``TOO_MANY_SWITCHES``.
+    """
+
+    def __init__(self, compiled: Any, p: np.ndarray, what: str, max_switches: int) -> None:
+        self.compiled = compiled
+        self.ev = event_functions(compiled)
+        self.p = p
+        self.what = what
+        self.max_switches = int(max_switches)
+        self.trig = [bool(v) for v in self.ev.initial_value]
+        self.queue: list[tuple[float, int, int, np.ndarray | None]] = []
+        self.order = 0
+        self.n_exec = 0
+        self.rng = np.random.default_rng(_TIE_SEED)
+
+    def next_time(self) -> float:
+        """The earliest execution time in the queue (days; ``inf`` when it is empty)."""
+        return min((q[0] for q in self.queue), default=math.inf)
+
+    def _check_values(self, k: int, vals: np.ndarray, t: float) -> None:
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            i = int(self.ev.targets[k][int(np.argmax(bad))])
+            raise SolverError(f"event {self.ev.names[k]!r} of {self.what} assigns a non-finite value to state "
+                              f"{self.compiled.state_names[i]!r} at t = {t:g} days", t=t,
+                              status=SolverStatus.NON_FINITE, state_index=i)
+
+    def update_triggers(self, t: float, y: np.ndarray) -> None:
+        """Fire the triggers that turned true at ``(t, y)``, cancel the non-persistent events whose trigger
+        turned false."""
+        ev, p = self.ev, self.p
+        now = ev.triggers(t, y, p)
+        for k in range(len(ev.names)):
+            if now[k] == self.trig[k]:
+                continue
+            self.trig[k] = now[k]
+            if now[k]:
+                d = ev.delay(k, t, y, p) if ev.has_delay[k] else 0.0
+                if not (d >= 0.0 and math.isfinite(d)):
+                    raise SolverError(f"event {ev.names[k]!r} of {self.what} fired at t = {t:g} days with delay "
+                                      f"{d}; a delay must be finite and >= 0 days", t=t, status=SolverStatus.FAILED)
+                vals = None
+                if ev.use_values_from_trigger_time[k]:
+                    vals = ev.values(k, t, y, p)
+                    self._check_values(k, vals, t)
+                self.queue.append((t + d if d > 0.0 else t, self.order, k, vals))
+                self.order += 1
+            elif not ev.persistent[k]:
+                self.queue[:] = [q for q in self.queue if q[2] != k]
+
+    def execute_due(self, t: float, y: np.ndarray) -> None:
+        """Execute the events due at ``t`` one at a time, highest priority first, updating ``y`` in place and
+        the triggers after each execution (an execution may fire or cancel others)."""
+        ev, p, queue = self.ev, self.p, self.queue
+        nonneg = self.compiled.nonnegative
+        for _ in range(self.max_switches + 2):  # bounded: every pass executes one event or returns
+            due = [q for q in queue if q[0] <= t]
+            if not due:
+                return
+            if len(due) > 1:
+                rank = {q[1]: (ev.priority(q[2], t, y, p) if ev.has_priority[q[2]] else -math.inf) for q in due}
+                if any(math.isnan(r) for r in rank.values()):
+                    k = next(q[2] for q in due if math.isnan(rank[q[1]]))
+                    raise SolverError(f"event {ev.names[k]!r} of {self.what} has a non-finite priority at "
+                                      f"t = {t:g} days", t=t, status=SolverStatus.NON_FINITE)
+                best = max(rank.values())
+                top = [q for q in due if rank[q[1]] == best]
+                if len(top) > 1 and best != -math.inf:
+                    # equal explicit priorities: SBML executes them in random order (seeded: reproducible)
+                    q = top[int(self.rng.integers(len(top)))]
+                else:
+                    q = top[0]
+            else:
+                q = due[0]
+            queue.remove(q)
+            k = q[2]
+            vals = q[3]
+            if vals is None:
+                vals = ev.values(k, t, y, p)
+                self._check_values(k, vals, t)
+            tgt = ev.targets[k]
+            neg = nonneg[tgt] & (vals < 0.0)
+            if neg.any():
+                i = int(tgt[int(np.argmax(neg))])
+                raise NegativeStateError(f"event {ev.names[k]!r} of {self.what} assigns "
+                                         f"{float(vals[np.argmax(neg)]):g} to the non-negative state "
+                                         f"{self.compiled.state_names[i]!r} at t = {t:g} days", t=t, state_index=i)
+            y[tgt] = vals
+            self.n_exec += 1
+            if self.n_exec > self.max_switches:
+                raise SolverError(f"events of {self.what} were executed more than {self.max_switches} times by "
+                                  f"t = {t:g} days (Solver.max_switches); an event that keeps re-triggering "
+                                  "itself?", t=t, status=SolverStatus.TOO_MANY_SWITCHES)
+            self.update_triggers(t, y)
+        raise SolverError(f"events of {self.what} were executed more than {self.max_switches} times at "
+                          f"t = {t:g} days", t=t, status=SolverStatus.TOO_MANY_SWITCHES)
 
 
 def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarray, t_eval: np.ndarray,
@@ -98,7 +218,6 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
         When an event assigns a negative value to a non-negative state.
     """
     ev = event_functions(compiled)
-    n_ev = len(ev.names)
     p = flush_subnormal(p)
     y = flush_subnormal(y0)
     system = model_system(compiled, p, opts)
@@ -109,88 +228,10 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
     n_b = breaks.size
     t0, t_end = float(plan.t0), float(plan.t_end)
     ys = np.full((t_eval.size, compiled.n_states), np.nan)
-    trig = [bool(v) for v in ev.initial_value]
-    queue: list[tuple[float, int, int, np.ndarray | None]] = []  # (time, order, event, values or None)
-    order = 0
-    n_exec = 0
+    events = EventQueue(compiled, p, what, opts.max_switches)
     nfev = njev = nlu = 0
     cls = _solver_class(opts.method)
-    rng = np.random.default_rng(_TIE_SEED)
     jac_ok = opts.method in IMPLICIT_METHODS and system.jac is not None
-
-    def check_values(k: int, vals: np.ndarray, t: float) -> None:
-        bad = ~np.isfinite(vals)
-        if bad.any():
-            i = int(ev.targets[k][int(np.argmax(bad))])
-            raise SolverError(f"event {ev.names[k]!r} of {what} assigns a non-finite value to state "
-                              f"{compiled.state_names[i]!r} at t = {t:g} days", t=t, status=SolverStatus.NON_FINITE,
-                              state_index=i)
-
-    def update_triggers(t: float) -> None:
-        """Fire the triggers that turned true, cancel non-persistent events whose trigger turned false."""
-        nonlocal order
-        now = ev.triggers(t, y, p)
-        for k in range(n_ev):
-            if now[k] == trig[k]:
-                continue
-            trig[k] = now[k]
-            if now[k]:
-                d = ev.delay(k, t, y, p) if ev.has_delay[k] else 0.0
-                if not (d >= 0.0 and math.isfinite(d)):
-                    raise SolverError(f"event {ev.names[k]!r} of {what} fired at t = {t:g} days with delay {d}; a "
-                                      "delay must be finite and >= 0 days", t=t, status=SolverStatus.FAILED)
-                vals = None
-                if ev.use_values_from_trigger_time[k]:
-                    vals = ev.values(k, t, y, p)
-                    check_values(k, vals, t)
-                queue.append((t + d if d > 0.0 else t, order, k, vals))
-                order += 1
-            elif not ev.persistent[k]:
-                queue[:] = [q for q in queue if q[2] != k]
-
-    def execute_due(t: float) -> None:
-        nonlocal n_exec
-        for _ in range(opts.max_switches + 2):  # bounded: every pass executes one event or returns
-            due = [q for q in queue if q[0] <= t]
-            if not due:
-                return
-            if len(due) > 1:
-                rank = {q[1]: (ev.priority(q[2], t, y, p) if ev.has_priority[q[2]] else -math.inf) for q in due}
-                if any(math.isnan(r) for r in rank.values()):
-                    k = next(q[2] for q in due if math.isnan(rank[q[1]]))
-                    raise SolverError(f"event {ev.names[k]!r} of {what} has a non-finite priority at t = {t:g} days",
-                                      t=t, status=SolverStatus.NON_FINITE)
-                best = max(rank.values())
-                top = [q for q in due if rank[q[1]] == best]
-                if len(top) > 1 and best != -math.inf:
-                    # equal explicit priorities: SBML executes them in random order (seeded: reproducible)
-                    q = top[int(rng.integers(len(top)))]
-                else:
-                    q = top[0]
-            else:
-                q = due[0]
-            queue.remove(q)
-            k = q[2]
-            vals = q[3]
-            if vals is None:
-                vals = ev.values(k, t, y, p)
-                check_values(k, vals, t)
-            tgt = ev.targets[k]
-            neg = nonneg[tgt] & (vals < 0.0)
-            if neg.any():
-                i = int(tgt[int(np.argmax(neg))])
-                raise NegativeStateError(f"event {ev.names[k]!r} of {what} assigns {float(vals[np.argmax(neg)]):g} "
-                                         f"to the non-negative state {compiled.state_names[i]!r} at t = {t:g} days",
-                                         t=t, state_index=i)
-            y[tgt] = vals
-            n_exec += 1
-            if n_exec > opts.max_switches:
-                raise SolverError(f"events of {what} were executed more than {opts.max_switches} times by t = {t:g} "
-                                  "days (Solver.max_switches); an event that keeps re-triggering itself?",
-                                  t=t, status=SolverStatus.TOO_MANY_SWITCHES)
-            update_triggers(t)
-        raise SolverError(f"events of {what} were executed more than {opts.max_switches} times at t = {t:g} days",
-                          t=t, status=SolverStatus.TOO_MANY_SWITCHES)
 
     b = -1
     u = np.zeros(compiled.n_drugs)
@@ -206,8 +247,8 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                 if plan.bolus[b].any():
                     system.jump(y, plan.bolus[b])
                 u = np.array(plan.rates[b], dtype=float)
-            update_triggers(tc)
-            execute_due(tc)
+            events.update_triggers(tc, y)
+            events.execute_due(tc, y)
             while k_out < t_eval.size and (t_eval[k_out] <= tc or is_tiny_segment(tc, float(t_eval[k_out]))):
                 ys[k_out] = y
                 k_out += 1
@@ -217,8 +258,7 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
             t_stop = t_end
             if b + 1 < n_b:
                 t_stop = min(t_stop, float(breaks[b + 1]))
-            if queue:
-                t_stop = min(t_stop, min(q[0] for q in queue))
+            t_stop = min(t_stop, events.next_time())
             budget.check_clock(tc)
             if is_tiny_segment(tc, t_stop):
                 with np.errstate(all="ignore"):
@@ -247,7 +287,22 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                     y_new = np.array(solver.y, dtype=float)
                     check_segment(compiled, y_new[:, None], np.array([t_new]), nonneg, opts.atol, opts.rtol)
                     dense = None
-                    if ev.atoms(t_new, y_new, p) != watch:
+                    if ev.explicit_time:
+                        # a comparison of an explicit function of time (e.g. sin(10 t) < 0) may change and change back
+                        # within a step the states' error allows: checked at the quarters of the step on the dense
+                        # output too (as the compiled engine does for every model); the first quarter where one
+                        # differs from the watch brackets the change
+                        dense = solver.dense_output()
+                        t_lo = t_old
+                        for q in (1, 2, 3):
+                            tq = t_old + 0.25 * q * (t_new - t_old)
+                            if ev.atoms(tq, np.array(dense(tq), dtype=float), p) != watch:
+                                hit = _locate(ev, dense, t_lo, tq, p, watch)
+                                break
+                            t_lo = tq
+                        if hit is None and ev.atoms(t_new, y_new, p) != watch:
+                            hit = _locate(ev, dense, t_lo, t_new, p, watch)
+                    elif ev.atoms(t_new, y_new, p) != watch:
                         dense = solver.dense_output()
                         hit = _locate(ev, dense, t_old, t_new, p, watch)
                     t_upto = hit[0] if hit is not None else t_new
@@ -280,7 +335,7 @@ def integrate_with_events(compiled: Any, plan: Any, p: np.ndarray, y0: np.ndarra
                           solver_message=f"{type(exc).__name__}: {exc}", status=SolverStatus.FAILED) from None
     if k_out < t_eval.size:
         ys[k_out:] = y
-    return ys, (nfev, njev, nlu), n_exec
+    return ys, (nfev, njev, nlu), events.n_exec
 
 
 def _locate(ev: Any, dense: Any, t_lo: float, t_hi: float, p: np.ndarray,
