@@ -379,3 +379,27 @@ def test_segments_shorter_than_the_smallest_step() -> None:
     sched = S([td.Dose(5e-324, "drug", 10.0), td.Dose(late, "drug", 20.0)])
     traj = td.simulate(m, sched, t_end=t_end, t_eval=[0.0, 2.0, t_end], method="dopri5", rtol=1e-10)
     np.testing.assert_allclose(traj["C"], [0.0, 0.25, 1.0 * 2.0**-4 + 2.0], rtol=1e-8)
+
+
+
+def test_arrays_shared_between_solves_are_never_written() -> None:
+    # the engine hands the kernel cached constant arrays (unit dose scale, one-plan layout, zero-size outputs,
+    # atol): a solve must leave them as they were, and a repeated solve must give the same numbers bit for bit
+    from tumordyn.dosing import DosingPlan
+
+    m = td.models.tumor_immune_tme()
+    sched = td.Schedule.every("targeted", 100.0, 7.0, until=60.0) + td.Schedule.every("anti_pd1", 200.0, 21.0,
+                                                                                      until=60.0)
+    te = np.linspace(0.0, 60.0, 61)
+    first = td.simulate(m, sched, t_end=60.0, t_eval=te, method="dopri5")
+    c = compile_model(m)
+    n_b = DosingPlan.build(c.drug_names, sched, 0.0, 60.0).breaks.size
+    np.testing.assert_array_equal(_fast._unit_dose_scale(1, c.n_drugs), np.ones((1, c.n_drugs)))
+    plan_of, b_off, t_off = _fast._one_plan(1, n_b, te.size)
+    assert plan_of.tolist() == [0] and b_off.tolist() == [0, n_b] and t_off.tolist() == [0, te.size]
+    second = td.simulate(m, sched, t_end=60.0, t_eval=te, method="dopri5")
+    np.testing.assert_array_equal(first.y, second.y)
+    ys = td.simulate_batch(m, np.tile(c.param_vector(), (3, 1)), sched, t_end=60.0, t_eval=te, method="dopri5")
+    for j in range(3):
+        np.testing.assert_array_equal(ys[j], first.y)
+    np.testing.assert_array_equal(_fast._unit_dose_scale(3, c.n_drugs), np.ones((3, c.n_drugs)))

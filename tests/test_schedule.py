@@ -198,6 +198,18 @@ def test_dataclass_replace_pickle_copy_hash():
     assert len({s, Schedule(reversed(list(s)))}) == 1
 
 
+def test_cached_unit_check_is_per_schedule_and_not_pickled():
+    # whether a schedule has doses in a unit of their own is remembered on the (immutable) schedule, never
+    # carried by a pickle, and a schedule without units is resolved as itself
+    plain = Schedule.every("x", 1, 7, count=3)
+    per_kg = plain + Dose(2, "x", 1.5, unit="mg/kg")
+    assert not plain._has_units() and per_kg._has_units()
+    assert not plain._has_units() and per_kg._has_units()  # the remembered answers
+    assert "_units" not in pickle.loads(pickle.dumps(per_kg)).__dict__
+    assert pickle.loads(pickle.dumps(per_kg))._has_units()
+    assert plain.resolved(object()) is plain
+
+
 def test_repr_table():
     s = Schedule.at("chemo", 50, [0, 7]) + Schedule.infusion("il2", 0.5, 0, 14)
     text = repr(s)

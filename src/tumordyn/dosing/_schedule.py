@@ -583,7 +583,7 @@ class Schedule:
 
     # Derived values cached on the (immutable) instance; not fields, so not part of equality, and left
     # out of pickles (a string hash differs between processes).
-    _CACHED = ("_hash", "_drug_set")
+    _CACHED = ("_hash", "_drug_set", "_units")
 
     def __hash__(self) -> int:
         """Structural hash (that of ``(doses, infusions)``), computed once per schedule."""
@@ -1221,8 +1221,13 @@ class Schedule:
         return Schedule(doses=doses, infusions=infusions)
 
     def _has_units(self) -> bool:
-        """Whether some dose or infusion is given in a unit of its own (not yet resolved)."""
-        return any(d.unit is not None for d in (*self.doses, *self.infusions))
+        """Whether some dose or infusion is given in a unit of its own (not yet resolved); computed once per
+        schedule (``simulate`` asks on every call)."""
+        units = self.__dict__.get("_units")
+        if units is None:
+            units = any(d.unit is not None for d in (*self.doses, *self.infusions))
+            object.__setattr__(self, "_units", units)
+        return units
 
     def to_dataframe(self) -> pd.DataFrame:
         """The items as a pandas DataFrame, one row per dose or infusion.

@@ -575,7 +575,9 @@ class CompiledModel:
         if p.ndim == 1 or (p.ndim == 2 and p.shape[0] == 1):
             values = p.reshape(-1).tolist()
             try:  # Python floats: a few microseconds, where numpy on 0-d arrays takes tens
-                return np.array(values + self._derived_scalar(values)).reshape(p.shape[:-1] + (-1,))
+                values += self._derived_scalar(values)
+                # np.fromiter with the count: 1.2 us for the default model's 61 values, np.array 1.9 us
+                return np.fromiter(values, float, len(values)).reshape(p.shape[:-1] + (-1,))
             except (ArithmeticError, ValueError, TypeError):
                 pass  # e.g. a division by zero: numpy's inf/nan instead, reported by the solve
         with np.errstate(all="ignore"):  # non-finite values surface in the solve, with the time reached

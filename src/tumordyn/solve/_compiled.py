@@ -1441,6 +1441,40 @@ def _no_rules(n_b: int) -> tuple[np.ndarray, ...]:
             np.zeros((n_b, 0)))
 
 
+@functools.lru_cache(maxsize=256)
+def _one_plan(n_patients: int, n_b: int, n_t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-patient plan layout of a problem with one plan for all (see :func:`_batch_seq_py`): every
+    patient on plan 0, its ``n_b`` breakpoints and ``n_t`` output times. The kernel only reads these arrays
+    (cached like :func:`_kernel_plan`)."""
+    return (np.zeros(n_patients, dtype=np.int64), np.array([0, n_b], dtype=np.int64),
+            np.array([0, n_t], dtype=np.int64))
+
+
+@functools.lru_cache(maxsize=256)
+def _no_outputs(n_patients: int, n_b: int, n_drugs: int) -> tuple[np.ndarray, ...]:
+    """Zero-size output arrays for a solve without rules or events (rates at the outputs, switch records,
+    gated doses given, the event state): nothing is read or written in them (cached like :func:`_no_rules`)."""
+    f0 = np.empty((n_patients, 0))
+    return (np.empty((n_patients, 0, n_drugs)), f0, np.empty((n_patients, 0), dtype=np.int64),
+            np.empty((n_patients, n_b, 0), dtype=np.bool_))
+
+
+@functools.lru_cache(maxsize=256)
+def _unit_dose_scale(n_patients: int, n_drugs: int) -> np.ndarray:
+    """Dose scale 1 for every patient and drug (no covariate-based dosing; the kernel only reads it)."""
+    return np.ones((n_patients, n_drugs))
+
+
+def _kernel_atol(options: SolverOptions) -> np.ndarray:
+    """A writable float copy of ``options.atol`` (read-only there; numba's typed signature takes no read-only
+    arrays), kept on the immutable options (the kernel only reads it)."""
+    a = options.__dict__.get("_kernel_atol")
+    if a is None:
+        a = np.array(options.atol, dtype=float)
+        options.__dict__["_kernel_atol"] = a
+    return a
+
+
 #: Switch records kept per patient in a large batch; a patient with more is solved again with room for all.
 _EVENT_ROOM = 64
 
@@ -1524,7 +1558,7 @@ class CompiledEngine:
         obs = ff.pointer.address  # never called without a rule on an observable
         if rp is None:
             rarr = _no_rules(n_b)
-            base = np.zeros((B, 0))
+            base = _no_outputs(B, n_b, c.n_drugs)[1]  # zero-size (B, 0): no rule baselines
             room = 0
         else:
             if not supports_rules(c, rp):
@@ -1538,7 +1572,7 @@ class CompiledEngine:
             base = np.ascontiguousarray(rp.baselines(c, problem.params, problem.y0))
             room = max_switches + 1 if B <= 8 else _EVENT_ROOM
         params = c.extended_params(problem.params)  # parameter-only subexpressions computed once per patient
-        ds = np.ones((B, c.n_drugs)) if problem.dose_scale is None else problem.dose_scale
+        ds = _unit_dose_scale(B, c.n_drugs) if problem.dose_scale is None else problem.dose_scale
         if done is None or done.shape != (B,) or done.dtype != np.int64 or not done.flags.c_contiguous:
             done = np.zeros(B, dtype=np.int64)
         out = self._run(ff.pointer.address, obs, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params,
@@ -1851,8 +1885,7 @@ class CompiledEngine:
         n = Y0.shape[1]
         n_r = rarr[0].size
         if plans is None:
-            plans = (np.zeros(B, dtype=np.int64), np.array([0, breaks.shape[0]], dtype=np.int64),
-                     np.array([0, te.size], dtype=np.int64))
+            plans = _one_plan(B, breaks.shape[0], te.size)
             n_t = te.size
         else:
             n_t = int(np.max(np.diff(plans[2])))
@@ -1862,17 +1895,18 @@ class CompiledEngine:
         stats = np.empty((B, _N_STATS), dtype=np.int64)
         t_reached = np.empty(B)
         status = np.empty(B, dtype=np.int64)
-        us = np.zeros((B, n_t, n_drugs)) if with_u else np.empty((B, 0, n_drugs))
+        none = _no_outputs(B, breaks.size, n_drugs)  # zero-size: nothing is read or written in them
+        us = np.zeros((B, n_t, n_drugs)) if with_u else none[0]
         if room or n_r:
             ev_t = np.zeros((B, room))
             ev_code = np.zeros((B, room), dtype=np.int64)
             ev_val = np.zeros((B, room))
             ev_thr = np.zeros((B, room))
             given = np.zeros((B, breaks.size, n_r), dtype=np.bool_)
-        else:  # zero-size: nothing is read or written in them
-            ev_t = ev_val = ev_thr = np.empty((B, 0))
-            ev_code = np.empty((B, 0), dtype=np.int64)
-            given = np.empty((B, breaks.size, 0), dtype=np.bool_)
+        else:
+            ev_t = ev_val = ev_thr = none[1]
+            ev_code = none[2]
+            given = none[3]
         elapsed = np.zeros(B)
         max_seconds = math.inf if options.max_seconds is None else float(options.max_seconds)
         r_drug, r_state, r_obs, r_pause, r_resume, r_start, r_bolus, r_nbolus, r_rates = rarr
@@ -1880,11 +1914,11 @@ class CompiledEngine:
         fn(
             rhs, obs, np.ascontiguousarray(te, dtype=float), breaks, bolus, rates, dose_comp, vol_idx, vol_const,
             np.ascontiguousarray(ds, dtype=float), np.ascontiguousarray(P, dtype=float), np.ascontiguousarray(Y0, dtype=float), float(options.rtol),
-            np.array(options.atol, dtype=float), nonneg, float(options.max_step), int(options.max_steps),
+            _kernel_atol(options), nonneg, float(options.max_step), int(options.max_steps),
             bool(detect_stiff), r_drug, r_state, r_obs, int(n_obs), r_pause, r_resume,
             np.ascontiguousarray(base, dtype=float), r_start, r_bolus,
             r_nbolus, r_rates, int(max_switches), ys, us, stats, t_reached, ev_t, ev_code, ev_val, ev_thr, given,
-            status, _clock().address, max_seconds, elapsed, done, *plans, rhs, 0, np.empty((B, 0)),
+            status, _clock().address, max_seconds, elapsed, done, *plans, rhs, 0, none[1],
         )  # fmt: skip
         return ys, us, stats, t_reached, status, ev_t, ev_code, ev_val, ev_thr, given, elapsed
 

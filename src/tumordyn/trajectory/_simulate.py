@@ -139,7 +139,7 @@ def _solver_options(compiled: CompiledModel, solver: Solver | None, method: Any,
     """
     if solver is not None or isinstance(atol, Mapping):
         return make_solver(solver, method=method, rtol=rtol, atol=atol, max_step=max_step).options(compiled)
-    key = tuple((type(v), v) for v in (method, rtol, atol, max_step))
+    key = (type(method), method, type(rtol), rtol, type(atol), atol, type(max_step), max_step)
     cache = compiled.__dict__.setdefault("_simulate_options", {})
     try:
         opts = cache.get(key)
