@@ -1511,6 +1511,28 @@ def _clock() -> _Address:
 _CLOCK_KEEP: list = []
 
 
+def _patient_outcomes(status: np.ndarray, stats: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """After a kernel call: the failed patients' outputs set to NaN (in place); returns the mask of failed
+    patients (``None`` when every patient solved, the common case) and each patient's state to blame
+    (-1 unless it went negative)."""
+    if not status.any():  # _OK is 0
+        return None, np.full(status.size, -1, dtype=np.int64)
+    failed = status != _OK
+    ys[failed] = np.nan
+    return failed, np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+
+
+def _reached_and_messages(status: np.ndarray, t_reached: np.ndarray, failed: np.ndarray | None,
+                          t_end: float) -> tuple[str, ...]:
+    """Set ``t_reached`` (in place) to ``t_end`` for the patients that solved (the kernel's value stays for a
+    failed one) and return each patient's message (empty when it solved)."""
+    if failed is None:
+        t_reached.fill(t_end)
+        return ("",) * status.size
+    t_reached[~failed] = t_end
+    return tuple(_MESSAGES.get(int(x), "") for x in status)
+
+
 class CompiledEngine:
     """The compiled Dormand–Prince 5(4) engine (``method="dopri5"``) behind the one solve interface.
 
@@ -1595,17 +1617,8 @@ class CompiledEngine:
                 ev_t[over], ev_code[over], ev_val[over], ev_thr[over] = more[5:9]
                 given[over] = more[9]
                 elapsed[over] += more[10]
-        if status.any():  # some patient failed (_OK is 0)
-            failed = status != _OK
-            ys[failed] = np.nan
-            t_reached[~failed] = plan.t_end
-            bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
-            messages = tuple(_MESSAGES.get(int(x), "") for x in status)
-        else:
-            failed = np.zeros(B, dtype=np.bool_)
-            t_reached.fill(plan.t_end)
-            bad_state = np.full(B, -1, dtype=np.int64)
-            messages = ("",) * B
+        failed, bad_state = _patient_outcomes(status, stats, ys)
+        messages = _reached_and_messages(status, t_reached, failed, plan.t_end)
         errors: tuple = ()
         rule_log = None
         if rp is not None:
@@ -1623,7 +1636,8 @@ class CompiledEngine:
                         t=float(t_reached[j]), status=SolverStatus.TOO_MANY_SWITCHES,
                     )
                 errors = tuple(errs)
-            us[failed] = np.nan
+            if failed is not None:
+                us[failed] = np.nan
             n_ev = np.minimum(stats[:, _NEV], ev_t.shape[1])
             rule_log = RuleLog(us, n_ev, ev_t, ev_code, ev_val, ev_thr, given, np.array(stats[:, _NSEG]),
                                plan.n_doses + np.array(stats[:, _NDOSE]))
@@ -1686,24 +1700,15 @@ class CompiledEngine:
         # what every patient's Solution holds, for all at once (each problem's is a slice)
         nfev = stats[:, _NFEV].copy()
         zeros = np.zeros((2, B), dtype=np.int64)
-        failed = status != _OK if status.any() else None  # _OK is 0
-        if failed is not None:
-            ys[failed] = np.nan
-            bad_state = np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
-        else:
-            bad_state = np.full(B, -1, dtype=np.int64)
+        failed, bad_state = _patient_outcomes(status, stats, ys)
         sols = []
         r0 = 0
         for prob in problems:
             r1 = r0 + prob.n_patients
             plan, te_k = prob.plan, prob.t_eval
             rows = slice(r0, r1)
-            if failed is None:
-                t_reached[rows] = plan.t_end
-                messages = ("",) * (r1 - r0)
-            else:
-                t_reached[rows] = np.where(failed[rows], t_reached[rows], plan.t_end)
-                messages = tuple(_MESSAGES.get(int(x), "") for x in status[rows])
+            messages = _reached_and_messages(status[rows], t_reached[rows], None if failed is None else failed[rows],
+                                             plan.t_end)  # t_reached[rows] is a view: filled in place
             sols.append(Solution(te_k, ys[rows, : te_k.size], plan.rates_at(te_k), status[rows], t_reached[rows],
                                  bad_state[rows], messages, nfev[rows], zeros[0, rows], zeros[1, rows],
                                  (FAST_METHOD,) * (r1 - r0), plan.n_segments, plan.n_doses, (), None,
