@@ -76,9 +76,11 @@ def test_renamed_keywords_warn_once_and_refuse_both_names():
         renamed_keyword("new", "old", new="algorithm", old="method", where="f")
 
 
-def test_import_tumordyn_is_lazy_and_the_first_use_loads_every_layer():
+def test_import_tumordyn_is_lazy_and_the_first_use_loads_the_layers_a_simulation_needs():
     """`import tumordyn` imports no layer (so `tumordyn --help` needs neither numpy nor sympy); the first public
-    name used loads them all, in layer order, as an eager import did (e.g. the Model.compiled alias is there)."""
+    name used loads the core layers (spec to trajectory, with the Model.compiled alias), and each other
+    subpackage (io, readouts, comparison, fitting, cohorts, analysis, datasets) loads when first named: a
+    script that only simulates never imports them (issue 13: a faster start)."""
     import subprocess
     import sys
 
@@ -87,9 +89,18 @@ def test_import_tumordyn_is_lazy_and_the_first_use_loads_every_layer():
         "heavy = lambda: sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'sympy'))\n"
         "assert heavy() == [], heavy()\n"
         "assert not any(m.startswith('tumordyn.') for m in sys.modules)\n"
-        "from tumordyn import Model, io\n"
-        "assert heavy() and all('tumordyn.' + s in sys.modules for s in tumordyn._SUBPACKAGES)\n"
-        "assert Model is tumordyn.spec.Model and io is tumordyn.io and hasattr(Model, 'compiled')\n"
+        "from tumordyn import Model, simulate\n"
+        "simulate(tumordyn.models.tumor_immune_tme(), tumordyn.Schedule([]), t_end=1.0, method='LSODA')\n"
+        "assert heavy() and all('tumordyn.' + s in sys.modules for s in tumordyn._CORE)\n"
+        "leaves = [s for s in tumordyn._SUBPACKAGES if s not in tumordyn._CORE]\n"
+        "assert set(leaves) == {'io', 'readouts', 'comparison', 'fitting', 'cohorts', 'analysis', 'datasets'}\n"
+        "assert not any('tumordyn.' + s in sys.modules for s in ('io', 'fitting', 'cohorts', 'analysis', 'datasets')), "
+        "sorted(m for m in sys.modules if m.startswith('tumordyn.'))\n"
+        "assert Model is tumordyn.spec.Model and simulate is tumordyn.trajectory.simulate and hasattr(Model, 'compiled')\n"
+        "from tumordyn import io, fit, Cohort\n"
+        "assert io is tumordyn.io and fit is tumordyn.fitting.fit and Cohort is tumordyn.cohorts.Cohort\n"
+        "for s in leaves:\n"
+        "    assert getattr(tumordyn, s) is sys.modules['tumordyn.' + s]\n"
         "assert set(tumordyn.__all__) <= set(dir(tumordyn))\n"
         "print('ok')\n"
     )

@@ -92,12 +92,14 @@ __all__ = [
     "errors",
 ]
 
-#: The subpackages, in the order ``import tumordyn`` used to import them: the first use of any public
-#: name imports them all, in this order, as that eager import did (side effects included, e.g. the
-#: deprecated ``Model.compiled`` alias attached by the numerics layer). ``import tumordyn`` itself
-#: (and so ``python -m tumordyn --help``) imports none of them: numpy, sympy and the rest load on first use.
+#: The subpackages, in layer order. ``import tumordyn`` itself (and so ``python -m tumordyn --help``) imports
+#: none of them: numpy, sympy and the rest load on first use (see :data:`_CORE`).
 _SUBPACKAGES: tuple[str, ...] = ("errors", "models", "numerics", "spec", "io", "dosing", "solve", "trajectory",
                                  "readouts", "regimens", "comparison", "fitting", "cohorts", "analysis", "datasets")
+#: The layers every simulation needs, loaded together on the first use of any public name (in layer order; e.g.
+#: numerics adds the deprecated ``Model.compiled`` alias). The others (readouts, comparison, fitting, cohorts,
+#: analysis, datasets, io) are loaded when first named: a script that only simulates never imports them.
+_CORE: tuple[str, ...] = ("errors", "models", "numerics", "spec", "dosing", "solve", "trajectory", "regimens")
 #: Top-level names (other than the subpackages) -> the subpackage that holds them.
 _NAMES: dict[str, str] = {
     **{n: "spec" for n in ("Drug", "Model", "Module", "Observable", "Parameter", "Process", "State", "compose")},
@@ -110,13 +112,17 @@ _NAMES: dict[str, str] = {
 }
 
 
-def _load() -> None:
-    """Import every subpackage (layer order) and bind the top-level names; idempotent and thread-safe
-    (the import system's locks serialise the imports, the bindings are the same objects every time)."""
-    mods = {name: importlib.import_module(f"{__name__}.{name}") for name in _SUBPACKAGES}
+def _load(name: str) -> Any:
+    """Import the core layers (:data:`_CORE`, in layer order) and the subpackage that holds ``name``, bind
+    their top-level names and return ``name``'s value; idempotent and thread-safe (the import system's locks
+    serialise the imports, the bindings are the same objects every time)."""
+    home = _NAMES.get(name, name)
+    wanted = _CORE if home in _CORE else (*_CORE, home)
+    mods = {m: importlib.import_module(f"{__name__}.{m}") for m in wanted}
     values: dict[str, Any] = dict(mods)
-    values.update({n: getattr(mods[home], n) for n, home in _NAMES.items()})
+    values.update({n: getattr(mods[h], n) for n, h in _NAMES.items() if h in mods})
     globals().update(values)
+    return values[name]
 
 
 #: Names that moved from the top level into their subpackage in 0.2; the old
@@ -148,8 +154,7 @@ def __getattr__(name: str) -> Any:
     """The public names, loaded on first use (:func:`_load`); deprecated top-level names warn once per
     access and return the object from their new home."""
     if name in _NAMES or name in _SUBPACKAGES:
-        _load()
-        return globals()[name]
+        return _load(name)
     if name in _MOVED:
         new = _MOVED[name]
         warnings.warn(
