@@ -432,6 +432,9 @@ class _Problem:
 
     #: a closed-form law's Jacobian from its generated gradient where one exists (else finite differences)
     analytic_jacobian = True
+    #: ``least_squares`` fits that need nothing of lmfit during the fit call scipy on arrays and make the lmfit
+    #: objects when first read (:func:`run_minimizer`); False sends them through lmfit's own ``least_squares``
+    lean_result = True
 
     def __init__(
         self,
@@ -835,26 +838,43 @@ class _Problem:
         raise AssertionError("unreachable: the last engine either returns or raises")
 
     # -- lmfit parameters ------------------------------------------------------------
+    def start_values(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start values and lower and upper bounds of all variables (in the order of :attr:`vars`), checked;
+        sets :attr:`typical` (each start value's size, 1 for a start at 0). What :meth:`make_params` makes into
+        lmfit ``Parameters`` (a direct least-squares fit reads the arrays and makes none).
+
+        Raises
+        ------
+        SpecificationError
+            For a fitted initial state whose start value is outside its bounds.
+        """
+        c = self.compiled
+        n = len(self.vars)
+        values, lo, hi = np.empty(n), np.empty(n), np.empty(n)
+        for k, (name, v) in enumerate(self.vars.items()):
+            if v.kind == "param":
+                lo[k], hi[k] = self.bounds[v.target]
+                values[k] = self.P0[v.index, v.subjects[0]]
+            else:
+                a, b = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
+                if v.target in self._init_bounds:
+                    a, b = self._init_bounds[v.target]
+                val = float(np.mean(self.Y00[v.index, list(v.subjects)]))
+                if not a <= val <= b:
+                    raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{a}, {b}]; "
+                                             "pass a start value in `initial`")
+                values[k], lo[k], hi[k] = val, a, b
+        self.typical = {name: (abs(x) if x != 0 else 1.0) for name, x in zip(self._var_names, values.tolist())}
+        return values, lo, hi
+
     def make_params(self) -> lmfit.Parameters:
+        """The variables as lmfit ``Parameters`` at their start values (:meth:`start_values`)."""
         import lmfit
 
-        c = self.compiled
+        values, lo, hi = self.start_values()
         pars = lmfit.Parameters()
-        for name, v in self.vars.items():
-            j = v.subjects[0]
-            if v.kind == "param":
-                lo, hi = self.bounds[v.target]
-                pars.add(name, value=float(self.P0[v.index, j]), min=lo, max=hi)
-            else:
-                lo, hi = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
-                if v.target in self._init_bounds:
-                    lo, hi = self._init_bounds[v.target]
-                val = float(np.mean(self.Y00[v.index, list(v.subjects)]))
-                if not lo <= val <= hi:
-                    raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{lo}, {hi}]; "
-                                             "pass a start value in `initial`")
-                pars.add(name, value=val, min=lo, max=hi)
-        self.typical = {n: (abs(p.value) if p.value != 0 else 1.0) for n, p in pars.items()}
+        for name, v, a, b in zip(self._var_names, values.tolist(), lo.tolist(), hi.tolist()):
+            pars.add(name, value=v, min=a, max=b)
         return pars
 
     def matrices(self, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -890,11 +910,11 @@ class _Problem:
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
 
-    def start_predictions(self, params: Mapping[str, Any]) -> np.ndarray:
-        """:meth:`predictions` at the start values; an engine that fails other than by a failed solve (the
+    def start_predictions(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`predictions_at` the start values; an engine that fails other than by a failed solve (the
         compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`."""
         try:
-            return self.predictions(params)
+            return self.predictions_at(values)
         except SolverError:
             raise
         except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
@@ -907,7 +927,7 @@ class _Problem:
                 stacklevel=3,
             )
             self._engine = len(self._engines) - 1
-            return self.predictions(params)
+            return self.predictions_at(values)
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
@@ -918,7 +938,6 @@ class _Problem:
         memo = self._memo_for(values)
         if memo is not None:
             return memo.copy()
-        P, Y0 = self._matrices(values)
         if self._lean is not None:  # one subject's closed form at its rows' times, straight from the values
             t_rows, u, pos, x = self._lean
             x = x.copy()
@@ -927,6 +946,7 @@ class _Problem:
             pred = self.law._volume(t_rows, x.tolist(), u)
             self._memo = (self._engine, values, pred.copy())
             return pred
+        P, Y0 = self._matrices(values)
         if self.law is not None:  # closed form: no solve, no engine switch
             self.n_solves += 1
             pred = np.empty(self.target.size)
@@ -1544,15 +1564,15 @@ def fit(
             param_bounds[name] = b
     problem = _Problem(model, table, free_m, init_m, sched, params or {}, init, param_bounds, scale,
                        weights or {}, t0, slv, fd_step, init_bounds, law)
-    pars = problem.make_params()
+    start, _, _ = problem.start_values()  # (checked; lmfit Parameters are made only where a path needs them)
     problem.set_priors(priors)
-    nvar = len(pars)
+    nvar = start.size
     n_prior = len(problem.priors)
     if len(table) + n_prior <= nvar:
         raise SpecificationError(
             f"{len(table)} data points{f' and {n_prior} prior(s)' if n_prior else ''} cannot determine {nvar} free "
-            f"parameters ({', '.join(pars)}); at least one more point than free parameters is needed, or priors "
-            "(`priors=`) on enough of them"
+            f"parameters ({', '.join(problem._var_names)}); at least one more point than free parameters is "
+            "needed, or priors (`priors=`) on enough of them"
         )
     if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
         raise SpecificationError(f"`n_starts` must be an integer >= 1, got {n_starts!r}")
@@ -1561,25 +1581,28 @@ def fit(
         deadline = _time.perf_counter() + finite_value(max_seconds, "`max_seconds`", minimum=0.0, strict=True,
                                                        unit="s")
     try:
-        problem.start_predictions(pars)
+        problem.start_predictions(start)
     except SolverError as err:
-        raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
-                        f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    # (pars is read again only by the random starts: without them the fit may keep it as its result's)
-    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback,
-                         owned=int(n_starts) == 1)
-    rng = np.random.default_rng(seed)
-    for _ in range(int(n_starts) - 1):  # bounded
-        other = _random_start(pars, rng)
-        try:
-            res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
-                                callback=callback, owned=True)
-        except FitTimeoutError as err:
-            warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random start "
-                          f"({err.elapsed:.3g} s); returning the best finished start", FitWarning, stacklevel=2)
-            break
-        if (res.success, -res.chisqr) > (best.success, -best.chisqr):
-            best = res
+        raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values "
+                        f"{dict(zip(problem._var_names, start.tolist()))}; choose other start values (`params`, "
+                        f"`initial`). {err}", t=err.t) from err
+    # the first start from the problem's start values (run_minimizer makes the Parameters it needs)
+    best = run_minimizer(problem, None, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback)
+    if n_starts > 1:
+        pars = problem.make_params()
+        rng = np.random.default_rng(seed)
+        for _ in range(int(n_starts) - 1):  # bounded
+            other = _random_start(pars, rng)
+            try:
+                res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
+                                    callback=callback, owned=True)
+            except FitTimeoutError as err:
+                warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random "
+                              f"start ({err.elapsed:.3g} s); returning the best finished start", FitWarning,
+                              stacklevel=2)
+                break
+            if (res.success, -res.chisqr) > (best.success, -best.chisqr):
+                best = res
     _warn_at_bounds(best)
     return best
 
@@ -1623,8 +1646,9 @@ def _warn_at_bounds(res: FitResult) -> None:
     at = res.at_bounds
     if not at:
         return
-    nvary = sum(1 for p in res.params.values() if p.vary)
-    which = ", ".join(f"{n} ({side} bound {res.params[n].min if side == 'lower' else res.params[n].max:g})"
+    fitted = {n: (lo, hi) for n, _, lo, hi in res._fitted()}
+    nvary = len(fitted)
+    which = ", ".join(f"{n} ({side} bound {fitted[n][0] if side == 'lower' else fitted[n][1]:g})"
                       for n, side in at.items())
     head = "every fitted parameter ended" if len(at) == nvary else "fitted parameter(s) ended"
     warnings.warn(f"fit of {res.model.name!r}: {head} at a bound: {which}; the optimum may lie beyond it (widen "
@@ -1674,21 +1698,26 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any],
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters | None, optimizer: str, fit_kws: dict[str, Any],
                   deadline: float | None = None, *, progress: bool | None = False,
                   callback: Callable[[Mapping[str, Any]], Any] | None = None, owned: bool = False) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
     batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`.
-    ``owned``: nobody reads ``pars`` afterwards, so the ``least_squares`` path makes it the result's parameters
-    instead of a deep copy.
+
+    ``pars``: lmfit ``Parameters`` (its varying ones fitted), or ``None`` for all variables from the problem's
+    start values (:meth:`_Problem.start_values`). ``owned``: nobody reads ``pars`` afterwards, so the result may
+    make it its parameters instead of a deep copy.
+
+    The path is decided by what the fit needs: ``least_squares`` without lmfit ``Minimizer`` options
+    (``iter_cb``, ``reduce_fcn``, ``calc_covar``) or a Jacobian of the caller's calls scipy directly on arrays
+    (:func:`_least_squares`; its result makes the lmfit objects on first access); anything else goes through
+    lmfit's ``minimize``.
 
     Raises
     ------
     FitTimeoutError
         When ``time.perf_counter()`` passes ``deadline`` (checked at each residual and Jacobian evaluation).
     """
-    import lmfit
-
     method = optimizer
     kws = dict(fit_kws)
     # lmfit takes these when the Minimizer is built, not in minimize()
@@ -1708,6 +1737,27 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
                 "`max_seconds`, improve the start values or use n_starts", elapsed, seen["values"], seen["chisqr"],
                 seen["nfev"])
 
+    if method == "least_squares":
+        kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
+    failed_before = problem.n_failed
+    direct = (problem.lean_result and method == "least_squares" and not ctor and "Dfun" not in kws
+              and "jac" not in kws)
+    if direct:
+        def on_eval(r: np.ndarray, names: Sequence[str], x: np.ndarray) -> None:  # the direct loop's bar, callback
+            bar.update(1)
+            if callback is not None:  # the mapping is built only for a callback (the loop is hot)
+                callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
+
+        with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
+        seen["live"] = False
+        return FitResult(problem, None, res, method, _time.perf_counter() - started, problem.n_failed - failed_before)
+
+    import lmfit
+
+    if pars is None:
+        pars = problem.make_params()
+
     def residual(p: lmfit.Parameters) -> np.ndarray:
         check_time()
         r = problem.residual(p)
@@ -1722,52 +1772,116 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
         check_time()
         return problem.jacobian(p)
 
-    direct = method == "least_squares" and not ctor and "Dfun" not in kws and "jac" not in kws
-    if not direct:  # lmfit's own loop: the bar and the callback ride on its iter_cb
-        ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
-
-    def on_eval(r: np.ndarray, names: Sequence[str], x: np.ndarray) -> None:  # the direct loop's bar and callback
-        bar.update(1)
-        if callback is not None:  # the mapping is built only for a callback (the loop is hot)
-            callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
-    if method == "least_squares":
-        kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
+    # lmfit's own loop: the bar and the callback ride on its iter_cb
+    ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = jacobian
     # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
     mini = lmfit.Minimizer(residual, pars, nan_policy="raise", scale_covar=not problem.known_sigma, **ctor)
-    failed_before = problem.n_failed
     with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
-        if direct:
-            kws.pop("Dfun")
-            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
-        else:
-            res = mini.minimize(method=method, **kws)
+        res = mini.minimize(method=method, **kws)
     seen["live"] = False
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
 
 
-def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Parameters, kws: dict[str, Any],
-                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any, owned: bool = False) -> Any:
-    """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays.
+def fit_statistics(residual: np.ndarray, nvarys: int) -> dict[str, Any]:
+    r"""Goodness-of-fit statistics of residuals at an optimum with ``nvarys`` fitted variables, as lmfit defines
+    them (``MinimizerResult._calculate_statistics``): ``chisqr`` (the sum of squares, at least 1e-250 per
+    point), ``ndata``, ``nfree`` (``ndata - nvarys``), ``redchi`` (``chisqr / max(1, nfree)``, from the sum
+    before the floor), ``aic`` :math:`n\ln(\chi^2/n) + 2k` and ``bic`` :math:`n\ln(\chi^2/n) + k\ln n`."""
+    ndata = int(residual.size)
+    nfree = ndata - nvarys
+    chisqr = (residual ** 2).sum()
+    redchi = chisqr / max(1, nfree)
+    chisqr = max(chisqr, 1.0e-250 * ndata)
+    neg2_log_likelihood = ndata * np.log(chisqr / ndata)
+    return {"chisqr": chisqr, "ndata": ndata, "nfree": nfree, "redchi": redchi, "nvarys": nvarys,
+            "aic": neg2_log_likelihood + 2 * nvarys, "bic": neg2_log_likelihood + np.log(ndata) * nvarys}
+
+
+class _LeastSquares:
+    """The outcome of a direct least-squares fit (:func:`_least_squares`): arrays, no lmfit objects.
+
+    :meth:`lmfit_objects` makes the lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (what
+    :meth:`lmfit.Minimizer.least_squares` returns: parameters with standard errors and correlations,
+    covariance, statistics, scipy's fields), once, when a :class:`FitResult` attribute that needs them is read.
+    """
+
+    def __init__(self, problem: _Problem, start: lmfit.Parameters | None, names: list[str], values: np.ndarray,
+                 lower: np.ndarray, upper: np.ndarray, ret: Any, residual: np.ndarray) -> None:
+        self.problem = problem
+        self.start = start  # the start Parameters, or None: the problem's start values (made on first access)
+        self.names = names  # the fitted variables (the others keep their start values)
+        self.values = values  # all variables at the optimum, in the order of problem.vars
+        self.lower, self.upper = lower, upper  # bounds of the fitted variables
+        self.ret = ret  # scipy's OptimizeResult
+        self.residual = residual  # at the optimum
+        self.stats = fit_statistics(residual, len(names))
+        self.chisqr, self.redchi, self.aic, self.bic = (self.stats[k] for k in ("chisqr", "redchi", "aic", "bic"))
+        self.ndata, self.nvarys = self.stats["ndata"], self.stats["nvarys"]
+        self.success = bool(ret.success)
+        self._objects: tuple[Any, Any] | None = None
+
+    def lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
+        """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once)."""
+        if self._objects is None:
+            import lmfit
+
+            p = self.problem
+            pars = self.start if self.start is not None else p.make_params()
+            # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+            mini = lmfit.Minimizer(p.residual, pars, nan_policy="raise", scale_covar=not p.known_sigma)
+            result = _prepare_owned(mini, pars)  # (pars still holds the start values: its init values)
+            result.method = "least_squares"
+            x = self.values[[p._var_pos[n] for n in self.names]]
+            for n, v in zip(self.names, x.tolist()):
+                result.params[n].value = v
+            result.residual = self.residual
+            for k, v in self.stats.items():
+                setattr(result, k, v)
+            ret = self.ret
+            for attr in ret:
+                setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
+            result.nfev = int(ret.nfev)
+            result.x = np.atleast_1d(result.x)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the sqrt of a singular covariance
+                try:
+                    result.covar = np.linalg.inv(ret.jac.T @ ret.jac)
+                    mini._calculate_uncertainties_correlations()
+                except np.linalg.LinAlgError:
+                    pass
+            self._objects = (mini, result)
+        return self._objects
+
+
+def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[str, Any], check_time: Any,
+                   seen: dict[str, Any], track: bool, on_eval: Any, owned: bool = False) -> _LeastSquares:
+    """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays, and no lmfit objects.
 
     The same scipy call as :meth:`lmfit.Minimizer.least_squares` (trust-region reflective, bounds passed
-    to scipy, tolerances 1e-8, the finite-difference Jacobian of :meth:`_Problem.jacobian_at`; variables
-    scaled by the Jacobian's column norms, ``x_scale="jac"``, unless ``fit_kws`` says otherwise), the same
-    :class:`lmfit.minimizer.MinimizerResult` (statistics, covariance :math:`(J^T J)^{-1}`, scaled by the
-    reduced chi-square unless ``sigma`` was given), without building lmfit ``Parameters`` at every
-    evaluation (which costs more than a closed-form law's residual).
+    to scipy, tolerances 1e-8, the Jacobian of :meth:`_Problem.jacobian_at`; variables scaled by the
+    Jacobian's column norms, ``x_scale="jac"``, unless ``fit_kws`` says otherwise), the same statistics
+    (:func:`fit_statistics`) and, made on first access (:meth:`_LeastSquares.lmfit_objects`), the same
+    :class:`lmfit.minimizer.MinimizerResult` (covariance :math:`(J^T J)^{-1}`, scaled by the reduced chi-square
+    unless ``sigma`` was given, standard errors and correlations by lmfit), without building lmfit
+    ``Parameters`` at every evaluation nor at all during the fit (which costs more than a closed-form law's
+    optimisation). ``pars``: see :func:`run_minimizer`.
     """
     from scipy.optimize import least_squares
 
-    result = _prepare_owned(mini, pars) if owned else mini.prepare_fit(pars)
-    result.method = "least_squares"
-    names = list(result.var_names)
-    base = problem._values(result.params)
+    if pars is None:  # every variable fitted, from the problem's start values
+        base, lo, hi = problem.start_values()
+        names = list(problem._var_names)
+        start = None
+    else:
+        start = pars if owned else copy.deepcopy(pars)  # (what lmfit's prepare_fit makes of it)
+        base = problem._values(start)
+        names = [n for n, q in start.items() if q.vary and q.expr is None]
+        lo = np.array([-np.inf if start[n].min is None else start[n].min for n in names], dtype=float)
+        hi = np.array([np.inf if start[n].max is None else start[n].max for n in names], dtype=float)
     idx = np.array([problem._var_pos[n] for n in names], dtype=np.intp)
-    lo = np.array([-np.inf if result.params[n].min is None else result.params[n].min for n in names], dtype=float)
-    hi = np.array([np.inf if result.params[n].max is None else result.params[n].max for n in names], dtype=float)
+    every = idx.size == base.size and bool(np.all(idx == np.arange(base.size)))  # x is all variables, in order
     maxes = hi.tolist()
     x0 = base[idx]
     max_nfev = kws.pop("max_nfev", None) or 2000 * (len(names) + 1)
@@ -1776,6 +1890,8 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
     opts.update(kws)
 
     def full(x: np.ndarray) -> np.ndarray:
+        if every:
+            return np.array(x, dtype=float)  # (a copy: the problem keeps it in its memo)
         v = base.copy()
         v[idx] = x
         return v
@@ -1789,7 +1905,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
             chi = float(r @ r)
             if chi < seen["chisqr"]:
                 seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
-        if not np.all(np.isfinite(r)):
+        if not np.isfinite(r).all():
             raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
         on_eval(r, names, x)
         return r
@@ -1799,20 +1915,9 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
         return problem.jacobian_at(full(x), names, maxes)
 
     ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
-    for n, x in zip(names, ret.x.tolist()):
-        result.params[n].value = x
-    result.nfev = int(ret.nfev)
-    result.residual = problem.residual_at(full(ret.x))  # at the solution (memoised), not the last trial
-    result._calculate_statistics()
-    for attr in ret:
-        setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
-    result.x = np.atleast_1d(result.x)
-    try:
-        result.covar = np.linalg.inv(ret.jac.T @ ret.jac)
-        mini._calculate_uncertainties_correlations()
-    except np.linalg.LinAlgError:
-        pass
-    return result
+    values = full(ret.x)
+    residual = problem.residual_at(values)  # at the solution (memoised), not the last trial
+    return _LeastSquares(problem, start, names, values, lo, hi, ret, residual)
 
 
 def _prepare_owned(mini: lmfit.Minimizer, pars: lmfit.Parameters) -> Any:
@@ -1889,12 +1994,13 @@ class FitResult:
         Seconds spent fitting.
     """
 
-    def __init__(self, problem: _Problem, minimizer: lmfit.Minimizer, result: Any, method: str, wall_time: float,
-                 n_failed_solves: int) -> None:
+    def __init__(self, problem: _Problem, minimizer: lmfit.Minimizer | None, result: Any, method: str,
+                 wall_time: float, n_failed_solves: int) -> None:
         self._problem = problem
-        self._minimizer = minimizer
-        self.lmfit_result = result
-        self.params = result.params
+        # lmfit's Minimizer and MinimizerResult; a direct least-squares fit (minimizer None, result its
+        # _LeastSquares) makes them when first read (params, lmfit_result and what reads them)
+        self._lean: _LeastSquares | None = result if minimizer is None else None
+        self._lmfit: tuple[Any, Any] | None = None if minimizer is None else (minimizer, result)
         self.model = problem.model
         self.subjects = problem.subjects
         self.scale = problem.scale
@@ -1910,6 +2016,33 @@ class FitResult:
         self.success = bool(result.success)
         self.n_failed_solves = n_failed_solves
         self.wall_time = wall_time
+
+    def _lmfit_objects(self) -> tuple[Any, Any]:
+        if self._lmfit is None:
+            self._lmfit = self._lean.lmfit_objects()
+        return self._lmfit
+
+    @property
+    def params(self) -> lmfit.Parameters:
+        """Best values with ``stderr`` and ``correl`` (lmfit ``Parameters``; see the module notes for the names)."""
+        return self._lmfit_objects()[1].params
+
+    @property
+    def lmfit_result(self) -> Any:
+        """lmfit's own result (:class:`lmfit.minimizer.MinimizerResult`)."""
+        return self._lmfit_objects()[1]
+
+    @property
+    def _minimizer(self) -> lmfit.Minimizer:
+        return self._lmfit_objects()[0]
+
+    def _fitted(self) -> list[tuple[str, float, float, float]]:
+        """Name, value and lower and upper bound of each fitted variable (without making lmfit objects)."""
+        if self._lmfit is None:
+            lean = self._lean
+            x = lean.values[[self._problem._var_pos[n] for n in lean.names]]
+            return list(zip(lean.names, x.tolist(), lean.lower.tolist(), lean.upper.tolist()))
+        return [(n, float(p.value), float(p.min), float(p.max)) for n, p in self.params.items() if p.vary]
 
     @property
     def data(self) -> pd.DataFrame:
@@ -1928,13 +2061,11 @@ class FitResult:
         ``"lower"`` or ``"upper"``."""
         out = {}
         typ = self._problem.typical
-        for n, p in self.params.items():
-            if not p.vary:
-                continue
-            tol = 1e-6 * max(abs(float(p.value)), typ.get(n, 1.0))
-            if math.isfinite(p.min) and p.value - p.min <= tol:
+        for n, value, lo, hi in self._fitted():
+            tol = 1e-6 * max(abs(value), typ.get(n, 1.0))
+            if math.isfinite(lo) and value - lo <= tol:
                 out[n] = "lower"
-            elif math.isfinite(p.max) and p.max - p.value <= tol:
+            elif math.isfinite(hi) and hi - value <= tol:
                 out[n] = "upper"
         return out
 
@@ -1960,6 +2091,8 @@ class FitResult:
 
     def values(self) -> dict[str, float]:
         """Best values of the fitted lmfit parameters, by name."""
+        if self._lmfit is None:
+            return dict(zip(self._problem._var_names, self._lean.values.tolist()))
         return {n: float(p.value) for n, p in self.params.items()}
 
     def stderr(self) -> dict[str, float]:
