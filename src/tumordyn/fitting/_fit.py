@@ -43,6 +43,7 @@ from .._progress import check_callback, lmfit_iter_cb, progress_bar
 from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
+from ..spec import Model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._growth import GrowthLaw
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     import lmfit
     import pandas as pd
 
-    from ..spec import Model
     from ..trajectory import Trajectory
 
 __all__ = [
@@ -103,9 +103,13 @@ def _row_name(label: Any, pos: int) -> str:
     return f"row {label!r} (position {pos})"
 
 
+#: what :func:`subject_key` replaces: every character that is not an ASCII letter, digit or underscore
+_NOT_WORD = re.compile(r"\W", flags=re.ASCII)
+
+
 def subject_key(subject: Any) -> str:
     """Text form of a subject label used in lmfit parameter names (``"P-01"`` → ``"P_01"``)."""
-    return re.sub(r"\W", "_", str(subject), flags=re.ASCII)
+    return _NOT_WORD.sub("_", str(subject))
 
 
 def _as_dataframe(data: Any) -> pd.DataFrame:
@@ -156,7 +160,7 @@ def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | N
                 if ("sigma" in out and (out["sigma"] <= 0).any()) or (scale == "log" and (out["value"] <= 0).any()):
                     return None
                 obs = cols["observable"]
-                if not set(np.unique(obs).tolist()) <= set(quantities):
+                if not set(obs.tolist()) <= set(quantities):
                     return None
                 out["observable"] = obs.copy()
                 out["censored"] = cols["censored"].copy() if "censored" in cols else np.zeros(n, dtype=bool)
@@ -494,11 +498,14 @@ class _Problem:
         self.qi = np.array([qidx[o] for o in row_observable], dtype=np.int64)
         self.si = np.array([sidx[s] for s in row_subject], dtype=np.int64)
         # per subject: its rows, its own observation times, and each row's index into them
-        self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
-        self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
-        self.sub_ti = np.empty(len(table), dtype=np.int64)
-        for j, r in enumerate(self.sub_rows):
-            self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
+        if S == 1:  # (one subject: all rows, all times)
+            self.sub_rows, self.sub_t, self.sub_ti = [np.arange(len(table))], [self.t_eval], self.ti
+        else:
+            self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
+            self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
+            self.sub_ti = np.empty(len(table), dtype=np.int64)
+            for j, r in enumerate(self.sub_rows):
+                self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
         self.with_obs = bool(np.any(self.qi >= c.n_states))
         self.censored = np.asarray(cols["censored"], dtype=bool)
         self.known_sigma = "sigma" in cols
@@ -582,6 +589,7 @@ class _Problem:
         self.n_failed = 0
         self.n_solves = 0
         self.typical: dict[str, float] = {}  # typical size of each variable (finite-difference steps)
+        self._start: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # start_values()
         self._subject_arrays()
         self.set_solver(solver)
 
@@ -615,15 +623,15 @@ class _Problem:
         self._any_censored = bool(np.any(self.censored))
         #: one subject, one population, one drug level, rows in order: (each row's days since the start, the
         #: level, each variable's position in (parameters..., S), those values at the start), else None
-        self._lean: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
+        self._lean: tuple[np.ndarray, float, list[int], list[float]] | None = None
         sub = self._sub[0]
-        if (self.law is not None and not self.law.resistant and len(self._sub) == 1 and sub.closed_t is not None
-                and np.array_equal(sub.rows, np.arange(self.target.size))):
+        # (one subject's rows are all rows, in order: __init__)
+        if self.law is not None and not self.law.resistant and len(self._sub) == 1 and sub.closed_t is not None:
             order = {n: i for i, n in enumerate(c.param_names + ("S",))}
-            pos = np.array([order.get(v.target, -1) for v in self.vars.values()], dtype=np.intp)
-            if not pos.size or pos.min() >= 0:
-                self._lean = (sub.closed_t[0][self.sub_ti[sub.rows]], float(sub.closed_u), pos,
-                              np.concatenate([self.P0[:, 0], self.Y00[:1, 0]]))
+            pos = [order.get(v.target, -1) for v in self.vars.values()]
+            if min(pos, default=0) >= 0:
+                self._lean = (sub.closed_t[0][self.sub_ti], float(sub.closed_u), pos,
+                              self.P0[:, 0].tolist() + [float(self.Y00[0, 0])])
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
         self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
@@ -644,7 +652,8 @@ class _Problem:
         c = self.compiled
         opts = solver.options(c)
         self.solver, self.opts = solver, opts
-        self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
+        #: (engine, the variables' values as bytes, predictions) of the last solve
+        self._memo: tuple[Any, ...] | None = None
         self._jac_ahead = None
         self._engine = 0
         if self.law is not None:
@@ -848,6 +857,8 @@ class _Problem:
         SpecificationError
             For a fitted initial state whose start value is outside its bounds.
         """
+        if self._start is not None:  # (computed once: the problem's start values and bounds do not change)
+            return self._start
         c = self.compiled
         n = len(self.vars)
         values, lo, hi = np.empty(n), np.empty(n), np.empty(n)
@@ -865,7 +876,10 @@ class _Problem:
                                              "pass a start value in `initial`")
                 values[k], lo[k], hi[k] = val, a, b
         self.typical = {name: (abs(x) if x != 0 else 1.0) for name, x in zip(self._var_names, values.tolist())}
-        return values, lo, hi
+        for a in (values, lo, hi):
+            a.flags.writeable = False
+        self._start = (values, lo, hi)
+        return self._start
 
     def make_params(self) -> lmfit.Parameters:
         """The variables as lmfit ``Parameters`` at their start values (:meth:`start_values`)."""
@@ -893,7 +907,8 @@ class _Problem:
         """The predictions of the last successful solve if it was at these exact values on this engine (the
         optimizer asks for the Jacobian where it just evaluated the residual; lmfit evaluates the start twice)."""
         m = self._memo
-        if m is not None and m[0] == self._engine and np.array_equal(m[1], values):
+        # (bit for bit: the bytes of two float arrays compare faster than the arrays)
+        if m is not None and m[0] == self._engine and m[1] == values.tobytes():
             return m[2]
         return None
 
@@ -939,12 +954,10 @@ class _Problem:
         if memo is not None:
             return memo.copy()
         if self._lean is not None:  # one subject's closed form at its rows' times, straight from the values
-            t_rows, u, pos, x = self._lean
-            x = x.copy()
-            x[pos] = values
+            t_rows, u, _, _ = self._lean
             self.n_solves += 1
-            pred = self.law._volume(t_rows, x.tolist(), u)
-            self._memo = (self._engine, values, pred.copy())
+            pred = self.law._volume(t_rows, self._lean_values(values), u)
+            self._memo = (self._engine, values.tobytes(), pred.copy())
             return pred
         P, Y0 = self._matrices(values)
         if self.law is not None:  # closed form: no solve, no engine switch
@@ -952,7 +965,7 @@ class _Problem:
             pred = np.empty(self.target.size)
             for j, sub in enumerate(self._sub):
                 pred[sub.rows] = self._closed_rows(j, P[:, j][None, :], Y0[:, j][None, :])[0]
-            self._memo = (self._engine, values, pred.copy())
+            self._memo = (self._engine, values.tobytes(), pred.copy())
             return pred
 
         def compute() -> np.ndarray:
@@ -963,7 +976,7 @@ class _Problem:
             return pred
 
         pred = self._with_switch(compute)
-        self._memo = (self._engine, values, pred.copy())
+        self._memo = (self._engine, values.tobytes(), pred.copy())
         return pred
 
     def residual(self, params: Mapping[str, Any]) -> np.ndarray:
@@ -1187,7 +1200,7 @@ class _Problem:
         if not np.all(np.isfinite(pred)):
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), allv)
-        self._memo = (engine, allv.copy(), pred.copy())
+        self._memo = (engine, allv.tobytes(), pred.copy())
         r = self.residual_from_pred(pred)
         rows, cols = self._jac_layout(tuple(names), ks_of, tuple(B - 1 for B in sizes))
         J = np.zeros((self.target.size, len(names)))
@@ -1222,20 +1235,27 @@ class _Problem:
             lay = self._jac_layouts[key] = (np.concatenate(rows).astype(np.intp), np.concatenate(cols).astype(np.intp))
         return lay
 
+    def _lean_values(self, values: np.ndarray) -> list[float]:
+        """The law's parameters then ``S`` (:attr:`_lean`) at the values of all variables (as a list: a handful
+        of numbers, faster than an array)."""
+        _, _, pos, x = self._lean
+        x = list(x)
+        for i, v in zip(pos, values.tolist()):
+            x[i] = v
+        return x
+
     def _lean_jacobian(self, allv: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
         """:meth:`_closed_jacobian` of a problem with :attr:`_lean` (one subject, rows in order), straight from the
         variable values."""
-        t_rows, u, pos, x = self._lean
-        x = x.copy()
-        x[pos] = allv
-        got = self.law._gradient(t_rows, x.tolist(), u)
+        t_rows, u, pos, _ = self._lean
+        got = self.law._gradient(t_rows, self._lean_values(allv), u)
         if got is None:
             return None
         G, rows = got
         key = ("lean", u != 0.0) + tuple(names)
         cols = self._ks_of.get(key)
         if cols is None:  # once per fit: which gradient row feeds each variable (a zero column if none)
-            r = rows[pos[[self._var_pos[n] for n in names]]]
+            r = rows[[pos[self._var_pos[n]] for n in names]]
             cols = self._ks_of[key] = (np.where(r >= 0, r, 0), None if (r >= 0).all() else (r >= 0).astype(float))
         idx, mask = cols
         sf = self.scale_factor
@@ -1528,8 +1548,6 @@ def fit(
     >>> round(res.params["r"].value, 4), round(res.params["K"].value, 1)
     (0.6, 800.0)
     """
-    from ..spec import Model
-
     law = model if isinstance(model, GrowthLaw) else None
     if law is not None:
         model = law.model
@@ -1549,7 +1567,8 @@ def fit(
     optimizer = _optimizer(optimizer, method)
     check_callback(callback, "fit")
     slv = fit_solver(solver, rtol, atol)
-    slv.options(c)  # atol names checked against the model
+    if isinstance(slv.atol, Mapping):
+        slv.options(c)  # atol names checked against the model
     if fd_step is None:  # the integrator's error (rtol 1e-8) needs a larger step than a closed form's rounding
         fd_step = CLOSED_FORM_FD_STEP if law is not None and law.closed_form else 1e-6
     fd_step = finite_value(fd_step, "`fd_step`")
@@ -1677,8 +1696,16 @@ def fit_solver(solver: Solver | str | None, rtol: float | None = None,
         return solver
     if solver is not None and not isinstance(solver, str):
         raise TypeError(f"`solver` must be a tumordyn.Solver or a method name, got {type(solver).__name__}")
+    if solver is None and rtol is None and atol is None:
+        return _default_fit_solver()
     return Solver(method="auto" if solver is None else solver, rtol=1e-8 if rtol is None else rtol, atol=atol,
                   max_steps=COMPILED_MAX_STEPS)
+
+
+@functools.cache
+def _default_fit_solver() -> Solver:
+    """:func:`fit_solver`'s default (a frozen value, made once)."""
+    return Solver(method="auto", rtol=1e-8, max_steps=COMPILED_MAX_STEPS)
 
 
 def _optimizer(optimizer: str | None, method: str | None) -> str:
