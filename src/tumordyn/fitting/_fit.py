@@ -99,6 +99,18 @@ _LEASTSQ = ("leastsq", "least_squares")
 
 
 # ----------------------------------------------------------------------------- helpers
+def _unique(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d array of finite numbers: :func:`numpy.unique`'s result, without its
+    general machinery (a fit's set-up, once per fit)."""
+    s = np.sort(x)
+    if s.size > 1:
+        keep = np.empty(s.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(s[1:], s[:-1], out=keep[1:])
+        s = s[keep]
+    return s
+
+
 def _row_name(label: Any, pos: int) -> str:
     return f"row {label!r} (position {pos})"
 
@@ -492,7 +504,7 @@ class _Problem:
                 f"`data` {_row_name(table.index[i], i)}: time {times[i]} days is before the start of the "
                 f"simulation and schedule of subject {row_subject[i]!r}, t0 = {row_t0[i]} days"
             )
-        self.t_eval = np.unique(times)
+        self.t_eval = _unique(times)
         self.t_end = float(self.t_eval[-1])
         self.ti = np.searchsorted(self.t_eval, times)
         self.qi = np.array([qidx[o] for o in row_observable], dtype=np.int64)
@@ -506,7 +518,7 @@ class _Problem:
             self.sub_ti = np.empty(len(table), dtype=np.int64)
             for j, r in enumerate(self.sub_rows):
                 self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
-        self.with_obs = bool(np.any(self.qi >= c.n_states))
+        self.with_obs = bool((self.qi >= c.n_states).any())
         self.censored = np.asarray(cols["censored"], dtype=bool)
         self.known_sigma = "sigma" in cols
         sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else np.ones(len(table))
@@ -522,14 +534,14 @@ class _Problem:
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
-        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.max(np.abs(self.target * self.scale_factor))))
+        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.abs(self.target * self.scale_factor).max()))
         self.priors: tuple[tuple[int, bool, float, float], ...] = ()  # (variable index, log-normal, centre, sd)
 
         # base parameters and initial states, per subject column
         for name in params or {}:
             if name not in c.param_names:
                 raise UnknownNameError("parameter", name, c.param_names, "`params`")
-        P = np.tile(c.defaults[:, None], (1, S))
+        P = c.defaults[:, None].repeat(S, axis=1)
         self.bounds: dict[str, tuple[float, float]] = {}
         for name in bounds or {}:
             if name not in c.param_names and name not in initial_free:
@@ -614,13 +626,13 @@ class _Problem:
             st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
             sub = _Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {})
             levels = plan.rates[:, 0] if self.law is not None else None  # a growth law has the one drug
-            if levels is not None and (plan.breaks.size <= 2 or not np.any(levels[:-1])):
+            if levels is not None and (plan.breaks.size <= 2 or not levels[:-1].any()):
                 # one drug level throughout (GrowthLaw.states_on_plan's unchained case), evaluated directly
                 sub.closed_t = te[None, :] - float(plan.breaks[0])
                 sub.closed_u = float(levels[0]) if levels.size else 0.0
             self._sub.append(sub)
         #: rows that are censored (a residual of every other row is used as is)
-        self._any_censored = bool(np.any(self.censored))
+        self._any_censored = bool(self.censored.any())
         #: one subject, one population, one drug level, rows in order: (each row's days since the start, the
         #: level, each variable's position in (parameters..., S), those values at the start), else None
         self._lean: tuple[np.ndarray, float, list[int], list[float]] | None = None
@@ -990,7 +1002,7 @@ class _Problem:
         except SolverError:  # NegativeStateError included
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), values)
-        if not np.all(np.isfinite(pred)):
+        if not np.isfinite(pred).all():
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), values)
         return self._with_priors(self.residual_from_pred(pred), values)
