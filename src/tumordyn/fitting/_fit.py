@@ -362,7 +362,7 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
         For a subject without schedule, a dose before ``t0`` or a bolus of a direct-input drug.
     """
     if schedules is None:
-        out = {s: Schedule() for s in subjects}
+        out = dict.fromkeys(subjects, Schedule())  # (one immutable empty schedule)
     elif isinstance(schedules, Schedule):
         out = {s: schedules for s in subjects}
     elif isinstance(schedules, Mapping):
@@ -658,19 +658,23 @@ class _Problem:
         :data:`_SWITCH_STATUSES` status) LSODA; ``"batch"``: the numpy Dormand–Prince engine, then
         LSODA; a scipy method: that method. Scipy methods integrate all subjects and their copies
         (base and finite-difference perturbations) as one system, so they share one step-size sequence.
+        A closed-form law has the one engine :data:`CLOSED_FORM`, which integrates nothing (no options).
         """
-        from ..solve import numba_available
-
         c = self.compiled
-        opts = solver.options(c)
-        self.solver, self.opts = solver, opts
         #: (engine, the variables' values as bytes, predictions) of the last solve
         self._memo: tuple[Any, ...] | None = None
         self._jac_ahead = None
         self._engine = 0
+        self.solver = solver
         if self.law is not None:
-            self._engines = [(CLOSED_FORM, None, opts)]
+            if isinstance(solver.atol, Mapping):
+                solver.options(c)  # (atol names still checked against the model)
+            self.opts = None
+            self._engines = [(CLOSED_FORM, None, None)]
             return
+        from ..solve import numba_available
+
+        opts = self.opts = solver.options(c)
         lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
         if solver.method in ("auto", COMPILED_METHOD):
             if numba_available():
@@ -882,7 +886,8 @@ class _Problem:
                 a, b = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
                 if v.target in self._init_bounds:
                     a, b = self._init_bounds[v.target]
-                val = float(np.mean(self.Y00[v.index, list(v.subjects)]))
+                cols = v.subjects  # (the mean over its subjects' start values; one subject's own)
+                val = float(self.Y00[v.index, cols[0]]) if len(cols) == 1 else float(np.mean(self.Y00[v.index, list(cols)]))
                 if not a <= val <= b:
                     raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{a}, {b}]; "
                                              "pass a start value in `initial`")
@@ -1831,12 +1836,12 @@ def fit_statistics(residual: np.ndarray, nvarys: int) -> dict[str, Any]:
     before the floor), ``aic`` :math:`n\ln(\chi^2/n) + 2k` and ``bic`` :math:`n\ln(\chi^2/n) + k\ln n`."""
     ndata = int(residual.size)
     nfree = ndata - nvarys
-    chisqr = (residual ** 2).sum()
+    chisqr = float((residual ** 2).sum())
     redchi = chisqr / max(1, nfree)
     chisqr = max(chisqr, 1.0e-250 * ndata)
-    neg2_log_likelihood = ndata * np.log(chisqr / ndata)
+    neg2_log_likelihood = ndata * math.log(chisqr / ndata)
     return {"chisqr": chisqr, "ndata": ndata, "nfree": nfree, "redchi": redchi, "nvarys": nvarys,
-            "aic": neg2_log_likelihood + 2 * nvarys, "bic": neg2_log_likelihood + np.log(ndata) * nvarys}
+            "aic": neg2_log_likelihood + 2 * nvarys, "bic": neg2_log_likelihood + math.log(ndata) * nvarys}
 
 
 class _LeastSquares:
@@ -1919,8 +1924,9 @@ def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[s
         names = [n for n, q in start.items() if q.vary and q.expr is None]
         lo = np.array([-np.inf if start[n].min is None else start[n].min for n in names], dtype=float)
         hi = np.array([np.inf if start[n].max is None else start[n].max for n in names], dtype=float)
-    idx = np.array([problem._var_pos[n] for n in names], dtype=np.intp)
-    every = idx.size == base.size and bool(np.all(idx == np.arange(base.size)))  # x is all variables, in order
+    pos = [problem._var_pos[n] for n in names]
+    every = pos == list(range(base.size))  # x is all variables, in order
+    idx = np.array(pos, dtype=np.intp)
     maxes = hi.tolist()
     x0 = base[idx]
     max_nfev = kws.pop("max_nfev", None) or 2000 * (len(names) + 1)
