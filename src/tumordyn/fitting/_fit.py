@@ -386,6 +386,8 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
         out = {s: sch.resolved(model, cov[s]) for s, sch in out.items()}
     compiled = compile_model(model)
     for s, sch in out.items():
+        if not sch.doses and not sch.infusions:  # an empty schedule has nothing to check
+            continue
         sch.validate(model.drugs.names, t0=t0[s] if isinstance(t0, Mapping) else t0, where=f"schedule of subject {s!r} (model {model.name!r})")
         for dose in sch.doses:
             if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
@@ -622,7 +624,7 @@ class _Problem:
             t0 = self.t0s[s]
             t_end = float(te[-1]) if te[-1] > t0 else t0 + 1.0
             plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
-            ti, qi = self.sub_ti[rows], self.qi[rows]
+            ti, qi = (self.sub_ti, self.qi) if len(self.subjects) == 1 else (self.sub_ti[rows], self.qi[rows])
             st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
             sub = _Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {})
             levels = plan.rates[:, 0] if self.law is not None else None  # a growth law has the one drug
