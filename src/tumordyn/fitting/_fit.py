@@ -498,13 +498,13 @@ class _Problem:
             self.subjects, float(t0))
         #: the common start when all subjects share one, else the earliest (days)
         self.t0 = min(self.t0s.values())
-        row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float)
+        row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float) if isinstance(t0, Mapping) else self.t0
         early = times < row_t0
         if early.any():
             i = int(np.argmax(early))
             raise SpecificationError(
                 f"`data` {_row_name(table.index[i], i)}: time {times[i]} days is before the start of the "
-                f"simulation and schedule of subject {row_subject[i]!r}, t0 = {row_t0[i]} days"
+                f"simulation and schedule of subject {row_subject[i]!r}, t0 = {self.t0s[row_subject[i]]} days"
             )
         self.t_eval = _unique(times)
         self.t_end = float(self.t_eval[-1])
@@ -532,7 +532,7 @@ class _Problem:
             if not (math.isfinite(wv) and wv > 0):
                 raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
             w[np.array(row_observable, dtype=object) == name] = wv
-        self.scale_factor = w / sigma
+        self.scale_factor = w / sigma if self.known_sigma or weights else w  # (w / 1 is w)
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
@@ -878,12 +878,11 @@ class _Problem:
         if self._start is not None:  # (computed once: the problem's start values and bounds do not change)
             return self._start
         c = self.compiled
-        n = len(self.vars)
-        values, lo, hi = np.empty(n), np.empty(n), np.empty(n)
-        for k, (name, v) in enumerate(self.vars.items()):
+        values, lo, hi = [], [], []
+        for name, v in self.vars.items():
             if v.kind == "param":
-                lo[k], hi[k] = self.bounds[v.target]
-                values[k] = self.P0[v.index, v.subjects[0]]
+                a, b = self.bounds[v.target]
+                val = float(self.P0[v.index, v.subjects[0]])
             else:
                 a, b = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
                 if v.target in self._init_bounds:
@@ -893,10 +892,13 @@ class _Problem:
                 if not a <= val <= b:
                     raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{a}, {b}]; "
                                              "pass a start value in `initial`")
-                values[k], lo[k], hi[k] = val, a, b
-        self.typical = {name: (abs(x) if x != 0 else 1.0) for name, x in zip(self._var_names, values.tolist())}
-        for a in (values, lo, hi):
-            a.flags.writeable = False
+            values.append(val)
+            lo.append(a)
+            hi.append(b)
+        self.typical = {name: (abs(x) if x != 0 else 1.0) for name, x in zip(self._var_names, values)}
+        values, lo, hi = (np.array(x, dtype=float) for x in (values, lo, hi))
+        for x in (values, lo, hi):
+            x.flags.writeable = False
         self._start = (values, lo, hi)
         return self._start
 
