@@ -450,6 +450,9 @@ class _Problem:
 
     #: a closed-form law's Jacobian from its generated gradient where one exists (else finite differences)
     analytic_jacobian = True
+    #: whether numpy's floating-point warnings are silenced already (the direct least-squares loop, inside
+    #: run_minimizer's ``np.errstate``): then :meth:`_quietly` does not silence them again at every evaluation
+    _quiet = False
     #: ``least_squares`` fits that need nothing of lmfit during the fit call scipy on arrays and make the lmfit
     #: objects when first read (:func:`run_minimizer`); False sends them through lmfit's own ``least_squares``
     lean_result = True
@@ -977,7 +980,7 @@ class _Problem:
         if self._lean is not None:  # one subject's closed form at its rows' times, straight from the values
             t_rows, u, _, _ = self._lean
             self.n_solves += 1
-            pred = self.law._volume(t_rows, self._lean_values(values), u)
+            pred = self._quietly(self.law._volume, t_rows, self._lean_values(values), u)
             self._memo = (self._engine, values.tobytes(), pred.copy())
             return pred
         P, Y0 = self._matrices(values)
@@ -1256,6 +1259,14 @@ class _Problem:
             lay = self._jac_layouts[key] = (np.concatenate(rows).astype(np.intp), np.concatenate(cols).astype(np.intp))
         return lay
 
+    def _quietly(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` with numpy's divide, invalid and overflow warnings silenced (a closed form's log of 0 or
+        overflow to inf is judged by the residual), unless they are already (:attr:`_quiet`)."""
+        if self._quiet:
+            return fn(*args)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*args)
+
     def _lean_values(self, values: np.ndarray) -> list[float]:
         """The law's parameters then ``S`` (:attr:`_lean`) at the values of all variables (as a list: a handful
         of numbers, faster than an array)."""
@@ -1269,7 +1280,7 @@ class _Problem:
         """:meth:`_closed_jacobian` of a problem with :attr:`_lean` (one subject, rows in order), straight from the
         variable values."""
         t_rows, u, pos, _ = self._lean
-        got = self.law._gradient(t_rows, self._lean_values(allv), u)
+        got = self._quietly(self.law._gradient, t_rows, self._lean_values(allv), u)
         if got is None:
             return None
         G, rows = got
@@ -1306,7 +1317,8 @@ class _Problem:
         for j, sub in enumerate(self._sub):
             if sub.closed_t is None:  # drug levels change over the window: chained closed forms
                 return None
-            got = self.law._gradient(sub.closed_t[0], P[:, j].tolist() + Y0[:1, j].tolist(), sub.closed_u)
+            got = self._quietly(self.law._gradient, sub.closed_t[0], P[:, j].tolist() + Y0[:1, j].tolist(),
+                                sub.closed_u)
             if got is None:
                 return None
             G, rows = got
@@ -1963,7 +1975,12 @@ def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[s
         check_time()
         return problem.jacobian_at(full(x), names, maxes)
 
-    ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
+    err = np.geterr()  # (run_minimizer silences numpy's floating-point warnings around this loop)
+    problem._quiet = err["divide"] == err["invalid"] == err["over"] == "ignore"
+    try:
+        ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
+    finally:
+        del problem._quiet  # (back to the class's False)
     values = full(ret.x)
     residual = problem.residual_at(values)  # at the solution (memoised), not the last trial
     return _LeastSquares(problem, start, names, values, lo, hi, ret, residual)

@@ -350,7 +350,8 @@ class GrowthLaw:
         the ``i``-th value (mm³ per unit of it; ``rows[i] == -1``: identically 0). ``None`` where the
         generated gradient does not apply (the fit then uses finite differences): a resistant clone, a
         saturating law with the drug on, a fitted exponent :math:`|\lambda|` below ``_GRADIENT_MIN_LAM``,
-        or a value that is not finite.
+        or a value that is not finite. numpy's floating-point warnings (an overflow to inf, a log of 0) are the
+        caller's to silence (``np.errstate``): the fit evaluates it in a loop that silences them once.
         """
         if self.resistant:
             return None
@@ -360,24 +361,23 @@ class GrowthLaw:
         rows, f = gen
         if self.law == "bertalanffy" and abs(values[self.parameters.index("lam")]) < _GRADIENT_MIN_LAM:
             return None
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            G = np.array(f(t, *values, u), dtype=float)
+        G = np.array(f(t, *values, u), dtype=float)
         if G.ndim != 2 or not np.isfinite(G).all():
             return None
         return G, rows
 
     def _volume(self, t: np.ndarray, values: Sequence[float], u: float) -> np.ndarray:
         """:meth:`_states`'s volume of one population at scalar ``values`` of :attr:`parameters` then ``S``
-        (the same arithmetic, without building arrays of the parameters; the fit's residual)."""
+        (the same arithmetic, without building arrays of the parameters; the fit's residual). numpy's
+        floating-point warnings are the caller's to silence, as in :meth:`_gradient`."""
         p = dict(zip(self.parameters, values))
         r = p["r"]
         c = 0.0 if u == 0.0 else p["kill"] * u
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            lnS0 = np.log(values[-1])
-            if self.law == "exponential":
-                return np.exp(lnS0 + (r - c) * t)
-            lam = BOX_COX_EXPONENT[self.law]
-            return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
+        lnS0 = np.log(values[-1])
+        if self.law == "exponential":
+            return np.exp(lnS0 + (r - c) * t)
+        lam = BOX_COX_EXPONENT[self.law]
+        return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
 
     def predict(self, t: Any, params: Mapping[str, Any], drug: Any = 0.0) -> np.ndarray:
         r"""Closed-form tumor volume (mm³) at ``t`` days after the initial state, at a constant drug level.
