@@ -95,6 +95,9 @@ CLOSED_FORM_FD_STEP = float(np.sqrt(np.finfo(float).eps))
 _MODES = ("shared", "subject")
 _OK = int(SolverStatus.OK)  # (comparing an array with the enum member itself goes through enum machinery)
 _REQUIRED = ("subject", "time", "observable", "value")
+_COLUMNS = _REQUIRED + ("sigma", "censored")
+#: the numpy dtype kinds :func:`_tidy_arrays` takes per column (text or integer subjects, text observables...)
+_KINDS = {"subject": "Uiu", "observable": "U", "time": "fiu", "value": "fiu", "sigma": "fiu", "censored": "b"}
 _LEASTSQ = ("leastsq", "least_squares")
 
 
@@ -157,12 +160,11 @@ def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | N
     """:func:`tidy_table` of a mapping of numpy arrays (text or integer subjects, text observables, numeric
     times, values and sigmas, boolean ``censored``) that passes every check, without pandas; ``None`` for
     anything else (other inputs, or a check that fails: :func:`tidy_table` then names the row)."""
-    if isinstance(data, Mapping) and all(c in data for c in _REQUIRED):
-        cols = {c: data[c] for c in _REQUIRED + ("sigma", "censored") if c in data}
-        if all(isinstance(a, np.ndarray) and a.ndim == 1 for a in cols.values()):
+    if isinstance(data, Mapping) and all([c in data for c in _REQUIRED]):
+        cols = {c: data[c] for c in _COLUMNS if c in data}
+        if all([isinstance(a, np.ndarray) and a.ndim == 1 for a in cols.values()]):
             n = len(cols["time"])
-            kinds = {"subject": "Uiu", "observable": "U", "time": "fiu", "value": "fiu", "sigma": "fiu", "censored": "b"}
-            if n and all(a.size == n and a.dtype.kind in kinds[c] for c, a in cols.items()):
+            if n and all([a.size == n and a.dtype.kind in _KINDS[c] for c, a in cols.items()]):
                 out: dict[str, Any] = {"subject": cols["subject"].copy()}
                 for c in ("time", "value", "sigma"):
                     if c in cols:
@@ -182,11 +184,11 @@ def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | N
 
 def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> _Table:
     """Check an observation table and return a clean copy as columns (see :func:`fit` for the rules)."""
-    import pandas as pd
-
     fast = _tidy_arrays(data, quantities, scale)
     if fast is not None:
         return fast
+    import pandas as pd
+
     df = _as_dataframe(data)
     columns = set(df.columns.tolist())  # (membership in a pandas Index is slow)
     missing = [c for c in _REQUIRED if c not in columns]
