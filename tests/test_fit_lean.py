@@ -187,3 +187,24 @@ def test_bad_input_raises_the_same_named_errors(lean, monkeypatch):
         td.fit(law, three, free, **kw)
     with pytest.raises(SpecificationError, match="`bounds\\['r'\\]` must satisfy low < high"):
         td.fit(law, data, free, **{**kw, "bounds": {"r": (1.0, 0.5)}})
+
+
+def test_a_closed_form_evaluated_outside_the_fit_loop_warns_nothing():
+    # the loop silences numpy's floating-point warnings once; an evaluation outside it (the residuals of a result,
+    # a profile's refit) silences them itself: an initial volume of 0 (log 0) and an overflow to inf are the
+    # residual's to judge, not RuntimeWarnings (which the test configuration makes errors)
+    t = np.array([0.0, 7.0, 21.0, 42.0])
+    df = pd.DataFrame({"subject": "p", "time": t, "observable": "tumor_volume", "value": [100.0, 150.0, 300.0, 900.0]})
+    res = td.fit(growth_law("exponential"), df, ["r"], initial_free=["S"], initial={"S": 100.0}, params={"r": 0.01},
+                 scale="linear")
+    p = res._problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p._memo = None
+        np.testing.assert_array_equal(p.residual_at(np.array([0.01, 0.0])), -df["value"].to_numpy())  # S = 0
+        p._memo = None
+        overflow = np.array([2.0, 1e300])  # e^(2 * 42) * 1e300: the penalised residual of a failed evaluation
+        np.testing.assert_array_equal(p.residual_at(overflow), np.full(4, p.failed_residual))
+        J = p.jacobian_at(np.array([0.01, 0.0]), list(p._var_names), [np.inf, np.inf])  # the analytic one, S = 0
+        assert np.array_equal(J, p._lean_jacobian(np.array([0.01, 0.0]), list(p._var_names)))
+        assert res.residuals["prediction"].notna().all()
