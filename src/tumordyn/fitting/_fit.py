@@ -46,7 +46,7 @@ from ..numerics import compile_model
 from ..spec import Model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
-from ._growth import GrowthLaw
+from ._growth import GrowthLaw, _all_below, _all_finite
 
 if TYPE_CHECKING:
     import lmfit
@@ -169,7 +169,7 @@ def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | N
                 for c in ("time", "value", "sigma"):
                     if c in cols:
                         out[c] = cols[c].astype(float)  # (a copy)
-                        if not np.isfinite(out[c]).all():
+                        if not _all_finite(out[c]):
                             return None
                 if ("sigma" in out and (out["sigma"] <= 0).any()) or (scale == "log" and (out["value"] <= 0).any()):
                     return None
@@ -1016,7 +1016,7 @@ class _Problem:
         except SolverError:  # NegativeStateError included
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), values)
-        if not np.isfinite(pred).all():
+        if not _all_finite(pred):
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), values)
         return self._with_priors(self.residual_from_pred(pred), values)
@@ -1297,10 +1297,10 @@ class _Problem:
             sf = np.where(G[0] > LOG_FLOOR, 1.0 / G[0], 0.0) * sf
         if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
             sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
-        J = (G[idx] * sf).T
-        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+        J = G[idx] * sf
+        if not _all_below(J, _ANALYTIC_JACOBIAN_LIMIT):
             return None
-        return J if mask is None else J * mask
+        return J.T if mask is None else J.T * mask
 
     def _closed_jacobian(self, P: np.ndarray, Y0: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
         """d residual / d ``names`` from the law's generated gradient (:meth:`GrowthLaw._gradient`): one
@@ -1339,7 +1339,7 @@ class _Problem:
                 sf = np.where(self.censored[sub.rows] & (self._rows_residual(G[0, ti], sub.rows) < 0), 0.0, sf)
             Jj = (G[idx] * sf).T
             J[sub.rows] = Jj if full else Jj * mask
-        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+        if not _all_below(J, _ANALYTIC_JACOBIAN_LIMIT):
             return None
         return J
 
@@ -1968,7 +1968,7 @@ def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[s
             chi = float(r @ r)
             if chi < seen["chisqr"]:
                 seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
-        if not np.isfinite(r).all():
+        if not _all_finite(r):
             raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
         on_eval(r, names, x)
         return r

@@ -8,6 +8,7 @@ clone and a treatment kill term; :func:`growth_models` gives the candidates of
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -187,6 +188,26 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
     return np.where(a > 0, regular, linear)
 
 
+#: Arrays up to this many entries are checked entry by entry in Python by :func:`_all_finite` and
+#: :func:`_all_below` (a numpy reduction costs several times more on a few dozen numbers: the fit's inner loop)
+_SMALL = 64
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of the float array ``a`` is finite (``np.isfinite(a).all()``)."""
+    if a.size <= _SMALL:
+        return all(map(math.isfinite, a.ravel().tolist()))
+    return bool(np.isfinite(a).all())
+
+
+def _all_below(a: np.ndarray, limit: float) -> bool:
+    """Whether every entry of the float array ``a`` has ``|x| < limit`` (``np.abs(a).max(initial=0.0) < limit``:
+    False for a NaN)."""
+    if a.size <= _SMALL:
+        return all([abs(x) < limit for x in a.ravel().tolist()])
+    return bool(np.abs(a).max(initial=0.0) < limit)
+
+
 #: Below this :math:`|\lambda|` the analytic gradient of a fitted Box–Cox exponent is not used (its
 #: :math:`\partial/\partial\lambda` subtracts two terms of size :math:`1/\lambda`): the fit falls back to
 #: finite differences there.
@@ -362,7 +383,7 @@ class GrowthLaw:
         if self.law == "bertalanffy" and abs(values[self.parameters.index("lam")]) < _GRADIENT_MIN_LAM:
             return None
         G = np.array(f(t, *values, u), dtype=float)
-        if G.ndim != 2 or not np.isfinite(G).all():
+        if G.ndim != 2 or not _all_finite(G):
             return None
         return G, rows
 
