@@ -105,6 +105,10 @@ _LEASTSQ = ("leastsq", "least_squares")
 def _unique(x: np.ndarray) -> np.ndarray:
     """The sorted distinct values of a 1-d array of finite numbers: :func:`numpy.unique`'s result, without its
     general machinery (a fit's set-up, once per fit)."""
+    if x.size <= 64:  # (a few numbers: in Python; already strictly increasing is common, one record's times)
+        v = x.tolist()
+        if all([a < b for a, b in zip(v, v[1:])]):
+            return x.astype(float)  # (a copy)
     s = np.sort(x)
     if s.size > 1:
         keep = np.empty(s.size, dtype=bool)
@@ -528,7 +532,7 @@ class _Problem:
         self.with_obs = bool((self.qi >= c.n_states).any())
         self.censored = np.asarray(cols["censored"], dtype=bool)
         self.known_sigma = "sigma" in cols
-        sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else np.ones(len(table))
+        sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else None
         w = np.ones(len(table))
         for name, wv in (weights or {}).items():
             if name not in quantities:
@@ -537,7 +541,7 @@ class _Problem:
             if not (math.isfinite(wv) and wv > 0):
                 raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
             w[np.array(row_observable, dtype=object) == name] = wv
-        self.scale_factor = w / sigma if self.known_sigma or weights else w  # (w / 1 is w)
+        self.scale_factor = w / sigma if self.known_sigma else w  # (no sigma: 1)
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
