@@ -70,13 +70,22 @@ def _close(a, b, what):
 
 def _assert_same(lean, ref):
     (a, wa), (b, wb) = lean, ref
+    # first what the direct path reads from its arrays (no lmfit object made yet) ...
+    assert a._lmfit is None
+    values, stderr, corr, at_bounds = a.values(), a.stderr(), a.correlations(), a.at_bounds
+    assert a._lmfit is None
+    assert values.keys() == b.values().keys() and stderr.keys() == b.stderr().keys()
+    _close(list(values.values()), list(b.values().values()), "values")
+    _close(list(stderr.values()), list(b.stderr().values()), "stderr")
+    assert list(corr.index) == list(b.correlations().index)
+    _close(corr.to_numpy(), b.correlations().to_numpy(), "correlations")
+    assert at_bounds == b.at_bounds
+    # ... then the lmfit objects it makes on first access, which must agree with the arrays
     assert list(a.params) == list(b.params)
-    _close(list(a.values().values()), list(b.values().values()), "values")
-    assert a.values().keys() == b.values().keys()
-    assert a.values() == {n: float(p.value) for n, p in a.params.items()}  # the arrays and the Parameters agree
-    _close(list(a.stderr().values()), list(b.stderr().values()), "stderr")
+    assert values == {n: float(p.value) for n, p in a.params.items()}
+    assert stderr.keys() == a.stderr().keys() and corr.equals(a.correlations())  # (NaN where both have NaN)
+    np.testing.assert_array_equal(list(stderr.values()), list(a.stderr().values()))
     assert [p.stderr is None for p in a.params.values()] == [p.stderr is None for p in b.params.values()]
-    _close(a.correlations().to_numpy(), b.correlations().to_numpy(), "correlations")
     ca, cb = a.lmfit_result.covar, b.lmfit_result.covar
     assert (ca is None) == (cb is None)
     if ca is not None:

@@ -1866,6 +1866,29 @@ def fit_statistics(residual: np.ndarray, nvarys: int) -> dict[str, Any]:
             "aic": neg2_log_likelihood + 2 * nvarys, "bic": neg2_log_likelihood + math.log(ndata) * nvarys}
 
 
+def fit_uncertainties(jac: np.ndarray, redchi: float, scale_covar: bool) -> tuple[Any, np.ndarray, np.ndarray, bool]:
+    """Covariance, standard errors and correlations of the fitted variables from the Jacobian at the optimum,
+    as lmfit computes them (``least_squares`` and ``Minimizer._calculate_uncertainties_correlations``):
+    covariance :math:`(J^T J)^{-1}`, times ``redchi`` when ``scale_covar``; standard errors the square roots of
+    its diagonal; correlations ``cov[i, j] / (se[i] sqrt(cov[j, j]))``; error bars when every standard error
+    is > 0 (the diagonal of the correlations is 1). ``(None, NaN..., NaN off the diagonal, False)`` when
+    :math:`J^T J` is singular."""
+    k = jac.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # (the sqrt of a singular covariance)
+        try:
+            covar = np.linalg.inv(jac.T @ jac)
+        except np.linalg.LinAlgError:
+            correl = np.full((k, k), np.nan)
+            np.fill_diagonal(correl, 1.0)
+            return None, np.full(k, np.nan), correl, False
+        if scale_covar:
+            covar = covar * redchi
+        se = np.sqrt(np.diag(covar))
+        correl = covar / (se[:, None] * se[None, :])
+    np.fill_diagonal(correl, 1.0)
+    return covar, se, correl, bool(np.all(se > 0.0))
+
+
 class _LeastSquares:
     """The outcome of a direct least-squares fit (:func:`_least_squares`): arrays, no lmfit objects.
 
@@ -1888,6 +1911,13 @@ class _LeastSquares:
         self.ndata, self.nvarys = self.stats["ndata"], self.stats["nvarys"]
         self.success = bool(ret.success)
         self._objects: tuple[Any, Any] | None = None
+        self._uncertainties: tuple[Any, np.ndarray, np.ndarray, bool] | None = None
+
+    def uncertainties(self) -> tuple[Any, np.ndarray, np.ndarray, bool]:
+        """:func:`fit_uncertainties` of this fit (computed once)."""
+        if self._uncertainties is None:
+            self._uncertainties = fit_uncertainties(self.ret.jac, self.stats["redchi"], not self.problem.known_sigma)
+        return self._uncertainties
 
     def lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
         """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once)."""
@@ -1911,12 +1941,17 @@ class _LeastSquares:
                 setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
             result.nfev = int(ret.nfev)
             result.x = np.atleast_1d(result.x)
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the sqrt of a singular covariance
-                try:
-                    result.covar = np.linalg.inv(ret.jac.T @ ret.jac)
-                    mini._calculate_uncertainties_correlations()
-                except np.linalg.LinAlgError:
-                    pass
+            covar, se, correl, errorbars = self.uncertainties()
+            if covar is not None:  # (what lmfit's _calculate_uncertainties_correlations sets, from the one computation)
+                result.covar, result.errorbars = covar, errorbars
+                for par in result.params.values():
+                    par.stderr, par.correl = 0, None
+                for i, n in enumerate(self.names):
+                    par = result.params[n]
+                    par.stderr = float(se[i])
+                    par.correl = {m: float(correl[i, j]) for j, m in enumerate(self.names) if j != i}
+                if errorbars:
+                    result.uvars = result.params.create_uvars(covar=covar)
             self._objects = (mini, result)
         return self._objects
 
@@ -2169,12 +2204,21 @@ class FitResult:
 
     def stderr(self) -> dict[str, float]:
         """Standard errors by parameter name (NaN where lmfit could not estimate them)."""
+        if self._lmfit is None:  # a direct least-squares fit: from its arrays (0 for a variable held fixed)
+            lean = self._lean
+            covar, se, _, _ = lean.uncertainties()
+            out = dict.fromkeys(self._problem._var_names, math.nan if covar is None else 0.0)
+            out.update(zip(lean.names, se.tolist()))
+            return out
         return {n: (float(p.stderr) if p.stderr is not None else math.nan) for n, p in self.params.items()}
 
     def correlations(self) -> pd.DataFrame:
         """Correlation matrix of the fitted parameters (NaN where unavailable)."""
         import pandas as pd
 
+        if self._lmfit is None:  # a direct least-squares fit: from its arrays
+            names = list(self._lean.names)
+            return pd.DataFrame(self._lean.uncertainties()[2].copy(), index=names, columns=names)
         names = [n for n, p in self.params.items() if p.vary]
         corr = np.full((len(names), len(names)), np.nan)
         for i, a in enumerate(names):
