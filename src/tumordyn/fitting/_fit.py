@@ -896,8 +896,8 @@ class _Problem:
                 a, b = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
                 if v.target in self._init_bounds:
                     a, b = self._init_bounds[v.target]
-                cols = v.subjects  # (the mean over its subjects' start values; one subject's own)
-                val = float(self.Y00[v.index, cols[0]]) if len(cols) == 1 else float(np.mean(self.Y00[v.index, list(cols)]))
+                cols = v.subjects  # the mean over its subjects' start values (one subject's own)
+                val = float(self.Y00[v.index, cols[0]] if len(cols) == 1 else np.mean(self.Y00[v.index, list(cols)]))
                 if not a <= val <= b:
                     raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{a}, {b}]; "
                                              "pass a start value in `initial`")
