@@ -156,7 +156,7 @@ def timed_interleaved(fns, recs, repeats):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=200)
-    ap.add_argument("--laws", default="exponential,gompertz,classical_bertalanffy,bertalanffy")
+    ap.add_argument("--laws", default="exponential,logistic,gompertz,classical_bertalanffy,bertalanffy")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--dataframe", action="store_true", help="give tumordyn each record as a pandas DataFrame "
                     "(default: a mapping of numpy arrays, as the hand fit gets arrays)")
@@ -167,7 +167,7 @@ def main() -> None:
     recs = records(args.records)
     for law in args.laws.split(","):  # imports and first-call costs (model, generated gradient) outside the timing
         fit_td(law, *recs[0])
-    lines = []
+    lines, summary = [], []
     print(f"{len(recs)} records (>= 6 readings, all but the last 2 fitted); load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print("times: mean over the records tumordyn fits (refused records, as many points as parameters, left out)")
@@ -195,11 +195,16 @@ def main() -> None:
         print(f"{'':24s} optimum: tumordyn's chi-square <= hand's (within 1e-6) on {100 * better:.1f} % of "
               f"{ok.sum()} records; failures tumordyn {int((~np.isfinite(chi_td)).sum())}, "
               f"hand {int((~np.isfinite(chi_h)).sum())}")
+        summary.append((law, c_td / c_h, w_td / w_h, better))
         lines.append(f"law={law} records={len(recs)} td_over_hand_cpu={c_td / c_h:.3f} td_over_hand_wall={w_td / w_h:.3f} "
                      f"td_over_hand_jac_cpu={c_td / c_j:.3f} td_xscale1_over_hand_cpu={c_t1 / c_h:.3f} "
                      f"cpu_ratio={c_h / c_td:.3f} wall_ratio={w_h / w_td:.3f} cpu_ratio_vs_jac={c_j / c_td:.3f} "
                      f"better_or_equal_optimum={better:.3f}")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print("summary (goal: tumordyn / hand <= 1 on every law, the same or a better optimum)")
+    print(f"{'law':24s} {'CPU td/hand':>12s} {'wall td/hand':>13s} {'optimum <= hand':>16s}")
+    for law, c, w, b in summary:
+        print(f"{law:24s} {c:12.3f} {w:13.3f} {100 * b:15.1f}%")
     for line in lines:
         print(line)
 

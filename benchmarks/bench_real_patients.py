@@ -158,8 +158,11 @@ def battle_fit(law: str, t_tr: np.ndarray, v_tr: np.ndarray, t_pred: np.ndarray)
                      bounds=bounds, t0=float(t_tr[0]), scale="linear", max_seconds=20.0)
     except Exception as err:  # noqa: BLE001 - a failed fit is a failure of the law on this record
         return np.full(len(t_pred), np.nan), type(err).__name__
-    p = {k: float(res.params[k].value) for k in free}
-    p["S"] = float(res.params["init_S__p"].value)
+    # the best values as the result holds them (res.params, lmfit's Parameters, would be made on first access:
+    # 0.4 ms more per fit, a tenth of an exponential fit)
+    best = res.values()
+    p = {k: best[k] for k in free}
+    p["S"] = best["init_S__p"]
     pred = gl.predict(np.asarray(t_pred, float) - float(t_tr[0]), p)
     return pred, ("ok" if np.all(np.isfinite(pred)) else "nonfinite")
 

@@ -43,15 +43,15 @@ from .._progress import check_callback, lmfit_iter_cb, progress_bar
 from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
+from ..spec import Model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
-from ._growth import GrowthLaw
+from ._growth import GrowthLaw, _all_below, _all_finite
 
 if TYPE_CHECKING:
     import lmfit
     import pandas as pd
 
-    from ..spec import Model
     from ..trajectory import Trajectory
 
 __all__ = [
@@ -95,17 +95,40 @@ CLOSED_FORM_FD_STEP = float(np.sqrt(np.finfo(float).eps))
 _MODES = ("shared", "subject")
 _OK = int(SolverStatus.OK)  # (comparing an array with the enum member itself goes through enum machinery)
 _REQUIRED = ("subject", "time", "observable", "value")
+_COLUMNS = _REQUIRED + ("sigma", "censored")
+#: the numpy dtype kinds :func:`_tidy_arrays` takes per column (text or integer subjects, text observables...)
+_KINDS = {"subject": "Uiu", "observable": "U", "time": "fiu", "value": "fiu", "sigma": "fiu", "censored": "b"}
 _LEASTSQ = ("leastsq", "least_squares")
 
 
 # ----------------------------------------------------------------------------- helpers
+def _unique(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d array of finite numbers: :func:`numpy.unique`'s result, without its
+    general machinery (a fit's set-up, once per fit)."""
+    if x.size <= 64:  # (a few numbers: in Python; already strictly increasing is common, one record's times)
+        v = x.tolist()
+        if all([a < b for a, b in zip(v, v[1:])]):
+            return x.astype(float)  # (a copy)
+    s = np.sort(x)
+    if s.size > 1:
+        keep = np.empty(s.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(s[1:], s[:-1], out=keep[1:])
+        s = s[keep]
+    return s
+
+
 def _row_name(label: Any, pos: int) -> str:
     return f"row {label!r} (position {pos})"
 
 
+#: what :func:`subject_key` replaces: every character that is not an ASCII letter, digit or underscore
+_NOT_WORD = re.compile(r"\W", flags=re.ASCII)
+
+
 def subject_key(subject: Any) -> str:
     """Text form of a subject label used in lmfit parameter names (``"P-01"`` → ``"P_01"``)."""
-    return re.sub(r"\W", "_", str(subject), flags=re.ASCII)
+    return _NOT_WORD.sub("_", str(subject))
 
 
 def _as_dataframe(data: Any) -> pd.DataFrame:
@@ -141,22 +164,21 @@ def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | N
     """:func:`tidy_table` of a mapping of numpy arrays (text or integer subjects, text observables, numeric
     times, values and sigmas, boolean ``censored``) that passes every check, without pandas; ``None`` for
     anything else (other inputs, or a check that fails: :func:`tidy_table` then names the row)."""
-    if isinstance(data, Mapping) and all(c in data for c in _REQUIRED):
-        cols = {c: data[c] for c in _REQUIRED + ("sigma", "censored") if c in data}
-        if all(isinstance(a, np.ndarray) and a.ndim == 1 for a in cols.values()):
+    if isinstance(data, Mapping) and all([c in data for c in _REQUIRED]):
+        cols = {c: data[c] for c in _COLUMNS if c in data}
+        if all([isinstance(a, np.ndarray) and a.ndim == 1 for a in cols.values()]):
             n = len(cols["time"])
-            kinds = {"subject": "Uiu", "observable": "U", "time": "fiu", "value": "fiu", "sigma": "fiu", "censored": "b"}
-            if n and all(a.size == n and a.dtype.kind in kinds[c] for c, a in cols.items()):
+            if n and all([a.size == n and a.dtype.kind in _KINDS[c] for c, a in cols.items()]):
                 out: dict[str, Any] = {"subject": cols["subject"].copy()}
                 for c in ("time", "value", "sigma"):
                     if c in cols:
                         out[c] = cols[c].astype(float)  # (a copy)
-                        if not np.isfinite(out[c]).all():
+                        if not _all_finite(out[c]):
                             return None
                 if ("sigma" in out and (out["sigma"] <= 0).any()) or (scale == "log" and (out["value"] <= 0).any()):
                     return None
                 obs = cols["observable"]
-                if not set(np.unique(obs).tolist()) <= set(quantities):
+                if not set(obs.tolist()) <= set(quantities):
                     return None
                 out["observable"] = obs.copy()
                 out["censored"] = cols["censored"].copy() if "censored" in cols else np.zeros(n, dtype=bool)
@@ -166,11 +188,11 @@ def _tidy_arrays(data: Any, quantities: Sequence[str], scale: str) -> _Table | N
 
 def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str) -> _Table:
     """Check an observation table and return a clean copy as columns (see :func:`fit` for the rules)."""
-    import pandas as pd
-
     fast = _tidy_arrays(data, quantities, scale)
     if fast is not None:
         return fast
+    import pandas as pd
+
     df = _as_dataframe(data)
     columns = set(df.columns.tolist())  # (membership in a pandas Index is slow)
     missing = [c for c in _REQUIRED if c not in columns]
@@ -346,7 +368,7 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
         For a subject without schedule, a dose before ``t0`` or a bolus of a direct-input drug.
     """
     if schedules is None:
-        out = {s: Schedule() for s in subjects}
+        out = dict.fromkeys(subjects, Schedule())  # (one immutable empty schedule)
     elif isinstance(schedules, Schedule):
         out = {s: schedules for s in subjects}
     elif isinstance(schedules, Mapping):
@@ -370,6 +392,8 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
         out = {s: sch.resolved(model, cov[s]) for s, sch in out.items()}
     compiled = compile_model(model)
     for s, sch in out.items():
+        if not sch.doses and not sch.infusions:  # an empty schedule has nothing to check
+            continue
         sch.validate(model.drugs.names, t0=t0[s] if isinstance(t0, Mapping) else t0, where=f"schedule of subject {s!r} (model {model.name!r})")
         for dose in sch.doses:
             if compiled.dose_compartment[compiled.drug_names.index(dose.drug)] < 0:
@@ -432,6 +456,12 @@ class _Problem:
 
     #: a closed-form law's Jacobian from its generated gradient where one exists (else finite differences)
     analytic_jacobian = True
+    #: whether numpy's floating-point warnings are silenced already (the direct least-squares loop, inside
+    #: run_minimizer's ``np.errstate``): then :meth:`_quietly` does not silence them again at every evaluation
+    _quiet = False
+    #: ``least_squares`` fits that need nothing of lmfit during the fit call scipy on arrays and make the lmfit
+    #: objects when first read (:func:`run_minimizer`); False sends them through lmfit's own ``least_squares``
+    lean_result = True
 
     def __init__(
         self,
@@ -477,29 +507,32 @@ class _Problem:
             self.subjects, float(t0))
         #: the common start when all subjects share one, else the earliest (days)
         self.t0 = min(self.t0s.values())
-        row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float)
+        row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float) if isinstance(t0, Mapping) else self.t0
         early = times < row_t0
         if early.any():
             i = int(np.argmax(early))
             raise SpecificationError(
                 f"`data` {_row_name(table.index[i], i)}: time {times[i]} days is before the start of the "
-                f"simulation and schedule of subject {row_subject[i]!r}, t0 = {row_t0[i]} days"
+                f"simulation and schedule of subject {row_subject[i]!r}, t0 = {self.t0s[row_subject[i]]} days"
             )
-        self.t_eval = np.unique(times)
+        self.t_eval = _unique(times)
         self.t_end = float(self.t_eval[-1])
         self.ti = np.searchsorted(self.t_eval, times)
         self.qi = np.array([qidx[o] for o in row_observable], dtype=np.int64)
         self.si = np.array([sidx[s] for s in row_subject], dtype=np.int64)
         # per subject: its rows, its own observation times, and each row's index into them
-        self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
-        self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
-        self.sub_ti = np.empty(len(table), dtype=np.int64)
-        for j, r in enumerate(self.sub_rows):
-            self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
-        self.with_obs = bool(np.any(self.qi >= c.n_states))
+        if S == 1:  # (one subject: all rows, all times)
+            self.sub_rows, self.sub_t, self.sub_ti = [np.arange(len(table))], [self.t_eval], self.ti
+        else:
+            self.sub_rows = [np.flatnonzero(self.si == j) for j in range(S)]
+            self.sub_t = [np.unique(times[r]) for r in self.sub_rows]
+            self.sub_ti = np.empty(len(table), dtype=np.int64)
+            for j, r in enumerate(self.sub_rows):
+                self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
+        self.with_obs = bool((self.qi >= c.n_states).any())
         self.censored = np.asarray(cols["censored"], dtype=bool)
         self.known_sigma = "sigma" in cols
-        sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else np.ones(len(table))
+        sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else None
         w = np.ones(len(table))
         for name, wv in (weights or {}).items():
             if name not in quantities:
@@ -508,18 +541,18 @@ class _Problem:
             if not (math.isfinite(wv) and wv > 0):
                 raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
             w[np.array(row_observable, dtype=object) == name] = wv
-        self.scale_factor = w / sigma
+        self.scale_factor = w / sigma if self.known_sigma else w  # (no sigma: 1)
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
-        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.max(np.abs(self.target * self.scale_factor))))
+        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.abs(self.target * self.scale_factor).max()))
         self.priors: tuple[tuple[int, bool, float, float], ...] = ()  # (variable index, log-normal, centre, sd)
 
         # base parameters and initial states, per subject column
         for name in params or {}:
             if name not in c.param_names:
                 raise UnknownNameError("parameter", name, c.param_names, "`params`")
-        P = np.tile(c.defaults[:, None], (1, S))
+        P = c.defaults[:, None].repeat(S, axis=1)
         self.bounds: dict[str, tuple[float, float]] = {}
         for name in bounds or {}:
             if name not in c.param_names and name not in initial_free:
@@ -579,6 +612,7 @@ class _Problem:
         self.n_failed = 0
         self.n_solves = 0
         self.typical: dict[str, float] = {}  # typical size of each variable (finite-difference steps)
+        self._start: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # start_values()
         self._subject_arrays()
         self.set_solver(solver)
 
@@ -599,28 +633,28 @@ class _Problem:
             t0 = self.t0s[s]
             t_end = float(te[-1]) if te[-1] > t0 else t0 + 1.0
             plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
-            ti, qi = self.sub_ti[rows], self.qi[rows]
+            ti, qi = (self.sub_ti, self.qi) if len(self.subjects) == 1 else (self.sub_ti[rows], self.qi[rows])
             st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
             sub = _Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {})
             levels = plan.rates[:, 0] if self.law is not None else None  # a growth law has the one drug
-            if levels is not None and (plan.breaks.size <= 2 or not np.any(levels[:-1])):
+            if levels is not None and (plan.breaks.size <= 2 or not levels[:-1].any()):
                 # one drug level throughout (GrowthLaw.states_on_plan's unchained case), evaluated directly
                 sub.closed_t = te[None, :] - float(plan.breaks[0])
                 sub.closed_u = float(levels[0]) if levels.size else 0.0
             self._sub.append(sub)
         #: rows that are censored (a residual of every other row is used as is)
-        self._any_censored = bool(np.any(self.censored))
+        self._any_censored = bool(self.censored.any())
         #: one subject, one population, one drug level, rows in order: (each row's days since the start, the
         #: level, each variable's position in (parameters..., S), those values at the start), else None
-        self._lean: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
+        self._lean: tuple[np.ndarray, float, list[int], list[float]] | None = None
         sub = self._sub[0]
-        if (self.law is not None and not self.law.resistant and len(self._sub) == 1 and sub.closed_t is not None
-                and np.array_equal(sub.rows, np.arange(self.target.size))):
+        # (one subject's rows are all rows, in order: __init__)
+        if self.law is not None and not self.law.resistant and len(self._sub) == 1 and sub.closed_t is not None:
             order = {n: i for i, n in enumerate(c.param_names + ("S",))}
-            pos = np.array([order.get(v.target, -1) for v in self.vars.values()], dtype=np.intp)
-            if not pos.size or pos.min() >= 0:
-                self._lean = (sub.closed_t[0][self.sub_ti[sub.rows]], float(sub.closed_u), pos,
-                              np.concatenate([self.P0[:, 0], self.Y00[:1, 0]]))
+            pos = [order.get(v.target, -1) for v in self.vars.values()]
+            if min(pos, default=0) >= 0:
+                self._lean = (sub.closed_t[0][self.sub_ti], float(sub.closed_u), pos,
+                              self.P0[:, 0].tolist() + [float(self.Y00[0, 0])])
         self._ks_of: dict[tuple[str, ...], list[np.ndarray]] = {}  # jacobian_at: variables of each subject
         self._layouts: dict[tuple[int, ...], tuple[np.ndarray, ...]] = {}  # _gather: by the copies per subject
         self._jac_layouts: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}  # jacobian_at: by names, copies
@@ -635,18 +669,23 @@ class _Problem:
         :data:`_SWITCH_STATUSES` status) LSODA; ``"batch"``: the numpy Dormand–Prince engine, then
         LSODA; a scipy method: that method. Scipy methods integrate all subjects and their copies
         (base and finite-difference perturbations) as one system, so they share one step-size sequence.
+        A closed-form law has the one engine :data:`CLOSED_FORM`, which integrates nothing (no options).
         """
-        from ..solve import numba_available
-
         c = self.compiled
-        opts = solver.options(c)
-        self.solver, self.opts = solver, opts
-        self._memo: tuple[Any, ...] | None = None  # (engine, parameter values, predictions) of the last solve
+        #: (engine, the variables' values as bytes, predictions) of the last solve
+        self._memo: tuple[Any, ...] | None = None
         self._jac_ahead = None
         self._engine = 0
+        self.solver = solver
         if self.law is not None:
-            self._engines = [(CLOSED_FORM, None, opts)]
+            if isinstance(solver.atol, Mapping):
+                solver.options(c)  # (atol names still checked against the model)
+            self.opts = None
+            self._engines = [(CLOSED_FORM, None, None)]
             return
+        from ..solve import numba_available
+
+        opts = self.opts = solver.options(c)
         lsoda = ("LSODA", ScipyEngine("LSODA", joint=True).solve_many, replace(opts, method="LSODA"))
         if solver.method in ("auto", COMPILED_METHOD):
             if numba_available():
@@ -835,26 +874,51 @@ class _Problem:
         raise AssertionError("unreachable: the last engine either returns or raises")
 
     # -- lmfit parameters ------------------------------------------------------------
+    def start_values(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start values and lower and upper bounds of all variables (in the order of :attr:`vars`), checked;
+        sets :attr:`typical` (each start value's size, 1 for a start at 0). What :meth:`make_params` makes into
+        lmfit ``Parameters`` (a direct least-squares fit reads the arrays and makes none).
+
+        Raises
+        ------
+        SpecificationError
+            For a fitted initial state whose start value is outside its bounds.
+        """
+        if self._start is not None:  # (computed once: the problem's start values and bounds do not change)
+            return self._start
+        c = self.compiled
+        values, lo, hi = [], [], []
+        for name, v in self.vars.items():
+            if v.kind == "param":
+                a, b = self.bounds[v.target]
+                val = float(self.P0[v.index, v.subjects[0]])
+            else:
+                a, b = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
+                if v.target in self._init_bounds:
+                    a, b = self._init_bounds[v.target]
+                cols = v.subjects  # the mean over its subjects' start values (one subject's own)
+                val = float(self.Y00[v.index, cols[0]] if len(cols) == 1 else np.mean(self.Y00[v.index, list(cols)]))
+                if not a <= val <= b:
+                    raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{a}, {b}]; "
+                                             "pass a start value in `initial`")
+            values.append(val)
+            lo.append(a)
+            hi.append(b)
+        self.typical = {name: (abs(x) if x != 0 else 1.0) for name, x in zip(self._var_names, values)}
+        values, lo, hi = (np.array(x, dtype=float) for x in (values, lo, hi))
+        for x in (values, lo, hi):
+            x.flags.writeable = False
+        self._start = (values, lo, hi)
+        return self._start
+
     def make_params(self) -> lmfit.Parameters:
+        """The variables as lmfit ``Parameters`` at their start values (:meth:`start_values`)."""
         import lmfit
 
-        c = self.compiled
+        values, lo, hi = self.start_values()
         pars = lmfit.Parameters()
-        for name, v in self.vars.items():
-            j = v.subjects[0]
-            if v.kind == "param":
-                lo, hi = self.bounds[v.target]
-                pars.add(name, value=float(self.P0[v.index, j]), min=lo, max=hi)
-            else:
-                lo, hi = (0.0 if c.nonnegative[v.index] else -np.inf), np.inf
-                if v.target in self._init_bounds:
-                    lo, hi = self._init_bounds[v.target]
-                val = float(np.mean(self.Y00[v.index, list(v.subjects)]))
-                if not lo <= val <= hi:
-                    raise SpecificationError(f"start value {val} of {name!r} is outside its bounds [{lo}, {hi}]; "
-                                             "pass a start value in `initial`")
-                pars.add(name, value=val, min=lo, max=hi)
-        self.typical = {n: (abs(p.value) if p.value != 0 else 1.0) for n, p in pars.items()}
+        for name, v, a, b in zip(self._var_names, values.tolist(), lo.tolist(), hi.tolist()):
+            pars.add(name, value=v, min=a, max=b)
         return pars
 
     def matrices(self, params: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -873,7 +937,8 @@ class _Problem:
         """The predictions of the last successful solve if it was at these exact values on this engine (the
         optimizer asks for the Jacobian where it just evaluated the residual; lmfit evaluates the start twice)."""
         m = self._memo
-        if m is not None and m[0] == self._engine and np.array_equal(m[1], values):
+        # (bit for bit: the bytes of two float arrays compare faster than the arrays)
+        if m is not None and m[0] == self._engine and m[1] == values.tobytes():
             return m[2]
         return None
 
@@ -890,11 +955,11 @@ class _Problem:
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
 
-    def start_predictions(self, params: Mapping[str, Any]) -> np.ndarray:
-        """:meth:`predictions` at the start values; an engine that fails other than by a failed solve (the
+    def start_predictions(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`predictions_at` the start values; an engine that fails other than by a failed solve (the
         compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`."""
         try:
-            return self.predictions(params)
+            return self.predictions_at(values)
         except SolverError:
             raise
         except Exception as err:  # noqa: BLE001 - compiled path unavailable or incompatible
@@ -907,7 +972,7 @@ class _Problem:
                 stacklevel=3,
             )
             self._engine = len(self._engines) - 1
-            return self.predictions(params)
+            return self.predictions_at(values)
 
     def predictions(self, params: Mapping[str, Any]) -> np.ndarray:
         """Model prediction of every data row (raises :class:`SolverError` on a failed solve)."""
@@ -918,21 +983,19 @@ class _Problem:
         memo = self._memo_for(values)
         if memo is not None:
             return memo.copy()
-        P, Y0 = self._matrices(values)
         if self._lean is not None:  # one subject's closed form at its rows' times, straight from the values
-            t_rows, u, pos, x = self._lean
-            x = x.copy()
-            x[pos] = values
+            t_rows, u, _, _ = self._lean
             self.n_solves += 1
-            pred = self.law._volume(t_rows, x.tolist(), u)
-            self._memo = (self._engine, values, pred.copy())
+            pred = self._quietly(self.law._volume, t_rows, self._lean_values(values), u)
+            self._memo = (self._engine, values.tobytes(), pred.copy())
             return pred
+        P, Y0 = self._matrices(values)
         if self.law is not None:  # closed form: no solve, no engine switch
             self.n_solves += 1
             pred = np.empty(self.target.size)
             for j, sub in enumerate(self._sub):
                 pred[sub.rows] = self._closed_rows(j, P[:, j][None, :], Y0[:, j][None, :])[0]
-            self._memo = (self._engine, values, pred.copy())
+            self._memo = (self._engine, values.tobytes(), pred.copy())
             return pred
 
         def compute() -> np.ndarray:
@@ -943,7 +1006,7 @@ class _Problem:
             return pred
 
         pred = self._with_switch(compute)
-        self._memo = (self._engine, values, pred.copy())
+        self._memo = (self._engine, values.tobytes(), pred.copy())
         return pred
 
     def residual(self, params: Mapping[str, Any]) -> np.ndarray:
@@ -957,7 +1020,7 @@ class _Problem:
         except SolverError:  # NegativeStateError included
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), values)
-        if not np.all(np.isfinite(pred)):
+        if not _all_finite(pred):
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), values)
         return self._with_priors(self.residual_from_pred(pred), values)
@@ -1167,7 +1230,7 @@ class _Problem:
         if not np.all(np.isfinite(pred)):
             self.n_failed += 1
             return self._with_priors(np.full(self.target.size, self.failed_residual), allv)
-        self._memo = (engine, allv.copy(), pred.copy())
+        self._memo = (engine, allv.tobytes(), pred.copy())
         r = self.residual_from_pred(pred)
         rows, cols = self._jac_layout(tuple(names), ks_of, tuple(B - 1 for B in sizes))
         J = np.zeros((self.target.size, len(names)))
@@ -1202,20 +1265,35 @@ class _Problem:
             lay = self._jac_layouts[key] = (np.concatenate(rows).astype(np.intp), np.concatenate(cols).astype(np.intp))
         return lay
 
+    def _quietly(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` with numpy's divide, invalid and overflow warnings silenced (a closed form's log of 0 or
+        overflow to inf is judged by the residual), unless they are already (:attr:`_quiet`)."""
+        if self._quiet:
+            return fn(*args)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return fn(*args)
+
+    def _lean_values(self, values: np.ndarray) -> list[float]:
+        """The law's parameters then ``S`` (:attr:`_lean`) at the values of all variables (as a list: a handful
+        of numbers, faster than an array)."""
+        _, _, pos, x = self._lean
+        x = list(x)
+        for i, v in zip(pos, values.tolist()):
+            x[i] = v
+        return x
+
     def _lean_jacobian(self, allv: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
         """:meth:`_closed_jacobian` of a problem with :attr:`_lean` (one subject, rows in order), straight from the
         variable values."""
-        t_rows, u, pos, x = self._lean
-        x = x.copy()
-        x[pos] = allv
-        got = self.law._gradient(t_rows, x.tolist(), u)
+        t_rows, u, pos, _ = self._lean
+        got = self._quietly(self.law._gradient, t_rows, self._lean_values(allv), u)
         if got is None:
             return None
         G, rows = got
         key = ("lean", u != 0.0) + tuple(names)
         cols = self._ks_of.get(key)
         if cols is None:  # once per fit: which gradient row feeds each variable (a zero column if none)
-            r = rows[pos[[self._var_pos[n] for n in names]]]
+            r = rows[[pos[self._var_pos[n]] for n in names]]
             cols = self._ks_of[key] = (np.where(r >= 0, r, 0), None if (r >= 0).all() else (r >= 0).astype(float))
         idx, mask = cols
         sf = self.scale_factor
@@ -1223,10 +1301,10 @@ class _Problem:
             sf = np.where(G[0] > LOG_FLOOR, 1.0 / G[0], 0.0) * sf
         if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
             sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
-        J = (G[idx] * sf).T
-        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+        J = G[idx] * sf
+        if not _all_below(J, _ANALYTIC_JACOBIAN_LIMIT):
             return None
-        return J if mask is None else J * mask
+        return J.T if mask is None else J.T * mask
 
     def _closed_jacobian(self, P: np.ndarray, Y0: np.ndarray, names: Sequence[str]) -> np.ndarray | None:
         """d residual / d ``names`` from the law's generated gradient (:meth:`GrowthLaw._gradient`): one
@@ -1245,7 +1323,8 @@ class _Problem:
         for j, sub in enumerate(self._sub):
             if sub.closed_t is None:  # drug levels change over the window: chained closed forms
                 return None
-            got = self.law._gradient(sub.closed_t[0], P[:, j].tolist() + Y0[:1, j].tolist(), sub.closed_u)
+            got = self._quietly(self.law._gradient, sub.closed_t[0], P[:, j].tolist() + Y0[:1, j].tolist(),
+                                sub.closed_u)
             if got is None:
                 return None
             G, rows = got
@@ -1264,7 +1343,7 @@ class _Problem:
                 sf = np.where(self.censored[sub.rows] & (self._rows_residual(G[0, ti], sub.rows) < 0), 0.0, sf)
             Jj = (G[idx] * sf).T
             J[sub.rows] = Jj if full else Jj * mask
-        if not np.abs(J).max(initial=0.0) < _ANALYTIC_JACOBIAN_LIMIT:
+        if not _all_below(J, _ANALYTIC_JACOBIAN_LIMIT):
             return None
         return J
 
@@ -1508,8 +1587,6 @@ def fit(
     >>> round(res.params["r"].value, 4), round(res.params["K"].value, 1)
     (0.6, 800.0)
     """
-    from ..spec import Model
-
     law = model if isinstance(model, GrowthLaw) else None
     if law is not None:
         model = law.model
@@ -1529,7 +1606,8 @@ def fit(
     optimizer = _optimizer(optimizer, method)
     check_callback(callback, "fit")
     slv = fit_solver(solver, rtol, atol)
-    slv.options(c)  # atol names checked against the model
+    if isinstance(slv.atol, Mapping):
+        slv.options(c)  # atol names checked against the model
     if fd_step is None:  # the integrator's error (rtol 1e-8) needs a larger step than a closed form's rounding
         fd_step = CLOSED_FORM_FD_STEP if law is not None and law.closed_form else 1e-6
     fd_step = finite_value(fd_step, "`fd_step`")
@@ -1544,15 +1622,15 @@ def fit(
             param_bounds[name] = b
     problem = _Problem(model, table, free_m, init_m, sched, params or {}, init, param_bounds, scale,
                        weights or {}, t0, slv, fd_step, init_bounds, law)
-    pars = problem.make_params()
+    start, _, _ = problem.start_values()  # (checked; lmfit Parameters are made only where a path needs them)
     problem.set_priors(priors)
-    nvar = len(pars)
+    nvar = start.size
     n_prior = len(problem.priors)
     if len(table) + n_prior <= nvar:
         raise SpecificationError(
             f"{len(table)} data points{f' and {n_prior} prior(s)' if n_prior else ''} cannot determine {nvar} free "
-            f"parameters ({', '.join(pars)}); at least one more point than free parameters is needed, or priors "
-            "(`priors=`) on enough of them"
+            f"parameters ({', '.join(problem._var_names)}); at least one more point than free parameters is "
+            "needed, or priors (`priors=`) on enough of them"
         )
     if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1:
         raise SpecificationError(f"`n_starts` must be an integer >= 1, got {n_starts!r}")
@@ -1561,25 +1639,28 @@ def fit(
         deadline = _time.perf_counter() + finite_value(max_seconds, "`max_seconds`", minimum=0.0, strict=True,
                                                        unit="s")
     try:
-        problem.start_predictions(pars)
+        problem.start_predictions(start)
     except SolverError as err:
-        raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values {pars.valuesdict()}; "
-                        f"choose other start values (`params`, `initial`). {err}", t=err.t) from err
-    # (pars is read again only by the random starts: without them the fit may keep it as its result's)
-    best = run_minimizer(problem, pars, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback,
-                         owned=int(n_starts) == 1)
-    rng = np.random.default_rng(seed)
-    for _ in range(int(n_starts) - 1):  # bounded
-        other = _random_start(pars, rng)
-        try:
-            res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
-                                callback=callback, owned=True)
-        except FitTimeoutError as err:
-            warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random start "
-                          f"({err.elapsed:.3g} s); returning the best finished start", FitWarning, stacklevel=2)
-            break
-        if (res.success, -res.chisqr) > (best.success, -best.chisqr):
-            best = res
+        raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values "
+                        f"{dict(zip(problem._var_names, start.tolist()))}; choose other start values (`params`, "
+                        f"`initial`). {err}", t=err.t) from err
+    # the first start from the problem's start values (run_minimizer makes the Parameters it needs)
+    best = run_minimizer(problem, None, optimizer, dict(fit_kws or {}), deadline, progress=progress, callback=callback)
+    if n_starts > 1:
+        pars = problem.make_params()
+        rng = np.random.default_rng(seed)
+        for _ in range(int(n_starts) - 1):  # bounded
+            other = _random_start(pars, rng)
+            try:
+                res = run_minimizer(problem, other, optimizer, dict(fit_kws or {}), deadline, progress=progress,
+                                    callback=callback, owned=True)
+            except FitTimeoutError as err:
+                warnings.warn(f"fit of {model.name!r}: the time budget of {max_seconds} s ran out during a random "
+                              f"start ({err.elapsed:.3g} s); returning the best finished start", FitWarning,
+                              stacklevel=2)
+                break
+            if (res.success, -res.chisqr) > (best.success, -best.chisqr):
+                best = res
     _warn_at_bounds(best)
     return best
 
@@ -1623,8 +1704,9 @@ def _warn_at_bounds(res: FitResult) -> None:
     at = res.at_bounds
     if not at:
         return
-    nvary = sum(1 for p in res.params.values() if p.vary)
-    which = ", ".join(f"{n} ({side} bound {res.params[n].min if side == 'lower' else res.params[n].max:g})"
+    fitted = {n: (lo, hi) for n, _, lo, hi in res._fitted()}
+    nvary = len(fitted)
+    which = ", ".join(f"{n} ({side} bound {fitted[n][0] if side == 'lower' else fitted[n][1]:g})"
                       for n, side in at.items())
     head = "every fitted parameter ended" if len(at) == nvary else "fitted parameter(s) ended"
     warnings.warn(f"fit of {res.model.name!r}: {head} at a bound: {which}; the optimum may lie beyond it (widen "
@@ -1653,8 +1735,16 @@ def fit_solver(solver: Solver | str | None, rtol: float | None = None,
         return solver
     if solver is not None and not isinstance(solver, str):
         raise TypeError(f"`solver` must be a tumordyn.Solver or a method name, got {type(solver).__name__}")
+    if solver is None and rtol is None and atol is None:
+        return _default_fit_solver()
     return Solver(method="auto" if solver is None else solver, rtol=1e-8 if rtol is None else rtol, atol=atol,
                   max_steps=COMPILED_MAX_STEPS)
+
+
+@functools.cache
+def _default_fit_solver() -> Solver:
+    """:func:`fit_solver`'s default (a frozen value, made once)."""
+    return Solver(method="auto", rtol=1e-8, max_steps=COMPILED_MAX_STEPS)
 
 
 def _optimizer(optimizer: str | None, method: str | None) -> str:
@@ -1674,21 +1764,26 @@ def _lmfit_methods() -> tuple[str, ...]:
             *SCALAR_METHODS)
 
 
-def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit_kws: dict[str, Any],
+def run_minimizer(problem: _Problem, pars: lmfit.Parameters | None, optimizer: str, fit_kws: dict[str, Any],
                   deadline: float | None = None, *, progress: bool | None = False,
                   callback: Callable[[Mapping[str, Any]], Any] | None = None, owned: bool = False) -> FitResult:
     """Minimise ``problem``'s residuals over ``pars`` with lmfit's ``optimizer`` (leastsq-type methods get the
     batched finite-difference Jacobian); the fit and the refits of :func:`~tumordyn.profile_likelihood`.
-    ``owned``: nobody reads ``pars`` afterwards, so the ``least_squares`` path makes it the result's parameters
-    instead of a deep copy.
+
+    ``pars``: lmfit ``Parameters`` (its varying ones fitted), or ``None`` for all variables from the problem's
+    start values (:meth:`_Problem.start_values`). ``owned``: nobody reads ``pars`` afterwards, so the result may
+    make it its parameters instead of a deep copy.
+
+    The path is decided by what the fit needs: ``least_squares`` without lmfit ``Minimizer`` options
+    (``iter_cb``, ``reduce_fcn``, ``calc_covar``) or a Jacobian of the caller's calls scipy directly on arrays
+    (:func:`_least_squares`; its result makes the lmfit objects on first access); anything else goes through
+    lmfit's ``minimize``.
 
     Raises
     ------
     FitTimeoutError
         When ``time.perf_counter()`` passes ``deadline`` (checked at each residual and Jacobian evaluation).
     """
-    import lmfit
-
     method = optimizer
     kws = dict(fit_kws)
     # lmfit takes these when the Minimizer is built, not in minimize()
@@ -1708,6 +1803,27 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
                 "`max_seconds`, improve the start values or use n_starts", elapsed, seen["values"], seen["chisqr"],
                 seen["nfev"])
 
+    if method == "least_squares":
+        kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
+    failed_before = problem.n_failed
+    direct = (problem.lean_result and method == "least_squares" and not ctor and "Dfun" not in kws
+              and "jac" not in kws)
+    if direct:
+        def on_eval(r: np.ndarray, names: Sequence[str], x: np.ndarray) -> None:  # the direct loop's bar, callback
+            bar.update(1)
+            if callback is not None:  # the mapping is built only for a callback (the loop is hot)
+                callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
+
+        with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
+        seen["live"] = False
+        return FitResult(problem, None, res, method, _time.perf_counter() - started, problem.n_failed - failed_before)
+
+    import lmfit
+
+    if pars is None:
+        pars = problem.make_params()
+
     def residual(p: lmfit.Parameters) -> np.ndarray:
         check_time()
         r = problem.residual(p)
@@ -1722,52 +1838,152 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters, optimizer: str, fit
         check_time()
         return problem.jacobian(p)
 
-    direct = method == "least_squares" and not ctor and "Dfun" not in kws and "jac" not in kws
-    if not direct:  # lmfit's own loop: the bar and the callback ride on its iter_cb
-        ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
-
-    def on_eval(r: np.ndarray, names: Sequence[str], x: np.ndarray) -> None:  # the direct loop's bar and callback
-        bar.update(1)
-        if callback is not None:  # the mapping is built only for a callback (the loop is hot)
-            callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
-    if method == "least_squares":
-        kws.setdefault("x_scale", "jac")  # parameters of very different sizes (1/day and mm^3): scale by the Jacobian
+    # lmfit's own loop: the bar and the callback ride on its iter_cb
+    ctor["iter_cb"] = lmfit_iter_cb(bar, callback, ctor.get("iter_cb"))
     if method in _LEASTSQ and "Dfun" not in kws and "jac" not in kws:
         kws["Dfun"] = jacobian
     # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
     mini = lmfit.Minimizer(residual, pars, nan_policy="raise", scale_covar=not problem.known_sigma, **ctor)
-    failed_before = problem.n_failed
     with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # lmfit's sqrt of a singular covariance
-        if direct:
-            kws.pop("Dfun")
-            res = _least_squares(problem, mini, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
-        else:
-            res = mini.minimize(method=method, **kws)
+        res = mini.minimize(method=method, **kws)
     seen["live"] = False
     wall = _time.perf_counter() - started
     return FitResult(problem, mini, res, method, wall, problem.n_failed - failed_before)
 
 
-def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Parameters, kws: dict[str, Any],
-                   check_time: Any, seen: dict[str, Any], track: bool, on_eval: Any, owned: bool = False) -> Any:
-    """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays.
+def fit_statistics(residual: np.ndarray, nvarys: int) -> dict[str, Any]:
+    r"""Goodness-of-fit statistics of residuals at an optimum with ``nvarys`` fitted variables, as lmfit defines
+    them (``MinimizerResult._calculate_statistics``): ``chisqr`` (the sum of squares, at least 1e-250 per
+    point), ``ndata``, ``nfree`` (``ndata - nvarys``), ``redchi`` (``chisqr / max(1, nfree)``, from the sum
+    before the floor), ``aic`` :math:`n\ln(\chi^2/n) + 2k` and ``bic`` :math:`n\ln(\chi^2/n) + k\ln n`."""
+    ndata = int(residual.size)
+    nfree = ndata - nvarys
+    chisqr = float((residual ** 2).sum())
+    redchi = chisqr / max(1, nfree)
+    chisqr = max(chisqr, 1.0e-250 * ndata)
+    neg2_log_likelihood = ndata * math.log(chisqr / ndata)
+    return {"chisqr": chisqr, "ndata": ndata, "nfree": nfree, "redchi": redchi, "nvarys": nvarys,
+            "aic": neg2_log_likelihood + 2 * nvarys, "bic": neg2_log_likelihood + math.log(ndata) * nvarys}
+
+
+def fit_uncertainties(jac: np.ndarray, redchi: float, scale_covar: bool) -> tuple[Any, np.ndarray, np.ndarray, bool]:
+    """Covariance, standard errors and correlations of the fitted variables from the Jacobian at the optimum,
+    as lmfit computes them (``least_squares`` and ``Minimizer._calculate_uncertainties_correlations``):
+    covariance :math:`(J^T J)^{-1}`, times ``redchi`` when ``scale_covar``; standard errors the square roots of
+    its diagonal; correlations ``cov[i, j] / (se[i] sqrt(cov[j, j]))``; error bars when every standard error
+    is > 0 (the diagonal of the correlations is 1). ``(None, NaN..., NaN off the diagonal, False)`` when
+    :math:`J^T J` is singular."""
+    k = jac.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # (the sqrt of a singular covariance)
+        try:
+            covar = np.linalg.inv(jac.T @ jac)
+        except np.linalg.LinAlgError:
+            correl = np.full((k, k), np.nan)
+            np.fill_diagonal(correl, 1.0)
+            return None, np.full(k, np.nan), correl, False
+        if scale_covar:
+            covar = covar * redchi
+        se = np.sqrt(np.diag(covar))
+        correl = covar / (se[:, None] * se[None, :])
+    np.fill_diagonal(correl, 1.0)
+    return covar, se, correl, bool(np.all(se > 0.0))
+
+
+class _LeastSquares:
+    """The outcome of a direct least-squares fit (:func:`_least_squares`): arrays, no lmfit objects.
+
+    :meth:`lmfit_objects` makes the lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (what
+    :meth:`lmfit.Minimizer.least_squares` returns: parameters with standard errors and correlations,
+    covariance, statistics, scipy's fields), once, when a :class:`FitResult` attribute that needs them is read.
+    """
+
+    def __init__(self, problem: _Problem, start: lmfit.Parameters | None, names: list[str], values: np.ndarray,
+                 lower: np.ndarray, upper: np.ndarray, ret: Any, residual: np.ndarray) -> None:
+        self.problem = problem
+        self.start = start  # the start Parameters, or None: the problem's start values (made on first access)
+        self.names = names  # the fitted variables (the others keep their start values)
+        self.values = values  # all variables at the optimum, in the order of problem.vars
+        self.lower, self.upper = lower, upper  # bounds of the fitted variables
+        self.ret = ret  # scipy's OptimizeResult
+        self.residual = residual  # at the optimum
+        self.stats = fit_statistics(residual, len(names))
+        self.chisqr, self.redchi, self.aic, self.bic = (self.stats[k] for k in ("chisqr", "redchi", "aic", "bic"))
+        self.ndata, self.nvarys = self.stats["ndata"], self.stats["nvarys"]
+        self.success = bool(ret.success)
+        self._objects: tuple[Any, Any] | None = None
+        self._uncertainties: tuple[Any, np.ndarray, np.ndarray, bool] | None = None
+
+    def uncertainties(self) -> tuple[Any, np.ndarray, np.ndarray, bool]:
+        """:func:`fit_uncertainties` of this fit (computed once)."""
+        if self._uncertainties is None:
+            self._uncertainties = fit_uncertainties(self.ret.jac, self.stats["redchi"], not self.problem.known_sigma)
+        return self._uncertainties
+
+    def lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
+        """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once)."""
+        if self._objects is None:
+            import lmfit
+
+            p = self.problem
+            pars = self.start if self.start is not None else p.make_params()
+            # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+            mini = lmfit.Minimizer(p.residual, pars, nan_policy="raise", scale_covar=not p.known_sigma)
+            result = _prepare_owned(mini, pars)  # (pars still holds the start values: its init values)
+            result.method = "least_squares"
+            x = self.values[[p._var_pos[n] for n in self.names]]
+            for n, v in zip(self.names, x.tolist()):
+                result.params[n].value = v
+            result.residual = self.residual
+            for k, v in self.stats.items():
+                setattr(result, k, v)
+            ret = self.ret
+            for attr in ret:
+                setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
+            result.nfev = int(ret.nfev)
+            result.x = np.atleast_1d(result.x)
+            covar, se, correl, errorbars = self.uncertainties()
+            if covar is not None:  # (what lmfit's _calculate_uncertainties_correlations sets, from the one computation)
+                result.covar, result.errorbars = covar, errorbars
+                for par in result.params.values():
+                    par.stderr, par.correl = 0, None
+                for i, n in enumerate(self.names):
+                    par = result.params[n]
+                    par.stderr = float(se[i])
+                    par.correl = {m: float(correl[i, j]) for j, m in enumerate(self.names) if j != i}
+                if errorbars:
+                    result.uvars = result.params.create_uvars(covar=covar)
+            self._objects = (mini, result)
+        return self._objects
+
+
+def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[str, Any], check_time: Any,
+                   seen: dict[str, Any], track: bool, on_eval: Any, owned: bool = False) -> _LeastSquares:
+    """lmfit's ``least_squares`` method with the residual and Jacobian called on arrays, and no lmfit objects.
 
     The same scipy call as :meth:`lmfit.Minimizer.least_squares` (trust-region reflective, bounds passed
-    to scipy, tolerances 1e-8, the finite-difference Jacobian of :meth:`_Problem.jacobian_at`; variables
-    scaled by the Jacobian's column norms, ``x_scale="jac"``, unless ``fit_kws`` says otherwise), the same
-    :class:`lmfit.minimizer.MinimizerResult` (statistics, covariance :math:`(J^T J)^{-1}`, scaled by the
-    reduced chi-square unless ``sigma`` was given), without building lmfit ``Parameters`` at every
-    evaluation (which costs more than a closed-form law's residual).
+    to scipy, tolerances 1e-8, the Jacobian of :meth:`_Problem.jacobian_at`; variables scaled by the
+    Jacobian's column norms, ``x_scale="jac"``, unless ``fit_kws`` says otherwise), the same statistics
+    (:func:`fit_statistics`) and, made on first access (:meth:`_LeastSquares.lmfit_objects`), the same
+    :class:`lmfit.minimizer.MinimizerResult` (covariance :math:`(J^T J)^{-1}`, scaled by the reduced chi-square
+    unless ``sigma`` was given, standard errors and correlations by lmfit), without building lmfit
+    ``Parameters`` at every evaluation nor at all during the fit (which costs more than a closed-form law's
+    optimisation). ``pars``: see :func:`run_minimizer`.
     """
     from scipy.optimize import least_squares
 
-    result = _prepare_owned(mini, pars) if owned else mini.prepare_fit(pars)
-    result.method = "least_squares"
-    names = list(result.var_names)
-    base = problem._values(result.params)
-    idx = np.array([problem._var_pos[n] for n in names], dtype=np.intp)
-    lo = np.array([-np.inf if result.params[n].min is None else result.params[n].min for n in names], dtype=float)
-    hi = np.array([np.inf if result.params[n].max is None else result.params[n].max for n in names], dtype=float)
+    if pars is None:  # every variable fitted, from the problem's start values
+        base, lo, hi = problem.start_values()
+        names = list(problem._var_names)
+        start = None
+    else:
+        start = pars if owned else copy.deepcopy(pars)  # (what lmfit's prepare_fit makes of it)
+        base = problem._values(start)
+        names = [n for n, q in start.items() if q.vary and q.expr is None]
+        lo = np.array([-np.inf if start[n].min is None else start[n].min for n in names], dtype=float)
+        hi = np.array([np.inf if start[n].max is None else start[n].max for n in names], dtype=float)
+    pos = [problem._var_pos[n] for n in names]
+    every = pos == list(range(base.size))  # x is all variables, in order
+    idx = np.array(pos, dtype=np.intp)
     maxes = hi.tolist()
     x0 = base[idx]
     max_nfev = kws.pop("max_nfev", None) or 2000 * (len(names) + 1)
@@ -1776,6 +1992,8 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
     opts.update(kws)
 
     def full(x: np.ndarray) -> np.ndarray:
+        if every:
+            return np.array(x, dtype=float)  # (a copy: the problem keeps it in its memo)
         v = base.copy()
         v[idx] = x
         return v
@@ -1789,7 +2007,7 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
             chi = float(r @ r)
             if chi < seen["chisqr"]:
                 seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
-        if not np.all(np.isfinite(r)):
+        if not _all_finite(r):
             raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
         on_eval(r, names, x)
         return r
@@ -1798,21 +2016,15 @@ def _least_squares(problem: _Problem, mini: lmfit.Minimizer, pars: lmfit.Paramet
         check_time()
         return problem.jacobian_at(full(x), names, maxes)
 
-    ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
-    for n, x in zip(names, ret.x.tolist()):
-        result.params[n].value = x
-    result.nfev = int(ret.nfev)
-    result.residual = problem.residual_at(full(ret.x))  # at the solution (memoised), not the last trial
-    result._calculate_statistics()
-    for attr in ret:
-        setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
-    result.x = np.atleast_1d(result.x)
+    err = np.geterr()  # (run_minimizer silences numpy's floating-point warnings around this loop)
+    problem._quiet = err["divide"] == err["invalid"] == err["over"] == "ignore"
     try:
-        result.covar = np.linalg.inv(ret.jac.T @ ret.jac)
-        mini._calculate_uncertainties_correlations()
-    except np.linalg.LinAlgError:
-        pass
-    return result
+        ret = least_squares(fun, x0, jac=jac, bounds=(lo, hi), max_nfev=max_nfev, **opts)
+    finally:
+        del problem._quiet  # (back to the class's False)
+    values = full(ret.x)
+    residual = problem.residual_at(values)  # at the solution (memoised), not the last trial
+    return _LeastSquares(problem, start, names, values, lo, hi, ret, residual)
 
 
 def _prepare_owned(mini: lmfit.Minimizer, pars: lmfit.Parameters) -> Any:
@@ -1889,12 +2101,13 @@ class FitResult:
         Seconds spent fitting.
     """
 
-    def __init__(self, problem: _Problem, minimizer: lmfit.Minimizer, result: Any, method: str, wall_time: float,
-                 n_failed_solves: int) -> None:
+    def __init__(self, problem: _Problem, minimizer: lmfit.Minimizer | None, result: Any, method: str,
+                 wall_time: float, n_failed_solves: int) -> None:
         self._problem = problem
-        self._minimizer = minimizer
-        self.lmfit_result = result
-        self.params = result.params
+        # lmfit's Minimizer and MinimizerResult; a direct least-squares fit (minimizer None, result its
+        # _LeastSquares) makes them when first read (params, lmfit_result and what reads them)
+        self._lean: _LeastSquares | None = result if minimizer is None else None
+        self._lmfit: tuple[Any, Any] | None = None if minimizer is None else (minimizer, result)
         self.model = problem.model
         self.subjects = problem.subjects
         self.scale = problem.scale
@@ -1910,6 +2123,33 @@ class FitResult:
         self.success = bool(result.success)
         self.n_failed_solves = n_failed_solves
         self.wall_time = wall_time
+
+    def _lmfit_objects(self) -> tuple[Any, Any]:
+        if self._lmfit is None:
+            self._lmfit = self._lean.lmfit_objects()
+        return self._lmfit
+
+    @property
+    def params(self) -> lmfit.Parameters:
+        """Best values with ``stderr`` and ``correl`` (lmfit ``Parameters``; see the module notes for the names)."""
+        return self._lmfit_objects()[1].params
+
+    @property
+    def lmfit_result(self) -> Any:
+        """lmfit's own result (:class:`lmfit.minimizer.MinimizerResult`)."""
+        return self._lmfit_objects()[1]
+
+    @property
+    def _minimizer(self) -> lmfit.Minimizer:
+        return self._lmfit_objects()[0]
+
+    def _fitted(self) -> list[tuple[str, float, float, float]]:
+        """Name, value and lower and upper bound of each fitted variable (without making lmfit objects)."""
+        if self._lmfit is None:
+            lean = self._lean
+            x = lean.values[[self._problem._var_pos[n] for n in lean.names]]
+            return list(zip(lean.names, x.tolist(), lean.lower.tolist(), lean.upper.tolist()))
+        return [(n, float(p.value), float(p.min), float(p.max)) for n, p in self.params.items() if p.vary]
 
     @property
     def data(self) -> pd.DataFrame:
@@ -1928,13 +2168,11 @@ class FitResult:
         ``"lower"`` or ``"upper"``."""
         out = {}
         typ = self._problem.typical
-        for n, p in self.params.items():
-            if not p.vary:
-                continue
-            tol = 1e-6 * max(abs(float(p.value)), typ.get(n, 1.0))
-            if math.isfinite(p.min) and p.value - p.min <= tol:
+        for n, value, lo, hi in self._fitted():
+            tol = 1e-6 * max(abs(value), typ.get(n, 1.0))
+            if math.isfinite(lo) and value - lo <= tol:
                 out[n] = "lower"
-            elif math.isfinite(p.max) and p.max - p.value <= tol:
+            elif math.isfinite(hi) and hi - value <= tol:
                 out[n] = "upper"
         return out
 
@@ -1960,16 +2198,27 @@ class FitResult:
 
     def values(self) -> dict[str, float]:
         """Best values of the fitted lmfit parameters, by name."""
+        if self._lmfit is None:
+            return dict(zip(self._problem._var_names, self._lean.values.tolist()))
         return {n: float(p.value) for n, p in self.params.items()}
 
     def stderr(self) -> dict[str, float]:
         """Standard errors by parameter name (NaN where lmfit could not estimate them)."""
+        if self._lmfit is None:  # a direct least-squares fit: from its arrays (0 for a variable held fixed)
+            lean = self._lean
+            covar, se, _, _ = lean.uncertainties()
+            out = dict.fromkeys(self._problem._var_names, math.nan if covar is None else 0.0)
+            out.update(zip(lean.names, se.tolist()))
+            return out
         return {n: (float(p.stderr) if p.stderr is not None else math.nan) for n, p in self.params.items()}
 
     def correlations(self) -> pd.DataFrame:
         """Correlation matrix of the fitted parameters (NaN where unavailable)."""
         import pandas as pd
 
+        if self._lmfit is None:  # a direct least-squares fit: from its arrays
+            names = list(self._lean.names)
+            return pd.DataFrame(self._lean.uncertainties()[2].copy(), index=names, columns=names)
         names = [n for n, p in self.params.items() if p.vary]
         corr = np.full((len(names), len(names)), np.nan)
         for i, a in enumerate(names):

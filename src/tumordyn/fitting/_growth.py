@@ -8,6 +8,7 @@ clone and a treatment kill term; :func:`growth_models` gives the candidates of
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -187,6 +188,26 @@ def _log_volume(t: np.ndarray, lnV0: np.ndarray, r: np.ndarray, lnK: np.ndarray,
     return np.where(a > 0, regular, linear)
 
 
+#: Arrays up to this many entries are checked entry by entry in Python by :func:`_all_finite` and
+#: :func:`_all_below` (a numpy reduction costs several times more on a few dozen numbers: the fit's inner loop)
+_SMALL = 64
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of the float array ``a`` is finite (``np.isfinite(a).all()``)."""
+    if a.size <= _SMALL:
+        return all(map(math.isfinite, a.ravel().tolist()))
+    return bool(np.isfinite(a).all())
+
+
+def _all_below(a: np.ndarray, limit: float) -> bool:
+    """Whether every entry of the float array ``a`` has ``|x| < limit`` (``np.abs(a).max(initial=0.0) < limit``:
+    False for a NaN)."""
+    if a.size <= _SMALL:
+        return all([abs(x) < limit for x in a.ravel().tolist()])
+    return bool(np.abs(a).max(initial=0.0) < limit)
+
+
 #: Below this :math:`|\lambda|` the analytic gradient of a fitted Box–Cox exponent is not used (its
 #: :math:`\partial/\partial\lambda` subtracts two terms of size :math:`1/\lambda`): the fit falls back to
 #: finite differences there.
@@ -350,7 +371,8 @@ class GrowthLaw:
         the ``i``-th value (mm³ per unit of it; ``rows[i] == -1``: identically 0). ``None`` where the
         generated gradient does not apply (the fit then uses finite differences): a resistant clone, a
         saturating law with the drug on, a fitted exponent :math:`|\lambda|` below ``_GRADIENT_MIN_LAM``,
-        or a value that is not finite.
+        or a value that is not finite. numpy's floating-point warnings (an overflow to inf, a log of 0) are the
+        caller's to silence (``np.errstate``): the fit evaluates it in a loop that silences them once.
         """
         if self.resistant:
             return None
@@ -360,24 +382,23 @@ class GrowthLaw:
         rows, f = gen
         if self.law == "bertalanffy" and abs(values[self.parameters.index("lam")]) < _GRADIENT_MIN_LAM:
             return None
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            G = np.array(f(t, *values, u), dtype=float)
-        if G.ndim != 2 or not np.isfinite(G).all():
+        G = np.array(f(t, *values, u), dtype=float)
+        if G.ndim != 2 or not _all_finite(G):
             return None
         return G, rows
 
     def _volume(self, t: np.ndarray, values: Sequence[float], u: float) -> np.ndarray:
         """:meth:`_states`'s volume of one population at scalar ``values`` of :attr:`parameters` then ``S``
-        (the same arithmetic, without building arrays of the parameters; the fit's residual)."""
+        (the same arithmetic, without building arrays of the parameters; the fit's residual). numpy's
+        floating-point warnings are the caller's to silence, as in :meth:`_gradient`."""
         p = dict(zip(self.parameters, values))
         r = p["r"]
         c = 0.0 if u == 0.0 else p["kill"] * u
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            lnS0 = np.log(values[-1])
-            if self.law == "exponential":
-                return np.exp(lnS0 + (r - c) * t)
-            lam = BOX_COX_EXPONENT[self.law]
-            return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
+        lnS0 = np.log(values[-1])
+        if self.law == "exponential":
+            return np.exp(lnS0 + (r - c) * t)
+        lam = BOX_COX_EXPONENT[self.law]
+        return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
 
     def predict(self, t: Any, params: Mapping[str, Any], drug: Any = 0.0) -> np.ndarray:
         r"""Closed-form tumor volume (mm³) at ``t`` days after the initial state, at a constant drug level.
