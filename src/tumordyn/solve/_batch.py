@@ -252,7 +252,7 @@ def solve_batch(
     k_out = t_eval.size
     atol_v = (compiled.atol if atol is None else np.asarray(atol, dtype=float)).reshape(n, 1)
     nonneg = compiled.nonnegative
-    neg_slack = np.where(nonneg, NEGATIVE_SLACK, -np.inf).reshape(n, 1)
+    neg_slack = np.where(nonneg, NEGATIVE_SLACK, np.inf).reshape(n, 1)  # +inf: no band for a state allowed below 0
 
     # parameters shared by the whole batch are passed as floats (cheaper arithmetic, nothing to gather)
     if shared is None:
