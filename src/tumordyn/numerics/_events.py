@@ -148,8 +148,10 @@ class EventFunctions:
         try:
             with np.errstate(all="ignore"):
                 vals = self._atoms_numpy(t, y, p)
-            return np.array([np.broadcast_to(np.asarray(v, dtype=bool), (m,)) for v in vals],
-                            dtype=bool).reshape(self.n_atoms, m)
+            out = np.empty((self.n_atoms, m), dtype=bool)
+            for i, v in enumerate(vals):
+                out[i] = v  # a comparison of t or of shared parameters alone is one bool for the batch
+            return out
         except (ArithmeticError, ValueError, TypeError):  # patient by patient, as the one-patient engines
             out = np.empty((self.n_atoms, m), dtype=bool)
             for j in range(m):

@@ -19,6 +19,16 @@ step of each patient. Step-size control stays **per patient**:
   output (scipy ``RK45``'s interpolant) inside the accepted step; outputs at a
   breakpoint are the values after the dose there (right-continuous).
 
+Model events (:class:`~tumordyn.spec.Event`) are executed with the semantics of
+:class:`tumordyn.solve._events.EventQueue`, as on the scipy and compiled engines: each patient has its own
+time, breakpoint and event queue; after each of its accepted steps the comparisons its triggers are made
+of are checked (all patients at once in numpy, also at the quarters of the step when one depends on ``t``
+explicitly), a change is located by bisection on that patient's dense output, and that patient alone
+stops there while the others go on to their own next stop (a breakpoint, a queued execution time, a
+located change or the end); when every patient has reached its stop, each has its doses and events
+executed and restarts with a fresh initial step (:func:`_solve_events`). A model without events never
+enters that code.
+
 A patient whose integration fails (non-finite values, step size underflow, too
 many steps, a non-negative state below the band of :mod:`tumordyn.numerics._negative`) is
 marked failed with its :class:`~tumordyn.errors.SolverStatus`, the time reached and
@@ -70,6 +80,8 @@ _P = np.array(
         [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
     ]
 )
+#: the non-zero rows of _P as Python floats (the same numbers; cheaper arithmetic on one patient's floats)
+_P_ROWS = tuple((kk, tuple(float(v) for v in _P[kk])) for kk in (0, 2, 3, 4, 5, 6))
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR, _EXPONENT = 0.9, 0.2, 10.0, -1 / 5
 
 
@@ -141,8 +153,8 @@ def _interp(y0: np.ndarray, K: np.ndarray, h: Any, x: Any) -> np.ndarray:
     returned) and ``K`` (the stages, shape ``(7,) + y0.shape``) of one patient or of a batch (patients last)."""
     out = np.array(y0, dtype=float)
     hx = h * x
-    for kk in (0, 2, 3, 4, 5, 6):
-        w = ((_P[kk, 3] * x + _P[kk, 2]) * x + _P[kk, 1]) * x + _P[kk, 0]
+    for kk, (p0, p1, p2, p3) in _P_ROWS:
+        w = ((p3 * x + p2) * x + p1) * x + p0
         out += K[kk] * (w * hx)
     return out
 
@@ -399,17 +411,17 @@ def _solve_events(
         comparisons changed in the step, the located time of the first change and the state there."""
         g = gw[ai]
         w = watch_arr[:, g]
-        p = _take(pw, ai)
+        p = _take(pw, ai) if ai.size < yw.shape[1] else pw  # ai: sorted working indices, all of them or fewer
         t0, t1, hh = t[ai], t_new[ai], h[ai]
         # all patients at once with the numpy comparisons; a change seen there is confirmed below with the
         # Python comparisons the one-patient engines use (they may differ in the last bit of a function)
         quarters = (1, 2, 3) if ev.explicit_time else ()
-        seen = np.any(ev.atoms_batch(t1, y_new[:, ai], p) != w, axis=0)
+        seen = (ev.atoms_batch(t1, y_new[:, ai], p) != w).any(axis=0)
         for q in quarters:
             # a comparison of an explicit function of time may change and change back within one step: the
             # quarters of the step on the dense output too (as the scipy loop and the compiled engine)
             tq = t0 + 0.25 * q * (t1 - t0)
-            seen |= np.any(ev.atoms_batch(tq, _interp(yw[:, ai], K[:, :, ai], hh, (tq - t0) / hh), p) != w, axis=0)
+            seen |= (ev.atoms_batch(tq, _interp(yw[:, ai], K[:, :, ai], hh, (tq - t0) / hh), p) != w).any(axis=0)
         hit, t_hit, y_hit = [], [], []
         for i in np.flatnonzero(seen).tolist():
             j, a = int(g[i]), int(ai[i])
