@@ -2,7 +2,7 @@
 
 The model: exponential decay ``x' = -k x`` (k = 0.5/day) from x = 10, reset to 10 whenever x falls below 1
 (an :class:`~tumordyn.spec.Event` with trigger ``x < 1``), over ``--days`` days (default 1,000: 217
-resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Four solvers, in this process, at
+resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Five solvers, in this process, at
 rtol 1e-10 / atol 1e-12, outputs every day:
 
 * **tumordyn dopri5**: ``td.simulate(model, solver=Solver(method="dopri5", ...))``, what ``method="auto"``
@@ -28,8 +28,8 @@ tumordyn's times to the others, and the load average. The last line is machine-r
 ``--cohort N`` adds a batch: N patients of ``td.models.tumor_immune_tme()`` (growth rate and baseline tumor
 drawn log-normally, seed 1) with a resection event (``S > 2e9``: S := 0.1 S) and a delayed time event
 (day 100, executed 7 days later: E := 2 E), weekly targeted drug for a year, rtol 1e-10, weekly outputs:
-``simulate_batch`` on ``dopri5`` and on the numpy ``batch`` engine against LSODA (CPU and wall, the largest difference scaled by
-``|LSODA| + 1e4 atol``).
+``simulate_batch`` on ``dopri5`` and on the numpy ``batch`` engine against LSODA (CPU and wall, the largest
+difference scaled by ``|LSODA| + 1e4 atol``).
 
 Run: ``python benchmarks/bench_events.py`` (``--days 100`` for a quick run). Not part of the test-suite.
 """
