@@ -246,3 +246,13 @@ def test_suite_event_case_passes_on_the_batch_engine(case):
     sim, expected, st = simulate_case(case, method="batch")
     bound = st["absolute"] + st["relative"] * np.abs(expected)
     assert np.all(np.abs(sim - expected) <= bound), np.max(np.abs(sim - expected) / bound)
+
+
+def test_a_trigger_of_time_with_a_per_patient_parameter_is_watched_per_patient():
+    """sin(w t) < 0 turns true at t = (2 k + 1) pi / w: in [0, 5], 6 times for w = 7, 8 for w = 10 and 10 for
+    w = 13, each patient's firings counted in one batch (the quarters checked with each patient's w)."""
+    m = Model("clock", states=[State("x", 1.0), State("n", 0.0)], parameters=[Parameter("w", 10.0)],
+              processes=[Process("none", "0*x", consumes="x")],
+              events=[Event("count", "sin(w*t) < 0", {"n": "n + 1"})], check_units=False, check_positivity=False)
+    b = _batch(m, np.array([[7.0], [10.0], [13.0]]), np.array([0.0, 5.0]))
+    assert list(b[:, -1, 1]) == [6.0, 8.0, 10.0]
