@@ -2,7 +2,7 @@
 
 The model: exponential decay ``x' = -k x`` (k = 0.5/day) from x = 10, reset to 10 whenever x falls below 1
 (an :class:`~tumordyn.spec.Event` with trigger ``x < 1``), over ``--days`` days (default 1,000: 217
-resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Four solvers, in this process, at
+resets). The exact solution is ``10 exp(-k (t mod ln 10 / k))``. Five solvers, in this process, at
 rtol 1e-10 / atol 1e-12, outputs every day:
 
 * **tumordyn dopri5**: ``td.simulate(model, solver=Solver(method="dopri5", ...))``, what ``method="auto"``
@@ -11,6 +11,8 @@ rtol 1e-10 / atol 1e-12, outputs every day:
   (``solve._events.EventQueue``) and the kernel resumes;
 * **tumordyn LSODA**: ``td.simulate(model, solver=Solver(method="LSODA", ...))`` (``solve._events``: the same
   watching and bisection around scipy's stepper);
+* **tumordyn batch**: ``method="batch"``, the numpy-vectorised Dormand–Prince engine (the same watching, in
+  numpy, and bisection in Python);
 * **scipy by hand**: a loop of ``solve_ivp(method="LSODA", events=g)`` with a terminal event ``g = x - 1``
   (direction -1, scipy's own root finding), restarting from 10 at each reset;
 * **libRoadRunner** on ``td.io.to_sbml(model)`` (CVODE, its own event handling).
@@ -26,8 +28,8 @@ tumordyn's times to the others, and the load average. The last line is machine-r
 ``--cohort N`` adds a batch: N patients of ``td.models.tumor_immune_tme()`` (growth rate and baseline tumor
 drawn log-normally, seed 1) with a resection event (``S > 2e9``: S := 0.1 S) and a delayed time event
 (day 100, executed 7 days later: E := 2 E), weekly targeted drug for a year, rtol 1e-10, weekly outputs:
-``simulate_batch`` on ``dopri5`` against LSODA (CPU and wall, the largest difference scaled by
-``|LSODA| + 1e4 atol``).
+``simulate_batch`` on ``dopri5`` and on the numpy ``batch`` engine against LSODA (CPU and wall, the largest
+difference scaled by ``|LSODA| + 1e4 atol``).
 
 Run: ``python benchmarks/bench_events.py`` (``--days 100`` for a quick run). Not part of the test-suite.
 """
@@ -122,17 +124,20 @@ def cohort_batch(n: int) -> None:
     sched = td.Schedule.every("targeted", 100.0, 7.0, until=364)
     t = np.linspace(0.0, 365.0, 53)
     out = {}
-    for method in ("dopri5", "LSODA"):
+    for method in ("dopri5", "batch", "LSODA"):
         td.simulate_batch(m, P[:2], sched, t_end=365.0, t_eval=t, initial=Y0[:2], method=method, rtol=1e-10)
         w, cp = time.perf_counter(), time.process_time()
         b = td.simulate_batch(m, P, sched, t_end=365.0, t_eval=t, initial=Y0, method=method, rtol=1e-10)
         out[method] = (time.perf_counter() - w, time.process_time() - cp, np.asarray(b.values))
     diff = np.max(np.abs(out["dopri5"][2] - out["LSODA"][2]) / (np.abs(out["LSODA"][2]) + 1e4 * c.atol))
+    diff_b = np.max(np.abs(out["batch"][2] - out["LSODA"][2]) / (np.abs(out["LSODA"][2]) + 1e4 * c.atol))
     print(f"cohort of {n} (tumor_immune_tme, a resection and a delayed time event, one year, rtol 1e-10):")
     for method, (w, cp, _) in out.items():
         print(f"  simulate_batch {method:6s} wall {w:8.3f} s   cpu {cp:8.3f} s")
     print(f"  dopri5 / LSODA: cpu {out['dopri5'][1] / out['LSODA'][1]:.4f}, wall {out['dopri5'][0] / out['LSODA'][0]:.4f};"
           f" largest scaled difference {diff:.2e}")
+    print(f"  batch / LSODA: cpu {out['batch'][1] / out['LSODA'][1]:.4f}, wall {out['batch'][0] / out['LSODA'][0]:.4f};"
+          f" batch / dopri5: cpu {out['batch'][1] / out['dopri5'][1]:.2f}; largest scaled difference {diff_b:.2e}")
 
 
 def main() -> None:
@@ -148,6 +153,7 @@ def main() -> None:
     print("load average before (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     rows = {"tumordyn dopri5": timed(lambda: run_tumordyn(m, t, "dopri5"), args.repeat),
             "tumordyn": timed(lambda: run_tumordyn(m, t), args.repeat),
+            "tumordyn batch": timed(lambda: run_tumordyn(m, t, "batch"), args.repeat),
             "scipy by hand": timed(lambda: run_scipy(t), args.repeat)}
     try:
         import roadrunner
@@ -169,6 +175,8 @@ def main() -> None:
     print(f"tumordyn dopri5 / tumordyn LSODA: cpu {cf / c0:.3f}, wall {wf / w0:.3f}")
     print(f"tumordyn dopri5 / scipy by hand: cpu {cf / cs:.3f}, wall {wf / ws:.3f}")
     print(f"tumordyn LSODA / scipy by hand: cpu {c0 / cs:.2f}, wall {w0 / ws:.2f}")
+    wb, cb, _ = rows["tumordyn batch"]
+    print(f"tumordyn batch / tumordyn LSODA: cpu {cb / c0:.3f}, wall {wb / w0:.3f}; batch / dopri5: cpu {cb / cf:.2f}")
     line = f"compiled_over_lsoda_cpu={cf / c0:.3f}"
     tail = f" events_over_scipy_cpu={c0 / cs:.3f}"
     if "libRoadRunner" in rows:
@@ -177,7 +185,7 @@ def main() -> None:
         print(f"tumordyn LSODA / libRoadRunner: cpu {c0 / cr:.2f}, wall {w0 / wr:.2f}")
         line += f" compiled_over_roadrunner_cpu={cf / cr:.3f}"
         tail += f" events_over_roadrunner_cpu={c0 / cr:.3f}"
-    line += tail
+    line += tail + f" batch_over_lsoda_cpu={cb / c0:.3f}"
     if args.cohort:
         cohort_batch(args.cohort)
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))

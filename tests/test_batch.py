@@ -145,3 +145,16 @@ def test_infusion_closed_form_per_patient():
         exact = td.models.infusion_pk_solution(te, 50.0, 1.0, 4.0, half_life=1.0, volume=P[iv, j])
         np.testing.assert_allclose(sol.y[0, :, j], exact, rtol=1e-6, atol=1e-10)
     assert sol.u[0, te.searchsorted(2.0)] == 50.0 and sol.u[0, -1] == 0.0
+
+
+def test_a_state_allowed_below_zero_is_not_held_to_the_negative_band():
+    """A state declared nonnegative=False may be zero or negative (it used to fail at its first step: the
+    band of an unbounded state was +inf instead of none)."""
+    from tumordyn.spec import Model, Parameter, Process, State
+
+    m = Model("signed", states=[State("x", 10.0), State("f", 0.0, nonnegative=False)], parameters=[Parameter("k", 0.5)],
+              processes=[Process("loss", "k*x", consumes="x"), Process("sink", "k", consumes="f")],
+              check_units=False, check_positivity=False)
+    tr = td.simulate(m, t_end=5.0, t_eval=[5.0], solver=td.Solver(method="batch", rtol=1e-10, atol=1e-12))
+    assert tr["x"][0] == pytest.approx(10 * np.exp(-2.5), rel=1e-8)
+    assert tr["f"][0] == pytest.approx(-2.5, rel=1e-8)

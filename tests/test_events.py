@@ -1,5 +1,5 @@
 """Model events (issue 16): the Event specification, its named errors, SBML Level 3 semantics on the scipy
-engines checked against closed forms, the batch engine's refusal by status, SBML round trip and
+engines checked against closed forms, the batch engine executing them too, SBML round trip and
 libRoadRunner."""
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ def test_reset_at_a_threshold_follows_the_closed_form(method):
     assert np.max(np.abs(x - exact) / exact) < 1e-7
 
 
-def test_auto_runs_events_on_the_compiled_engine_and_the_batch_engine_refuses_by_status():
+def test_auto_runs_events_on_the_compiled_engine_and_the_batch_engine_executes_them():
+    """Every engine that handles doses executes events: "auto" (the compiled engine) and "batch" follow the
+    closed form (the batch engine's own checks: tests/test_events_batch.py)."""
     m = decay(Event("reset", "x < 1", {"x": 10}))
     t = [0.0, 5.0, 10.0]
     auto = td.simulate(m, t_end=10.0, t_eval=t, solver=td.Solver(rtol=1e-10, atol=1e-12))
@@ -50,11 +52,9 @@ def test_auto_runs_events_on_the_compiled_engine_and_the_batch_engine_refuses_by
     from tumordyn.solve._dispatch import FALLBACK_STATUSES
 
     assert SolverStatus.UNSUPPORTED in FALLBACK_STATUSES  # "auto" hands a refused patient to LSODA
-    for method in ("batch",):
-        with pytest.raises(SolverError) as err:
-            td.simulate(m, t_end=10.0, solver=td.Solver(method=method))
-        assert err.value.status == SolverStatus.UNSUPPORTED
-        assert "events" in err.value.solver_message
+    batch = td.simulate(m, t_end=10.0, t_eval=t, solver=td.Solver(method="batch", rtol=1e-10, atol=1e-12))
+    assert batch.stats.method == "batch"
+    assert batch["x"] == pytest.approx(10.0 * np.exp(-K * np.mod(t, T_RESET)), rel=1e-7)
 
 
 def test_delay_executes_after_the_trigger_time():

@@ -197,7 +197,8 @@ class SolverStatus(enum.IntEnum):
     TOO_MANY_SWITCHES = 7
     #: The wall-time budget (``Solver.max_seconds``) of one patient's solve ran out.
     TIME_BUDGET = 8
-    #: The engine cannot integrate this problem (model events on the compiled and batch engines);
+    #: The engine cannot integrate this problem (e.g. model events whose triggers numba cannot compile, on
+    #: the compiled engine);
     #: ``method="auto"`` hands it to LSODA.
     UNSUPPORTED = 9
 
