@@ -185,3 +185,22 @@ def test_scipy_engine_solve_many_stacks_different_plans() -> None:
         np.testing.assert_array_equal(sol.u, alone.u)
     with pytest.raises(SpecificationError, match="share t0"):
         stack_plans([plans[0], DosingPlan.build(c.drug_names, td.Schedule(), 1.0, 6.0)])
+
+
+def test_a_rate_undefined_at_finite_states_is_not_called_a_blow_up() -> None:
+    # issue 16 (de Pillis 2008 stopped with "the solution blows up?" where (L/T)^l failed near T = 0): x falls
+    # through 0 (x' = -1, not non-negative) and y' = sqrt(x) has no real value once x < 0; every state is finite
+    m = td.Model("undefined", states=[td.State("x", 1.0, nonnegative=False), td.State("y", 0.0)],
+                 processes=[td.Process("fall", "1", consumes="x"), td.Process("root", "x**0.5", produces="y")])
+    with pytest.raises(SolverError) as info:
+        td.simulate(m, td.Schedule(), t_end=2.0, method="LSODA")
+    err = info.value
+    assert err.status == SolverStatus.NON_FINITE and 0.9 < err.t <= 1.1
+    assert "blows up?" not in str(err)
+    assert "every state is finite" in str(err) and "'x' = -" in str(err)  # the state below 0 is named with its value
+
+
+def test_a_blow_up_is_still_called_one() -> None:
+    with pytest.raises(SolverError, match="blows up") as info:
+        td.simulate(_blowup_model(), td.Schedule(), t_end=2.0, method="LSODA")
+    assert info.value.status == SolverStatus.NON_FINITE or info.value.t < 1.1

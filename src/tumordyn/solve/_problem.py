@@ -513,7 +513,8 @@ class Solution:
         }[status]
         i = int(self.bad_state[j])
         if status == SolverStatus.NON_FINITE and i >= 0:
-            text += f" (state {compiled.state_names[i]!r}; the solution blows up?)"
+            text += (f" (state {compiled.state_names[i]!r}: the solution blows up, or a rate is undefined at the "
+                     "states reached, e.g. x/0 or 0*inf at a state of 0)")
         return SolverError(f"integration of model {name!r}{where} {text}", t=t, solver_message=msg, status=status,
                            state_index=i)
 

@@ -71,10 +71,14 @@ _TINY_SEGMENT = 1e-12
 
 
 class _NonFiniteDerivative(Exception):
-    def __init__(self, t: float, index: int) -> None:
+    """The derivative (row ``index``) is non-finite at time ``t``; ``y``: the states it was evaluated at (if
+    known), which tell a blow-up (non-finite or huge states) from a rate undefined at finite states."""
+
+    def __init__(self, t: float, index: int, y: Any = None) -> None:
         super().__init__(t, index)
         self.t = float(t)
         self.index = index
+        self.y = None if y is None else np.array(y, dtype=float)
 
 
 class _NonFiniteJacobian(_NonFiniteDerivative):
@@ -88,10 +92,28 @@ def _finite_jacobian(jac: np.ndarray, t: float) -> np.ndarray:
     return jac
 
 
+#: States beyond this magnitude count as blowing up in the message of a non-finite derivative.
+_HUGE_STATE = 1e150
+
+
 def _non_finite_error(exc: _NonFiniteDerivative, what: str, label: Callable[[int], str]) -> SolverError:
+    """The :class:`SolverError` (status ``NON_FINITE``) for a non-finite derivative or Jacobian: it says a
+    blow-up when the states were non-finite or huge (or unknown), and a rate undefined at the states
+    reached when they were all finite and moderate (e.g. ``(L/T)^l`` or ``x/T`` at ``T = 0``, ``0·inf``),
+    naming the states that were zero."""
     part = "Jacobian" if isinstance(exc, _NonFiniteJacobian) else "right-hand side"
+    y = exc.y
+    if y is None or not np.all(np.isfinite(y)) or np.max(np.abs(y), initial=0.0) > _HUGE_STATE:
+        why = "the solution blows up?"
+    else:
+        small = np.argsort(np.abs(y), kind="stable")[:3].tolist()  # the states nearest 0: the usual culprits
+        at = ", ".join(f"{label(i).removeprefix('state ')} = {y[i]:.3g}" for i in small)
+        why = (f"every state is finite, nearest 0: {at}: a rate is undefined at these states, e.g. x/0, 0*inf, "
+               "inf/inf as in (L/T)^l / (s + (L/T)^l) with T near 0, or a fractional power or log of a state a "
+               "little below 0 within the tolerance; not a blow-up: tighten atol of the states near 0, give the "
+               "rate a form defined there, or stop before")
     return SolverError(
-        f"the {part} of {what} became non-finite ({label(exc.index)}; the solution blows up?)",
+        f"the {part} of {what} became non-finite ({label(exc.index)}; {why})",
         t=exc.t, status=SolverStatus.NON_FINITE, state_index=exc.index,
     )
 
@@ -280,7 +302,7 @@ def _finite_rhs(t: float, y: np.ndarray, fun: Any, u: np.ndarray, budget: Budget
         budget.spend(t)
     out = fun(t, y, u)
     if not np.isfinite(out).all():
-        raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))))
+        raise _NonFiniteDerivative(t, int(np.argmin(np.isfinite(out))), y)
     return out
 
 
@@ -329,11 +351,12 @@ def _factory_source(src: str) -> str:
     derivatives as a list of floats, computed exactly as ``rhs_scalar`` computes them (the same
     expression trees, so the same floating-point results). ``f`` also spends one unit of ``budget``
     per call (:meth:`Budget.exhausted` checks the budget and the clock every :data:`_CLOCK_EVERY`
-    calls) and hands a result with a non-finite sum to ``nonfinite(t, r)``. Where float arithmetic
+    calls) and hands a result with a non-finite sum to ``nonfinite(t, r, y)``. Where float arithmetic
     raises, ``f`` uses ``fallback(t, y)`` (the numpy version, with inf/nan).
     """
     fn = ast.parse(src).body[0]
     assert isinstance(fn, ast.FunctionDef)
+    fn = _RealPow().visit(fn)
     outer: list[ast.stmt] = []
     inner: list[ast.stmt] = []
     static: set[str] = set()
@@ -393,10 +416,25 @@ def _factory_tail(result: str) -> list[str]:
         "            _r = fallback(t, y)",
         "        _z = sum(_r)",
         "        if _z - _z != 0.0:",
-        "            nonfinite(t, _r)",
+        "            nonfinite(t, _r, y)",
         "        return _r",
         "    return f",
     ]
+
+
+class _RealPow(ast.NodeTransformer):
+    """``x ** e`` with an exponent that is not an integer literal as ``_fpow(x, e)`` (``math.pow``, bound in the
+    namespace): the same C ``pow`` and so the same floats, but a negative base with a fractional exponent
+    raises ``ValueError`` (the right-hand side then takes its numpy fallback, which gives NaN, and the
+    non-finite guard reports it) where Python's ``**`` returned a complex number that no check saw."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # noqa: N802 - ast's visitor protocol
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Pow) and not (isinstance(node.right, ast.Constant)
+                                                 and type(node.right.value) is int):
+            call = ast.Call(func=ast.Name(id="_fpow", ctx=ast.Load()), args=[node.left, node.right], keywords=[])
+            return ast.copy_location(call, node)
+        return node
 
 
 class _PowForIpow(ast.NodeTransformer):
@@ -430,7 +468,7 @@ def _fast_factory_source(src: str, n_states: int) -> str:
     mod = ast.parse(src)
     fn = next((n for n in mod.body if isinstance(n, ast.FunctionDef) and n.name == "rhs_into"), None)
     assert fn is not None
-    fn = _PowForIpow().visit(fn)
+    fn = _RealPow().visit(_PowForIpow().visit(fn))
     states: dict[int, tuple[str, bool]] = {}  # index -> (name, read clipped at zero)
     outer: list[ast.stmt] = []
     static: set[str] = set()
@@ -502,7 +540,7 @@ def _bind_factory_fast(src: str, name: str, n_states: int) -> Callable[..., Any]
         code = compile(_fast_factory_source(src, n_states), f"<tumordyn bound rhs of {name}>", "exec")
     except (AssertionError, SyntaxError, ValueError, AttributeError, IndexError, TypeError, StopIteration):
         return None
-    namespace: dict[str, Any] = {"math": math, "numpy": np}
+    namespace: dict[str, Any] = {"math": math, "numpy": np, "_fpow": math.pow}
     exec(code, namespace)  # noqa: S102 - rewritten from the source sympy's printer generated
     return namespace["bind"]
 
@@ -517,16 +555,17 @@ def _bind_factory(src: str, name: str) -> Callable[..., Any] | None:
         code = compile(_factory_source(src), f"<tumordyn bound rhs of {name}>", "exec")
     except (AssertionError, SyntaxError, ValueError, AttributeError, IndexError):
         return None
-    namespace: dict[str, Any] = {"math": math, "numpy": np}
+    namespace: dict[str, Any] = {"math": math, "numpy": np, "_fpow": math.pow}
     exec(code, namespace)  # noqa: S102 - rewritten from the source sympy's printer generated
     return namespace["bind"]
 
 
-def _nonfinite(t: float, r: Any) -> None:
-    """Raise :class:`_NonFiniteDerivative` for the first non-finite entry of ``r`` (none: an overflowing sum)."""
+def _nonfinite(t: float, r: Any, y: Any = None) -> None:
+    """Raise :class:`_NonFiniteDerivative` for the first non-finite entry of ``r`` (none: an overflowing sum);
+    ``y``: the states ``r`` was evaluated at."""
     for i, v in enumerate(r):
         if not math.isfinite(v):
-            raise _NonFiniteDerivative(t, i)
+            raise _NonFiniteDerivative(t, i, y)
 
 
 #: ``bind(u, budget) -> f(t, z)`` (see :attr:`PlanSystem.bind`).
