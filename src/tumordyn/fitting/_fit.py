@@ -205,7 +205,8 @@ def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str
         raise SpecificationError("`data` has no rows")
     out: dict[str, Any] = {}  # the clean columns, made into one DataFrame at the end
     subj = df["subject"]
-    bad = subj.isna().to_numpy()
+    # (the column's array asked directly: what Series.isna computes, without a new Series)
+    bad = np.asarray(subj.array.isna(), dtype=bool)
     if bad.any():
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
@@ -247,10 +248,14 @@ def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str
     out["observable"] = obs.array.copy() if same else obs.astype(str).array
     if "censored" in columns:
         cens = df["censored"]
-        if cens.isna().any():
-            i = int(np.argmax(cens.isna().to_numpy()))
-            raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, got NaN")
-        out["censored"] = cens.astype(bool).to_numpy(dtype=bool, copy=True)
+        if cens.dtype == np.dtype(bool):  # numpy booleans (the common case): no missing values, nothing to convert
+            out["censored"] = cens.to_numpy(dtype=bool, copy=True)
+        else:
+            if cens.isna().any():
+                i = int(np.argmax(cens.isna().to_numpy()))
+                raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, "
+                                         "got NaN")
+            out["censored"] = cens.astype(bool).to_numpy(dtype=bool, copy=True)
     else:
         out["censored"] = np.zeros(len(df), dtype=bool)
     if scale == "log":
