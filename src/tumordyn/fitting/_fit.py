@@ -46,7 +46,7 @@ from ..numerics import compile_model
 from ..spec import Model
 from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
-from ._growth import GrowthLaw, _all_below, _all_finite
+from ._growth import GrowthLaw, _all_below, _all_finite, _any
 
 if TYPE_CHECKING:
     import lmfit
@@ -514,7 +514,7 @@ class _Problem:
         self.t0 = min(self.t0s.values())
         row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float) if isinstance(t0, Mapping) else self.t0
         early = times < row_t0
-        if early.any():
+        if _any(early):
             i = int(np.argmax(early))
             raise SpecificationError(
                 f"`data` {_row_name(table.index[i], i)}: time {times[i]} days is before the start of the "
@@ -534,7 +534,7 @@ class _Problem:
             self.sub_ti = np.empty(len(table), dtype=np.int64)
             for j, r in enumerate(self.sub_rows):
                 self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
-        self.with_obs = bool((self.qi >= c.n_states).any())
+        self.with_obs = _any(self.qi >= c.n_states)
         self.censored = np.asarray(cols["censored"], dtype=bool)
         self.known_sigma = "sigma" in cols
         sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else None
@@ -550,7 +550,9 @@ class _Problem:
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
-        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.abs(self.target * self.scale_factor).max()))
+        weighted = self.target * self.scale_factor  # (finite: checked values, positive weights and sigmas)
+        largest = max(map(abs, weighted.tolist())) if weighted.size <= 64 else float(np.abs(weighted).max())
+        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, largest)
         self.priors: tuple[tuple[int, bool, float, float], ...] = ()  # (variable index, log-normal, centre, sd)
 
         # base parameters and initial states, per subject column
@@ -639,7 +641,13 @@ class _Problem:
             t_end = float(te[-1]) if te[-1] > t0 else t0 + 1.0
             plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
             ti, qi = (self.sub_ti, self.qi) if len(self.subjects) == 1 else (self.sub_ti[rows], self.qi[rows])
-            st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
+            on_obs = qi >= n
+            k = np.count_nonzero(on_obs)
+            if k == 0 or k == qi.size:  # (every row observes a state, or every row an observable)
+                every, none = np.arange(qi.size, dtype=np.intp), np.empty(0, dtype=np.intp)
+                st, ob = (every, none) if k == 0 else (none, every)
+            else:
+                st, ob = np.flatnonzero(~on_obs), np.flatnonzero(on_obs)
             sub = _Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {})
             levels = plan.rates[:, 0] if self.law is not None else None  # a growth law has the one drug
             if levels is not None and (plan.breaks.size <= 2 or not levels[:-1].any()):
@@ -648,7 +656,7 @@ class _Problem:
                 sub.closed_u = float(levels[0]) if levels.size else 0.0
             self._sub.append(sub)
         #: rows that are censored (a residual of every other row is used as is)
-        self._any_censored = bool(self.censored.any())
+        self._any_censored = _any(self.censored)
         #: one subject, one population, one drug level, rows in order: (each row's days since the start, the
         #: level, each variable's position in (parameters..., S), those values at the start), else None
         self._lean: tuple[np.ndarray, float, list[int], list[float]] | None = None

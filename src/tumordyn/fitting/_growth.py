@@ -200,6 +200,13 @@ def _all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
+def _any(mask: np.ndarray) -> bool:
+    """Whether any entry of the boolean array ``mask`` is true (``mask.any()``)."""
+    if mask.size <= _SMALL:
+        return True in mask.ravel().tolist()
+    return bool(mask.any())
+
+
 def _all_below(a: np.ndarray, limit: float) -> bool:
     """Whether every entry of the float array ``a`` has ``|x| < limit`` (``np.abs(a).max(initial=0.0) < limit``:
     False for a NaN)."""
