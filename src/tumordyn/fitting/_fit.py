@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._progress import check_callback, lmfit_iter_cb, progress_bar
+from .._progress import _OffBar, check_callback, lmfit_iter_cb, progress_bar
 from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
@@ -547,6 +547,8 @@ class _Problem:
                 raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
             w[np.array(row_observable, dtype=object) == name] = wv
         self.scale_factor = w / sigma if self.known_sigma else w  # (no sigma: 1)
+        #: every row's factor is 1 (no sigma, unit weights): the residual and Jacobian skip multiplying by it (exact)
+        self._unit_sf = not self.known_sigma and not _any(self.scale_factor != 1.0)
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
@@ -962,7 +964,9 @@ class _Problem:
         return x
 
     def residual_from_pred(self, pred: np.ndarray) -> np.ndarray:
-        r = (self._transform(pred) - self.target) * self.scale_factor
+        r = self._transform(pred) - self.target
+        if not self._unit_sf:  # (times 1 changes no number)
+            r = r * self.scale_factor
         if not self._any_censored:
             return r
         # censored rows (value = detection limit): only a prediction above the limit is penalised
@@ -1314,7 +1318,7 @@ class _Problem:
             sf = np.where(G[0] > LOG_FLOOR, 1.0 / G[0], 0.0) * sf
         if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
             sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
-        J = G[idx] * sf
+        J = G[idx] if sf is self.scale_factor and self._unit_sf else G[idx] * sf  # (times 1 changes no number)
         if not _all_below(J, _ANALYTIC_JACOBIAN_LIMIT):
             return None
         return J.T if mask is None else J.T * mask
@@ -1828,7 +1832,9 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters | None, optimizer: s
                 callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
 
         with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
+            # (a bar nobody sees and no callback: nothing to do per evaluation)
+            each = None if callback is None and isinstance(bar, _OffBar) else on_eval
+            res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, each, owned)
         seen["live"] = False
         return FitResult(problem, None, res, method, _time.perf_counter() - started, problem.n_failed - failed_before)
 
@@ -2022,7 +2028,8 @@ def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[s
                 seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
         if not _all_finite(r):
             raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
-        on_eval(r, names, x)
+        if on_eval is not None:
+            on_eval(r, names, x)
         return r
 
     def jac(x: np.ndarray) -> np.ndarray:
