@@ -358,6 +358,12 @@ def per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> di
     return {s: dict(value) for s in subjects}
 
 
+@functools.cache
+def _no_treatment() -> Schedule:
+    """The empty schedule of subjects given none (immutable, made once: its dosing plans are memoised on it)."""
+    return Schedule()
+
+
 def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
                       t0: float | Mapping[Any, float], covariates: Any = None) -> dict[Any, Schedule]:
     """The schedule of every subject (one for all, or one per subject), checked against ``model`` from ``t0`` days.
@@ -373,7 +379,7 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
         For a subject without schedule, a dose before ``t0`` or a bolus of a direct-input drug.
     """
     if schedules is None:
-        out = dict.fromkeys(subjects, Schedule())  # (one immutable empty schedule)
+        out = dict.fromkeys(subjects, _no_treatment())  # (one immutable empty schedule)
     elif isinstance(schedules, Schedule):
         out = {s: schedules for s in subjects}
     elif isinstance(schedules, Mapping):
