@@ -787,7 +787,10 @@ class _Problem:
             P = np.concatenate([prob.params for prob in probs]) if len(probs) > 1 else probs[0].params
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
-            flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
+            if len(c.observable_names) == 1:  # (the one observable's values as they are)
+                flat[ob_out] = np.broadcast_to(obs, (1, ob_t.size))[0]
+            else:
+                flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
         return flat
 
     def _layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
