@@ -44,7 +44,7 @@ from .._validate import real_number as finite_value, renamed_keyword, time_in_da
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..spec import Model
-from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve, solve_states
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
 from ._growth import GrowthLaw, _all_below, _all_finite, _any
 
@@ -767,20 +767,24 @@ class _Problem:
         row-major), the offsets of the subjects' blocks in it and the copies per subject."""
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
-        sols = run_many(probs, opts) if run_many is not None else solve(probs, opts)
-        for j, sol in enumerate(sols):
-            if sol.status.any():  # SolverStatus.OK is 0
-                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+        if run_many is not None:
+            ys, sols = None, run_many(probs, opts)
+        else:  # (the compiled engine: the states alone when every copy solved, no Solution objects)
+            ys, sols = solve_states(probs, opts)
+        if ys is None:
+            for j, sol in enumerate(sols):
+                if sol.status.any():  # SolverStatus.OK is 0
+                    sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+            ys = [sol.y for sol in sols]
         sizes = tuple(prob.n_patients for prob in probs)
-        return self._gather(probs, sols, sizes), self._layout(sizes)[-1], sizes
+        return self._gather(probs, ys, sizes), self._layout(sizes)[-1], sizes
 
-    def _gather(self, probs: list[Problem], sols: Sequence[Any], sizes: tuple[int, ...]) -> np.ndarray:
-        """Every subject's rows read out of its solution, flat (see :meth:`_solve_flat`), by one index into
-        all the solutions' states and one call of the observables."""
+    def _gather(self, probs: list[Problem], ys: Sequence[np.ndarray], sizes: tuple[int, ...]) -> np.ndarray:
+        """Every subject's rows read out of its solution's states ``ys[j]`` (``(B_j, k_j, n_states)``), flat (see
+        :meth:`_solve_flat`), by one index into all the states and one call of the observables."""
         c = self.compiled
         st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u, splits = self._layout(sizes)
-        Y = np.concatenate([sol.y.reshape(-1, c.n_states) for sol in sols]) if len(sols) > 1 else \
-            sols[0].y.reshape(-1, c.n_states)
+        Y = np.concatenate([y.reshape(-1, c.n_states) for y in ys]) if len(ys) > 1 else ys[0].reshape(-1, c.n_states)
         flat = np.empty(splits[-1])
         flat[st_out] = Y[st_y, st_q]
         if ob_out.size:
