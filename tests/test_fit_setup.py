@@ -126,3 +126,11 @@ def test_a_callback_is_called_at_every_evaluation_without_a_bar():
     seen = []
     res = td.fit(LAW, _frame(), ["r"], progress=False, callback=lambda info: seen.append(info["chisqr"]), **KW)
     assert len(seen) >= 3 and min(seen) == pytest.approx(res.chisqr, rel=1e-12)
+
+
+def test_only_the_bar_nobody_sees_lets_the_loop_skip_its_updates():
+    from tumordyn._progress import progress_bar
+
+    assert progress_bar(False, total=None, desc="fit").silent is True
+    with progress_bar(True, total=None, desc="fit") as shown:  # a real tqdm bar: updated at every evaluation
+        assert not getattr(shown, "silent", False)

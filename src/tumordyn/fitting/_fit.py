@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._progress import _OffBar, check_callback, lmfit_iter_cb, progress_bar
+from .._progress import check_callback, lmfit_iter_cb, progress_bar
 from .._validate import real_number as finite_value, renamed_keyword, time_in_days
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
@@ -1846,7 +1846,7 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters | None, optimizer: s
 
         with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             # (a bar nobody sees and no callback: nothing to do per evaluation)
-            each = None if callback is None and isinstance(bar, _OffBar) else on_eval
+            each = None if callback is None and getattr(bar, "silent", False) else on_eval
             res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, each, owned)
         seen["live"] = False
         return FitResult(problem, None, res, method, _time.perf_counter() - started, problem.n_failed - failed_before)
