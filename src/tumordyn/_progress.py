@@ -100,6 +100,8 @@ class _OffBar:
     """A bar nobody sees (what a disabled ``tqdm`` does, without its lock): counts, prints nothing."""
 
     disable = True
+    #: nothing is shown and nobody reads the count: a loop may skip its updates (tqdm's bars have no such flag)
+    silent = True
 
     def __init__(self, total: int | None, desc: str, unit: str) -> None:
         self.total, self.desc, self.unit, self.n = total, desc, unit, 0

@@ -44,9 +44,9 @@ from .._validate import real_number as finite_value, renamed_keyword, time_in_da
 from ..dosing import DosingPlan, Schedule
 from ..numerics import compile_model
 from ..spec import Model
-from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve
+from ..solve import BATCH_METHOD, COMPILED_METHOD, Problem, ScipyEngine, Solver, SolverStats, solve, solve_states
 from ..errors import FitTimeoutError, FitWarning, SolverError, SolverStatus, SpecificationError, UnknownNameError
-from ._growth import GrowthLaw, _all_below, _all_finite
+from ._growth import GrowthLaw, _all_below, _all_finite, _any
 
 if TYPE_CHECKING:
     import lmfit
@@ -205,7 +205,8 @@ def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str
         raise SpecificationError("`data` has no rows")
     out: dict[str, Any] = {}  # the clean columns, made into one DataFrame at the end
     subj = df["subject"]
-    bad = subj.isna().to_numpy()
+    # (the column's array asked directly: what Series.isna computes, without a new Series)
+    bad = np.asarray(subj.array.isna(), dtype=bool)
     if bad.any():
         i = int(np.argmax(bad))
         raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: subject is missing (NaN)")
@@ -247,10 +248,14 @@ def tidy_table(data: Any, quantities: Sequence[str], scale: str, model_name: str
     out["observable"] = obs.array.copy() if same else obs.astype(str).array
     if "censored" in columns:
         cens = df["censored"]
-        if cens.isna().any():
-            i = int(np.argmax(cens.isna().to_numpy()))
-            raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, got NaN")
-        out["censored"] = cens.astype(bool).to_numpy(dtype=bool, copy=True)
+        if cens.dtype == np.dtype(bool):  # numpy booleans (the common case): no missing values, nothing to convert
+            out["censored"] = cens.to_numpy(dtype=bool, copy=True)
+        else:
+            if cens.isna().any():
+                i = int(np.argmax(cens.isna().to_numpy()))
+                raise SpecificationError(f"`data` {_row_name(df.index[i], i)}: censored must be True or False, "
+                                         "got NaN")
+            out["censored"] = cens.astype(bool).to_numpy(dtype=bool, copy=True)
     else:
         out["censored"] = np.zeros(len(df), dtype=bool)
     if scale == "log":
@@ -353,6 +358,12 @@ def per_subject(value: Any, subjects: Sequence[Any], arg: str, inner: str) -> di
     return {s: dict(value) for s in subjects}
 
 
+@functools.cache
+def _no_treatment() -> Schedule:
+    """The empty schedule of subjects given none (immutable, made once: its dosing plans are memoised on it)."""
+    return Schedule()
+
+
 def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
                       t0: float | Mapping[Any, float], covariates: Any = None) -> dict[Any, Schedule]:
     """The schedule of every subject (one for all, or one per subject), checked against ``model`` from ``t0`` days.
@@ -368,7 +379,7 @@ def subject_schedules(schedules: Any, subjects: Sequence[Any], model: Model,
         For a subject without schedule, a dose before ``t0`` or a bolus of a direct-input drug.
     """
     if schedules is None:
-        out = dict.fromkeys(subjects, Schedule())  # (one immutable empty schedule)
+        out = dict.fromkeys(subjects, _no_treatment())  # (one immutable empty schedule)
     elif isinstance(schedules, Schedule):
         out = {s: schedules for s in subjects}
     elif isinstance(schedules, Mapping):
@@ -509,7 +520,7 @@ class _Problem:
         self.t0 = min(self.t0s.values())
         row_t0 = np.array([self.t0s[s] for s in row_subject], dtype=float) if isinstance(t0, Mapping) else self.t0
         early = times < row_t0
-        if early.any():
+        if _any(early):
             i = int(np.argmax(early))
             raise SpecificationError(
                 f"`data` {_row_name(table.index[i], i)}: time {times[i]} days is before the start of the "
@@ -529,7 +540,7 @@ class _Problem:
             self.sub_ti = np.empty(len(table), dtype=np.int64)
             for j, r in enumerate(self.sub_rows):
                 self.sub_ti[r] = np.searchsorted(self.sub_t[j], times[r])
-        self.with_obs = bool((self.qi >= c.n_states).any())
+        self.with_obs = _any(self.qi >= c.n_states)
         self.censored = np.asarray(cols["censored"], dtype=bool)
         self.known_sigma = "sigma" in cols
         sigma = np.asarray(cols["sigma"], dtype=float) if self.known_sigma else None
@@ -542,10 +553,14 @@ class _Problem:
                 raise SpecificationError(f"`weights[{name!r}]` must be a finite number > 0, got {wv}")
             w[np.array(row_observable, dtype=object) == name] = wv
         self.scale_factor = w / sigma if self.known_sigma else w  # (no sigma: 1)
+        #: every row's factor is 1 (no sigma, unit weights): the residual and Jacobian skip multiplying by it (exact)
+        self._unit_sf = not self.known_sigma and not _any(self.scale_factor != 1.0)
         self.target = self._transform(np.asarray(cols["value"], dtype=float))
         #: residual of every data row after a failed solve: FAILED_SOLVE_RESIDUAL times the largest weighted
         #: target (at least 1), so that it loses to any prediction of the data's order of magnitude
-        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, float(np.abs(self.target * self.scale_factor).max()))
+        weighted = self.target * self.scale_factor  # (finite: checked values, positive weights and sigmas)
+        largest = max(map(abs, weighted.tolist())) if weighted.size <= 64 else float(np.abs(weighted).max())
+        self.failed_residual = FAILED_SOLVE_RESIDUAL * max(1.0, largest)
         self.priors: tuple[tuple[int, bool, float, float], ...] = ()  # (variable index, log-normal, centre, sd)
 
         # base parameters and initial states, per subject column
@@ -634,7 +649,13 @@ class _Problem:
             t_end = float(te[-1]) if te[-1] > t0 else t0 + 1.0
             plan = DosingPlan.build(c.drug_names, self.schedules[s], t0, t_end)
             ti, qi = (self.sub_ti, self.qi) if len(self.subjects) == 1 else (self.sub_ti[rows], self.qi[rows])
-            st, ob = np.flatnonzero(qi < n), np.flatnonzero(qi >= n)
+            on_obs = qi >= n
+            k = np.count_nonzero(on_obs)
+            if k == 0 or k == qi.size:  # (every row observes a state, or every row an observable)
+                every, none = np.arange(qi.size, dtype=np.intp), np.empty(0, dtype=np.intp)
+                st, ob = (every, none) if k == 0 else (none, every)
+            else:
+                st, ob = np.flatnonzero(~on_obs), np.flatnonzero(on_obs)
             sub = _Subject(rows, te, plan, st, ti[st], qi[st], ob, ti[ob], qi[ob] - n, {})
             levels = plan.rates[:, 0] if self.law is not None else None  # a growth law has the one drug
             if levels is not None and (plan.breaks.size <= 2 or not levels[:-1].any()):
@@ -643,7 +664,7 @@ class _Problem:
                 sub.closed_u = float(levels[0]) if levels.size else 0.0
             self._sub.append(sub)
         #: rows that are censored (a residual of every other row is used as is)
-        self._any_censored = bool(self.censored.any())
+        self._any_censored = _any(self.censored)
         #: one subject, one population, one drug level, rows in order: (each row's days since the start, the
         #: level, each variable's position in (parameters..., S), those values at the start), else None
         self._lean: tuple[np.ndarray, float, list[int], list[float]] | None = None
@@ -746,27 +767,34 @@ class _Problem:
         row-major), the offsets of the subjects' blocks in it and the copies per subject."""
         self.n_solves += 1
         _, run_many, opts = self._engines[self._engine]
-        sols = run_many(probs, opts) if run_many is not None else solve(probs, opts)
-        for j, sol in enumerate(sols):
-            if sol.status.any():  # SolverStatus.OK is 0
-                sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+        if run_many is not None:
+            ys, sols = None, run_many(probs, opts)
+        else:  # (the compiled engine: the states alone when every copy solved, no Solution objects)
+            ys, sols = solve_states(probs, opts)
+        if ys is None:
+            for j, sol in enumerate(sols):
+                if sol.status.any():  # SolverStatus.OK is 0
+                    sol.raise_first_failure(self.compiled, lambda k: f" (subject {self.subjects[j]!r})")
+            ys = [sol.y for sol in sols]
         sizes = tuple(prob.n_patients for prob in probs)
-        return self._gather(probs, sols, sizes), self._layout(sizes)[-1], sizes
+        return self._gather(probs, ys, sizes), self._layout(sizes)[-1], sizes
 
-    def _gather(self, probs: list[Problem], sols: Sequence[Any], sizes: tuple[int, ...]) -> np.ndarray:
-        """Every subject's rows read out of its solution, flat (see :meth:`_solve_flat`), by one index into
-        all the solutions' states and one call of the observables."""
+    def _gather(self, probs: list[Problem], ys: Sequence[np.ndarray], sizes: tuple[int, ...]) -> np.ndarray:
+        """Every subject's rows read out of its solution's states ``ys[j]`` (``(B_j, k_j, n_states)``), flat (see
+        :meth:`_solve_flat`), by one index into all the states and one call of the observables."""
         c = self.compiled
         st_out, st_y, st_q, ob_out, ob_y, ob_q, ob_copy, ob_t, ob_u, splits = self._layout(sizes)
-        Y = np.concatenate([sol.y.reshape(-1, c.n_states) for sol in sols]) if len(sols) > 1 else \
-            sols[0].y.reshape(-1, c.n_states)
+        Y = np.concatenate([y.reshape(-1, c.n_states) for y in ys]) if len(ys) > 1 else ys[0].reshape(-1, c.n_states)
         flat = np.empty(splits[-1])
         flat[st_out] = Y[st_y, st_q]
         if ob_out.size:
             P = np.concatenate([prob.params for prob in probs]) if len(probs) > 1 else probs[0].params
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
-            flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
+            if len(c.observable_names) == 1:  # (the one observable's values as they are)
+                flat[ob_out] = np.broadcast_to(obs, (1, ob_t.size))[0]
+            else:
+                flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
         return flat
 
     def _layout(self, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
@@ -949,7 +977,9 @@ class _Problem:
         return x
 
     def residual_from_pred(self, pred: np.ndarray) -> np.ndarray:
-        r = (self._transform(pred) - self.target) * self.scale_factor
+        r = self._transform(pred) - self.target
+        if not self._unit_sf:  # (times 1 changes no number)
+            r = r * self.scale_factor
         if not self._any_censored:
             return r
         # censored rows (value = detection limit): only a prediction above the limit is penalised
@@ -1301,7 +1331,7 @@ class _Problem:
             sf = np.where(G[0] > LOG_FLOOR, 1.0 / G[0], 0.0) * sf
         if self._any_censored:  # a censored row below its limit contributes nothing (residual_from_pred)
             sf = np.where(self.censored & ((self._transform(G[0]) - self.target) * self.scale_factor < 0), 0.0, sf)
-        J = G[idx] * sf
+        J = G[idx] if sf is self.scale_factor and self._unit_sf else G[idx] * sf  # (times 1 changes no number)
         if not _all_below(J, _ANALYTIC_JACOBIAN_LIMIT):
             return None
         return J.T if mask is None else J.T * mask
@@ -1815,7 +1845,9 @@ def run_minimizer(problem: _Problem, pars: lmfit.Parameters | None, optimizer: s
                 callback({"iteration": seen["nfev"], "chisqr": float(r @ r), "params": dict(zip(names, x.tolist()))})
 
         with bar, np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, on_eval, owned)
+            # (a bar nobody sees and no callback: nothing to do per evaluation)
+            each = None if callback is None and getattr(bar, "silent", False) else on_eval
+            res: Any = _least_squares(problem, pars, kws, check_time, seen, deadline is not None, each, owned)
         seen["live"] = False
         return FitResult(problem, None, res, method, _time.perf_counter() - started, problem.n_failed - failed_before)
 
@@ -2009,7 +2041,8 @@ def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[s
                 seen["chisqr"], seen["values"] = chi, dict(zip(problem._var_names, v.tolist()))
         if not _all_finite(r):
             raise ValueError("NaN values detected in the residual of the fit (tumordyn)")
-        on_eval(r, names, x)
+        if on_eval is not None:
+            on_eval(r, names, x)
         return r
 
     def jac(x: np.ndarray) -> np.ndarray:

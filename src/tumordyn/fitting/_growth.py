@@ -200,6 +200,13 @@ def _all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
+def _any(mask: np.ndarray) -> bool:
+    """Whether any entry of the boolean array ``mask`` is true (``mask.any()``)."""
+    if mask.size <= _SMALL:
+        return True in mask.ravel().tolist()
+    return bool(mask.any())
+
+
 def _all_below(a: np.ndarray, limit: float) -> bool:
     """Whether every entry of the float array ``a`` has ``|x| < limit`` (``np.abs(a).max(initial=0.0) < limit``:
     False for a NaN)."""
@@ -301,6 +308,11 @@ class GrowthLaw:
         """Names of the model parameters (``r``, ``K``, ``lam``, ``kill`` as present)."""
         return tuple(self.model.parameters.names)
 
+    @functools.cached_property
+    def _param_pos(self) -> dict[str, int]:
+        """Position of each of :attr:`parameters` (:meth:`_volume` reads its values by it)."""
+        return {n: i for i, n in enumerate(self.parameters)}
+
     @property
     def states_names(self) -> tuple[str, ...]:
         """Names of the initial volumes :meth:`predict` takes (``("S",)`` or ``("S", "R")``)."""
@@ -391,14 +403,14 @@ class GrowthLaw:
         """:meth:`_states`'s volume of one population at scalar ``values`` of :attr:`parameters` then ``S``
         (the same arithmetic, without building arrays of the parameters; the fit's residual). numpy's
         floating-point warnings are the caller's to silence, as in :meth:`_gradient`."""
-        p = dict(zip(self.parameters, values))
-        r = p["r"]
-        c = 0.0 if u == 0.0 else p["kill"] * u
+        pos = self._param_pos
+        r = values[pos["r"]]
+        c = 0.0 if u == 0.0 else values[pos["kill"]] * u
         lnS0 = np.log(values[-1])
         if self.law == "exponential":
             return np.exp(lnS0 + (r - c) * t)
         lam = BOX_COX_EXPONENT[self.law]
-        return np.exp(_log_volume(t, lnS0, r, np.log(p["K"]), p["lam"] if lam is None else lam, c))
+        return np.exp(_log_volume(t, lnS0, r, np.log(values[pos["K"]]), values[pos["lam"]] if lam is None else lam, c))
 
     def predict(self, t: Any, params: Mapping[str, Any], drug: Any = 0.0) -> np.ndarray:
         r"""Closed-form tumor volume (mm³) at ``t`` days after the initial state, at a constant drug level.

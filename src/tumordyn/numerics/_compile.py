@@ -661,7 +661,7 @@ class CompiledModel:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise TypeError(f"`{where}`: value of state {name!r} must be a real number, got {value!r}")
             v = float(value)
-            if not np.isfinite(v):
+            if not math.isfinite(v):
                 raise SpecificationError(f"`{where}`: value of state {name!r} must be finite, got {v}")
             if self.nonnegative[i] and v < 0:
                 raise SpecificationError(f"`{where}`: state {name!r} is non-negative; got {v}")

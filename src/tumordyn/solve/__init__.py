@@ -12,7 +12,7 @@ from ..errors import SolverStatus  # noqa: F401  (the status enum is part of the
 
 # --- the names other layers import from this package ---
 from ._compiled import numba_available  # noqa: F401
-from ._dispatch import solve  # noqa: F401
+from ._dispatch import solve, solve_states  # noqa: F401
 from ._problem import BATCH_METHOD, COMPILED_METHOD, Engine, Problem, SCIPY_METHODS, Solution, Solver, SolverOptions, SolverStats  # noqa: F401
 from ._scipy import ScipyEngine  # noqa: F401
 from ._scipy_engine import PlanSystem, integrate_plan  # noqa: F401

@@ -1675,14 +1675,42 @@ class CompiledEngine:
             If the problems are not of one compiled model.
         """
         problems = list(problems)
+        out = self._call_many(problems, options, detect_stiff)
+        if out is None:
+            return [self.solve(p, options, detect_stiff=detect_stiff) for p in problems]
+        return self._many_solutions(problems, options, out)
+
+    def states_many(self, problems: Sequence[Problem],
+                    options: SolverOptions) -> tuple[list[np.ndarray] | None, list[Solution] | None]:
+        """:meth:`solve_many` for a caller that reads only the states (a fit's evaluations): ``(ys, None)`` with
+        each problem's states, shape ``(n_patients, len(t_eval), n_states)`` (its :class:`Solution`'s ``y``,
+        the same numbers), when every patient solved; else ``(None, solutions)``, the :meth:`solve_many`
+        answer (from the same kernel call) for the caller to read the failures from."""
+        problems = list(problems)
+        out = self._call_many(problems, options, False)
+        if out is None:
+            return None, [self.solve(p, options) for p in problems]
+        ys, status = out[0], out[4]
+        if status.any():  # SolverStatus.OK is 0
+            return None, self._many_solutions(problems, options, out)
+        ys_of, r0 = [], 0
+        for prob in problems:
+            r1 = r0 + prob.n_patients
+            ys_of.append(ys[r0:r1, : prob.t_eval.size])
+            r0 = r1
+        return ys_of, None
+
+    def _call_many(self, problems: list[Problem], options: SolverOptions, detect_stiff: bool) -> tuple[Any, ...] | None:
+        """The one kernel call of :meth:`solve_many` for all ``problems`` (its raw outputs), or ``None`` where the
+        problems are solved one at a time instead (one problem, events or adaptive rules)."""
         if not problems:
-            return []
+            return None
         c = problems[0].compiled
         if any(p.compiled is not c for p in problems):
             raise SpecificationError("solve_many: every problem must be of the same compiled model "
                                      f"({c.model_name!r})")
         if len(problems) == 1 or c.n_events or any(p.rules is not None for p in problems):
-            return [self.solve(p, options, detect_stiff=detect_stiff) for p in problems]
+            return None
         ff = fast_functions(c)
         dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
         te, breaks, bolus, rates, plan_of, b_off, t_off, ones = _many_layout(tuple(problems))
@@ -1695,7 +1723,12 @@ class CompiledEngine:
         out = self._run(addr, addr, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params, Y0, options,
                         nonneg, detect_stiff, _no_rules(1), np.zeros((B, 0)), False, 0, int(options.max_switches),
                         len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off))
+        return out
+
+    def _many_solutions(self, problems: list[Problem], options: SolverOptions, out: tuple[Any, ...]) -> list[Solution]:
+        """The :class:`Solution` of every problem from :meth:`_call_many`'s outputs."""
         ys, stats, t_reached, status = out[0], out[2], out[3], out[4]
+        B = ys.shape[0]
         wall = out[10] if options.max_seconds is not None else None
         # what every patient's Solution holds, for all at once (each problem's is a slice)
         nfev = stats[:, _NFEV].copy()

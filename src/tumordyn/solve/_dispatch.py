@@ -128,6 +128,23 @@ def solve(problem: Problem | Sequence[Problem], options: SolverOptions, *, paral
     return _fall_back(problem, options, CompiledEngine(parallel).solve(problem, options, detect_stiff=True, done=done))
 
 
+def solve_states(problems: Sequence[Problem],
+                 options: SolverOptions) -> tuple[list[np.ndarray] | None, list[Solution] | None]:
+    """:func:`solve` of several problems for a caller that reads only the states (a fit's evaluations).
+
+    Returns ``(ys, None)``, each problem's states ``(n_patients, len(t_eval), n_states)`` (its
+    :class:`Solution`'s ``y``, the same numbers), when the compiled engine (``options.method == "dopri5"``)
+    solved every patient, without making the solutions; otherwise ``(None, solutions)``, :func:`solve`'s
+    answer, for the caller to read the failures (or, for other engines, the states) from.
+    """
+    problems = list(problems)
+    if options.method == COMPILED_METHOD and problems:
+        if any(p.compiled is not problems[0].compiled for p in problems):
+            raise SpecificationError("solve: several problems must be of one compiled model")
+        return CompiledEngine().states_many(problems, options)
+    return None, _solve_many(problems, options, False, None)
+
+
 def _solve_many(problems: list[Problem], options: SolverOptions, parallel: bool,
                 done: np.ndarray | None) -> list[Solution]:
     """:func:`solve` of several problems: one compiled call for all where the compiled engine runs them."""
