@@ -14,19 +14,9 @@ from tumordyn.errors import (NegativeStateError, SolverError, SolverStatus, Spec
                              UnknownNameError)
 from tumordyn.spec import Event, Model, Parameter, Process, State
 
-K = 0.5
-T_RESET = math.log(10.0) / K  # x = 10 exp(-K t) reaches 1
+from event_models import K, T_RESET, decay, runner
 
-
-def decay(*events: Event, x0: float = 10.0, extra_states: tuple[State, ...] = ()) -> Model:
-    """x' = -K x (and extra constant states), with events."""
-    return Model("decay", states=[State("x", x0), *extra_states], parameters=[Parameter("k", K)],
-                 processes=[Process("loss", "k*x", consumes="x")], events=events, check_units=False)
-
-
-def run(model: Model, t_end: float, t_eval, method: str = "LSODA", **kw) -> td.Trajectory:
-    solver = td.Solver(method=method, rtol=1e-10, atol=1e-12, **kw)
-    return td.simulate(model, t_end=t_end, t_eval=np.asarray(t_eval, dtype=float), solver=solver)
+run = runner("LSODA")
 
 
 # ------------------------------------------------------------------------------------ closed forms

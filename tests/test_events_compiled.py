@@ -16,22 +16,11 @@ from tumordyn.errors import NegativeStateError, SolverError, SolverStatus
 from tumordyn.numerics import compile_model
 from tumordyn.spec import Event, Model, Parameter, Process, State
 
+from event_models import FEATURES, K, T_RESET, decay, runner
+
 pytest.importorskip("numba")
 
-K = 0.5
-T_RESET = math.log(10.0) / K  # x = 10 exp(-K t) reaches 1
-
-
-def decay(*events: Event, x0: float = 10.0, extra_states: tuple[State, ...] = ()) -> Model:
-    """x' = -k x (and extra constant states), with events."""
-    return Model("decay", states=[State("x", x0), *extra_states], parameters=[Parameter("k", K)],
-                 processes=[Process("loss", "k*x", consumes="x")], events=events, check_units=False)
-
-
-def run(model: Model, t_end: float, t_eval, method: str = "dopri5", rtol: float = 1e-10, atol: float = 1e-12,
-        schedule=None, **kw) -> td.Trajectory:
-    solver = td.Solver(method=method, rtol=rtol, atol=atol, **kw)
-    return td.simulate(model, schedule, t_end=t_end, t_eval=np.asarray(t_eval, dtype=float), solver=solver)
+run = runner("dopri5")
 
 
 # ------------------------------------------------------------------------------------ closed forms
@@ -78,36 +67,6 @@ def test_a_trigger_of_time_alone_is_seen_under_long_steps(method):
 
 
 # ------------------------------------------------------------------------------------ against LSODA
-FLAG = State("flag", 0.0, nonnegative=False)
-FEATURES = {
-    "delay": (decay(Event("reset", "x < 1", {"x": "x + 9"}, delay="k")), None),
-    "delay_from_trigger_time": (decay(Event("double", "x < 3", {"x": "2*x"}, delay=1.0,
-                                            use_values_from_trigger_time=True)), None),
-    "delay_from_execution_time": (decay(Event("double", "x < 3", {"x": "2*x"}, delay=1.0,
-                                              use_values_from_trigger_time=False)), None),
-    "non_persistent": (decay(Event("bump", "t > 1 and t < 1.5", {"x": "x + 5"}, delay=1.0, persistent=False),
-                             Event("bump2", "x < 2 and t > 3", {"x": "x + 1"}, delay=0.7, persistent=False)),
-                       None),
-    "persistent": (decay(Event("bump", "t > 1 and t < 1.5", {"x": "x + 5"}, delay=1.0, persistent=True)), None),
-    "initial_value_false": (decay(Event("start", "t >= 0", {"x": "2*x"}, initial_value=False)), None),
-    "priorities_and_cascade": (decay(Event("double", "x < 4", {"x": "2*x", "flag": "flag + 1"}, priority=2.0,
-                                           use_values_from_trigger_time=False),
-                                     Event("add", "x < 4", {"x": "x + 1"}, priority=1.0,
-                                           use_values_from_trigger_time=False),
-                                     Event("cascade", "flag > 0.5", {"flag": 0, "x": "x*1.1"}),
-                                     extra_states=(FLAG,)), None),
-    "doses_at_event_times": (
-        Model("pk", states=[State("x", 0.0)], parameters=[Parameter("k", K)],
-              processes=[Process("loss", "k*x", consumes="x")],
-              drugs=[td.Drug("d", compartment="x", volume=2.0)],
-              events=[Event("halve", "t >= 3", {"x": "x/2"}), Event("top_up", "x < 0.5", {"x": "x + 3"}),
-                      Event("on_dose", "x > 3.5", {"x": "x - 1"})],
-              check_units=False),
-        td.Schedule([td.Dose(0.0, "d", 4.0), td.Dose(2.0, "d", 4.0), td.Dose(3.0, "d", 4.0),
-                     td.Dose(6.5, "d", 8.0)])),
-}
-
-
 @pytest.mark.parametrize("feature", sorted(FEATURES))
 def test_compiled_engine_agrees_with_lsoda_on_every_event_feature(feature):
     """Both engines at rtol 1e-12: outputs agree to 1e-8 relative (each is about 1e-10 from the exact
