@@ -16,6 +16,8 @@ from tumordyn.errors import FitWarning, SpecificationError, UnknownNameError
 from tumordyn.fitting import GROWTH_LAWS, growth_law
 from tumordyn.fitting._fit import _Problem
 
+from test_growth_laws import _laleh_records  # the model-battle records: (days, mm³), all but the last 2 readings
+
 T = np.array([0.0, 7.0, 21.0, 42.0, 70.0, 98.0, 140.0])
 TRUE = {"r": 0.04, "K": 6000.0, "lam": 0.6, "kill": 0.3}
 
@@ -119,17 +121,6 @@ def test_finite_differences_where_no_analytic_jacobian_applies(case, monkeypatch
     J = p.jacobian_at(allv, names, [np.inf] * len(names))
     monkeypatch.setattr(_Problem, "analytic_jacobian", False)
     assert np.array_equal(J, p.jacobian_at(allv, names, [np.inf] * len(names)))  # the finite differences, unchanged
-
-
-def _laleh_records(n):
-    df = td.datasets.laleh2022()
-    out = []
-    for _, g in df.groupby("patient", sort=False):
-        if len(g) >= 6:
-            out.append((g["time_weeks"].to_numpy()[:-2] * 7.0, g["volume_mm3"].to_numpy()[:-2]))
-        if len(out) == n:
-            break
-    return out
 
 
 @pytest.mark.parametrize("name", GROWTH_LAWS)

@@ -16,19 +16,9 @@ from tumordyn.errors import FitWarning, SpecificationError, UnknownNameError
 from tumordyn.fitting import GROWTH_LAWS, growth_law
 from tumordyn.fitting._fit import _Problem
 
+from test_growth_laws import _laleh_records  # the model-battle records: (days, mm³), all but the last 2 readings
+
 REL = 1e-10
-
-
-def _records(n):
-    """The first ``n`` records with >= 6 readings of the shipped data, all but the last 2 readings (days, mm³)."""
-    df = td.datasets.laleh2022()
-    out = []
-    for _, g in df.groupby("patient", sort=False):
-        if len(g) >= 6:
-            out.append((g["time_weeks"].to_numpy()[:-2] * 7.0, g["volume_mm3"].to_numpy()[:-2]))
-        if len(out) == n:
-            break
-    return out
 
 
 def _battle_kw(name, t, v):
@@ -103,9 +93,9 @@ def _assert_same(lean, ref):
 
 
 @pytest.mark.parametrize("name", GROWTH_LAWS)
-def test_direct_path_matches_lmfits_least_squares_on_real_records(name, monkeypatch):
+def test_direct_path_matches_lmfits_least_squares_on_real_laleh_records(name, monkeypatch):
     done = 0
-    for t, v in _records(6):
+    for t, v in _laleh_records(6):
         data, free, kw = _battle_kw(name, t, v)
         if len(t) <= len(free) + 1:
             continue  # refused: as many points as parameters
@@ -144,7 +134,7 @@ def test_known_sigma_log_scale_priors_and_two_subjects(monkeypatch):
 
 
 def test_random_starts_pick_the_same_fit(monkeypatch):
-    t, v = _records(3)[2]
+    t, v = _laleh_records(3)[2]
     data, free, kw = _battle_kw("gompertz", t, v)
     _assert_same(*_both(monkeypatch, growth_law("gompertz"), data, free, n_starts=3, seed=1, **kw))
 
@@ -180,7 +170,7 @@ def test_lmfit_objects_are_made_once_on_first_access():
 @pytest.mark.parametrize("lean", [True, False])
 def test_bad_input_raises_the_same_named_errors(lean, monkeypatch):
     monkeypatch.setattr(_Problem, "lean_result", lean)
-    t, v = _records(1)[0]
+    t, v = _laleh_records(1)[0]
     data, free, kw = _battle_kw("gompertz", t, v)
     law = growth_law("gompertz")
     with pytest.raises(SpecificationError, match=r"start value 1.0 of 'init_S__p' is outside its bounds \[10.0, "):
