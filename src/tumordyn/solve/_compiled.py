@@ -1853,8 +1853,10 @@ class CompiledEngine:
                 b += 1
                 for d in range(c.n_drugs):
                     amt = bolus[b, d] * ds[d]
-                    if amt != 0.0 and dose_comp[d] >= 0:
-                        y[dose_comp[d]] += amt / (pext[vol_idx[d]] if vol_idx[d] >= 0 else vol_const[d])
+                    if amt != 0.0:
+                        comp, inc = c.dose_jump(d, amt, p)  # the one bolus rule (as the batch engine)
+                        if comp >= 0:
+                            y[comp] += inc
             events.update_triggers(tc, y)
             events.execute_due(tc, y)
             while k < n_t and te[k] <= tc:
