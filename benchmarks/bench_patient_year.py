@@ -25,7 +25,8 @@ machine-readable::
 preceded by ``floor_ms=F ratio_to_floor=R`` (the floor: one compiled RHS call, timed on the states the
 solve visits, times the RHS evaluations used) and ``compile_warm_s=A compile_cold_s=B import_s=C``
 (model to first simulate in fresh processes with an empty and a filled tumordyn cache, and ``import
-tumordyn``; see :func:`compile_times`).
+tumordyn``; bytecode cached as for an installed package, whatever ``PYTHONDONTWRITEBYTECODE`` says; see
+:func:`compile_times`).
 
 Run: ``python benchmarks/bench_patient_year.py`` (``--help`` for options).
 
