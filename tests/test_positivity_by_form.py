@@ -84,6 +84,19 @@ def test_nonnegative_by_form_is_never_contradicted_by_sympy(expr: sp.Expr, by_fo
         assert expr.xreplace(assumed).is_negative is not True
 
 
+def test_deeply_nested_rates_are_left_to_sympy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form checks follow a bounded depth: a deeper rate is not decided by form (no RecursionError)."""
+    inner: sp.Expr = h
+    for _ in range(_model._FORM_DEPTH + 20):
+        inner = h + S * inner  # h + S*(h + S*(h + ...)): its value at S = 0 is h
+    rate = S / inner
+    assert not _model._zero_by_form(rate, S)
+    assert not _model._nonnegative_by_form(rate + inner, NONNEG)
+    answer = _model.vanishes_at_zero(rate, S)
+    sympy_only(monkeypatch)
+    assert _model.vanishes_at_zero(rate, S) == answer
+
+
 def _random_rate(rng: random.Random, depth: int) -> sp.Expr:
     """A random rate over S, R, k, h, m: sums, products, quotients, powers, log and exp (bounded depth)."""
     if depth == 0 or rng.random() < 0.25:

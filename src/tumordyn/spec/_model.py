@@ -741,7 +741,11 @@ def _finite_by_form(expr: sp.Expr) -> bool:
     return not expr.has(*_INFINITIES) and all(x.assumptions0 == _PLAIN for x in expr.free_symbols)
 
 
-def _finite_at_zero_by_form(f: sp.Expr, state: sp.Symbol) -> bool:
+#: Deepest nesting the form checks below follow; anything deeper is left to sympy ("not decided by form").
+_FORM_DEPTH = 60
+
+
+def _finite_at_zero_by_form(f: sp.Expr, state: sp.Symbol, depth: int = 0) -> bool:
     """Whether ``f`` stays finite, by its form, when ``state`` is replaced by 0: free of ``state``, or sums,
     products and non-negative numeric powers of such pieces, or a negative numeric power of a sum with at
     least one term free of ``state`` and every other term zero at ``state = 0`` by form (the terms of a sum
@@ -751,20 +755,20 @@ def _finite_at_zero_by_form(f: sp.Expr, state: sp.Symbol) -> bool:
     if f == state:
         return True
     if f.is_Add or f.is_Mul:
-        return all(_finite_at_zero_by_form(a, state) for a in f.args)
+        return depth < _FORM_DEPTH and all(_finite_at_zero_by_form(a, state, depth + 1) for a in f.args)
     if f.is_Pow and f.exp.is_Number and _finite_by_form(f.exp):
-        if not _finite_at_zero_by_form(f.base, state):
+        if depth >= _FORM_DEPTH or not _finite_at_zero_by_form(f.base, state, depth + 1):
             return False
         if not f.exp.is_negative:
             return True
         if not f.base.is_Add:
             return False
         kept = [a for a in f.base.args if state not in a.free_symbols]
-        return bool(kept) and all(_zero_by_form(a, state) for a in f.base.args if state in a.free_symbols)
+        return bool(kept) and all(_zero_by_form(a, state, depth + 1) for a in f.base.args if state in a.free_symbols)
     return False
 
 
-def _zero_by_form(rate: sp.Expr, state: sp.Symbol) -> bool:
+def _zero_by_form(rate: sp.Expr, state: sp.Symbol, depth: int = 0) -> bool:
     """Whether ``rate`` is zero at ``state = 0`` by its form alone (no substitution, no assumption query).
 
     True for ``state`` (or a positive numeric power of it) times factors that stay finite at ``state = 0``
@@ -773,35 +777,37 @@ def _zero_by_form(rate: sp.Expr, state: sp.Symbol) -> bool:
     infinite). ``False`` means "not decided by form", not "does not vanish": :func:`vanishes_at_zero` then
     asks sympy.
     """
+    if depth >= _FORM_DEPTH:
+        return False
     for term in sp.Add.make_args(rate):
         has_state = False
         for f in sp.Mul.make_args(term):
             if not has_state and (f == state or (f.is_Pow and f.base == state and f.exp.is_Number
                                                  and f.exp.is_positive and _finite_by_form(f.exp))):
                 has_state = True
-            elif not _finite_at_zero_by_form(f, state):
+            elif not _finite_at_zero_by_form(f, state, depth + 1):
                 return False
         if not has_state:
             return False
     return True
 
 
-def _nonnegative_by_form(expr: sp.Expr, nonnegative: frozenset[sp.Symbol]) -> bool:
+def _nonnegative_by_form(expr: sp.Expr, nonnegative: frozenset[sp.Symbol], depth: int = 0) -> bool:
     """Whether ``expr`` is ``>= 0`` (or undefined) wherever the symbols in ``nonnegative`` are ``>= 0`` and
     all others real, by its form alone: sums, products and powers of those symbols and of non-negative numbers
     (a power's base non-negative, its exponent a number or of that form). ``False`` means "not decided by
-    form": the caller asks sympy. Recursion depth: the expression's (bounded by the sign budget's tree size).
+    form": the caller asks sympy. Follows at most :data:`_FORM_DEPTH` levels of nesting.
     """
     if expr.is_Symbol:
         return expr in nonnegative
     if expr.is_Number:
         return bool(expr.is_Rational or expr.is_Float) and not expr.is_negative
     if expr.is_Add or expr.is_Mul:
-        return all(_nonnegative_by_form(a, nonnegative) for a in expr.args)
+        return depth < _FORM_DEPTH and all(_nonnegative_by_form(a, nonnegative, depth + 1) for a in expr.args)
     if expr.is_Pow:
         e = expr.exp
-        return _nonnegative_by_form(expr.base, nonnegative) and (
-            bool(e.is_Rational or e.is_Float) or _nonnegative_by_form(e, nonnegative))
+        return depth < _FORM_DEPTH and _nonnegative_by_form(expr.base, nonnegative, depth + 1) and (
+            bool(e.is_Rational or e.is_Float) or _nonnegative_by_form(e, nonnegative, depth + 1))
     return False
 
 
