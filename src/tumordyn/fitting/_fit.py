@@ -985,10 +985,20 @@ class _Problem:
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
 
-    def start_predictions(self, values: np.ndarray) -> np.ndarray:
+    def start_predictions(self, values: np.ndarray,
+                          ahead: tuple[Sequence[str], Sequence[float]] | None = None) -> np.ndarray:
         """:meth:`predictions_at` the start values; an engine that fails other than by a failed solve (the
-        compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`."""
+        compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`.
+
+        ``ahead``: the names and upper bounds the optimizer will ask the Jacobian for; the start is then solved
+        by :meth:`residual_ahead`, so the Jacobian's perturbed copies go to the kernel with it (one call for the
+        optimizer's first residual and Jacobian; the same numbers)."""
         try:
+            if ahead is not None:
+                self.residual_ahead(values, *ahead)
+                memo = self._memo_for(values)
+                if memo is not None:
+                    return memo.copy()
             return self.predictions_at(values)
         except SolverError:
             raise
@@ -1235,7 +1245,10 @@ class _Problem:
         """
         if (self.law is not None or self._engines[self._engine][0] != COMPILED_METHOD or not self._ahead_paid
                 or self._memo_for(allv) is not None):
-            self._jac_ahead = None
+            ahead = self._jac_ahead  # kept when it is this point's (solved with the start's predictions)
+            if ahead is None or not (ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes))
+                                     and np.array_equal(ahead[2], allv)):
+                self._jac_ahead = None
             return self.residual_at(allv)
         P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
         if not all(ks.size for ks in ks_of):
@@ -1652,7 +1665,7 @@ def fit(
             param_bounds[name] = b
     problem = _Problem(model, table, free_m, init_m, sched, params or {}, init, param_bounds, scale,
                        weights or {}, t0, slv, fd_step, init_bounds, law)
-    start, _, _ = problem.start_values()  # (checked; lmfit Parameters are made only where a path needs them)
+    start, _, start_hi = problem.start_values()  # (checked; lmfit Parameters are made only where a path needs them)
     problem.set_priors(priors)
     nvar = start.size
     n_prior = len(problem.priors)
@@ -1669,7 +1682,8 @@ def fit(
         deadline = _time.perf_counter() + finite_value(max_seconds, "`max_seconds`", minimum=0.0, strict=True,
                                                        unit="s")
     try:
-        problem.start_predictions(start)
+        # (with the Jacobian's copies for the optimizer's first call: the names and bounds _least_squares asks with)
+        problem.start_predictions(start, (problem._var_names, start_hi.tolist()))
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values "
                         f"{dict(zip(problem._var_names, start.tolist()))}; choose other start values (`params`, "
