@@ -789,10 +789,9 @@ class _Problem:
         flat[st_out] = Y[st_y, st_q]
         if ob_out.size:
             P = np.concatenate([prob.params for prob in probs]) if len(probs) > 1 else probs[0].params
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
+            obs = np.asarray(self._quietly(c.observe, ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
             if len(c.observable_names) == 1:  # (the one observable's values as they are)
-                flat[ob_out] = np.broadcast_to(obs, (1, ob_t.size))[0]
+                flat[ob_out] = obs if obs.shape == ob_out.shape else np.broadcast_to(obs, (1, ob_t.size))[0]
             else:
                 flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
         return flat
