@@ -32,6 +32,7 @@ import functools
 import math
 import warnings
 import re
+import threading
 import time as _time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -1939,7 +1940,8 @@ class _LeastSquares:
 
     :meth:`lmfit_objects` makes the lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (what
     :meth:`lmfit.Minimizer.least_squares` returns: parameters with standard errors and correlations,
-    covariance, statistics, scipy's fields), once, when a :class:`FitResult` attribute that needs them is read.
+    covariance, statistics, scipy's fields), once, when a :class:`FitResult` attribute that needs them is read
+    (under a lock: threads reading a shared result get the same objects, made by one of them).
     """
 
     def __init__(self, problem: _Problem, start: lmfit.Parameters | None, names: list[str], values: np.ndarray,
@@ -1956,6 +1958,7 @@ class _LeastSquares:
         self.ndata, self.nvarys = self.stats["ndata"], self.stats["nvarys"]
         self.success = bool(ret.success)
         self._objects: tuple[Any, Any] | None = None
+        self._making = threading.Lock()  # (making the lmfit objects mutates the start Parameters: once, by one thread)
         self._uncertainties: tuple[Any, np.ndarray, np.ndarray, bool] | None = None
 
     def uncertainties(self) -> tuple[Any, np.ndarray, np.ndarray, bool]:
@@ -1965,40 +1968,47 @@ class _LeastSquares:
         return self._uncertainties
 
     def lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
-        """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once)."""
-        if self._objects is None:
-            import lmfit
-
-            p = self.problem
-            pars = self.start if self.start is not None else p.make_params()
-            # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
-            mini = lmfit.Minimizer(p.residual, pars, nan_policy="raise", scale_covar=not p.known_sigma)
-            result = _prepare_owned(mini, pars)  # (pars still holds the start values: its init values)
-            result.method = "least_squares"
-            x = self.values[[p._var_pos[n] for n in self.names]]
-            for n, v in zip(self.names, x.tolist()):
-                result.params[n].value = v
-            result.residual = self.residual
-            for k, v in self.stats.items():
-                setattr(result, k, v)
-            ret = self.ret
-            for attr in ret:
-                setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
-            result.nfev = int(ret.nfev)
-            result.x = np.atleast_1d(result.x)
-            covar, se, correl, errorbars = self.uncertainties()
-            if covar is not None:  # (what lmfit's _calculate_uncertainties_correlations sets, from the one computation)
-                result.covar, result.errorbars = covar, errorbars
-                for par in result.params.values():
-                    par.stderr, par.correl = 0, None
-                for i, n in enumerate(self.names):
-                    par = result.params[n]
-                    par.stderr = float(se[i])
-                    par.correl = {m: float(correl[i, j]) for j, m in enumerate(self.names) if j != i}
-                if errorbars:
-                    result.uvars = result.params.create_uvars(covar=covar)
-            self._objects = (mini, result)
+        """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once, by one thread)."""
+        if self._objects is not None:
+            return self._objects
+        with self._making:
+            if self._objects is None:
+                self._objects = self._make_lmfit_objects()
         return self._objects
+
+    def _make_lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
+        """:meth:`lmfit_objects`, made."""
+        import lmfit
+
+        p = self.problem
+        pars = self.start if self.start is not None else p.make_params()
+        # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+        mini = lmfit.Minimizer(p.residual, pars, nan_policy="raise", scale_covar=not p.known_sigma)
+        result = _prepare_owned(mini, pars)  # (pars still holds the start values: its init values)
+        result.method = "least_squares"
+        x = self.values[[p._var_pos[n] for n in self.names]]
+        for n, v in zip(self.names, x.tolist()):
+            result.params[n].value = v
+        result.residual = self.residual
+        for k, v in self.stats.items():
+            setattr(result, k, v)
+        ret = self.ret
+        for attr in ret:
+            setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
+        result.nfev = int(ret.nfev)
+        result.x = np.atleast_1d(result.x)
+        covar, se, correl, errorbars = self.uncertainties()
+        if covar is not None:  # (what lmfit's _calculate_uncertainties_correlations sets, from the one computation)
+            result.covar, result.errorbars = covar, errorbars
+            for par in result.params.values():
+                par.stderr, par.correl = 0, None
+            for i, n in enumerate(self.names):
+                par = result.params[n]
+                par.stderr = float(se[i])
+                par.correl = {m: float(correl[i, j]) for j, m in enumerate(self.names) if j != i}
+            if errorbars:
+                result.uvars = result.params.create_uvars(covar=covar)
+        return mini, result
 
 
 def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[str, Any], check_time: Any,
