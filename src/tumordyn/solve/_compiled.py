@@ -1401,7 +1401,7 @@ def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
     """How :meth:`CompiledEngine.solve_many` lays out several problems for the kernel (see
     :func:`_batch_seq_py`): the output times and the plans' breakpoints, bolus amounts and rates one after
     another, each patient's plan index, the offsets of each plan's rows and output times, and a ``(B, n_drugs)``
-    array of ones (the dose scale when no problem has one).
+    array of ones (the dose scale when no problem has one), and the most output times of one problem.
 
     Kept on the first problem for the same problems in the same order (a fit refills the same problems'
     parameters and initial states, which are read per call; a problem's plan and output times never change),
@@ -1419,7 +1419,7 @@ def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
     plan_of = np.repeat(np.arange(len(problems), dtype=np.int64), [p.n_patients for p in problems])
     layout = (np.concatenate([p.t_eval for p in problems]), np.concatenate([p.plan.breaks for p in problems]),
               np.concatenate([p.plan.bolus for p in problems]), np.concatenate([p.plan.rates for p in problems]),
-              plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)))
+              plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)), int(np.max(np.diff(t_off))))
     first.__dict__["_many_layout"] = (problems, layout)  # (a frozen dataclass: its __dict__ as a cache slot)
     return layout
 
@@ -1713,7 +1713,7 @@ class CompiledEngine:
             return None
         ff = fast_functions(c)
         dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
-        te, breaks, bolus, rates, plan_of, b_off, t_off, ones = _many_layout(tuple(problems))
+        te, breaks, bolus, rates, plan_of, b_off, t_off, ones, n_t = _many_layout(tuple(problems))
         Y0 = np.concatenate([p.y0 for p in problems])
         params = c.extended_params(np.concatenate([p.params for p in problems]))  # once for all patients
         B = Y0.shape[0]
@@ -1722,7 +1722,8 @@ class CompiledEngine:
         addr = ff.pointer.address
         out = self._run(addr, addr, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params, Y0, options,
                         nonneg, detect_stiff, _no_rules(1), np.zeros((B, 0)), False, 0, int(options.max_switches),
-                        len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off))
+                        len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off),
+                        n_t)
         return out
 
     def _many_solutions(self, problems: list[Problem], options: SolverOptions, out: tuple[Any, ...]) -> list[Solution]:
@@ -1915,19 +1916,21 @@ class CompiledEngine:
              dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
              options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
              base: np.ndarray, with_u: bool, room: int, max_switches: int, n_obs: int, n_drugs: int,
-             ds: np.ndarray, done: np.ndarray, plans: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, ...]:
+             ds: np.ndarray, done: np.ndarray, plans: tuple[np.ndarray, ...] | None = None,
+             n_t: int | None = None) -> tuple[np.ndarray, ...]:
         """One call of the batched kernel; returns its output arrays.
 
         ``plans``: ``(plan_of, b_off, t_off)`` for per-patient plans and output times (see :func:`_batch_seq_py`;
         ``te`` and the plan arrays then hold them one after another, ``ys`` has as many rows as the longest);
-        ``None``: one plan and one ``te`` for every patient."""
+        ``None``: one plan and one ``te`` for every patient. ``n_t``: the most output times of a plan in ``plans``
+        (computed when not given)."""
         B = P.shape[0]
         n = Y0.shape[1]
         n_r = rarr[0].size
         if plans is None:
             plans = _one_plan(B, breaks.shape[0], te.size)
             n_t = te.size
-        else:
+        elif n_t is None:
             n_t = int(np.max(np.diff(plans[2])))
         # the kernel writes every entry of ys (a failed patient's rows are set to NaN afterwards), stats,
         # t_reached and status; the others are zero-filled when they have entries (a fixed schedule: none)
