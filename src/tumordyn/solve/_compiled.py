@@ -422,8 +422,9 @@ def _core_py(
             stats[_NFEV] += 1
             finite = True
             for i in range(n):
-                if not math.isfinite(k1[i]):
+                if finite and not math.isfinite(k1[i]):
                     finite = False
+                    stats[_BADSTATE] = i  # the first state whose derivative is not finite
             if not finite:
                 return _NONFINITE
             hmax = min(max_step, t_next - t)
@@ -473,6 +474,7 @@ def _core_py(
             lfacold = _LOG_1E_4  # log of Hairer's FACOLD (the previous accepted error, at least 1e-4)
             reject = False
             last_nonfinite = False
+            bad_nf = -1  # the state named if the step size underflows on non-finite values
             iasti = 0
             nonsti = 0
             while True:
@@ -501,7 +503,10 @@ def _core_py(
                 hmin = 16.0 * eps * max(abs(t), 1e-300)
                 if h < hmin:
                     t_reached[0] = t
-                    return _NONFINITE if last_nonfinite else _UNDERFLOW
+                    if last_nonfinite:
+                        stats[_BADSTATE] = bad_nf
+                        return _NONFINITE
+                    return _UNDERFLOW
                 last = False
                 if t + 1.01 * h >= t_next:
                     h = t_next - t
@@ -538,7 +543,13 @@ def _core_py(
                         errnn = max(errnn, -y1[i] / (atol[i] + rtol * ay))
                 err = math.sqrt(err / n)
                 if not math.isfinite(err):
-                    # a step into non-finite values: shrink hard and retry
+                    # a step into non-finite values: shrink hard and retry (the first state whose new value or
+                    # error term is not finite is the one named if the step size underflows)
+                    bad_nf = -1
+                    for i in range(n):
+                        if bad_nf < 0 and not (math.isfinite(y1[i]) and math.isfinite(
+                                _E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])):
+                            bad_nf = i
                     stats[_NREJ] += 1
                     last_nonfinite = True
                     reject = True
@@ -1514,12 +1525,12 @@ _CLOCK_KEEP: list = []
 def _patient_outcomes(status: np.ndarray, stats: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """After a kernel call: the failed patients' outputs set to NaN (in place); returns the mask of failed
     patients (``None`` when every patient solved, the common case) and each patient's state to blame
-    (-1 unless it went negative)."""
+    (-1 unless it went negative or non-finite with a state to name)."""
     if not status.any():  # _OK is 0
         return None, np.full(status.size, -1, dtype=np.int64)
     failed = status != _OK
     ys[failed] = np.nan
-    return failed, np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+    return failed, np.where((status == _NEGATIVE) | (status == _NONFINITE), stats[:, _BADSTATE], -1)
 
 
 def _reached_and_messages(status: np.ndarray, t_reached: np.ndarray, failed: np.ndarray | None,
@@ -1897,7 +1908,7 @@ class CompiledEngine:
             nfev += int(stats[0, _NFEV])
             code = int(st[0])
             if code not in (_OK, _EVENT_DUE):
-                return code, float(t_r[0]), int(stats[0, _BADSTATE]) if code == _NEGATIVE else -1, nfev
+                return code, float(t_r[0]), int(stats[0, _BADSTATE]) if code in (_NEGATIVE, _NONFINITE) else -1, nfev
             t_new = t_stop if code == _OK else float(t_r[0])
             n_w = int(np.searchsorted(te_s, t_new, side="left"))  # the outputs written: before t_new
             out[k:k + n_w] = ys_s[0, :n_w]
