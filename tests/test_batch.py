@@ -158,3 +158,58 @@ def test_a_state_allowed_below_zero_is_not_held_to_the_negative_band():
     tr = td.simulate(m, t_end=5.0, t_eval=[5.0], solver=td.Solver(method="batch", rtol=1e-10, atol=1e-12))
     assert tr["x"][0] == pytest.approx(10 * np.exp(-2.5), rel=1e-8)
     assert tr["f"][0] == pytest.approx(-2.5, rel=1e-8)
+
+
+def _dip(monkeypatch, module, name, state, by):
+    """Patch ``module.name`` (a dense-output evaluation) to return ``state`` lowered by ``by`` (a value far below
+    the negative-state band, as an interpolant dipping between two valid step ends would give)."""
+    real = getattr(module, name)
+
+    def lowered(*args, **kw):
+        out = real(*args, **kw)
+        if isinstance(out, tuple):  # (_locate: time, state)
+            t, y = out
+            y = np.array(y, dtype=float)
+            y[state] -= by
+            return t, y
+        out = np.array(out, dtype=float)
+        out[state] -= by
+        return out
+
+    monkeypatch.setattr(module, name, lowered)
+
+
+def test_an_output_interpolated_below_the_negative_band_fails_the_patient(monkeypatch):
+    """Contract (as the compiled engine): a non-negative state's value at an output time, from the dense output,
+    below the negative-state band fails the patient with NEGATIVE_STATE naming the state; it is never clipped
+    to zero silently."""
+    from tumordyn.errors import NegativeStateError, SolverStatus
+    from tumordyn.solve import _batch
+
+    m = td.models.logistic_growth()
+    ok = td.simulate(m, t_end=30.0, t_eval=[0.0, 10.0, 30.0], solver=td.Solver(method="batch"))
+    assert np.all(np.asarray(ok["N"]) > 0)
+    _dip(monkeypatch, _batch, "_interp", 0, 1e6)
+    with pytest.raises(NegativeStateError) as err:
+        td.simulate(m, t_end=30.0, t_eval=[0.0, 10.0, 30.0], solver=td.Solver(method="batch"))
+    assert err.value.status == SolverStatus.NEGATIVE_STATE and "N" in str(err.value)
+    assert 0.0 < err.value.t <= 30.0
+
+
+def test_a_state_located_at_an_event_below_the_negative_band_fails_the_patient(monkeypatch):
+    """The same contract at a located change of an event's trigger: the state there (from the dense output) is
+    held to the band before the patient stops there."""
+    from tumordyn.errors import NegativeStateError, SolverStatus
+    from tumordyn.solve import _events
+    from tumordyn.spec import Event, Model, Parameter, Process, State
+
+    m = Model("decay", states=[State("x", 10.0)], parameters=[Parameter("k", 0.5)],
+              processes=[Process("loss", "k*x", consumes="x")], events=[Event("reset", "x < 1", {"x": 10})],
+              check_units=False)
+    ok = td.simulate(m, t_end=10.0, t_eval=[10.0], solver=td.Solver(method="batch"))
+    assert ok["x"][0] > 0
+    _dip(monkeypatch, _events, "_locate", 0, 1e6)
+    with pytest.raises(NegativeStateError) as err:
+        td.simulate(m, t_end=10.0, t_eval=[10.0], solver=td.Solver(method="batch"))
+    assert err.value.status == SolverStatus.NEGATIVE_STATE
+    assert err.value.t == pytest.approx(np.log(10.0) / 0.5, rel=1e-6)  # where x reaches 1

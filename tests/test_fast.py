@@ -217,6 +217,24 @@ def test_non_finite_values_raise() -> None:
     assert info.value.t == 0.0
 
 
+def test_a_non_finite_derivative_names_its_state() -> None:
+    # contract: the compiled engine names the state whose derivative is not finite (as the scipy engines do),
+    # in the error's state_index and its message; here the second state, whose rate 1/x is infinite at x = 0
+    from tumordyn.errors import SolverStatus
+
+    m = td.Model(
+        "pole_at_zero",
+        states=[td.State("x", 0.0), td.State("y", 1.0)],
+        parameters=[td.Parameter("k", 1.0)],
+        processes=[td.Process("feed", "k/x", produces="y")],
+        check_units=False, check_positivity=False,
+    )
+    with pytest.raises(SolverError) as info:
+        td.simulate(m, t_end=1.0, method="dopri5")
+    assert info.value.status == SolverStatus.NON_FINITE and info.value.t == 0.0
+    assert info.value.state_index == 1 and "'y'" in str(info.value)
+
+
 def test_max_steps_exceeded_raises() -> None:
     m = td.models.logistic_growth()
     P = compile_model(m).param_vector()[None, :]

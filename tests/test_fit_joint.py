@@ -205,6 +205,39 @@ def test_jacobian_solved_ahead_with_the_residual_is_the_one_computed_after_it():
 
 
 @needs_numba
+def test_start_solved_with_the_first_jacobians_copies_gives_the_same_numbers():
+    # contract: td.fit solves the start values together with the first Jacobian's perturbed copies (one compiled
+    # call for the optimizer's first residual and Jacobian); the optimizer's first residual then reuses it, and
+    # the residual, the Jacobian and the start's predictions equal those computed one by one, bit for bit
+    model, schedules, data = _three_subjects()
+    res = td.fit(model, data, free=["r", "K", "kill"], initial_free={"S": "shared", "R": "shared"},
+                 schedules=schedules, initial={"S": START["init_S"], "R": START["init_R"]},
+                 params={k: START[k] for k in ("r", "K", "kill")}, rtol=1e-8, atol=1e-8)
+    prob = res._problem
+    names = list(prob._var_names)
+    start, _, hi = prob.start_values()
+    prob._memo = prob._jac_ahead = None
+    pred_plain = prob.predictions_at(start)
+    r_plain = prob.residual_at(start)
+    J_plain = prob.jacobian_at(start, names, hi.tolist())
+    prob._memo = prob._jac_ahead = None
+    prob._ahead_paid = True
+    used, solves = prob.n_ahead_used, prob.n_solves
+    np.testing.assert_array_equal(prob.start_predictions(start, (tuple(names), hi.tolist())), pred_plain)
+    assert prob.n_solves == solves + 1  # one call: the start and the copies
+    np.testing.assert_array_equal(prob.residual_ahead(start, names, hi.tolist()), r_plain)
+    np.testing.assert_array_equal(prob.jacobian_at(start, names, hi.tolist()), J_plain)
+    assert prob.n_solves == solves + 1 and prob.n_ahead_used == used + 1
+    # asked at other bounds, the Jacobian is computed, not served
+    prob._memo = prob._jac_ahead = None
+    prob._ahead_paid = True
+    prob.start_predictions(start, (tuple(names), hi.tolist()))
+    other = [m * 2.0 for m in hi.tolist()]
+    prob.residual_ahead(start, names, other)
+    assert prob._jac_ahead is None
+
+
+@needs_numba
 def test_per_subject_parameters_states_and_observables_read_as_in_single_simulations():
     # subjects with their own fitted rate (so each subject's solve has its own copy count in the Jacobian),
     # rows observing a state and rows observing an observable: the fit's prediction of every row equals

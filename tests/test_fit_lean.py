@@ -167,6 +167,46 @@ def test_lmfit_objects_are_made_once_on_first_access():
     assert "[[Fit Statistics]]" in res.report()
 
 
+def test_threads_reading_a_shared_result_get_the_lmfit_objects_made_once(monkeypatch):
+    # contract: making the lmfit objects mutates the start Parameters, so two threads reading `.params` of one
+    # result at once must not both make them: one thread makes them, both get the same objects (a slow
+    # preparation keeps the first thread inside while the second arrives)
+    import threading
+    import time
+
+    from tumordyn.fitting import _fit
+
+    law = growth_law("logistic")
+    t = np.array([0.0, 7.0, 21.0, 42.0, 70.0, 98.0, 140.0])
+    v = law.predict(t, {"r": 0.04, "K": 6000.0, "S": 300.0}) * np.exp(np.random.default_rng(1).normal(0, 0.05, t.size))
+    df = pd.DataFrame({"subject": "p", "time": t, "observable": "tumor_volume", "value": v})
+    res = td.fit(law, df, ["r", "K"], initial_free=["S"], initial={"S": 250.0}, params={"r": 0.03, "K": 5000.0})
+    made = []
+    real = _fit._prepare_owned
+
+    def slow(mini, pars):
+        made.append(threading.get_ident())
+        time.sleep(0.2)
+        return real(mini, pars)
+
+    monkeypatch.setattr(_fit, "_prepare_owned", slow)
+    start = threading.Barrier(2)
+    got = [None, None]
+
+    def read(i):
+        start.wait()
+        got[i] = res.params
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert len(made) == 1
+    assert got[0] is got[1] is res.params
+    assert got[0]["r"].value == pytest.approx(0.04, rel=0.2) and got[0]["r"].stderr > 0
+
+
 @pytest.mark.parametrize("lean", [True, False])
 def test_bad_input_raises_the_same_named_errors(lean, monkeypatch):
     monkeypatch.setattr(_Problem, "lean_result", lean)

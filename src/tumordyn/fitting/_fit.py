@@ -32,6 +32,7 @@ import functools
 import math
 import warnings
 import re
+import threading
 import time as _time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -789,10 +790,9 @@ class _Problem:
         flat[st_out] = Y[st_y, st_q]
         if ob_out.size:
             P = np.concatenate([prob.params for prob in probs]) if len(probs) > 1 else probs[0].params
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                obs = np.asarray(c.observe(ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
+            obs = np.asarray(self._quietly(c.observe, ob_t, Y[ob_y].T, P[ob_copy].T, ob_u), dtype=float)
             if len(c.observable_names) == 1:  # (the one observable's values as they are)
-                flat[ob_out] = np.broadcast_to(obs, (1, ob_t.size))[0]
+                flat[ob_out] = obs if obs.shape == ob_out.shape else np.broadcast_to(obs, (1, ob_t.size))[0]
             else:
                 flat[ob_out] = np.broadcast_to(obs, (len(c.observable_names), ob_t.size))[ob_q, np.arange(ob_t.size)]
         return flat
@@ -985,10 +985,20 @@ class _Problem:
         # censored rows (value = detection limit): only a prediction above the limit is penalised
         return np.where(self.censored & (r < 0), 0.0, r)
 
-    def start_predictions(self, values: np.ndarray) -> np.ndarray:
+    def start_predictions(self, values: np.ndarray,
+                          ahead: tuple[Sequence[str], Sequence[float]] | None = None) -> np.ndarray:
         """:meth:`predictions_at` the start values; an engine that fails other than by a failed solve (the
-        compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`."""
+        compiled path unavailable or incompatible) hands the fit to LSODA with a :class:`RuntimeWarning`.
+
+        ``ahead``: the names and upper bounds the optimizer will ask the Jacobian for; the start is then solved
+        by :meth:`residual_ahead`, so the Jacobian's perturbed copies go to the kernel with it (one call for the
+        optimizer's first residual and Jacobian; the same numbers)."""
         try:
+            if ahead is not None:
+                self.residual_ahead(values, *ahead)
+                memo = self._memo_for(values)
+                if memo is not None:
+                    return memo.copy()
             return self.predictions_at(values)
         except SolverError:
             raise
@@ -1235,7 +1245,10 @@ class _Problem:
         """
         if (self.law is not None or self._engines[self._engine][0] != COMPILED_METHOD or not self._ahead_paid
                 or self._memo_for(allv) is not None):
-            self._jac_ahead = None
+            ahead = self._jac_ahead  # kept when it is this point's (solved with the start's predictions)
+            if ahead is None or not (ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes))
+                                     and np.array_equal(ahead[2], allv)):
+                self._jac_ahead = None
             return self.residual_at(allv)
         P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
         if not all(ks.size for ks in ks_of):
@@ -1652,7 +1665,7 @@ def fit(
             param_bounds[name] = b
     problem = _Problem(model, table, free_m, init_m, sched, params or {}, init, param_bounds, scale,
                        weights or {}, t0, slv, fd_step, init_bounds, law)
-    start, _, _ = problem.start_values()  # (checked; lmfit Parameters are made only where a path needs them)
+    start, _, start_hi = problem.start_values()  # (checked; lmfit Parameters are made only where a path needs them)
     problem.set_priors(priors)
     nvar = start.size
     n_prior = len(problem.priors)
@@ -1669,7 +1682,8 @@ def fit(
         deadline = _time.perf_counter() + finite_value(max_seconds, "`max_seconds`", minimum=0.0, strict=True,
                                                        unit="s")
     try:
-        problem.start_predictions(start)
+        # (with the Jacobian's copies for the optimizer's first call: the names and bounds _least_squares asks with)
+        problem.start_predictions(start, (problem._var_names, start_hi.tolist()))
     except SolverError as err:
         raise type(err)(f"fit: model {model.name!r} cannot be solved at the start values "
                         f"{dict(zip(problem._var_names, start.tolist()))}; choose other start values (`params`, "
@@ -1926,7 +1940,8 @@ class _LeastSquares:
 
     :meth:`lmfit_objects` makes the lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (what
     :meth:`lmfit.Minimizer.least_squares` returns: parameters with standard errors and correlations,
-    covariance, statistics, scipy's fields), once, when a :class:`FitResult` attribute that needs them is read.
+    covariance, statistics, scipy's fields), once, when a :class:`FitResult` attribute that needs them is read
+    (under a lock: threads reading a shared result get the same objects, made by one of them).
     """
 
     def __init__(self, problem: _Problem, start: lmfit.Parameters | None, names: list[str], values: np.ndarray,
@@ -1943,6 +1958,7 @@ class _LeastSquares:
         self.ndata, self.nvarys = self.stats["ndata"], self.stats["nvarys"]
         self.success = bool(ret.success)
         self._objects: tuple[Any, Any] | None = None
+        self._making = threading.Lock()  # (making the lmfit objects mutates the start Parameters: once, by one thread)
         self._uncertainties: tuple[Any, np.ndarray, np.ndarray, bool] | None = None
 
     def uncertainties(self) -> tuple[Any, np.ndarray, np.ndarray, bool]:
@@ -1952,40 +1968,47 @@ class _LeastSquares:
         return self._uncertainties
 
     def lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
-        """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once)."""
-        if self._objects is None:
-            import lmfit
-
-            p = self.problem
-            pars = self.start if self.start is not None else p.make_params()
-            # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
-            mini = lmfit.Minimizer(p.residual, pars, nan_policy="raise", scale_covar=not p.known_sigma)
-            result = _prepare_owned(mini, pars)  # (pars still holds the start values: its init values)
-            result.method = "least_squares"
-            x = self.values[[p._var_pos[n] for n in self.names]]
-            for n, v in zip(self.names, x.tolist()):
-                result.params[n].value = v
-            result.residual = self.residual
-            for k, v in self.stats.items():
-                setattr(result, k, v)
-            ret = self.ret
-            for attr in ret:
-                setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
-            result.nfev = int(ret.nfev)
-            result.x = np.atleast_1d(result.x)
-            covar, se, correl, errorbars = self.uncertainties()
-            if covar is not None:  # (what lmfit's _calculate_uncertainties_correlations sets, from the one computation)
-                result.covar, result.errorbars = covar, errorbars
-                for par in result.params.values():
-                    par.stderr, par.correl = 0, None
-                for i, n in enumerate(self.names):
-                    par = result.params[n]
-                    par.stderr = float(se[i])
-                    par.correl = {m: float(correl[i, j]) for j, m in enumerate(self.names) if j != i}
-                if errorbars:
-                    result.uvars = result.params.create_uvars(covar=covar)
-            self._objects = (mini, result)
+        """The lmfit ``Minimizer`` and ``MinimizerResult`` of the fit (made once, by one thread)."""
+        if self._objects is not None:
+            return self._objects
+        with self._making:
+            if self._objects is None:
+                self._objects = self._make_lmfit_objects()
         return self._objects
+
+    def _make_lmfit_objects(self) -> tuple[lmfit.Minimizer, Any]:
+        """:meth:`lmfit_objects`, made."""
+        import lmfit
+
+        p = self.problem
+        pars = self.start if self.start is not None else p.make_params()
+        # with sigma given the residuals are in units of the noise: no rescaling of the covariance by chi2_red
+        mini = lmfit.Minimizer(p.residual, pars, nan_policy="raise", scale_covar=not p.known_sigma)
+        result = _prepare_owned(mini, pars)  # (pars still holds the start values: its init values)
+        result.method = "least_squares"
+        x = self.values[[p._var_pos[n] for n in self.names]]
+        for n, v in zip(self.names, x.tolist()):
+            result.params[n].value = v
+        result.residual = self.residual
+        for k, v in self.stats.items():
+            setattr(result, k, v)
+        ret = self.ret
+        for attr in ret:
+            setattr(result, "least_squares_nfev" if attr == "nfev" else attr, ret[attr])
+        result.nfev = int(ret.nfev)
+        result.x = np.atleast_1d(result.x)
+        covar, se, correl, errorbars = self.uncertainties()
+        if covar is not None:  # (what lmfit's _calculate_uncertainties_correlations sets, from the one computation)
+            result.covar, result.errorbars = covar, errorbars
+            for par in result.params.values():
+                par.stderr, par.correl = 0, None
+            for i, n in enumerate(self.names):
+                par = result.params[n]
+                par.stderr = float(se[i])
+                par.correl = {m: float(correl[i, j]) for j, m in enumerate(self.names) if j != i}
+            if errorbars:
+                result.uvars = result.params.create_uvars(covar=covar)
+        return mini, result
 
 
 def _least_squares(problem: _Problem, pars: lmfit.Parameters | None, kws: dict[str, Any], check_time: Any,

@@ -95,7 +95,9 @@ class BatchSolution:
         Output times, shape ``(k,)`` (days).
     y : numpy.ndarray
         States, shape ``(n_states, k, B)`` (state units); ``NaN`` from the time a
-        patient failed onwards. Non-negative states are clipped at zero.
+        patient failed onwards. Non-negative states are clipped at zero once they pass the negative-state
+        band (at step ends, outputs and located events alike; below it the patient fails with
+        ``NEGATIVE_STATE``).
     u : numpy.ndarray
         Infusion rates in force at the output times, shape ``(n_drugs, k)``.
     failed : numpy.ndarray of bool
@@ -576,6 +578,24 @@ def _segment(
     steps_used = n_steps[gidx] + n_rejected[gidx]
     K = np.empty((7, n, m))
     segmax = np.abs(yw)  # largest |y| of each state and patient in this segment (the negative-state band)
+
+    def fail_below(cols: np.ndarray, vals: np.ndarray, times: np.ndarray, newly_failed: np.ndarray,
+                   accept: np.ndarray) -> np.ndarray:
+        """Fail the patients ``cols`` (indices among ``gidx``) whose non-negative state in ``vals`` (``(n,
+        cols.size)``, at ``times``) is below the negative-state band (tumordyn.numerics._negative), as the
+        compiled engine does at step ends, outputs and located events; returns the mask of those failed."""
+        low = np.any(vals < -neg_slack * (atol + rtol * segmax[:, cols]), axis=0)
+        for c in np.flatnonzero(low).tolist():
+            j = int(cols[c])
+            v = vals[:, c]
+            i = int(np.flatnonzero(v < -neg_slack[:, 0] * (atol[:, 0] + rtol * segmax[:, j]))[0])
+            fail(gidx[j : j + 1], times[c], f"state #{i} fell to {v[i]:.6g} at t = {{t:.6g}} days, below "
+                 f"{NEGATIVE_SLACK:g} x its error tolerance; tighten rtol/atol or check the rates",
+                 SolverStatus.NEGATIVE_STATE, i)
+            newly_failed[j] = True
+            accept[j] = False
+        return low
+
     while m:
         h = np.minimum(h, max_step)
         remaining = t_stop - t
@@ -612,25 +632,17 @@ def _segment(
             ai = np.flatnonzero(accept)
             # a non-negative state below the band (tumordyn.numerics._negative): the patient fails, as in simulate()
             segmax[:, ai] = np.maximum(segmax[:, ai], np.abs(y_new[:, ai]))
-            limit = -neg_slack * (atol + rtol * segmax[:, ai])
-            low = np.any(y_new[:, ai] < limit, axis=0)
+            low = fail_below(ai, y_new[:, ai], t_new[ai], newly_failed, accept)
             if np.any(low):
-                bad = ai[low]
-                for j in bad.tolist():
-                    i = int(np.flatnonzero(y_new[:, j] < -neg_slack[:, 0] * (atol[:, 0] + rtol * segmax[:, j]))[0])
-                    fail(
-                        gidx[j : j + 1],
-                        t_new[j],
-                        f"state #{i} fell to {y_new[i, j]:.6g} at t = {{t:.6g}} days, below {NEGATIVE_SLACK:g} x its "
-                        "error tolerance; tighten rtol/atol or check the rates",
-                        SolverStatus.NEGATIVE_STATE, i,
-                    )
-                newly_failed[bad] = True
-                accept[bad] = False
                 ai = ai[~low]
             t_lim = t_new
             if watcher is not None and ai.size:
                 hit, t_hit, y_hit = watcher(gidx, ai, t, t_new, h, yw, y_new, K, pw)
+                if hit.size:  # the state at a located change (on the dense output) held to the band too
+                    low = fail_below(hit, y_hit, t_hit, newly_failed, accept)
+                    if np.any(low):
+                        ai = ai[~np.isin(ai, hit[low])]
+                        hit, t_hit, y_hit = hit[~low], t_hit[~low], y_hit[:, ~low]
                 if hit.size:  # outputs of those patients: before the located change only
                     hits = np.zeros(m, dtype=bool)
                     hits[hit] = True
@@ -651,6 +663,11 @@ def _segment(
                 hs = h[sel]
                 x = (te - t[sel]) / hs
                 yo = _interp(yw[:, sel], K[:, :, sel], hs, x)
+                low = fail_below(sel, yo, te, newly_failed, accept)  # (the interpolant between two states in the band)
+                if np.any(low):
+                    sel, te, yo = sel[~low], te[~low], yo[:, ~low]
+                    if not sel.size:
+                        break
                 yo = np.where(nonneg[:, None], np.maximum(yo, 0.0), yo)
                 ys[:, ko[sel], gidx[sel]] = yo
                 ko[sel] += 1

@@ -422,8 +422,9 @@ def _core_py(
             stats[_NFEV] += 1
             finite = True
             for i in range(n):
-                if not math.isfinite(k1[i]):
+                if finite and not math.isfinite(k1[i]):
                     finite = False
+                    stats[_BADSTATE] = i  # the first state whose derivative is not finite
             if not finite:
                 return _NONFINITE
             hmax = min(max_step, t_next - t)
@@ -473,6 +474,7 @@ def _core_py(
             lfacold = _LOG_1E_4  # log of Hairer's FACOLD (the previous accepted error, at least 1e-4)
             reject = False
             last_nonfinite = False
+            bad_nf = -1  # the state named if the step size underflows on non-finite values
             iasti = 0
             nonsti = 0
             while True:
@@ -501,7 +503,10 @@ def _core_py(
                 hmin = 16.0 * eps * max(abs(t), 1e-300)
                 if h < hmin:
                     t_reached[0] = t
-                    return _NONFINITE if last_nonfinite else _UNDERFLOW
+                    if last_nonfinite:
+                        stats[_BADSTATE] = bad_nf
+                        return _NONFINITE
+                    return _UNDERFLOW
                 last = False
                 if t + 1.01 * h >= t_next:
                     h = t_next - t
@@ -538,7 +543,13 @@ def _core_py(
                         errnn = max(errnn, -y1[i] / (atol[i] + rtol * ay))
                 err = math.sqrt(err / n)
                 if not math.isfinite(err):
-                    # a step into non-finite values: shrink hard and retry
+                    # a step into non-finite values: shrink hard and retry (the first state whose new value or
+                    # error term is not finite is the one named if the step size underflows)
+                    bad_nf = -1
+                    for i in range(n):
+                        if bad_nf < 0 and not (math.isfinite(y1[i]) and math.isfinite(
+                                _E1 * k1[i] + _E3 * k3[i] + _E4 * k4[i] + _E5 * k5[i] + _E6 * k6[i] + _E7 * k7[i])):
+                            bad_nf = i
                     stats[_NREJ] += 1
                     last_nonfinite = True
                     reject = True
@@ -1401,7 +1412,7 @@ def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
     """How :meth:`CompiledEngine.solve_many` lays out several problems for the kernel (see
     :func:`_batch_seq_py`): the output times and the plans' breakpoints, bolus amounts and rates one after
     another, each patient's plan index, the offsets of each plan's rows and output times, and a ``(B, n_drugs)``
-    array of ones (the dose scale when no problem has one).
+    array of ones (the dose scale when no problem has one), and the most output times of one problem.
 
     Kept on the first problem for the same problems in the same order (a fit refills the same problems'
     parameters and initial states, which are read per call; a problem's plan and output times never change),
@@ -1419,7 +1430,7 @@ def _many_layout(problems: tuple[Problem, ...]) -> tuple[np.ndarray, ...]:
     plan_of = np.repeat(np.arange(len(problems), dtype=np.int64), [p.n_patients for p in problems])
     layout = (np.concatenate([p.t_eval for p in problems]), np.concatenate([p.plan.breaks for p in problems]),
               np.concatenate([p.plan.bolus for p in problems]), np.concatenate([p.plan.rates for p in problems]),
-              plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)))
+              plan_of, b_off, t_off, np.ones((plan_of.size, c.n_drugs)), int(np.max(np.diff(t_off))))
     first.__dict__["_many_layout"] = (problems, layout)  # (a frozen dataclass: its __dict__ as a cache slot)
     return layout
 
@@ -1514,12 +1525,12 @@ _CLOCK_KEEP: list = []
 def _patient_outcomes(status: np.ndarray, stats: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """After a kernel call: the failed patients' outputs set to NaN (in place); returns the mask of failed
     patients (``None`` when every patient solved, the common case) and each patient's state to blame
-    (-1 unless it went negative)."""
+    (-1 unless it went negative or non-finite with a state to name)."""
     if not status.any():  # _OK is 0
         return None, np.full(status.size, -1, dtype=np.int64)
     failed = status != _OK
     ys[failed] = np.nan
-    return failed, np.where(status == _NEGATIVE, stats[:, _BADSTATE], -1)
+    return failed, np.where((status == _NEGATIVE) | (status == _NONFINITE), stats[:, _BADSTATE], -1)
 
 
 def _reached_and_messages(status: np.ndarray, t_reached: np.ndarray, failed: np.ndarray | None,
@@ -1713,7 +1724,7 @@ class CompiledEngine:
             return None
         ff = fast_functions(c)
         dose_comp, vol_idx, vol_const, nonneg = _kernel_constants(c)
-        te, breaks, bolus, rates, plan_of, b_off, t_off, ones = _many_layout(tuple(problems))
+        te, breaks, bolus, rates, plan_of, b_off, t_off, ones, n_t = _many_layout(tuple(problems))
         Y0 = np.concatenate([p.y0 for p in problems])
         params = c.extended_params(np.concatenate([p.params for p in problems]))  # once for all patients
         B = Y0.shape[0]
@@ -1722,7 +1733,8 @@ class CompiledEngine:
         addr = ff.pointer.address
         out = self._run(addr, addr, te, breaks, bolus, rates, dose_comp, vol_idx, vol_const, params, Y0, options,
                         nonneg, detect_stiff, _no_rules(1), np.zeros((B, 0)), False, 0, int(options.max_switches),
-                        len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off))
+                        len(c.observable_names), c.n_drugs, ds, np.zeros(B, dtype=np.int64), (plan_of, b_off, t_off),
+                        n_t)
         return out
 
     def _many_solutions(self, problems: list[Problem], options: SolverOptions, out: tuple[Any, ...]) -> list[Solution]:
@@ -1896,7 +1908,7 @@ class CompiledEngine:
             nfev += int(stats[0, _NFEV])
             code = int(st[0])
             if code not in (_OK, _EVENT_DUE):
-                return code, float(t_r[0]), int(stats[0, _BADSTATE]) if code == _NEGATIVE else -1, nfev
+                return code, float(t_r[0]), int(stats[0, _BADSTATE]) if code in (_NEGATIVE, _NONFINITE) else -1, nfev
             t_new = t_stop if code == _OK else float(t_r[0])
             n_w = int(np.searchsorted(te_s, t_new, side="left"))  # the outputs written: before t_new
             out[k:k + n_w] = ys_s[0, :n_w]
@@ -1915,19 +1927,21 @@ class CompiledEngine:
              dose_comp: np.ndarray, vol_idx: np.ndarray, vol_const: np.ndarray, P: np.ndarray, Y0: np.ndarray,
              options: SolverOptions, nonneg: np.ndarray, detect_stiff: bool, rarr: tuple[np.ndarray, ...],
              base: np.ndarray, with_u: bool, room: int, max_switches: int, n_obs: int, n_drugs: int,
-             ds: np.ndarray, done: np.ndarray, plans: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, ...]:
+             ds: np.ndarray, done: np.ndarray, plans: tuple[np.ndarray, ...] | None = None,
+             n_t: int | None = None) -> tuple[np.ndarray, ...]:
         """One call of the batched kernel; returns its output arrays.
 
         ``plans``: ``(plan_of, b_off, t_off)`` for per-patient plans and output times (see :func:`_batch_seq_py`;
         ``te`` and the plan arrays then hold them one after another, ``ys`` has as many rows as the longest);
-        ``None``: one plan and one ``te`` for every patient."""
+        ``None``: one plan and one ``te`` for every patient. ``n_t``: the most output times of a plan in ``plans``
+        (computed when not given)."""
         B = P.shape[0]
         n = Y0.shape[1]
         n_r = rarr[0].size
         if plans is None:
             plans = _one_plan(B, breaks.shape[0], te.size)
             n_t = te.size
-        else:
+        elif n_t is None:
             n_t = int(np.max(np.diff(plans[2])))
         # the kernel writes every entry of ys (a failed patient's rows are set to NaN afterwards), stats,
         # t_reached and status; the others are zero-filled when they have entries (a fixed schedule: none)
