@@ -25,7 +25,8 @@ machine-readable::
 preceded by ``floor_ms=F ratio_to_floor=R`` (the floor: one compiled RHS call, timed on the states the
 solve visits, times the RHS evaluations used) and ``compile_warm_s=A compile_cold_s=B import_s=C``
 (model to first simulate in fresh processes with an empty and a filled tumordyn cache, and ``import
-tumordyn``; see :func:`compile_times`).
+tumordyn``; bytecode cached as for an installed package, whatever ``PYTHONDONTWRITEBYTECODE`` says; see
+:func:`compile_times`).
 
 Run: ``python benchmarks/bench_patient_year.py`` (``--help`` for options).
 
@@ -291,7 +292,8 @@ _PHASES = ("model built (sympy imported; pint on a cold start)", "code generated
            "model RHS compiled or loaded", "first 21-day simulate", "CPU time of all of it")
 
 
-def compile_times(repeats: int = 3, src: str | None = None) -> tuple[float, float, float, list[float], list[float]]:
+def compile_times(repeats: int = 3, src: str | None = None,
+                  pycache_prefix: str | None = None) -> tuple[float, float, float, list[float], list[float]]:
     """Model to first simulate in fresh processes (after ``import tumordyn``: the model built, its code
     generated, the RHS compiled or loaded, the integrator loaded from numba's cache, one 21-day solve):
     ``(warm, cold, import, warm_phases, cold_phases)`` in seconds, wall clock, medians of ``repeats`` (the
@@ -300,12 +302,23 @@ def compile_times(repeats: int = 3, src: str | None = None) -> tuple[float, floa
     subpackages load on first use, so most of the import cost is in the first phase). numba's cache of the
     integrator (per installation) is warm in both. ``src``: a directory holding another ``tumordyn`` package
     (e.g. an older revision, ``git archive REV src | tar -x -C DIR`` then ``DIR/src``) to time instead, put first
-    on ``PYTHONPATH`` (``--compile-baseline``)."""
+    on ``PYTHONPATH`` (``--compile-baseline``).
+
+    Bytecode as in an installed package: the subprocesses run with bytecode caching on
+    (``PYTHONDONTWRITEBYTECODE`` removed from their environment) and ``PYTHONPYCACHEPREFIX`` set to
+    ``pycache_prefix`` (a new temporary directory if ``None``), so the untimed first run compiles every
+    module it imports once, writes nothing into the source trees, and the timed runs read ``.pyc`` files, as
+    a user's process does after ``pip install`` (which compiles them). Without this, an editable install on
+    a machine exporting ``PYTHONDONTWRITEBYTECODE=1`` compiles tumordyn's modules from source in every
+    "warm" process (about 0.1 s)."""
     import os
     import subprocess
     import tempfile
 
-    base_env = dict(os.environ)
+    if pycache_prefix is None:
+        with tempfile.TemporaryDirectory(prefix="tumordyn_bench_pycache_") as prefix:
+            return compile_times(repeats, src, prefix)
+    base_env = bytecode_env(dict(os.environ), pycache_prefix)
     if src is not None:
         base_env["PYTHONPATH"] = os.path.abspath(src) + os.pathsep + base_env.get("PYTHONPATH", "")
 
@@ -316,7 +329,11 @@ def compile_times(repeats: int = 3, src: str | None = None) -> tuple[float, floa
         phases = [float(x) for x in lines[-2].split()] + [float(lines[-3])] if len(lines) > 2 else []
         return float(lines[-1]), phases
 
-    subprocess.run([sys.executable, "-c", _FIRST_SIMULATE], env=base_env, check=True, capture_output=True)  # numba's
+    # untimed, with an empty tumordyn cache (so it imports what a cold run imports, pint included): fills
+    # numba's cache of the integrator and the .pyc files under pycache_prefix
+    with tempfile.TemporaryDirectory(prefix="tumordyn_bench_cache_") as tmp:
+        subprocess.run([sys.executable, "-c", _FIRST_SIMULATE], env=dict(base_env, TUMORDYN_CACHE_DIR=tmp),
+                       check=True, capture_output=True)
     warm, cold, imp, warm_ph, cold_ph = [], [], [], [], []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="tumordyn_bench_cache_") as tmp:
@@ -335,6 +352,15 @@ def compile_times(repeats: int = 3, src: str | None = None) -> tuple[float, floa
 
     return (statistics.median(warm), statistics.median(cold), statistics.median(imp), med_phases(warm_ph),
             med_phases(cold_ph))
+
+
+def bytecode_env(env: dict[str, str], pycache_prefix: str) -> dict[str, str]:
+    """``env`` for a subprocess that caches bytecode like an installed package's process:
+    ``PYTHONDONTWRITEBYTECODE`` removed, ``PYTHONPYCACHEPREFIX`` set to ``pycache_prefix`` (the ``.pyc`` files
+    go there, not into the source trees)."""
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = pycache_prefix
+    return env
 
 
 def load_average() -> str:
@@ -356,11 +382,15 @@ def numba_threads() -> int:
 def report_compile_times(args: argparse.Namespace) -> str:
     """Print the model-to-first-simulate times (and a baseline's, interleaved run by run, with
     ``--compile-baseline``); return the machine-readable ``compile_warm_s=... compile_cold_s=... import_s=...``."""
+    import tempfile
+
     runs: dict[str, list[tuple[float, float, float, list[float], list[float]]]] = {"this": [], "baseline": []}
-    for _ in range(args.compile_repeats):  # one cold+warm pair of each in turn: both see the same load
-        runs["this"].append(compile_times(1))
-        if args.compile_baseline:
-            runs["baseline"].append(compile_times(1, src=args.compile_baseline))
+    # one bytecode cache for all the subprocesses (both trees: it mirrors their absolute paths)
+    with tempfile.TemporaryDirectory(prefix="tumordyn_bench_pycache_") as prefix:
+        for _ in range(args.compile_repeats):  # one cold+warm pair of each in turn: both see the same load
+            runs["this"].append(compile_times(1, pycache_prefix=prefix))
+            if args.compile_baseline:
+                runs["baseline"].append(compile_times(1, src=args.compile_baseline, pycache_prefix=prefix))
     line = ""
     for who, rs in runs.items():
         if not rs:
@@ -370,7 +400,9 @@ def report_compile_times(args: argparse.Namespace) -> str:
         name = "this tree" if who == "this" else f"baseline {args.compile_baseline}"
         print(f"model to first simulate, {name} (subprocesses, wall, medians of {len(rs)}): {cold:.2f} s with an "
               f"empty tumordyn cache, {warm:.2f} s with the cache filled; `import tumordyn` {imp:.2f} s (lazy); "
-              f"warm runs {', '.join(f'{r[0]:.2f}' for r in rs)}; load average {load_average()}")
+              f"warm runs {', '.join(f'{r[0]:.2f}' for r in rs)}; bytecode cached (.pyc files under a temporary "
+              f"PYTHONPYCACHEPREFIX, filled by an untimed first run), as an installed package; "
+              f"load average {load_average()}")
         for label, ph in (("warm", warm_ph), ("cold", cold_ph)):
             print(f"  {label}: " + "; ".join(f"{p} {x:.2f} s" for p, x in zip(_PHASES, ph)))
         if who == "this":

@@ -54,6 +54,128 @@ def _namespace(source: str) -> dict[str, Any]:
     return names
 
 
+# ----------------------------------------------------------------------------- the on-disk cache of generated code
+# What this module generates for a model (the numpy right-hand side and observables, the numba right-hand side and
+# its parameter-derived inputs) depends only on the model's expressions after the local renaming (states _s0,
+# parameters _p0, inputs _u0), which states are non-negative, the counts, this module's code and sympy's printers.
+# A process whose model has an entry in TUMORDYN_CACHE_DIR reads the sources instead of running sympy's cse and
+# printers (~35 ms of a warm model-to-first-simulate for the default model). The key hashes all of the above: the
+# expressions by their structure (node types, symbol names and assumptions, exact numbers), this file's bytes and
+# sympy's version, so any change of model or generator reads another entry. An entry is JSON holding a digest of
+# its sources: a file that is malformed, truncated or does not match its digest is ignored (the code is generated
+# and the entry rewritten). Like the rest of the cache directory (numba's machine code), it is trusted as the
+# user's own: whoever can write there can change what runs.
+
+_CODEGEN_FORMAT = "1"  # bump when the layout of an entry changes
+_CODEGEN_SOURCES = ("rhs", "rhs_fast", "derived", "observe")
+
+
+def _file_digest(path: str) -> str | None:
+    """SHA-256 of a file's bytes (``None`` if it cannot be read: then the code-generation cache is off)."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except OSError:  # pragma: no cover - e.g. a zipped installation without the source file
+        return None
+
+
+#: Identity of the code generator: this file's bytes when it was imported (``None``: no cache of generated code).
+_GENERATOR_DIGEST = _file_digest(__file__)
+
+
+def _structure_tokens(exprs: list[sp.Basic]) -> list[str]:
+    """The expressions' structure as text: each node's type and number of arguments in preorder; a symbol's
+    name and assumptions; a number's exact value (a Float's binary mantissa, exponent and precision). Other
+    atoms, and applied undefined functions, by ``srepr``. Iterative (no recursion limit); linear in the number
+    of nodes."""
+    from sympy.core.function import AppliedUndef
+
+    out: list[str] = []
+    stack: list[sp.Basic] = list(reversed(exprs))
+    while stack:
+        e = stack.pop()
+        cls = type(e)
+        if cls is sp.Symbol:
+            a = e.assumptions0
+            out.append(f"Symbol:{e.name}" if a == {"commutative": True} else f"Symbol:{e.name}:{sorted(a.items())}")
+        elif isinstance(e, sp.Float):
+            out.append(f"Float:{e._mpf_}:{e._prec}")
+        elif isinstance(e, sp.Rational):
+            out.append(f"Rational:{e.p}/{e.q}")
+        elif e.is_Atom or not e.args or isinstance(e, AppliedUndef):
+            out.append(sp.srepr(e))  # whole (an undefined function's class is made by name, at run time)
+        else:
+            out.append(f"{cls.__module__}.{cls.__qualname__}:{len(e.args)}")
+            stack.extend(reversed(e.args))
+    return out
+
+
+def _codegen_path(rhs_exprs: list[sp.Expr], obs_exprs: list[sp.Expr], nonnegative: list[bool], n_states: int,
+                  n_params: int, n_drugs: int) -> str | None:
+    """The cache file of the code generated from these (renamed) expressions, or ``None`` when the cache is off."""
+    import hashlib
+    import os
+    import sys
+
+    from .._fileio import cache_dir
+
+    root = cache_dir()
+    if root is None or _GENERATOR_DIGEST is None:
+        return None
+    head = (_CODEGEN_FORMAT, _GENERATOR_DIGEST, sp.__version__, f"{sys.version_info[0]}.{sys.version_info[1]}",
+            f"{n_states},{n_params},{n_drugs}", "".join("1" if x else "0" for x in nonnegative),
+            f"{len(rhs_exprs)},{len(obs_exprs)}")
+    text = "\0".join((*head, *_structure_tokens([*rhs_exprs, *obs_exprs])))
+    key = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return os.path.join(root, f"codegen_v{_CODEGEN_FORMAT}", f"codegen_{key}.json")
+
+
+def _sources_digest(sources: Mapping[str, str], n_derived: int) -> str:
+    import hashlib
+
+    text = "\0".join((*(sources[k] for k in _CODEGEN_SOURCES), str(n_derived)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_generated(path: str | None) -> tuple[dict[str, str], int] | None:
+    """The sources and ``n_derived`` stored at ``path``, or ``None`` (absent, unreadable, malformed, or not
+    matching its digest)."""
+    import json
+
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = json.load(fh)
+        sources = {k: raw[k] for k in _CODEGEN_SOURCES}
+        n_derived = raw["n_derived"]
+        if not all(isinstance(v, str) for v in sources.values()) or type(n_derived) is not int or n_derived < 0:
+            return None
+        if raw["digest"] != _sources_digest(sources, n_derived):
+            return None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return sources, n_derived
+
+
+def _store_generated(path: str | None, sources: Mapping[str, str], n_derived: int) -> None:
+    """Write an entry (atomically; a failed write only loses the cache)."""
+    import json
+
+    from .._fileio import atomic_write
+
+    if path is None:
+        return
+    data = {k: sources[k] for k in _CODEGEN_SOURCES}
+    data.update(n_derived=n_derived, digest=_sources_digest(sources, n_derived))
+    try:
+        atomic_write(path, json.dumps(data, sort_keys=True), durable=False)
+    except OSError:
+        pass
+
+
 class _Printer(NumPyPrinter):
     """numpy printer whose Min/Max are nested binary ufunc calls (numba- and batch-friendly)."""
 
@@ -498,24 +620,27 @@ class CompiledModel:
             "rhs_scalar": lambda: _generate_scalar(rhs_exprs, self.n_states, self.n_params, self.n_drugs, nonneg),
             "jac": lambda: self._jac_source(rhs_exprs, state_syms, header),
         })
-        self.source._set("rhs", _generate(
-            "rhs", rhs_exprs, [str(i) for i in range(self.n_states)], header, "y.shape", zero_fill=False
-        ))
-        varying = set(state_syms) | {local[input_symbol(d.name)] for d in model.drugs} | {local[TIME]}
-        rhs_fast, derived, self.n_derived = _generate_fast(
-            rhs_exprs, self.n_states, self.n_params, self.n_drugs, nonneg, varying
-        )
-        self.source._set("rhs_fast", rhs_fast)
-        self.source._set("derived", derived)
         obs_exprs = [e.xreplace(local) for e in model.observable_expressions().values()]
-        self.source._set("observe", _generate(
-            "observe",
-            obs_exprs,
-            [str(i) for i in range(len(obs_exprs))],
-            header,
-            f"({len(obs_exprs)},) + y.shape[1:]",
-            zero_fill=False,
-        ))
+        cache_path = _codegen_path(rhs_exprs, obs_exprs, nonneg, self.n_states, self.n_params, self.n_drugs)
+        stored = _load_generated(cache_path)
+        if stored is not None:
+            sources, self.n_derived = stored
+        else:
+            varying = set(state_syms) | {local[input_symbol(d.name)] for d in model.drugs} | {local[TIME]}
+            rhs_fast, derived, self.n_derived = _generate_fast(
+                rhs_exprs, self.n_states, self.n_params, self.n_drugs, nonneg, varying
+            )
+            sources = {
+                "rhs": _generate("rhs", rhs_exprs, [str(i) for i in range(self.n_states)], header, "y.shape",
+                                 zero_fill=False),
+                "rhs_fast": rhs_fast,
+                "derived": derived,
+                "observe": _generate("observe", obs_exprs, [str(i) for i in range(len(obs_exprs))], header,
+                                     f"({len(obs_exprs)},) + y.shape[1:]", zero_fill=False),
+            }
+            _store_generated(cache_path, sources, self.n_derived)
+        for name in _CODEGEN_SOURCES:
+            self.source._set(name, sources[name])
         self.rhs: Callable[..., np.ndarray] = self._build("rhs")
         self.observe: Callable[..., np.ndarray] = self._build("observe")
         namespace: dict[str, Any] = _namespace(self.source["derived"])

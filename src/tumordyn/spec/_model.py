@@ -729,15 +729,100 @@ def _budget_warning(what: str, expr: sp.Expr, budget: int | None = None) -> None
     )
 
 
+_INFINITIES = (sp.nan, sp.zoo, sp.oo, -sp.oo)
+
+
+_PLAIN = {"commutative": True}  # the assumptions of sp.Symbol(name): nothing known (finite or not, zero or not)
+
+
+def _finite_by_form(expr: sp.Expr) -> bool:
+    """No infinite atom (``nan``, ``zoo``, ``oo``) in ``expr`` and only symbols without assumptions (a symbol
+    assumed infinite, or zero, makes sympy evaluate differently: those expressions are left to sympy)."""
+    return not expr.has(*_INFINITIES) and all(x.assumptions0 == _PLAIN for x in expr.free_symbols)
+
+
+#: Deepest nesting the form checks below follow; anything deeper is left to sympy ("not decided by form").
+_FORM_DEPTH = 60
+
+
+def _finite_at_zero_by_form(f: sp.Expr, state: sp.Symbol, depth: int = 0) -> bool:
+    """Whether ``f`` stays finite, by its form, when ``state`` is replaced by 0: free of ``state``, or sums,
+    products and non-negative numeric powers of such pieces, or a negative numeric power of a sum with at
+    least one term free of ``state`` and every other term zero at ``state = 0`` by form (the terms of a sum
+    are distinct, so the remaining ones do not cancel to a literal 0). ``False``: not decided by form."""
+    if state not in f.free_symbols:
+        return _finite_by_form(f)
+    if f == state:
+        return True
+    if f.is_Add or f.is_Mul:
+        return depth < _FORM_DEPTH and all(_finite_at_zero_by_form(a, state, depth + 1) for a in f.args)
+    if f.is_Pow and f.exp.is_Number and _finite_by_form(f.exp):
+        if depth >= _FORM_DEPTH or not _finite_at_zero_by_form(f.base, state, depth + 1):
+            return False
+        if not f.exp.is_negative:
+            return True
+        if not f.base.is_Add:
+            return False
+        kept = [a for a in f.base.args if state not in a.free_symbols]
+        return bool(kept) and all(_zero_by_form(a, state, depth + 1) for a in f.base.args if state in a.free_symbols)
+    return False
+
+
+def _zero_by_form(rate: sp.Expr, state: sp.Symbol, depth: int = 0) -> bool:
+    """Whether ``rate`` is zero at ``state = 0`` by its form alone (no substitution, no assumption query).
+
+    True for ``state`` (or a positive numeric power of it) times factors that stay finite at ``state = 0``
+    by form (:func:`_finite_at_zero_by_form`), and for a sum of such terms: rates whose
+    ``rate.subs(state, 0)`` sympy evaluates to ``0`` (``0 * g`` is ``0`` for every ``g`` not known to be
+    infinite). ``False`` means "not decided by form", not "does not vanish": :func:`vanishes_at_zero` then
+    asks sympy.
+    """
+    if depth >= _FORM_DEPTH:
+        return False
+    for term in sp.Add.make_args(rate):
+        has_state = False
+        for f in sp.Mul.make_args(term):
+            if not has_state and (f == state or (f.is_Pow and f.base == state and f.exp.is_Number
+                                                 and f.exp.is_positive and _finite_by_form(f.exp))):
+                has_state = True
+            elif not _finite_at_zero_by_form(f, state, depth + 1):
+                return False
+        if not has_state:
+            return False
+    return True
+
+
+def _nonnegative_by_form(expr: sp.Expr, nonnegative: frozenset[sp.Symbol], depth: int = 0) -> bool:
+    """Whether ``expr`` is ``>= 0`` (or undefined) wherever the symbols in ``nonnegative`` are ``>= 0`` and
+    all others real, by its form alone: sums, products and powers of those symbols and of non-negative numbers
+    (a power's base non-negative, its exponent a number or of that form). ``False`` means "not decided by
+    form": the caller asks sympy. Follows at most :data:`_FORM_DEPTH` levels of nesting.
+    """
+    if expr.is_Symbol:
+        return expr in nonnegative
+    if expr.is_Number:
+        return bool(expr.is_Rational or expr.is_Float) and not expr.is_negative
+    if expr.is_Add or expr.is_Mul:
+        return depth < _FORM_DEPTH and all(_nonnegative_by_form(a, nonnegative, depth + 1) for a in expr.args)
+    if expr.is_Pow:
+        e = expr.exp
+        return depth < _FORM_DEPTH and _nonnegative_by_form(expr.base, nonnegative, depth + 1) and (
+            bool(e.is_Rational or e.is_Float) or _nonnegative_by_form(e, nonnegative, depth + 1))
+    return False
+
+
 def vanishes_at_zero(rate: sp.Expr, state: sp.Symbol) -> bool:
     """Whether ``rate`` is zero when ``state`` is zero (symbolically, or numerically beyond the budget).
 
     Symbolic routines that can run unbounded (``simplify``, ``limit``) only see expressions of at most
     :data:`SYMBOLIC_BUDGET` nodes; a larger one is checked numerically at sampled points, with a
-    :class:`~tumordyn.errors.SymbolicBudgetWarning`.
+    :class:`~tumordyn.errors.SymbolicBudgetWarning`. A rate of the form ``state * g`` (``g`` free of
+    ``state``; or a sum of such terms) is recognised by form, without sympy's substitution.
     """
     if state not in rate.free_symbols:
         return False
+    if _zero_by_form(rate, state):
+        return True
     at_zero = rate.subs(state, 0)
     if at_zero == 0:
         return True
@@ -1103,6 +1188,8 @@ class Model:
         for d in self.drugs:
             if d.compartment is None:
                 assumed[sp.Symbol(d.name)] = sp.Symbol(d.name, nonnegative=True)
+        # the symbols (as the rates spell them) that the query assumes non-negative
+        nonnegative = frozenset(k for k, v in assumed.items() if v.is_nonnegative)
         for p in self.processes:
             for k, c in p.stoichiometry.items():
                 s = self.states[k]
@@ -1113,6 +1200,8 @@ class Model:
                     values = _sample_values(p.rate.subs(s.symbol, 0))
                     negative = values is not None and all(v < 0 for v in values)
                     at_zero = p.rate.subs(s.symbol, 0)
+                elif _zero_by_form(p.rate, s.symbol) or _nonnegative_by_form(p.rate, nonnegative):
+                    negative = False  # zero, or >= 0, at k = 0 by its form: sympy's query is not needed
                 else:
                     at_zero = p.rate.xreplace(assumed).subs(assumed[s.symbol], 0)
                     negative = at_zero.is_negative is True

@@ -32,6 +32,8 @@ import sympy as sp
 from ..errors import UnitError, closest_names
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     import pint
 
 __all__ = ["unit_registry", "parse_unit", "Unit", "check_model_units", "convert_amount", "dose_covariate", "format_unit",
@@ -442,7 +444,9 @@ _TRANSCENDENTAL = (sp.exp, sp.tanh, sp.sinh, sp.cosh, sp.sin, sp.cos, sp.tan, sp
                    sp.erf)
 
 
-def _unify(values: list[_Inferred], what: str) -> _Inferred:
+def _unify(values: list[_Inferred], what: Callable[[], str]) -> _Inferred:
+    """The one unit of ``values`` (``None`` if one is unchecked); ``what()`` names them in the message of a
+    mismatch (called only then: printing the expression costs more than checking it)."""
     known = [v for v in values if isinstance(v, Unit)]
     if any(v is None for v in values):
         return None
@@ -453,8 +457,8 @@ def _unify(values: list[_Inferred], what: str) -> _Inferred:
         if not first.same(other):
             r = first.ratio(other)
             if r is None:
-                raise _Mismatch(f"{what} mixes {first} and {other}")
-            raise _Mismatch(f"{what} mixes {first} and {other}, which differ by a factor {r:g} "
+                raise _Mismatch(f"{what()} mixes {first} and {other}")
+            raise _Mismatch(f"{what()} mixes {first} and {other}, which differ by a factor {r:g} "
                             "(values are not converted)")
     return first
 
@@ -476,7 +480,7 @@ def infer_unit(expr: sp.Expr, env: dict[str, Unit | None]) -> _Inferred:
         return env.get(expr.name)
     if isinstance(expr, sp.Add) or isinstance(expr, (sp.Min, sp.Max)):
         kind = "a sum" if isinstance(expr, sp.Add) else f"{type(expr).__name__}(...)"
-        return _unify([infer_unit(a, env) for a in expr.args], f"{kind} in {_short(expr)}")
+        return _unify([infer_unit(a, env) for a in expr.args], lambda: f"{kind} in {_short(expr)}")
     if isinstance(expr, sp.Mul):
         out: Unit | _Number = NUMBER
         unknown = False
@@ -519,13 +523,13 @@ def infer_unit(expr: sp.Expr, env: dict[str, Unit | None]) -> _Inferred:
         for value, cond in expr.args:
             values.append(infer_unit(value, env))
             _check_condition(cond, env)
-        return _unify(values, f"the branches of {_short(expr)}")
+        return _unify(values, lambda: f"the branches of {_short(expr)}")
     return None  # anything else is left unchecked
 
 
 def _check_condition(cond: Any, env: dict[str, Unit | None]) -> None:
     if isinstance(cond, sp.core.relational.Relational):
-        _unify([infer_unit(cond.lhs, env), infer_unit(cond.rhs, env)], f"the comparison {cond}")
+        _unify([infer_unit(cond.lhs, env), infer_unit(cond.rhs, env)], lambda: f"the comparison {cond}")
     elif isinstance(cond, (sp.And, sp.Or, sp.Not)):
         for c in cond.args:
             _check_condition(c, env)
