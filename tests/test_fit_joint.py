@@ -172,14 +172,19 @@ def test_three_subject_fit_reaches_the_hand_written_optimum(solver):
     assert res.residuals.shape[0] == len(data)
 
 
+def _three_subject_fit():
+    """The three-subject fit of the look-ahead tests (compiled engine, rtol = atol = 1e-8)."""
+    model, schedules, data = _three_subjects()
+    return td.fit(model, data, free=["r", "K", "kill"], initial_free={"S": "shared", "R": "shared"},
+                  schedules=schedules, initial={"S": START["init_S"], "R": START["init_R"]},
+                  params={k: START[k] for k in ("r", "K", "kill")}, rtol=1e-8, atol=1e-8)
+
+
 @needs_numba
 def test_jacobian_solved_ahead_with_the_residual_is_the_one_computed_after_it():
     # contract: the look-ahead changes when copies are solved, never the numbers; a point whose Jacobian is not
     # taken (a rejected step) stops the look-ahead until the optimizer takes a Jacobian again
-    model, schedules, data = _three_subjects()
-    res = td.fit(model, data, free=["r", "K", "kill"], initial_free={"S": "shared", "R": "shared"},
-                 schedules=schedules, initial={"S": START["init_S"], "R": START["init_R"]},
-                 params={k: START[k] for k in ("r", "K", "kill")}, rtol=1e-8, atol=1e-8)
+    res = _three_subject_fit()
     prob = res._problem
     assert prob.engine == "dopri5" and prob.n_ahead_used > 0
     names = list(prob._var_names)
@@ -209,11 +214,7 @@ def test_start_solved_with_the_first_jacobians_copies_gives_the_same_numbers():
     # contract: td.fit solves the start values together with the first Jacobian's perturbed copies (one compiled
     # call for the optimizer's first residual and Jacobian); the optimizer's first residual then reuses it, and
     # the residual, the Jacobian and the start's predictions equal those computed one by one, bit for bit
-    model, schedules, data = _three_subjects()
-    res = td.fit(model, data, free=["r", "K", "kill"], initial_free={"S": "shared", "R": "shared"},
-                 schedules=schedules, initial={"S": START["init_S"], "R": START["init_R"]},
-                 params={k: START[k] for k in ("r", "K", "kill")}, rtol=1e-8, atol=1e-8)
-    prob = res._problem
+    prob = _three_subject_fit()._problem
     names = list(prob._var_names)
     start, _, hi = prob.start_values()
     prob._memo = prob._jac_ahead = None
