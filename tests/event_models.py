@@ -1,17 +1,26 @@
-"""Event models shared by the event tests of every engine (``test_events.py`` on the scipy engines,
-``test_events_compiled.py`` on ``"dopri5"``, ``test_events_batch.py`` on ``"batch"``): the reset model with
-its closed form, the models that exercise each event feature (against LSODA at rtol 1e-12) and a runner.
+"""Event models shared by the event tests (``test_events.py``, most of them for every engine through
+:data:`ENGINES`; ``test_events_compiled.py`` and ``test_events_batch.py`` for what is the compiled and batch
+engines' own): the reset model with its closed form, the models that exercise each event feature (against LSODA
+at rtol 1e-12), a runner, the engines and the SBML Test Suite's event cases in tests/data.
 Not a test module (no ``test_`` prefix); the test modules import it as pytest puts ``tests/`` on the path."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pytest
 
 import tumordyn as td
 from tumordyn.spec import Event, Model, Parameter, Process, State
+
+#: The engines that handle doses and run model events: a scipy one, the compiled one (needs numba), the batch one.
+ENGINES = ["LSODA", pytest.param("dopri5", marks=pytest.mark.skipif(importlib.util.find_spec("numba") is None,
+                                                                      reason="the compiled engine needs numba")),
+           "batch"]
 
 K = 0.5
 T_RESET = math.log(10.0) / K  # x = 10 exp(-K t) reaches 1
@@ -64,3 +73,10 @@ FEATURES = {
         td.Schedule([td.Dose(0.0, "d", 4.0), td.Dose(2.0, "d", 4.0), td.Dose(3.0, "d", 4.0),
                      td.Dose(6.5, "d", 8.0)])),
 }
+
+
+def suite_event_cases() -> list[str]:
+    """The SBML Test Suite cases copied in ``tests/data/sbml`` whose models have events."""
+    root = Path(__file__).parent / "data" / "sbml"
+    return sorted(p.name for p in root.iterdir() if p.is_dir()
+                  and any("listOfEvents" in x.read_text() for x in p.glob(f"{p.name}-sbml-l*.xml")))

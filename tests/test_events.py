@@ -1,5 +1,7 @@
-"""Model events (issue 16): the Event specification, its named errors, SBML Level 3 semantics on the scipy
-engines checked against closed forms, the batch engine executing them too, SBML round trip and
+"""Model events (issue 16): the Event specification; SBML Level 3 semantics on the scipy engines checked against
+closed forms; on every engine (LSODA, dopri5, batch) the named errors; on the compiled and batch engines the
+reset model's closed form, the bounded loops, triggers of time under long steps, agreement with LSODA on every
+event feature, a failed patient of a batch and the SBML Test Suite's event cases; SBML round trip and
 libRoadRunner."""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from tumordyn.errors import (NegativeStateError, SolverError, SolverStatus, Spec
                              UnknownNameError)
 from tumordyn.spec import Event, Model, Parameter, Process, State
 
-from event_models import K, T_RESET, decay, runner
+from event_models import ENGINES, FEATURES, K, T_RESET, decay, runner, suite_event_cases
 
 run = runner("LSODA")
 
@@ -116,7 +118,53 @@ def test_doses_and_events_together():
     assert tr["x"] == pytest.approx([4 * math.exp(-0.5 * K), 2 * math.exp(-K), 2 * math.exp(-2 * K)], rel=1e-8)
 
 
+@pytest.mark.parametrize(("method", "rel"), [pytest.param("dopri5", 1e-8, marks=ENGINES[1].marks), ("batch", 1e-7)])
+def test_reset_model_follows_the_closed_form_and_the_reset_times_on_the_compiled_and_batch_engines(method, rel):
+    """x = 10 exp(-K (t mod T)), T = ln 10 / K, within ``rel`` (the batch engine measured about 1e-9); just after
+    each reset x = 10 exp(-K delta) (a reset located late or early by dt shifts it by K dt relative)."""
+    m = decay(Event("reset", "x < 1", {"x": 10}))
+    t = np.linspace(0.0, 40.0, 403)
+    t = t[np.abs((t / T_RESET) - np.round(t / T_RESET)) > 1e-6]
+    after = T_RESET * np.arange(1, 8) + 1e-3
+    tt = np.sort(np.concatenate([t, after]))
+    tr = run(m, 40.0, tt, method)
+    assert tr.stats.method == method
+    exact = 10.0 * np.exp(-K * np.mod(tt, T_RESET))
+    assert np.max(np.abs(tr["x"] - exact) / exact) < rel
+    assert np.asarray(tr["x"])[np.isin(tt, after)] == pytest.approx(10.0 * np.exp(-K * 1e-3), rel=rel)
+
+
+@pytest.mark.parametrize("method", [*ENGINES[1:], "LSODA", "RK45", "DOP853", "BDF"])
+def test_a_trigger_of_time_alone_is_seen_under_long_steps(method):
+    """x' = 0 lets the step size grow without bound; the trigger sin(10 t) < 0 turns true at
+    t = (2 k + 1) pi / 10: eight times in [0, 5] (SBML suite case 00936's difficulty), each firing counted
+    (RK45 and DOP853 counted 7 when only the ends of their steps were checked; the compiled and batch engines
+    check the quarters of every step when a comparison depends on t explicitly)."""
+    m = Model("clock", states=[State("x", 1.0), State("n", 0.0)], processes=[Process("none", "0*x", consumes="x")],
+              events=[Event("count", "sin(10*t) < 0", {"n": "n + 1"})], check_units=False, check_positivity=False)
+    t = np.array([0.5, 1.0, 2.0, 5.0])
+    assert list(run(m, 5.0, t, method)["n"]) == [1.0, 2.0, 3.0, 8.0]
+
+
 # ------------------------------------------------------------------------------------ bounds and errors
+@pytest.mark.parametrize("method", ENGINES[1:])
+def test_saw_reset_times_are_located_to_the_ulp_and_the_loop_is_bounded(method):
+    """y' = 1, reset to 0 when y >= 0.1 (on the compiled and batch engines): ten resets by t = 1.05, y = 0.05;
+    more executions than Solver.max_switches stop with TOO_MANY_SWITCHES (a SolverError with the time), a step
+    budget with TOO_MANY_STEPS."""
+    m = Model("saw", states=[State("y", 0.0)], processes=[Process("grow", "1", produces="y")],
+              events=[Event("reset", "y >= 0.1", {"y": 0})], check_units=False, check_positivity=False)
+    assert run(m, 1.05, [1.05], method, max_switches=50)["y"][0] == pytest.approx(0.05, abs=1e-12)
+    with pytest.raises(SolverError) as err:
+        run(m, 10.0, [10.0], method, max_switches=5)
+    assert err.value.status == SolverStatus.TOO_MANY_SWITCHES
+    assert "Solver.max_switches" in str(err.value)
+    assert err.value.t == pytest.approx(0.6, abs=1e-12)  # the sixth execution
+    with pytest.raises(SolverError) as err:
+        run(m, 10.0, [10.0], method, max_switches=10_000, max_steps=30)
+    assert err.value.status == SolverStatus.TOO_MANY_STEPS
+
+
 def test_an_event_that_keeps_firing_stops_with_too_many_switches():
     m = Model("saw", states=[State("y", 0.0)], processes=[Process("grow", "1", produces="y")],
               events=[Event("reset", "y >= 0.1", {"y": 0})], check_units=False, check_positivity=False)
@@ -127,18 +175,66 @@ def test_an_event_that_keeps_firing_stops_with_too_many_switches():
     assert y == pytest.approx(0.05, abs=1e-7)  # ten resets, located to the ulp
 
 
-def test_negative_assignment_to_a_non_negative_state_is_a_named_error():
-    m = decay(Event("bad", "t >= 1", {"x": -1}))
+@pytest.mark.parametrize("method", ENGINES)
+def test_negative_non_finite_assignments_and_delays_are_named_errors(method):
     with pytest.raises(NegativeStateError, match="event 'bad'"):
-        run(m, 2.0, [2.0])
-
-
-def test_non_finite_assignment_and_delay_are_named_errors():
+        run(decay(Event("bad", "t >= 1", {"x": -1})), 2.0, [2.0], method=method)
     with pytest.raises(SolverError, match="event 'bad'.*non-finite") as err:
-        run(decay(Event("bad", "t >= 10", {"x": "log(x - 1)"})), 11.0, [11.0])  # x(10) < 1: log of a negative
+        # x(10) < 1: log of a negative
+        run(decay(Event("bad", "t >= 10", {"x": "log(x - 1)"})), 11.0, [11.0], method=method)
     assert err.value.status == SolverStatus.NON_FINITE
     with pytest.raises(SolverError, match="delay"):
-        run(decay(Event("bad", "t >= 1", {"x": 1}, delay="1 - 2*k - x")), 2.0, [2.0])
+        run(decay(Event("bad", "t >= 1", {"x": 1}, delay="1 - 2*k - x")), 2.0, [2.0], method=method)
+
+
+@pytest.mark.parametrize("method", ENGINES[1:])
+@pytest.mark.parametrize("feature", sorted(FEATURES))
+def test_compiled_and_batch_engines_agree_with_lsoda_on_every_event_feature(feature, method):
+    """Both engines at rtol 1e-12: outputs agree to 1e-8 relative (each is about 1e-10 from the exact
+    trajectory; the event times are located to a few ulps by both)."""
+    m, schedule = FEATURES[feature]
+    t = np.linspace(0.0, 12.0, 97)
+    ref = run(m, 12.0, t, "LSODA", rtol=1e-12, atol=1e-14, schedule=schedule)
+    ours = run(m, 12.0, t, method, rtol=1e-12, atol=1e-14, schedule=schedule)
+    assert ours.stats.method == method
+    for name in ref.state_names:
+        a, b = np.asarray(ours[name]), np.asarray(ref[name])
+        assert np.all(np.abs(a - b) <= 1e-8 * np.maximum(np.abs(b), 1.0)), (name, np.max(np.abs(a - b)))
+
+
+@pytest.mark.parametrize("method", ENGINES[1:])
+def test_event_outputs_hold_the_values_after_the_events_and_doses_as_on_lsoda(method):
+    """Outputs at an event time and at a dose time that fires an event hold the values after both."""
+    m, schedule = FEATURES["doses_at_event_times"]
+    t = [0.0, 2.0, 3.0, 6.5]
+    ours = run(m, 7.0, t, method, schedule=schedule)["x"]
+    ref = run(m, 7.0, t, "LSODA", schedule=schedule)["x"]
+    assert ours == pytest.approx(ref, rel=1e-9)
+    assert ours[0] == pytest.approx(2.0, rel=1e-12)  # 4 mg / 2 L at t = 0, no event (x < 0.5 was true)
+
+
+@pytest.mark.parametrize("method", ENGINES[1:])
+def test_failed_patient_is_reported_by_row_and_the_others_kept(method):
+    """A negative assignment in one patient: NegativeStateError naming the event; with on_error='nan' only
+    that row is NaN (the engines that run a batch of patients in one call)."""
+    m = decay(Event("bad", "x < 2", {"x": "x - 3*k"}))
+    params = np.array([[0.5], [1.0]])  # patient 1: 2 - 3 < 0
+    with pytest.raises(NegativeStateError, match="event 'bad'"):
+        td.simulate_batch(m, params, t_end=5.0, t_eval=[5.0], method=method)
+    b = td.simulate_batch(m, np.array([[0.1], [1.0]]), t_end=5.0, t_eval=[5.0], method=method, on_error="nan")
+    assert np.isfinite(b.values[0]).all() and np.isnan(b.values[1]).all()
+
+
+@pytest.mark.parametrize("method", ENGINES[1:])
+@pytest.mark.parametrize("case", suite_event_cases())
+def test_suite_event_case_passes_on_the_compiled_and_batch_engines(case, method):
+    """The SBML Test Suite's event cases copied in tests/data, the suite's way, on ``"dopri5"`` and ``"batch"``."""
+    pytest.importorskip("libsbml")
+    from test_sbml_suite import simulate_case
+
+    sim, expected, st = simulate_case(case, method=method)
+    bound = st["absolute"] + st["relative"] * np.abs(expected)
+    assert np.all(np.abs(sim - expected) <= bound), np.max(np.abs(sim - expected) / bound)
 
 
 def test_specification_errors_name_the_event():
