@@ -1140,13 +1140,12 @@ class _Problem:
             J = self._closed_jacobian(*self._matrices(allv), names)
             if J is not None:
                 return np.vstack([J, self._prior_jacobian(allv, names)]) if self.priors else J
-        ahead = self._jac_ahead
+        ahead = self._ahead_for(allv, names, maxes)
+        self._jac_ahead = None
         self._ahead_paid = True  # the optimizer accepted the last point: look ahead again at the next one
         if ahead is not None:
-            self._jac_ahead = None
-            if ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes)) and np.array_equal(ahead[2], allv):
-                self.n_ahead_used += 1
-                return self._finish_jacobian(ahead[3], allv, names, ahead[4])
+            self.n_ahead_used += 1
+            return self._finish_jacobian(ahead[3], allv, names, ahead[4])
         P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
         closed = self.law is not None
         single = len(self._sub) == 1  # its rows are all rows, in order
@@ -1245,10 +1244,8 @@ class _Problem:
         """
         if (self.law is not None or self._engines[self._engine][0] != COMPILED_METHOD or not self._ahead_paid
                 or self._memo_for(allv) is not None):
-            ahead = self._jac_ahead  # kept when it is this point's (solved with the start's predictions)
-            if ahead is None or not (ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes))
-                                     and np.array_equal(ahead[2], allv)):
-                self._jac_ahead = None
+            # the look-ahead is kept when it is this point's (solved with the start's predictions)
+            self._jac_ahead = self._ahead_for(allv, names, maxes)
             return self.residual_at(allv)
         P, Y0, values, steps, var, ks_of = self._fd_setup(allv, names, maxes)
         if not all(ks.size for ks in ks_of):
@@ -1281,6 +1278,15 @@ class _Problem:
         self._jac_ahead = (engine, (tuple(names), tuple(maxes)), allv.copy(), J, steps)
         self._ahead_paid = False  # until jacobian_at takes it
         return self._with_priors(r, allv)
+
+    def _ahead_for(self, allv: np.ndarray, names: Sequence[str], maxes: Sequence[float]) -> tuple[Any, ...] | None:
+        """The Jacobian :meth:`residual_ahead` kept, if it is the one of these values, names and bounds on this
+        engine; else ``None``."""
+        ahead = self._jac_ahead
+        if (ahead is not None and ahead[0] == self._engine and ahead[1] == (tuple(names), tuple(maxes))
+                and np.array_equal(ahead[2], allv)):
+            return ahead
+        return None
 
     def _ahead_layout(self, splits: np.ndarray, sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For :meth:`residual_ahead`'s flat predictions (copy 0 of each subject the base): the base rows'

@@ -1933,16 +1933,13 @@ class CompiledEngine:
 
         ``plans``: ``(plan_of, b_off, t_off)`` for per-patient plans and output times (see :func:`_batch_seq_py`;
         ``te`` and the plan arrays then hold them one after another, ``ys`` has as many rows as the longest);
-        ``None``: one plan and one ``te`` for every patient. ``n_t``: the most output times of a plan in ``plans``
-        (computed when not given)."""
+        ``None``: one plan and one ``te`` for every patient. ``n_t``: with ``plans``, the most output times of one
+        of its plans (see :func:`_many_layout`)."""
         B = P.shape[0]
         n = Y0.shape[1]
         n_r = rarr[0].size
         if plans is None:
-            plans = _one_plan(B, breaks.shape[0], te.size)
-            n_t = te.size
-        elif n_t is None:
-            n_t = int(np.max(np.diff(plans[2])))
+            plans, n_t = _one_plan(B, breaks.shape[0], te.size), te.size
         # the kernel writes every entry of ys (a failed patient's rows are set to NaN afterwards), stats,
         # t_reached and status; the others are zero-filled when they have entries (a fixed schedule: none)
         ys = np.empty((B, n_t, n))
